@@ -1,0 +1,178 @@
+/**
+ * The job state machine.
+ *
+ * Design note: a job's status only ever changes through `transition()`. It is pure (no IO, no
+ * clock: `now` is passed in) so every rule can be unit-tested, and the database layer calls it
+ * inside the same transaction that writes the new row and its event (see @longhaul/db
+ * `applyJobEvent`). Terminal states are sticky: once a job is completed, failed, cancelled,
+ * incomplete or expired, no event moves it again, so late polls, duplicate webhooks and
+ * out-of-order deliveries are harmless.
+ *
+ *   pending ──submit──▶ queued ──▶ in_progress ──▶ completed | failed | cancelled | incomplete
+ *      │                  │              │
+ *      │ cancel           └── cancel ────┴──▶ cancelling ──(provider result)──▶ terminal
+ *      ▼
+ *   cancelled (locally, never reached the provider)
+ *
+ *   any non-terminal ──deadline──▶ expired
+ */
+
+export const JobStatus = {
+  Pending: 'pending',
+  Queued: 'queued',
+  InProgress: 'in_progress',
+  Cancelling: 'cancelling',
+  Completed: 'completed',
+  Failed: 'failed',
+  Cancelled: 'cancelled',
+  Incomplete: 'incomplete',
+  Expired: 'expired',
+} as const;
+export type JobStatus = (typeof JobStatus)[keyof typeof JobStatus];
+
+/** Every status, in lifecycle order. The Postgres enum is built from this list. */
+export const JOB_STATUSES = Object.values(JobStatus) as [JobStatus, ...JobStatus[]];
+
+export const TERMINAL_STATUSES: readonly JobStatus[] = [
+  JobStatus.Completed,
+  JobStatus.Failed,
+  JobStatus.Cancelled,
+  JobStatus.Incomplete,
+  JobStatus.Expired,
+];
+
+export function isTerminal(status: JobStatus): boolean {
+  return TERMINAL_STATUSES.includes(status);
+}
+
+/** Statuses in which a response exists (or may exist) at the provider. */
+export function isAtProvider(status: JobStatus): boolean {
+  return status === JobStatus.Queued || status === JobStatus.InProgress || status === JobStatus.Cancelling;
+}
+
+/** Who caused a state change; recorded on every job event. */
+export const EventSource = {
+  Api: 'api',
+  Submit: 'submit',
+  Poll: 'poll',
+  Webhook: 'webhook',
+  Sweeper: 'sweeper',
+  Cancel: 'cancel',
+} as const;
+export type EventSource = (typeof EventSource)[keyof typeof EventSource];
+export const EVENT_SOURCES = Object.values(EventSource) as [EventSource, ...EventSource[]];
+
+/** The statuses a provider (OpenAI Responses API) reports for a response. */
+export type ProviderStatus = 'queued' | 'in_progress' | 'completed' | 'failed' | 'cancelled' | 'incomplete';
+
+export interface JobError {
+  code: string;
+  message: string;
+}
+
+/** What happened to a job. Every state change is one of these. */
+export type JobEvent =
+  /** The provider accepted the create; `responseStatus` is what it answered. */
+  | { type: 'submitted'; responseId: string; responseStatus: ProviderStatus }
+  /** A retrieve (poll, webhook, cancel answer) reported this status. */
+  | { type: 'observed'; responseStatus: ProviderStatus }
+  /** The tenant asked to cancel. */
+  | { type: 'cancel_requested' }
+  /** Submission failed for good (a 4xx from the provider, or retries exhausted). */
+  | { type: 'submit_failed'; error: JobError }
+  /** The job passed its deadline without finishing. */
+  | { type: 'expired' };
+
+export type TransitionError =
+  | { code: 'job_terminal'; message: string }
+  | { code: 'illegal_transition'; message: string };
+
+export type TransitionResult =
+  | { ok: true; status: JobStatus; changed: boolean }
+  | { ok: false; error: TransitionError };
+
+export function assertNever(x: never): never {
+  throw new Error(`unexpected value: ${JSON.stringify(x)}`);
+}
+
+function providerToJobStatus(status: ProviderStatus): JobStatus {
+  switch (status) {
+    case 'queued':
+      return JobStatus.Queued;
+    case 'in_progress':
+      return JobStatus.InProgress;
+    case 'completed':
+      return JobStatus.Completed;
+    case 'failed':
+      return JobStatus.Failed;
+    case 'cancelled':
+      return JobStatus.Cancelled;
+    case 'incomplete':
+      return JobStatus.Incomplete;
+    default:
+      return assertNever(status);
+  }
+}
+
+const STATUS_RANK: Record<JobStatus, number> = {
+  pending: 0,
+  queued: 1,
+  in_progress: 2,
+  cancelling: 3,
+  completed: 4,
+  failed: 4,
+  cancelled: 4,
+  incomplete: 4,
+  expired: 4,
+};
+
+const ok = (status: JobStatus, from: JobStatus): TransitionResult => ({ ok: true, status, changed: status !== from });
+const refuse = (code: TransitionError['code'], message: string): TransitionResult => ({
+  ok: false,
+  error: { code, message },
+});
+
+/**
+ * Decide the next status of a job given an event. Pure: returns the decision, never throws for
+ * an expected refusal. `changed: false` means the event is accepted but moves nothing (e.g. a
+ * duplicate observation, or a `queued` report arriving after `in_progress`).
+ */
+export function transition(job: { status: JobStatus }, event: JobEvent): TransitionResult {
+  const from = job.status;
+  if (isTerminal(from)) {
+    // Cancelling an already-cancelled job is answered with the job as it is.
+    if (event.type === 'cancel_requested' && from === JobStatus.Cancelled) return ok(from, from);
+    return refuse('job_terminal', `job is already ${from}`);
+  }
+
+  switch (event.type) {
+    case 'submitted': {
+      if (from === JobStatus.Pending) return ok(providerToJobStatus(event.responseStatus), from);
+      // A cancel that raced the create: keep `cancelling`, the worker cancels at the provider.
+      if (from === JobStatus.Cancelling) return ok(from, from);
+      return refuse('illegal_transition', `cannot submit a job that is ${from}`);
+    }
+    case 'observed': {
+      const observed = providerToJobStatus(event.responseStatus);
+      if (from === JobStatus.Pending) {
+        return refuse('illegal_transition', 'a pending job has no response to observe');
+      }
+      if (isTerminal(observed)) return ok(observed, from);
+      // Non-terminal reports never move a job backwards, and never undo a cancel request.
+      if (from === JobStatus.Cancelling) return ok(from, from);
+      return ok(STATUS_RANK[observed] > STATUS_RANK[from] ? observed : from, from);
+    }
+    case 'cancel_requested': {
+      if (from === JobStatus.Pending) return ok(JobStatus.Cancelled, from);
+      return ok(JobStatus.Cancelling, from);
+    }
+    case 'submit_failed': {
+      if (from === JobStatus.Pending) return ok(JobStatus.Failed, from);
+      return refuse('illegal_transition', `cannot fail submission of a job that is ${from}`);
+    }
+    case 'expired':
+      return ok(JobStatus.Expired, from);
+    default:
+      return assertNever(event);
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * Reconciliation rules: how a provider Response maps onto a job. Pure; the database layer applies
+ * the result in one transaction together with the job's event row.
+ */
+import { type JobError, type JobStatus, type ProviderStatus, type TransitionResult, transition } from './job-state.ts';
+
+export interface Usage {
+  input_tokens: number;
+  input_tokens_details: { cached_tokens: number; [k: string]: unknown };
+  output_tokens: number;
+  output_tokens_details: { reasoning_tokens: number; [k: string]: unknown };
+  total_tokens: number;
+}
+
+/** The part of an OpenAI Response object Longhaul reads. */
+export interface ProviderResponse {
+  id: string;
+  status?: ProviderStatus | null;
+  output?: unknown[] | null;
+  usage?: Usage | null;
+  error?: JobError | null;
+  incomplete_details?: { reason?: string } | null;
+  created_at?: number | null;
+  completed_at?: number | null;
+}
+
+/** The job columns a reconcile writes. */
+export interface ReconcilePatch {
+  status: JobStatus;
+  output?: unknown[] | null;
+  outputText?: string | null;
+  usage?: Usage | null;
+  error?: JobError | null;
+  incompleteDetails?: { reason?: string } | null;
+}
+
+export type ReconcileDecision =
+  | { ok: true; changed: boolean; patch: ReconcilePatch }
+  | Extract<TransitionResult, { ok: false }>;
+
+/** Concatenate the text parts of the assistant messages, as the SDKs' `output_text` does. */
+export function outputText(output: readonly unknown[] | null | undefined): string {
+  if (!output) return '';
+  const parts: string[] = [];
+  for (const item of output) {
+    if (!isRecord(item) || item.type !== 'message' || !Array.isArray(item.content)) continue;
+    for (const part of item.content) {
+      if (isRecord(part) && part.type === 'output_text' && typeof part.text === 'string') parts.push(part.text);
+    }
+  }
+  return parts.join('');
+}
+
+/**
+ * Decide what a provider Response does to a job. Terminal results carry output, usage, error and
+ * incomplete details; non-terminal ones only (maybe) advance the status.
+ */
+export function reconcileResponse(job: { status: JobStatus }, response: ProviderResponse): ReconcileDecision {
+  if (!response.status) {
+    return { ok: false, error: { code: 'illegal_transition', message: 'provider response has no status' } };
+  }
+  const decision = transition(job, { type: 'observed', responseStatus: response.status });
+  if (!decision.ok) return decision;
+  const patch: ReconcilePatch = { status: decision.status };
+  if (response.status === 'completed' || response.status === 'failed' || response.status === 'incomplete' || response.status === 'cancelled') {
+    patch.output = response.output ?? [];
+    patch.outputText = outputText(response.output);
+    patch.usage = response.usage ?? null;
+    patch.error = response.error ?? null;
+    patch.incompleteDetails = response.incomplete_details ?? null;
+  }
+  return { ok: true, changed: decision.changed, patch };
+}
+
+function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null;
+}

@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { JOB_STATUSES, JobStatus, TERMINAL_STATUSES, type JobEvent, type ProviderStatus, isTerminal, transition } from '../src/index.ts';
+
+const PROVIDER_STATUSES: ProviderStatus[] = ['queued', 'in_progress', 'completed', 'failed', 'cancelled', 'incomplete'];
+const ALL_EVENTS: JobEvent[] = [
+  ...PROVIDER_STATUSES.map((s) => ({ type: 'submitted', responseId: 'resp_1', responseStatus: s }) as const),
+  ...PROVIDER_STATUSES.map((s) => ({ type: 'observed', responseStatus: s }) as const),
+  { type: 'cancel_requested' },
+  { type: 'submit_failed', error: { code: 'invalid_request', message: 'bad' } },
+  { type: 'expired' },
+];
+
+describe('transition', () => {
+  it('submits a pending job into the provider status', () => {
+    expect(transition({ status: 'pending' }, { type: 'submitted', responseId: 'r', responseStatus: 'queued' })).toEqual({ ok: true, status: 'queued', changed: true });
+  });
+
+  it('keeps every terminal state sticky against every event', () => {
+    for (const status of TERMINAL_STATUSES) {
+      for (const event of ALL_EVENTS) {
+        const result = transition({ status }, event);
+        if (result.ok) {
+          // The only accepted event on a terminal job is re-cancelling a cancelled one, which changes nothing.
+          expect(status).toBe('cancelled');
+          expect(event.type).toBe('cancel_requested');
+          expect(result).toEqual({ ok: true, status: 'cancelled', changed: false });
+        } else {
+          expect(result.error.code).toBe('job_terminal');
+        }
+      }
+    }
+  });
+
+  it('never moves a job backwards on a stale observation', () => {
+    expect(transition({ status: 'in_progress' }, { type: 'observed', responseStatus: 'queued' })).toEqual({ ok: true, status: 'in_progress', changed: false });
+    expect(transition({ status: 'queued' }, { type: 'observed', responseStatus: 'in_progress' })).toEqual({ ok: true, status: 'in_progress', changed: true });
+  });
+
+  it('cancels a pending job locally and a submitted one through cancelling', () => {
+    expect(transition({ status: 'pending' }, { type: 'cancel_requested' })).toMatchObject({ status: 'cancelled', changed: true });
+    expect(transition({ status: 'queued' }, { type: 'cancel_requested' })).toMatchObject({ status: 'cancelling', changed: true });
+    expect(transition({ status: 'in_progress' }, { type: 'cancel_requested' })).toMatchObject({ status: 'cancelling' });
+    expect(transition({ status: 'cancelling' }, { type: 'cancel_requested' })).toMatchObject({ status: 'cancelling', changed: false });
+  });
+
+  it('lets a completion win the race with a cancel', () => {
+    expect(transition({ status: 'cancelling' }, { type: 'observed', responseStatus: 'completed' })).toMatchObject({ status: 'completed', changed: true });
+    expect(transition({ status: 'cancelling' }, { type: 'observed', responseStatus: 'in_progress' })).toMatchObject({ status: 'cancelling', changed: false });
+    expect(transition({ status: 'cancelling' }, { type: 'observed', responseStatus: 'cancelled' })).toMatchObject({ status: 'cancelled', changed: true });
+  });
+
+  it('refuses observations of a job that was never submitted', () => {
+    expect(transition({ status: 'pending' }, { type: 'observed', responseStatus: 'completed' })).toMatchObject({ ok: false, error: { code: 'illegal_transition' } });
+  });
+
+  it('fails only pending submissions and expires any active job', () => {
+    expect(transition({ status: 'pending' }, { type: 'submit_failed', error: { code: 'x', message: 'y' } })).toMatchObject({ status: 'failed' });
+    expect(transition({ status: 'queued' }, { type: 'submit_failed', error: { code: 'x', message: 'y' } })).toMatchObject({ ok: false });
+    for (const status of JOB_STATUSES.filter((s) => !isTerminal(s))) {
+      expect(transition({ status }, { type: 'expired' })).toMatchObject({ ok: true, status: JobStatus.Expired });
+    }
+  });
+});

@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { outputText, reconcileResponse } from '../src/index.ts';
+
+const usage = { input_tokens: 10, input_tokens_details: { cached_tokens: 0 }, output_tokens: 20, output_tokens_details: { reasoning_tokens: 5 }, total_tokens: 30 };
+const output = [
+  { type: 'reasoning', id: 'rs_1', summary: [] },
+  { type: 'message', id: 'msg_1', role: 'assistant', content: [{ type: 'output_text', text: 'Otters ' }, { type: 'output_text', text: 'in space.' }] },
+];
+
+describe('reconcileResponse', () => {
+  it('copies output, text and usage of a completed response', () => {
+    const d = reconcileResponse({ status: 'in_progress' }, { id: 'resp_1', status: 'completed', output, usage, error: null, incomplete_details: null });
+    expect(d).toEqual({ ok: true, changed: true, patch: { status: 'completed', output, outputText: 'Otters in space.', usage, error: null, incompleteDetails: null } });
+  });
+
+  it('keeps the reason of an incomplete response and the error of a failed one', () => {
+    expect(reconcileResponse({ status: 'queued' }, { id: 'r', status: 'incomplete', incomplete_details: { reason: 'max_output_tokens' } })).toMatchObject({ patch: { status: 'incomplete', incompleteDetails: { reason: 'max_output_tokens' } } });
+    expect(reconcileResponse({ status: 'queued' }, { id: 'r', status: 'failed', error: { code: 'server_error', message: 'boom' } })).toMatchObject({ patch: { status: 'failed', error: { code: 'server_error', message: 'boom' } } });
+  });
+
+  it('refuses to touch a finished job', () => {
+    expect(reconcileResponse({ status: 'completed' }, { id: 'r', status: 'failed' })).toMatchObject({ ok: false, error: { code: 'job_terminal' } });
+  });
+
+  it('extracts output_text only from assistant message text parts', () => {
+    expect(outputText([{ type: 'message', content: [{ type: 'refusal', refusal: 'no' }] }, { type: 'function_call' }])).toBe('');
+    expect(outputText(null)).toBe('');
+  });
+});

@@ -1,0 +1,8 @@
+export * from './client.ts';
+export * from './ids.ts';
+export * from './migrate.ts';
+export * from './tenants.ts';
+export * from './jobs.ts';
+export * from './job-transitions.ts';
+export * as schema from './schema.ts';
+export type { Job, JobEventRow, Tenant } from './schema.ts';

@@ -1,0 +1,190 @@
+/**
+ * Job queries: creation (with idempotency keys), reads and listing. State changes live in
+ * `job-transitions.ts`; nothing else in the codebase writes `jobs.status`.
+ */
+import { createHash } from 'node:crypto';
+import { and, desc, eq, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm';
+import { ConflictError, EventSource, JobStatus } from '@longhaul/core';
+import type { Database } from './client.ts';
+import { newId } from './ids.ts';
+import { idempotencyKeys, jobEvents, jobs, type Job } from './schema.ts';
+
+export interface NewJob {
+  tenantId: string;
+  model: string;
+  request: Record<string, unknown>;
+  metadata: Record<string, string>;
+  callbackUrl: string | null;
+  deadlineAt: Date;
+}
+
+export interface IdempotencyInput {
+  key: string;
+  /** A stable hash of the request body; the same key with another body is refused. */
+  requestHash: string;
+  /** How long the key is remembered. */
+  ttlMs: number;
+}
+
+/** 64-bit advisory-lock id for (tenant, idempotency key). */
+function idempotencyLockId(tenantId: string, key: string): string {
+  return createHash('sha256').update(`${tenantId}\0${key}`).digest().readBigInt64BE(0).toString();
+}
+
+/**
+ * Create a job, or return the job an earlier request with the same idempotency key created.
+ * The key is held with a transaction-scoped advisory lock, so a concurrent request with the same
+ * key sees "in flight" (409) instead of blocking, and a crash releases it.
+ */
+export async function createJob(
+  db: Database,
+  input: NewJob,
+  now: Date,
+  idempotency?: IdempotencyInput,
+): Promise<{ job: Job; replayed: boolean }> {
+  return db.transaction(async (tx) => {
+    if (idempotency) {
+      const lock = await tx.execute<{ locked: boolean }>(
+        sql`select pg_try_advisory_xact_lock(${idempotencyLockId(input.tenantId, idempotency.key)}::bigint) as locked`,
+      );
+      if (!lock.rows[0]?.locked) {
+        throw new ConflictError('A request with this Idempotency-Key is still being processed; retry later.', 'idempotency_key_in_flight', 409);
+      }
+      const [existing] = await tx
+        .select()
+        .from(idempotencyKeys)
+        .where(and(eq(idempotencyKeys.tenantId, input.tenantId), eq(idempotencyKeys.key, idempotency.key)));
+      if (existing && existing.expiresAt > now) {
+        if (existing.requestHash !== idempotency.requestHash) {
+          throw new ConflictError(
+            'This Idempotency-Key was already used with a different request body.',
+            'idempotency_key_reused',
+            422,
+          );
+        }
+        const [job] = await tx.select().from(jobs).where(eq(jobs.id, existing.jobId));
+        if (job) return { job, replayed: true };
+      }
+      if (existing) {
+        await tx.delete(idempotencyKeys).where(and(eq(idempotencyKeys.tenantId, input.tenantId), eq(idempotencyKeys.key, idempotency.key)));
+      }
+    }
+    const id = newId('job');
+    const [job] = await tx
+      .insert(jobs)
+      .values({ id, ...input, status: JobStatus.Pending, createdAt: now, updatedAt: now, nextCheckAt: now })
+      .returning();
+    await tx.insert(jobEvents).values({
+      jobId: id,
+      tenantId: input.tenantId,
+      fromStatus: null,
+      toStatus: JobStatus.Pending,
+      source: EventSource.Api,
+      at: now,
+      details: idempotency ? { idempotency_key: idempotency.key } : {},
+    });
+    if (idempotency) {
+      await tx.insert(idempotencyKeys).values({
+        tenantId: input.tenantId,
+        key: idempotency.key,
+        requestHash: idempotency.requestHash,
+        jobId: id,
+        createdAt: now,
+        expiresAt: new Date(now.getTime() + idempotency.ttlMs),
+      });
+    }
+    return { job: job!, replayed: false };
+  });
+}
+
+/** A tenant's job, or null (unknown id or another tenant's job: callers answer 404 for both). */
+export async function getJobForTenant(db: Database, tenantId: string, jobId: string): Promise<Job | null> {
+  const [job] = await db.select().from(jobs).where(and(eq(jobs.id, jobId), eq(jobs.tenantId, tenantId)));
+  return job ?? null;
+}
+
+/** A job by id, for workers acting on a job they were handed. */
+export async function getJob(db: Database, jobId: string): Promise<Job | null> {
+  const [job] = await db.select().from(jobs).where(eq(jobs.id, jobId));
+  return job ?? null;
+}
+
+export interface ListJobsOptions {
+  tenantId: string;
+  limit: number;
+  /** Cursor: the id of the last job of the previous page. */
+  after?: string;
+  status?: JobStatus;
+}
+
+/** Newest first, cursor-paginated on (created_at, id). */
+export async function listJobs(db: Database, options: ListJobsOptions): Promise<{ data: Job[]; hasMore: boolean }> {
+  const conditions = [eq(jobs.tenantId, options.tenantId)];
+  if (options.status) conditions.push(eq(jobs.status, options.status));
+  if (options.after) {
+    const [cursor] = await db
+      .select({ createdAt: jobs.createdAt, id: jobs.id })
+      .from(jobs)
+      .where(and(eq(jobs.id, options.after), eq(jobs.tenantId, options.tenantId)));
+    if (!cursor) return { data: [], hasMore: false };
+    conditions.push(or(lt(jobs.createdAt, cursor.createdAt), and(eq(jobs.createdAt, cursor.createdAt), lt(jobs.id, cursor.id)))!);
+  }
+  const rows = await db
+    .select()
+    .from(jobs)
+    .where(and(...conditions))
+    .orderBy(desc(jobs.createdAt), desc(jobs.id))
+    .limit(options.limit + 1);
+  return { data: rows.slice(0, options.limit), hasMore: rows.length > options.limit };
+}
+
+/** The job's event log, oldest first. */
+export async function listJobEvents(db: Database, jobId: string) {
+  return db.select().from(jobEvents).where(eq(jobEvents.jobId, jobId)).orderBy(jobEvents.id);
+}
+
+const ACTIVE = [JobStatus.Pending, JobStatus.Queued, JobStatus.InProgress, JobStatus.Cancelling];
+
+/**
+ * Non-terminal jobs the worker should have looked at by `overdueBefore` but has not: their work
+ * item was probably lost (Redis restart, FLUSHALL, crash). Oldest first.
+ */
+export async function findOverdueJobs(db: Database, overdueBefore: Date, limit: number): Promise<Pick<Job, 'id' | 'tenantId' | 'status' | 'responseId'>[]> {
+  return db
+    .select({ id: jobs.id, tenantId: jobs.tenantId, status: jobs.status, responseId: jobs.responseId })
+    .from(jobs)
+    .where(and(inArray(jobs.status, ACTIVE), or(lte(jobs.nextCheckAt, overdueBefore), isNull(jobs.nextCheckAt))))
+    .orderBy(jobs.nextCheckAt)
+    .limit(limit);
+}
+
+/** Non-terminal jobs past their deadline. */
+export async function findExpiredJobs(db: Database, now: Date, limit: number): Promise<Pick<Job, 'id' | 'tenantId' | 'status' | 'responseId'>[]> {
+  return db
+    .select({ id: jobs.id, tenantId: jobs.tenantId, status: jobs.status, responseId: jobs.responseId })
+    .from(jobs)
+    .where(and(inArray(jobs.status, ACTIVE), lt(jobs.deadlineAt, now)))
+    .limit(limit);
+}
+
+/**
+ * Bookkeeping that is not a state change: when the worker next expects to look at the job, and
+ * counters. Never touches `status`.
+ */
+export async function scheduleNextCheck(db: Database, jobId: string, at: Date, counters: { poll?: boolean; submitAttempt?: boolean } = {}): Promise<void> {
+  await db
+    .update(jobs)
+    .set({
+      nextCheckAt: at,
+      ...(counters.poll ? { polls: sql`${jobs.polls} + 1` } : {}),
+      ...(counters.submitAttempt ? { submitAttempts: sql`${jobs.submitAttempts} + 1` } : {}),
+    })
+    .where(and(eq(jobs.id, jobId), inArray(jobs.status, ACTIVE)));
+}
+
+/** Forget idempotency keys past their expiry. Returns how many were removed. */
+export async function deleteExpiredIdempotencyKeys(db: Database, now: Date): Promise<number> {
+  const removed = await db.delete(idempotencyKeys).where(lt(idempotencyKeys.expiresAt, now)).returning({ key: idempotencyKeys.key });
+  return removed.length;
+}
+

@@ -1,0 +1,62 @@
+import { and, eq, isNull } from 'drizzle-orm';
+import type { Database } from './client.ts';
+import { newId, sha256Hex } from './ids.ts';
+import { apiKeys, tenants } from './schema.ts';
+
+/** Generate a new secret API key. Only its hash is ever stored. */
+export function generateApiKey(): string {
+  return newId('lh_sk', 40);
+}
+
+function keyPrefix(key: string): string {
+  return key.slice(0, 10);
+}
+
+/** The tenant an API key belongs to, or null (unknown or revoked key). */
+export async function findTenantByApiKey(db: Database, key: string): Promise<{ tenantId: string } | null> {
+  const rows = await db
+    .select({ tenantId: apiKeys.tenantId })
+    .from(apiKeys)
+    .where(and(eq(apiKeys.keyHash, sha256Hex(key)), isNull(apiKeys.revokedAt)))
+    .limit(1);
+  return rows[0] ?? null;
+}
+
+/** Create a tenant with one API key; returns the key (shown once). */
+export async function createTenant(db: Database, name: string, key = generateApiKey()): Promise<{ tenantId: string; apiKey: string }> {
+  const tenantId = newId('ten', 16);
+  await db.transaction(async (tx) => {
+    await tx.insert(tenants).values({ id: tenantId, name });
+    await tx.insert(apiKeys).values({ id: newId('key', 16), tenantId, keyHash: sha256Hex(key), prefix: keyPrefix(key) });
+  });
+  return { tenantId, apiKey: key };
+}
+
+/**
+ * Make sure a tenant owns `key` (used for `LONGHAUL_BOOTSTRAP_API_KEY`). Idempotent and safe to
+ * run from several processes at start-up: the unique key hash decides the winner.
+ */
+export async function ensureTenantWithApiKey(db: Database, key: string, name = 'default'): Promise<{ tenantId: string; created: boolean }> {
+  const existing = await findTenantByApiKey(db, key);
+  if (existing) return { tenantId: existing.tenantId, created: false };
+  return db.transaction(async (tx) => {
+    const tenantId = newId('ten', 16);
+    await tx.insert(tenants).values({ id: tenantId, name });
+    const inserted = await tx
+      .insert(apiKeys)
+      .values({ id: newId('key', 16), tenantId, keyHash: sha256Hex(key), prefix: keyPrefix(key) })
+      .onConflictDoNothing({ target: apiKeys.keyHash })
+      .returning({ id: apiKeys.id });
+    if (inserted.length === 0) {
+      // Another process won the race: drop our tenant and use theirs.
+      tx.rollback();
+    }
+    return { tenantId, created: true };
+  }).catch(async (err: unknown) => {
+    if (err instanceof Error && err.name === 'TransactionRollbackError') {
+      const winner = await findTenantByApiKey(db, key);
+      if (winner) return { tenantId: winner.tenantId, created: false };
+    }
+    throw err;
+  });
+}
