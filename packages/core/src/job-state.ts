@@ -80,6 +80,8 @@ export type JobEvent =
   | { type: 'cancel_requested' }
   /** Submission failed for good (a 4xx from the provider, or retries exhausted). */
   | { type: 'submit_failed'; error: JobError }
+  /** The provider no longer knows the response (404 on retrieve): it cannot finish. */
+  | { type: 'response_lost'; error: JobError }
   /** The job passed its deadline without finishing. */
   | { type: 'expired' };
 
@@ -169,6 +171,10 @@ export function transition(job: { status: JobStatus }, event: JobEvent): Transit
     case 'submit_failed': {
       if (from === JobStatus.Pending) return ok(JobStatus.Failed, from);
       return refuse('illegal_transition', `cannot fail submission of a job that is ${from}`);
+    }
+    case 'response_lost': {
+      if (isAtProvider(from)) return ok(JobStatus.Failed, from);
+      return refuse('illegal_transition', `a ${from} job has no response to lose`);
     }
     case 'expired':
       return ok(JobStatus.Expired, from);

@@ -7,6 +7,7 @@ const ALL_EVENTS: JobEvent[] = [
   ...PROVIDER_STATUSES.map((s) => ({ type: 'observed', responseStatus: s }) as const),
   { type: 'cancel_requested' },
   { type: 'submit_failed', error: { code: 'invalid_request', message: 'bad' } },
+  { type: 'response_lost', error: { code: 'response_not_found', message: 'gone' } },
   { type: 'expired' },
 ];
 
@@ -51,6 +52,11 @@ describe('transition', () => {
 
   it('refuses observations of a job that was never submitted', () => {
     expect(transition({ status: 'pending' }, { type: 'observed', responseStatus: 'completed' })).toMatchObject({ ok: false, error: { code: 'illegal_transition' } });
+  });
+
+  it('fails a job whose response the provider lost', () => {
+    expect(transition({ status: 'in_progress' }, { type: 'response_lost', error: { code: 'x', message: 'y' } })).toMatchObject({ status: 'failed', changed: true });
+    expect(transition({ status: 'pending' }, { type: 'response_lost', error: { code: 'x', message: 'y' } })).toMatchObject({ ok: false });
   });
 
   it('fails only pending submissions and expires any active job', () => {

@@ -1,0 +1,70 @@
+/**
+ * The API's one error shape, `{"error": {"type", "code", "message", "param", "request_id"}}`, and
+ * the only place errors become HTTP responses.
+ */
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { z } from 'zod';
+import { LonghaulError, NotFoundError, ServiceUnavailableError, ValidationError } from '@longhaul/core';
+
+function pathToParam(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
+  return out;
+}
+
+/** The first zod issue as a ValidationError naming the offending field. */
+export function fromZodError(err: z.ZodError, prefix: string[] = []): ValidationError {
+  const issue = err.issues[0]!;
+  if (issue.code === 'unrecognized_keys') {
+    const param = pathToParam([...prefix, ...issue.path, issue.keys[0]!]);
+    return new ValidationError(`Unknown parameter: '${param}'.`, param, 'unknown_parameter');
+  }
+  const param = pathToParam([...prefix, ...issue.path]) || null;
+  const where = param ? `Invalid '${param}': ` : '';
+  const code = issue.code === 'invalid_type' && issue.input === undefined ? 'missing_required_parameter' : 'invalid_value';
+  const message = issue.code === 'invalid_type' && issue.input === undefined ? `Missing required parameter: '${param}'.` : `${where}${issue.message}.`;
+  return new ValidationError(message, param, code);
+}
+
+/** Postgres unreachable / shutting down: the caller should retry later, not see a 500. */
+function isDatabaseUnavailable(err: unknown): boolean {
+  const e = err as { code?: string; message?: string; cause?: unknown } | undefined;
+  if (!e) return false;
+  const code = e.code ?? '';
+  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '53300'].includes(code) || code.startsWith('08')) return true;
+  if (/Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection refused/i.test(e.message ?? '')) return true;
+  return e.cause !== undefined && e.cause !== err && isDatabaseUnavailable(e.cause);
+}
+
+export const notFoundHandler: RequestHandler = (req, _res, next) => {
+  next(new NotFoundError(`Unknown route: ${req.method} ${req.path}`));
+};
+
+export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
+  let error: LonghaulError;
+  const status = (err as { status?: number; type?: string }).status;
+  const bodyErrorType = (err as { type?: string }).type;
+  if (err instanceof LonghaulError) {
+    error = err;
+  } else if (err instanceof z.ZodError) {
+    error = fromZodError(err);
+  } else if (bodyErrorType === 'entity.too.large' || status === 413) {
+    error = new LonghaulError('Request body is too large.', { code: 'request_too_large', status: 413, type: 'invalid_request_error' });
+  } else if (bodyErrorType === 'entity.parse.failed') {
+    error = new ValidationError('Request body is not valid JSON.', null, 'invalid_json');
+  } else if (bodyErrorType === 'encoding.unsupported' || bodyErrorType === 'charset.unsupported') {
+    error = new LonghaulError('Unsupported content encoding or charset.', { code: 'unsupported_encoding', status: 415, type: 'invalid_request_error' });
+  } else if (typeof status === 'number' && status >= 400 && status < 500) {
+    error = new LonghaulError((err as Error).message || 'Bad request.', { code: 'invalid_request', status, type: 'invalid_request_error' });
+  } else if (isDatabaseUnavailable(err)) {
+    error = new ServiceUnavailableError('The database is unavailable; retry later.', 'database_unavailable', err);
+  } else {
+    req.log?.error({ err }, 'unhandled error');
+    error = new LonghaulError('Internal server error.', { code: 'internal_error', status: 500, type: 'server_error' });
+  }
+  if (error.status >= 500) req.log?.warn({ err, code: error.code }, error.message);
+  if (error.status === 503) res.setHeader('Retry-After', '5');
+  res.status(error.status).json({
+    error: { type: error.type, code: error.code, message: error.message, param: error.param, request_id: req.id ?? null },
+  });
+};

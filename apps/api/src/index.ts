@@ -1,0 +1,44 @@
+/** Entrypoint: wire real dependencies, listen, shut down cleanly on SIGTERM/SIGINT. */
+import { createDb, ensureTenantWithApiKey, runMigrations } from '@longhaul/db';
+import { createLogger, onShutdown } from '@longhaul/runtime';
+import { createQueues } from '@longhaul/queue';
+import { loadEnv } from './env.ts';
+import { createServer } from './server.ts';
+
+
+const env = loadEnv();
+const logger = createLogger({ service: 'api', level: env.LOG_LEVEL });
+const dbHandle = createDb({ connectionString: env.DATABASE_URL, max: env.DATABASE_POOL_SIZE, applicationName: 'longhaul-api' });
+const queues = createQueues({ redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, role: 'producer' });
+queues.connection.on('error', (err) => logger.warn({ err, code: 'redis_error' }, 'redis connection error'));
+
+if (env.LONGHAUL_MIGRATE_ON_START) await runMigrations(dbHandle.db);
+if (env.LONGHAUL_BOOTSTRAP_API_KEY) {
+  const { tenantId, created } = await ensureTenantWithApiKey(dbHandle.db, env.LONGHAUL_BOOTSTRAP_API_KEY);
+  logger.info({ tenant_id: tenantId, created }, 'bootstrap API key ensured');
+}
+
+const app = createServer({
+  db: dbHandle.db,
+  queues,
+  logger,
+  clock: () => new Date(),
+  config: {
+    bodyLimit: env.API_BODY_LIMIT,
+    jobDeadlineMs: env.JOB_DEADLINE_SECONDS * 1000,
+    idempotencyTtlMs: env.IDEMPOTENCY_TTL_SECONDS * 1000,
+  },
+});
+const server = app.listen(env.PORT, env.HOST, () => {
+  logger.info({ url: `http://${env.HOST}:${env.PORT}` }, 'api listening');
+});
+server.keepAliveTimeout = 65_000;
+
+onShutdown(logger, env.SHUTDOWN_TIMEOUT_MS, async () => {
+  await new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
+  await queues.close();
+  await dbHandle.close();
+});

@@ -1,0 +1,108 @@
+/**
+ * The body of `POST /v1/jobs`: the Responses create parameters a reasoning job needs, plus
+ * Longhaul's own `callback_url`. Strict objects everywhere we define the shape, so a misspelt
+ * field is a 400 naming it rather than silently ignored.
+ */
+import { z } from 'zod';
+
+/** Metadata key Longhaul adds to every provider request (counts towards OpenAI's 16-key limit). */
+export const JOB_ID_METADATA_KEY = 'longhaul_job_id';
+const MAX_METADATA_KEYS = 16;
+
+const inputText = z.strictObject({ type: z.literal('input_text'), text: z.string() });
+const inputImage = z.strictObject({
+  type: z.literal('input_image'),
+  image_url: z.string().max(20_000_000).optional(),
+  file_id: z.string().max(256).optional(),
+  detail: z.enum(['low', 'high', 'auto']).default('auto'),
+});
+const inputFile = z.strictObject({
+  type: z.literal('input_file'),
+  file_id: z.string().max(256).optional(),
+  file_url: z.string().max(2048).optional(),
+  file_data: z.string().optional(),
+  filename: z.string().max(512).optional(),
+});
+const outputText = z.strictObject({
+  type: z.literal('output_text'),
+  text: z.string(),
+  annotations: z.array(z.unknown()).optional(),
+});
+const refusal = z.strictObject({ type: z.literal('refusal'), refusal: z.string() });
+
+const contentPart = z.discriminatedUnion('type', [inputText, inputImage, inputFile, outputText, refusal]);
+
+const message = z.strictObject({
+  type: z.literal('message').optional(),
+  role: z.enum(['user', 'assistant', 'system', 'developer']),
+  content: z.union([z.string(), z.array(contentPart).min(1)]),
+  id: z.string().optional(),
+  status: z.enum(['in_progress', 'completed', 'incomplete']).optional(),
+});
+
+/** Items other than messages (tool calls and their outputs, references) pass through as objects. */
+const otherItem = z
+  .looseObject({
+    type: z.enum(['function_call', 'function_call_output', 'reasoning', 'item_reference', 'custom_tool_call', 'custom_tool_call_output']),
+  });
+
+const inputItem = z.union([message, otherItem]);
+
+const metadata = z
+  .record(z.string().min(1).max(64, 'metadata keys are at most 64 characters'), z.string().max(512, 'metadata values are at most 512 characters'))
+  .refine((m) => !(JOB_ID_METADATA_KEY in m), { message: `metadata key "${JOB_ID_METADATA_KEY}" is reserved for Longhaul` })
+  .refine((m) => Object.keys(m).length <= MAX_METADATA_KEYS - 1, {
+    message: `metadata has at most ${MAX_METADATA_KEYS - 1} keys (OpenAI allows ${MAX_METADATA_KEYS}; Longhaul adds "${JOB_ID_METADATA_KEY}")`,
+  });
+
+const httpUrl = z
+  .string()
+  .max(2048)
+  .refine((u) => {
+    try {
+      const url = new URL(u);
+      return url.protocol === 'https:' || url.protocol === 'http:';
+    } catch {
+      return false;
+    }
+  }, 'must be an absolute http(s) URL');
+
+export const jobRequestSchema = z.strictObject({
+  model: z.string().min(1).max(256),
+  input: z.union([z.string().min(1), z.array(inputItem).min(1)]),
+  instructions: z.string().optional(),
+  reasoning: z
+    .strictObject({
+      effort: z.enum(['none', 'minimal', 'low', 'medium', 'high', 'xhigh']).optional(),
+      summary: z.enum(['auto', 'concise', 'detailed']).nullable().optional(),
+    })
+    .optional(),
+  max_output_tokens: z.number().int().min(16).max(1_000_000).optional(),
+  metadata: metadata.optional(),
+  text: z
+    .strictObject({
+      format: z.looseObject({ type: z.enum(['text', 'json_schema', 'json_object']) }).optional(),
+      verbosity: z.enum(['low', 'medium', 'high']).optional(),
+    })
+    .optional(),
+  tools: z.array(z.looseObject({ type: z.string().min(1) })).max(128).optional(),
+  tool_choice: z.union([z.enum(['none', 'auto', 'required']), z.looseObject({ type: z.string() })]).optional(),
+  parallel_tool_calls: z.boolean().optional(),
+  truncation: z.enum(['auto', 'disabled']).optional(),
+  service_tier: z.enum(['auto', 'default', 'flex', 'priority']).optional(),
+  prompt_cache_key: z.string().min(1).max(256).optional(),
+  safety_identifier: z.string().max(64).optional(),
+  previous_response_id: z.string().min(1).max(256).optional(),
+  /** Background mode is what Longhaul does; accepted for copy-paste compatibility, never false. */
+  background: z.literal(true).optional(),
+  store: z.literal(true).optional(),
+  callback_url: httpUrl.optional(),
+});
+
+export type JobRequest = z.infer<typeof jobRequestSchema>;
+
+/** Split a validated body into the provider parameters and Longhaul's own fields. */
+export function splitJobRequest(body: JobRequest): { providerParams: Record<string, unknown>; metadata: Record<string, string>; callbackUrl: string | null } {
+  const { callback_url, metadata: meta, background: _b, store: _s, ...providerParams } = body;
+  return { providerParams, metadata: meta ?? {}, callbackUrl: callback_url ?? null };
+}

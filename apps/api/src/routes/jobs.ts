@@ -1,0 +1,130 @@
+/**
+ * /v1/jobs: submit, read, list and cancel jobs. Postgres is written first; Redis dispatch happens
+ * after the commit and may fail (Redis down) without losing the job: the worker's sweeper
+ * dispatches any job whose work item is missing.
+ */
+import { createHash } from 'node:crypto';
+import { Router, type Request } from 'express';
+import { z } from 'zod';
+import { ConflictError, JOB_STATUSES, JobStatus, NotFoundError, ValidationError } from '@longhaul/core';
+import { applyJobEvent, createJob, getJobForTenant, listJobEvents, listJobs } from '@longhaul/db';
+import type { QueueKey } from '@longhaul/queue';
+import type { ApiDeps } from '../server.ts';
+import { fromZodError } from '../errors.ts';
+import { jobRequestSchema, splitJobRequest } from '../job-request.ts';
+import { toJobEventObject, toJobObject } from '../job-object.ts';
+
+const idempotencyKeySchema = z.string().min(1).max(255).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
+const listQuerySchema = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  after: z.string().min(1).max(128).optional(),
+  status: z.enum(JOB_STATUSES).optional(),
+});
+
+/** Stable hash of a JSON body: key order does not matter. */
+function canonicalHash(value: unknown): string {
+  const canonical = (v: unknown): unknown =>
+    Array.isArray(v) ? v.map(canonical) : v && typeof v === 'object' ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])])) : v;
+  return createHash('sha256').update(JSON.stringify(canonical(value))).digest('hex');
+}
+
+function tenantOf(req: Request): string {
+  return req.tenantId!;
+}
+
+export function jobsRouter(deps: ApiDeps): Router {
+  const { db, queues, clock, config } = deps;
+  const router = Router();
+
+  /** Hand a job to the workers; a Redis failure is logged, never fatal (the sweeper catches up). */
+  async function dispatch(req: Request, key: QueueKey, jobId: string): Promise<void> {
+    try {
+      await queues.add(key, { jobId } as never);
+    } catch (err) {
+      req.log.warn({ err, job_id: jobId, queue: key, code: 'dispatch_deferred' }, 'could not reach Redis; the sweeper will dispatch the job');
+    }
+  }
+
+  router.post('/', async (req, res) => {
+    if (req.body === undefined || req.body === null || typeof req.body !== 'object' || Array.isArray(req.body)) {
+      throw new ValidationError('Request body must be a JSON object (Content-Type: application/json).', null, 'invalid_body');
+    }
+    const rawKey = req.get('Idempotency-Key');
+    let idempotencyKey: string | undefined;
+    if (rawKey !== undefined) {
+      const parsedKey = idempotencyKeySchema.safeParse(rawKey);
+      if (!parsedKey.success) throw new ValidationError('Idempotency-Key must be 1-255 printable ASCII characters.', 'Idempotency-Key', 'invalid_idempotency_key');
+      idempotencyKey = parsedKey.data;
+    }
+    const parsed = jobRequestSchema.safeParse(req.body);
+    if (!parsed.success) throw fromZodError(parsed.error);
+    const { providerParams, metadata, callbackUrl } = splitJobRequest(parsed.data);
+    const now = clock();
+    const { job, replayed } = await createJob(
+      db,
+      {
+        tenantId: tenantOf(req),
+        model: parsed.data.model,
+        request: providerParams,
+        metadata,
+        callbackUrl,
+        deadlineAt: new Date(now.getTime() + config.jobDeadlineMs),
+      },
+      now,
+      idempotencyKey ? { key: idempotencyKey, requestHash: canonicalHash(req.body), ttlMs: config.idempotencyTtlMs } : undefined,
+    );
+    const log = req.log.child({ job_id: job.id, tenant_id: job.tenantId, response_id: job.responseId });
+    if (replayed) {
+      res.setHeader('Idempotent-Replayed', 'true');
+      log.info({ idempotency_key: idempotencyKey }, 'idempotent replay');
+    } else {
+      log.info({ model: job.model }, 'job accepted');
+      if (job.status === JobStatus.Pending) await dispatch(req, 'submit', job.id);
+    }
+    res.status(202).setHeader('Location', `/v1/jobs/${job.id}`).json(toJobObject(job));
+  });
+
+  router.get('/', async (req, res) => {
+    const query = listQuerySchema.safeParse(req.query);
+    if (!query.success) throw fromZodError(query.error);
+    const { data, hasMore } = await listJobs(db, { tenantId: tenantOf(req), ...query.data });
+    res.json({
+      object: 'list',
+      data: data.map(toJobObject),
+      first_id: data[0]?.id ?? null,
+      last_id: data.at(-1)?.id ?? null,
+      has_more: hasMore,
+    });
+  });
+
+  router.get('/:id', async (req, res) => {
+    const job = await getJobForTenant(db, tenantOf(req), req.params.id!);
+    if (!job) throw new NotFoundError(`No job with id '${req.params.id}'.`, 'id');
+    res.json(toJobObject(job));
+  });
+
+  router.get('/:id/events', async (req, res) => {
+    const job = await getJobForTenant(db, tenantOf(req), req.params.id!);
+    if (!job) throw new NotFoundError(`No job with id '${req.params.id}'.`, 'id');
+    const events = await listJobEvents(db, job.id);
+    res.json({ object: 'list', data: events.map(toJobEventObject), has_more: false });
+  });
+
+  router.post('/:id/cancel', async (req, res) => {
+    const job = await getJobForTenant(db, tenantOf(req), req.params.id!);
+    if (!job) throw new NotFoundError(`No job with id '${req.params.id}'.`, 'id');
+    const result = await applyJobEvent(db, job.id, { type: 'cancel_requested' }, { source: 'api', now: clock() }, { nextCheckAt: clock() });
+    if (!result.ok) {
+      if (result.error.code === 'job_terminal') {
+        throw new ConflictError(`Job ${job.id} has already finished (${result.job?.status}); it cannot be cancelled.`, 'job_already_finished');
+      }
+      throw new ConflictError(result.error.message, result.error.code);
+    }
+    const log = req.log.child({ job_id: job.id, tenant_id: job.tenantId, response_id: result.job.responseId });
+    if (result.changed) log.info({ from: result.from, to: result.job.status }, 'cancel requested');
+    if (result.job.status === JobStatus.Cancelling) await dispatch(req, 'cancel', job.id);
+    res.json(toJobObject(result.job));
+  });
+
+  return router;
+}

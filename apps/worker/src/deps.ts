@@ -1,0 +1,41 @@
+import type { DbHandle } from '@longhaul/db';
+import type { Provider } from '@longhaul/provider';
+import type { Queues } from '@longhaul/queue';
+import type { Logger } from '@longhaul/runtime';
+import type { PollScheduleOptions, RetryScheduleOptions } from '@longhaul/core';
+
+export interface WorkerConfig {
+  /** Parallel provider creates per process. */
+  submitConcurrency: number;
+  /** Parallel polls per process. */
+  pollConcurrency: number;
+  cancelConcurrency: number;
+  /** Provider create rate limit shared by every worker (BullMQ limiter): at most `max` per `durationMs`. */
+  providerRateLimit?: { max: number; durationMs: number };
+  poll: PollScheduleOptions;
+  retry: RetryScheduleOptions & {
+    /** A submission failing transiently is retried at most this many times... */
+    maxAttempts: number;
+    /** ...and for at most this long after the job was accepted. */
+    maxElapsedMs: number;
+  };
+  sweep: {
+    /** How often a sweep runs (one worker at a time, under a Postgres advisory lock). */
+    intervalMs: number;
+    /** A job is re-dispatched when its expected next check is this late. */
+    overdueGraceMs: number;
+    batchSize: number;
+  };
+  /** BullMQ lock duration: a crashed worker's jobs are retried after about this long. */
+  lockDurationMs: number;
+  stalledIntervalMs: number;
+}
+
+export interface WorkerDeps {
+  db: DbHandle;
+  queues: Queues;
+  provider: Provider;
+  logger: Logger;
+  clock: () => Date;
+  config: WorkerConfig;
+}

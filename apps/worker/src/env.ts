@@ -1,0 +1,46 @@
+/** The worker's configuration, parsed once from the environment. Fails fast naming the variable. */
+import { z } from 'zod';
+
+const schema = z
+  .object({
+    DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/longhaul'),
+    DATABASE_POOL_SIZE: z.coerce.number().int().min(2).default(20),
+    REDIS_URL: z.url().default('redis://127.0.0.1:6379'),
+    QUEUE_PREFIX: z.string().min(1).default('longhaul'),
+    OPENAI_API_KEY: z.string().min(1).optional(),
+    OPENAI_BASE_URL: z.url().optional(),
+    PROVIDER_TIMEOUT_MS: z.coerce.number().int().min(1000).default(60_000),
+    PROVIDER_RATE_LIMIT_PER_SECOND: z.coerce.number().positive().optional(),
+    SUBMIT_CONCURRENCY: z.coerce.number().int().min(1).default(20),
+    POLL_CONCURRENCY: z.coerce.number().int().min(1).default(50),
+    CANCEL_CONCURRENCY: z.coerce.number().int().min(1).default(10),
+    POLL_INITIAL_MS: z.coerce.number().int().min(10).default(1_000),
+    POLL_MAX_MS: z.coerce.number().int().min(10).default(30_000),
+    POLL_FACTOR: z.coerce.number().min(1).default(2),
+    RETRY_BASE_MS: z.coerce.number().int().min(1).default(1_000),
+    RETRY_MAX_MS: z.coerce.number().int().min(1).default(60_000),
+    SUBMIT_MAX_ATTEMPTS: z.coerce.number().int().min(1).default(30),
+    SUBMIT_RETRY_WINDOW_SECONDS: z.coerce.number().int().min(1).default(3600),
+    SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(10_000),
+    SWEEP_OVERDUE_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
+    LOCK_DURATION_MS: z.coerce.number().int().min(1000).default(30_000),
+    STALLED_INTERVAL_MS: z.coerce.number().int().min(1000).default(30_000),
+    SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(30_000),
+    LONGHAUL_MIGRATE_ON_START: z.enum(['true', 'false', '1', '0']).default('true').transform((v) => v === 'true' || v === '1'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .refine((e) => e.OPENAI_API_KEY || e.OPENAI_BASE_URL, {
+    message: 'set OPENAI_API_KEY (OpenAI) or OPENAI_BASE_URL (a compatible server such as the simulator, http://127.0.0.1:3100/v1)',
+    path: ['OPENAI_API_KEY'],
+  });
+
+export type WorkerEnv = z.infer<typeof schema>;
+
+export function loadEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new Error(`Invalid worker configuration:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}

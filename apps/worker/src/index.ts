@@ -1,0 +1,49 @@
+/** Entrypoint: wire real dependencies, run until SIGTERM/SIGINT, then drain and close. */
+import { createDb, runMigrations } from '@longhaul/db';
+import { createProvider } from '@longhaul/provider';
+import { createQueues } from '@longhaul/queue';
+import { createLogger, onShutdown } from '@longhaul/runtime';
+import { loadEnv } from './env.ts';
+import { createWorker } from './worker.ts';
+
+const env = loadEnv();
+const logger = createLogger({ service: 'worker', level: env.LOG_LEVEL });
+const db = createDb({ connectionString: env.DATABASE_URL, max: env.DATABASE_POOL_SIZE, applicationName: 'longhaul-worker' });
+const queues = createQueues({ redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, role: 'worker' });
+queues.connection.on('error', (err) => logger.warn({ err, code: 'redis_error' }, 'redis connection error'));
+if (env.LONGHAUL_MIGRATE_ON_START) await runMigrations(db.db);
+
+const provider = createProvider({
+  // The simulator accepts any key; OpenAI needs a real one.
+  apiKey: env.OPENAI_API_KEY ?? 'sk-longhaul-simulator',
+  baseURL: env.OPENAI_BASE_URL,
+  timeoutMs: env.PROVIDER_TIMEOUT_MS,
+});
+
+const worker = createWorker({
+  db,
+  queues,
+  provider,
+  logger,
+  clock: () => new Date(),
+  config: {
+    submitConcurrency: env.SUBMIT_CONCURRENCY,
+    pollConcurrency: env.POLL_CONCURRENCY,
+    cancelConcurrency: env.CANCEL_CONCURRENCY,
+    providerRateLimit: env.PROVIDER_RATE_LIMIT_PER_SECOND
+      ? { max: Math.max(1, Math.round(env.PROVIDER_RATE_LIMIT_PER_SECOND)), durationMs: 1000 }
+      : undefined,
+    poll: { initialMs: env.POLL_INITIAL_MS, maxMs: env.POLL_MAX_MS, factor: env.POLL_FACTOR },
+    retry: { baseMs: env.RETRY_BASE_MS, maxMs: env.RETRY_MAX_MS, maxAttempts: env.SUBMIT_MAX_ATTEMPTS, maxElapsedMs: env.SUBMIT_RETRY_WINDOW_SECONDS * 1000 },
+    sweep: { intervalMs: env.SWEEP_INTERVAL_MS, overdueGraceMs: env.SWEEP_OVERDUE_GRACE_MS, batchSize: 500 },
+    lockDurationMs: env.LOCK_DURATION_MS,
+    stalledIntervalMs: env.STALLED_INTERVAL_MS,
+  },
+});
+logger.info({ provider: env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1', queue_prefix: env.QUEUE_PREFIX }, 'worker started');
+
+onShutdown(logger, env.SHUTDOWN_TIMEOUT_MS, async () => {
+  await worker.close(env.SHUTDOWN_TIMEOUT_MS);
+  await queues.close();
+  await db.close();
+});

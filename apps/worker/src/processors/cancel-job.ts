@@ -1,0 +1,40 @@
+/**
+ * cancel: ask the provider to cancel the response, then reconcile what it answers. If the
+ * response finished first, the provider refuses and the retrieved final state wins the race.
+ */
+import { UnrecoverableError, type Job as QueueJob } from 'bullmq';
+import { JobStatus } from '@longhaul/core';
+import { applyJobEvent, getJob, reconcileJob } from '@longhaul/db';
+import { ProviderError, type ProviderResult } from '@longhaul/provider';
+import { parsePayload } from '@longhaul/queue';
+import { jobLogFields } from '@longhaul/runtime';
+import type { WorkerDeps } from '../deps.ts';
+
+export function cancelJobProcessor(deps: WorkerDeps) {
+  const { db, provider, clock } = deps;
+  return async (work: QueueJob): Promise<void> => {
+    const { jobId } = parsePayload('cancel', work.data);
+    const job = await getJob(db.db, jobId);
+    if (!job) throw new UnrecoverableError(`job ${jobId} does not exist`);
+    if (job.status !== JobStatus.Cancelling || !job.responseId) return;
+    const log = deps.logger.child(jobLogFields(job));
+
+    let answer: ProviderResult;
+    try {
+      answer = await provider.cancelResponse(job.responseId);
+    } catch (err) {
+      if (!(err instanceof ProviderError)) throw err;
+      if (err.kind === 'not_found') {
+        const error = { code: 'response_not_found', message: `The provider no longer knows response ${job.responseId}.` };
+        await applyJobEvent(db.db, job.id, { type: 'response_lost', error }, { source: 'cancel', now: clock() }, { error });
+        return;
+      }
+      if (err.kind !== 'rejected') throw err; // rate limit / transient: BullMQ retries with backoff
+      // The provider refused (typically: already finished). Its final state decides.
+      log.info({ code: err.code }, 'provider refused the cancel; reconciling its final state');
+      answer = await provider.retrieveResponse(job.responseId);
+    }
+    const result = await reconcileJob(db.db, job.id, answer.response, { source: 'cancel', now: clock() });
+    if (result.ok && result.changed) log.info({ from: result.from, to: result.job.status }, 'job status changed');
+  };
+}

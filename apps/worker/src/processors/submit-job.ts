@@ -1,0 +1,80 @@
+/**
+ * submit: create the background response at the provider and commit its id.
+ *
+ * Crash window: if this process dies after the provider accepted the create but before the
+ * response id is committed, BullMQ re-runs the work item and a second response is created. The
+ * `submit_attempts` counter is bumped before each create so such duplicates are visible.
+ */
+import { RateLimitError, UnrecoverableError, type Job as QueueJob } from 'bullmq';
+import { JobStatus, isTerminal, mayRetry, pollDelayMs } from '@longhaul/core';
+import { applyJobEvent, getJob, scheduleNextCheck } from '@longhaul/db';
+import { ProviderError } from '@longhaul/provider';
+import { parsePayload } from '@longhaul/queue';
+import { jobLogFields } from '@longhaul/runtime';
+import type { WorkerDeps } from '../deps.ts';
+
+export const JOB_ID_METADATA_KEY = 'longhaul_job_id';
+
+export function submitJobProcessor(deps: WorkerDeps) {
+  const { db, queues, provider, clock, config } = deps;
+  return async (work: QueueJob): Promise<void> => {
+    const { jobId } = parsePayload('submit', work.data);
+    const job = await getJob(db.db, jobId);
+    if (!job) throw new UnrecoverableError(`job ${jobId} does not exist`);
+    const log = deps.logger.child(jobLogFields(job));
+    if (job.status !== JobStatus.Pending) {
+      log.debug({ status: job.status }, 'submit skipped: job is no longer pending');
+      return;
+    }
+
+    const now = clock();
+    // Counted before the create: a crash between create and commit shows up as attempts > 1.
+    await scheduleNextCheck(db.db, job.id, new Date(now.getTime() + config.lockDurationMs), { submitAttempt: true });
+    let created;
+    try {
+      created = await provider.createResponse({ ...job.request, metadata: { ...job.metadata, [JOB_ID_METADATA_KEY]: job.id } });
+    } catch (err) {
+      if (!(err instanceof ProviderError)) throw err;
+      if (err.kind === 'rate_limited') {
+        const waitMs = Math.max(err.retryAfterMs ?? 1_000, 50);
+        log.warn({ code: err.code, retry_after_ms: waitMs }, 'provider rate limit: pausing submissions');
+        await queues.get('submit').rateLimit(waitMs);
+        throw new RateLimitError();
+      }
+      const elapsed = now.getTime() - job.createdAt.getTime();
+      if (err.kind === 'transient' && mayRetry(work.attemptsMade + 1, elapsed, config.retry)) {
+        log.warn({ code: err.code, status: err.status, attempt: work.attemptsMade + 1 }, 'provider create failed, will retry');
+        throw err;
+      }
+      const error =
+        err.kind === 'transient'
+          ? { code: 'provider_unavailable', message: `Provider unavailable after ${work.attemptsMade + 1} attempts: ${err.message}` }
+          : { code: err.code, message: err.message };
+      const failed = await applyJobEvent(db.db, job.id, { type: 'submit_failed', error }, { source: 'submit', now: clock(), details: { status: err.status, code: err.code } }, { error });
+      log.warn({ code: err.code, status: err.status, changed: failed.ok && failed.changed }, 'job failed at submission');
+      return;
+    }
+
+    const response = created.response;
+    const firstPollMs = pollDelayMs(0, config.poll, created.pollAfterMs);
+    const at = clock();
+    const result = await applyJobEvent(
+      db.db,
+      job.id,
+      { type: 'submitted', responseId: response.id, responseStatus: response.status ?? 'queued' },
+      { source: 'submit', now: at, details: { response_id: response.id, response_status: response.status, request_id: created.requestId } },
+      { responseId: response.id, submittedAt: at, nextCheckAt: new Date(at.getTime() + firstPollMs) },
+    );
+    const jobLog = log.child({ response_id: response.id });
+    if (!result.ok) {
+      // Cancelled (or expired) while we were creating: do not leave a billed response running.
+      jobLog.info({ status: result.job?.status }, 'job finished during submission: cancelling the new response');
+      await provider.cancelResponse(response.id).catch((cancelErr: unknown) => jobLog.warn({ err: cancelErr, code: 'orphan_cancel_failed' }, 'could not cancel orphaned response'));
+      return;
+    }
+    jobLog.info({ status: result.job.status, request_id: created.requestId }, 'response created');
+    if (isTerminal(result.job.status)) return;
+    await queues.add('poll', { jobId: job.id, attempt: 0 }, { delayMs: firstPollMs });
+    if (result.job.status === JobStatus.Cancelling) await queues.add('cancel', { jobId: job.id });
+  };
+}

@@ -1,0 +1,80 @@
+/**
+ * The sweeper: Redis only dispatches work and can lose it (restart without AOF, FLUSHALL, an
+ * evicted key), so Postgres is swept periodically for jobs that nobody is working on:
+ * - non-terminal jobs past their deadline become `expired` (their response is cancelled);
+ * - non-terminal jobs whose next expected check is overdue get their work item dispatched again
+ *   (work item ids are job ids, so this never duplicates live work);
+ * - expired idempotency keys are deleted.
+ *
+ * It runs on a plain timer in every worker process, not as a BullMQ job (that would vanish with
+ * the very Redis data it is meant to recover), and a Postgres advisory lock lets one process at a
+ * time do the work.
+ */
+import { JobStatus, type JobStatus as Status } from '@longhaul/core';
+import { applyJobEvent, deleteExpiredIdempotencyKeys, findExpiredJobs, findOverdueJobs, scheduleNextCheck } from '@longhaul/db';
+import type { QueueKey } from '@longhaul/queue';
+import { jobLogFields } from '@longhaul/runtime';
+import type { WorkerDeps } from './deps.ts';
+
+const SWEEP_LOCK_ID = 7301972450114;
+
+export interface SweepReport {
+  ran: boolean;
+  expired: number;
+  redispatched: number;
+  idempotencyKeysDeleted: number;
+}
+
+function queueFor(status: Status): QueueKey {
+  if (status === JobStatus.Pending) return 'submit';
+  if (status === JobStatus.Cancelling) return 'cancel';
+  return 'poll';
+}
+
+/** One sweep. Returns `ran: false` when another process holds the sweep lock. */
+export async function sweepOnce(deps: WorkerDeps): Promise<SweepReport> {
+  const { db, queues, provider, clock, config, logger } = deps;
+  const client = await db.pool.connect();
+  const report: SweepReport = { ran: false, expired: 0, redispatched: 0, idempotencyKeysDeleted: 0 };
+  try {
+    const lock = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1) as locked', [SWEEP_LOCK_ID]);
+    if (!lock.rows[0]?.locked) return report;
+    report.ran = true;
+    try {
+      const now = clock();
+      for (const job of await findExpiredJobs(db.db, now, config.sweep.batchSize)) {
+        const result = await applyJobEvent(db.db, job.id, { type: 'expired' }, { source: 'sweeper', now, details: { reason: 'deadline' } }, { error: { code: 'job_expired', message: 'The job did not finish before its deadline.' } });
+        if (!result.ok || !result.changed) continue;
+        report.expired += 1;
+        const log = logger.child(jobLogFields(job));
+        log.warn({ from: job.status, code: 'job_expired' }, 'job expired');
+        if (job.responseId && job.status !== JobStatus.Pending) {
+          await provider.cancelResponse(job.responseId).catch((err: unknown) => log.warn({ err, code: 'expire_cancel_failed' }, 'could not cancel the expired response'));
+        }
+      }
+
+      const overdueBefore = new Date(now.getTime() - config.sweep.overdueGraceMs);
+      for (const job of await findOverdueJobs(db.db, overdueBefore, config.sweep.batchSize)) {
+        const key = queueFor(job.status);
+        const queue = queues.get(key);
+        const state = await queue.getJobState(job.id);
+        if (state === 'failed' || state === 'completed') await queue.remove(job.id);
+        // Active, waiting or delayed work items are alive: adding with the same id is a no-op.
+        await queues.add(key, key === 'poll' ? { jobId: job.id, attempt: 0 } : { jobId: job.id });
+        if (job.status === JobStatus.Cancelling) await queues.add('poll', { jobId: job.id, attempt: 0 });
+        await scheduleNextCheck(db.db, job.id, new Date(now.getTime() + config.sweep.overdueGraceMs));
+        if (state !== 'active' && state !== 'waiting' && state !== 'delayed' && state !== 'prioritized') {
+          report.redispatched += 1;
+          logger.child(jobLogFields(job)).warn({ status: job.status, queue: key, previous_state: state, code: 'job_redispatched' }, 'work item was missing: dispatched again');
+        }
+      }
+
+      report.idempotencyKeysDeleted = await deleteExpiredIdempotencyKeys(db.db, now);
+    } finally {
+      await client.query('select pg_advisory_unlock($1)', [SWEEP_LOCK_ID]);
+    }
+  } finally {
+    client.release();
+  }
+  return report;
+}

@@ -1,0 +1,90 @@
+/**
+ * The worker process: one BullMQ Worker per queue (submit, poll, cancel) plus the sweeper timer.
+ * `createWorker(deps)` is what tests drive; `index.ts` only wires real dependencies.
+ */
+import { Worker, type ConnectionOptions, type Processor, type WorkerOptions } from 'bullmq';
+import { retryDelayMs } from '@longhaul/core';
+import { queueCatalog, type QueueKey } from '@longhaul/queue';
+import type { WorkerDeps } from './deps.ts';
+import { cancelJobProcessor } from './processors/cancel-job.ts';
+import { pollJobProcessor } from './processors/poll-job.ts';
+import { submitJobProcessor } from './processors/submit-job.ts';
+import { sweepOnce, type SweepReport } from './sweeper.ts';
+
+export type { WorkerConfig, WorkerDeps } from './deps.ts';
+
+export interface LonghaulWorker {
+  /** Run one sweep now (tests, admin). */
+  sweep(): Promise<SweepReport>;
+  /** Stop taking work, wait for in-flight work (up to `timeoutMs`), close connections. Idempotent. */
+  close(timeoutMs?: number): Promise<void>;
+}
+
+export function createWorker(deps: WorkerDeps): LonghaulWorker {
+  const { config, logger } = deps;
+  // Workers need a connection that waits for Redis (maxRetriesPerRequest: null) whatever the
+  // producer side uses; BullMQ duplicates it again for its blocking commands.
+  const connection = deps.queues.connection.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true });
+  connection.on('error', (err) => logger.warn({ err, code: 'redis_error' }, 'redis connection error'));
+
+  const settings = {
+    backoffStrategy: (attemptsMade: number) => retryDelayMs(attemptsMade, Math.random(), config.retry),
+  };
+  const make = (key: QueueKey, processor: Processor, concurrency: number, extra: Partial<WorkerOptions> = {}) => {
+    const worker = new Worker(queueCatalog[key].name, processor, {
+      connection: connection as ConnectionOptions,
+      prefix: deps.queues.prefix,
+      concurrency,
+      lockDuration: config.lockDurationMs,
+      stalledInterval: config.stalledIntervalMs,
+      // A crashed worker's job is retried, not failed: stalls are our crash-recovery path.
+      maxStalledCount: 1_000,
+      settings,
+      ...extra,
+    });
+    worker.on('failed', (job, err) => {
+      logger.warn({ err, queue: key, job_id: job?.data?.jobId, attempts: job?.attemptsMade, code: 'work_item_failed' }, 'work item failed');
+    });
+    worker.on('error', (err) => logger.warn({ err, queue: key, code: 'worker_error' }, 'worker error'));
+    return worker;
+  };
+
+  const workers = [
+    make('submit', submitJobProcessor(deps), config.submitConcurrency, config.providerRateLimit ? { limiter: { max: config.providerRateLimit.max, duration: config.providerRateLimit.durationMs } } : {}),
+    make('poll', pollJobProcessor(deps), config.pollConcurrency),
+    make('cancel', cancelJobProcessor(deps), config.cancelConcurrency),
+  ];
+
+  let sweeping: Promise<SweepReport> | undefined;
+  const sweep = () =>
+    (sweeping ??= sweepOnce(deps)
+      .then((report) => {
+        if (report.expired || report.redispatched) logger.info({ ...report }, 'sweep finished');
+        return report;
+      })
+      .finally(() => {
+        sweeping = undefined;
+      }));
+  const timer = setInterval(() => {
+    sweep().catch((err: unknown) => logger.warn({ err, code: 'sweep_failed' }, 'sweep failed'));
+  }, config.sweep.intervalMs);
+
+  let closing: Promise<void> | undefined;
+  return {
+    sweep,
+    close: (timeoutMs = 10_000) =>
+      (closing ??= (async () => {
+        clearInterval(timer);
+        // Stop taking new work; in-flight jobs get `timeoutMs` to finish, then are force-closed
+        // (their locks lapse and another worker picks them up as stalled).
+        const graceful = Promise.all(workers.map((w) => w.close()));
+        const deadline = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), timeoutMs).unref());
+        if ((await Promise.race([graceful, deadline])) === 'timeout') {
+          logger.warn({ code: 'shutdown_forced' }, 'in-flight work did not finish in time: forcing close');
+          await Promise.all(workers.map((w) => w.close(true)));
+        }
+        await sweeping?.catch(() => {});
+        connection.disconnect();
+      })()),
+  };
+}

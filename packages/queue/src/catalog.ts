@@ -1,0 +1,59 @@
+/**
+ * The typed catalog of Longhaul's queues: names, payload schemas and retry settings, imported by
+ * producers (API, sweeper) and consumers (worker processors) alike. A payload arrives at a
+ * processor as `unknown` and is parsed with the schema here first.
+ *
+ * Every work item's BullMQ job id is the Longhaul job id, so dispatching the same job twice (the
+ * API after commit, then the sweeper after a suspected loss) never creates two work items.
+ */
+import { z } from 'zod';
+import type { JobsOptions } from 'bullmq';
+
+export const jobIdSchema = z.string().regex(/^job_[0-9A-Za-z]{8,64}$/);
+
+export const queueCatalog = {
+  /** Create the background response at the provider. */
+  submit: {
+    name: 'submit',
+    payload: z.object({ jobId: jobIdSchema }),
+    options: {
+      // Transient provider failures are retried with the core retry schedule (see the worker's
+      // backoffStrategy) until this many attempts; the time budget is enforced by the processor.
+      attempts: 50,
+      backoff: { type: 'longhaul' },
+      removeOnComplete: true,
+      removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
+    },
+  },
+  /** Retrieve the response and reconcile it; re-delays itself until the response is terminal. */
+  poll: {
+    name: 'poll',
+    payload: z.object({ jobId: jobIdSchema, attempt: z.number().int().nonnegative().default(0) }),
+    options: {
+      attempts: 50,
+      backoff: { type: 'longhaul' },
+      removeOnComplete: true,
+      removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
+    },
+  },
+  /** Ask the provider to cancel a response, then reconcile what it answers. */
+  cancel: {
+    name: 'cancel',
+    payload: z.object({ jobId: jobIdSchema }),
+    options: {
+      attempts: 20,
+      backoff: { type: 'longhaul' },
+      removeOnComplete: true,
+      removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
+    },
+  },
+} as const satisfies Record<string, { name: string; payload: z.ZodType; options: JobsOptions }>;
+
+export type QueueKey = keyof typeof queueCatalog;
+export type Payload<K extends QueueKey> = z.infer<(typeof queueCatalog)[K]['payload']>;
+export const QUEUE_KEYS = Object.keys(queueCatalog) as QueueKey[];
+
+/** Parse a payload that arrived from Redis; throws a ZodError on a malformed one. */
+export function parsePayload<K extends QueueKey>(key: K, data: unknown): Payload<K> {
+  return queueCatalog[key].payload.parse(data) as Payload<K>;
+}

@@ -1,0 +1,59 @@
+import { Queue, type ConnectionOptions } from 'bullmq';
+import { Redis, type RedisOptions } from 'ioredis';
+import { type Payload, type QueueKey, QUEUE_KEYS, queueCatalog } from './catalog.ts';
+
+export interface QueueOptions {
+  redisUrl: string;
+  /** Redis key prefix of every queue; lets several deployments (or tests) share one Redis. Default "longhaul". */
+  prefix?: string;
+  /**
+   * Producers (the API) fail fast when Redis is down (the job is already in Postgres and the
+   * sweeper dispatches it later); workers wait for Redis to come back.
+   */
+  role: 'producer' | 'worker';
+}
+
+/** An ioredis connection configured the way BullMQ needs for the given role. */
+export function createRedis(options: Pick<QueueOptions, 'redisUrl' | 'role'>, extra: RedisOptions = {}): Redis {
+  return new Redis(options.redisUrl, {
+    maxRetriesPerRequest: options.role === 'worker' ? null : 1,
+    enableOfflineQueue: options.role === 'worker',
+    connectTimeout: 5_000,
+    retryStrategy: (times) => Math.min(times * 200, 2_000),
+    ...extra,
+  });
+}
+
+export interface Queues {
+  prefix: string;
+  connection: Redis;
+  get<K extends QueueKey>(key: K): Queue<Payload<K>>;
+  add<K extends QueueKey>(key: K, payload: Payload<K>, opts?: { delayMs?: number; jobId?: string }): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function createQueues(options: QueueOptions): Queues {
+  const prefix = options.prefix ?? 'longhaul';
+  const connection = createRedis(options);
+  const queues = new Map<QueueKey, Queue>();
+  for (const key of QUEUE_KEYS) {
+    const entry = queueCatalog[key];
+    queues.set(key, new Queue(entry.name, { connection: connection as ConnectionOptions, prefix, defaultJobOptions: entry.options }));
+  }
+  let closing: Promise<void> | undefined;
+  return {
+    prefix,
+    connection,
+    get: <K extends QueueKey>(key: K) => queues.get(key) as Queue<Payload<K>>,
+    async add(key, payload, opts = {}) {
+      const parsed = queueCatalog[key].payload.parse(payload);
+      const jobId = opts.jobId ?? ('jobId' in parsed ? String(parsed.jobId) : undefined);
+      await queues.get(key)!.add(key, parsed, { jobId, delay: opts.delayMs });
+    },
+    close: () =>
+      (closing ??= (async () => {
+        await Promise.allSettled([...queues.values()].map((q) => q.close()));
+        connection.disconnect();
+      })()),
+  };
+}

@@ -1,0 +1,59 @@
+/**
+ * pino JSON logs for every Longhaul process. Secrets never reach a log line: the redaction list
+ * covers auth headers, API keys and webhook/signing secrets wherever they appear in an object.
+ */
+import { pino, type Logger, type LoggerOptions } from 'pino';
+
+export type { Logger } from 'pino';
+
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-api-key"]',
+  'req.headers["webhook-signature"]',
+  'headers.authorization',
+  'authorization',
+  'apiKey',
+  'api_key',
+  '*.apiKey',
+  '*.api_key',
+  'secret',
+  '*.secret',
+  'webhookSecret',
+  '*.webhookSecret',
+  'webhook_secret',
+  '*.webhook_secret',
+  'signingSecret',
+  '*.signingSecret',
+  'signing_secret',
+  '*.signing_secret',
+  'password',
+  '*.password',
+  'config.openaiApiKey',
+  'config.bootstrapApiKey',
+];
+
+export interface LoggerConfig {
+  /** Process name, on every line as `service`. */
+  service: string;
+  level?: string;
+  /** Where lines go (tests pass a stream to read them back). Default stdout. */
+  destination?: pino.DestinationStream;
+}
+
+export function createLogger(config: LoggerConfig): Logger {
+  const options: LoggerOptions = {
+    level: config.level ?? 'info',
+    base: { service: config.service },
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+    serializers: { err: pino.stdSerializers.err },
+  };
+  return config.destination ? pino(options, config.destination) : pino(options);
+}
+
+/** The fields every log line about a job carries. */
+export function jobLogFields(job: { id: string; tenantId: string; responseId?: string | null }): Record<string, string | null> {
+  return { job_id: job.id, tenant_id: job.tenantId, response_id: job.responseId ?? null };
+}

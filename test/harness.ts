@@ -1,0 +1,182 @@
+/**
+ * An isolated Longhaul stack for one test file: its own database (cloned from the migrated
+ * template), its own Redis key prefix, a simulator on a random port, the API on a random port and
+ * an in-process worker. Everything is real; nothing is mocked.
+ */
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { Redis } from 'ioredis';
+import { createServer, type ApiConfig } from '@longhaul/api';
+import { createDb, createTenant, type DbHandle } from '@longhaul/db';
+import { createTestDatabase, type TestDatabase } from '@longhaul/db/testing';
+import { createProvider } from '@longhaul/provider';
+import { createQueues, type Queues } from '@longhaul/queue';
+import { createLogger } from '@longhaul/runtime';
+import { createSimServer, type ListeningSim, type SimOptions } from '@longhaul/sim';
+import { createWorker, type LonghaulWorker, type WorkerConfig } from '@longhaul/worker';
+import { testDatabaseBaseUrl, testRedisUrl } from './env.ts';
+
+export const FAST_WORKER_CONFIG: WorkerConfig = {
+  submitConcurrency: 20,
+  pollConcurrency: 50,
+  cancelConcurrency: 10,
+  poll: { initialMs: 50, factor: 2, maxMs: 400 },
+  retry: { baseMs: 50, maxMs: 500, maxAttempts: 20, maxElapsedMs: 60_000 },
+  sweep: { intervalMs: 500, overdueGraceMs: 1_000, batchSize: 500 },
+  lockDurationMs: 5_000,
+  stalledIntervalMs: 5_000,
+};
+
+export interface StackOptions {
+  sim?: SimOptions;
+  worker?: Partial<WorkerConfig>;
+  api?: Partial<ApiConfig>;
+  /** Start the in-process worker (default true). */
+  startWorker?: boolean;
+}
+
+export interface Stack {
+  apiUrl: string;
+  apiKey: string;
+  tenantId: string;
+  simUrl: string;
+  sim: ListeningSim;
+  db: DbHandle;
+  database: TestDatabase;
+  queues: Queues;
+  prefix: string;
+  redis: Redis;
+  worker: LonghaulWorker | null;
+  startWorker(config?: Partial<WorkerConfig>): LonghaulWorker;
+  api(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
+  simApi(method: string, path: string, body?: unknown): Promise<any>;
+  waitForJob(jobId: string, predicate: (job: any) => boolean, timeoutMs?: number): Promise<any>;
+  waitForAll(jobIds: string[], predicate: (job: any) => boolean, timeoutMs?: number): Promise<any[]>;
+  stop(): Promise<void>;
+}
+
+export const TERMINAL = ['completed', 'failed', 'cancelled', 'incomplete', 'expired'];
+export const isTerminalJob = (job: any) => TERMINAL.includes(job.status);
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const database = await createTestDatabase(testDatabaseBaseUrl());
+  const prefix = `lhtest_${randomBytes(6).toString('hex')}`;
+  const logger = createLogger({ service: 'test', level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const sim = await createSimServer({ time_scale: 0.01, ...options.sim }).listen(0);
+  const db = createDb({ connectionString: database.url, max: 20 });
+  const queues = createQueues({ redisUrl: testRedisUrl(), prefix, role: 'producer' });
+  const workerQueues = createQueues({ redisUrl: testRedisUrl(), prefix, role: 'worker' });
+  const redis = new Redis(testRedisUrl());
+  const { apiKey, tenantId } = await createTenant(db.db, 'test tenant');
+  const clock = () => new Date();
+
+  const app = createServer({
+    db: db.db,
+    queues,
+    logger,
+    clock,
+    config: { bodyLimit: '1mb', jobDeadlineMs: 3_600_000, idempotencyTtlMs: 86_400_000, ...options.api },
+  });
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const provider = createProvider({ apiKey: 'sk-test', baseURL: `${sim.url}/v1`, timeoutMs: 10_000, readRetries: 0 });
+
+  const workers: LonghaulWorker[] = [];
+  const startWorker = (config: Partial<WorkerConfig> = {}) => {
+    const w = createWorker({ db, queues: workerQueues, provider, logger, clock, config: { ...FAST_WORKER_CONFIG, ...options.worker, ...config } });
+    workers.push(w);
+    return w;
+  };
+
+  const api: Stack['api'] = async (method, path, body, headers = {}) => {
+    const res = await fetch(apiUrl + path, {
+      method,
+      headers: { authorization: `Bearer ${apiKey}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {}
+    return { status: res.status, body: parsed, headers: res.headers };
+  };
+
+  const waitForAll: Stack['waitForAll'] = async (jobIds, predicate, timeoutMs = 30_000) => {
+    const deadline = Date.now() + timeoutMs;
+    const done = new Map<string, any>();
+    while (Date.now() < deadline) {
+      for (const id of jobIds) {
+        if (done.has(id)) continue;
+        const { body } = await api('GET', `/v1/jobs/${id}`);
+        if (predicate(body)) done.set(id, body);
+      }
+      if (done.size === jobIds.length) return jobIds.map((id) => done.get(id));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const pending = jobIds.filter((id) => !done.has(id));
+    const sample = await api('GET', `/v1/jobs/${pending[0]}`);
+    throw new Error(`${pending.length} of ${jobIds.length} jobs did not reach the expected state in ${timeoutMs} ms; e.g. ${JSON.stringify(sample.body)}`);
+  };
+
+  const stack: Stack = {
+    apiUrl,
+    apiKey,
+    tenantId,
+    simUrl: sim.url,
+    sim,
+    db,
+    database,
+    queues,
+    prefix,
+    redis,
+    worker: null,
+    startWorker,
+    api,
+    simApi: async (method, path, body) => {
+      const res = await fetch(sim.url + path, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+      return res.json();
+    },
+    waitForJob: async (jobId, predicate, timeoutMs) => (await waitForAll([jobId], predicate, timeoutMs))[0],
+    waitForAll,
+    async stop() {
+      await Promise.all(workers.map((w) => w.close(2_000)));
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await queues.close();
+      await workerQueues.close();
+      await deletePrefix(redis, prefix);
+      redis.disconnect();
+      await db.close();
+      await database.drop();
+      await sim.close();
+    },
+  };
+  if (options.startWorker !== false) stack.worker = startWorker();
+  return stack;
+}
+
+/** Remove every Redis key of a test's queue prefix. */
+export async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) await redis.del(...keys);
+  } while (cursor !== '0');
+}
+
+export function jobBody(overrides: Record<string, unknown> = {}, simDurationMs = 200): Record<string, unknown> {
+  return {
+    model: 'o3',
+    input: 'Write a long novel about otters in space.',
+    reasoning: { effort: 'high' },
+    metadata: { sim_duration_ms: String(simDurationMs) },
+    ...overrides,
+  };
+}
