@@ -1,0 +1,16 @@
+#!/usr/bin/env node
+// `npm test`: install, make sure Postgres and Redis answer (start local ones otherwise),
+// type-check every package, then run every test (unit, integration, end to end).
+import { ensurePostgres, ensureRedis, installDependencies, log, pnpmCommand, run } from './lib/setup.mjs';
+
+process.env.DATABASE_URL ??= 'postgres://postgres@127.0.0.1:5432/postgres';
+process.env.REDIS_URL ??= 'redis://127.0.0.1:6379';
+
+installDependencies();
+await ensurePostgres(process.env.DATABASE_URL);
+await ensureRedis(process.env.REDIS_URL);
+const [cmd, ...pre] = pnpmCommand();
+log('type-checking');
+run(cmd, [...pre, 'exec', 'turbo', 'run', 'typecheck', '--output-logs=errors-only']);
+log('running tests');
+run(cmd, [...pre, 'exec', 'vitest', 'run', ...process.argv.slice(2)]);
