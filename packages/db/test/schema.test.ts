@@ -1,0 +1,38 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EVENT_SOURCES, JOB_STATUSES } from '@longhaul/core';
+import { createDb, migrationsApplied, type DbHandle } from '../src/index.ts';
+import { createTestDatabase, type TestDatabase } from '../src/testing.ts';
+
+const base = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+let database: TestDatabase;
+let handle: DbHandle;
+beforeAll(async () => {
+  database = await createTestDatabase(base);
+  handle = createDb({ connectionString: database.url, max: 2 });
+});
+afterAll(async () => {
+  await handle?.close();
+  await database?.drop();
+});
+
+async function enumValues(name: string): Promise<string[]> {
+  const { rows } = await handle.pool.query<{ v: string }>(
+    'select e.enumlabel as v from pg_enum e join pg_type t on t.oid = e.enumtypid where t.typname = $1 order by e.enumsortorder',
+    [name],
+  );
+  return rows.map((r) => r.v);
+}
+
+describe('database schema', () => {
+  it('has the job status enum of the core state machine, in order', async () => {
+    expect(await enumValues('job_status')).toEqual([...JOB_STATUSES]);
+  });
+
+  it('has the event source enum of the core', async () => {
+    expect(await enumValues('event_source')).toEqual([...EVENT_SOURCES]);
+  });
+
+  it('reports every committed migration as applied', async () => {
+    expect(await migrationsApplied(handle.db)).toBe(true);
+  });
+});
