@@ -34,6 +34,8 @@ export interface StackOptions {
   api?: Partial<ApiConfig>;
   /** Start the in-process worker (default true). */
   startWorker?: boolean;
+  /** Default: the machine's Redis (REDIS_URL). */
+  redisUrl?: string;
 }
 
 export interface Stack {
@@ -46,6 +48,7 @@ export interface Stack {
   database: TestDatabase;
   queues: Queues;
   prefix: string;
+  redisUrl: string;
   redis: Redis;
   worker: LonghaulWorker | null;
   startWorker(config?: Partial<WorkerConfig>): LonghaulWorker;
@@ -61,13 +64,14 @@ export const isTerminalJob = (job: any) => TERMINAL.includes(job.status);
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const database = await createTestDatabase(testDatabaseBaseUrl());
+  const redisUrl = options.redisUrl ?? testRedisUrl();
   const prefix = `lhtest_${randomBytes(6).toString('hex')}`;
   const logger = createLogger({ service: 'test', level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const sim = await createSimServer({ time_scale: 0.01, ...options.sim }).listen(0);
   const db = createDb({ connectionString: database.url, max: 20 });
-  const queues = createQueues({ redisUrl: testRedisUrl(), prefix, role: 'producer' });
-  const workerQueues = createQueues({ redisUrl: testRedisUrl(), prefix, role: 'worker' });
-  const redis = new Redis(testRedisUrl());
+  const queues = createQueues({ redisUrl, prefix, role: 'producer' });
+  const workerQueues = createQueues({ redisUrl, prefix, role: 'worker' });
+  const redis = new Redis(redisUrl);
   const { apiKey, tenantId } = await createTenant(db.db, 'test tenant');
   const clock = () => new Date();
 
@@ -132,6 +136,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     database,
     queues,
     prefix,
+    redisUrl,
     redis,
     worker: null,
     startWorker,

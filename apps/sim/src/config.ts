@@ -1,0 +1,112 @@
+/**
+ * Run-time configuration of the simulator: fault injection, time scaling and webhook endpoints.
+ * The server starts from `SimOptions` (normally parsed from the environment), `POST /sim/config`
+ * patches it, and `POST /sim/reset` returns to the starting options.
+ */
+import { Webhook } from 'standardwebhooks';
+import { z } from 'zod';
+
+export const FAULT_ENDPOINTS = ['create', 'retrieve', 'cancel'] as const;
+export type FaultEndpoint = (typeof FAULT_ENDPOINTS)[number];
+
+const rate = z.number().min(0).max(1);
+const nonNegative = z.number().min(0);
+
+const webhookSecret = z.string().refine(isUsableSecret, {
+  message: 'must be a Standard Webhooks secret: "whsec_" followed by base64',
+});
+
+export const simConfigSchema = z.strictObject({
+  /** Multiplies every simulated duration and webhook retry delay. 0.01 turns 5 minutes into 3 s. Default 1. */
+  time_scale: z.number().positive(),
+  /** Simulated duration of a medium-effort response without `sim_duration_ms`. Default 2000. */
+  default_duration_ms: nonNegative,
+  /** Fraction of matching requests answered 429. Default 0. */
+  rate_limit_rate: rate,
+  /** `Retry-After` seconds sent with an injected 429. Default 1. */
+  retry_after_s: z.number().int().min(0),
+  /** Fraction of matching requests answered 500. Default 0. */
+  error_rate: rate,
+  /** Delay added before matching requests are answered, in real ms. Default 0. */
+  latency_ms: nonNegative,
+  /** Which endpoints the request faults above apply to. Default all. */
+  fault_endpoints: z.array(z.enum(FAULT_ENDPOINTS)),
+  /** Seed for fault and webhook randomness; null uses Math.random. Default null. */
+  seed: z.number().int().nullable(),
+  /** Endpoints that receive a webhook when a background response reaches a terminal state. */
+  webhook_urls: z.array(z.url({ protocol: /^https?$/ })),
+  /** `whsec_…` signing secret. A random one is generated when none is configured. */
+  webhook_secret: webhookSecret,
+  /** Fraction of webhook deliveries never sent. Default 0. */
+  webhook_drop_rate: rate,
+  /** Fraction of webhook deliveries sent again (1–2 extra times, same webhook-id). Default 0. */
+  webhook_duplicate_rate: rate,
+  /** Extra delay before the first attempt, in simulated ms (multiplied by time_scale). Default 0. */
+  webhook_delay_ms: nonNegative,
+  /** Hold first attempts for `webhook_reorder_window_ms` (real ms) and send each batch shuffled. */
+  webhook_reorder: z.boolean(),
+  webhook_reorder_window_ms: nonNegative,
+  /** Fraction of attempts signed with a wrong secret. Default 0. */
+  webhook_bad_signature_rate: rate,
+  /** Per-attempt timeout of a webhook POST, in real ms. Default 10000. */
+  webhook_timeout_ms: z.number().positive(),
+});
+
+export type SimConfig = z.infer<typeof simConfigSchema>;
+/** Starting configuration; every key is optional and documented on `SimConfig`. */
+export type SimOptions = Partial<SimConfig>;
+
+export const configPatchSchema = simConfigSchema.partial();
+
+export function defaultConfig(): SimConfig {
+  return {
+    time_scale: 1,
+    default_duration_ms: 2000,
+    rate_limit_rate: 0,
+    retry_after_s: 1,
+    error_rate: 0,
+    latency_ms: 0,
+    fault_endpoints: [...FAULT_ENDPOINTS],
+    seed: null,
+    webhook_urls: [],
+    webhook_secret: generateWebhookSecret(),
+    webhook_drop_rate: 0,
+    webhook_duplicate_rate: 0,
+    webhook_delay_ms: 0,
+    webhook_reorder: false,
+    webhook_reorder_window_ms: 200,
+    webhook_bad_signature_rate: 0,
+    webhook_timeout_ms: 10_000,
+  };
+}
+
+/** Fills in defaults and validates, throwing a readable error naming the offending key. */
+export function resolveConfig(options: SimOptions): SimConfig {
+  const merged = { ...defaultConfig(), ...stripUndefined(options) };
+  const parsed = simConfigSchema.safeParse(merged);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(`invalid simulator option ${issue?.path.join('.') ?? ''}: ${issue?.message ?? ''}`);
+  }
+  return parsed.data;
+}
+
+export function generateWebhookSecret(): string {
+  const bytes = new Uint8Array(32);
+  crypto.getRandomValues(bytes);
+  return `whsec_${Buffer.from(bytes).toString('base64')}`;
+}
+
+export function isUsableSecret(secret: string): boolean {
+  if (!secret.startsWith('whsec_') || secret.length <= 'whsec_'.length) return false;
+  try {
+    new Webhook(secret);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

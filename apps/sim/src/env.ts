@@ -1,0 +1,77 @@
+/** The simulator's environment, parsed once. Nothing else reads process.env. */
+import { z } from 'zod';
+import { FAULT_ENDPOINTS, isUsableSecret, type SimOptions } from './config.ts';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
+  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+const rate = z.coerce.number().min(0).max(1);
+const list = z.string().transform((value) =>
+  value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0),
+);
+
+const envSchema = z.object({
+  SIM_PORT: z.coerce.number().int().min(0).max(65535).default(3100),
+  SIM_HOST: z.string().min(1).default('127.0.0.1'),
+  SIM_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SIM_TIME_SCALE: z.coerce.number().positive().optional(),
+  SIM_DEFAULT_DURATION_MS: z.coerce.number().min(0).optional(),
+  SIM_RATE_LIMIT_RATE: rate.optional(),
+  SIM_RETRY_AFTER_S: z.coerce.number().int().min(0).optional(),
+  SIM_ERROR_RATE: rate.optional(),
+  SIM_LATENCY_MS: z.coerce.number().min(0).optional(),
+  SIM_FAULT_ENDPOINTS: list.pipe(z.array(z.enum(FAULT_ENDPOINTS))).optional(),
+  SIM_SEED: z.coerce.number().int().optional(),
+  SIM_WEBHOOK_URLS: list.pipe(z.array(z.url({ protocol: /^https?$/ }))).optional(),
+  SIM_WEBHOOK_SECRET: z.string().refine(isUsableSecret, 'must be "whsec_" followed by base64').optional(),
+  SIM_WEBHOOK_DROP_RATE: rate.optional(),
+  SIM_WEBHOOK_DUPLICATE_RATE: rate.optional(),
+  SIM_WEBHOOK_DELAY_MS: z.coerce.number().min(0).optional(),
+  SIM_WEBHOOK_REORDER: bool.optional(),
+  SIM_WEBHOOK_REORDER_WINDOW_MS: z.coerce.number().min(0).optional(),
+  SIM_WEBHOOK_BAD_SIGNATURE_RATE: rate.optional(),
+  SIM_WEBHOOK_TIMEOUT_MS: z.coerce.number().positive().optional(),
+});
+
+export interface SimEnv {
+  port: number;
+  host: string;
+  logLevel: string;
+  options: SimOptions;
+}
+
+export function loadEnv(source: NodeJS.ProcessEnv = process.env): SimEnv {
+  const parsed = envSchema.safeParse(source);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new Error(`invalid simulator environment: ${problems.join('; ')}`);
+  }
+  const env = parsed.data;
+  return {
+    port: env.SIM_PORT,
+    host: env.SIM_HOST,
+    logLevel: env.SIM_LOG_LEVEL,
+    options: {
+      time_scale: env.SIM_TIME_SCALE,
+      default_duration_ms: env.SIM_DEFAULT_DURATION_MS,
+      rate_limit_rate: env.SIM_RATE_LIMIT_RATE,
+      retry_after_s: env.SIM_RETRY_AFTER_S,
+      error_rate: env.SIM_ERROR_RATE,
+      latency_ms: env.SIM_LATENCY_MS,
+      fault_endpoints: env.SIM_FAULT_ENDPOINTS,
+      seed: env.SIM_SEED,
+      webhook_urls: env.SIM_WEBHOOK_URLS,
+      webhook_secret: env.SIM_WEBHOOK_SECRET,
+      webhook_drop_rate: env.SIM_WEBHOOK_DROP_RATE,
+      webhook_duplicate_rate: env.SIM_WEBHOOK_DUPLICATE_RATE,
+      webhook_delay_ms: env.SIM_WEBHOOK_DELAY_MS,
+      webhook_reorder: env.SIM_WEBHOOK_REORDER,
+      webhook_reorder_window_ms: env.SIM_WEBHOOK_REORDER_WINDOW_MS,
+      webhook_bad_signature_rate: env.SIM_WEBHOOK_BAD_SIGNATURE_RATE,
+      webhook_timeout_ms: env.SIM_WEBHOOK_TIMEOUT_MS,
+    },
+  };
+}

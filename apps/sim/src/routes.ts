@@ -1,0 +1,91 @@
+/**
+ * HTTP surface: OpenAI's `/v1/responses` endpoints (bearer auth, fault injection) and the
+ * simulator's own `/sim/*` control endpoints. Every error leaves through `errorHandler` in
+ * OpenAI's `{ error: { message, type, param, code } }` shape.
+ */
+import express, { type ErrorRequestHandler, type RequestHandler, type Router } from 'express';
+import type { Logger } from 'pino';
+import { ApiError, invalidRequest, missingApiKey } from './errors.ts';
+import { injectFaults, type Delays } from './faults.ts';
+import { newId } from './ids.ts';
+import type { Simulator } from './simulator.ts';
+
+const BEARER = /^Bearer\s+\S+/i;
+
+export function requestId(): RequestHandler {
+  return (_req, res, next) => {
+    res.setHeader('x-request-id', newId('req', 16));
+    next();
+  };
+}
+
+export function v1Router(sim: Simulator, delays: Delays): Router {
+  const router = express.Router();
+  router.use((req, _res, next) => {
+    next(BEARER.test(req.get('authorization') ?? '') ? undefined : missingApiKey());
+  });
+
+  router.post('/responses', injectFaults(sim, delays, 'create'), (req, res) => {
+    res.json(sim.create(req.body));
+  });
+  router.get('/responses/:id', injectFaults(sim, delays, 'retrieve'), (req, res) => {
+    if (req.query['stream'] === 'true') {
+      throw invalidRequest('streaming not supported by this simulator yet', 'stream', 'unsupported_value');
+    }
+    res.json(sim.retrieve(req.params['id'] as string));
+  });
+  router.post('/responses/:id/cancel', injectFaults(sim, delays, 'cancel'), (req, res) => {
+    res.json(sim.cancel(req.params['id'] as string));
+  });
+  return router;
+}
+
+export function simRouter(sim: Simulator): Router {
+  const router = express.Router();
+  router.get('/config', (_req, res) => {
+    res.json(sim.config);
+  });
+  router.post('/config', (req, res) => {
+    res.json(sim.updateConfig(req.body ?? {}));
+  });
+  router.get('/stats', (_req, res) => {
+    res.json(sim.stats);
+  });
+  router.post('/reset', (_req, res) => {
+    sim.reset();
+    res.json({ ok: true });
+  });
+  return router;
+}
+
+export const notFound: RequestHandler = (req, _res, next) => {
+  next(
+    new ApiError({
+      status: 404,
+      type: 'invalid_request_error',
+      message: `Invalid URL (${req.method} ${req.path})`,
+    }),
+  );
+};
+
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (error: unknown, _req, res, _next) => {
+    const apiError = toApiError(error);
+    if (apiError.status >= 500 && !(error instanceof ApiError)) logger.error({ err: error }, 'unhandled error');
+    res.status(apiError.status).set(apiError.headers).json(apiError.toBody());
+  };
+}
+
+function toApiError(error: unknown): ApiError {
+  if (error instanceof ApiError) return error;
+  // body-parser errors carry an HTTP status and a `type` such as 'entity.parse.failed'.
+  const status = (error as { status?: unknown }).status;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    const message =
+      (error as { type?: unknown }).type === 'entity.parse.failed'
+        ? 'We could not parse the JSON body of your request. (HINT: This likely means you aren\'t using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)'
+        : (error as Error).message;
+    return new ApiError({ status, type: 'invalid_request_error', message });
+  }
+  return new ApiError({ status: 500, type: 'server_error', message: 'The server had an error while processing your request.' });
+}

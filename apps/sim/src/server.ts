@@ -1,0 +1,96 @@
+/**
+ * Factory for the OpenAI Responses API simulator. Tests start it on port 0 in-process;
+ * src/index.ts wires the environment, a real logger and signal handling.
+ */
+import { once } from 'node:events';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express, { type Express } from 'express';
+import { pino, type Logger } from 'pino';
+import type { SimOptions } from './config.ts';
+import { Delays } from './faults.ts';
+import { errorHandler, notFound, requestId, simRouter, v1Router } from './routes.ts';
+import type { Clock } from './scheduler.ts';
+import { Simulator } from './simulator.ts';
+
+export type { SimConfig, SimOptions } from './config.ts';
+export type { SimStats } from './stats.ts';
+export { Simulator } from './simulator.ts';
+
+export interface SimServerDeps {
+  /** Milliseconds since the epoch. Default `Date.now`. */
+  clock?: Clock;
+  /** Default: a silent logger. */
+  logger?: Logger;
+}
+
+export interface ListeningSim {
+  /** e.g. `http://127.0.0.1:54321` (the OpenAI base URL is `${url}/v1`). */
+  url: string;
+  port: number;
+  /** Stops accepting requests, stops every timer and webhook in flight. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface SimServer {
+  app: Express;
+  simulator: Simulator;
+  listen(port?: number, host?: string): Promise<ListeningSim>;
+  /** Stops timers and webhook sends; also called by the `close` of `listen`. Idempotent. */
+  close(): Promise<void>;
+}
+
+const BODY_LIMIT = '50mb';
+
+export function createSimServer(options: SimOptions = {}, deps: SimServerDeps = {}): SimServer {
+  const logger = deps.logger ?? pino({ level: 'silent' });
+  const simulator = new Simulator(options, { clock: deps.clock ?? Date.now, logger });
+  const delays = new Delays();
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(requestId());
+  app.use(express.json({ limit: BODY_LIMIT }));
+  app.get('/health', (_req, res) => {
+    res.json({ ok: true });
+  });
+  app.use('/v1', v1Router(simulator, delays));
+  app.use('/sim', simRouter(simulator));
+  app.use(notFound);
+  app.use(errorHandler(logger));
+
+  let closing: Promise<void> | null = null;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      delays.cancelAll();
+      await simulator.close();
+    })();
+    return closing;
+  };
+
+  const listen = async (port = 0, host = '127.0.0.1'): Promise<ListeningSim> => {
+    const server: Server = app.listen(port, host);
+    await once(server, 'listening');
+    const address = server.address() as AddressInfo;
+    const displayHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    let serverClosing: Promise<void> | null = null;
+    return {
+      url: `http://${displayHost}:${address.port}`,
+      port: address.port,
+      close: () => {
+        serverClosing ??= (async () => {
+          const closed = new Promise<void>((resolve, reject) => {
+            server.close((error) => (error ? reject(error) : resolve()));
+          });
+          await close();
+          server.closeIdleConnections();
+          await closed;
+        })();
+        return serverClosing;
+      },
+    };
+  };
+
+  return { app, simulator, listen, close };
+}

@@ -1,0 +1,66 @@
+/** Counters exposed by `GET /sim/stats` so tests can assert how a client used the API. */
+export interface WebhookStats {
+  /** HTTP POST attempts made, including retries and duplicates. */
+  sent: number;
+  /** Attempts answered 2xx. */
+  delivered: number;
+  /** Attempts answered non-2xx or failing at the network level. */
+  failed_attempts: number;
+  /** Deliveries never sent because of `webhook_drop_rate`. */
+  dropped: number;
+  /** Extra sends caused by `webhook_duplicate_rate`. */
+  duplicated: number;
+  /** Attempts signed with a wrong secret because of `webhook_bad_signature_rate`. */
+  bad_signature: number;
+  /** Deliveries abandoned after the retry window (72 h × time_scale). */
+  exhausted: number;
+}
+
+export interface SimStats {
+  creates: number;
+  retrieves: number;
+  cancels: number;
+  rate_limited: number;
+  errors: number;
+  by_response: Record<string, { retrieves: number; cancels: number }>;
+  creates_by_job: Record<string, number>;
+  webhooks: WebhookStats;
+}
+
+export function emptyStats(): SimStats {
+  return {
+    creates: 0,
+    retrieves: 0,
+    cancels: 0,
+    rate_limited: 0,
+    errors: 0,
+    by_response: {},
+    creates_by_job: {},
+    webhooks: { sent: 0, delivered: 0, failed_attempts: 0, dropped: 0, duplicated: 0, bad_signature: 0, exhausted: 0 },
+  };
+}
+
+export function countCreate(stats: SimStats, responseId: string, jobId: string | undefined): void {
+  stats.creates++;
+  stats.by_response[responseId] = { retrieves: 0, cancels: 0 };
+  if (jobId !== undefined) stats.creates_by_job[jobId] = (stats.creates_by_job[jobId] ?? 0) + 1;
+}
+
+export function countRetrieve(stats: SimStats, responseId: string): void {
+  stats.retrieves++;
+  responseStats(stats, responseId).retrieves++;
+}
+
+export function countCancel(stats: SimStats, responseId: string): void {
+  stats.cancels++;
+  responseStats(stats, responseId).cancels++;
+}
+
+function responseStats(stats: SimStats, responseId: string): { retrieves: number; cancels: number } {
+  let entry = stats.by_response[responseId];
+  if (entry === undefined) {
+    entry = { retrieves: 0, cancels: 0 };
+    stats.by_response[responseId] = entry;
+  }
+  return entry;
+}

@@ -1,0 +1,37 @@
+import { describe, expect, test } from 'vitest';
+import { loadEnv } from '../src/env.ts';
+
+describe('loadEnv', () => {
+  test('defaults', () => {
+    const env = loadEnv({});
+    expect(env).toMatchObject({ port: 3100, host: '127.0.0.1' });
+    expect(Object.values(env.options).every((value) => value === undefined)).toBe(true);
+  });
+
+  test('parses faults, lists and booleans', () => {
+    const env = loadEnv({
+      SIM_PORT: '0',
+      SIM_TIME_SCALE: '0.01',
+      SIM_RATE_LIMIT_RATE: '0.25',
+      SIM_FAULT_ENDPOINTS: 'create, cancel',
+      SIM_WEBHOOK_URLS: 'http://127.0.0.1:4000/a,http://127.0.0.1:4000/b',
+      SIM_WEBHOOK_SECRET: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+      SIM_WEBHOOK_REORDER: 'true',
+    });
+    expect(env.port).toBe(0);
+    expect(env.options).toMatchObject({
+      time_scale: 0.01,
+      rate_limit_rate: 0.25,
+      fault_endpoints: ['create', 'cancel'],
+      webhook_urls: ['http://127.0.0.1:4000/a', 'http://127.0.0.1:4000/b'],
+      webhook_reorder: true,
+    });
+  });
+
+  test('fails fast naming the variable', () => {
+    expect(() => loadEnv({ SIM_ERROR_RATE: '3' })).toThrow(/SIM_ERROR_RATE/);
+    expect(() => loadEnv({ SIM_WEBHOOK_URLS: 'not a url' })).toThrow(/SIM_WEBHOOK_URLS/);
+    expect(() => loadEnv({ SIM_WEBHOOK_SECRET: 'secret' })).toThrow(/SIM_WEBHOOK_SECRET/);
+    expect(() => loadEnv({ SIM_WEBHOOK_REORDER: 'maybe' })).toThrow(/SIM_WEBHOOK_REORDER/);
+  });
+});
