@@ -28,6 +28,7 @@ export async function startPrivateRedis(args: string[] = []): Promise<PrivateRed
   const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args], { stdio: 'ignore' });
   const url = `redis://127.0.0.1:${port}`;
   const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => 100, maxRetriesPerRequest: null });
+  probe.on('error', () => {}); // refused until the server is up
   const deadline = Date.now() + 10_000;
   for (;;) {
     try {

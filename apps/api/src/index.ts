@@ -1,6 +1,6 @@
 /** Entrypoint: wire real dependencies, listen, shut down cleanly on SIGTERM/SIGINT. */
 import { createDb, ensureTenantWithApiKey, runMigrations } from '@longhaul/db';
-import { createLogger, onShutdown } from '@longhaul/runtime';
+import { createLogger, onShutdown, throttled } from '@longhaul/runtime';
 import { createQueues } from '@longhaul/queue';
 import { loadEnv } from './env.ts';
 import { createServer } from './server.ts';
@@ -9,8 +9,7 @@ import { createServer } from './server.ts';
 const env = loadEnv();
 const logger = createLogger({ service: 'api', level: env.LOG_LEVEL });
 const dbHandle = createDb({ connectionString: env.DATABASE_URL, max: env.DATABASE_POOL_SIZE, applicationName: 'longhaul-api' });
-const queues = createQueues({ redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, role: 'producer' });
-queues.connection.on('error', (err) => logger.warn({ err, code: 'redis_error' }, 'redis connection error'));
+const queues = createQueues({ redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, role: 'producer', onError: throttled(10_000, (suppressed, err: Error) => logger.warn({ err, suppressed, code: 'redis_unavailable' }, 'redis connection error')) });
 
 if (env.LONGHAUL_MIGRATE_ON_START) await runMigrations(dbHandle.db);
 if (env.LONGHAUL_BOOTSTRAP_API_KEY) {

@@ -2,15 +2,14 @@
 import { createDb, runMigrations } from '@longhaul/db';
 import { createProvider } from '@longhaul/provider';
 import { createQueues } from '@longhaul/queue';
-import { createLogger, onShutdown } from '@longhaul/runtime';
+import { createLogger, onShutdown, throttled } from '@longhaul/runtime';
 import { loadEnv } from './env.ts';
 import { createWorker } from './worker.ts';
 
 const env = loadEnv();
 const logger = createLogger({ service: 'worker', level: env.LOG_LEVEL });
 const db = createDb({ connectionString: env.DATABASE_URL, max: env.DATABASE_POOL_SIZE, applicationName: 'longhaul-worker' });
-const queues = createQueues({ redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, role: 'worker' });
-queues.connection.on('error', (err) => logger.warn({ err, code: 'redis_error' }, 'redis connection error'));
+const queues = createQueues({ redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, role: 'worker', onError: throttled(10_000, (suppressed, err: Error) => logger.warn({ err, suppressed, code: 'redis_unavailable' }, 'redis connection error')) });
 if (env.LONGHAUL_MIGRATE_ON_START) await runMigrations(db.db);
 
 const provider = createProvider({

@@ -5,6 +5,7 @@
 import { Worker, type ConnectionOptions, type Processor, type WorkerOptions } from 'bullmq';
 import { retryDelayMs } from '@longhaul/core';
 import { queueCatalog, type QueueKey } from '@longhaul/queue';
+import { throttled } from '@longhaul/runtime';
 import type { WorkerDeps } from './deps.ts';
 import { cancelJobProcessor } from './processors/cancel-job.ts';
 import { pollJobProcessor } from './processors/poll-job.ts';
@@ -25,7 +26,8 @@ export function createWorker(deps: WorkerDeps): LonghaulWorker {
   // Workers need a connection that waits for Redis (maxRetriesPerRequest: null) whatever the
   // producer side uses; BullMQ duplicates it again for its blocking commands.
   const connection = deps.queues.connection.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true });
-  connection.on('error', (err) => logger.warn({ err, code: 'redis_error' }, 'redis connection error'));
+  const redisWarning = throttled(10_000, (suppressed, err: Error, queue?: string) => logger.warn({ err, suppressed, queue, code: 'redis_unavailable' }, 'redis connection error'));
+  connection.on('error', (err) => redisWarning(err));
 
   const settings = {
     backoffStrategy: (attemptsMade: number) => retryDelayMs(attemptsMade, Math.random(), config.retry),
@@ -45,7 +47,7 @@ export function createWorker(deps: WorkerDeps): LonghaulWorker {
     worker.on('failed', (job, err) => {
       logger.warn({ err, queue: key, job_id: job?.data?.jobId, attempts: job?.attemptsMade, code: 'work_item_failed' }, 'work item failed');
     });
-    worker.on('error', (err) => logger.warn({ err, queue: key, code: 'worker_error' }, 'worker error'));
+    worker.on('error', (err) => redisWarning(err, key));
     return worker;
   };
 

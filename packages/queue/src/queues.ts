@@ -11,6 +11,13 @@ export interface QueueOptions {
    * sweeper dispatches it later); workers wait for Redis to come back.
    */
   role: 'producer' | 'worker';
+  /**
+   * Producers give up on an `add` after this long (the work is durable in Postgres; the sweeper
+   * dispatches it later). Default 1 000 ms for producers, none for workers.
+   */
+  addTimeoutMs?: number;
+  /** Connection errors (Redis down); default: ignored. */
+  onError?: (err: Error) => void;
 }
 
 /** An ioredis connection configured the way BullMQ needs for the given role. */
@@ -38,8 +45,12 @@ export function createQueues(options: QueueOptions): Queues {
   const queues = new Map<QueueKey, Queue>();
   for (const key of QUEUE_KEYS) {
     const entry = queueCatalog[key];
-    queues.set(key, new Queue(entry.name, { connection: connection as ConnectionOptions, prefix, defaultJobOptions: entry.options }));
+    const queue = new Queue(entry.name, { connection: connection as ConnectionOptions, prefix, defaultJobOptions: entry.options });
+    queue.on('error', (err) => options.onError?.(err));
+    queues.set(key, queue);
   }
+  connection.on('error', (err) => options.onError?.(err));
+  const addTimeoutMs = options.addTimeoutMs ?? (options.role === 'producer' ? 1_000 : undefined);
   let closing: Promise<void> | undefined;
   return {
     prefix,
@@ -48,7 +59,21 @@ export function createQueues(options: QueueOptions): Queues {
     async add(key, payload, opts = {}) {
       const parsed = queueCatalog[key].payload.parse(payload);
       const jobId = opts.jobId ?? ('jobId' in parsed ? String(parsed.jobId) : undefined);
-      await queues.get(key)!.add(key, parsed, { jobId, delay: opts.delayMs });
+      const adding = queues.get(key)!.add(key, parsed, { jobId, delay: opts.delayMs });
+      if (addTimeoutMs === undefined) {
+        await adding;
+        return;
+      }
+      adding.catch(() => {}); // may still land later; the work item id makes that harmless
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`Redis did not accept the ${key} work item within ${addTimeoutMs} ms`)), addTimeoutMs);
+      });
+      try {
+        await Promise.race([adding, timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
     },
     close: () =>
       (closing ??= (async () => {

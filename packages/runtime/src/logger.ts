@@ -57,3 +57,22 @@ export function createLogger(config: LoggerConfig): Logger {
 export function jobLogFields(job: { id: string; tenantId: string; responseId?: string | null }): Record<string, string | null> {
   return { job_id: job.id, tenant_id: job.tenantId, response_id: job.responseId ?? null };
 }
+
+/**
+ * Wrap a logging callback so a burst (a Redis reconnect loop, say) produces at most one line per
+ * `intervalMs`, with the number of suppressed calls.
+ */
+export function throttled<A extends unknown[]>(intervalMs: number, fn: (suppressed: number, ...args: A) => void): (...args: A) => void {
+  let last = 0;
+  let suppressed = 0;
+  return (...args: A) => {
+    const now = Date.now();
+    if (now - last < intervalMs) {
+      suppressed += 1;
+      return;
+    }
+    last = now;
+    fn(suppressed, ...args);
+    suppressed = 0;
+  };
+}

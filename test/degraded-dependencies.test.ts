@@ -1,0 +1,77 @@
+/**
+ * What the API does when a dependency is down: Postgres unreachable → 503 with a clear error
+ * (never a 500 or a hang); Redis unreachable → the job is still accepted (it is in Postgres) and
+ * the sweeper dispatches it once a worker can reach Redis.
+ */
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer } from '@longhaul/api';
+import { createDb } from '@longhaul/db';
+import { createQueues } from '@longhaul/queue';
+import { createLogger } from '@longhaul/runtime';
+import { type Stack, isTerminalJob, jobBody, startStack } from './harness.ts';
+import { freePort } from './private-redis.ts';
+
+const logger = createLogger({ service: 'test', level: 'silent' });
+
+async function listen(app: ReturnType<typeof createServer>) {
+  const server = await new Promise<import('node:http').Server>((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); }) };
+}
+
+describe('Postgres unreachable', () => {
+  it('answers 503 database_unavailable with Retry-After, promptly', async () => {
+    const deadPort = await freePort();
+    const db = createDb({ connectionString: `postgres://postgres@127.0.0.1:${deadPort}/longhaul`, connectionTimeoutMillis: 1_000 });
+    const queues = createQueues({ redisUrl: 'redis://127.0.0.1:6379', prefix: `lhtest_dead_${deadPort}`, role: 'producer' });
+    const api = await listen(createServer({ db: db.db, queues, logger, clock: () => new Date(), config: { bodyLimit: '1mb', jobDeadlineMs: 3_600_000, idempotencyTtlMs: 86_400_000 } }));
+    try {
+      const started = Date.now();
+      for (const [method, path] of [['POST', '/v1/jobs'], ['GET', '/v1/jobs'], ['GET', '/v1/jobs/job_abcdefghijklmnop']]) {
+        const res = await fetch(api.url + path, { method, headers: { authorization: 'Bearer lh_sk_whatever', 'content-type': 'application/json' }, body: method === 'POST' ? JSON.stringify(jobBody()) : undefined });
+        expect(res.status).toBe(503);
+        expect(res.headers.get('retry-after')).toBe('5');
+        expect((await res.json()).error).toMatchObject({ type: 'service_unavailable_error', code: 'database_unavailable' });
+      }
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      await api.close();
+      await queues.close();
+      await db.close();
+    }
+  });
+});
+
+describe('Redis unreachable from the API', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ startWorker: false });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('still accepts the job, and the sweeper dispatches it later', async () => {
+    const deadRedis = createQueues({ redisUrl: `redis://127.0.0.1:${await freePort()}`, prefix: stack.prefix, role: 'producer' });
+    deadRedis.connection.on('error', () => {});
+    const api = await listen(createServer({ db: stack.db.db, queues: deadRedis, logger, clock: () => new Date(), config: { bodyLimit: '1mb', jobDeadlineMs: 3_600_000, idempotencyTtlMs: 86_400_000 } }));
+    try {
+      const started = Date.now();
+      const res = await fetch(`${api.url}/v1/jobs`, { method: 'POST', headers: { authorization: `Bearer ${stack.apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify(jobBody({}, 0)) });
+      expect(res.status).toBe(202);
+      expect(Date.now() - started).toBeLessThan(6_000);
+      const job = await res.json();
+      expect(job.status).toBe('pending');
+
+      // A worker that can reach Redis finds the job through the sweeper (nothing was enqueued).
+      stack.startWorker();
+      const done = await stack.waitForJob(job.id, isTerminalJob, 20_000);
+      expect(done.status).toBe('completed');
+    } finally {
+      await api.close();
+      await deadRedis.close();
+    }
+  });
+});
