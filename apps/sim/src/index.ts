@@ -1,5 +1,5 @@
 /** Entrypoint: environment, logger, listen, graceful shutdown on SIGTERM/SIGINT. */
-import { pino } from 'pino';
+import { createLogger } from '@longhaul/runtime';
 import { loadEnv } from './env.ts';
 import { createSimServer } from './server.ts';
 
@@ -10,11 +10,11 @@ async function main(): Promise<void> {
   try {
     env = loadEnv();
   } catch (error) {
-    pino().fatal({ err: error }, (error as Error).message);
+    createLogger({ service: 'sim' }).fatal({ err: error }, (error as Error).message);
     process.exitCode = 1;
     return;
   }
-  const logger = pino({ name: 'sim', level: env.logLevel });
+  const logger = createLogger({ service: 'sim', level: env.logLevel });
   const sim = createSimServer(env.options, { logger });
   const listening = await sim.listen(env.port, env.host);
   logger.info({ url: listening.url, config: { ...sim.simulator.config, webhook_secret: '[redacted]' } }, 'simulator listening');
