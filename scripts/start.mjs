@@ -24,6 +24,12 @@ if (!local.LONGHAUL_BOOTSTRAP_API_KEY) {
   appendEnvFile(localEnvFile, 'LONGHAUL_BOOTSTRAP_API_KEY', local.LONGHAUL_BOOTSTRAP_API_KEY);
 }
 env.LONGHAUL_BOOTSTRAP_API_KEY ??= local.LONGHAUL_BOOTSTRAP_API_KEY;
+if (!local.OPENAI_WEBHOOK_SECRET) {
+  local.OPENAI_WEBHOOK_SECRET = `whsec_${randomBytes(32).toString('base64')}`;
+  appendEnvFile(localEnvFile, 'OPENAI_WEBHOOK_SECRET', local.OPENAI_WEBHOOK_SECRET);
+}
+// With the simulator, its signed webhooks go to our receiver: hybrid detection out of the box.
+if (useSimulator) env.OPENAI_WEBHOOK_SECRET ??= local.OPENAI_WEBHOOK_SECRET;
 
 installDependencies();
 await ensurePostgres(env.DATABASE_URL);
@@ -57,16 +63,19 @@ function shutdown(code = 0) {
 process.on('SIGINT', () => shutdown(0));
 process.on('SIGTERM', () => shutdown(0));
 
-if (useSimulator) launch('sim', 'apps/sim/src/index.ts', { SIM_PORT: simPort });
+const apiUrl = `http://${env.HOST ?? '127.0.0.1'}:${env.PORT ?? '3000'}`;
+if (useSimulator) {
+  launch('sim', 'apps/sim/src/index.ts', { SIM_PORT: simPort, SIM_WEBHOOK_URLS: `${apiUrl}/webhooks/openai`, SIM_WEBHOOK_SECRET: env.OPENAI_WEBHOOK_SECRET });
+}
 launch('api', 'apps/api/src/index.ts');
 launch('worker', 'apps/worker/src/index.ts', { LONGHAUL_MIGRATE_ON_START: 'false' });
 
-const apiUrl = `http://${env.HOST ?? '127.0.0.1'}:${env.PORT ?? '3000'}`;
 setTimeout(() => {
   process.stderr.write(`
   Longhaul is running
     API        ${apiUrl}            (POST /v1/jobs, GET /v1/jobs/{id})
     Provider   ${env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1'}${useSimulator ? '   (simulator)' : ''}
+    Webhooks   ${apiUrl}/webhooks/openai   (${env.OPENAI_WEBHOOK_SECRET ? 'verifying' : 'off: set OPENAI_WEBHOOK_SECRET'}; completion mode ${env.COMPLETION_MODE ?? 'hybrid'})
     API key    ${env.LONGHAUL_BOOTSTRAP_API_KEY}
 
   Try:

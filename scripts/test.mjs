@@ -12,5 +12,6 @@ await ensureRedis(process.env.REDIS_URL);
 const [cmd, ...pre] = pnpmCommand();
 log('type-checking');
 run(cmd, [...pre, 'exec', 'turbo', 'run', 'typecheck', '--output-logs=errors-only']);
+run(cmd, [...pre, 'exec', 'tsc', '-p', 'tsconfig.json']); // tests, scripts, bench
 log('running tests');
 run(cmd, [...pre, 'exec', 'vitest', 'run', ...process.argv.slice(2)]);

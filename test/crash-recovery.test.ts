@@ -111,7 +111,7 @@ describe('crash safety', () => {
   });
 
   it('finishes every job after FLUSHALL wipes Redis mid-run', async () => {
-    const worker = stack.startWorker({ sweep: { intervalMs: 500, overdueGraceMs: 1_000, batchSize: 500 } });
+    const worker = stack.startWorker({ sweep: { intervalMs: 500, overdueGraceMs: 1_000, batchSize: 500, webhookWaitMs: 60_000 } });
     const ids: string[] = [];
     for (let i = 0; i < 40; i++) ids.push((await stack.api('POST', '/v1/jobs', jobBody({ input: `flush story ${i}` }, (i % 4) * 15_000))).body.id);
     await new Promise((r) => setTimeout(r, 150));

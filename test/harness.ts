@@ -21,9 +21,11 @@ export const FAST_WORKER_CONFIG: WorkerConfig = {
   submitConcurrency: 20,
   pollConcurrency: 50,
   cancelConcurrency: 10,
+  webhookConcurrency: 20,
+  completionMode: 'poll',
   poll: { initialMs: 50, factor: 2, maxMs: 400 },
   retry: { baseMs: 50, maxMs: 500, maxAttempts: 20, maxElapsedMs: 60_000 },
-  sweep: { intervalMs: 500, overdueGraceMs: 1_000, batchSize: 500 },
+  sweep: { intervalMs: 500, overdueGraceMs: 1_000, batchSize: 500, webhookWaitMs: 60_000 },
   lockDurationMs: 5_000,
   stalledIntervalMs: 5_000,
 };
@@ -36,6 +38,8 @@ export interface StackOptions {
   startWorker?: boolean;
   /** Default: the machine's Redis (REDIS_URL). */
   redisUrl?: string;
+  /** Wire the simulator's signed webhooks to the API's receiver (default false). */
+  webhooks?: boolean;
 }
 
 export interface Stack {
@@ -44,6 +48,8 @@ export interface Stack {
   tenantId: string;
   simUrl: string;
   sim: ListeningSim;
+  /** The `whsec_` secret shared by the simulator and the receiver when `webhooks` is on. */
+  webhookSecret: string;
   db: DbHandle;
   database: TestDatabase;
   queues: Queues;
@@ -74,18 +80,26 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const redis = new Redis(redisUrl);
   const { apiKey, tenantId } = await createTenant(db.db, 'test tenant');
   const clock = () => new Date();
+  const webhookSecret = `whsec_${randomBytes(32).toString('base64')}`;
 
   const app = createServer({
     db: db.db,
     queues,
     logger,
     clock,
-    config: { bodyLimit: '1mb', jobDeadlineMs: 3_600_000, idempotencyTtlMs: 86_400_000, ...options.api },
+    config: { bodyLimit: '1mb', jobDeadlineMs: 3_600_000, idempotencyTtlMs: 86_400_000, openaiWebhookSecrets: options.webhooks ? [webhookSecret] : [], ...options.api },
   });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
   const apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  if (options.webhooks) {
+    await fetch(`${sim.url}/sim/config`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ webhook_urls: [`${apiUrl}/webhooks/openai`], webhook_secret: webhookSecret }),
+    });
+  }
   const provider = createProvider({ apiKey: 'sk-test', baseURL: `${sim.url}/v1`, timeoutMs: 10_000, readRetries: 0 });
 
   const workers: LonghaulWorker[] = [];
@@ -132,6 +146,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     tenantId,
     simUrl: sim.url,
     sim,
+    webhookSecret,
     db,
     database,
     queues,

@@ -12,6 +12,7 @@ const schema = z.object({
   QUEUE_PREFIX: z.string().min(1).default('longhaul'),
   LONGHAUL_BOOTSTRAP_API_KEY: z.string().min(16, 'use at least 16 characters').optional(),
   LONGHAUL_MIGRATE_ON_START: bool.default(true),
+  OPENAI_WEBHOOK_SECRET: z.string().optional(),
   API_BODY_LIMIT: z.string().default('1mb'),
   JOB_DEADLINE_SECONDS: z.coerce.number().int().min(60).default(6 * 3600),
   IDEMPOTENCY_TTL_SECONDS: z.coerce.number().int().min(60).default(24 * 3600),

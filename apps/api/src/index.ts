@@ -2,6 +2,7 @@
 import { createDb, ensureTenantWithApiKey, runMigrations } from '@longhaul/db';
 import { createLogger, onShutdown, throttled } from '@longhaul/runtime';
 import { createQueues } from '@longhaul/queue';
+import { parseSecrets } from '@longhaul/webhooks';
 import { loadEnv } from './env.ts';
 import { createServer } from './server.ts';
 
@@ -26,6 +27,7 @@ const app = createServer({
     bodyLimit: env.API_BODY_LIMIT,
     jobDeadlineMs: env.JOB_DEADLINE_SECONDS * 1000,
     idempotencyTtlMs: env.IDEMPOTENCY_TTL_SECONDS * 1000,
+    openaiWebhookSecrets: parseSecrets(env.OPENAI_WEBHOOK_SECRET),
   },
 });
 const server = app.listen(env.PORT, env.HOST, () => {

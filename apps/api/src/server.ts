@@ -7,6 +7,7 @@ import type { Logger } from '@longhaul/runtime';
 import { requireApiKey } from './auth.ts';
 import { errorHandler, notFoundHandler } from './errors.ts';
 import { jobsRouter } from './routes/jobs.ts';
+import { openaiWebhooksRouter } from './routes/openai-webhooks.ts';
 
 export interface ApiConfig {
   /** Largest accepted request body (bytes or e.g. "1mb"). */
@@ -15,6 +16,8 @@ export interface ApiConfig {
   jobDeadlineMs: number;
   /** How long an Idempotency-Key is remembered. */
   idempotencyTtlMs: number;
+  /** Secrets OpenAI signs its webhooks with (several during a rotation). Empty: receiver off. */
+  openaiWebhookSecrets: string[];
 }
 
 export interface ApiDeps {
@@ -48,6 +51,8 @@ export function createServer(deps: ApiDeps): Express {
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
+
+  app.use('/webhooks/openai', openaiWebhooksRouter(deps));
 
   const v1 = express.Router();
   v1.use(requireApiKey(deps.db));

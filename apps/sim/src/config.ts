@@ -29,6 +29,8 @@ export const simConfigSchema = z.strictObject({
   error_rate: rate,
   /** Delay added before matching requests are answered, in real ms. Default 0. */
   latency_ms: nonNegative,
+  /** Delay between creating a response and answering the create, in real ms. Default 0. */
+  create_answer_delay_ms: nonNegative,
   /** Which endpoints the request faults above apply to. Default all. */
   fault_endpoints: z.array(z.enum(FAULT_ENDPOINTS)),
   /** Seed for fault and webhook randomness; null uses Math.random. Default null. */
@@ -66,6 +68,7 @@ export function defaultConfig(): SimConfig {
     retry_after_s: 1,
     error_rate: 0,
     latency_ms: 0,
+    create_answer_delay_ms: 0,
     fault_endpoints: [...FAULT_ENDPOINTS],
     seed: null,
     webhook_urls: [],

@@ -25,8 +25,11 @@ export function v1Router(sim: Simulator, delays: Delays): Router {
     next(BEARER.test(req.get('authorization') ?? '') ? undefined : missingApiKey());
   });
 
-  router.post('/responses', injectFaults(sim, delays, 'create'), (req, res) => {
-    res.json(sim.create(req.body));
+  router.post('/responses', injectFaults(sim, delays, 'create'), async (req, res) => {
+    const created = sim.create(req.body);
+    // The response exists (and may finish, and send its webhook) before the client hears of it.
+    if (sim.config.create_answer_delay_ms > 0) await delays.wait(sim.config.create_answer_delay_ms);
+    res.json(created);
   });
   router.get('/responses/:id', injectFaults(sim, delays, 'retrieve'), (req, res) => {
     if (req.query['stream'] === 'true') {

@@ -2,7 +2,7 @@ import type { DbHandle } from '@longhaul/db';
 import type { Provider } from '@longhaul/provider';
 import type { Queues } from '@longhaul/queue';
 import type { Logger } from '@longhaul/runtime';
-import type { PollScheduleOptions, RetryScheduleOptions } from '@longhaul/core';
+import type { CompletionMode, PollScheduleOptions, RetryScheduleOptions } from '@longhaul/core';
 
 export interface WorkerConfig {
   /** Parallel provider creates per process. */
@@ -10,8 +10,11 @@ export interface WorkerConfig {
   /** Parallel polls per process. */
   pollConcurrency: number;
   cancelConcurrency: number;
+  webhookConcurrency: number;
   /** Provider create rate limit shared by every worker (BullMQ limiter): at most `max` per `durationMs`. */
   providerRateLimit?: { max: number; durationMs: number };
+  /** How completion is detected: `webhook` (polls only as a slow safety net), `poll`, or `hybrid` (both). */
+  completionMode: CompletionMode;
   poll: PollScheduleOptions;
   retry: RetryScheduleOptions & {
     /** A submission failing transiently is retried at most this many times... */
@@ -25,6 +28,8 @@ export interface WorkerConfig {
     /** A job is re-dispatched when its expected next check is this late. */
     overdueGraceMs: number;
     batchSize: number;
+    /** An inbox webhook no job claims within this long is recorded as an orphan. */
+    webhookWaitMs: number;
   };
   /** BullMQ lock duration: a crashed worker's jobs are retried after about this long. */
   lockDurationMs: number;

@@ -29,17 +29,19 @@ const worker = createWorker({
     submitConcurrency: env.SUBMIT_CONCURRENCY,
     pollConcurrency: env.POLL_CONCURRENCY,
     cancelConcurrency: env.CANCEL_CONCURRENCY,
+    webhookConcurrency: env.WEBHOOK_CONCURRENCY,
+    completionMode: env.COMPLETION_MODE,
     providerRateLimit: env.PROVIDER_RATE_LIMIT_PER_SECOND
       ? { max: Math.max(1, Math.round(env.PROVIDER_RATE_LIMIT_PER_SECOND)), durationMs: 1000 }
       : undefined,
-    poll: { initialMs: env.POLL_INITIAL_MS, maxMs: env.POLL_MAX_MS, factor: env.POLL_FACTOR },
+    poll: { initialMs: env.POLL_INITIAL_MS, maxMs: env.POLL_MAX_MS, factor: env.POLL_FACTOR, safetyIntervalMs: env.SAFETY_POLL_MS },
     retry: { baseMs: env.RETRY_BASE_MS, maxMs: env.RETRY_MAX_MS, maxAttempts: env.SUBMIT_MAX_ATTEMPTS, maxElapsedMs: env.SUBMIT_RETRY_WINDOW_SECONDS * 1000 },
-    sweep: { intervalMs: env.SWEEP_INTERVAL_MS, overdueGraceMs: env.SWEEP_OVERDUE_GRACE_MS, batchSize: 500 },
+    sweep: { intervalMs: env.SWEEP_INTERVAL_MS, overdueGraceMs: env.SWEEP_OVERDUE_GRACE_MS, batchSize: 500, webhookWaitMs: env.WEBHOOK_WAIT_SECONDS * 1000 },
     lockDurationMs: env.LOCK_DURATION_MS,
     stalledIntervalMs: env.STALLED_INTERVAL_MS,
   },
 });
-logger.info({ provider: env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1', queue_prefix: env.QUEUE_PREFIX }, 'worker started');
+logger.info({ provider: env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1', queue_prefix: env.QUEUE_PREFIX, completion_mode: env.COMPLETION_MODE }, 'worker started');
 
 onShutdown(logger, env.SHUTDOWN_TIMEOUT_MS, async () => {
   await worker.close(env.SHUTDOWN_TIMEOUT_MS);

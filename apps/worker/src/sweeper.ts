@@ -4,6 +4,7 @@
  * - non-terminal jobs past their deadline become `expired` (their response is cancelled);
  * - non-terminal jobs whose next expected check is overdue get their work item dispatched again
  *   (work item ids are job ids, so this never duplicates live work);
+ * - webhooks whose processing was lost are dispatched again, and ones no job claims become orphans;
  * - expired idempotency keys are deleted.
  *
  * It runs on a plain timer in every worker process, not as a BullMQ job (that would vanish with
@@ -11,7 +12,7 @@
  * time do the work.
  */
 import { JobStatus, type JobStatus as Status } from '@longhaul/core';
-import { applyJobEvent, deleteExpiredIdempotencyKeys, findExpiredJobs, findOverdueJobs, scheduleNextCheck } from '@longhaul/db';
+import { applyJobEvent, deleteExpiredIdempotencyKeys, findExpiredJobs, findOverdueJobs, findStaleInboxRows, orphanOldWaitingRows, scheduleNextCheck } from '@longhaul/db';
 import type { QueueKey } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
 import type { WorkerDeps } from './deps.ts';
@@ -22,6 +23,8 @@ export interface SweepReport {
   ran: boolean;
   expired: number;
   redispatched: number;
+  webhooksRedispatched: number;
+  webhooksOrphaned: number;
   idempotencyKeysDeleted: number;
 }
 
@@ -35,7 +38,7 @@ function queueFor(status: Status): QueueKey {
 export async function sweepOnce(deps: WorkerDeps): Promise<SweepReport> {
   const { db, queues, provider, clock, config, logger } = deps;
   const client = await db.pool.connect();
-  const report: SweepReport = { ran: false, expired: 0, redispatched: 0, idempotencyKeysDeleted: 0 };
+  const report: SweepReport = { ran: false, expired: 0, redispatched: 0, webhooksRedispatched: 0, webhooksOrphaned: 0, idempotencyKeysDeleted: 0 };
   try {
     const lock = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1) as locked', [SWEEP_LOCK_ID]);
     if (!lock.rows[0]?.locked) return report;
@@ -69,6 +72,13 @@ export async function sweepOnce(deps: WorkerDeps): Promise<SweepReport> {
         }
       }
 
+      for (const inboxId of await findStaleInboxRows(db.db, overdueBefore, config.sweep.batchSize)) {
+        const state = await queues.get('webhook').getJobState(`inbox_${inboxId}`);
+        if (state === 'failed' || state === 'completed') await queues.get('webhook').remove(`inbox_${inboxId}`);
+        await queues.add('webhook', { inboxId });
+        report.webhooksRedispatched += 1;
+      }
+      report.webhooksOrphaned = await orphanOldWaitingRows(db.db, new Date(now.getTime() - config.sweep.webhookWaitMs), now);
       report.idempotencyKeysDeleted = await deleteExpiredIdempotencyKeys(db.db, now);
     } finally {
       await client.query('select pg_advisory_unlock($1)', [SWEEP_LOCK_ID]);

@@ -9,6 +9,7 @@ import { throttled } from '@longhaul/runtime';
 import type { WorkerDeps } from './deps.ts';
 import { cancelJobProcessor } from './processors/cancel-job.ts';
 import { pollJobProcessor } from './processors/poll-job.ts';
+import { processWebhookProcessor } from './processors/process-webhook.ts';
 import { submitJobProcessor } from './processors/submit-job.ts';
 import { sweepOnce, type SweepReport } from './sweeper.ts';
 
@@ -55,6 +56,7 @@ export function createWorker(deps: WorkerDeps): LonghaulWorker {
     make('submit', submitJobProcessor(deps), config.submitConcurrency, config.providerRateLimit ? { limiter: { max: config.providerRateLimit.max, duration: config.providerRateLimit.durationMs } } : {}),
     make('poll', pollJobProcessor(deps), config.pollConcurrency),
     make('cancel', cancelJobProcessor(deps), config.cancelConcurrency),
+    make('webhook', processWebhookProcessor(deps), config.webhookConcurrency),
   ];
 
   let sweeping: Promise<SweepReport> | undefined;

@@ -3,7 +3,18 @@
  * the schedules stay deterministic under test.
  */
 
+/**
+ * How a job's completion is detected:
+ * - `poll`: adaptive polling only (no webhooks configured);
+ * - `webhook`: OpenAI's webhooks finish jobs; a poll every `safetyIntervalMs` catches lost ones;
+ * - `hybrid`: webhooks and adaptive polling both, whichever comes first.
+ */
+export type CompletionMode = 'poll' | 'webhook' | 'hybrid';
+export const COMPLETION_MODES: readonly CompletionMode[] = ['poll', 'webhook', 'hybrid'];
+
 export interface PollScheduleOptions {
+  /** Webhook mode: the safety-net poll interval. Default 300 000 ms (5 minutes). */
+  safetyIntervalMs?: number;
   /** First delay after submission. Default 1 000 ms. */
   initialMs?: number;
   /** Growth factor per poll. Default 2. */
@@ -25,6 +36,12 @@ export function pollDelayMs(attempt: number, options: PollScheduleOptions = {}, 
     return Math.round(Math.min(max, Math.max(initial / 4, providerHintMs)));
   }
   return Math.round(Math.min(max, initial * factor ** Math.max(0, attempt)));
+}
+
+/** Delay before poll number `attempt` (0-based) in the given completion mode. */
+export function nextPollDelayMs(mode: CompletionMode, attempt: number, options: PollScheduleOptions = {}, providerHintMs?: number): number {
+  if (mode === 'webhook') return options.safetyIntervalMs ?? 300_000;
+  return pollDelayMs(attempt, options, providerHintMs);
 }
 
 export interface RetryScheduleOptions {

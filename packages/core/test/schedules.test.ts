@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mayRetry, parseRetryAfterMs, pollDelayMs, retryDelayMs } from '../src/index.ts';
+import { mayRetry, nextPollDelayMs, parseRetryAfterMs, pollDelayMs, retryDelayMs } from '../src/index.ts';
 
 describe('pollDelayMs', () => {
   it('grows from 1 s to the 30 s cap', () => {
@@ -46,5 +46,14 @@ describe('parseRetryAfterMs', () => {
     expect(parseRetryAfterMs('Thu, 01 Jan 2026 00:00:03 GMT', now)).toBe(3000);
     expect(parseRetryAfterMs('soon', now)).toBeUndefined();
     expect(parseRetryAfterMs(undefined, now)).toBeUndefined();
+  });
+});
+
+describe('nextPollDelayMs', () => {
+  it('polls adaptively in poll and hybrid mode and at the safety interval in webhook mode', () => {
+    expect(nextPollDelayMs('poll', 2)).toBe(4000);
+    expect(nextPollDelayMs('hybrid', 2)).toBe(4000);
+    expect(nextPollDelayMs('webhook', 0)).toBe(300_000);
+    expect(nextPollDelayMs('webhook', 7, { safetyIntervalMs: 120_000 }, 10)).toBe(120_000);
   });
 });

@@ -99,6 +99,40 @@ export const idempotencyKeys = pgTable(
   (t) => [primaryKey({ columns: [t.tenantId, t.key] }), index('idempotency_keys_expires_idx').on(t.expiresAt)],
 );
 
+export const WEBHOOK_INBOX_STATUSES = ['received', 'waiting', 'applied', 'orphan', 'ignored'] as const;
+export type WebhookInboxStatus = (typeof WEBHOOK_INBOX_STATUSES)[number];
+export const webhookInboxStatusEnum = pgEnum('webhook_inbox_status', WEBHOOK_INBOX_STATUSES);
+
+/**
+ * Inbox of OpenAI webhooks: one row per `webhook-id` (the unique key makes redeliveries
+ * no-ops). `received` rows wait for the worker; `waiting` rows name a response whose job has not
+ * committed its response id yet; `applied`, `orphan` (not a Longhaul response, or a superseded
+ * duplicate) and `ignored` (an event type Longhaul does not act on) are final.
+ */
+export const webhookInbox = pgTable(
+  'webhook_inbox',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    webhookId: text('webhook_id').notNull().unique(),
+    eventId: text('event_id'),
+    eventType: text('event_type').notNull(),
+    responseId: text('response_id'),
+    status: webhookInboxStatusEnum('status').notNull().default('received'),
+    jobId: text('job_id'),
+    note: text('note'),
+    payload: jsonb('payload').$type<Record<string, unknown>>().notNull(),
+    receivedAt: timestamp('received_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    processedAt: timestamp('processed_at', { withTimezone: true, mode: 'date' }),
+  },
+  (t) => [
+    index('webhook_inbox_response_idx').on(t.responseId),
+    index('webhook_inbox_open_idx')
+      .on(t.status, t.receivedAt)
+      .where(sql`status in ('received', 'waiting')`),
+  ],
+);
+
 export type Job = typeof jobs.$inferSelect;
+export type WebhookInboxRow = typeof webhookInbox.$inferSelect;
 export type JobEventRow = typeof jobEvents.$inferSelect;
 export type Tenant = typeof tenants.$inferSelect;

@@ -47,6 +47,17 @@ export const queueCatalog = {
       removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
     },
   },
+  /** Act on a received OpenAI webhook: retrieve the (thin-payload) response and reconcile it. */
+  webhook: {
+    name: 'webhook',
+    payload: z.object({ inboxId: z.number().int().positive() }),
+    options: {
+      attempts: 30,
+      backoff: { type: 'longhaul' },
+      removeOnComplete: true,
+      removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
+    },
+  },
 } as const satisfies Record<string, { name: string; payload: z.ZodType; options: JobsOptions }>;
 
 export type QueueKey = keyof typeof queueCatalog;

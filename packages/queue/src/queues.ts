@@ -58,7 +58,7 @@ export function createQueues(options: QueueOptions): Queues {
     get: <K extends QueueKey>(key: K) => queues.get(key) as Queue<Payload<K>>,
     async add(key, payload, opts = {}) {
       const parsed = queueCatalog[key].payload.parse(payload);
-      const jobId = opts.jobId ?? ('jobId' in parsed ? String(parsed.jobId) : undefined);
+      const jobId = opts.jobId ?? workItemId(parsed);
       const adding = queues.get(key)!.add(key, parsed, { jobId, delay: opts.delayMs });
       if (addTimeoutMs === undefined) {
         await adding;
@@ -81,4 +81,11 @@ export function createQueues(options: QueueOptions): Queues {
         connection.disconnect();
       })()),
   };
+}
+
+/** Work items are keyed by what they are about, so dispatching twice never duplicates work. */
+function workItemId(payload: object): string | undefined {
+  if ('jobId' in payload) return String(payload.jobId);
+  if ('inboxId' in payload) return `inbox_${String(payload.inboxId)}`;
+  return undefined;
 }

@@ -4,7 +4,7 @@
  * job costs one Redis entry and no timer or promise in any process.
  */
 import { DelayedError, UnrecoverableError, type Job as QueueJob } from 'bullmq';
-import { JobStatus, isTerminal, pollDelayMs, retryDelayMs } from '@longhaul/core';
+import { JobStatus, isTerminal, nextPollDelayMs, retryDelayMs } from '@longhaul/core';
 import { applyJobEvent, getJob, reconcileJob, scheduleNextCheck } from '@longhaul/db';
 import { ProviderError } from '@longhaul/provider';
 import { parsePayload } from '@longhaul/queue';
@@ -26,7 +26,7 @@ export function pollJobProcessor(deps: WorkerDeps) {
       const result = await reconcileJob(db.db, job.id, retrieved.response, { source: 'poll', now: clock(), details: { poll: attempt + 1 } });
       if (result.ok && result.changed) log.info({ from: result.from, to: result.job.status, poll: attempt + 1 }, 'job status changed');
       if (!result.ok || isTerminal(result.job.status)) return;
-      delayMs = pollDelayMs(attempt + 1, config.poll, retrieved.pollAfterMs);
+      delayMs = nextPollDelayMs(config.completionMode, attempt + 1, config.poll, retrieved.pollAfterMs);
     } catch (err) {
       if (!(err instanceof ProviderError)) throw err;
       if (err.kind === 'not_found') {

@@ -6,8 +6,8 @@
  * `submit_attempts` counter is bumped before each create so such duplicates are visible.
  */
 import { RateLimitError, UnrecoverableError, type Job as QueueJob } from 'bullmq';
-import { JobStatus, isTerminal, mayRetry, pollDelayMs } from '@longhaul/core';
-import { applyJobEvent, getJob, scheduleNextCheck } from '@longhaul/db';
+import { JobStatus, isTerminal, mayRetry, nextPollDelayMs } from '@longhaul/core';
+import { applyJobEvent, getJob, scheduleNextCheck, waitingWebhooksFor } from '@longhaul/db';
 import { ProviderError } from '@longhaul/provider';
 import { parsePayload } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
@@ -56,7 +56,7 @@ export function submitJobProcessor(deps: WorkerDeps) {
     }
 
     const response = created.response;
-    const firstPollMs = pollDelayMs(0, config.poll, created.pollAfterMs);
+    const firstPollMs = nextPollDelayMs(config.completionMode, 0, config.poll, created.pollAfterMs);
     const at = clock();
     const result = await applyJobEvent(
       db.db,
@@ -73,6 +73,8 @@ export function submitJobProcessor(deps: WorkerDeps) {
       return;
     }
     jobLog.info({ status: result.job.status, request_id: created.requestId }, 'response created');
+    // A webhook that beat this commit is waiting in the inbox: apply it now.
+    for (const inboxId of await waitingWebhooksFor(db.db, response.id)) await queues.add('webhook', { inboxId });
     if (isTerminal(result.job.status)) return;
     await queues.add('poll', { jobId: job.id, attempt: 0 }, { delayMs: firstPollMs });
     if (result.job.status === JobStatus.Cancelling) await queues.add('cancel', { jobId: job.id });

@@ -1,0 +1,74 @@
+/**
+ * webhook: act on an OpenAI webhook recorded in the inbox. The payload is thin (a response id),
+ * so the response is retrieved and applied through the one reconcile path. A job that is already
+ * terminal costs no provider call: duplicates and late redeliveries end here.
+ *
+ * A webhook can arrive before the submit processor has committed the response id. Then the
+ * response's metadata names the job: the row waits (`waiting`) and the submit processor (or the
+ * sweeper) dispatches it again once the id is committed. A response no Longhaul job owns, or a
+ * duplicate created by a crash that its job has since replaced, is recorded as an orphan.
+ */
+import { UnrecoverableError, type Job as QueueJob } from 'bullmq';
+import { isTerminal } from '@longhaul/core';
+import { findJobByResponseId, getInboxRow, getJob, reconcileJob, settleInboxRow } from '@longhaul/db';
+import { ProviderError } from '@longhaul/provider';
+import { parsePayload } from '@longhaul/queue';
+import { jobLogFields } from '@longhaul/runtime';
+import type { WorkerDeps } from '../deps.ts';
+import { JOB_ID_METADATA_KEY } from './submit-job.ts';
+
+const TERMINAL_EVENTS = new Set(['response.completed', 'response.failed', 'response.cancelled', 'response.incomplete']);
+
+export function processWebhookProcessor(deps: WorkerDeps) {
+  const { db, queues, provider, clock } = deps;
+  return async (work: QueueJob): Promise<void> => {
+    const { inboxId } = parsePayload('webhook', work.data);
+    const row = await getInboxRow(db.db, inboxId);
+    if (!row) throw new UnrecoverableError(`webhook inbox row ${inboxId} does not exist`);
+    if (row.status !== 'received' && row.status !== 'waiting') return;
+    const log = deps.logger.child({ webhook_id: row.webhookId, response_id: row.responseId, event_type: row.eventType });
+    if (!TERMINAL_EVENTS.has(row.eventType) || !row.responseId) {
+      await settleInboxRow(db.db, row.id, 'ignored', { note: 'not a background response event', now: clock() });
+      return;
+    }
+
+    const job = await findJobByResponseId(db.db, row.responseId);
+    if (job) {
+      const jobLog = log.child(jobLogFields(job));
+      if (isTerminal(job.status)) {
+        await settleInboxRow(db.db, row.id, 'applied', { jobId: job.id, note: `job already ${job.status}`, now: clock() });
+        jobLog.debug('webhook for a finished job: nothing to do');
+        return;
+      }
+      const retrieved = await provider.retrieveResponse(row.responseId);
+      const result = await reconcileJob(db.db, job.id, retrieved.response, { source: 'webhook', now: clock(), details: { webhook_id: row.webhookId, event_type: row.eventType } });
+      await settleInboxRow(db.db, row.id, 'applied', { jobId: job.id, now: clock() });
+      if (result.ok && result.changed) jobLog.info({ from: result.from, to: result.job.status }, 'job status changed');
+      if (result.ok && isTerminal(result.job.status)) {
+        // The pending safety poll has nothing left to do.
+        await queues.get('poll').remove(job.id).catch(() => 0);
+      }
+      return;
+    }
+
+    let metadataJobId: string | undefined;
+    try {
+      const retrieved = await provider.retrieveResponse(row.responseId);
+      const metadata = (retrieved.response as { metadata?: Record<string, string> | null }).metadata;
+      metadataJobId = metadata?.[JOB_ID_METADATA_KEY];
+    } catch (err) {
+      if (!(err instanceof ProviderError) || err.kind !== 'not_found') throw err;
+    }
+    const owner = metadataJobId ? await getJob(db.db, metadataJobId) : null;
+    if (!owner) {
+      await settleInboxRow(db.db, row.id, 'orphan', { note: 'response is not a Longhaul job', now: clock() });
+      log.info({ code: 'webhook_orphan' }, 'webhook for a response Longhaul does not own');
+    } else if (owner.responseId === null && !isTerminal(owner.status)) {
+      await settleInboxRow(db.db, row.id, 'waiting', { jobId: owner.id, note: 'job has not committed its response id yet', now: clock() });
+      log.child(jobLogFields(owner)).info({ code: 'webhook_waiting' }, 'webhook arrived before the submission committed: waiting');
+    } else {
+      await settleInboxRow(db.db, row.id, 'orphan', { jobId: owner.id, note: 'superseded response (duplicate create)', now: clock() });
+      log.child(jobLogFields(owner)).warn({ code: 'webhook_superseded_response' }, 'webhook for a duplicate response of a job');
+    }
+  };
+}

@@ -1,0 +1,75 @@
+/** Queries of the OpenAI webhook inbox (see `webhookInbox` in schema.ts). */
+import { and, eq, inArray, lt, sql } from 'drizzle-orm';
+import type { Database } from './client.ts';
+import { jobs, webhookInbox, type Job, type WebhookInboxRow, type WebhookInboxStatus } from './schema.ts';
+
+export interface InboxInput {
+  webhookId: string;
+  eventId: string | null;
+  eventType: string;
+  responseId: string | null;
+  payload: Record<string, unknown>;
+  receivedAt: Date;
+}
+
+/** Record a delivery; `null` when this `webhook-id` was seen before (a redelivery). */
+export async function recordWebhook(db: Database, input: InboxInput): Promise<{ id: number } | null> {
+  const [row] = await db.insert(webhookInbox).values(input).onConflictDoNothing({ target: webhookInbox.webhookId }).returning({ id: webhookInbox.id });
+  return row ?? null;
+}
+
+export async function getInboxRow(db: Database, id: number): Promise<WebhookInboxRow | null> {
+  const [row] = await db.select().from(webhookInbox).where(eq(webhookInbox.id, id));
+  return row ?? null;
+}
+
+/** Settle a row. Only open rows (received, waiting) move; settled ones stay as they are. */
+export async function settleInboxRow(db: Database, id: number, status: WebhookInboxStatus, fields: { jobId?: string | null; note?: string | null; now: Date }): Promise<void> {
+  await db
+    .update(webhookInbox)
+    .set({ status, jobId: fields.jobId, note: fields.note, processedAt: status === 'waiting' ? null : fields.now })
+    .where(and(eq(webhookInbox.id, id), inArray(webhookInbox.status, ['received', 'waiting'])));
+}
+
+export async function findJobByResponseId(db: Database, responseId: string): Promise<Job | null> {
+  const [job] = await db.select().from(jobs).where(eq(jobs.responseId, responseId));
+  return job ?? null;
+}
+
+/** Waiting rows for a response whose job has just committed its response id. */
+export async function waitingWebhooksFor(db: Database, responseId: string): Promise<number[]> {
+  const rows = await db
+    .select({ id: webhookInbox.id })
+    .from(webhookInbox)
+    .where(and(eq(webhookInbox.responseId, responseId), eq(webhookInbox.status, 'waiting')));
+  return rows.map((r) => r.id);
+}
+
+/**
+ * Open rows the worker should have settled by `before`: `received` ones whose dispatch was lost,
+ * and `waiting` ones whose job now has its response id.
+ */
+export async function findStaleInboxRows(db: Database, before: Date, limit: number): Promise<number[]> {
+  const rows = await db
+    .select({ id: webhookInbox.id })
+    .from(webhookInbox)
+    .where(
+      and(
+        lt(webhookInbox.receivedAt, before),
+        sql`(${webhookInbox.status} = 'received' or (${webhookInbox.status} = 'waiting' and exists (select 1 from ${jobs} where ${jobs.responseId} = ${webhookInbox.responseId})))`,
+      ),
+    )
+    .orderBy(webhookInbox.id)
+    .limit(limit);
+  return rows.map((r) => r.id);
+}
+
+/** Waiting rows older than `before` will never match a job: they are orphans. */
+export async function orphanOldWaitingRows(db: Database, before: Date, now: Date): Promise<number> {
+  const rows = await db
+    .update(webhookInbox)
+    .set({ status: 'orphan', note: 'no job claimed the response', processedAt: now })
+    .where(and(eq(webhookInbox.status, 'waiting'), lt(webhookInbox.receivedAt, before)))
+    .returning({ id: webhookInbox.id });
+  return rows.length;
+}
