@@ -1,0 +1,208 @@
+/**
+ * `npm run bench`: measure Longhaul against its targets and against bare BullMQ, in one run.
+ *
+ *   --jobs N          jobs for the end-to-end and baseline runs (default 2000)
+ *   --rate R          submit rate of the latency run, req/s (default 200)
+ *   --duration S      length of the latency run, seconds (default 10)
+ *   --only X          e2e | latency | baseline (default: all three), or ops: the CPU cost of each
+ *                     operation a job goes through (a diagnostic, with --iterations N, default 2000)
+ *   --concurrency C   client requests / Queue.add calls in flight, closed loop (default 64)
+ *   --worker K=V      override a worker environment knob (repeatable), e.g. --worker POLL_INITIAL_MS=100
+ *   --latency-worker  with | without | both: run the latency scenario while the worker runs on the
+ *                     same cores processing what is submitted, with the worker stopped (the API
+ *                     alone), or both in that order (default both)
+ *   --cpu-prof        write V8 CPU profiles of the children (sim, api, worker) to a temp directory
+ *
+ * A measurement, not a test: exits 0 whether or not targets are met (PASS/MISS is printed), and
+ * non-zero only when the benchmark itself could not run.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { runBaseline, type BaselineResult } from './baseline.ts';
+import { runE2e, type E2eResult } from './e2e.ts';
+import { runLatency, type LatencyResult } from './latency.ts';
+import { runOps } from './ops.ts';
+import { runPendingCleanups, startStack } from './stack.ts';
+import { formatUsage, loadLine, snapshotUsage, usageBetween } from './usage.ts';
+
+const TARGET_JOBS_PER_SECOND = 300;
+const TARGET_SUBMIT_P99_MS = 25;
+const TARGET_RATE = 200;
+
+/** Worker knobs for the run (the defaults users get are untouched: these are env vars of the child only). */
+const WORKER_KNOBS: Record<string, string> = {
+  SUBMIT_CONCURRENCY: '50',
+  POLL_CONCURRENCY: '50',
+  // Instant jobs: the first poll 50 ms after the create instead of the default 1 s.
+  POLL_INITIAL_MS: '50',
+};
+
+const SCENARIOS = ['e2e', 'latency', 'baseline', 'ops'] as const;
+const DEFAULT_SCENARIOS: Scenario[] = ['e2e', 'latency', 'baseline'];
+type Scenario = (typeof SCENARIOS)[number];
+type LatencyVariant = 'with' | 'without';
+const VARIANT_LABEL: Record<LatencyVariant, string> = { with: 'worker running', without: 'worker stopped' };
+
+function parseCli(argv: string[]) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      jobs: { type: 'string', default: '2000' },
+      rate: { type: 'string', default: String(TARGET_RATE) },
+      duration: { type: 'string', default: '10' },
+      only: { type: 'string' },
+      concurrency: { type: 'string', default: '64' },
+      worker: { type: 'string', multiple: true, default: [] },
+      'cpu-prof': { type: 'boolean', default: false },
+      'latency-worker': { type: 'string', default: 'both' },
+      iterations: { type: 'string', default: '2000' },
+    },
+    strict: true,
+  });
+  const positive = (name: string, raw: string) => {
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, got '${raw}'`);
+    return n;
+  };
+  if (values.only !== undefined && !SCENARIOS.includes(values.only as Scenario)) throw new Error(`--only must be one of ${SCENARIOS.join(', ')}`);
+  const latencyWorker = values['latency-worker'];
+  if (!['with', 'without', 'both'].includes(latencyWorker)) throw new Error(`--latency-worker must be with, without or both`);
+  const knobs = { ...WORKER_KNOBS };
+  for (const pair of values.worker) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new Error(`--worker expects KEY=VALUE, got '${pair}'`);
+    knobs[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return {
+    jobs: Math.round(positive('jobs', values.jobs)),
+    rate: positive('rate', values.rate),
+    durationS: positive('duration', values.duration),
+    concurrency: Math.round(positive('concurrency', values.concurrency)),
+    scenarios: values.only ? [values.only as Scenario] : DEFAULT_SCENARIOS,
+    iterations: Math.round(positive('iterations', values.iterations)),
+    knobs,
+    cpuProf: values['cpu-prof'],
+    latencyVariants: (latencyWorker === 'both' ? ['with', 'without'] : [latencyWorker]) as LatencyVariant[],
+  };
+}
+
+const log = (line: string) => console.log(line);
+const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
+const verdict = (ok: boolean) => (ok ? 'PASS' : 'MISS');
+
+function printTable(rows: string[][]): void {
+  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((r) => r[col]!.length)));
+  rows.forEach((row, i) => {
+    log(row.map((cell, col) => cell.padEnd(widths[col]!)).join('  ').trimEnd());
+    if (i === 0) log(widths.map((w) => '-'.repeat(w)).join('  '));
+  });
+}
+
+async function main(): Promise<void> {
+  const cli = parseCli(process.argv.slice(2));
+  const want = (s: Scenario) => cli.scenarios.includes(s);
+  log(`longhaul bench: node ${process.version}, scenarios: ${cli.scenarios.join(', ')}`);
+  log(`  jobs=${cli.jobs} client-concurrency=${cli.concurrency} rate=${cli.rate}/s duration=${cli.durationS}s; load average ${loadLine()} (other work on this machine skews results)`);
+
+  let baseline: BaselineResult | undefined;
+  let e2e: E2eResult | undefined;
+  const latency = new Map<LatencyVariant, LatencyResult>();
+
+  if (want('ops')) {
+    log(`ops: CPU per operation, ${cli.iterations} iterations each, 10 in flight`);
+    const costs = await runOps(cli.iterations, log);
+    log('');
+    printTable([['operation', 'CPU here (µs)', 'server CPU (µs)', 'wall (µs)'], ...costs.map((c) => [c.name, fmt(c.clientUs, 0), fmt(c.serverUs, 0), fmt(c.wallUs, 0)])]);
+    return;
+  }
+
+  if (want('baseline')) {
+    const workerConcurrency = Number(cli.knobs.SUBMIT_CONCURRENCY ?? 50);
+    log(`baseline: bare BullMQ, ${cli.jobs} jobs, ${cli.concurrency} concurrent Queue.add (no addBulk), no-op Worker process, concurrency ${workerConcurrency}`);
+    baseline = await runBaseline({ jobs: cli.jobs, concurrency: cli.concurrency, workerConcurrency });
+    log(`  ${baseline.completed} completed in ${fmt(baseline.seconds, 2)} s (adds alone ${fmt(baseline.addPerSecond, 0)}/s)`);
+    log(`  CPU ms per job: worker ${fmt(baseline.workerCpuMsPerJob, 2)}, producer ${fmt(baseline.producerCpuMsPerJob, 2)}`);
+  }
+
+  if (want('e2e') || want('latency')) {
+    const profileDir = cli.cpuProf ? mkdtempSync(join(tmpdir(), 'longhaul-bench-prof-')) : undefined;
+    log(`stack: sim, api, worker as child processes; worker knobs: ${Object.entries(cli.knobs).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+    const stack = await startStack({ workerEnv: cli.knobs, nodeArgs: profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [] });
+    log(`  database ${stack.database.name}, queue prefix ${stack.prefix}, api ${stack.apiUrl}`);
+    try {
+      if (want('e2e')) {
+        log(`e2e: ${cli.jobs} instant jobs over HTTP, ${cli.concurrency} in flight`);
+        const before = await snapshotUsage(stack);
+        e2e = await runE2e(stack, { jobs: cli.jobs, concurrency: cli.concurrency, log });
+        const usage = usageBetween(before, await snapshotUsage(stack, true), Math.max(1, e2e.terminal));
+        log(`  ${e2e.terminal}/${e2e.submitted} terminal in ${fmt(e2e.seconds, 2)} s; statuses ${JSON.stringify(e2e.byStatus)}; submit phase ${fmt(e2e.submitPerSecond, 0)} jobs/s`);
+        if (e2e.submitErrors) log(`  ${e2e.submitErrors} submits failed, first: ${e2e.firstSubmitError}`);
+        if (e2e.stalled) log('  STALLED: no job finished for 30 s; throughput counts the terminal jobs only');
+        formatUsage(usage, 'job').forEach(log);
+      }
+      for (const variant of want('latency') ? cli.latencyVariants : []) {
+        if (variant === 'without') await stack.stopWorker();
+        log(`latency (${VARIANT_LABEL[variant]}): open loop ${cli.rate} req/s for ${cli.durationS} s`);
+        const before = await snapshotUsage(stack);
+        const result = await runLatency(stack, { rate: cli.rate, durationS: cli.durationS });
+        const usage = usageBetween(before, await snapshotUsage(stack, true), Math.max(1, result.ok));
+        latency.set(variant, result);
+        log(`  ${result.ok}/${result.sent} accepted, client send lag p99 ${fmt(result.sendLagP99, 2)} ms`);
+        if (result.errors) log(`  ${result.errors} submits failed, first: ${result.firstError}`);
+        formatUsage(usage, 'request').forEach(log);
+      }
+    } finally {
+      await stack.stop();
+    }
+    if (profileDir) log(`cpu profiles (pids ${stack.children.map((c) => `${c.name}=${c.pid}`).join(' ')}): ${profileDir}`);
+  }
+
+  const rows: string[][] = [['metric', 'value', 'target', 'result']];
+  if (e2e) {
+    rows.push(['e2e throughput (jobs/s)', fmt(e2e.jobsPerSecond), `>= ${TARGET_JOBS_PER_SECOND}`, verdict(e2e.jobsPerSecond >= TARGET_JOBS_PER_SECOND)]);
+    rows.push(['e2e time-to-terminal p50 (ms)', fmt(e2e.timeToTerminal.p50, 0), '', '']);
+    rows.push(['e2e time-to-terminal p99 (ms)', fmt(e2e.timeToTerminal.p99, 0), '', '']);
+  }
+  for (const [variant, result] of latency) {
+    const atTarget = cli.rate >= TARGET_RATE;
+    const s = result.latency;
+    const label = `submit latency, ${VARIANT_LABEL[variant]}`;
+    rows.push([`${label}: p50 (ms)`, fmt(s.p50, 2), '', '']);
+    rows.push([`${label}: p90 (ms)`, fmt(s.p90, 2), '', '']);
+    rows.push([`${label}: p99 (ms)`, fmt(s.p99, 2), `<= ${TARGET_SUBMIT_P99_MS} @ ${TARGET_RATE}/s`, atTarget ? verdict(s.p99 <= TARGET_SUBMIT_P99_MS && result.errors === 0) : 'n/a (rate)']);
+    rows.push([`${label}: max (ms)`, fmt(s.max, 2), '', '']);
+    rows.push([`${label}: achieved rate (req/s)`, fmt(result.achievedRate), `${cli.rate}`, '']);
+  }
+  if (baseline) rows.push(['bare BullMQ baseline (jobs/s)', fmt(baseline.jobsPerSecond), '', '']);
+  if (e2e && baseline) rows.push(['e2e / bare BullMQ', `${fmt(e2e.jobsPerSecond / baseline.jobsPerSecond, 3)}x`, '', '']);
+  log(`load average at the end ${loadLine()}`);
+  log('');
+  printTable(rows);
+}
+
+// Ctrl-C reaches this process twice (from the terminal's process group and forwarded by
+// scripts/run-app.mjs): only a signal at least a second after the first forces the exit.
+let interruptedAt: number | undefined;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (interruptedAt !== undefined) {
+      if (Date.now() - interruptedAt > 1_000) process.exit(130);
+      return;
+    }
+    interruptedAt = Date.now();
+    console.error(`${signal}: cleaning up (again to force)`);
+    void runPendingCleanups().finally(() => process.exit(130));
+  });
+}
+
+try {
+  await main();
+  process.exit(0);
+} catch (err) {
+  // After Ctrl-C the scenario fails as its services go away: the signal handler reports and exits.
+  if (interruptedAt === undefined) console.error('bench failed:', err instanceof Error ? err.message : err);
+  await runPendingCleanups();
+  process.exit(interruptedAt === undefined ? 1 : 130);
+}
