@@ -24,6 +24,12 @@ if (!local.LONGHAUL_BOOTSTRAP_API_KEY) {
   appendEnvFile(localEnvFile, 'LONGHAUL_BOOTSTRAP_API_KEY', local.LONGHAUL_BOOTSTRAP_API_KEY);
 }
 env.LONGHAUL_BOOTSTRAP_API_KEY ??= local.LONGHAUL_BOOTSTRAP_API_KEY;
+if (!local.ADMIN_TOKEN) {
+  local.ADMIN_TOKEN = `lh_admin_${randomBytes(24).toString('hex')}`;
+  appendEnvFile(localEnvFile, 'ADMIN_TOKEN', local.ADMIN_TOKEN);
+}
+// The admin UI's credential, unless one is configured (or auth is disabled) explicitly.
+if (!env.ADMIN_BASIC_AUTH && env.ADMIN_AUTH_DISABLED !== 'true') env.ADMIN_TOKEN ??= local.ADMIN_TOKEN;
 if (!local.OPENAI_WEBHOOK_SECRET) {
   local.OPENAI_WEBHOOK_SECRET = `whsec_${randomBytes(32).toString('base64')}`;
   appendEnvFile(localEnvFile, 'OPENAI_WEBHOOK_SECRET', local.OPENAI_WEBHOOK_SECRET);
@@ -77,6 +83,8 @@ setTimeout(() => {
     Provider   ${env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1'}${useSimulator ? '   (simulator)' : ''}
     Webhooks   ${apiUrl}/webhooks/openai   (${env.OPENAI_WEBHOOK_SECRET ? 'verifying' : 'off: set OPENAI_WEBHOOK_SECRET'}; completion mode ${env.COMPLETION_MODE ?? 'hybrid'})
     API key    ${env.LONGHAUL_BOOTSTRAP_API_KEY}
+    Admin      ${apiUrl}/admin/queues/ and ${apiUrl}/admin/jobs${env.ADMIN_TOKEN ? `   (log in with ADMIN_TOKEN ${env.ADMIN_TOKEN})` : ''}
+    Metrics    ${apiUrl}/metrics (API), http://${env.METRICS_HOST ?? '127.0.0.1'}:${env.METRICS_PORT ?? '9464'}/metrics (worker); /healthz, /readyz on both
 
   Try:
     curl -s -X POST ${apiUrl}/v1/jobs -H "Authorization: Bearer ${env.LONGHAUL_BOOTSTRAP_API_KEY}" \\

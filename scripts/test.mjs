@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// `npm test`: install, make sure Postgres and Redis answer (start local ones otherwise),
-// type-check every package, then run every test (unit, integration, end to end).
-import { ensurePostgres, ensureRedis, installDependencies, log, pnpmCommand, run } from './lib/setup.mjs';
+// `npm test`: install, make sure Postgres and Redis answer (start local ones otherwise) and that
+// headless Chromium is there (the admin UI test), type-check every package, then run every test
+// (unit, integration, end to end).
+import { ensureChromium, ensurePostgres, ensureRedis, installDependencies, log, pnpmCommand, run } from './lib/setup.mjs';
 
 process.env.DATABASE_URL ??= 'postgres://postgres@127.0.0.1:5432/postgres';
 process.env.REDIS_URL ??= 'redis://127.0.0.1:6379';
@@ -9,6 +10,7 @@ process.env.REDIS_URL ??= 'redis://127.0.0.1:6379';
 installDependencies();
 await ensurePostgres(process.env.DATABASE_URL);
 await ensureRedis(process.env.REDIS_URL);
+ensureChromium();
 const [cmd, ...pre] = pnpmCommand();
 log('type-checking');
 run(cmd, [...pre, 'exec', 'turbo', 'run', 'typecheck', '--output-logs=errors-only']);

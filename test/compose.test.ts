@@ -41,7 +41,8 @@ interface ComposeFile {
 }
 
 const APPS = {
-  api: { entry: 'apps/api/src/index.ts', env: 'apps/api/src/env.ts', server: 'apps/api/src/server.ts', port: 3000 },
+  // `server`: the file that defines the route the health check requests (the API's probes live in ops.ts).
+  api: { entry: 'apps/api/src/index.ts', env: 'apps/api/src/env.ts', server: 'apps/api/src/ops.ts', port: 3000 },
   worker: { entry: 'apps/worker/src/index.ts', env: 'apps/worker/src/env.ts', server: null, port: null },
   sim: { entry: 'apps/sim/src/index.ts', env: 'apps/sim/src/env.ts', server: 'apps/sim/src/server.ts', port: 3100 },
 } as const;

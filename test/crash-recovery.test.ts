@@ -5,41 +5,13 @@
  * terminal in Postgres, and the simulator's per-job create counts show at most one extra create,
  * only for submissions that were in flight when the process died.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Stack, isTerminalJob, jobBody, startStack } from './harness.ts';
 import { type PrivateRedis, startPrivateRedis } from './private-redis.ts';
+import { exited, spawnWorker } from './worker-process.ts';
 
 const SUBMIT_CONCURRENCY = 4;
-
-function spawnWorker(stack: Stack, redisUrl: string): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', 'apps/worker/src/index.ts'], {
-    cwd: new URL('..', import.meta.url).pathname,
-    stdio: 'ignore',
-    env: {
-      ...process.env,
-      DATABASE_URL: stack.database.url,
-      REDIS_URL: redisUrl,
-      QUEUE_PREFIX: stack.prefix,
-      OPENAI_BASE_URL: `${stack.simUrl}/v1`,
-      LONGHAUL_MIGRATE_ON_START: 'false',
-      SUBMIT_CONCURRENCY: String(SUBMIT_CONCURRENCY),
-      POLL_INITIAL_MS: '100',
-      POLL_MAX_MS: '500',
-      LOCK_DURATION_MS: '2000',
-      STALLED_INTERVAL_MS: '1000',
-      SWEEP_INTERVAL_MS: '500',
-      SWEEP_OVERDUE_GRACE_MS: '1500',
-      RETRY_BASE_MS: '100',
-      LOG_LEVEL: 'silent',
-    },
-  });
-}
-
-async function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  await new Promise((r) => child.once('exit', r));
-}
 
 async function statuses(stack: Stack, ids: string[]): Promise<Record<string, number>> {
   const { rows } = await stack.db.pool.query<{ status: string; n: number }>('select status, count(*)::int as n from jobs where id = any($1) group by status', [ids]);
@@ -68,7 +40,7 @@ describe('crash safety', () => {
       const res = await stack.api('POST', '/v1/jobs', jobBody({ input: `crash story ${i}` }, (i % 6) * 10_000));
       ids.push(res.body.id);
     }
-    const first = spawnWorker(stack, redis.url);
+    const first = spawnWorker(stack, redis.url, { SUBMIT_CONCURRENCY: String(SUBMIT_CONCURRENCY) });
     children.push(first);
 
     // Wait for a mix: some finished, some still pending, some at the provider.
@@ -89,7 +61,7 @@ describe('crash safety', () => {
     expect((before.queued ?? 0) + (before.in_progress ?? 0) + (before.cancelling ?? 0), JSON.stringify(before)).toBeGreaterThan(0);
 
     const killedAt = Date.now();
-    const second = spawnWorker(stack, redis.url);
+    const second = spawnWorker(stack, redis.url, { SUBMIT_CONCURRENCY: String(SUBMIT_CONCURRENCY) });
     children.push(second);
     const done = await stack.waitForAll(ids, isTerminalJob, 60_000);
     const recoveryMs = Date.now() - killedAt;

@@ -6,6 +6,7 @@
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer } from '@longhaul/api';
+import { createAddressPolicy } from '@longhaul/callbacks';
 import { createDb } from '@longhaul/db';
 import { createQueues } from '@longhaul/queue';
 import { createLogger } from '@longhaul/runtime';
@@ -26,7 +27,7 @@ describe('Postgres unreachable', () => {
     const deadPort = await freePort();
     const db = createDb({ connectionString: `postgres://postgres@127.0.0.1:${deadPort}/longhaul`, connectionTimeoutMillis: 1_000 });
     const queues = createQueues({ redisUrl: 'redis://127.0.0.1:6379', prefix: `lhtest_dead_${deadPort}`, role: 'producer' });
-    const api = await listen(createServer({ db: db.db, queues, logger, clock: () => new Date(), config: { bodyLimit: '1mb', jobDeadlineMs: 3_600_000, idempotencyTtlMs: 86_400_000, openaiWebhookSecrets: [] } }));
+    const api = await listen(createServer({ db: db.db, queues, logger, clock: () => new Date(), config: { bodyLimit: '1mb', jobDeadlineMs: 3_600_000, idempotencyTtlMs: 86_400_000, openaiWebhookSecrets: [], callbackPolicy: createAddressPolicy() } }));
     try {
       const started = Date.now();
       for (const [method, path] of [['POST', '/v1/jobs'], ['GET', '/v1/jobs'], ['GET', '/v1/jobs/job_abcdefghijklmnop']]) {
@@ -56,7 +57,7 @@ describe('Redis unreachable from the API', () => {
   it('still accepts the job, and the sweeper dispatches it later', async () => {
     const deadRedis = createQueues({ redisUrl: `redis://127.0.0.1:${await freePort()}`, prefix: stack.prefix, role: 'producer' });
     deadRedis.connection.on('error', () => {});
-    const api = await listen(createServer({ db: stack.db.db, queues: deadRedis, logger, clock: () => new Date(), config: { bodyLimit: '1mb', jobDeadlineMs: 3_600_000, idempotencyTtlMs: 86_400_000, openaiWebhookSecrets: [] } }));
+    const api = await listen(createServer({ db: stack.db.db, queues: deadRedis, logger, clock: () => new Date(), config: { bodyLimit: '1mb', jobDeadlineMs: 3_600_000, idempotencyTtlMs: 86_400_000, openaiWebhookSecrets: [], callbackPolicy: createAddressPolicy() } }));
     try {
       const started = Date.now();
       const res = await fetch(`${api.url}/v1/jobs`, { method: 'POST', headers: { authorization: `Bearer ${stack.apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify(jobBody({}, 0)) });

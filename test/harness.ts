@@ -8,11 +8,15 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { Redis } from 'ioredis';
 import { createServer, type ApiConfig } from '@longhaul/api';
+import { createAddressPolicy } from '@longhaul/callbacks';
 import { createDb, createTenant, type DbHandle } from '@longhaul/db';
 import { createTestDatabase, type TestDatabase } from '@longhaul/db/testing';
 import { createProvider } from '@longhaul/provider';
 import { createQueues, type Queues } from '@longhaul/queue';
-import { createLogger } from '@longhaul/runtime';
+import { createLogger, type LoggerConfig } from '@longhaul/runtime';
+import { DEFAULT_MODEL_PRICES } from '@longhaul/core';
+import { Registry, callbackAttemptObserver, createMetrics, type Metrics } from '@longhaul/metrics';
+import { createProviderObserver } from '@longhaul/worker/provider-observer';
 import { createSimServer, type ListeningSim, type SimOptions } from '@longhaul/sim';
 import { createWorker, type LonghaulWorker, type WorkerConfig } from '@longhaul/worker';
 import { testDatabaseBaseUrl, testRedisUrl } from './env.ts';
@@ -26,8 +30,17 @@ export const FAST_WORKER_CONFIG: WorkerConfig = {
   poll: { initialMs: 50, factor: 2, maxMs: 400 },
   retry: { baseMs: 50, maxMs: 500, maxAttempts: 20, maxElapsedMs: 60_000 },
   sweep: { intervalMs: 500, overdueGraceMs: 1_000, batchSize: 500, webhookWaitMs: 60_000 },
+  callbacks: {
+    concurrency: 50,
+    schedule: { timeScale: 0.0001 },
+    timeoutMs: 2_000,
+    disableAfterMs: 5 * 86_400_000,
+    // Test receivers listen on loopback.
+    policy: createAddressPolicy(['127.0.0.0/8', '::1/128']),
+  },
   lockDurationMs: 5_000,
   stalledIntervalMs: 5_000,
+  prices: DEFAULT_MODEL_PRICES,
 };
 
 export interface StackOptions {
@@ -40,6 +53,9 @@ export interface StackOptions {
   redisUrl?: string;
   /** Wire the simulator's signed webhooks to the API's receiver (default false). */
   webhooks?: boolean;
+  /** Where the API's and the worker's log lines go, and from which level (default: TEST_LOG_LEVEL or silent). */
+  logDestination?: LoggerConfig['destination'];
+  logLevel?: string;
 }
 
 export interface Stack {
@@ -57,6 +73,9 @@ export interface Stack {
   redisUrl: string;
   redis: Redis;
   worker: LonghaulWorker | null;
+  /** The API's and the workers' metrics (separate registries, as in separate processes). */
+  apiMetrics: Metrics;
+  workerMetrics: Metrics;
   startWorker(config?: Partial<WorkerConfig>): LonghaulWorker;
   api(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
   simApi(method: string, path: string, body?: unknown): Promise<any>;
@@ -72,7 +91,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const database = await createTestDatabase(testDatabaseBaseUrl());
   const redisUrl = options.redisUrl ?? testRedisUrl();
   const prefix = `lhtest_${randomBytes(6).toString('hex')}`;
-  const logger = createLogger({ service: 'test', level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const logger = createLogger({ service: 'test', level: options.logLevel ?? process.env.TEST_LOG_LEVEL ?? 'silent', destination: options.logDestination });
+  const apiMetrics = createMetrics(new Registry());
+  const workerMetrics = createMetrics(new Registry());
   const sim = await createSimServer({ time_scale: 0.01, ...options.sim }).listen(0);
   const db = createDb({ connectionString: database.url, max: 20 });
   const queues = createQueues({ redisUrl, prefix, role: 'producer' });
@@ -87,7 +108,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     queues,
     logger,
     clock,
-    config: { bodyLimit: '1mb', jobDeadlineMs: 3_600_000, idempotencyTtlMs: 86_400_000, openaiWebhookSecrets: options.webhooks ? [webhookSecret] : [], ...options.api },
+    metrics: apiMetrics,
+    config: { bodyLimit: '1mb', jobDeadlineMs: 3_600_000, idempotencyTtlMs: 86_400_000, openaiWebhookSecrets: options.webhooks ? [webhookSecret] : [], callbackPolicy: createAddressPolicy(['127.0.0.0/8', '::1/128']), ...options.api },
   });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
@@ -100,11 +122,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       body: JSON.stringify({ webhook_urls: [`${apiUrl}/webhooks/openai`], webhook_secret: webhookSecret }),
     });
   }
-  const provider = createProvider({ apiKey: 'sk-test', baseURL: `${sim.url}/v1`, timeoutMs: 10_000, readRetries: 0 });
+  const providerObserver = createProviderObserver({ db, metrics: workerMetrics, logger, flushIntervalMs: 100 });
+  const provider = createProvider({ apiKey: 'sk-test', baseURL: `${sim.url}/v1`, timeoutMs: 10_000, readRetries: 0, onRequest: providerObserver.onRequest });
 
   const workers: LonghaulWorker[] = [];
   const startWorker = (config: Partial<WorkerConfig> = {}) => {
-    const w = createWorker({ db, queues: workerQueues, provider, logger, clock, config: { ...FAST_WORKER_CONFIG, ...options.worker, ...config } });
+    const merged = { ...FAST_WORKER_CONFIG, ...options.worker, ...config };
+    const callbacks = { onAttempt: callbackAttemptObserver(workerMetrics), ...merged.callbacks };
+    const w = createWorker({ db, queues: workerQueues, provider, logger, clock, metrics: workerMetrics, config: { ...merged, callbacks } });
     workers.push(w);
     return w;
   };
@@ -154,6 +179,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     redisUrl,
     redis,
     worker: null,
+    apiMetrics,
+    workerMetrics,
     startWorker,
     api,
     simApi: async (method, path, body) => {
@@ -164,6 +191,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     waitForAll,
     async stop() {
       await Promise.all(workers.map((w) => w.close(2_000)));
+      await providerObserver.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();

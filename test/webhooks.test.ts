@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signWebhook } from '@longhaul/webhooks';
+import { createAddressPolicy } from '@longhaul/callbacks';
 import { type Stack, isTerminalJob, jobBody, startStack } from './harness.ts';
 
 async function submitMany(stack: Stack, n: number, durationMs = 2_000): Promise<string[]> {
@@ -175,7 +176,7 @@ describe('receiver', () => {
     // Same receiver code, configured with both secrets.
     const { createServer } = await import('@longhaul/api');
     const { createLogger } = await import('@longhaul/runtime');
-    const app = createServer({ db: stack.db.db, queues: stack.queues, logger: createLogger({ service: 'test', level: 'silent' }), clock: () => new Date(), config: { bodyLimit: '1mb', jobDeadlineMs: 3_600_000, idempotencyTtlMs: 86_400_000, openaiWebhookSecrets: [stack.webhookSecret, newSecret] } });
+    const app = createServer({ db: stack.db.db, queues: stack.queues, logger: createLogger({ service: 'test', level: 'silent' }), clock: () => new Date(), config: { bodyLimit: '1mb', jobDeadlineMs: 3_600_000, idempotencyTtlMs: 86_400_000, openaiWebhookSecrets: [stack.webhookSecret, newSecret], callbackPolicy: createAddressPolicy() } });
     const server = await new Promise<import('node:http').Server>((resolve) => { const s = app.listen(0, '127.0.0.1', () => resolve(s)); });
     const url = `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}/webhooks/openai`;
     try {

@@ -133,6 +133,19 @@ export async function ensureRedis(url) {
   await waitReachable(host, port, 'Redis');
 }
 
+/**
+ * Headless Chromium for the admin UI's browser test (playwright-core drives it; no browser is
+ * downloaded). Installed from Debian packages when missing and we can; a no-op when present.
+ */
+export function ensureChromium(executable = '/usr/bin/chromium') {
+  if (existsSync(executable)) return;
+  if (!has('apt-get') || (process.getuid?.() !== 0 && !has('sudo'))) {
+    log(`${executable} is missing and cannot be installed here: the browser test will be skipped`);
+    return;
+  }
+  aptInstall(['chromium']);
+}
+
 /** Read KEY=VALUE lines (the local, git-ignored settings `npm start` generates once). */
 export function readEnvFile(file) {
   if (!existsSync(file)) return {};

@@ -2,6 +2,8 @@
 import { z } from 'zod';
 
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
+/** An optional secret; set but empty (`ADMIN_TOKEN=` in a compose file) counts as unset. */
+const secret = (check: z.ZodString) => z.preprocess((v) => (v === '' ? undefined : v), check.optional());
 
 const schema = z.object({
   HOST: z.string().default('127.0.0.1'),
@@ -13,10 +15,17 @@ const schema = z.object({
   LONGHAUL_BOOTSTRAP_API_KEY: z.string().min(16, 'use at least 16 characters').optional(),
   LONGHAUL_MIGRATE_ON_START: bool.default(true),
   OPENAI_WEBHOOK_SECRET: z.string().optional(),
+  CALLBACK_ALLOWED_CIDRS: z.string().optional(),
   API_BODY_LIMIT: z.string().default('1mb'),
   JOB_DEADLINE_SECONDS: z.coerce.number().int().min(60).default(6 * 3600),
   IDEMPOTENCY_TTL_SECONDS: z.coerce.number().int().min(60).default(24 * 3600),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
+  ADMIN_TOKEN: secret(z.string().min(16, 'use at least 16 characters')),
+  ADMIN_BASIC_AUTH: secret(z.string().regex(/^[^:]+:.{12,}$/, 'expected user:password, with a password of at least 12 characters')),
+  ADMIN_AUTH_DISABLED: bool.default(false),
+  ADMIN_READ_ONLY: bool.default(false),
+  METRICS_ENABLED: bool.default(true),
+  METRICS_TOKEN: secret(z.string().min(16, 'use at least 16 characters')),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

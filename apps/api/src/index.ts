@@ -3,6 +3,8 @@ import { createDb, ensureTenantWithApiKey, runMigrations } from '@longhaul/db';
 import { createLogger, onShutdown, throttled } from '@longhaul/runtime';
 import { createQueues } from '@longhaul/queue';
 import { parseSecrets } from '@longhaul/webhooks';
+import { createAddressPolicy, parseCidrs } from '@longhaul/callbacks';
+import { Registry, createMetrics, disabledMetrics } from '@longhaul/metrics';
 import { loadEnv } from './env.ts';
 import { createServer } from './server.ts';
 
@@ -18,16 +20,22 @@ if (env.LONGHAUL_BOOTSTRAP_API_KEY) {
   logger.info({ tenant_id: tenantId, created }, 'bootstrap API key ensured');
 }
 
+if (env.ADMIN_AUTH_DISABLED) logger.warn({ code: 'admin_auth_disabled' }, 'ADMIN_AUTH_DISABLED=true: the admin UI at /admin is open to anyone who can reach this port');
+
 const app = createServer({
   db: dbHandle.db,
   queues,
   logger,
+  metrics: env.METRICS_ENABLED ? createMetrics(new Registry(), { processMetrics: true }) : disabledMetrics(),
   clock: () => new Date(),
   config: {
     bodyLimit: env.API_BODY_LIMIT,
     jobDeadlineMs: env.JOB_DEADLINE_SECONDS * 1000,
     idempotencyTtlMs: env.IDEMPOTENCY_TTL_SECONDS * 1000,
     openaiWebhookSecrets: parseSecrets(env.OPENAI_WEBHOOK_SECRET),
+    callbackPolicy: createAddressPolicy(parseCidrs(env.CALLBACK_ALLOWED_CIDRS)),
+    admin: { token: env.ADMIN_TOKEN, basicAuth: env.ADMIN_BASIC_AUTH, authDisabled: env.ADMIN_AUTH_DISABLED, readOnly: env.ADMIN_READ_ONLY },
+    metricsToken: env.METRICS_TOKEN,
   },
 });
 const server = app.listen(env.PORT, env.HOST, () => {

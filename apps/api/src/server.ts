@@ -4,10 +4,17 @@ import { randomUUID } from 'node:crypto';
 import type { Database } from '@longhaul/db';
 import type { Queues } from '@longhaul/queue';
 import type { Logger } from '@longhaul/runtime';
+import { type Metrics, disabledMetrics } from '@longhaul/metrics';
+import { queueDepths } from '@longhaul/queue';
+import { type AdminConfig, adminRouter } from './admin/index.ts';
+import { httpMetrics, opsRouter } from './ops.ts';
+import { usageRouter } from './routes/usage.ts';
 import { requireApiKey } from './auth.ts';
 import { errorHandler, notFoundHandler } from './errors.ts';
 import { jobsRouter } from './routes/jobs.ts';
 import { openaiWebhooksRouter } from './routes/openai-webhooks.ts';
+import { callbackSecretRouter, deliveriesRouter, webhookEndpointsRouter } from './routes/webhook-endpoints.ts';
+import type { AddressPolicy } from '@longhaul/callbacks';
 
 export interface ApiConfig {
   /** Largest accepted request body (bytes or e.g. "1mb"). */
@@ -18,6 +25,12 @@ export interface ApiConfig {
   idempotencyTtlMs: number;
   /** Secrets OpenAI signs its webhooks with (several during a rotation). Empty: receiver off. */
   openaiWebhookSecrets: string[];
+  /** Which addresses callback URLs may point at (SSRF guard), checked when they are registered. */
+  callbackPolicy: AddressPolicy;
+  /** Admin UI (/admin) credentials and mode. Default: not configured (the UI answers 503). */
+  admin?: AdminConfig;
+  /** When set, `GET /metrics` requires `Authorization: Bearer <metricsToken>`. */
+  metricsToken?: string;
 }
 
 export interface ApiDeps {
@@ -26,9 +39,16 @@ export interface ApiDeps {
   logger: Logger;
   clock: () => Date;
   config: ApiConfig;
+  /** Prometheus metrics (`createMetrics(registry)`). Default: `disabledMetrics()` (no /metrics). */
+  metrics?: Metrics;
 }
 
-export function createServer(deps: ApiDeps): Express {
+/** What routers get: the dependencies with defaults filled in. */
+export type ApiContext = ApiDeps & { metrics: Metrics };
+
+export function createServer(apiDeps: ApiDeps): Express {
+  const deps: ApiContext = { ...apiDeps, metrics: apiDeps.metrics ?? disabledMetrics() };
+  deps.metrics.setQueueDepthSource(() => queueDepths(deps.queues));
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
@@ -43,14 +63,18 @@ export function createServer(deps: ApiDeps): Express {
         res.setHeader('X-Request-Id', id);
         return id;
       },
-      customProps: (req) => ({ request_id: req.id }),
+      // Called when the request starts (bind its id) and again when it completes (the response is
+      // sent): by then auth has set the tenant and job routes have put job_id / response_id in
+      // res.locals.logFields. Binding each key once keeps the JSON free of duplicate keys.
+      customProps: (req, res) =>
+        res.headersSent ? { ...(req.tenantId ? { tenant_id: req.tenantId } : {}), ...(res as { locals?: { logFields?: object } }).locals?.logFields } : { request_id: req.id },
       customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
     }),
   );
 
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
+  app.use(httpMetrics(deps.metrics));
+  app.use(opsRouter(deps));
+  app.use('/admin', adminRouter(deps));
 
   app.use('/webhooks/openai', openaiWebhooksRouter(deps));
 
@@ -58,6 +82,10 @@ export function createServer(deps: ApiDeps): Express {
   v1.use(requireApiKey(deps.db));
   v1.use(express.json({ limit: deps.config.bodyLimit, strict: true, type: ['application/json', 'application/*+json'] }));
   v1.use('/jobs', jobsRouter(deps));
+  v1.use('/usage', usageRouter(deps));
+  v1.use('/webhook-endpoints', webhookEndpointsRouter(deps));
+  v1.use('/deliveries', deliveriesRouter(deps));
+  v1.use('/callback-secret', callbackSecretRouter(deps));
   app.use('/v1', v1);
 
   app.use(notFoundHandler);

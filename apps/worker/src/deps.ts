@@ -2,7 +2,9 @@ import type { DbHandle } from '@longhaul/db';
 import type { Provider } from '@longhaul/provider';
 import type { Queues } from '@longhaul/queue';
 import type { Logger } from '@longhaul/runtime';
-import type { CompletionMode, PollScheduleOptions, RetryScheduleOptions } from '@longhaul/core';
+import type { Metrics } from '@longhaul/metrics';
+import type { CallbackScheduleOptions, CompletionMode, PollScheduleOptions, PriceTable, RetryScheduleOptions } from '@longhaul/core';
+import type { AddressPolicy, AttemptOutcome } from '@longhaul/callbacks';
 
 export interface WorkerConfig {
   /** Parallel provider creates per process. */
@@ -31,9 +33,25 @@ export interface WorkerConfig {
     /** An inbox webhook no job claims within this long is recorded as an orphan. */
     webhookWaitMs: number;
   };
+  callbacks: {
+    /** Parallel deliveries per process. */
+    concurrency: number;
+    /** Retry schedule (Standard Webhooks by default) and its time scale. */
+    schedule: CallbackScheduleOptions;
+    /** Per-attempt timeout. */
+    timeoutMs: number;
+    /** An endpoint failing continuously this long is disabled. */
+    disableAfterMs: number;
+    /** Which addresses callbacks may connect to (SSRF guard). */
+    policy: AddressPolicy;
+    /** Observes every attempt (metrics). */
+    onAttempt?: (attempt: { outcome: AttemptOutcome; latencyMs: number; deliveryLatencyMs: number }) => void;
+  };
   /** BullMQ lock duration: a crashed worker's jobs are retried after about this long. */
   lockDurationMs: number;
   stalledIntervalMs: number;
+  /** USD per 1M tokens per model, for each job's cost estimate (`DEFAULT_MODEL_PRICES` and MODEL_PRICES). */
+  prices: PriceTable;
 }
 
 export interface WorkerDeps {
@@ -43,4 +61,6 @@ export interface WorkerDeps {
   logger: Logger;
   clock: () => Date;
   config: WorkerConfig;
+  /** Prometheus metrics (`createMetrics(registry)`, or `disabledMetrics()`). */
+  metrics: Metrics;
 }

@@ -1,5 +1,6 @@
 /** The worker's configuration, parsed once from the environment. Fails fast naming the variable. */
 import { z } from 'zod';
+import { parsePriceTable } from '@longhaul/core';
 
 const schema = z
   .object({
@@ -25,12 +26,35 @@ const schema = z
     RETRY_MAX_MS: z.coerce.number().int().min(1).default(60_000),
     SUBMIT_MAX_ATTEMPTS: z.coerce.number().int().min(1).default(30),
     SUBMIT_RETRY_WINDOW_SECONDS: z.coerce.number().int().min(1).default(3600),
+    CALLBACK_CONCURRENCY: z.coerce.number().int().min(1).default(50),
+    CALLBACK_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
+    CALLBACK_RETRY_SCHEDULE_MS: z
+      .string()
+      .regex(/^\d+(,\d+)*$/, 'comma-separated milliseconds, e.g. 0,5000,300000')
+      .transform((v) => v.split(',').map(Number))
+      .optional(),
+    CALLBACK_TIME_SCALE: z.coerce.number().positive().default(1),
+    CALLBACK_DISABLE_AFTER_SECONDS: z.coerce.number().int().min(1).default(5 * 24 * 3600),
+    CALLBACK_ALLOWED_CIDRS: z.string().optional(),
     SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(10_000),
     SWEEP_OVERDUE_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
     LOCK_DURATION_MS: z.coerce.number().int().min(1000).default(30_000),
     STALLED_INTERVAL_MS: z.coerce.number().int().min(1000).default(30_000),
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(30_000),
     LONGHAUL_MIGRATE_ON_START: z.enum(['true', 'false', '1', '0']).default('true').transform((v) => v === 'true' || v === '1'),
+    METRICS_ENABLED: z.enum(['true', 'false', '1', '0']).default('true').transform((v) => v === 'true' || v === '1'),
+    METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+    METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+    PROVIDER_CALL_LOG: z.enum(['true', 'false', '1', '0']).default('true').transform((v) => v === 'true' || v === '1'),
+    MODEL_PRICES: z
+      .string()
+      .optional()
+      .transform((v, ctx) => {
+        const parsed = parsePriceTable(v);
+        if (parsed.ok) return parsed.prices;
+        ctx.addIssue({ code: 'custom', message: `${parsed.error}; expected e.g. {"o3": {"input": 2, "cached_input": 0.5, "output": 8}} (USD per 1M tokens)` });
+        return z.NEVER;
+      }),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .refine((e) => e.OPENAI_API_KEY || e.OPENAI_BASE_URL, {

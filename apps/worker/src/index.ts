@@ -1,8 +1,12 @@
 /** Entrypoint: wire real dependencies, run until SIGTERM/SIGINT, then drain and close. */
 import { createDb, runMigrations } from '@longhaul/db';
+import { createAddressPolicy, parseCidrs } from '@longhaul/callbacks';
 import { createProvider } from '@longhaul/provider';
 import { createQueues } from '@longhaul/queue';
 import { createLogger, onShutdown, throttled } from '@longhaul/runtime';
+import { Registry, callbackAttemptObserver, createMetrics, disabledMetrics } from '@longhaul/metrics';
+import { startOpsServer, workerReadinessChecks } from './http.ts';
+import { createProviderObserver } from './provider-observer.ts';
 import { loadEnv } from './env.ts';
 import { createWorker } from './worker.ts';
 
@@ -12,18 +16,28 @@ const db = createDb({ connectionString: env.DATABASE_URL, max: env.DATABASE_POOL
 const queues = createQueues({ redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, role: 'worker', onError: throttled(10_000, (suppressed, err: Error) => logger.warn({ err, suppressed, code: 'redis_unavailable' }, 'redis connection error')) });
 if (env.LONGHAUL_MIGRATE_ON_START) await runMigrations(db.db);
 
+const metrics = env.METRICS_ENABLED ? createMetrics(new Registry(), { processMetrics: true }) : disabledMetrics();
+const providerObserver = createProviderObserver({ db, metrics, logger, recordCalls: env.PROVIDER_CALL_LOG });
 const provider = createProvider({
   // The simulator accepts any key; OpenAI needs a real one.
   apiKey: env.OPENAI_API_KEY ?? 'sk-longhaul-simulator',
   baseURL: env.OPENAI_BASE_URL,
   timeoutMs: env.PROVIDER_TIMEOUT_MS,
+  onRequest: providerObserver.onRequest,
 });
+
+// Before any work is taken: a worker that cannot serve its probes (METRICS_PORT taken) fails fast.
+const ops = await startOpsServer({ host: env.METRICS_HOST, port: env.METRICS_PORT, metrics, checks: workerReadinessChecks({ db, queues }), logger }).catch((err: Error) => {
+  throw new Error(`cannot listen on METRICS_HOST:METRICS_PORT ${env.METRICS_HOST}:${env.METRICS_PORT} (${err.message}); set METRICS_PORT to a free port, or 0 for any`);
+});
+logger.info({ url: ops.url }, 'worker ops endpoint listening (/metrics, /healthz, /readyz)');
 
 const worker = createWorker({
   db,
   queues,
   provider,
   logger,
+  metrics,
   clock: () => new Date(),
   config: {
     submitConcurrency: env.SUBMIT_CONCURRENCY,
@@ -37,6 +51,15 @@ const worker = createWorker({
     poll: { initialMs: env.POLL_INITIAL_MS, maxMs: env.POLL_MAX_MS, factor: env.POLL_FACTOR, safetyIntervalMs: env.SAFETY_POLL_MS },
     retry: { baseMs: env.RETRY_BASE_MS, maxMs: env.RETRY_MAX_MS, maxAttempts: env.SUBMIT_MAX_ATTEMPTS, maxElapsedMs: env.SUBMIT_RETRY_WINDOW_SECONDS * 1000 },
     sweep: { intervalMs: env.SWEEP_INTERVAL_MS, overdueGraceMs: env.SWEEP_OVERDUE_GRACE_MS, batchSize: 500, webhookWaitMs: env.WEBHOOK_WAIT_SECONDS * 1000 },
+    callbacks: {
+      concurrency: env.CALLBACK_CONCURRENCY,
+      schedule: { scheduleMs: env.CALLBACK_RETRY_SCHEDULE_MS, timeScale: env.CALLBACK_TIME_SCALE },
+      timeoutMs: env.CALLBACK_TIMEOUT_MS,
+      disableAfterMs: env.CALLBACK_DISABLE_AFTER_SECONDS * 1000,
+      policy: createAddressPolicy(parseCidrs(env.CALLBACK_ALLOWED_CIDRS)),
+      onAttempt: callbackAttemptObserver(metrics),
+    },
+    prices: env.MODEL_PRICES,
     lockDurationMs: env.LOCK_DURATION_MS,
     stalledIntervalMs: env.STALLED_INTERVAL_MS,
   },
@@ -45,6 +68,8 @@ logger.info({ provider: env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1', queu
 
 onShutdown(logger, env.SHUTDOWN_TIMEOUT_MS, async () => {
   await worker.close(env.SHUTDOWN_TIMEOUT_MS);
+  await ops.close();
+  await providerObserver.close();
   await queues.close();
   await db.close();
 });

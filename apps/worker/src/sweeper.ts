@@ -5,6 +5,7 @@
  * - non-terminal jobs whose next expected check is overdue get their work item dispatched again
  *   (work item ids are job ids, so this never duplicates live work);
  * - webhooks whose processing was lost are dispatched again, and ones no job claims become orphans;
+ * - pending callback deliveries whose attempt is overdue (work item lost) are dispatched again;
  * - expired idempotency keys are deleted.
  *
  * It runs on a plain timer in every worker process, not as a BullMQ job (that would vanish with
@@ -12,10 +13,11 @@
  * time do the work.
  */
 import { JobStatus, type JobStatus as Status } from '@longhaul/core';
-import { applyJobEvent, deleteExpiredIdempotencyKeys, findExpiredJobs, findOverdueJobs, findStaleInboxRows, orphanOldWaitingRows, scheduleNextCheck } from '@longhaul/db';
+import { applyJobEvent, deleteExpiredIdempotencyKeys, findExpiredJobs, findOverdueDeliveries, findOverdueJobs, findStaleInboxRows, orphanOldWaitingRows, scheduleNextCheck } from '@longhaul/db';
 import type { QueueKey } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
 import type { WorkerDeps } from './deps.ts';
+import { observeStateChange } from '@longhaul/metrics';
 
 const SWEEP_LOCK_ID = 7301972450114;
 
@@ -24,6 +26,7 @@ export interface SweepReport {
   expired: number;
   redispatched: number;
   webhooksRedispatched: number;
+  deliveriesRedispatched: number;
   webhooksOrphaned: number;
   idempotencyKeysDeleted: number;
 }
@@ -38,7 +41,7 @@ function queueFor(status: Status): QueueKey {
 export async function sweepOnce(deps: WorkerDeps): Promise<SweepReport> {
   const { db, queues, provider, clock, config, logger } = deps;
   const client = await db.pool.connect();
-  const report: SweepReport = { ran: false, expired: 0, redispatched: 0, webhooksRedispatched: 0, webhooksOrphaned: 0, idempotencyKeysDeleted: 0 };
+  const report: SweepReport = { ran: false, expired: 0, redispatched: 0, webhooksRedispatched: 0, deliveriesRedispatched: 0, webhooksOrphaned: 0, idempotencyKeysDeleted: 0 };
   try {
     const lock = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1) as locked', [SWEEP_LOCK_ID]);
     if (!lock.rows[0]?.locked) return report;
@@ -47,12 +50,13 @@ export async function sweepOnce(deps: WorkerDeps): Promise<SweepReport> {
       const now = clock();
       for (const job of await findExpiredJobs(db.db, now, config.sweep.batchSize)) {
         const result = await applyJobEvent(db.db, job.id, { type: 'expired' }, { source: 'sweeper', now, details: { reason: 'deadline' } }, { error: { code: 'job_expired', message: 'The job did not finish before its deadline.' } });
+        observeStateChange(deps.metrics, result);
         if (!result.ok || !result.changed) continue;
         report.expired += 1;
         const log = logger.child(jobLogFields(job));
         log.warn({ from: job.status, code: 'job_expired' }, 'job expired');
         if (job.responseId && job.status !== JobStatus.Pending) {
-          await provider.cancelResponse(job.responseId).catch((err: unknown) => log.warn({ err, code: 'expire_cancel_failed' }, 'could not cancel the expired response'));
+          await provider.cancelResponse(job.responseId, { jobId: job.id }).catch((err: unknown) => log.warn({ err, code: 'expire_cancel_failed' }, 'could not cancel the expired response'));
         }
       }
 
@@ -77,6 +81,13 @@ export async function sweepOnce(deps: WorkerDeps): Promise<SweepReport> {
         if (state === 'failed' || state === 'completed') await queues.get('webhook').remove(`inbox_${inboxId}`);
         await queues.add('webhook', { inboxId });
         report.webhooksRedispatched += 1;
+      }
+      for (const deliveryId of await findOverdueDeliveries(db.db, overdueBefore, config.sweep.batchSize)) {
+        const state = await queues.get('deliver').getJobState(deliveryId);
+        if (state === 'active' || state === 'waiting' || state === 'delayed' || state === 'prioritized') continue;
+        if (state === 'failed' || state === 'completed') await queues.get('deliver').remove(deliveryId);
+        await queues.add('deliver', { deliveryId });
+        report.deliveriesRedispatched += 1;
       }
       report.webhooksOrphaned = await orphanOldWaitingRows(db.db, new Date(now.getTime() - config.sweep.webhookWaitMs), now);
       report.idempotencyKeysDeleted = await deleteExpiredIdempotencyKeys(db.db, now);

@@ -1,15 +1,18 @@
 /**
- * The worker process: one BullMQ Worker per queue (submit, poll, cancel) plus the sweeper timer.
+ * The worker process: one BullMQ Worker per queue (submit, poll, cancel, webhook, deliver), the
+ * callback outbox listener and the sweeper timer.
  * `createWorker(deps)` is what tests drive; `index.ts` only wires real dependencies.
  */
 import { Worker, type ConnectionOptions, type Processor, type WorkerOptions } from 'bullmq';
 import { retryDelayMs } from '@longhaul/core';
-import { queueCatalog, type QueueKey } from '@longhaul/queue';
+import { queueCatalog, queueDepths, type QueueKey } from '@longhaul/queue';
 import { throttled } from '@longhaul/runtime';
 import type { WorkerDeps } from './deps.ts';
 import { cancelJobProcessor } from './processors/cancel-job.ts';
 import { pollJobProcessor } from './processors/poll-job.ts';
 import { processWebhookProcessor } from './processors/process-webhook.ts';
+import { deliverCallbackProcessor } from './processors/deliver-callback.ts';
+import { startOutboxListener } from './outbox-listener.ts';
 import { submitJobProcessor } from './processors/submit-job.ts';
 import { sweepOnce, type SweepReport } from './sweeper.ts';
 
@@ -24,6 +27,7 @@ export interface LonghaulWorker {
 
 export function createWorker(deps: WorkerDeps): LonghaulWorker {
   const { config, logger } = deps;
+  deps.metrics.setQueueDepthSource(() => queueDepths(deps.queues));
   // Workers need a connection that waits for Redis (maxRetriesPerRequest: null) whatever the
   // producer side uses; BullMQ duplicates it again for its blocking commands.
   const connection = deps.queues.connection.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true });
@@ -57,7 +61,9 @@ export function createWorker(deps: WorkerDeps): LonghaulWorker {
     make('poll', pollJobProcessor(deps), config.pollConcurrency),
     make('cancel', cancelJobProcessor(deps), config.cancelConcurrency),
     make('webhook', processWebhookProcessor(deps), config.webhookConcurrency),
+    make('deliver', deliverCallbackProcessor(deps), config.callbacks.concurrency),
   ];
+  const outboxListener = startOutboxListener(deps);
 
   let sweeping: Promise<SweepReport> | undefined;
   const sweep = () =>
@@ -79,6 +85,7 @@ export function createWorker(deps: WorkerDeps): LonghaulWorker {
     close: (timeoutMs = 10_000) =>
       (closing ??= (async () => {
         clearInterval(timer);
+        await outboxListener.close();
         // Stop taking new work; in-flight jobs get `timeoutMs` to finish, then are force-closed
         // (their locks lapse and another worker picks them up as stalled).
         const graceful = Promise.all(workers.map((w) => w.close()));

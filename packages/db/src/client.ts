@@ -18,6 +18,8 @@ export interface DbOptions {
 
 export interface DbHandle {
   db: Database;
+  /** For connections outside the pool (LISTEN). */
+  connectionString: string;
   pool: pg.Pool;
   /** Idempotent. */
   close(): Promise<void>;
@@ -38,6 +40,7 @@ export function createDb(options: DbOptions): DbHandle {
   let closing: Promise<void> | undefined;
   return {
     db,
+    connectionString: options.connectionString,
     pool,
     close: () => (closing ??= pool.end()),
   };

@@ -2,8 +2,8 @@
  * The one place a job's state changes.
  *
  * `changeJobState` locks the job row, asks a pure decision function from @longhaul/core
- * (`transition` or `reconcileResponse`) what the next state is, writes it, and appends the
- * job_events row, all in one transaction. A refused decision (e.g. the job is already terminal)
+ * (`transition` or `reconcileResponse`) what the next state is, writes it, appends the
+ * job_events row and the callback outbox rows (event + deliveries), all in one transaction. A refused decision (e.g. the job is already terminal)
  * writes nothing, which is what keeps terminal states sticky under duplicate webhooks and late
  * polls.
  */
@@ -12,13 +12,16 @@ import {
   type EventSource,
   type JobEvent,
   JobStatus,
+  type PriceTable,
   type ProviderResponse,
   type TransitionError,
+  estimateJobCostUsd,
   isTerminal,
   reconcileResponse,
   transition,
 } from '@longhaul/core';
 import type { Database } from './client.ts';
+import { writeCallbackOutbox } from './callback-outbox.ts';
 import { jobEvents, jobs, type Job } from './schema.ts';
 
 type JobColumns = Partial<Omit<typeof jobs.$inferInsert, 'id' | 'tenantId' | 'status'>>;
@@ -64,6 +67,7 @@ export async function changeJobState(db: Database, jobId: string, ctx: ChangeCon
       .where(eq(jobs.id, jobId))
       .returning();
     if (decision.changed) {
+      await writeCallbackOutbox(tx, updated!, ctx.now);
       await tx.insert(jobEvents).values({
         jobId,
         tenantId: job.tenantId,
@@ -87,11 +91,11 @@ export function applyJobEvent(db: Database, jobId: string, event: JobEvent, ctx:
 }
 
 /**
- * Reconcile: the one path that applies a provider Response to a job (status, output, usage,
- * error, incomplete details). Idempotent: applying the same terminal response twice changes
- * nothing the second time.
+ * Reconcile: the one path that applies a provider Response to a job (status, output, usage and
+ * its cost estimate at `prices`, error, incomplete details). Idempotent: applying the same
+ * terminal response twice changes nothing the second time.
  */
-export function reconcileJob(db: Database, jobId: string, response: ProviderResponse, ctx: ChangeContext): Promise<ChangeResult> {
+export function reconcileJob(db: Database, jobId: string, response: ProviderResponse, ctx: ChangeContext & { prices?: PriceTable }): Promise<ChangeResult> {
   return changeJobState(db, jobId, { ...ctx, details: { response_id: response.id, response_status: response.status, ...ctx.details } }, (job) => {
     const result = reconcileResponse(job, response);
     if (!result.ok) return result;
@@ -99,7 +103,10 @@ export function reconcileJob(db: Database, jobId: string, response: ProviderResp
     const fields: JobColumns = {};
     if (p.output !== undefined) fields.output = p.output;
     if (p.outputText !== undefined) fields.outputText = p.outputText;
-    if (p.usage !== undefined) fields.usage = p.usage;
+    if (p.usage !== undefined) {
+      fields.usage = p.usage;
+      fields.costUsd = ctx.prices ? estimateJobCostUsd(ctx.prices, job.model, p.usage) : null;
+    }
     if (p.error !== undefined) fields.error = p.error;
     if (p.incompleteDetails !== undefined) fields.incompleteDetails = p.incompleteDetails;
     if (!job.responseId) fields.responseId = response.id;

@@ -3,7 +3,7 @@
  * this package (see the query modules) and is scoped by tenant where a tenant is involved.
  */
 import { sql } from 'drizzle-orm';
-import { bigserial, index, integer, jsonb, pgEnum, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigserial, boolean, index, integer, jsonb, numeric, pgEnum, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
 import { EVENT_SOURCES, JOB_STATUSES, type JobError, type Usage } from '@longhaul/core';
 
 export const jobStatusEnum = pgEnum('job_status', JOB_STATUSES);
@@ -14,6 +14,8 @@ const createdAt = () => timestamp('created_at', { withTimezone: true, mode: 'dat
 export const tenants = pgTable('tenants', {
   id: text('id').primaryKey(),
   name: text('name').notNull(),
+  /** Signs callbacks to jobs' own `callback_url`s (endpoints have their own secrets). */
+  callbackSecret: text('callback_secret'),
   createdAt: createdAt(),
 });
 
@@ -56,6 +58,8 @@ export const jobs = pgTable(
     startedAt: timestamp('started_at', { withTimezone: true, mode: 'date' }),
     cancelRequestedAt: timestamp('cancel_requested_at', { withTimezone: true, mode: 'date' }),
     finishedAt: timestamp('finished_at', { withTimezone: true, mode: 'date' }),
+    /** Estimated cost of `usage` at list prices (the worker's price table), USD; null when unpriced. */
+    costUsd: numeric('cost_usd', { precision: 20, scale: 9, mode: 'number' }),
   },
   (t) => [
     index('jobs_tenant_created_idx').on(t.tenantId, t.createdAt.desc(), t.id.desc()),
@@ -63,6 +67,9 @@ export const jobs = pgTable(
     index('jobs_active_next_check_idx')
       .on(t.nextCheckAt)
       .where(sql`status in ('pending', 'queued', 'in_progress', 'cancelling')`),
+    // Admin search across tenants: newest first, and metadata key/value containment (@>).
+    index('jobs_created_idx').on(t.createdAt.desc(), t.id.desc()),
+    index('jobs_metadata_idx').using('gin', t.metadata.op('jsonb_path_ops')),
   ],
 );
 
@@ -132,7 +139,137 @@ export const webhookInbox = pgTable(
   ],
 );
 
+/** A `whsec_` signing secret; during a rotation the old one keeps signing until `expiresAt`. */
+export interface SigningSecret {
+  secret: string;
+  createdAt: string;
+  expiresAt: string | null;
+}
+
+/**
+ * Tenant-level callback endpoints (outgoing, Standard Webhooks signed). `eventTypes` empty means
+ * every terminal job event. `failingSince` is set by the first failed attempt after a success and
+ * disables the endpoint once it is older than the configured period.
+ */
+export const webhookEndpoints = pgTable(
+  'webhook_endpoints',
+  {
+    id: text('id').primaryKey(),
+    tenantId: text('tenant_id').notNull().references(() => tenants.id),
+    url: text('url').notNull(),
+    description: text('description'),
+    eventTypes: text('event_types').array().notNull().default(sql`'{}'::text[]`),
+    enabled: boolean('enabled').notNull().default(true),
+    thinPayload: boolean('thin_payload').notNull().default(false),
+    secrets: jsonb('secrets').$type<SigningSecret[]>().notNull(),
+    disabledReason: text('disabled_reason'),
+    failingSince: timestamp('failing_since', { withTimezone: true, mode: 'date' }),
+    createdAt: createdAt(),
+    updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    deletedAt: timestamp('deleted_at', { withTimezone: true, mode: 'date' }),
+  },
+  (t) => [index('webhook_endpoints_tenant_idx').on(t.tenantId)],
+);
+
+/**
+ * The callback outbox: one row per event, written in the same transaction as the state change it
+ * announces (see changeJobState). `sequence` orders a job's events for receivers.
+ */
+export const callbackEvents = pgTable(
+  'callback_events',
+  {
+    id: text('id').primaryKey(),
+    tenantId: text('tenant_id').notNull().references(() => tenants.id),
+    jobId: text('job_id').references(() => jobs.id),
+    endpointId: text('endpoint_id'),
+    type: text('type').notNull(),
+    sequence: integer('sequence').notNull(),
+    /** The full payload `{id, type, created_at, sequence, data}`; thin endpoints get `data: {id}`. */
+    payload: jsonb('payload').$type<Record<string, unknown>>().notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index('callback_events_job_idx').on(t.jobId, t.sequence)],
+);
+
+export const CALLBACK_DELIVERY_STATUSES = ['pending', 'succeeded', 'failed', 'cancelled'] as const;
+export type CallbackDeliveryStatus = (typeof CALLBACK_DELIVERY_STATUSES)[number];
+export const callbackDeliveryStatusEnum = pgEnum('callback_delivery_status', CALLBACK_DELIVERY_STATUSES);
+
+/** One event to one destination (a tenant endpoint, or the job's own `callback_url`). */
+export const callbackDeliveries = pgTable(
+  'callback_deliveries',
+  {
+    id: text('id').primaryKey(),
+    tenantId: text('tenant_id').notNull().references(() => tenants.id),
+    eventId: text('event_id').notNull().references(() => callbackEvents.id),
+    jobId: text('job_id'),
+    endpointId: text('endpoint_id').references(() => webhookEndpoints.id),
+    url: text('url').notNull(),
+    thinPayload: boolean('thin_payload').notNull().default(false),
+    status: callbackDeliveryStatusEnum('status').notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true, mode: 'date' }),
+    lastStatusCode: integer('last_status_code'),
+    lastError: text('last_error'),
+    createdAt: createdAt(),
+    updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    finishedAt: timestamp('finished_at', { withTimezone: true, mode: 'date' }),
+  },
+  (t) => [
+    index('callback_deliveries_tenant_status_idx').on(t.tenantId, t.status, t.createdAt.desc(), t.id.desc()),
+    index('callback_deliveries_endpoint_idx').on(t.endpointId, t.status, t.finishedAt),
+    index('callback_deliveries_job_idx').on(t.jobId),
+    index('callback_deliveries_pending_idx')
+      .on(t.nextAttemptAt)
+      .where(sql`status = 'pending'`),
+  ],
+);
+
+/** Every delivery attempt, as it happened. */
+export const callbackAttempts = pgTable(
+  'callback_attempts',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    deliveryId: text('delivery_id').notNull().references(() => callbackDeliveries.id),
+    attempt: integer('attempt').notNull(),
+    statusCode: integer('status_code'),
+    latencyMs: integer('latency_ms').notNull(),
+    error: text('error'),
+    at: timestamp('at', { withTimezone: true, mode: 'date' }).notNull(),
+    nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true, mode: 'date' }),
+  },
+  (t) => [index('callback_attempts_delivery_idx').on(t.deliveryId, t.attempt)],
+);
+
+/**
+ * Provider requests made for a job (create, retrieve, cancel), for the admin timeline. Written by
+ * the worker in batches (a crash may lose the last second of rows: this is an observability log,
+ * not a source of truth), hence no foreign key.
+ */
+export const providerCalls = pgTable(
+  'provider_calls',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    jobId: text('job_id').notNull(),
+    operation: text('operation').notNull(),
+    /** The HTTP status; null when the provider did not answer (see `error`). */
+    statusCode: integer('status_code'),
+    /** `timeout` or `network_error` when there was no answer. */
+    error: text('error'),
+    latencyMs: integer('latency_ms').notNull(),
+    requestId: text('request_id'),
+    responseId: text('response_id'),
+    at: timestamp('at', { withTimezone: true, mode: 'date' }).notNull(),
+  },
+  (t) => [index('provider_calls_job_idx').on(t.jobId, t.at)],
+);
+
 export type Job = typeof jobs.$inferSelect;
+export type ProviderCall = typeof providerCalls.$inferSelect;
+export type WebhookEndpoint = typeof webhookEndpoints.$inferSelect;
+export type CallbackEvent = typeof callbackEvents.$inferSelect;
+export type CallbackDelivery = typeof callbackDeliveries.$inferSelect;
+export type CallbackAttempt = typeof callbackAttempts.$inferSelect;
 export type WebhookInboxRow = typeof webhookInbox.$inferSelect;
 export type JobEventRow = typeof jobEvents.$inferSelect;
 export type Tenant = typeof tenants.$inferSelect;

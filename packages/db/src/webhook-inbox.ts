@@ -1,5 +1,5 @@
 /** Queries of the OpenAI webhook inbox (see `webhookInbox` in schema.ts). */
-import { and, eq, inArray, lt, sql } from 'drizzle-orm';
+import { and, eq, inArray, lt, or, sql } from 'drizzle-orm';
 import type { Database } from './client.ts';
 import { jobs, webhookInbox, type Job, type WebhookInboxRow, type WebhookInboxStatus } from './schema.ts';
 
@@ -72,4 +72,10 @@ export async function orphanOldWaitingRows(db: Database, before: Date, now: Date
     .where(and(eq(webhookInbox.status, 'waiting'), lt(webhookInbox.receivedAt, before)))
     .returning({ id: webhookInbox.id });
   return rows.length;
+}
+
+/** OpenAI webhooks about a job (matched to it, or naming its response), oldest first. */
+export async function listWebhooksForJob(db: Database, job: { id: string; responseId: string | null }): Promise<WebhookInboxRow[]> {
+  const about = job.responseId ? or(eq(webhookInbox.jobId, job.id), eq(webhookInbox.responseId, job.responseId)) : eq(webhookInbox.jobId, job.id);
+  return db.select().from(webhookInbox).where(about).orderBy(webhookInbox.receivedAt, webhookInbox.id);
 }

@@ -17,6 +17,33 @@ export interface ProviderOptions {
   readRetries?: number;
   /** Injectable clock, for parsing Retry-After dates. */
   clock?: () => Date;
+  /**
+   * Called after every provider operation, successful or not (metrics, the job timeline). Must
+   * not throw. One call per operation: the SDK's own retries of a read count as one.
+   */
+  onRequest?: (event: ProviderRequestEvent) => void;
+}
+
+export type ProviderOperation = 'create' | 'retrieve' | 'cancel';
+
+export interface ProviderRequestEvent {
+  operation: ProviderOperation;
+  /** The HTTP status, or `timeout` / `network_error` when there was no answer. */
+  status: number | 'timeout' | 'network_error';
+  durationMs: number;
+  /** The provider's request id (`x-request-id`), when it answered. */
+  requestId: string | null;
+  /** The response created, retrieved or cancelled (null when a create failed). */
+  responseId: string | null;
+  /** From the caller's context. */
+  jobId: string | null;
+  /** When the request started. */
+  at: Date;
+}
+
+/** Who a call is for; handed to `onRequest`. */
+export interface CallContext {
+  jobId?: string;
 }
 
 export interface ProviderResult {
@@ -28,9 +55,9 @@ export interface ProviderResult {
 
 export interface Provider {
   /** Create a background response. `params` are the Responses create parameters. */
-  createResponse(params: Record<string, unknown>): Promise<ProviderResult>;
-  retrieveResponse(responseId: string): Promise<ProviderResult>;
-  cancelResponse(responseId: string): Promise<ProviderResult>;
+  createResponse(params: Record<string, unknown>, context?: CallContext): Promise<ProviderResult>;
+  retrieveResponse(responseId: string, context?: CallContext): Promise<ProviderResult>;
+  cancelResponse(responseId: string, context?: CallContext): Promise<ProviderResult>;
 }
 
 export function createProvider(options: ProviderOptions): Provider {
@@ -42,26 +69,46 @@ export function createProvider(options: ProviderOptions): Provider {
     maxRetries: options.readRetries ?? 2,
   });
 
-  async function call(run: () => Promise<{ data: unknown; response: Response; request_id: string | null }>): Promise<ProviderResult> {
+  const report = (event: ProviderRequestEvent) => {
+    try {
+      options.onRequest?.(event);
+    } catch {
+      // Observability must never break a provider call.
+    }
+  };
+
+  async function call(
+    operation: ProviderOperation,
+    target: { responseId: string | null; context?: CallContext },
+    run: () => Promise<{ data: unknown; response: Response; request_id: string | null }>,
+  ): Promise<ProviderResult> {
+    const at = clock();
+    const started = performance.now();
+    const jobId = target.context?.jobId ?? null;
     try {
       const { data, response, request_id } = await run();
       const hint = Number(response.headers.get('openai-poll-after-ms'));
-      return {
+      const result: ProviderResult = {
         response: data as ProviderResult['response'],
         pollAfterMs: response.headers.has('openai-poll-after-ms') && Number.isFinite(hint) ? hint : undefined,
         requestId: request_id,
       };
+      report({ operation, status: response.status, durationMs: performance.now() - started, requestId: request_id, responseId: result.response.id ?? target.responseId, jobId, at });
+      return result;
     } catch (err) {
-      throw toProviderError(err, clock());
+      const error = toProviderError(err, clock());
+      const status = error.status ?? (error.code === 'provider_timeout' ? 'timeout' : 'network_error');
+      report({ operation, status, durationMs: performance.now() - started, requestId: error.requestId, responseId: target.responseId, jobId, at });
+      throw error;
     }
   }
 
   return {
-    createResponse: (params) =>
+    createResponse: (params, context) =>
       // A retried POST can start a second billed response: never let the SDK retry a create;
       // the submit queue's own retry policy decides.
-      call(() => client.responses.create({ ...params, background: true, store: true } as never, { maxRetries: 0 }).withResponse()),
-    retrieveResponse: (id) => call(() => client.responses.retrieve(id).withResponse()),
-    cancelResponse: (id) => call(() => client.responses.cancel(id).withResponse()),
+      call('create', { responseId: null, context }, () => client.responses.create({ ...params, background: true, store: true } as never, { maxRetries: 0 }).withResponse()),
+    retrieveResponse: (id, context) => call('retrieve', { responseId: id, context }, () => client.responses.retrieve(id).withResponse()),
+    cancelResponse: (id, context) => call('cancel', { responseId: id, context }, () => client.responses.cancel(id).withResponse()),
   };
 }

@@ -58,6 +58,17 @@ export const queueCatalog = {
       removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
     },
   },
+  /** Send one callback delivery; re-delays itself on the retry schedule until it succeeds or dies. */
+  deliver: {
+    name: 'deliver',
+    payload: z.object({ deliveryId: z.string().regex(/^dlv_[0-9A-Za-z]{8,64}$/) }),
+    options: {
+      attempts: 30,
+      backoff: { type: 'longhaul' },
+      removeOnComplete: true,
+      removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
+    },
+  },
 } as const satisfies Record<string, { name: string; payload: z.ZodType; options: JobsOptions }>;
 
 export type QueueKey = keyof typeof queueCatalog;

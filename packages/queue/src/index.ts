@@ -1,2 +1,4 @@
 export * from './catalog.ts';
 export * from './queues.ts';
+export * from './health.ts';
+export * from './depth.ts';

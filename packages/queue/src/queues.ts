@@ -87,5 +87,6 @@ export function createQueues(options: QueueOptions): Queues {
 function workItemId(payload: object): string | undefined {
   if ('jobId' in payload) return String(payload.jobId);
   if ('inboxId' in payload) return `inbox_${String(payload.inboxId)}`;
+  if ('deliveryId' in payload) return String(payload.deliveryId);
   return undefined;
 }

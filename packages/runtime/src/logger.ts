@@ -11,6 +11,8 @@ export const REDACT_PATHS = [
   'req.headers.cookie',
   'req.headers["x-api-key"]',
   'req.headers["webhook-signature"]',
+  'req.headers["proxy-authorization"]',
+  'res.headers["set-cookie"]',
   'headers.authorization',
   'authorization',
   'apiKey',
@@ -31,6 +33,16 @@ export const REDACT_PATHS = [
   '*.password',
   'config.openaiApiKey',
   'config.bootstrapApiKey',
+  'token',
+  '*.token',
+  'adminToken',
+  '*.adminToken',
+  'basicAuth',
+  '*.basicAuth',
+  'metricsToken',
+  '*.metricsToken',
+  'config.admin.token',
+  'config.admin.basicAuth',
 ];
 
 export interface LoggerConfig {

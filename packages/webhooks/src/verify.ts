@@ -5,7 +5,7 @@
  * of the header, for every configured secret (rotation: old and new both verify). The clock is
  * injected, so the time tolerance (300 s both ways by default) is testable with fixed vectors.
  */
-import { timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 
 export const DEFAULT_TOLERANCE_SECONDS = 300;
@@ -80,4 +80,9 @@ export function signWebhook(input: { secrets: readonly string[]; webhookId: stri
     'webhook-timestamp': String(Math.floor(input.now.getTime() / 1000)),
     'webhook-signature': signatures.join(' '),
   };
+}
+
+/** A new Standard Webhooks signing secret: `whsec_` + base64 of 32 random bytes. */
+export function generateWebhookSecret(): string {
+  return `whsec_${randomBytes(32).toString('base64')}`;
 }

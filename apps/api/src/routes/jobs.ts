@@ -9,10 +9,13 @@ import { z } from 'zod';
 import { ConflictError, JOB_STATUSES, JobStatus, NotFoundError, ValidationError } from '@longhaul/core';
 import { applyJobEvent, createJob, getJobForTenant, listJobEvents, listJobs } from '@longhaul/db';
 import type { QueueKey } from '@longhaul/queue';
-import type { ApiDeps } from '../server.ts';
+import { checkCallbackUrlResolved } from '@longhaul/callbacks';
+import { observeStateChange } from '@longhaul/metrics';
+import { jobLogFields } from '@longhaul/runtime';
+import type { ApiContext } from '../server.ts';
 import { fromZodError } from '../errors.ts';
 import { jobRequestSchema, splitJobRequest } from '../job-request.ts';
-import { toJobEventObject, toJobObject } from '../job-object.ts';
+import { toJobEventObject, toJobObject } from '@longhaul/db';
 
 const idempotencyKeySchema = z.string().min(1).max(255).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
 const listQuerySchema = z.strictObject({
@@ -32,8 +35,8 @@ function tenantOf(req: Request): string {
   return req.tenantId!;
 }
 
-export function jobsRouter(deps: ApiDeps): Router {
-  const { db, queues, clock, config } = deps;
+export function jobsRouter(deps: ApiContext): Router {
+  const { db, queues, clock, config, metrics } = deps;
   const router = Router();
 
   /** Hand a job to the workers; a Redis failure is logged, never fatal (the sweeper catches up). */
@@ -59,6 +62,10 @@ export function jobsRouter(deps: ApiDeps): Router {
     const parsed = jobRequestSchema.safeParse(req.body);
     if (!parsed.success) throw fromZodError(parsed.error);
     const { providerParams, metadata, callbackUrl } = splitJobRequest(parsed.data);
+    if (callbackUrl) {
+      const checked = await checkCallbackUrlResolved(callbackUrl, config.callbackPolicy);
+      if (!checked.ok) throw new ValidationError(`Invalid 'callback_url': ${checked.reason}.`, 'callback_url', 'url_not_allowed');
+    }
     const now = clock();
     const { job, replayed } = await createJob(
       db,
@@ -73,12 +80,14 @@ export function jobsRouter(deps: ApiDeps): Router {
       now,
       idempotencyKey ? { key: idempotencyKey, requestHash: canonicalHash(req.body), ttlMs: config.idempotencyTtlMs } : undefined,
     );
-    const log = req.log.child({ job_id: job.id, tenant_id: job.tenantId, response_id: job.responseId });
+    const log = req.log.child(jobLogFields(job));
+    res.locals.logFields = jobLogFields(job);
     if (replayed) {
       res.setHeader('Idempotent-Replayed', 'true');
       log.info({ idempotency_key: idempotencyKey }, 'idempotent replay');
     } else {
       log.info({ model: job.model }, 'job accepted');
+      metrics.jobCreated(job.model);
       if (job.status === JobStatus.Pending) await dispatch(req, 'submit', job.id);
     }
     res.status(202).setHeader('Location', `/v1/jobs/${job.id}`).json(toJobObject(job));
@@ -100,12 +109,14 @@ export function jobsRouter(deps: ApiDeps): Router {
   router.get('/:id', async (req, res) => {
     const job = await getJobForTenant(db, tenantOf(req), req.params.id!);
     if (!job) throw new NotFoundError(`No job with id '${req.params.id}'.`, 'id');
+    res.locals.logFields = jobLogFields(job);
     res.json(toJobObject(job));
   });
 
   router.get('/:id/events', async (req, res) => {
     const job = await getJobForTenant(db, tenantOf(req), req.params.id!);
     if (!job) throw new NotFoundError(`No job with id '${req.params.id}'.`, 'id');
+    res.locals.logFields = jobLogFields(job);
     const events = await listJobEvents(db, job.id);
     res.json({ object: 'list', data: events.map(toJobEventObject), has_more: false });
   });
@@ -113,6 +124,7 @@ export function jobsRouter(deps: ApiDeps): Router {
   router.post('/:id/cancel', async (req, res) => {
     const job = await getJobForTenant(db, tenantOf(req), req.params.id!);
     if (!job) throw new NotFoundError(`No job with id '${req.params.id}'.`, 'id');
+    res.locals.logFields = jobLogFields(job);
     const result = await applyJobEvent(db, job.id, { type: 'cancel_requested' }, { source: 'api', now: clock() }, { nextCheckAt: clock() });
     if (!result.ok) {
       if (result.error.code === 'job_terminal') {
@@ -120,8 +132,9 @@ export function jobsRouter(deps: ApiDeps): Router {
       }
       throw new ConflictError(result.error.message, result.error.code);
     }
-    const log = req.log.child({ job_id: job.id, tenant_id: job.tenantId, response_id: result.job.responseId });
+    const log = req.log.child(jobLogFields(result.job));
     if (result.changed) log.info({ from: result.from, to: result.job.status }, 'cancel requested');
+    observeStateChange(metrics, result);
     if (result.job.status === JobStatus.Cancelling) await dispatch(req, 'cancel', job.id);
     res.json(toJobObject(result.job));
   });

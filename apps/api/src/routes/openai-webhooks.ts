@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { LonghaulError, ServiceUnavailableError, ValidationError } from '@longhaul/core';
 import { recordWebhook } from '@longhaul/db';
 import { verifyWebhook } from '@longhaul/webhooks';
-import type { ApiDeps } from '../server.ts';
+import type { ApiContext } from '../server.ts';
 
 const eventSchema = z.object({
   id: z.string().min(1),
@@ -21,8 +21,8 @@ const eventSchema = z.object({
   data: z.looseObject({ id: z.string().min(1) }).optional(),
 });
 
-export function openaiWebhooksRouter(deps: ApiDeps): Router {
-  const { db, queues, clock, config } = deps;
+export function openaiWebhooksRouter(deps: ApiContext): Router {
+  const { db, queues, clock, config, metrics } = deps;
   const router = Router();
 
   router.post('/', express.raw({ type: () => true, limit: '256kb' }), async (req, res) => {
@@ -35,6 +35,7 @@ export function openaiWebhooksRouter(deps: ApiDeps): Router {
     const verified = verifyWebhook({ payload: raw, header: (name) => req.get(name), secrets: config.openaiWebhookSecrets, now: clock() });
     if (!verified.ok) {
       log.warn({ code: 'webhook_rejected', reason: verified.reason }, 'OpenAI webhook rejected');
+      metrics.openaiWebhook('rejected');
       throw new LonghaulError(`Webhook signature verification failed: ${verified.reason}.`, { code: 'invalid_webhook_signature', status: 400, type: 'invalid_request_error' });
     }
 
@@ -43,6 +44,7 @@ export function openaiWebhooksRouter(deps: ApiDeps): Router {
       event = eventSchema.parse(JSON.parse(raw.toString('utf8')));
     } catch {
       log.warn({ code: 'webhook_malformed' }, 'signed OpenAI webhook with a malformed body');
+      metrics.openaiWebhook('malformed');
       throw new ValidationError('Webhook body is not a valid event.', null, 'invalid_webhook_payload');
     }
 
@@ -58,6 +60,7 @@ export function openaiWebhooksRouter(deps: ApiDeps): Router {
     const eventLog = log.child({ response_id: responseId, event_type: event.type });
     if (!recorded) {
       eventLog.info({ code: 'webhook_duplicate' }, 'duplicate OpenAI webhook ignored');
+      metrics.openaiWebhook('duplicate');
       res.json({ received: true, duplicate: true });
       return;
     }
@@ -67,6 +70,7 @@ export function openaiWebhooksRouter(deps: ApiDeps): Router {
       eventLog.warn({ err, code: 'dispatch_deferred' }, 'could not reach Redis; the sweeper will process the webhook');
     }
     eventLog.info({ code: 'webhook_received' }, 'OpenAI webhook received');
+    metrics.openaiWebhook('received');
     res.json({ received: true });
   });
 

@@ -9,9 +9,10 @@ import { ProviderError, type ProviderResult } from '@longhaul/provider';
 import { parsePayload } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
 import type { WorkerDeps } from '../deps.ts';
+import { observeStateChange } from '@longhaul/metrics';
 
 export function cancelJobProcessor(deps: WorkerDeps) {
-  const { db, provider, clock } = deps;
+  const { db, provider, clock, config, metrics } = deps;
   return async (work: QueueJob): Promise<void> => {
     const { jobId } = parsePayload('cancel', work.data);
     const job = await getJob(db.db, jobId);
@@ -21,20 +22,21 @@ export function cancelJobProcessor(deps: WorkerDeps) {
 
     let answer: ProviderResult;
     try {
-      answer = await provider.cancelResponse(job.responseId);
+      answer = await provider.cancelResponse(job.responseId, { jobId: job.id });
     } catch (err) {
       if (!(err instanceof ProviderError)) throw err;
       if (err.kind === 'not_found') {
         const error = { code: 'response_not_found', message: `The provider no longer knows response ${job.responseId}.` };
-        await applyJobEvent(db.db, job.id, { type: 'response_lost', error }, { source: 'cancel', now: clock() }, { error });
+        observeStateChange(metrics, await applyJobEvent(db.db, job.id, { type: 'response_lost', error }, { source: 'cancel', now: clock() }, { error }));
         return;
       }
       if (err.kind !== 'rejected') throw err; // rate limit / transient: BullMQ retries with backoff
       // The provider refused (typically: already finished). Its final state decides.
       log.info({ code: err.code }, 'provider refused the cancel; reconciling its final state');
-      answer = await provider.retrieveResponse(job.responseId);
+      answer = await provider.retrieveResponse(job.responseId, { jobId: job.id });
     }
-    const result = await reconcileJob(db.db, job.id, answer.response, { source: 'cancel', now: clock() });
+    const result = await reconcileJob(db.db, job.id, answer.response, { source: 'cancel', now: clock(), prices: config.prices });
+    observeStateChange(metrics, result);
     if (result.ok && result.changed) log.info({ from: result.from, to: result.job.status }, 'job status changed');
   };
 }

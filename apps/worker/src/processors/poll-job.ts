@@ -10,9 +10,10 @@ import { ProviderError } from '@longhaul/provider';
 import { parsePayload } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
 import type { WorkerDeps } from '../deps.ts';
+import { observeStateChange } from '@longhaul/metrics';
 
 export function pollJobProcessor(deps: WorkerDeps) {
-  const { db, provider, clock, config } = deps;
+  const { db, provider, clock, config, metrics } = deps;
   return async (work: QueueJob, token?: string): Promise<void> => {
     const { jobId, attempt } = parsePayload('poll', work.data);
     const job = await getJob(db.db, jobId);
@@ -22,20 +23,24 @@ export function pollJobProcessor(deps: WorkerDeps) {
 
     let delayMs: number;
     try {
-      const retrieved = await provider.retrieveResponse(job.responseId);
-      const result = await reconcileJob(db.db, job.id, retrieved.response, { source: 'poll', now: clock(), details: { poll: attempt + 1 } });
+      const retrieved = await provider.retrieveResponse(job.responseId, { jobId: job.id });
+      const result = await reconcileJob(db.db, job.id, retrieved.response, { source: 'poll', now: clock(), details: { poll: attempt + 1 }, prices: config.prices });
       if (result.ok && result.changed) log.info({ from: result.from, to: result.job.status, poll: attempt + 1 }, 'job status changed');
+      observeStateChange(metrics, result);
+      metrics.poll(result.ok && !isTerminal(result.job.status) ? 'pending' : 'terminal');
       if (!result.ok || isTerminal(result.job.status)) return;
       delayMs = nextPollDelayMs(config.completionMode, attempt + 1, config.poll, retrieved.pollAfterMs);
     } catch (err) {
       if (!(err instanceof ProviderError)) throw err;
       if (err.kind === 'not_found') {
         const error = { code: 'response_not_found', message: `The provider no longer knows response ${job.responseId}.` };
-        await applyJobEvent(db.db, job.id, { type: 'response_lost', error }, { source: 'poll', now: clock(), details: { status: err.status } }, { error });
+        observeStateChange(metrics, await applyJobEvent(db.db, job.id, { type: 'response_lost', error }, { source: 'poll', now: clock(), details: { status: err.status } }, { error }));
+        metrics.poll('not_found');
         log.error({ code: error.code }, error.message);
         return;
       }
       // Rate limits and transient errors only delay the next poll; a poll never gives up (the job's deadline bounds it).
+      metrics.poll('error');
       delayMs = Math.max(err.retryAfterMs ?? 0, retryDelayMs(attempt + 1, Math.random(), config.retry));
       log.warn({ code: err.code, status: err.status, delay_ms: delayMs }, 'poll failed, will retry');
     }

@@ -10,17 +10,18 @@
  */
 import { UnrecoverableError, type Job as QueueJob } from 'bullmq';
 import { isTerminal } from '@longhaul/core';
-import { findJobByResponseId, getInboxRow, getJob, reconcileJob, settleInboxRow } from '@longhaul/db';
-import { ProviderError } from '@longhaul/provider';
+import { type Job, findJobByResponseId, getInboxRow, getJob, reconcileJob, settleInboxRow } from '@longhaul/db';
+import { ProviderError, type ProviderResult } from '@longhaul/provider';
 import { parsePayload } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
 import type { WorkerDeps } from '../deps.ts';
+import { observeStateChange } from '@longhaul/metrics';
 import { JOB_ID_METADATA_KEY } from './submit-job.ts';
 
 const TERMINAL_EVENTS = new Set(['response.completed', 'response.failed', 'response.cancelled', 'response.incomplete']);
 
 export function processWebhookProcessor(deps: WorkerDeps) {
-  const { db, queues, provider, clock } = deps;
+  const { db, queues, provider, clock, config, metrics } = deps;
   return async (work: QueueJob): Promise<void> => {
     const { inboxId } = parsePayload('webhook', work.data);
     const row = await getInboxRow(db.db, inboxId);
@@ -32,28 +33,34 @@ export function processWebhookProcessor(deps: WorkerDeps) {
       return;
     }
 
-    const job = await findJobByResponseId(db.db, row.responseId);
-    if (job) {
+    const responseId = row.responseId;
+
+    /** Reconcile the job with its response, retrieved once (the webhook payload is thin). */
+    const applyToJob = async (job: Job, retrieved?: ProviderResult): Promise<void> => {
       const jobLog = log.child(jobLogFields(job));
       if (isTerminal(job.status)) {
         await settleInboxRow(db.db, row.id, 'applied', { jobId: job.id, note: `job already ${job.status}`, now: clock() });
         jobLog.debug('webhook for a finished job: nothing to do');
         return;
       }
-      const retrieved = await provider.retrieveResponse(row.responseId);
-      const result = await reconcileJob(db.db, job.id, retrieved.response, { source: 'webhook', now: clock(), details: { webhook_id: row.webhookId, event_type: row.eventType } });
+      retrieved ??= await provider.retrieveResponse(responseId, { jobId: job.id });
+      const result = await reconcileJob(db.db, job.id, retrieved.response, { source: 'webhook', now: clock(), details: { webhook_id: row.webhookId, event_type: row.eventType }, prices: config.prices });
+      observeStateChange(metrics, result);
       await settleInboxRow(db.db, row.id, 'applied', { jobId: job.id, now: clock() });
       if (result.ok && result.changed) jobLog.info({ from: result.from, to: result.job.status }, 'job status changed');
       if (result.ok && isTerminal(result.job.status)) {
         // The pending safety poll has nothing left to do.
         await queues.get('poll').remove(job.id).catch(() => 0);
       }
-      return;
-    }
+    };
+
+    const job = await findJobByResponseId(db.db, responseId);
+    if (job) return applyToJob(job);
 
     let metadataJobId: string | undefined;
+    let retrieved: ProviderResult | undefined;
     try {
-      const retrieved = await provider.retrieveResponse(row.responseId);
+      retrieved = await provider.retrieveResponse(responseId);
       const metadata = (retrieved.response as { metadata?: Record<string, string> | null }).metadata;
       metadataJobId = metadata?.[JOB_ID_METADATA_KEY];
     } catch (err) {
@@ -63,6 +70,10 @@ export function processWebhookProcessor(deps: WorkerDeps) {
     if (!owner) {
       await settleInboxRow(db.db, row.id, 'orphan', { note: 'response is not a Longhaul job', now: clock() });
       log.info({ code: 'webhook_orphan' }, 'webhook for a response Longhaul does not own');
+    } else if (owner.responseId === responseId) {
+      // The submission committed this very response id between the lookup by response id above
+      // and this one: it is the job's own response, not a duplicate.
+      await applyToJob(owner, retrieved);
     } else if (owner.responseId === null && !isTerminal(owner.status)) {
       await settleInboxRow(db.db, row.id, 'waiting', { jobId: owner.id, note: 'job has not committed its response id yet', now: clock() });
       log.child(jobLogFields(owner)).info({ code: 'webhook_waiting' }, 'webhook arrived before the submission committed: waiting');

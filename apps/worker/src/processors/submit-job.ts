@@ -12,11 +12,12 @@ import { ProviderError } from '@longhaul/provider';
 import { parsePayload } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
 import type { WorkerDeps } from '../deps.ts';
+import { observeStateChange } from '@longhaul/metrics';
 
 export const JOB_ID_METADATA_KEY = 'longhaul_job_id';
 
 export function submitJobProcessor(deps: WorkerDeps) {
-  const { db, queues, provider, clock, config } = deps;
+  const { db, queues, provider, clock, config, metrics } = deps;
   return async (work: QueueJob): Promise<void> => {
     const { jobId } = parsePayload('submit', work.data);
     const job = await getJob(db.db, jobId);
@@ -32,7 +33,7 @@ export function submitJobProcessor(deps: WorkerDeps) {
     await scheduleNextCheck(db.db, job.id, new Date(now.getTime() + config.lockDurationMs), { submitAttempt: true });
     let created;
     try {
-      created = await provider.createResponse({ ...job.request, metadata: { ...job.metadata, [JOB_ID_METADATA_KEY]: job.id } });
+      created = await provider.createResponse({ ...job.request, metadata: { ...job.metadata, [JOB_ID_METADATA_KEY]: job.id } }, { jobId: job.id });
     } catch (err) {
       if (!(err instanceof ProviderError)) throw err;
       if (err.kind === 'rate_limited') {
@@ -51,6 +52,7 @@ export function submitJobProcessor(deps: WorkerDeps) {
           ? { code: 'provider_unavailable', message: `Provider unavailable after ${work.attemptsMade + 1} attempts: ${err.message}` }
           : { code: err.code, message: err.message };
       const failed = await applyJobEvent(db.db, job.id, { type: 'submit_failed', error }, { source: 'submit', now: clock(), details: { status: err.status, code: err.code } }, { error });
+      observeStateChange(metrics, failed);
       log.warn({ code: err.code, status: err.status, changed: failed.ok && failed.changed }, 'job failed at submission');
       return;
     }
@@ -69,10 +71,12 @@ export function submitJobProcessor(deps: WorkerDeps) {
     if (!result.ok) {
       // Cancelled (or expired) while we were creating: do not leave a billed response running.
       jobLog.info({ status: result.job?.status }, 'job finished during submission: cancelling the new response');
-      await provider.cancelResponse(response.id).catch((cancelErr: unknown) => jobLog.warn({ err: cancelErr, code: 'orphan_cancel_failed' }, 'could not cancel orphaned response'));
+      await provider.cancelResponse(response.id, { jobId: job.id }).catch((cancelErr: unknown) => jobLog.warn({ err: cancelErr, code: 'orphan_cancel_failed' }, 'could not cancel orphaned response'));
       return;
     }
     jobLog.info({ status: result.job.status, request_id: created.requestId }, 'response created');
+    metrics.jobSubmitted(job.model, at.getTime() - job.createdAt.getTime());
+    observeStateChange(metrics, result);
     // A webhook that beat this commit is waiting in the inbox: apply it now.
     for (const inboxId of await waitingWebhooksFor(db.db, response.id)) await queues.add('webhook', { inboxId });
     if (isTerminal(result.job.status)) return;

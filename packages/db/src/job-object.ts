@@ -1,4 +1,4 @@
-import type { Job, JobEventRow } from '@longhaul/db';
+import type { Job, JobEventRow } from './schema.ts';
 
 const unix = (d: Date | null | undefined): number | null => (d ? Math.floor(d.getTime() / 1000) : null);
 

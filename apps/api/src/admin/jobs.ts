@@ -1,0 +1,212 @@
+/**
+ * /admin/jobs: what bull-board cannot do. Search jobs in Postgres (tenant, status, model,
+ * metadata key/value, creation time range, response id, job id) and open one job's whole
+ * timeline: every state change with its source, every provider call, every OpenAI webhook
+ * received about it and every callback attempt, with its usage and estimated cost.
+ */
+import { Router, type Request } from 'express';
+import { z } from 'zod';
+import { JOB_STATUSES } from '@longhaul/core';
+import { type Job, getJob, listCallbackAttemptsForJob, listJobEvents, listProviderCallsForJob, listWebhooksForJob, searchJobs } from '@longhaul/db';
+import type { ApiDeps } from '../server.ts';
+import { esc, layout, time, usd } from './html.ts';
+
+const PAGE_SIZE = 50;
+
+const blankToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : typeof v === 'string' ? v.trim() : v);
+const text = (max: number) => z.preprocess(blankToUndefined, z.string().max(max).optional());
+/** `datetime-local` inputs have no zone: they are read as UTC (the page says so). */
+const instant = z.preprocess(blankToUndefined, z.string().max(40).optional()).transform((v, ctx) => {
+  if (v === undefined) return undefined;
+  const d = new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(v) ? v : `${v}Z`);
+  if (Number.isNaN(d.getTime())) {
+    ctx.addIssue({ code: 'custom', message: `not a date: ${v}` });
+    return z.NEVER;
+  }
+  return d;
+});
+
+const searchSchema = z.object({
+  tenant: text(128),
+  status: z.preprocess(blankToUndefined, z.enum(JOB_STATUSES).optional()),
+  model: text(128),
+  meta_key: text(64),
+  meta_value: text(512),
+  from: instant,
+  to: instant,
+  response_id: text(128),
+  job_id: text(128),
+  after: text(128),
+});
+type SearchQuery = z.infer<typeof searchSchema>;
+
+/** Metadata as `key=value` lines (short enough for a table cell). */
+function metadataCell(metadata: Record<string, string>): string {
+  const entries = Object.entries(metadata);
+  return entries.length ? entries.map(([k, v]) => `<span class="mono">${esc(k)}=${esc(v)}</span>`).join('<br>') : '<span class="muted">—</span>';
+}
+
+function statusBadge(status: string): string {
+  return `<span class="status ${esc(status)}">${esc(status)}</span>`;
+}
+
+const inputValue = (d: Date | undefined) => (d ? d.toISOString().slice(0, 16) : '');
+
+function searchForm(raw: Record<string, unknown>, q: SearchQuery | null): string {
+  const v = (name: string) => esc(typeof raw[name] === 'string' ? raw[name] : '');
+  const options = ['', ...JOB_STATUSES].map((s) => `<option value="${s}"${raw.status === s ? ' selected' : ''}>${s || 'any'}</option>`).join('');
+  return `<form class="search" method="get" action="/admin/jobs" role="search">
+  <label>Tenant id<input name="tenant" value="${v('tenant')}" placeholder="ten_…"></label>
+  <label>Status<select name="status">${options}</select></label>
+  <label>Model<input name="model" value="${v('model')}" placeholder="o3"></label>
+  <label>Metadata key<input name="meta_key" value="${v('meta_key')}"></label>
+  <label>Metadata value<input name="meta_value" value="${v('meta_value')}"></label>
+  <label>Created from (UTC)<input type="datetime-local" name="from" value="${q?.from ? inputValue(q.from) : v('from')}"></label>
+  <label>Created before (UTC)<input type="datetime-local" name="to" value="${q?.to ? inputValue(q.to) : v('to')}"></label>
+  <label>Response id<input name="response_id" value="${v('response_id')}" placeholder="resp_…"></label>
+  <label>Job id<input name="job_id" value="${v('job_id')}" placeholder="job_…"></label>
+  <div class="actions"><button class="primary" type="submit">Search</button><a href="/admin/jobs">Clear</a></div>
+</form>`;
+}
+
+function nextPageLink(req: Request, lastId: string): string {
+  const params = new URLSearchParams();
+  for (const [k, val] of Object.entries(req.query)) if (typeof val === 'string' && val !== '' && k !== 'after') params.set(k, val);
+  params.set('after', lastId);
+  return `<p class="pager"><a href="/admin/jobs?${esc(params.toString())}">Next page →</a></p>`;
+}
+
+interface TimelineEntry {
+  at: Date;
+  kind: 'state' | 'provider' | 'webhook' | 'callback';
+  what: string;
+  detail: string;
+}
+
+async function timelineOf(deps: ApiDeps, job: Job): Promise<TimelineEntry[]> {
+  const [events, calls, webhooks, attempts] = await Promise.all([
+    listJobEvents(deps.db, job.id),
+    listProviderCallsForJob(deps.db, job.id),
+    listWebhooksForJob(deps.db, job),
+    listCallbackAttemptsForJob(deps.db, job.id),
+  ]);
+  const json = (x: unknown) => (x && typeof x === 'object' && Object.keys(x).length ? `<pre>${esc(JSON.stringify(x))}</pre>` : '');
+  const entries: TimelineEntry[] = [
+    ...events.map((e) => ({
+      at: e.at,
+      kind: 'state' as const,
+      what: `${e.fromStatus ? `${statusBadge(e.fromStatus)} → ` : ''}${statusBadge(e.toStatus)} <span class="muted">by</span> ${esc(e.source)}`,
+      detail: json(e.details),
+    })),
+    ...calls.map((c) => ({
+      at: c.at,
+      kind: 'provider' as const,
+      what: `${esc(c.operation)} → <b>${esc(c.statusCode ?? c.error)}</b> <span class="muted">in ${esc(c.latencyMs)} ms</span>`,
+      detail: `<span class="mono">${c.requestId ? `request ${esc(c.requestId)}` : ''}${c.responseId ? ` · ${esc(c.responseId)}` : ''}</span>`,
+    })),
+    ...webhooks.map((w) => ({
+      at: w.receivedAt,
+      kind: 'webhook' as const,
+      what: `${esc(w.eventType)} <span class="muted">received, now</span> ${esc(w.status)}`,
+      detail: `<span class="mono">${esc(w.webhookId)}</span>${w.note ? ` · ${esc(w.note)}` : ''}${w.processedAt ? ` <span class="muted">(settled ${esc(time(w.processedAt))})</span>` : ''}`,
+    })),
+    ...attempts.map((a) => ({
+      at: a.at,
+      kind: 'callback' as const,
+      what: `attempt ${esc(a.attempt)} → <b>${esc(a.statusCode ?? a.error ?? 'no answer')}</b> <span class="muted">in ${esc(a.latencyMs)} ms</span>`,
+      detail: `<span class="mono">${esc(a.url)}</span>${a.error && a.statusCode ? ` · ${esc(a.error)}` : ''}${a.nextAttemptAt ? ` <span class="muted">next attempt ${esc(time(a.nextAttemptAt))}</span>` : ''}`,
+    })),
+  ];
+  return entries.sort((a, b) => a.at.getTime() - b.at.getTime());
+}
+
+function usageRows(job: Job): string {
+  const u = job.usage;
+  if (!u) return '<p class="empty">No usage recorded (the job has not finished at the provider).</p>';
+  const cached = u.input_tokens_details?.cached_tokens ?? 0;
+  const rows: [string, string][] = [
+    ['Input tokens', `${u.input_tokens} <span class="muted">(${cached} cached${u.input_tokens ? `, ${((cached / u.input_tokens) * 100).toFixed(1)} %` : ''})</span>`],
+    ['Output tokens', `${u.output_tokens} <span class="muted">(${u.output_tokens_details?.reasoning_tokens ?? 0} reasoning)</span>`],
+    ['Total tokens', String(u.total_tokens)],
+    ['Estimated cost', job.costUsd === null ? '<span class="muted">no price for this model</span>' : esc(usd(job.costUsd))],
+  ];
+  return `<dl>${rows.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join('')}</dl>`;
+}
+
+function jobPage(job: Job, timeline: TimelineEntry[]): string {
+  const facts: [string, string][] = [
+    ['Status', statusBadge(job.status)],
+    ['Tenant', `<a class="mono" href="/admin/jobs?tenant=${encodeURIComponent(job.tenantId)}">${esc(job.tenantId)}</a>`],
+    ['Model', esc(job.model)],
+    ['Response', job.responseId ? `<span class="mono">${esc(job.responseId)}</span>` : '—'],
+    ['Created', esc(time(job.createdAt))],
+    ['Submitted', esc(time(job.submittedAt))],
+    ['Started', esc(time(job.startedAt))],
+    ['Finished', esc(time(job.finishedAt))],
+    ['Deadline', esc(time(job.deadlineAt))],
+    ['Provider creates / polls', `${job.submitAttempts} / ${job.polls}`],
+    ['Metadata', metadataCell(job.metadata)],
+    ['Callback URL', job.callbackUrl ? `<span class="mono">${esc(job.callbackUrl)}</span>` : '—'],
+  ];
+  if (job.error) facts.push(['Error', `<span class="error mono">${esc(job.error.code)}</span>: ${esc(job.error.message)}`]);
+  if (job.incompleteDetails) facts.push(['Incomplete', esc(job.incompleteDetails.reason)]);
+  const rows = timeline
+    .map((e) => `<tr data-kind="${e.kind}"><td class="mono">${esc(time(e.at))}</td><td class="kind">${e.kind}</td><td>${e.what}</td><td>${e.detail}</td></tr>`)
+    .join('');
+  return `<p><a href="/admin/jobs">← Search</a></p>
+<h1>Job <span class="mono">${esc(job.id)}</span></h1>
+<dl>${facts.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join('')}</dl>
+<h2>Usage and cost</h2>
+${usageRows(job)}
+<h2>Timeline</h2>
+<table id="timeline"><thead><tr><th>At (UTC)</th><th>Kind</th><th>What</th><th>Details</th></tr></thead><tbody>${rows}</tbody></table>`;
+}
+
+export function adminJobsRouter(deps: ApiDeps): Router {
+  const router = Router();
+
+  router.get('/', async (req, res) => {
+    const parsed = searchSchema.safeParse(req.query);
+    const raw = req.query as Record<string, unknown>;
+    let results = '';
+    if (!parsed.success) {
+      res.status(400);
+      results = `<p class="error" role="alert">${esc(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '))}</p>`;
+    } else {
+      const q = parsed.data;
+      const { data, hasMore } = await searchJobs(deps.db, {
+        tenantId: q.tenant,
+        status: q.status,
+        model: q.model,
+        metadataKey: q.meta_key,
+        metadataValue: q.meta_key ? q.meta_value : undefined,
+        from: q.from,
+        to: q.to,
+        responseId: q.response_id,
+        jobId: q.job_id,
+        after: q.after,
+        limit: PAGE_SIZE,
+      });
+      results = data.length
+        ? `<div class="scroll"><table id="results"><thead><tr><th>Job</th><th>Status</th><th>Tenant</th><th>Model</th><th>Response</th><th>Created (UTC)</th><th>Finished (UTC)</th><th>Cost</th><th>Metadata</th></tr></thead><tbody>${data
+            .map(
+              (j) => `<tr><td class="mono"><a href="/admin/jobs/${esc(j.id)}">${esc(j.id)}</a></td><td>${statusBadge(j.status)}</td><td class="mono">${esc(j.tenantId)}</td><td>${esc(j.model)}</td><td class="mono">${esc(j.responseId ?? '—')}</td><td class="mono">${esc(time(j.createdAt))}</td><td class="mono">${esc(time(j.finishedAt))}</td><td>${esc(usd(j.costUsd))}</td><td>${metadataCell(j.metadata)}</td></tr>`,
+            )
+            .join('')}</tbody></table></div>${hasMore ? nextPageLink(req, data.at(-1)!.id) : ''}`
+        : '<p class="empty">No job matches.</p>';
+    }
+    res.type('html').send(layout({ title: 'Jobs', active: 'jobs', body: `<h1>Jobs</h1>${searchForm(raw, parsed.success ? parsed.data : null)}<h2>Results</h2>${results}` }));
+  });
+
+  router.get('/:id', async (req, res) => {
+    const job = await getJob(deps.db, req.params.id);
+    if (!job) {
+      res.status(404).type('html').send(layout({ title: 'Not found', active: 'jobs', body: `<h1>No job <span class="mono">${esc(req.params.id)}</span></h1><p><a href="/admin/jobs">← Search</a></p>` }));
+      return;
+    }
+    res.locals.logFields = { job_id: job.id, tenant_id: job.tenantId, response_id: job.responseId };
+    res.type('html').send(layout({ title: job.id, active: 'jobs', body: jobPage(job, await timelineOf(deps, job)) }));
+  });
+
+  return router;
+}

@@ -1,0 +1,83 @@
+/**
+ * GET /v1/usage?group_by=model|day&from=&to=: a tenant's tokens, cached-token ratio and
+ * estimated cost, summed by Postgres over the jobs created in [from, to). `from` and `to` are
+ * Unix seconds or ISO 8601 dates; the default range is the last 30 days.
+ */
+import { Router } from 'express';
+import { z } from 'zod';
+import { ValidationError } from '@longhaul/core';
+import { type UsageRow, usageForTenant } from '@longhaul/db';
+import type { ApiDeps } from '../server.ts';
+import { fromZodError } from '../errors.ts';
+
+const DEFAULT_RANGE_MS = 30 * 86_400_000;
+
+const instant = z
+  .string()
+  .max(40)
+  .transform((v, ctx) => {
+    const d = /^\d{1,12}$/.test(v) ? new Date(Number(v) * 1000) : new Date(v);
+    if (Number.isNaN(d.getTime())) {
+      ctx.addIssue({ code: 'custom', message: 'expected Unix seconds or an ISO 8601 date' });
+      return z.NEVER;
+    }
+    return d;
+  });
+
+const querySchema = z.strictObject({
+  group_by: z.enum(['model', 'day']).default('model'),
+  from: instant.optional(),
+  to: instant.optional(),
+});
+
+const unix = (d: Date) => Math.floor(d.getTime() / 1000);
+/** Cost sums are exact in Postgres (numeric); keep them to the nano-dollar in JSON too. */
+const roundUsd = (v: number) => Math.round(v * 1e9) / 1e9;
+
+function usageObject(row: Omit<UsageRow, 'key'>) {
+  return {
+    jobs: row.jobs,
+    input_tokens: row.inputTokens,
+    cached_tokens: row.cachedTokens,
+    output_tokens: row.outputTokens,
+    reasoning_tokens: row.reasoningTokens,
+    total_tokens: row.inputTokens + row.outputTokens,
+    cached_ratio: row.inputTokens ? row.cachedTokens / row.inputTokens : 0,
+    cost_usd: roundUsd(row.costUsd),
+    unpriced_jobs: row.unpricedJobs,
+  };
+}
+
+export function usageRouter(deps: ApiDeps): Router {
+  const router = Router();
+  router.get('/', async (req, res) => {
+    const parsed = querySchema.safeParse(req.query);
+    if (!parsed.success) throw fromZodError(parsed.error);
+    const { group_by: groupBy } = parsed.data;
+    const to = parsed.data.to ?? deps.clock();
+    const from = parsed.data.from ?? new Date(to.getTime() - DEFAULT_RANGE_MS);
+    if (from >= to) throw new ValidationError("'from' must be before 'to'.", 'from');
+    const rows = await usageForTenant(deps.db, { tenantId: req.tenantId!, groupBy, from, to });
+    const total = rows.reduce(
+      (t, r) => ({
+        jobs: t.jobs + r.jobs,
+        unpricedJobs: t.unpricedJobs + r.unpricedJobs,
+        inputTokens: t.inputTokens + r.inputTokens,
+        cachedTokens: t.cachedTokens + r.cachedTokens,
+        outputTokens: t.outputTokens + r.outputTokens,
+        reasoningTokens: t.reasoningTokens + r.reasoningTokens,
+        costUsd: t.costUsd + r.costUsd,
+      }),
+      { jobs: 0, unpricedJobs: 0, inputTokens: 0, cachedTokens: 0, outputTokens: 0, reasoningTokens: 0, costUsd: 0 },
+    );
+    res.json({
+      object: 'usage',
+      group_by: groupBy,
+      from: unix(from),
+      to: unix(to),
+      data: rows.map((r) => ({ [groupBy]: r.key, ...usageObject(r) })),
+      total: usageObject(total),
+    });
+  });
+  return router;
+}

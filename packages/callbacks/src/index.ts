@@ -1,0 +1,2 @@
+export * from './ssrf.ts';
+export * from './send.ts';

@@ -1,0 +1,106 @@
+/**
+ * One outgoing callback attempt: POST with a hard timeout, SSRF-checked at parse and connect
+ * time, no redirects followed (a 3xx is a failure), and at most `maxResponseBytes` of the answer
+ * read. Never throws: every outcome is a result the delivery log can record.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import { parseRetryAfterMs } from '@longhaul/core';
+import { type AddressPolicy, SsrfBlockedError, checkCallbackUrl, guardedLookup } from './ssrf.ts';
+
+export type AttemptOutcome = 'success' | 'failure' | 'gone' | 'timeout' | 'blocked' | 'network_error' | 'redirect';
+
+export interface AttemptResult {
+  outcome: AttemptOutcome;
+  statusCode: number | null;
+  latencyMs: number;
+  error: string | null;
+  /** From `Retry-After` on a 429 or 503. */
+  retryAfterMs?: number;
+  /** The first bytes of the answer (for the delivery log). */
+  responseSnippet?: string;
+}
+
+export interface SendOptions {
+  url: string;
+  body: string;
+  headers: Record<string, string>;
+  policy: AddressPolicy;
+  /** Default 15 000 ms. */
+  timeoutMs?: number;
+  /** Default 4 096 bytes. */
+  maxResponseBytes?: number;
+  now?: () => Date;
+}
+
+const agents = new Map<string, http.Agent>();
+function agentFor(protocol: string): http.Agent {
+  // Keep-alive per protocol. The lookup hook travels with each request's options, and a reused
+  // socket was checked when it connected.
+  let agent = agents.get(protocol);
+  if (!agent) {
+    agent = protocol === 'https:' ? new https.Agent({ keepAlive: true, maxSockets: 256 }) : new http.Agent({ keepAlive: true, maxSockets: 256 });
+    agents.set(protocol, agent);
+  }
+  return agent;
+}
+
+export function sendCallback(options: SendOptions): Promise<AttemptResult> {
+  const started = performance.now();
+  const elapsed = () => Math.round(performance.now() - started);
+  const checked = checkCallbackUrl(options.url, options.policy);
+  if (!checked.ok) return Promise.resolve({ outcome: 'blocked', statusCode: null, latencyMs: 0, error: checked.reason });
+  const url = checked.url;
+  const maxBytes = options.maxResponseBytes ?? 4096;
+  const client = url.protocol === 'https:' ? https : http;
+
+  return new Promise((resolve) => {
+    let settled = false;
+    const finish = (result: AttemptResult) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(result);
+    };
+    const req = client.request(
+      url,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(options.body), 'user-agent': 'Longhaul-Webhooks/1.0', ...options.headers },
+        lookup: guardedLookup(options.policy) as never,
+        agent: agentFor(url.protocol),
+      },
+      (res) => {
+        const status = res.statusCode ?? 0;
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          if (size < maxBytes) chunks.push(chunk.subarray(0, maxBytes - size));
+          size += chunk.length;
+          if (size >= maxBytes) res.destroy();
+        });
+        const done = () => {
+          const snippet = Buffer.concat(chunks).toString('utf8');
+          const base = { statusCode: status, latencyMs: elapsed(), responseSnippet: snippet };
+          if (status >= 200 && status < 300) return finish({ ...base, outcome: 'success', error: null });
+          if (status >= 300 && status < 400) return finish({ ...base, outcome: 'redirect', error: `redirect to ${res.headers.location ?? '?'} not followed` });
+          if (status === 410) return finish({ ...base, outcome: 'gone', error: 'endpoint answered 410 Gone' });
+          const retryAfterMs = status === 429 || status === 503 ? parseRetryAfterMs(res.headers['retry-after'], options.now?.() ?? new Date()) : undefined;
+          finish({ ...base, outcome: 'failure', error: `HTTP ${status}`, retryAfterMs });
+        };
+        res.on('end', done);
+        res.on('close', done);
+        res.on('error', done);
+      },
+    );
+    const timer = setTimeout(() => {
+      req.destroy();
+      finish({ outcome: 'timeout', statusCode: null, latencyMs: elapsed(), error: `no answer within ${options.timeoutMs ?? 15_000} ms` });
+    }, options.timeoutMs ?? 15_000);
+    req.on('error', (err: Error & { code?: string }) => {
+      if (err instanceof SsrfBlockedError) return finish({ outcome: 'blocked', statusCode: null, latencyMs: elapsed(), error: err.message });
+      finish({ outcome: 'network_error', statusCode: null, latencyMs: elapsed(), error: `${err.code ?? 'error'}: ${err.message}` });
+    });
+    req.end(options.body);
+  });
+}

@@ -1,0 +1,61 @@
+/**
+ * Token usage and estimated cost of a tenant's jobs, grouped by model or by UTC day of creation.
+ * Sums are computed by Postgres from the stored `usage` and `cost_usd` of each job.
+ */
+import { and, eq, gte, lt, sql } from 'drizzle-orm';
+import type { Database } from './client.ts';
+import { jobs } from './schema.ts';
+
+export type UsageGroupBy = 'model' | 'day';
+
+export interface UsageQuery {
+  tenantId: string;
+  groupBy: UsageGroupBy;
+  /** Jobs created at or after this instant... */
+  from: Date;
+  /** ...and before this one. */
+  to: Date;
+}
+
+export interface UsageRow {
+  /** The model, or the day as `YYYY-MM-DD` (UTC). */
+  key: string;
+  jobs: number;
+  /** Jobs with usage whose model has no price: their tokens are counted, their cost is not. */
+  unpricedJobs: number;
+  inputTokens: number;
+  cachedTokens: number;
+  outputTokens: number;
+  reasoningTokens: number;
+  costUsd: number;
+}
+
+export async function usageForTenant(db: Database, query: UsageQuery): Promise<UsageRow[]> {
+  const key = query.groupBy === 'model' ? sql<string>`${jobs.model}` : sql<string>`to_char(${jobs.createdAt} at time zone 'UTC', 'YYYY-MM-DD')`;
+  const tokens = (path: string) => sql<string>`coalesce(sum((${jobs.usage} #>> ${sql.raw(`'{${path}}'`)})::bigint), 0)::text`;
+  const rows = await db
+    .select({
+      key,
+      jobs: sql<number>`count(*)::int`,
+      unpricedJobs: sql<number>`(count(*) filter (where ${jobs.usage} is not null and ${jobs.costUsd} is null))::int`,
+      inputTokens: tokens('input_tokens'),
+      cachedTokens: tokens('input_tokens_details,cached_tokens'),
+      outputTokens: tokens('output_tokens'),
+      reasoningTokens: tokens('output_tokens_details,reasoning_tokens'),
+      costUsd: sql<string>`coalesce(sum(${jobs.costUsd}), 0)::text`,
+    })
+    .from(jobs)
+    .where(and(eq(jobs.tenantId, query.tenantId), gte(jobs.createdAt, query.from), lt(jobs.createdAt, query.to)))
+    .groupBy(key)
+    .orderBy(key);
+  return rows.map((r) => ({
+    key: r.key,
+    jobs: r.jobs,
+    unpricedJobs: r.unpricedJobs,
+    inputTokens: Number(r.inputTokens),
+    cachedTokens: Number(r.cachedTokens),
+    outputTokens: Number(r.outputTokens),
+    reasoningTokens: Number(r.reasoningTokens),
+    costUsd: Number(r.costUsd),
+  }));
+}

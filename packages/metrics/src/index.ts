@@ -1,0 +1,3 @@
+export * from './metrics.ts';
+export * from './labels.ts';
+export { Registry } from 'prom-client';

@@ -1,0 +1,35 @@
+/** A worker as a real child process (for SIGKILL / SIGTERM scenarios), wired to a test stack. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Stack } from './harness.ts';
+
+export function spawnWorker(stack: Stack, redisUrl: string, env: Record<string, string> = {}): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', 'apps/worker/src/index.ts'], {
+    cwd: new URL('..', import.meta.url).pathname,
+    stdio: 'ignore',
+    env: {
+      ...process.env,
+      DATABASE_URL: stack.database.url,
+      REDIS_URL: redisUrl,
+      QUEUE_PREFIX: stack.prefix,
+      OPENAI_BASE_URL: `${stack.simUrl}/v1`,
+      LONGHAUL_MIGRATE_ON_START: 'false',
+      COMPLETION_MODE: 'poll',
+      POLL_INITIAL_MS: '100',
+      POLL_MAX_MS: '500',
+      LOCK_DURATION_MS: '2000',
+      STALLED_INTERVAL_MS: '1000',
+      SWEEP_INTERVAL_MS: '500',
+      SWEEP_OVERDUE_GRACE_MS: '1500',
+      RETRY_BASE_MS: '100',
+      CALLBACK_ALLOWED_CIDRS: '127.0.0.0/8',
+      METRICS_PORT: '0',
+      LOG_LEVEL: 'silent',
+      ...env,
+    },
+  });
+}
+
+export async function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  await new Promise((r) => child.once('exit', r));
+}
