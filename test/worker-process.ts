@@ -2,10 +2,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Stack } from './harness.ts';
 
+/** A spawned worker; a crash at start-up is reported on the test's stderr. */
 export function spawnWorker(stack: Stack, redisUrl: string, env: Record<string, string> = {}): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', 'apps/worker/src/index.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'apps/worker/src/index.ts'], {
     cwd: new URL('..', import.meta.url).pathname,
-    stdio: 'ignore',
+    stdio: ['ignore', 'ignore', 'pipe'],
     env: {
       ...process.env,
       DATABASE_URL: stack.database.url,
@@ -27,6 +28,14 @@ export function spawnWorker(stack: Stack, redisUrl: string, env: Record<string, 
       ...env,
     },
   });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+  });
+  child.on('exit', (code, signal) => {
+    if (code !== 0 && signal === null) console.error(`[worker ${child.pid}] exited with ${code}: ${stderr}`);
+  });
+  return child;
 }
 
 export async function exited(child: ChildProcess): Promise<void> {

@@ -1,13 +1,13 @@
 /**
  * The one place a job's state changes.
  *
- * `changeJobState` locks the job row, asks a pure decision function from @longhaul/core
- * (`transition` or `reconcileResponse`) what the next state is, writes it, appends the
- * job_events row and the callback outbox rows (event + deliveries), all in one transaction. A refused decision (e.g. the job is already terminal)
- * writes nothing, which is what keeps terminal states sticky under duplicate webhooks and late
- * polls.
+ * `changeJobState` asks a pure decision function from @longhaul/core (`transition` or
+ * `reconcileResponse`) what the next state is, then writes the row, its job_events row and the
+ * callback outbox rows (event + deliveries) in one atomic statement. A refused decision (e.g. the
+ * job is already terminal) writes nothing, which is what keeps terminal states sticky under
+ * duplicate webhooks and late polls.
  */
-import { eq } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import {
   type EventSource,
   type JobEvent,
@@ -21,8 +21,12 @@ import {
   transition,
 } from '@longhaul/core';
 import type { Database } from './client.ts';
-import { writeCallbackOutbox } from './callback-outbox.ts';
-import { jobEvents, jobs, type Job } from './schema.ts';
+import { CALLBACK_NOTIFY_CHANNEL, isAnnounced } from './callback-outbox.ts';
+import { newId } from './ids.ts';
+import { toJobObject } from './job-object.ts';
+import { getJob } from './jobs.ts';
+import { setClause } from './sql-values.ts';
+import { callbackDeliveries, callbackEvents, jobEvents, jobs, webhookEndpoints, type Job } from './schema.ts';
 
 type JobColumns = Partial<Omit<typeof jobs.$inferInsert, 'id' | 'tenantId' | 'status'>>;
 
@@ -42,48 +46,98 @@ export interface ChangeContext {
   details?: Record<string, unknown>;
 }
 
-export async function changeJobState(db: Database, jobId: string, ctx: ChangeContext, decide: (job: Job) => Decision): Promise<ChangeResult> {
-  return db.transaction(async (tx) => {
-    const [job] = await tx.select().from(jobs).where(eq(jobs.id, jobId)).for('update');
-    if (!job) return { ok: false, error: { code: 'job_not_found', message: `job ${jobId} not found` }, job: null };
+/**
+ * Change a job's state. `target` is the job id, or the job row the caller has just read.
+ *
+ * Optimistic: the decision is taken on the row in hand and written by one statement guarded by
+ * that row's status; if the status moved meanwhile, the row is read again and the decision taken
+ * again. Statuses only move forward and terminal ones never move, so this converges in a step or
+ * two, and "no change" on a slightly stale row is final (a fresher row could only be further
+ * along, where the same event changes nothing either).
+ */
+export async function changeJobState(db: Database, target: string | Job, ctx: ChangeContext, decide: (job: Job) => Decision): Promise<ChangeResult> {
+  let job: Job | null = typeof target === 'string' ? await getJob(db, target) : target;
+  for (let attempt = 0; ; attempt++) {
+    if (!job) return { ok: false, error: { code: 'job_not_found', message: `job ${typeof target === 'string' ? target : target.id} not found` }, job: null };
     const decision = decide(job);
-    if (!decision.ok) return { ok: false, error: decision.error, job };
-
-    const fields: JobColumns = { ...decision.fields };
-    if (!decision.changed && Object.keys(fields).length === 0) return { ok: true, changed: false, from: job.status, job };
-
-    if (decision.changed) {
-      fields.updatedAt = ctx.now;
-      if (decision.status === JobStatus.InProgress && !job.startedAt) fields.startedAt = ctx.now;
-      if (decision.status === JobStatus.Cancelling) fields.cancelRequestedAt ??= ctx.now;
-      if (isTerminal(decision.status)) {
-        fields.finishedAt = ctx.now;
-        fields.nextCheckAt = null;
+    if (!decision.ok) {
+      // A refusal is only trusted on a fresh row.
+      if (attempt === 0 && typeof target !== 'string') {
+        job = await getJob(db, job.id);
+        continue;
       }
+      return { ok: false, error: decision.error, job };
     }
-    const [updated] = await tx
-      .update(jobs)
-      .set({ ...fields, status: decision.status })
-      .where(eq(jobs.id, jobId))
-      .returning();
-    if (decision.changed) {
-      await writeCallbackOutbox(tx, updated!, ctx.now);
-      await tx.insert(jobEvents).values({
-        jobId,
-        tenantId: job.tenantId,
-        fromStatus: job.status,
-        toStatus: decision.status,
-        source: ctx.source,
-        at: ctx.now,
-        details: ctx.details ?? {},
-      });
+    if (!decision.changed && Object.keys(decision.fields ?? {}).length === 0) return { ok: true, changed: false, from: job.status, job };
+    const written = await writeDecision(db, job, decision, ctx);
+    if (written) return written;
+    if (attempt >= 10) throw new Error(`job ${job.id}: state kept changing under concurrent updates`);
+    job = await getJob(db, job.id);
+  }
+}
+
+/**
+ * Write a decision taken on `job` in ONE statement (so one round trip, and atomic): the guarded
+ * update of the row, its job_events row, and the callback outbox: the event and one delivery per
+ * interested destination (the tenant's endpoints subscribed to this event type, and the job's own
+ * callback_url for terminal events), with a pg_notify of the delivery ids delivered on commit.
+ * Returns null when the row's status was no longer `job.status`.
+ */
+async function writeDecision(db: Database, job: Job, decision: Extract<Decision, { ok: true }>, ctx: ChangeContext): Promise<ChangeResult | null> {
+  const fields: JobColumns = { ...decision.fields };
+  if (decision.changed) {
+    fields.updatedAt = ctx.now;
+    if (decision.status === JobStatus.InProgress && !job.startedAt) fields.startedAt = ctx.now;
+    if (decision.status === JobStatus.Cancelling) fields.cancelRequestedAt ??= ctx.now;
+    if (isTerminal(decision.status)) {
+      fields.finishedAt = ctx.now;
+      fields.nextCheckAt = null;
     }
-    return { ok: true, changed: decision.changed, from: job.status, job: updated! };
-  });
+  }
+  const updated = { ...job, ...fields, status: decision.status } as Job;
+  const at = ctx.now.toISOString();
+  const announce = decision.changed && isAnnounced(decision.status);
+  const type = `job.${decision.status}`;
+  const terminal = isTerminal(decision.status);
+  const eventId = newId('evt');
+  const payload = announce ? { id: eventId, type, created_at: Math.floor(ctx.now.getTime() / 1000), sequence: 0, data: toJobObject(updated) } : null;
+
+  const result = await db.execute<{ updated: number; deliveries: string | null }>(sql`
+    with upd as (
+      update ${jobs} set ${setClause(jobs, { ...fields, status: decision.status })}
+      where ${jobs.id} = ${job.id} and ${jobs.status} = ${job.status}
+      returning ${jobs.id}
+    ), ev as (
+      insert into ${jobEvents} (job_id, tenant_id, from_status, to_status, source, at, details)
+      select upd.id, ${job.tenantId}, ${job.status}, ${decision.status}, ${ctx.source}, ${at}::timestamptz, ${JSON.stringify(ctx.details ?? {})}::jsonb
+      from upd where ${decision.changed}
+    ), targets as (
+      select e.id as endpoint_id, e.url, e.thin_payload from ${webhookEndpoints} e join upd on true
+      where ${announce} and e.tenant_id = ${job.tenantId} and e.enabled and e.deleted_at is null
+        and case when cardinality(e.event_types) > 0 then ${type} = any(e.event_types) else ${terminal} end
+      union all
+      select null, ${updated.callbackUrl}::text, false from upd where ${announce && terminal && updated.callbackUrl !== null}
+    ), cev as (
+      insert into ${callbackEvents} (id, tenant_id, job_id, type, sequence, payload, created_at)
+      select ${eventId}, ${job.tenantId}, ${job.id}, ${type}, s.n, jsonb_set(${JSON.stringify(payload)}::jsonb, '{sequence}', to_jsonb(s.n)), ${at}::timestamptz
+      from (select coalesce(max(sequence), 0)::int + 1 as n from ${callbackEvents} where job_id = ${job.id}) s
+      where exists (select 1 from targets)
+      returning id
+    ), dlv as (
+      insert into ${callbackDeliveries} (id, tenant_id, event_id, job_id, endpoint_id, url, thin_payload, next_attempt_at, created_at, updated_at)
+      select 'dlv_' || replace(gen_random_uuid()::text, '-', ''), ${job.tenantId}, cev.id, ${job.id}, t.endpoint_id, t.url, t.thin_payload, ${at}::timestamptz, ${at}::timestamptz, ${at}::timestamptz
+      from targets t cross join cev
+      returning id
+    )
+    select (select count(*) from upd)::int as updated,
+           (select string_agg(id, ',') from dlv) as deliveries,
+           (select pg_notify(${CALLBACK_NOTIFY_CHANNEL}, string_agg(id, ',')) from dlv having count(*) > 0) as notified`);
+  if (result.rows[0]?.updated !== 1) return null;
+  return { ok: true, changed: decision.changed, from: job.status, job: updated };
 }
 
 /** Apply a job event (submitted, cancel requested, submit failed, expired). */
-export function applyJobEvent(db: Database, jobId: string, event: JobEvent, ctx: ChangeContext, fields: JobColumns = {}): Promise<ChangeResult> {
+export function applyJobEvent(db: Database, jobId: string | Job, event: JobEvent, ctx: ChangeContext, fields: JobColumns = {}): Promise<ChangeResult> {
   return changeJobState(db, jobId, ctx, (job) => {
     const result = transition(job, event);
     return result.ok ? { ...result, fields } : result;
@@ -95,7 +149,7 @@ export function applyJobEvent(db: Database, jobId: string, event: JobEvent, ctx:
  * its cost estimate at `prices`, error, incomplete details). Idempotent: applying the same
  * terminal response twice changes nothing the second time.
  */
-export function reconcileJob(db: Database, jobId: string, response: ProviderResponse, ctx: ChangeContext & { prices?: PriceTable }): Promise<ChangeResult> {
+export function reconcileJob(db: Database, jobId: string | Job, response: ProviderResponse, ctx: ChangeContext & { prices?: PriceTable }): Promise<ChangeResult> {
   return changeJobState(db, jobId, { ...ctx, details: { response_id: response.id, response_status: response.status, ...ctx.details } }, (job) => {
     const result = reconcileResponse(job, response);
     if (!result.ok) return result;

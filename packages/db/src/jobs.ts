@@ -7,6 +7,7 @@ import { and, desc, eq, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm';
 import { ConflictError, EventSource, JobStatus } from '@longhaul/core';
 import type { Database } from './client.ts';
 import { newId } from './ids.ts';
+import { insertClause } from './sql-values.ts';
 import { idempotencyKeys, jobEvents, jobs, type Job } from './schema.ts';
 
 export interface NewJob {
@@ -42,59 +43,69 @@ export async function createJob(
   now: Date,
   idempotency?: IdempotencyInput,
 ): Promise<{ job: Job; replayed: boolean }> {
+  if (!idempotency) return { job: await insertJob(db, input, now, {}), replayed: false };
   return db.transaction(async (tx) => {
-    if (idempotency) {
-      const lock = await tx.execute<{ locked: boolean }>(
-        sql`select pg_try_advisory_xact_lock(${idempotencyLockId(input.tenantId, idempotency.key)}::bigint) as locked`,
-      );
-      if (!lock.rows[0]?.locked) {
-        throw new ConflictError('A request with this Idempotency-Key is still being processed; retry later.', 'idempotency_key_in_flight', 409);
-      }
-      const [existing] = await tx
-        .select()
-        .from(idempotencyKeys)
-        .where(and(eq(idempotencyKeys.tenantId, input.tenantId), eq(idempotencyKeys.key, idempotency.key)));
-      if (existing && existing.expiresAt > now) {
-        if (existing.requestHash !== idempotency.requestHash) {
-          throw new ConflictError(
-            'This Idempotency-Key was already used with a different request body.',
-            'idempotency_key_reused',
-            422,
-          );
-        }
-        const [job] = await tx.select().from(jobs).where(eq(jobs.id, existing.jobId));
-        if (job) return { job, replayed: true };
-      }
-      if (existing) {
-        await tx.delete(idempotencyKeys).where(and(eq(idempotencyKeys.tenantId, input.tenantId), eq(idempotencyKeys.key, idempotency.key)));
-      }
+    const lock = await tx.execute<{ locked: boolean }>(
+      sql`select pg_try_advisory_xact_lock(${idempotencyLockId(input.tenantId, idempotency.key)}::bigint) as locked`,
+    );
+    if (!lock.rows[0]?.locked) {
+      throw new ConflictError('A request with this Idempotency-Key is still being processed; retry later.', 'idempotency_key_in_flight', 409);
     }
-    const id = newId('job');
-    const [job] = await tx
-      .insert(jobs)
-      .values({ id, ...input, status: JobStatus.Pending, createdAt: now, updatedAt: now, nextCheckAt: now })
-      .returning();
-    await tx.insert(jobEvents).values({
-      jobId: id,
+    const [existing] = await tx
+      .select()
+      .from(idempotencyKeys)
+      .where(and(eq(idempotencyKeys.tenantId, input.tenantId), eq(idempotencyKeys.key, idempotency.key)));
+    if (existing && existing.expiresAt > now) {
+      if (existing.requestHash !== idempotency.requestHash) {
+        throw new ConflictError('This Idempotency-Key was already used with a different request body.', 'idempotency_key_reused', 422);
+      }
+      const [job] = await tx.select().from(jobs).where(eq(jobs.id, existing.jobId));
+      if (job) return { job, replayed: true };
+    }
+    if (existing) {
+      await tx.delete(idempotencyKeys).where(and(eq(idempotencyKeys.tenantId, input.tenantId), eq(idempotencyKeys.key, idempotency.key)));
+    }
+    const job = await insertJob(tx as unknown as Database, input, now, { idempotency_key: idempotency.key });
+    await tx.insert(idempotencyKeys).values({
       tenantId: input.tenantId,
-      fromStatus: null,
-      toStatus: JobStatus.Pending,
-      source: EventSource.Api,
-      at: now,
-      details: idempotency ? { idempotency_key: idempotency.key } : {},
+      key: idempotency.key,
+      requestHash: idempotency.requestHash,
+      jobId: job.id,
+      createdAt: now,
+      expiresAt: new Date(now.getTime() + idempotency.ttlMs),
     });
-    if (idempotency) {
-      await tx.insert(idempotencyKeys).values({
-        tenantId: input.tenantId,
-        key: idempotency.key,
-        requestHash: idempotency.requestHash,
-        jobId: id,
-        createdAt: now,
-        expiresAt: new Date(now.getTime() + idempotency.ttlMs),
-      });
-    }
-    return { job: job!, replayed: false };
+    return { job, replayed: false };
   });
+}
+
+/** Insert a pending job and its first event in one statement. */
+async function insertJob(db: Database, input: NewJob, now: Date, details: Record<string, unknown>): Promise<Job> {
+  const job: Job = {
+    id: newId('job'),
+    ...input,
+    status: JobStatus.Pending,
+    responseId: null,
+    output: null,
+    outputText: null,
+    usage: null,
+    error: null,
+    incompleteDetails: null,
+    submitAttempts: 0,
+    polls: 0,
+    nextCheckAt: now,
+    createdAt: now,
+    updatedAt: now,
+    submittedAt: null,
+    startedAt: null,
+    cancelRequestedAt: null,
+    finishedAt: null,
+    costUsd: null,
+  };
+  await db.execute(sql`
+    with j as (insert into ${jobs} ${insertClause(jobs, job)} returning id)
+    insert into ${jobEvents} (job_id, tenant_id, from_status, to_status, source, at, details)
+    select j.id, ${job.tenantId}, null, ${JobStatus.Pending}, ${EventSource.Api}, ${now.toISOString()}::timestamptz, ${JSON.stringify(details)}::jsonb from j`);
+  return job;
 }
 
 /** A tenant's job, or null (unknown id or another tenant's job: callers answer 404 for both). */
@@ -103,9 +114,29 @@ export async function getJobForTenant(db: Database, tenantId: string, jobId: str
   return job ?? null;
 }
 
-/** A job by id, for workers acting on a job they were handed. */
+const getJobStatements = new WeakMap<Database, ReturnType<typeof prepareGetJob>>();
+function prepareGetJob(db: Database) {
+  return db.select().from(jobs).where(eq(jobs.id, sql.placeholder('id'))).prepare('longhaul_get_job');
+}
+
+/** A job by id, for workers acting on a job they were handed. (A prepared statement: the hottest read.) */
 export async function getJob(db: Database, jobId: string): Promise<Job | null> {
-  const [job] = await db.select().from(jobs).where(eq(jobs.id, jobId));
+  let statement = getJobStatements.get(db);
+  if (!statement) getJobStatements.set(db, (statement = prepareGetJob(db)));
+  const [job] = await statement.execute({ id: jobId });
+  return job ?? null;
+}
+
+/**
+ * Take a pending job for submission: count the attempt and set when the worker next expects to
+ * look at it, in one statement. Null when the job is no longer pending (or does not exist).
+ */
+export async function claimSubmission(db: Database, jobId: string, nextCheckAt: Date): Promise<Job | null> {
+  const [job] = await db
+    .update(jobs)
+    .set({ submitAttempts: sql`${jobs.submitAttempts} + 1`, nextCheckAt })
+    .where(and(eq(jobs.id, jobId), eq(jobs.status, JobStatus.Pending)))
+    .returning();
   return job ?? null;
 }
 

@@ -125,7 +125,7 @@ export function jobsRouter(deps: ApiContext): Router {
     const job = await getJobForTenant(db, tenantOf(req), req.params.id!);
     if (!job) throw new NotFoundError(`No job with id '${req.params.id}'.`, 'id');
     res.locals.logFields = jobLogFields(job);
-    const result = await applyJobEvent(db, job.id, { type: 'cancel_requested' }, { source: 'api', now: clock() }, { nextCheckAt: clock() });
+    const result = await applyJobEvent(db, job, { type: 'cancel_requested' }, { source: 'api', now: clock() }, { nextCheckAt: clock() });
     if (!result.ok) {
       if (result.error.code === 'job_terminal') {
         throw new ConflictError(`Job ${job.id} has already finished (${result.job?.status}); it cannot be cancelled.`, 'job_already_finished');

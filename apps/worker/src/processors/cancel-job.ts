@@ -27,7 +27,7 @@ export function cancelJobProcessor(deps: WorkerDeps) {
       if (!(err instanceof ProviderError)) throw err;
       if (err.kind === 'not_found') {
         const error = { code: 'response_not_found', message: `The provider no longer knows response ${job.responseId}.` };
-        observeStateChange(metrics, await applyJobEvent(db.db, job.id, { type: 'response_lost', error }, { source: 'cancel', now: clock() }, { error }));
+        observeStateChange(metrics, await applyJobEvent(db.db, job, { type: 'response_lost', error }, { source: 'cancel', now: clock() }, { error }));
         return;
       }
       if (err.kind !== 'rejected') throw err; // rate limit / transient: BullMQ retries with backoff
@@ -35,7 +35,7 @@ export function cancelJobProcessor(deps: WorkerDeps) {
       log.info({ code: err.code }, 'provider refused the cancel; reconciling its final state');
       answer = await provider.retrieveResponse(job.responseId, { jobId: job.id });
     }
-    const result = await reconcileJob(db.db, job.id, answer.response, { source: 'cancel', now: clock(), prices: config.prices });
+    const result = await reconcileJob(db.db, job, answer.response, { source: 'cancel', now: clock(), prices: config.prices });
     observeStateChange(metrics, result);
     if (result.ok && result.changed) log.info({ from: result.from, to: result.job.status }, 'job status changed');
   };

@@ -24,7 +24,7 @@ export function pollJobProcessor(deps: WorkerDeps) {
     let delayMs: number;
     try {
       const retrieved = await provider.retrieveResponse(job.responseId, { jobId: job.id });
-      const result = await reconcileJob(db.db, job.id, retrieved.response, { source: 'poll', now: clock(), details: { poll: attempt + 1 }, prices: config.prices });
+      const result = await reconcileJob(db.db, job, retrieved.response, { source: 'poll', now: clock(), details: { poll: attempt + 1 }, prices: config.prices });
       if (result.ok && result.changed) log.info({ from: result.from, to: result.job.status, poll: attempt + 1 }, 'job status changed');
       observeStateChange(metrics, result);
       metrics.poll(result.ok && !isTerminal(result.job.status) ? 'pending' : 'terminal');
@@ -34,7 +34,7 @@ export function pollJobProcessor(deps: WorkerDeps) {
       if (!(err instanceof ProviderError)) throw err;
       if (err.kind === 'not_found') {
         const error = { code: 'response_not_found', message: `The provider no longer knows response ${job.responseId}.` };
-        observeStateChange(metrics, await applyJobEvent(db.db, job.id, { type: 'response_lost', error }, { source: 'poll', now: clock(), details: { status: err.status } }, { error }));
+        observeStateChange(metrics, await applyJobEvent(db.db, job, { type: 'response_lost', error }, { source: 'poll', now: clock(), details: { status: err.status } }, { error }));
         metrics.poll('not_found');
         log.error({ code: error.code }, error.message);
         return;

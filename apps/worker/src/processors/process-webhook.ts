@@ -44,7 +44,7 @@ export function processWebhookProcessor(deps: WorkerDeps) {
         return;
       }
       retrieved ??= await provider.retrieveResponse(responseId, { jobId: job.id });
-      const result = await reconcileJob(db.db, job.id, retrieved.response, { source: 'webhook', now: clock(), details: { webhook_id: row.webhookId, event_type: row.eventType }, prices: config.prices });
+      const result = await reconcileJob(db.db, job, retrieved.response, { source: 'webhook', now: clock(), details: { webhook_id: row.webhookId, event_type: row.eventType }, prices: config.prices });
       observeStateChange(metrics, result);
       await settleInboxRow(db.db, row.id, 'applied', { jobId: job.id, now: clock() });
       if (result.ok && result.changed) jobLog.info({ from: result.from, to: result.job.status }, 'job status changed');

@@ -7,7 +7,7 @@
  */
 import { RateLimitError, UnrecoverableError, type Job as QueueJob } from 'bullmq';
 import { JobStatus, isTerminal, mayRetry, nextPollDelayMs } from '@longhaul/core';
-import { applyJobEvent, getJob, scheduleNextCheck, waitingWebhooksFor } from '@longhaul/db';
+import { applyJobEvent, claimSubmission, getJob, waitingWebhooksFor } from '@longhaul/db';
 import { ProviderError } from '@longhaul/provider';
 import { parsePayload } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
@@ -20,17 +20,16 @@ export function submitJobProcessor(deps: WorkerDeps) {
   const { db, queues, provider, clock, config, metrics } = deps;
   return async (work: QueueJob): Promise<void> => {
     const { jobId } = parsePayload('submit', work.data);
-    const job = await getJob(db.db, jobId);
-    if (!job) throw new UnrecoverableError(`job ${jobId} does not exist`);
-    const log = deps.logger.child(jobLogFields(job));
-    if (job.status !== JobStatus.Pending) {
-      log.debug({ status: job.status }, 'submit skipped: job is no longer pending');
-      return;
-    }
-
     const now = clock();
     // Counted before the create: a crash between create and commit shows up as attempts > 1.
-    await scheduleNextCheck(db.db, job.id, new Date(now.getTime() + config.lockDurationMs), { submitAttempt: true });
+    const job = await claimSubmission(db.db, jobId, new Date(now.getTime() + config.lockDurationMs));
+    if (!job) {
+      const current = await getJob(db.db, jobId);
+      if (!current) throw new UnrecoverableError(`job ${jobId} does not exist`);
+      deps.logger.child(jobLogFields(current)).debug({ status: current.status }, 'submit skipped: job is no longer pending');
+      return;
+    }
+    const log = deps.logger.child(jobLogFields(job));
     let created;
     try {
       created = await provider.createResponse({ ...job.request, metadata: { ...job.metadata, [JOB_ID_METADATA_KEY]: job.id } }, { jobId: job.id });
@@ -51,7 +50,7 @@ export function submitJobProcessor(deps: WorkerDeps) {
         err.kind === 'transient'
           ? { code: 'provider_unavailable', message: `Provider unavailable after ${work.attemptsMade + 1} attempts: ${err.message}` }
           : { code: err.code, message: err.message };
-      const failed = await applyJobEvent(db.db, job.id, { type: 'submit_failed', error }, { source: 'submit', now: clock(), details: { status: err.status, code: err.code } }, { error });
+      const failed = await applyJobEvent(db.db, job, { type: 'submit_failed', error }, { source: 'submit', now: clock(), details: { status: err.status, code: err.code } }, { error });
       observeStateChange(metrics, failed);
       log.warn({ code: err.code, status: err.status, changed: failed.ok && failed.changed }, 'job failed at submission');
       return;
@@ -62,7 +61,7 @@ export function submitJobProcessor(deps: WorkerDeps) {
     const at = clock();
     const result = await applyJobEvent(
       db.db,
-      job.id,
+      job,
       { type: 'submitted', responseId: response.id, responseStatus: response.status ?? 'queued' },
       { source: 'submit', now: at, details: { response_id: response.id, response_status: response.status, request_id: created.requestId } },
       { responseId: response.id, submittedAt: at, nextCheckAt: new Date(at.getTime() + firstPollMs) },
