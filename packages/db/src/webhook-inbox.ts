@@ -36,15 +36,6 @@ export async function findJobByResponseId(db: Database, responseId: string): Pro
   return job ?? null;
 }
 
-/** Waiting rows for a response whose job has just committed its response id. */
-export async function waitingWebhooksFor(db: Database, responseId: string): Promise<number[]> {
-  const rows = await db
-    .select({ id: webhookInbox.id })
-    .from(webhookInbox)
-    .where(and(eq(webhookInbox.responseId, responseId), eq(webhookInbox.status, 'waiting')));
-  return rows.map((r) => r.id);
-}
-
 /**
  * Open rows the worker should have settled by `before`: `received` ones whose dispatch was lost,
  * and `waiting` ones whose job now has its response id.

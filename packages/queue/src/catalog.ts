@@ -50,7 +50,7 @@ export const queueCatalog = {
   /** Act on a received OpenAI webhook: retrieve the (thin-payload) response and reconcile it. */
   webhook: {
     name: 'webhook',
-    payload: z.object({ inboxId: z.number().int().positive() }),
+    payload: z.object({ inboxId: z.number().int().positive(), waits: z.number().int().nonnegative().default(0) }),
     options: {
       attempts: 30,
       backoff: { type: 'longhaul' },
@@ -73,6 +73,8 @@ export const queueCatalog = {
 
 export type QueueKey = keyof typeof queueCatalog;
 export type Payload<K extends QueueKey> = z.infer<(typeof queueCatalog)[K]['payload']>;
+/** What a producer passes (defaults may be left out). */
+export type PayloadInput<K extends QueueKey> = z.input<(typeof queueCatalog)[K]['payload']>;
 export const QUEUE_KEYS = Object.keys(queueCatalog) as QueueKey[];
 
 /** Parse a payload that arrived from Redis; throws a ZodError on a malformed one. */

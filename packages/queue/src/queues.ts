@@ -1,6 +1,6 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
-import { type Payload, type QueueKey, QUEUE_KEYS, queueCatalog } from './catalog.ts';
+import { type Payload, type PayloadInput, type QueueKey, QUEUE_KEYS, queueCatalog } from './catalog.ts';
 
 export interface QueueOptions {
   redisUrl: string;
@@ -35,7 +35,7 @@ export interface Queues {
   prefix: string;
   connection: Redis;
   get<K extends QueueKey>(key: K): Queue<Payload<K>>;
-  add<K extends QueueKey>(key: K, payload: Payload<K>, opts?: { delayMs?: number; jobId?: string }): Promise<void>;
+  add<K extends QueueKey>(key: K, payload: PayloadInput<K>, opts?: { delayMs?: number; jobId?: string }): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -4,11 +4,12 @@
  * terminal costs no provider call: duplicates and late redeliveries end here.
  *
  * A webhook can arrive before the submit processor has committed the response id. Then the
- * response's metadata names the job: the row waits (`waiting`) and the submit processor (or the
- * sweeper) dispatches it again once the id is committed. A response no Longhaul job owns, or a
- * duplicate created by a crash that its job has since replaced, is recorded as an orphan.
+ * response's metadata names the job: the row waits (`waiting`), the work item looks again after
+ * growing delays (without asking the provider again), and after those the sweeper applies it once
+ * the job has its response id. A response no Longhaul job owns, or a duplicate created by a crash
+ * that its job has since replaced, is recorded as an orphan.
  */
-import { UnrecoverableError, type Job as QueueJob } from 'bullmq';
+import { DelayedError, UnrecoverableError, type Job as QueueJob } from 'bullmq';
 import { isTerminal } from '@longhaul/core';
 import { type Job, findJobByResponseId, getInboxRow, getJob, reconcileJob, settleInboxRow } from '@longhaul/db';
 import { ProviderError, type ProviderResult } from '@longhaul/provider';
@@ -18,12 +19,15 @@ import type { WorkerDeps } from '../deps.ts';
 import { observeStateChange } from '@longhaul/metrics';
 import { JOB_ID_METADATA_KEY } from './submit-job.ts';
 
+/** How long a webhook that beat its submission's commit waits before each new look. */
+const WAITING_RETRY_DELAYS_MS = [100, 250, 500, 1_000, 2_000, 5_000];
+
 const TERMINAL_EVENTS = new Set(['response.completed', 'response.failed', 'response.cancelled', 'response.incomplete']);
 
 export function processWebhookProcessor(deps: WorkerDeps) {
   const { db, queues, provider, clock, config, metrics } = deps;
-  return async (work: QueueJob): Promise<void> => {
-    const { inboxId } = parsePayload('webhook', work.data);
+  return async (work: QueueJob, token?: string): Promise<void> => {
+    const { inboxId, waits } = parsePayload('webhook', work.data);
     const row = await getInboxRow(db.db, inboxId);
     if (!row) throw new UnrecoverableError(`webhook inbox row ${inboxId} does not exist`);
     if (row.status !== 'received' && row.status !== 'waiting') return;
@@ -57,16 +61,19 @@ export function processWebhookProcessor(deps: WorkerDeps) {
     const job = await findJobByResponseId(db.db, responseId);
     if (job) return applyToJob(job);
 
-    let metadataJobId: string | undefined;
+    // A waiting row already knows its job from the response's metadata.
+    let ownerId = row.status === 'waiting' ? row.jobId : null;
     let retrieved: ProviderResult | undefined;
-    try {
-      retrieved = await provider.retrieveResponse(responseId);
-      const metadata = (retrieved.response as { metadata?: Record<string, string> | null }).metadata;
-      metadataJobId = metadata?.[JOB_ID_METADATA_KEY];
-    } catch (err) {
-      if (!(err instanceof ProviderError) || err.kind !== 'not_found') throw err;
+    if (!ownerId) {
+      try {
+        retrieved = await provider.retrieveResponse(responseId);
+        const metadata = (retrieved.response as { metadata?: Record<string, string> | null }).metadata;
+        ownerId = metadata?.[JOB_ID_METADATA_KEY] ?? null;
+      } catch (err) {
+        if (!(err instanceof ProviderError) || err.kind !== 'not_found') throw err;
+      }
     }
-    const owner = metadataJobId ? await getJob(db.db, metadataJobId) : null;
+    const owner = ownerId ? await getJob(db.db, ownerId) : null;
     if (!owner) {
       await settleInboxRow(db.db, row.id, 'orphan', { note: 'response is not a Longhaul job', now: clock() });
       log.info({ code: 'webhook_orphan' }, 'webhook for a response Longhaul does not own');
@@ -76,7 +83,14 @@ export function processWebhookProcessor(deps: WorkerDeps) {
       await applyToJob(owner, retrieved);
     } else if (owner.responseId === null && !isTerminal(owner.status)) {
       await settleInboxRow(db.db, row.id, 'waiting', { jobId: owner.id, note: 'job has not committed its response id yet', now: clock() });
-      log.child(jobLogFields(owner)).info({ code: 'webhook_waiting' }, 'webhook arrived before the submission committed: waiting');
+      log.child(jobLogFields(owner)).info({ code: 'webhook_waiting', waits }, 'webhook arrived before the submission committed: waiting');
+      if (waits < WAITING_RETRY_DELAYS_MS.length) {
+        // The submission is normally a moment from committing: look again shortly. After that
+        // the sweeper applies the row once the job has its response id.
+        await work.updateData({ inboxId, waits: waits + 1 });
+        await work.moveToDelayed(Date.now() + WAITING_RETRY_DELAYS_MS[waits]!, token);
+        throw new DelayedError();
+      }
     } else {
       await settleInboxRow(db.db, row.id, 'orphan', { jobId: owner.id, note: 'superseded response (duplicate create)', now: clock() });
       log.child(jobLogFields(owner)).warn({ code: 'webhook_superseded_response' }, 'webhook for a duplicate response of a job');

@@ -7,7 +7,7 @@
  */
 import { RateLimitError, UnrecoverableError, type Job as QueueJob } from 'bullmq';
 import { JobStatus, isTerminal, mayRetry, nextPollDelayMs } from '@longhaul/core';
-import { applyJobEvent, claimSubmission, getJob, waitingWebhooksFor } from '@longhaul/db';
+import { applyJobEvent, claimSubmission, getJob } from '@longhaul/db';
 import { ProviderError } from '@longhaul/provider';
 import { parsePayload } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
@@ -76,8 +76,6 @@ export function submitJobProcessor(deps: WorkerDeps) {
     jobLog.info({ status: result.job.status, request_id: created.requestId }, 'response created');
     metrics.jobSubmitted(job.model, at.getTime() - job.createdAt.getTime());
     observeStateChange(metrics, result);
-    // A webhook that beat this commit is waiting in the inbox: apply it now.
-    for (const inboxId of await waitingWebhooksFor(db.db, response.id)) await queues.add('webhook', { inboxId });
     if (isTerminal(result.job.status)) return;
     await queues.add('poll', { jobId: job.id, attempt: 0 }, { delayMs: firstPollMs });
     if (result.job.status === JobStatus.Cancelling) await queues.add('cancel', { jobId: job.id });
