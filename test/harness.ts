@@ -7,12 +7,12 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { Redis } from 'ioredis';
-import { createServer, type ApiConfig } from '@longhaul/api';
+import { createServer, createStreamHub, type ApiConfig } from '@longhaul/api';
 import { createAddressPolicy } from '@longhaul/callbacks';
 import { createDb, createTenant, type DbHandle } from '@longhaul/db';
 import { createTestDatabase, type TestDatabase } from '@longhaul/db/testing';
 import { createProvider } from '@longhaul/provider';
-import { createQueues, type Queues } from '@longhaul/queue';
+import { createJobStreams, createQueues, type Queues } from '@longhaul/queue';
 import { createLogger, type LoggerConfig } from '@longhaul/runtime';
 import { DEFAULT_MODEL_PRICES } from '@longhaul/core';
 import { Registry, callbackAttemptObserver, createMetrics, type Metrics } from '@longhaul/metrics';
@@ -38,6 +38,8 @@ export const FAST_WORKER_CONFIG: WorkerConfig = {
     // Test receivers listen on loopback.
     policy: createAddressPolicy(['127.0.0.0/8', '::1/128']),
   },
+  streamRetentionSeconds: 3600,
+  streamConcurrency: 50,
   lockDurationMs: 5_000,
   stalledIntervalMs: 5_000,
   prices: DEFAULT_MODEL_PRICES,
@@ -103,9 +105,18 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const clock = () => new Date();
   const webhookSecret = `whsec_${randomBytes(32).toString('base64')}`;
 
+  const streamHub = createStreamHub({
+    blocking: queues.connection.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true }),
+    redis: queues.connection,
+    jobStreams: createJobStreams(queues.connection, { prefix }),
+    prefix,
+    logger,
+    heartbeatMs: 1_000,
+  });
   const app = createServer({
     db: db.db,
     queues,
+    streamHub,
     logger,
     clock,
     metrics: apiMetrics,
@@ -129,7 +140,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const startWorker = (config: Partial<WorkerConfig> = {}) => {
     const merged = { ...FAST_WORKER_CONFIG, ...options.worker, ...config };
     const callbacks = { onAttempt: callbackAttemptObserver(workerMetrics), ...merged.callbacks };
-    const w = createWorker({ db, queues: workerQueues, provider, logger, clock, metrics: workerMetrics, config: { ...merged, callbacks } });
+    const jobStreams = createJobStreams(workerQueues.connection, { prefix });
+    const w = createWorker({ db, queues: workerQueues, jobStreams, provider, logger, clock, metrics: workerMetrics, config: { ...merged, callbacks } });
     workers.push(w);
     return w;
   };
@@ -190,6 +202,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     waitForJob: async (jobId, predicate, timeoutMs) => (await waitForAll([jobId], predicate, timeoutMs))[0],
     waitForAll,
     async stop() {
+      await streamHub.close();
       await Promise.all(workers.map((w) => w.close(2_000)));
       await providerObserver.close();
       await new Promise<void>((resolve) => {

@@ -16,6 +16,7 @@ const schema = z.object({
   LONGHAUL_MIGRATE_ON_START: bool.default(true),
   OPENAI_WEBHOOK_SECRET: z.string().optional(),
   CALLBACK_ALLOWED_CIDRS: z.string().optional(),
+  STREAM_HEARTBEAT_MS: z.coerce.number().int().min(100).default(15_000),
   API_BODY_LIMIT: z.string().default('1mb'),
   JOB_DEADLINE_SECONDS: z.coerce.number().int().min(60).default(6 * 3600),
   IDEMPOTENCY_TTL_SECONDS: z.coerce.number().int().min(60).default(24 * 3600),

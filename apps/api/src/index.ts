@@ -1,12 +1,13 @@
 /** Entrypoint: wire real dependencies, listen, shut down cleanly on SIGTERM/SIGINT. */
 import { createDb, ensureTenantWithApiKey, runMigrations } from '@longhaul/db';
 import { createLogger, onShutdown, throttled } from '@longhaul/runtime';
-import { createQueues } from '@longhaul/queue';
+import { createJobStreams, createQueues } from '@longhaul/queue';
 import { parseSecrets } from '@longhaul/webhooks';
 import { createAddressPolicy, parseCidrs } from '@longhaul/callbacks';
 import { Registry, createMetrics, disabledMetrics } from '@longhaul/metrics';
 import { loadEnv } from './env.ts';
 import { createServer } from './server.ts';
+import { createStreamHub } from './stream-hub.ts';
 
 
 const env = loadEnv();
@@ -22,9 +23,19 @@ if (env.LONGHAUL_BOOTSTRAP_API_KEY) {
 
 if (env.ADMIN_AUTH_DISABLED) logger.warn({ code: 'admin_auth_disabled' }, 'ADMIN_AUTH_DISABLED=true: the admin UI at /admin is open to anyone who can reach this port');
 
+const streamHub = createStreamHub({
+  blocking: queues.connection.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true }),
+  redis: queues.connection,
+  jobStreams: createJobStreams(queues.connection, { prefix: env.QUEUE_PREFIX }),
+  prefix: env.QUEUE_PREFIX,
+  logger,
+  heartbeatMs: env.STREAM_HEARTBEAT_MS,
+});
+
 const app = createServer({
   db: dbHandle.db,
   queues,
+  streamHub,
   logger,
   metrics: env.METRICS_ENABLED ? createMetrics(new Registry(), { processMetrics: true }) : disabledMetrics(),
   clock: () => new Date(),
@@ -44,10 +55,13 @@ const server = app.listen(env.PORT, env.HOST, () => {
 server.keepAliveTimeout = 65_000;
 
 onShutdown(logger, env.SHUTDOWN_TIMEOUT_MS, async () => {
-  await new Promise<void>((resolve) => {
+  const closing = new Promise<void>((resolve) => {
     server.close(() => resolve());
     server.closeIdleConnections();
   });
+  // Live job streams end now; their clients resume on another instance with Last-Event-ID.
+  await streamHub.close();
+  await closing;
   await queues.close();
   await dbHandle.close();
 });

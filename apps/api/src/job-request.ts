@@ -95,6 +95,8 @@ export const jobRequestSchema = z.strictObject({
   previous_response_id: z.string().min(1).max(256).optional(),
   /** Background mode is what Longhaul does; accepted for copy-paste compatibility, never false. */
   background: z.literal(true).optional(),
+  /** Follow the provider's event stream live (GET /v1/jobs/{id}/stream carries its events). */
+  stream: z.boolean().optional(),
   store: z.literal(true).optional(),
   callback_url: httpUrl.optional(),
 });

@@ -12,6 +12,10 @@ import { usageRouter } from './routes/usage.ts';
 import { requireApiKey } from './auth.ts';
 import { errorHandler, notFoundHandler } from './errors.ts';
 import { jobsRouter } from './routes/jobs.ts';
+import { jobStreamRouter } from './routes/job-stream.ts';
+import type { StreamHub } from './stream-hub.ts';
+
+export { createStreamHub, type StreamHub } from './stream-hub.ts';
 import { openaiWebhooksRouter } from './routes/openai-webhooks.ts';
 import { callbackSecretRouter, deliveriesRouter, webhookEndpointsRouter } from './routes/webhook-endpoints.ts';
 import type { AddressPolicy } from '@longhaul/callbacks';
@@ -31,9 +35,13 @@ export interface ApiConfig {
   admin?: AdminConfig;
   /** When set, `GET /metrics` requires `Authorization: Bearer <metricsToken>`. */
   metricsToken?: string;
+  /** How often a job stream checks Postgres for a final state its event log never carried. Default 5 000 ms. */
+  streamFinalCheckMs?: number;
 }
 
 export interface ApiDeps {
+  /** Live job event streams (SSE); absent: /v1/jobs/{id}/stream answers 404. */
+  streamHub?: StreamHub;
   db: Database;
   queues: Queues;
   logger: Logger;
@@ -81,6 +89,7 @@ export function createServer(apiDeps: ApiDeps): Express {
   const v1 = express.Router();
   v1.use(requireApiKey(deps.db));
   v1.use(express.json({ limit: deps.config.bodyLimit, strict: true, type: ['application/json', 'application/*+json'] }));
+  v1.use('/jobs', jobStreamRouter(deps));
   v1.use('/jobs', jobsRouter(deps));
   v1.use('/usage', usageRouter(deps));
   v1.use('/webhook-endpoints', webhookEndpointsRouter(deps));

@@ -5,6 +5,7 @@ import type { Logger } from '@longhaul/runtime';
 import type { Metrics } from '@longhaul/metrics';
 import type { CallbackScheduleOptions, CompletionMode, PollScheduleOptions, PriceTable, RetryScheduleOptions } from '@longhaul/core';
 import type { AddressPolicy, AttemptOutcome } from '@longhaul/callbacks';
+import type { JobStreams } from '@longhaul/queue';
 
 export interface WorkerConfig {
   /** Parallel provider creates per process. */
@@ -47,6 +48,10 @@ export interface WorkerConfig {
     /** Observes every attempt (metrics). */
     onAttempt?: (attempt: { outcome: AttemptOutcome; latencyMs: number; deliveryLatencyMs: number }) => void;
   };
+  /** How long a finished job's event stream is kept. */
+  streamRetentionSeconds: number;
+  /** Parallel provider streams followed per process (each holds one connection open). */
+  streamConcurrency: number;
   /** BullMQ lock duration: a crashed worker's jobs are retried after about this long. */
   lockDurationMs: number;
   stalledIntervalMs: number;
@@ -55,6 +60,8 @@ export interface WorkerConfig {
 }
 
 export interface WorkerDeps {
+  /** Per-job event logs (Redis Streams) that SSE watchers read. */
+  jobStreams: JobStreams;
   db: DbHandle;
   queues: Queues;
   provider: Provider;

@@ -36,6 +36,8 @@ const schema = z
     CALLBACK_TIME_SCALE: z.coerce.number().positive().default(1),
     CALLBACK_DISABLE_AFTER_SECONDS: z.coerce.number().int().min(1).default(5 * 24 * 3600),
     CALLBACK_ALLOWED_CIDRS: z.string().optional(),
+    STREAM_CONCURRENCY: z.coerce.number().int().min(1).default(200),
+    STREAM_RETENTION_SECONDS: z.coerce.number().int().min(60).default(24 * 3600),
     SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(10_000),
     SWEEP_OVERDUE_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
     LOCK_DURATION_MS: z.coerce.number().int().min(1000).default(30_000),

@@ -2,7 +2,7 @@
 import { createDb, runMigrations } from '@longhaul/db';
 import { createAddressPolicy, parseCidrs } from '@longhaul/callbacks';
 import { createProvider } from '@longhaul/provider';
-import { createQueues } from '@longhaul/queue';
+import { createQueues, createJobStreams } from '@longhaul/queue';
 import { createLogger, onShutdown, throttled } from '@longhaul/runtime';
 import { Registry, callbackAttemptObserver, createMetrics, disabledMetrics } from '@longhaul/metrics';
 import { startOpsServer, workerReadinessChecks } from './http.ts';
@@ -35,6 +35,7 @@ logger.info({ url: ops.url }, 'worker ops endpoint listening (/metrics, /healthz
 const worker = createWorker({
   db,
   queues,
+  jobStreams: createJobStreams(queues.connection, { prefix: env.QUEUE_PREFIX }),
   provider,
   logger,
   metrics,
@@ -60,6 +61,8 @@ const worker = createWorker({
       onAttempt: callbackAttemptObserver(metrics),
     },
     prices: env.MODEL_PRICES,
+    streamRetentionSeconds: env.STREAM_RETENTION_SECONDS,
+    streamConcurrency: env.STREAM_CONCURRENCY,
     lockDurationMs: env.LOCK_DURATION_MS,
     stalledIntervalMs: env.STALLED_INTERVAL_MS,
   },

@@ -17,7 +17,7 @@ import { applyJobEvent, deleteExpiredIdempotencyKeys, findExpiredJobs, findOverd
 import type { QueueKey } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
 import type { WorkerDeps } from './deps.ts';
-import { observeStateChange } from '@longhaul/metrics';
+import { stateChanged } from './state-changes.ts';
 
 const SWEEP_LOCK_ID = 7301972450114;
 
@@ -31,10 +31,10 @@ export interface SweepReport {
   idempotencyKeysDeleted: number;
 }
 
-function queueFor(status: Status): QueueKey {
+function queueFor(status: Status, streamed: boolean): QueueKey {
   if (status === JobStatus.Pending) return 'submit';
   if (status === JobStatus.Cancelling) return 'cancel';
-  return 'poll';
+  return streamed ? 'stream' : 'poll';
 }
 
 /** One sweep. Returns `ran: false` when another process holds the sweep lock. */
@@ -50,7 +50,7 @@ export async function sweepOnce(deps: WorkerDeps): Promise<SweepReport> {
       const now = clock();
       for (const job of await findExpiredJobs(db.db, now, config.sweep.batchSize)) {
         const result = await applyJobEvent(db.db, job.id, { type: 'expired' }, { source: 'sweeper', now, details: { reason: 'deadline' } }, { error: { code: 'job_expired', message: 'The job did not finish before its deadline.' } });
-        observeStateChange(deps.metrics, result);
+        await stateChanged(deps, result);
         if (!result.ok || !result.changed) continue;
         report.expired += 1;
         const log = logger.child(jobLogFields(job));
@@ -62,7 +62,7 @@ export async function sweepOnce(deps: WorkerDeps): Promise<SweepReport> {
 
       const overdueBefore = new Date(now.getTime() - config.sweep.overdueGraceMs);
       for (const job of await findOverdueJobs(db.db, overdueBefore, config.sweep.batchSize)) {
-        const key = queueFor(job.status);
+        const key = queueFor(job.status, job.streamed);
         const queue = queues.get(key);
         const state = await queue.getJobState(job.id);
         if (state === 'failed' || state === 'completed') await queue.remove(job.id);

@@ -1,5 +1,5 @@
 /**
- * The worker process: one BullMQ Worker per queue (submit, poll, cancel, webhook, deliver), the
+ * The worker process: one BullMQ Worker per queue (submit, poll, cancel, webhook, deliver, stream), the
  * callback outbox listener and the sweeper timer.
  * `createWorker(deps)` is what tests drive; `index.ts` only wires real dependencies.
  */
@@ -12,6 +12,7 @@ import { cancelJobProcessor } from './processors/cancel-job.ts';
 import { pollJobProcessor } from './processors/poll-job.ts';
 import { processWebhookProcessor } from './processors/process-webhook.ts';
 import { deliverCallbackProcessor } from './processors/deliver-callback.ts';
+import { streamJobProcessor } from './processors/stream-job.ts';
 import { startOutboxListener } from './outbox-listener.ts';
 import { submitJobProcessor } from './processors/submit-job.ts';
 import { sweepOnce, type SweepReport } from './sweeper.ts';
@@ -62,6 +63,7 @@ export function createWorker(deps: WorkerDeps): LonghaulWorker {
     make('cancel', cancelJobProcessor(deps), config.cancelConcurrency),
     make('webhook', processWebhookProcessor(deps), config.webhookConcurrency),
     make('deliver', deliverCallbackProcessor(deps), config.callbacks.concurrency),
+    make('stream', streamJobProcessor(deps), config.streamConcurrency),
   ];
   const outboxListener = startOutboxListener(deps);
 

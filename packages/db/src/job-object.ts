@@ -9,6 +9,7 @@ export function toJobObject(job: Job) {
     object: 'job' as const,
     status: job.status,
     model: job.model,
+    stream: job.request.stream === true,
     created_at: unix(job.createdAt),
     submitted_at: unix(job.submittedAt),
     started_at: unix(job.startedAt),

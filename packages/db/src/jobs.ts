@@ -180,9 +180,9 @@ const ACTIVE = [JobStatus.Pending, JobStatus.Queued, JobStatus.InProgress, JobSt
  * Non-terminal jobs the worker should have looked at by `overdueBefore` but has not: their work
  * item was probably lost (Redis restart, FLUSHALL, crash). Oldest first.
  */
-export async function findOverdueJobs(db: Database, overdueBefore: Date, limit: number): Promise<Pick<Job, 'id' | 'tenantId' | 'status' | 'responseId'>[]> {
+export async function findOverdueJobs(db: Database, overdueBefore: Date, limit: number): Promise<(Pick<Job, 'id' | 'tenantId' | 'status' | 'responseId'> & { streamed: boolean })[]> {
   return db
-    .select({ id: jobs.id, tenantId: jobs.tenantId, status: jobs.status, responseId: jobs.responseId })
+    .select({ id: jobs.id, tenantId: jobs.tenantId, status: jobs.status, responseId: jobs.responseId, streamed: sql<boolean>`coalesce((${jobs.request}->>'stream')::boolean, false)` })
     .from(jobs)
     .where(and(inArray(jobs.status, ACTIVE), or(lte(jobs.nextCheckAt, overdueBefore), isNull(jobs.nextCheckAt))))
     .orderBy(jobs.nextCheckAt)

@@ -1,7 +1,8 @@
 /**
  * The provider adapter: the official `openai` SDK, pointed at OpenAI or any compatible server
- * (the simulator by default). Three operations — create, retrieve, cancel — each answering the
- * Response plus the hints Longhaul schedules by, or throwing a classified ProviderError.
+ * (the simulator by default). Create, retrieve and cancel answer the Response plus the hints
+ * Longhaul schedules by; the streaming variants answer the response's event stream. Failures
+ * are thrown as classified ProviderErrors.
  */
 import OpenAI from 'openai';
 import type { ProviderResponse } from '@longhaul/core';
@@ -24,7 +25,7 @@ export interface ProviderOptions {
   onRequest?: (event: ProviderRequestEvent) => void;
 }
 
-export type ProviderOperation = 'create' | 'retrieve' | 'cancel';
+export type ProviderOperation = 'create' | 'retrieve' | 'cancel' | 'stream';
 
 export interface ProviderRequestEvent {
   operation: ProviderOperation;
@@ -46,19 +47,42 @@ export interface CallContext {
   jobId?: string;
 }
 
+/** A provider Response object (the fields Longhaul reads, and everything else). */
+export type ProviderResponseObject = ProviderResponse & Record<string, unknown>;
+
 export interface ProviderResult {
-  response: ProviderResponse & Record<string, unknown>;
+  response: ProviderResponseObject;
   /** From the `openai-poll-after-ms` header, when the provider sends one. */
   pollAfterMs?: number;
   requestId: string | null;
 }
 
+/** One event of a provider response stream (`sequence_number`, `type`, and the variant's fields). */
+export interface ProviderStreamEvent {
+  type: string;
+  sequence_number: number;
+  response?: ProviderResponseObject;
+  [key: string]: unknown;
+}
+
+/** An open provider event stream. Iterate it; `abort()` closes the connection early. */
+export interface ProviderEventStream extends AsyncIterable<ProviderStreamEvent> {
+  abort(): void;
+}
+
 export interface Provider {
   /** Create a background response. `params` are the Responses create parameters. */
   createResponse(params: Record<string, unknown>, context?: CallContext): Promise<ProviderResult>;
+  /** Create a background response with `stream: true`; its events arrive on the stream. */
+  createResponseStream(params: Record<string, unknown>, context?: CallContext): Promise<ProviderEventStream>;
+  /** Resume a streamed background response's events after `startingAfter` (all from the first when null). */
+  streamResponse(responseId: string, startingAfter: number | null, context?: CallContext): Promise<ProviderEventStream>;
   retrieveResponse(responseId: string, context?: CallContext): Promise<ProviderResult>;
   cancelResponse(responseId: string, context?: CallContext): Promise<ProviderResult>;
 }
+
+/** A stream stays open as long as the response runs; the idle timeout is the SDK's per-read one. */
+const STREAM_TIMEOUT_MS = 10 * 60_000;
 
 export function createProvider(options: ProviderOptions): Provider {
   const clock = options.clock ?? (() => new Date());
@@ -103,7 +127,43 @@ export function createProvider(options: ProviderOptions): Provider {
     }
   }
 
+  /** Open a stream; errors while opening are classified, errors while reading are too. */
+  async function openStream(operation: ProviderOperation, responseId: string | null, context: CallContext | undefined, run: () => Promise<{ data: AsyncIterable<unknown> & { controller: AbortController }; response: Response; request_id: string | null }>): Promise<ProviderEventStream> {
+    const at = clock();
+    const started = performance.now();
+    const jobId = context?.jobId ?? null;
+    let opened: Awaited<ReturnType<typeof run>>;
+    try {
+      opened = await run();
+    } catch (err) {
+      const error = toProviderError(err, clock());
+      report({ operation, status: error.status ?? (error.code === 'provider_timeout' ? 'timeout' : 'network_error'), durationMs: performance.now() - started, requestId: error.requestId, responseId, jobId, at });
+      throw error;
+    }
+    report({ operation, status: opened.response.status, durationMs: performance.now() - started, requestId: opened.request_id, responseId, jobId, at });
+    const source = opened.data;
+    return {
+      abort: () => source.controller.abort(),
+      async *[Symbol.asyncIterator]() {
+        try {
+          for await (const event of source) yield event as ProviderStreamEvent;
+        } catch (err) {
+          if (source.controller.signal.aborted) return;
+          throw toProviderError(err, clock());
+        }
+      },
+    };
+  }
+
   return {
+    createResponseStream: (params, context) =>
+      openStream('create', null, context, () =>
+        client.responses.create({ ...params, background: true, store: true, stream: true } as never, { maxRetries: 0, timeout: STREAM_TIMEOUT_MS }).withResponse() as never,
+      ),
+    streamResponse: (id, startingAfter, context) =>
+      openStream('stream', id, context, () =>
+        client.responses.retrieve(id, { stream: true, ...(startingAfter === null ? {} : { starting_after: startingAfter }) }, { timeout: STREAM_TIMEOUT_MS }).withResponse() as never,
+      ),
     createResponse: (params, context) =>
       // A retried POST can start a second billed response: never let the SDK retry a create;
       // the submit queue's own retry policy decides.

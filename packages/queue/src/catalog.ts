@@ -36,6 +36,20 @@ export const queueCatalog = {
       removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
     },
   },
+  /**
+   * Follow a `stream: true` job's provider event stream into the job's event log, resuming from
+   * the last stored event after any interruption, and reconcile its final state.
+   */
+  stream: {
+    name: 'stream',
+    payload: z.object({ jobId: jobIdSchema }),
+    options: {
+      attempts: 50,
+      backoff: { type: 'longhaul' },
+      removeOnComplete: true,
+      removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
+    },
+  },
   /** Ask the provider to cancel a response, then reconcile what it answers. */
   cancel: {
     name: 'cancel',

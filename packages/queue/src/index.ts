@@ -1,4 +1,5 @@
 export * from './catalog.ts';
 export * from './queues.ts';
+export * from './job-stream.ts';
 export * from './health.ts';
 export * from './depth.ts';

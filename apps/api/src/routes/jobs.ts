@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { ConflictError, JOB_STATUSES, JobStatus, NotFoundError, ValidationError } from '@longhaul/core';
-import { applyJobEvent, createJob, getJobForTenant, listJobEvents, listJobs } from '@longhaul/db';
+import { applyJobEvent, createJob, getJobForTenant, listJobEvents, listJobs, type Job } from '@longhaul/db';
 import type { QueueKey } from '@longhaul/queue';
 import { checkCallbackUrlResolved } from '@longhaul/callbacks';
 import { observeStateChange } from '@longhaul/metrics';
@@ -45,6 +45,18 @@ export function jobsRouter(deps: ApiContext): Router {
       await queues.add(key, { jobId } as never);
     } catch (err) {
       req.log.warn({ err, job_id: jobId, queue: key, code: 'dispatch_deferred' }, 'could not reach Redis; the sweeper will dispatch the job');
+    }
+  }
+
+  /** Tell the job's stream watchers (best effort: Postgres already has the change). */
+  async function publishLifecycle(req: Request, job: Job): Promise<void> {
+    const streams = deps.streamHub?.jobStreams;
+    if (!streams) return;
+    try {
+      const type = `job.${job.status}`;
+      await streams.appendLifecycleEvent(job.id, type, JSON.stringify({ type, job: toJobObject(job) }));
+    } catch (err) {
+      req.log.warn({ err, job_id: job.id, code: 'event_log_unavailable' }, 'could not append a lifecycle event to the job stream');
     }
   }
 
@@ -135,6 +147,7 @@ export function jobsRouter(deps: ApiContext): Router {
     const log = req.log.child(jobLogFields(result.job));
     if (result.changed) log.info({ from: result.from, to: result.job.status }, 'cancel requested');
     observeStateChange(metrics, result);
+    if (result.changed) await publishLifecycle(req, result.job);
     if (result.job.status === JobStatus.Cancelling) await dispatch(req, 'cancel', job.id);
     res.json(toJobObject(result.job));
   });

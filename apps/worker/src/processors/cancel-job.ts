@@ -9,7 +9,7 @@ import { ProviderError, type ProviderResult } from '@longhaul/provider';
 import { parsePayload } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
 import type { WorkerDeps } from '../deps.ts';
-import { observeStateChange } from '@longhaul/metrics';
+import { stateChanged } from '../state-changes.ts';
 
 export function cancelJobProcessor(deps: WorkerDeps) {
   const { db, provider, clock, config, metrics } = deps;
@@ -27,7 +27,7 @@ export function cancelJobProcessor(deps: WorkerDeps) {
       if (!(err instanceof ProviderError)) throw err;
       if (err.kind === 'not_found') {
         const error = { code: 'response_not_found', message: `The provider no longer knows response ${job.responseId}.` };
-        observeStateChange(metrics, await applyJobEvent(db.db, job, { type: 'response_lost', error }, { source: 'cancel', now: clock() }, { error }));
+        await stateChanged(deps, await applyJobEvent(db.db, job, { type: 'response_lost', error }, { source: 'cancel', now: clock() }, { error }));
         return;
       }
       if (err.kind !== 'rejected') throw err; // rate limit / transient: BullMQ retries with backoff
@@ -36,7 +36,7 @@ export function cancelJobProcessor(deps: WorkerDeps) {
       answer = await provider.retrieveResponse(job.responseId, { jobId: job.id });
     }
     const result = await reconcileJob(db.db, job, answer.response, { source: 'cancel', now: clock(), prices: config.prices });
-    observeStateChange(metrics, result);
+    await stateChanged(deps, result);
     if (result.ok && result.changed) log.info({ from: result.from, to: result.job.status }, 'job status changed');
   };
 }

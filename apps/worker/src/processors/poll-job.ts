@@ -10,7 +10,7 @@ import { ProviderError } from '@longhaul/provider';
 import { parsePayload } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
 import type { WorkerDeps } from '../deps.ts';
-import { observeStateChange } from '@longhaul/metrics';
+import { stateChanged } from '../state-changes.ts';
 
 export function pollJobProcessor(deps: WorkerDeps) {
   const { db, provider, clock, config, metrics } = deps;
@@ -26,7 +26,7 @@ export function pollJobProcessor(deps: WorkerDeps) {
       const retrieved = await provider.retrieveResponse(job.responseId, { jobId: job.id });
       const result = await reconcileJob(db.db, job, retrieved.response, { source: 'poll', now: clock(), details: { poll: attempt + 1 }, prices: config.prices });
       if (result.ok && result.changed) log.info({ from: result.from, to: result.job.status, poll: attempt + 1 }, 'job status changed');
-      observeStateChange(metrics, result);
+      await stateChanged(deps, result);
       metrics.poll(result.ok && !isTerminal(result.job.status) ? 'pending' : 'terminal');
       if (!result.ok || isTerminal(result.job.status)) return;
       delayMs = nextPollDelayMs(config.completionMode, attempt + 1, config.poll, retrieved.pollAfterMs);
@@ -34,7 +34,7 @@ export function pollJobProcessor(deps: WorkerDeps) {
       if (!(err instanceof ProviderError)) throw err;
       if (err.kind === 'not_found') {
         const error = { code: 'response_not_found', message: `The provider no longer knows response ${job.responseId}.` };
-        observeStateChange(metrics, await applyJobEvent(db.db, job, { type: 'response_lost', error }, { source: 'poll', now: clock(), details: { status: err.status } }, { error }));
+        await stateChanged(deps, await applyJobEvent(db.db, job, { type: 'response_lost', error }, { source: 'poll', now: clock(), details: { status: err.status } }, { error }));
         metrics.poll('not_found');
         log.error({ code: error.code }, error.message);
         return;

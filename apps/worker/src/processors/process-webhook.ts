@@ -16,7 +16,7 @@ import { ProviderError, type ProviderResult } from '@longhaul/provider';
 import { parsePayload } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
 import type { WorkerDeps } from '../deps.ts';
-import { observeStateChange } from '@longhaul/metrics';
+import { stateChanged } from '../state-changes.ts';
 import { JOB_ID_METADATA_KEY } from './submit-job.ts';
 
 /** How long a webhook that beat its submission's commit waits before each new look. */
@@ -49,7 +49,7 @@ export function processWebhookProcessor(deps: WorkerDeps) {
       }
       retrieved ??= await provider.retrieveResponse(responseId, { jobId: job.id });
       const result = await reconcileJob(db.db, job, retrieved.response, { source: 'webhook', now: clock(), details: { webhook_id: row.webhookId, event_type: row.eventType }, prices: config.prices });
-      observeStateChange(metrics, result);
+      await stateChanged(deps, result);
       await settleInboxRow(db.db, row.id, 'applied', { jobId: job.id, now: clock() });
       if (result.ok && result.changed) jobLog.info({ from: result.from, to: result.job.status }, 'job status changed');
       if (result.ok && isTerminal(result.job.status)) {

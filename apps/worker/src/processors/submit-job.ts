@@ -7,14 +7,34 @@
  */
 import { RateLimitError, UnrecoverableError, type Job as QueueJob } from 'bullmq';
 import { JobStatus, isTerminal, mayRetry, nextPollDelayMs } from '@longhaul/core';
-import { applyJobEvent, claimSubmission, getJob } from '@longhaul/db';
-import { ProviderError } from '@longhaul/provider';
+import { type Job, applyJobEvent, claimSubmission, getJob } from '@longhaul/db';
+import { ProviderError, type ProviderResult } from '@longhaul/provider';
 import { parsePayload } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
 import type { WorkerDeps } from '../deps.ts';
-import { observeStateChange } from '@longhaul/metrics';
+import { stateChanged } from '../state-changes.ts';
 
 export const JOB_ID_METADATA_KEY = 'longhaul_job_id';
+
+/**
+ * Create a `stream: true` response: read its stream up to `response.created` (stored in the job's
+ * event log), then let go of it: the stream processor resumes after what is stored. Provider
+ * events left by an earlier attempt belong to a response this job never committed (a crash
+ * between create and commit), so the log is started afresh.
+ */
+async function createStreamed(deps: WorkerDeps, job: Job, params: Record<string, unknown>): Promise<ProviderResult> {
+  if (job.submitAttempts > 1) await deps.jobStreams.clear(job.id);
+  const stream = await deps.provider.createResponseStream(params, { jobId: job.id });
+  try {
+    for await (const event of stream) {
+      await deps.jobStreams.appendProviderEvent(job.id, event.sequence_number, event.type, JSON.stringify(event));
+      if (event.response?.id) return { response: event.response, requestId: null };
+    }
+  } finally {
+    stream.abort();
+  }
+  throw new ProviderError('The provider stream ended before announcing the response.', { kind: 'transient', status: null, code: 'stream_ended_early' });
+}
 
 export function submitJobProcessor(deps: WorkerDeps) {
   const { db, queues, provider, clock, config, metrics } = deps;
@@ -30,9 +50,11 @@ export function submitJobProcessor(deps: WorkerDeps) {
       return;
     }
     const log = deps.logger.child(jobLogFields(job));
-    let created;
+    const params = { ...job.request, metadata: { ...job.metadata, [JOB_ID_METADATA_KEY]: job.id } };
+    const streamed = job.request.stream === true;
+    let created: ProviderResult;
     try {
-      created = await provider.createResponse({ ...job.request, metadata: { ...job.metadata, [JOB_ID_METADATA_KEY]: job.id } }, { jobId: job.id });
+      created = streamed ? await createStreamed(deps, job, params) : await provider.createResponse(params, { jobId: job.id });
     } catch (err) {
       if (!(err instanceof ProviderError)) throw err;
       if (err.kind === 'rate_limited') {
@@ -51,7 +73,7 @@ export function submitJobProcessor(deps: WorkerDeps) {
           ? { code: 'provider_unavailable', message: `Provider unavailable after ${work.attemptsMade + 1} attempts: ${err.message}` }
           : { code: err.code, message: err.message };
       const failed = await applyJobEvent(db.db, job, { type: 'submit_failed', error }, { source: 'submit', now: clock(), details: { status: err.status, code: err.code } }, { error });
-      observeStateChange(metrics, failed);
+      await stateChanged(deps, failed);
       log.warn({ code: err.code, status: err.status, changed: failed.ok && failed.changed }, 'job failed at submission');
       return;
     }
@@ -75,9 +97,11 @@ export function submitJobProcessor(deps: WorkerDeps) {
     }
     jobLog.info({ status: result.job.status, request_id: created.requestId }, 'response created');
     metrics.jobSubmitted(job.model, at.getTime() - job.createdAt.getTime());
-    observeStateChange(metrics, result);
+    await stateChanged(deps, result);
     if (isTerminal(result.job.status)) return;
-    await queues.add('poll', { jobId: job.id, attempt: 0 }, { delayMs: firstPollMs });
+    // A streamed response is followed by its stream; any other is polled.
+    if (streamed) await queues.add('stream', { jobId: job.id });
+    else await queues.add('poll', { jobId: job.id, attempt: 0 }, { delayMs: firstPollMs });
     if (result.job.status === JobStatus.Cancelling) await queues.add('cancel', { jobId: job.id });
   };
 }

@@ -1,0 +1,94 @@
+/**
+ * GET /v1/jobs/{id}/stream: Server-Sent Events of a job's event log. `id:` is the provider's
+ * `sequence_number` (`s.k` for Longhaul's lifecycle events in between), `event:` the event type,
+ * `data:` the event JSON. `Last-Event-ID` (or `?starting_after=`) resumes after that event; no
+ * cursor replays from the first event. A finished job replays and closes; a running one is
+ * followed live until its terminal lifecycle event. Comment lines every few seconds keep idle
+ * proxies from cutting the connection.
+ */
+import { type Request, type Response, Router } from 'express';
+import { NotFoundError, ValidationError, isTerminal } from '@longhaul/core';
+import { getJobForTenant, toJobObject, type Job } from '@longhaul/db';
+import { type JobStreamEntry, fromEventId } from '@longhaul/queue';
+import type { ApiDeps } from '../server.ts';
+import type { Watcher } from '../stream-hub.ts';
+
+const TERMINAL_EVENT_TYPES = new Set(['job.completed', 'job.failed', 'job.cancelled', 'job.incomplete', 'job.expired']);
+
+function cursorOf(req: Request): string {
+  const raw = req.get('last-event-id') ?? (typeof req.query.starting_after === 'string' ? req.query.starting_after : undefined);
+  if (raw === undefined || raw === '') return '0-0';
+  const entryId = fromEventId(raw);
+  if (!entryId) throw new ValidationError(`Invalid event cursor '${raw}': use an event id from this stream.`, req.get('last-event-id') ? 'Last-Event-ID' : 'starting_after', 'invalid_cursor');
+  return entryId;
+}
+
+export function jobStreamRouter(deps: ApiDeps): Router {
+  const router = Router();
+  const { db, streamHub } = deps;
+
+  router.get('/:id/stream', async (req: Request, res: Response) => {
+    if (!streamHub) throw new NotFoundError('Job streams are not enabled on this server.');
+    const cursor = cursorOf(req);
+    const job = await getJobForTenant(db, req.tenantId!, String(req.params.id));
+    if (!job) throw new NotFoundError(`No job with id '${req.params.id}'.`, 'id');
+    const log = req.log.child({ job_id: job.id, tenant_id: job.tenantId, response_id: job.responseId });
+
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    res.write(': stream of ' + job.id + '\n\n');
+
+    let ended = false;
+    let lastEventId = '';
+    const finish = () => {
+      if (ended) return;
+      ended = true;
+      streamHub.unwatch(watcher);
+      clearInterval(finalCheck);
+      res.end();
+    };
+    const write = (entry: Pick<JobStreamEntry, 'eventId' | 'type' | 'data'>) => {
+      if (ended) return;
+      lastEventId = entry.eventId;
+      res.write(`id: ${entry.eventId}\nevent: ${entry.type}\ndata: ${entry.data}\n\n`);
+      if (TERMINAL_EVENT_TYPES.has(entry.type)) finish();
+    };
+    const watcher: Watcher = {
+      jobId: job.id,
+      lastEntryId: cursor,
+      send: write,
+      heartbeat: () => {
+        if (!ended) res.write(': keep-alive\n\n');
+      },
+      end: finish,
+    };
+    /** If the job is finished but its log never said so (log lost with Redis), say it from Postgres. */
+    const closeFromDatabase = async (current: Job) => {
+      if (ended || !isTerminal(current.status)) return;
+      const base = lastEventId && !lastEventId.includes('.') ? lastEventId : lastEventId.split('.')[0] || '-1';
+      write({ eventId: `${base}.999999`, type: `job.${current.status}`, data: JSON.stringify({ type: `job.${current.status}`, job: toJobObject(current) }) });
+    };
+    const finalCheck = setInterval(() => {
+      getJobForTenant(db, job.tenantId, job.id)
+        .then(async (current) => {
+          // Give the log a moment to carry the terminal event itself before speaking for it.
+          if (current && isTerminal(current.status) && current.finishedAt && Date.now() - current.finishedAt.getTime() > 2_000) await closeFromDatabase(current);
+        })
+        .catch(() => {});
+    }, deps.config.streamFinalCheckMs ?? 5_000);
+    req.on('close', finish);
+
+    try {
+      await streamHub.watch(watcher);
+    } catch (err) {
+      log.warn({ err, code: 'event_log_unavailable' }, 'job event log unavailable; answering from Postgres');
+    }
+    if (!ended && isTerminal(job.status)) await closeFromDatabase(job);
+  });
+
+  return router;
+}

@@ -1,0 +1,149 @@
+/**
+ * The stream hub: one per API process, it tails every watched job's event log (Redis Streams)
+ * with a single blocking XREAD over all watched keys and fans entries out to the SSE watchers, so
+ * a thousand watchers cost one Redis connection, not a thousand. A watcher joins with its own
+ * cursor: it first catches up with XRANGE, and entries it may see twice (from the catch-up and
+ * the live tail) are dropped by id, so it sees every entry exactly once, in order.
+ */
+import type { Redis } from 'ioredis';
+import { type JobStreamEntry, type JobStreams, jobStreamKey, toEntry } from '@longhaul/queue';
+import type { Logger } from '@longhaul/runtime';
+
+export interface Watcher {
+  jobId: string;
+  /** Entry id of the last entry this watcher was given. */
+  lastEntryId: string;
+  send(entry: JobStreamEntry): void;
+  heartbeat(): void;
+  /** The hub is closing (shutdown): end the response; the client resumes elsewhere with Last-Event-ID. */
+  end(): void;
+}
+
+export interface StreamHub {
+  jobStreams: JobStreams;
+  /** Catch `watcher` up from its cursor, then keep it fed live until `unwatch`. */
+  watch(watcher: Watcher): Promise<void>;
+  unwatch(watcher: Watcher): void;
+  watcherCount(): number;
+  close(): Promise<void>;
+}
+
+export function compareEntryIds(a: string, b: string): number {
+  const [a1, a2] = a.split('-').map(Number) as [number, number];
+  const [b1, b2] = b.split('-').map(Number) as [number, number];
+  return a1 !== b1 ? a1 - b1 : a2 - b2;
+}
+
+export interface StreamHubOptions {
+  /** A connection of its own: it blocks in XREAD. */
+  blocking: Redis;
+  /** A connection for everything else (catch-up reads, unblocking). */
+  redis: Redis;
+  jobStreams: JobStreams;
+  prefix: string;
+  logger: Logger;
+  /** Comment lines sent to every watcher this often, so idle proxies keep the connection. Default 15 000 ms. */
+  heartbeatMs?: number;
+}
+
+export function createStreamHub(options: StreamHubOptions): StreamHub {
+  const { blocking, redis, jobStreams, prefix, logger } = options;
+  const watchers = new Map<string, Set<Watcher>>();
+  /** Per watched job, the entry id the hub reads after. */
+  const cursors = new Map<string, string>();
+  let closed = false;
+  let wake: (() => void) | null = null;
+  let blockingClientId: number | null = null;
+  let reading = false;
+
+  const deliver = (watcher: Watcher, entry: JobStreamEntry) => {
+    if (compareEntryIds(entry.entryId, watcher.lastEntryId) <= 0) return; // seen already
+    watcher.lastEntryId = entry.entryId;
+    watcher.send(entry);
+  };
+
+  async function loop(): Promise<void> {
+    blockingClientId = Number(await blocking.client('ID'));
+    while (!closed) {
+      if (cursors.size === 0) {
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = null;
+        continue;
+      }
+      const jobIds = [...cursors.keys()];
+      let result: [string, [string, string[]][]][] | null;
+      try {
+        reading = true;
+        result = (await blocking.xread('COUNT', 1000, 'BLOCK', 5000, 'STREAMS', ...jobIds.map((id) => jobStreamKey(prefix, id)), ...jobIds.map((id) => cursors.get(id)!))) as unknown as typeof result;
+      } catch (err) {
+        reading = false;
+        if (closed) return;
+        if (!(err instanceof Error && /UNBLOCKED/.test(err.message))) {
+          logger.warn({ err, code: 'stream_hub_read_failed' }, 'stream hub read failed; retrying');
+          await new Promise((r) => setTimeout(r, 500));
+        }
+        continue;
+      }
+      reading = false;
+      for (const [key, rows] of result ?? []) {
+        const jobId = key.slice(prefix.length + ':jobstream:'.length);
+        const set = watchers.get(jobId);
+        if (!set || rows.length === 0) continue;
+        for (const [entryId, fields] of rows) {
+          const entry = toEntry(entryId, fields);
+          for (const watcher of set) deliver(watcher, entry);
+        }
+        cursors.set(jobId, rows.at(-1)![0]);
+      }
+    }
+  }
+
+  /** Make the blocked XREAD return so it picks up a newly watched key. */
+  const interrupt = () => {
+    if (wake) wake();
+    else if (reading && blockingClientId !== null) void redis.client('UNBLOCK', blockingClientId, 'ERROR').catch(() => {});
+  };
+
+  const running = loop().catch((err: unknown) => logger.error({ err, code: 'stream_hub_stopped' }, 'stream hub stopped'));
+  const heartbeat = setInterval(() => {
+    for (const set of watchers.values()) for (const w of set) w.heartbeat();
+  }, options.heartbeatMs ?? 15_000);
+
+  return {
+    jobStreams,
+    async watch(watcher) {
+      let set = watchers.get(watcher.jobId);
+      if (!set) watchers.set(watcher.jobId, (set = new Set()));
+      set.add(watcher);
+      const hubCursor = cursors.get(watcher.jobId);
+      if (hubCursor === undefined || compareEntryIds(watcher.lastEntryId, hubCursor) < 0) {
+        cursors.set(watcher.jobId, watcher.lastEntryId);
+        interrupt();
+      }
+      // Catch up: everything after the watcher's cursor that is stored now.
+      for (;;) {
+        const entries = await jobStreams.readAfter(watcher.jobId, watcher.lastEntryId, 1000);
+        for (const entry of entries) deliver(watcher, entry);
+        if (entries.length < 1000) break;
+      }
+    },
+    unwatch(watcher) {
+      const set = watchers.get(watcher.jobId);
+      if (!set) return;
+      set.delete(watcher);
+      if (set.size === 0) {
+        watchers.delete(watcher.jobId);
+        cursors.delete(watcher.jobId);
+      }
+    },
+    watcherCount: () => [...watchers.values()].reduce((n, s) => n + s.size, 0),
+    async close() {
+      closed = true;
+      clearInterval(heartbeat);
+      for (const set of [...watchers.values()]) for (const w of [...set]) w.end();
+      interrupt();
+      blocking.disconnect();
+      await running;
+    },
+  };
+}

@@ -1,0 +1,99 @@
+/**
+ * stream: follow a `stream: true` job's provider event stream into the job's event log (a Redis
+ * Stream that SSE watchers read), and reconcile the response's final state from its terminal
+ * event through the one reconcile path.
+ *
+ * Any interruption (a cut connection, this process dying) is resumed by the next run of this work
+ * item from the last stored event: `GET /v1/responses/{id}?stream=true&starting_after=<last>`.
+ * Stored entry ids are derived from the provider's sequence numbers, so an overlap is refused by
+ * Redis: watchers see no gap and no duplicate. When the provider can no longer stream the
+ * response (OpenAI refuses resuming after a while), the work item polls for the final state and
+ * stores a final `response.<status>` event, so the stream still ends with the final state.
+ */
+import { DelayedError, UnrecoverableError, type Job as QueueJob } from 'bullmq';
+import { JobStatus, isTerminal, nextPollDelayMs } from '@longhaul/core';
+import { type Job, getJob, reconcileJob, scheduleNextCheck } from '@longhaul/db';
+import { ProviderError, type ProviderResponseObject, type ProviderStreamEvent } from '@longhaul/provider';
+import { parsePayload } from '@longhaul/queue';
+import { jobLogFields } from '@longhaul/runtime';
+import type { WorkerDeps } from '../deps.ts';
+import { stateChanged } from '../state-changes.ts';
+
+const TERMINAL_EVENTS = new Set(['response.completed', 'response.failed', 'response.incomplete', 'response.cancelled']);
+const finished = (response: ProviderResponseObject) => response.status === 'completed' || response.status === 'failed' || response.status === 'incomplete' || response.status === 'cancelled';
+
+/** How often a live stream tells the sweeper it is still being followed. */
+const HEARTBEAT_MS = 10_000;
+
+export function streamJobProcessor(deps: WorkerDeps) {
+  const { db, provider, jobStreams, clock, config } = deps;
+
+  async function reconcileFinal(job: Job, response: ProviderResponseObject): Promise<void> {
+    const result = await reconcileJob(db.db, job, response, { source: 'poll', now: clock(), details: { via: 'stream' }, prices: config.prices });
+    await stateChanged(deps, result);
+  }
+
+  return async (work: QueueJob, token?: string): Promise<void> => {
+    const { jobId } = parsePayload('stream', work.data);
+    const job = await getJob(db.db, jobId);
+    if (!job) throw new UnrecoverableError(`job ${jobId} does not exist`);
+    if (isTerminal(job.status) || job.status === JobStatus.Pending || !job.responseId) return;
+    const responseId = job.responseId;
+    const log = deps.logger.child(jobLogFields(job));
+    const last = await jobStreams.lastProviderSequence(job.id);
+
+    let stream;
+    try {
+      stream = await provider.streamResponse(responseId, last, { jobId: job.id });
+    } catch (err) {
+      if (!(err instanceof ProviderError) || (err.kind !== 'rejected' && err.kind !== 'not_found')) throw err;
+      // The provider will not stream it any more (too old to resume): poll for the final state.
+      log.warn({ code: 'stream_resume_refused', provider_code: err.code, last_sequence: last }, 'provider refused to resume the stream; polling for the final state');
+      const retrieved = await provider.retrieveResponse(responseId, { jobId: job.id });
+      const response = retrieved.response;
+      if (finished(response)) {
+        const sequence = (last ?? -1) + 1;
+        const type = `response.${response.status}`;
+        await jobStreams.appendProviderEvent(job.id, sequence, type, JSON.stringify({ type, sequence_number: sequence, response }));
+        await reconcileFinal(job, response);
+        return;
+      }
+      const delayMs = nextPollDelayMs(config.completionMode === 'webhook' ? 'poll' : config.completionMode, work.attemptsMade, config.poll, retrieved.pollAfterMs);
+      await scheduleNextCheck(db.db, job.id, new Date(clock().getTime() + delayMs), { poll: true });
+      await work.moveToDelayed(Date.now() + delayMs, token);
+      throw new DelayedError();
+    }
+
+    let beat = Date.now();
+    let stored = 0;
+    try {
+      for await (const event of stream as AsyncIterable<ProviderStreamEvent>) {
+        if (await jobStreams.appendProviderEvent(job.id, event.sequence_number, event.type, JSON.stringify(event))) stored += 1;
+        if (event.type === 'response.in_progress' && event.response) {
+          const result = await reconcileJob(db.db, job, event.response, { source: 'poll', now: clock(), details: { via: 'stream' } });
+          await stateChanged(deps, result);
+        }
+        if (TERMINAL_EVENTS.has(event.type) && event.response) {
+          await reconcileFinal(job, event.response);
+          log.info({ events: stored }, 'provider stream finished');
+          return;
+        }
+        if (Date.now() - beat > HEARTBEAT_MS) {
+          beat = Date.now();
+          await scheduleNextCheck(db.db, job.id, new Date(clock().getTime() + config.lockDurationMs + HEARTBEAT_MS));
+        }
+      }
+    } finally {
+      stream.abort();
+    }
+
+    // The stream ended without a terminal event: finished by other means (a cancel), or cut.
+    const retrieved = await provider.retrieveResponse(responseId, { jobId: job.id });
+    if (finished(retrieved.response)) {
+      await reconcileFinal(job, retrieved.response);
+      return;
+    }
+    log.warn({ code: 'stream_cut', events: stored }, 'provider stream ended early; resuming');
+    throw new ProviderError('The provider stream ended before the response finished.', { kind: 'transient', status: null, code: 'stream_ended_early' });
+  };
+}

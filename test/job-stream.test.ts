@@ -1,0 +1,65 @@
+/** GET /v1/jobs/{id}/stream: lifecycle events of any job, resumable, over real SSE. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Stack, isTerminalJob, jobBody, startStack } from './harness.ts';
+import { readSse } from './sse.ts';
+
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack();
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+const auth = () => ({ authorization: `Bearer ${stack.apiKey}` });
+
+describe('lifecycle stream of a job that does not stream from the provider', () => {
+  it('carries the lifecycle events live and closes after the terminal one', async () => {
+    const { body: job } = await stack.api('POST', '/v1/jobs', jobBody({}, 30_000));
+    const { events, closedByServer } = await readSse(`${stack.apiUrl}/v1/jobs/${job.id}/stream`, { headers: auth() });
+    expect(closedByServer).toBe(true);
+    expect(events.map((e) => e.event)).toEqual(['job.queued', 'job.in_progress', 'job.completed']);
+    expect(events.map((e) => e.id)).toEqual(['-1.1', '-1.2', '-1.3']);
+    const last = JSON.parse(events.at(-1)!.data);
+    expect(last).toMatchObject({ type: 'job.completed', job: { id: job.id, status: 'completed', output_text: expect.any(String) } });
+  });
+
+  it('replays a finished job from a cursor and closes', async () => {
+    const { body: job } = await stack.api('POST', '/v1/jobs', jobBody({}, 0));
+    await stack.waitForJob(job.id, isTerminalJob);
+    const all = await readSse(`${stack.apiUrl}/v1/jobs/${job.id}/stream`, { headers: auth() });
+    expect(all.events.at(-1)!.event).toBe('job.completed');
+    const after = await readSse(`${stack.apiUrl}/v1/jobs/${job.id}/stream`, { headers: { ...auth(), 'last-event-id': all.events[0]!.id! } });
+    expect(after.events.map((e) => e.id)).toEqual(all.events.slice(1).map((e) => e.id));
+    const viaQuery = await readSse(`${stack.apiUrl}/v1/jobs/${job.id}/stream?starting_after=${all.events[0]!.id}`, { headers: auth() });
+    expect(viaQuery.events.map((e) => e.id)).toEqual(after.events.map((e) => e.id));
+  });
+
+  it('ends with the cancellation of a pending job', async () => {
+    const quiet = await startStack({ startWorker: false });
+    try {
+      const { body: job } = await quiet.api('POST', '/v1/jobs', jobBody());
+      const watching = readSse(`${quiet.apiUrl}/v1/jobs/${job.id}/stream`, { headers: { authorization: `Bearer ${quiet.apiKey}` } });
+      await new Promise((r) => setTimeout(r, 200));
+      await quiet.api('POST', `/v1/jobs/${job.id}/cancel`);
+      const { events } = await watching;
+      expect(events.map((e) => e.event)).toEqual(['job.cancelled']);
+    } finally {
+      await quiet.stop();
+    }
+  });
+
+  it('sends heartbeats, serves many watchers of one job, and refuses bad cursors and other tenants', async () => {
+    const { body: job } = await stack.api('POST', '/v1/jobs', jobBody({}, 250_000)); // ~2.5 s real
+    let comments = 0;
+    const watchers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => readSse(`${stack.apiUrl}/v1/jobs/${job.id}/stream`, { headers: auth(), onComment: i === 0 ? () => (comments += 1) : undefined })),
+    );
+    for (const w of watchers) expect(w.events.map((e) => e.event)).toEqual(['job.queued', 'job.in_progress', 'job.completed']);
+    expect(comments).toBeGreaterThanOrEqual(2); // the opening comment and at least one keep-alive
+    const bad = await readSse(`${stack.apiUrl}/v1/jobs/${job.id}/stream?starting_after=abc`, { headers: auth() });
+    expect(bad.status).toBe(400);
+    const other = await readSse(`${stack.apiUrl}/v1/jobs/${job.id}/stream`, { headers: { authorization: 'Bearer lh_sk_nope' } });
+    expect(other.status).toBe(401);
+  });
+});
