@@ -1,5 +1,6 @@
 /**
- * Run-time configuration of the simulator: fault injection, time scaling and webhook endpoints.
+ * Run-time configuration of the simulator: fault injection, time scaling, streaming and webhook
+ * endpoints.
  * The server starts from `SimOptions` (normally parsed from the environment), `POST /sim/config`
  * patches it, and `POST /sim/reset` returns to the starting options.
  */
@@ -52,6 +53,16 @@ export const simConfigSchema = z.strictObject({
   webhook_bad_signature_rate: rate,
   /** Per-attempt timeout of a webhook POST, in real ms. Default 10000. */
   webhook_timeout_ms: z.number().positive(),
+  /**
+   * How long after its creation a streamed background response can still be streamed with
+   * `GET /v1/responses/{id}?stream=true`, in real ms: NOT multiplied by time_scale, because
+   * OpenAI's limit is wall-clock (5 minutes). Default 300000.
+   */
+  stream_resume_window_ms: nonNegative,
+  /** Fraction of SSE streams (created or resumed) cut after a random number of events. Default 0. */
+  stream_cut_rate: rate,
+  /** Cut every SSE stream after this many events (deterministic, for tests); null: off. Default null. */
+  stream_cut_after_events: z.number().int().min(1).nullable(),
 });
 
 export type SimConfig = z.infer<typeof simConfigSchema>;
@@ -80,6 +91,9 @@ export function defaultConfig(): SimConfig {
     webhook_reorder_window_ms: 200,
     webhook_bad_signature_rate: 0,
     webhook_timeout_ms: 10_000,
+    stream_resume_window_ms: 5 * 60_000,
+    stream_cut_rate: 0,
+    stream_cut_after_events: null,
   };
 }
 

@@ -35,6 +35,9 @@ const envSchema = z.object({
   SIM_WEBHOOK_REORDER_WINDOW_MS: z.coerce.number().min(0).optional(),
   SIM_WEBHOOK_BAD_SIGNATURE_RATE: rate.optional(),
   SIM_WEBHOOK_TIMEOUT_MS: z.coerce.number().positive().optional(),
+  SIM_STREAM_RESUME_WINDOW_MS: z.coerce.number().min(0).optional(),
+  SIM_STREAM_CUT_RATE: rate.optional(),
+  SIM_STREAM_CUT_AFTER_EVENTS: z.coerce.number().int().min(1).optional(),
 });
 
 export interface SimEnv {
@@ -74,6 +77,9 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): SimEnv {
       webhook_reorder_window_ms: env.SIM_WEBHOOK_REORDER_WINDOW_MS,
       webhook_bad_signature_rate: env.SIM_WEBHOOK_BAD_SIGNATURE_RATE,
       webhook_timeout_ms: env.SIM_WEBHOOK_TIMEOUT_MS,
+      stream_resume_window_ms: env.SIM_STREAM_RESUME_WINDOW_MS,
+      stream_cut_rate: env.SIM_STREAM_CUT_RATE,
+      stream_cut_after_events: env.SIM_STREAM_CUT_AFTER_EVENTS,
     },
   };
 }

@@ -51,6 +51,30 @@ export function responseNotFound(id: string): ApiError {
   });
 }
 
+export function responseNotStreamable(): ApiError {
+  return invalidRequest(
+    'This response cannot be streamed: you can only start a new stream from a background response if you created it with stream=true.',
+    'stream',
+    'response_not_streamable',
+  );
+}
+
+/** OpenAI refuses to stream a response again once it is older than 5 minutes. */
+export function streamExpired(windowMs: number): ApiError {
+  return invalidRequest(
+    `This response can no longer be streamed because it is more than ${describeDuration(windowMs)} old.`,
+    'stream',
+    'stream_expired',
+  );
+}
+
+function describeDuration(ms: number): string {
+  const plural = (n: number, unit: string): string => `${n} ${unit}${n === 1 ? '' : 's'}`;
+  if (ms >= 60_000 && ms % 60_000 === 0) return plural(ms / 60_000, 'minute');
+  if (ms >= 1000 && ms % 1000 === 0) return plural(ms / 1000, 'second');
+  return plural(ms, 'millisecond');
+}
+
 export function missingApiKey(): ApiError {
   return new ApiError({
     status: 401,

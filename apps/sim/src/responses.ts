@@ -4,7 +4,8 @@
  * Nothing advances a response: its status is a pure function of the clock. A background response
  * is `queued` until `startsAtMs`, `in_progress` until `endsAtMs`, then settles on the outcome fixed
  * at creation; `cancelledAtMs` (set by cancel while not yet terminal) overrides all of that.
- * Terminal states are therefore sticky by construction. Everything the response will say once
+ * Terminal states are therefore sticky by construction (a synchronous stream whose client hangs up
+ * is cancelled the same way, see `abandonResponse`). Everything the response will say once
  * finished (text, token counts, item ids) is also fixed at creation, so reads never compute twice
  * differently.
  */
@@ -46,6 +47,8 @@ export interface EchoedRequest {
 export interface SimResponse {
   id: string;
   background: boolean;
+  /** Created with `stream: true`: only such (background) responses can be streamed again later. */
+  stream: boolean;
   store: boolean;
   createdAtMs: number;
   startsAtMs: number;
@@ -86,6 +89,15 @@ export function cancelResponse(response: SimResponse, now: number): CancelResult
   if (isTerminal(status)) return { ok: false, reason: 'already_terminal', status };
   response.cancelledAtMs = now;
   return { ok: true };
+}
+
+/**
+ * A synchronous (non-background) streamed response whose client went away before it finished is
+ * cancelled, as OpenAI does ("to cancel a synchronous response, terminate the connection").
+ */
+export function abandonResponse(response: SimResponse, now: number): void {
+  if (response.background || isTerminal(statusAt(response, now))) return;
+  response.cancelledAtMs = now;
 }
 
 interface RenderedOutput {

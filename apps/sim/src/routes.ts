@@ -29,18 +29,31 @@ export function v1Router(sim: Simulator, delays: Delays): Router {
     const created = sim.create(req.body);
     // The response exists (and may finish, and send its webhook) before the client hears of it.
     if (sim.config.create_answer_delay_ms > 0) await delays.wait(sim.config.create_answer_delay_ms);
-    res.json(created);
+    if (created.kind === 'stream') sim.streamCreated(res, created.response);
+    else res.json(created.body);
   });
   router.get('/responses/:id', injectFaults(sim, delays, 'retrieve'), (req, res) => {
-    if (req.query['stream'] === 'true') {
-      throw invalidRequest('streaming not supported by this simulator yet', 'stream', 'unsupported_value');
-    }
-    res.json(sim.retrieve(req.params['id'] as string));
+    const id = req.params['id'] as string;
+    if (isTrue(req.query['stream'])) sim.resumeStream(res, id, startingAfter(req.query['starting_after']));
+    else res.json(sim.retrieve(id));
   });
   router.post('/responses/:id/cancel', injectFaults(sim, delays, 'cancel'), (req, res) => {
     res.json(sim.cancel(req.params['id'] as string));
   });
   return router;
+}
+
+function isTrue(value: unknown): boolean {
+  return value === 'true' || value === '1';
+}
+
+function startingAfter(value: unknown): number | null {
+  if (value === undefined || value === '') return null;
+  const parsed = typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(parsed)) {
+    throw invalidRequest(`Invalid 'starting_after': expected an integer, got '${String(value)}'.`, 'starting_after', 'invalid_type');
+  }
+  return parsed;
 }
 
 export function simRouter(sim: Simulator): Router {

@@ -4,16 +4,19 @@
  * OpenAI's semantics. HTTP concerns (auth, fault injection, JSON) live in routes.ts.
  *
  * Invariant: the only scheduled work is (a) one "settled" check per background response at its
- * terminal time, which emits the terminal webhook at most once, and (b) webhook sends.
+ * terminal time, which emits the terminal webhook at most once, (b) webhook sends and (c) the
+ * wake-up of each open SSE stream at its next event (streaming.ts).
  */
+import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { configPatchSchema, resolveConfig, type SimConfig, type SimOptions } from './config.ts';
-import { invalidRequest, responseNotFound, type ApiError } from './errors.ts';
+import { invalidRequest, responseNotFound, responseNotStreamable, streamExpired, type ApiError } from './errors.ts';
 import { effortProfile, generate } from './generation.ts';
 import { newId } from './ids.ts';
 import { createRandom, type Random } from './random.ts';
 import { parseCreateRequest, parseDirectives, promptText, type CreateRequest, type Directives } from './request.ts';
 import {
+  abandonResponse,
   cancelResponse,
   isTerminal,
   renderResponse,
@@ -24,6 +27,7 @@ import {
 } from './responses.ts';
 import { Scheduler, type Clock } from './scheduler.ts';
 import { countCancel, countCreate, countRetrieve, emptyStats, type SimStats } from './stats.ts';
+import { StreamHub } from './streaming.ts';
 import { cacheablePrefix, countTokens, PromptCache } from './usage.ts';
 import { WebhookSender } from './webhooks.ts';
 
@@ -34,6 +38,9 @@ const MIN_QUEUED_MS = 3;
 const MAX_STORED_RESPONSES = 200_000;
 export const JOB_ID_METADATA_KEY = 'longhaul_job_id';
 
+/** What a create answers: the Response as JSON, or (stream=true) its event stream. */
+export type Created = { kind: 'json'; body: Record<string, unknown> } | { kind: 'stream'; response: SimResponse };
+
 export interface SimulatorDeps {
   clock: Clock;
   logger: Logger;
@@ -42,6 +49,7 @@ export interface SimulatorDeps {
 export class Simulator {
   readonly scheduler: Scheduler;
   readonly webhooks: WebhookSender;
+  readonly #streams: StreamHub;
   readonly #initial: SimConfig;
   readonly #clock: Clock;
   readonly #logger: Logger;
@@ -66,6 +74,14 @@ export class Simulator {
       random: () => this.#random,
       stats: () => this.#stats.webhooks,
     });
+    this.#streams = new StreamHub({
+      clock: deps.clock,
+      scheduler: this.scheduler,
+      config: () => this.#config,
+      random: () => this.#random,
+      stats: () => this.#stats.streams,
+      onAbandoned: (response) => abandonResponse(response, this.#clock()),
+    });
   }
 
   get config(): SimConfig {
@@ -84,11 +100,8 @@ export class Simulator {
     return this.#clock();
   }
 
-  create(body: unknown): Record<string, unknown> {
+  create(body: unknown): Created {
     const request = unwrap(parseCreateRequest(body));
-    if (request.stream === true) {
-      throw invalidRequest('streaming not supported by this simulator yet', 'stream', 'unsupported_value');
-    }
     const background = request.background === true;
     if (background && request.store === false) {
       throw invalidRequest('Background mode requires store=true.', 'store', 'invalid_value');
@@ -96,12 +109,33 @@ export class Simulator {
     const directives = unwrap(parseDirectives(request.metadata));
     const previous = this.#previous(request.previous_response_id);
     const now = this.#clock();
-    const response = this.#build(request, directives, previous, background, now);
+    const response = this.#build(request, directives, previous, now);
 
     if (response.store) this.#remember(response);
     countCreate(this.#stats, response.id, request.metadata?.[JOB_ID_METADATA_KEY]);
     if (background) this.scheduler.schedule(response.endsAtMs, () => this.#settle(response));
-    return renderResponse(response, now);
+    return response.stream ? { kind: 'stream', response } : { kind: 'json', body: renderResponse(response, now) };
+  }
+
+  /** Answers a create with stream=true: the whole event log, live. */
+  streamCreated(res: ServerResponse, response: SimResponse): void {
+    this.#streams.serve(res, response, null, false);
+  }
+
+  /**
+   * `GET /v1/responses/{id}?stream=true[&starting_after=N]`: replays the event log after N (from
+   * the first event without a cursor), then the live tail. Throws, before writing anything, for a
+   * response not created with background=true and stream=true, or older than the resume window.
+   */
+  resumeStream(res: ServerResponse, id: string, startingAfter: number | null): void {
+    const response = this.#find(id);
+    if (!response.background || !response.stream) throw responseNotStreamable();
+    const windowMs = this.#config.stream_resume_window_ms;
+    if (this.#clock() - response.createdAtMs > windowMs) {
+      this.#stats.streams.expired++;
+      throw streamExpired(windowMs);
+    }
+    this.#streams.serve(res, response, startingAfter, true);
   }
 
   retrieve(id: string): Record<string, unknown> {
@@ -121,7 +155,10 @@ export class Simulator {
         : invalidRequest(`Cannot cancel a ${result.status} response.`, null, null);
     }
     countCancel(this.#stats, id);
-    if (!wasTerminal) this.#settle(response);
+    if (!wasTerminal) {
+      this.#settle(response);
+      this.#streams.poke(id);
+    }
     return renderResponse(response, now);
   }
 
@@ -143,6 +180,7 @@ export class Simulator {
 
   /** Back to the starting configuration with no responses, cache entries, stats or pending sends. */
   reset(): void {
+    this.#streams.cutAll();
     this.scheduler.clear();
     this.webhooks.reset();
     this.#config = structuredClone(this.#initial);
@@ -153,6 +191,7 @@ export class Simulator {
   }
 
   async close(): Promise<void> {
+    this.#streams.close();
     this.scheduler.close();
     await this.webhooks.close();
   }
@@ -161,9 +200,10 @@ export class Simulator {
     request: CreateRequest,
     directives: Directives,
     previous: SimResponse | null,
-    background: boolean,
     now: number,
   ): SimResponse {
+    const background = request.background === true;
+    const stream = request.stream === true;
     const effort = request.reasoning?.effort ?? 'medium';
     const summary = request.reasoning?.summary ?? request.reasoning?.generate_summary ?? null;
     const prompt = promptText(request);
@@ -194,19 +234,22 @@ export class Simulator {
     // Cut off by max_output_tokens: the whole budget is spent. Forced by sim_outcome: half the answer.
     const incompleteBudget = overBudget ? maxOutput : Math.floor(needed / 2);
 
+    // A synchronous response is done when created, unless streamed: then it is in progress for
+    // its duration (without a queued phase) while the events flow.
     let startsAtMs = now;
     let endsAtMs = now;
-    if (background) {
+    if (background || stream) {
       const simulated = directives.durationMs ?? this.#config.default_duration_ms * effortProfile(effort).durationFactor;
       const real = simulated * this.#config.time_scale;
-      const queued = Math.max(real * QUEUED_SHARE, MIN_QUEUED_MS);
+      const queued = background ? Math.max(real * QUEUED_SHARE, MIN_QUEUED_MS) : 0;
       startsAtMs = now + queued;
-      endsAtMs = now + Math.max(real, queued + 1);
+      endsAtMs = background ? now + Math.max(real, queued + 1) : now + real;
     }
 
     return {
       id: newId('resp'),
       background,
+      stream,
       store: request.store !== false,
       createdAtMs: now,
       startsAtMs,
@@ -252,6 +295,7 @@ export class Simulator {
       return;
     }
     response.terminalEventEmitted = true;
+    this.#stats.terminal_at_ms[response.id] = terminalAt(response);
     this.webhooks.emit(status, response.id, terminalAt(response));
   }
 

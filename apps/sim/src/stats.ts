@@ -16,6 +16,17 @@ export interface WebhookStats {
   exhausted: number;
 }
 
+export interface StreamStats {
+  /** SSE streams served: `POST /v1/responses` with stream=true plus every resume. */
+  opened: number;
+  /** Streams served by `GET /v1/responses/{id}?stream=true` (also counted in `opened`, not in `retrieves`). */
+  resumed: number;
+  /** Streams the server cut mid-way (`stream_cut_rate`, `stream_cut_after_events`). */
+  cut: number;
+  /** Resumes refused because the response is older than `stream_resume_window_ms`. */
+  expired: number;
+}
+
 export interface SimStats {
   creates: number;
   retrieves: number;
@@ -24,7 +35,10 @@ export interface SimStats {
   errors: number;
   by_response: Record<string, { retrieves: number; cancels: number }>;
   creates_by_job: Record<string, number>;
+  /** By response id: when a background response reached its terminal state (ms since the epoch, simulator clock). */
+  terminal_at_ms: Record<string, number>;
   webhooks: WebhookStats;
+  streams: StreamStats;
 }
 
 export function emptyStats(): SimStats {
@@ -36,7 +50,9 @@ export function emptyStats(): SimStats {
     errors: 0,
     by_response: {},
     creates_by_job: {},
+    terminal_at_ms: {},
     webhooks: { sent: 0, delivered: 0, failed_attempts: 0, dropped: 0, duplicated: 0, bad_signature: 0, exhausted: 0 },
+    streams: { opened: 0, resumed: 0, cut: 0, expired: 0 },
   };
 }
 

@@ -17,6 +17,9 @@ describe('loadEnv', () => {
       SIM_WEBHOOK_URLS: 'http://127.0.0.1:4000/a,http://127.0.0.1:4000/b',
       SIM_WEBHOOK_SECRET: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
       SIM_WEBHOOK_REORDER: 'true',
+      SIM_STREAM_RESUME_WINDOW_MS: '60000',
+      SIM_STREAM_CUT_RATE: '0.1',
+      SIM_STREAM_CUT_AFTER_EVENTS: '12',
     });
     expect(env.port).toBe(0);
     expect(env.options).toMatchObject({
@@ -25,6 +28,9 @@ describe('loadEnv', () => {
       fault_endpoints: ['create', 'cancel'],
       webhook_urls: ['http://127.0.0.1:4000/a', 'http://127.0.0.1:4000/b'],
       webhook_reorder: true,
+      stream_resume_window_ms: 60_000,
+      stream_cut_rate: 0.1,
+      stream_cut_after_events: 12,
     });
   });
 
@@ -33,5 +39,6 @@ describe('loadEnv', () => {
     expect(() => loadEnv({ SIM_WEBHOOK_URLS: 'not a url' })).toThrow(/SIM_WEBHOOK_URLS/);
     expect(() => loadEnv({ SIM_WEBHOOK_SECRET: 'secret' })).toThrow(/SIM_WEBHOOK_SECRET/);
     expect(() => loadEnv({ SIM_WEBHOOK_REORDER: 'maybe' })).toThrow(/SIM_WEBHOOK_REORDER/);
+    expect(() => loadEnv({ SIM_STREAM_CUT_AFTER_EVENTS: '0' })).toThrow(/SIM_STREAM_CUT_AFTER_EVENTS/);
   });
 });

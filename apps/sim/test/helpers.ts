@@ -7,22 +7,67 @@ import OpenAI from 'openai';
 import { createSimServer, type SimOptions, type SimServer } from '../src/server.ts';
 
 const SPEC_PATH = new URL('../../../../shared/specs/responses-subset.json', import.meta.url);
+const STREAM_EVENTS_PATH = new URL('../../../../shared/specs/response-stream-events.json', import.meta.url);
 
-let responseValidator: ValidateFunction | undefined;
+let ajv: Ajv2020 | undefined;
+const validators = new Map<string, ValidateFunction>();
 
-/** Validates against components.schemas.Response of the shared OpenAPI 3.1 spec. */
-export function responseSchemaErrors(body: unknown): string | null {
-  if (responseValidator === undefined) {
+/** A validator for components.schemas.<name> of the shared OpenAPI 3.1 spec (compiled once). */
+function specValidator(name: string): ValidateFunction {
+  if (ajv === undefined) {
     const spec = JSON.parse(readFileSync(SPEC_PATH, 'utf8')) as Record<string, unknown>;
-    const ajv = new Ajv2020({ strict: false, allErrors: true });
+    ajv = new Ajv2020({ strict: false, allErrors: true });
     const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;
     addFormats(ajv);
     ajv.addFormat('unixtime', { type: 'number', validate: (value: number) => Number.isFinite(value) });
     ajv.addSchema(spec, 'openai.json');
-    responseValidator = ajv.getSchema('openai.json#/components/schemas/Response');
-    if (responseValidator === undefined) throw new Error('Response schema not found');
   }
-  return responseValidator(body) ? null : JSON.stringify(responseValidator.errors?.slice(0, 5), null, 1);
+  let validator = validators.get(name);
+  if (validator === undefined) {
+    validator = ajv.getSchema(`openai.json#/components/schemas/${name}`);
+    if (validator === undefined) throw new Error(`${name} schema not found`);
+    validators.set(name, validator);
+  }
+  return validator;
+}
+
+function schemaErrors(name: string, body: unknown): string | null {
+  const validator = specValidator(name);
+  return validator(body) ? null : JSON.stringify(validator.errors?.slice(0, 5), null, 1);
+}
+
+/** Validates against components.schemas.Response of the shared OpenAPI 3.1 spec. */
+export function responseSchemaErrors(body: unknown): string | null {
+  return schemaErrors('Response', body);
+}
+
+export interface StreamEventVariant {
+  schema: string;
+  type: string;
+  required: string[];
+  properties: string[];
+}
+
+let streamEventTable: Map<string, StreamEventVariant> | undefined;
+
+/** The 58 ResponseStreamEvent variants of specs/response-stream-events.json, by event type. */
+export function streamEventVariants(): Map<string, StreamEventVariant> {
+  streamEventTable ??= new Map(
+    (JSON.parse(readFileSync(STREAM_EVENTS_PATH, 'utf8')) as StreamEventVariant[]).map((variant) => [variant.type, variant]),
+  );
+  return streamEventTable;
+}
+
+/**
+ * Problems with one streamed event: a type missing from the table, a required field of its variant
+ * missing, or (ajv) a mismatch with the variant's OpenAPI schema. Null when it is fine.
+ */
+export function streamEventErrors(event: Record<string, unknown>): string | null {
+  const variant = streamEventVariants().get(String(event['type']));
+  if (variant === undefined) return `unknown event type ${String(event['type'])}`;
+  const missing = variant.required.filter((field) => !(field in event));
+  if (missing.length > 0) return `${variant.type} lacks ${missing.join(', ')}`;
+  return schemaErrors(variant.schema, event);
 }
 
 export interface TestSim {

@@ -300,10 +300,4 @@ describe('errors', () => {
       code: 'previous_response_not_found',
     });
   });
-
-  test('stream=true is refused for now', async () => {
-    const res = await sim.api('/responses', { body: { model: 'gpt-5', input: 'x', stream: true } });
-    expect(res.status).toBe(400);
-    expect(res.json.error.param).toBe('stream');
-  });
 });
