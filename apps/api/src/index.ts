@@ -55,6 +55,10 @@ const server = app.listen(env.PORT, env.HOST, () => {
 server.keepAliveTimeout = 65_000;
 
 onShutdown(logger, env.SHUTDOWN_TIMEOUT_MS, async () => {
+  // close() only stops new connections: a busy keep-alive connection would go on carrying
+  // requests and keep the process alive until the deadline. Answer whatever still arrives on one
+  // with `Connection: close`, so each client finishes its request and moves to another instance.
+  server.prependListener('request', (_req, res) => res.setHeader('Connection', 'close'));
   const closing = new Promise<void>((resolve) => {
     server.close(() => resolve());
     server.closeIdleConnections();

@@ -56,7 +56,15 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
   let blockingClientId: number | null = null;
   let reading = false;
 
+  /** Live entries that arrive while a watcher is still catching up wait here, in order. */
+  const catchingUp = new Map<Watcher, JobStreamEntry[]>();
+
   const deliver = (watcher: Watcher, entry: JobStreamEntry) => {
+    const buffer = catchingUp.get(watcher);
+    if (buffer) {
+      buffer.push(entry);
+      return;
+    }
     if (compareEntryIds(entry.entryId, watcher.lastEntryId) <= 0) return; // seen already
     watcher.lastEntryId = entry.entryId;
     watcher.send(entry);
@@ -120,17 +128,30 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
         cursors.set(watcher.jobId, watcher.lastEntryId);
         interrupt();
       }
-      // Catch up: everything after the watcher's cursor that is stored now.
-      for (;;) {
-        const entries = await jobStreams.readAfter(watcher.jobId, watcher.lastEntryId, 1000);
-        for (const entry of entries) deliver(watcher, entry);
-        if (entries.length < 1000) break;
+      // Catch up: everything after the watcher's cursor that is stored now; live entries wait
+      // until then (and the ones the catch-up already gave are dropped by id).
+      catchingUp.set(watcher, []);
+      try {
+        for (;;) {
+          const entries = await jobStreams.readAfter(watcher.jobId, watcher.lastEntryId, 1000);
+          for (const entry of entries) {
+            if (compareEntryIds(entry.entryId, watcher.lastEntryId) <= 0) continue;
+            watcher.lastEntryId = entry.entryId;
+            watcher.send(entry);
+          }
+          if (entries.length < 1000) break;
+        }
+      } finally {
+        const waiting = catchingUp.get(watcher) ?? [];
+        catchingUp.delete(watcher);
+        for (const entry of waiting) deliver(watcher, entry);
       }
     },
     unwatch(watcher) {
       const set = watchers.get(watcher.jobId);
       if (!set) return;
       set.delete(watcher);
+      catchingUp.delete(watcher);
       if (set.size === 0) {
         watchers.delete(watcher.jobId);
         cursors.delete(watcher.jobId);

@@ -57,8 +57,13 @@ export function createWorker(deps: WorkerDeps): LonghaulWorker {
     return worker;
   };
 
+  // The submit worker always has a limiter: BullMQ only consults the queue's rate-limit key (set by
+  // `queue.rateLimit()` when the provider answers 429) for workers configured with one, so without
+  // it a Retry-After would pause nothing. With no PROVIDER_RATE_LIMIT_PER_SECOND the limit is
+  // effectively infinite and only Retry-After pauses submissions.
+  const submitLimiter = config.providerRateLimit ? { max: config.providerRateLimit.max, duration: config.providerRateLimit.durationMs } : { max: Number.MAX_SAFE_INTEGER, duration: 1_000 };
   const workers = [
-    make('submit', submitJobProcessor(deps), config.submitConcurrency, config.providerRateLimit ? { limiter: { max: config.providerRateLimit.max, duration: config.providerRateLimit.durationMs } } : {}),
+    make('submit', submitJobProcessor(deps), config.submitConcurrency, { limiter: submitLimiter }),
     make('poll', pollJobProcessor(deps), config.pollConcurrency),
     make('cancel', cancelJobProcessor(deps), config.cancelConcurrency),
     make('webhook', processWebhookProcessor(deps), config.webhookConcurrency),

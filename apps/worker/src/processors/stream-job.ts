@@ -3,8 +3,9 @@
  * Stream that SSE watchers read), and reconcile the response's final state from its terminal
  * event through the one reconcile path.
  *
- * Any interruption (a cut connection, this process dying) is resumed by the next run of this work
- * item from the last stored event: `GET /v1/responses/{id}?stream=true&starting_after=<last>`.
+ * Any interruption (a cut connection, this process dying) is resumed from the last stored event,
+ * `GET /v1/responses/{id}?stream=true&starting_after=<last>`: within this run while the provider
+ * still yields events, else by the next run of the work item after a backoff.
  * Stored entry ids are derived from the provider's sequence numbers, so an overlap is refused by
  * Redis: watchers see no gap and no duplicate. When the provider can no longer stream the
  * response (OpenAI refuses resuming after a while), the work item polls for the final state and
@@ -40,60 +41,71 @@ export function streamJobProcessor(deps: WorkerDeps) {
     if (isTerminal(job.status) || job.status === JobStatus.Pending || !job.responseId) return;
     const responseId = job.responseId;
     const log = deps.logger.child(jobLogFields(job));
-    const last = await jobStreams.lastProviderSequence(job.id);
 
-    let stream;
-    try {
-      stream = await provider.streamResponse(responseId, last, { jobId: job.id });
-    } catch (err) {
-      if (!(err instanceof ProviderError) || (err.kind !== 'rejected' && err.kind !== 'not_found')) throw err;
-      // The provider will not stream it any more (too old to resume): poll for the final state.
-      log.warn({ code: 'stream_resume_refused', provider_code: err.code, last_sequence: last }, 'provider refused to resume the stream; polling for the final state');
-      const retrieved = await provider.retrieveResponse(responseId, { jobId: job.id });
-      const response = retrieved.response;
-      if (finished(response)) {
-        const sequence = (last ?? -1) + 1;
-        const type = `response.${response.status}`;
-        await jobStreams.appendProviderEvent(job.id, sequence, type, JSON.stringify({ type, sequence_number: sequence, response }));
-        await reconcileFinal(job, response);
-        return;
-      }
-      const delayMs = nextPollDelayMs(config.completionMode === 'webhook' ? 'poll' : config.completionMode, work.attemptsMade, config.poll, retrieved.pollAfterMs);
-      await scheduleNextCheck(db.db, job.id, new Date(clock().getTime() + delayMs), { poll: true });
-      await work.moveToDelayed(Date.now() + delayMs, token);
-      throw new DelayedError();
-    }
+    const appendFinal = async (response: ProviderResponseObject) => {
+      // Only statuses with a stream event of their own (there is no response.cancelled event).
+      if (response.status === 'cancelled') return;
+      const sequence = ((await jobStreams.lastProviderSequence(job.id)) ?? -1) + 1;
+      const type = `response.${response.status}`;
+      await jobStreams.appendProviderEvent(job.id, sequence, type, JSON.stringify({ type, sequence_number: sequence, response }));
+    };
 
-    let beat = Date.now();
-    let stored = 0;
-    try {
-      for await (const event of stream as AsyncIterable<ProviderStreamEvent>) {
-        if (await jobStreams.appendProviderEvent(job.id, event.sequence_number, event.type, JSON.stringify(event))) stored += 1;
-        if (event.type === 'response.in_progress' && event.response) {
-          const result = await reconcileJob(db.db, job, event.response, { source: 'poll', now: clock(), details: { via: 'stream' } });
-          await stateChanged(deps, result);
-        }
-        if (TERMINAL_EVENTS.has(event.type) && event.response) {
-          await reconcileFinal(job, event.response);
-          log.info({ events: stored }, 'provider stream finished');
+    // Follow the stream; when it ends without a terminal event, resume it from the last stored
+    // event while it still yields events (a cut connection), and settle from a retrieve once it
+    // yields nothing more (a cancelled response's stream ends without a final event).
+    for (;;) {
+      const last = await jobStreams.lastProviderSequence(job.id);
+      let stream;
+      try {
+        stream = await provider.streamResponse(responseId, last, { jobId: job.id });
+      } catch (err) {
+        if (!(err instanceof ProviderError) || (err.kind !== 'rejected' && err.kind !== 'not_found')) throw err;
+        // The provider will not stream it any more (too old to resume): poll for the final state.
+        log.warn({ code: 'stream_resume_refused', provider_code: err.code, last_sequence: last }, 'provider refused to resume the stream; polling for the final state');
+        const retrieved = await provider.retrieveResponse(responseId, { jobId: job.id });
+        if (finished(retrieved.response)) {
+          await appendFinal(retrieved.response);
+          await reconcileFinal(job, retrieved.response);
           return;
         }
-        if (Date.now() - beat > HEARTBEAT_MS) {
-          beat = Date.now();
-          await scheduleNextCheck(db.db, job.id, new Date(clock().getTime() + config.lockDurationMs + HEARTBEAT_MS));
-        }
+        const delayMs = nextPollDelayMs(config.completionMode === 'webhook' ? 'poll' : config.completionMode, work.attemptsMade, config.poll, retrieved.pollAfterMs);
+        await scheduleNextCheck(db.db, job.id, new Date(clock().getTime() + delayMs), { poll: true });
+        await work.moveToDelayed(Date.now() + delayMs, token);
+        throw new DelayedError();
       }
-    } finally {
-      stream.abort();
-    }
 
-    // The stream ended without a terminal event: finished by other means (a cancel), or cut.
-    const retrieved = await provider.retrieveResponse(responseId, { jobId: job.id });
-    if (finished(retrieved.response)) {
-      await reconcileFinal(job, retrieved.response);
-      return;
+      let beat = Date.now();
+      let stored = 0;
+      try {
+        for await (const event of stream as AsyncIterable<ProviderStreamEvent>) {
+          if (await jobStreams.appendProviderEvent(job.id, event.sequence_number, event.type, JSON.stringify(event))) stored += 1;
+          if (event.type === 'response.in_progress' && event.response) {
+            const result = await reconcileJob(db.db, job, event.response, { source: 'poll', now: clock(), details: { via: 'stream' } });
+            await stateChanged(deps, result);
+          }
+          if (TERMINAL_EVENTS.has(event.type) && event.response) {
+            await reconcileFinal(job, event.response);
+            return;
+          }
+          if (Date.now() - beat > HEARTBEAT_MS) {
+            beat = Date.now();
+            await scheduleNextCheck(db.db, job.id, new Date(clock().getTime() + config.lockDurationMs + HEARTBEAT_MS));
+          }
+        }
+      } finally {
+        stream.abort();
+      }
+
+      const retrieved = await provider.retrieveResponse(responseId, { jobId: job.id });
+      if (!finished(retrieved.response)) {
+        log.warn({ code: 'stream_cut', events: stored }, 'provider stream ended early; resuming');
+        throw new ProviderError('The provider stream ended before the response finished.', { kind: 'transient', status: null, code: 'stream_ended_early' });
+      }
+      if (stored === 0) {
+        await appendFinal(retrieved.response);
+        await reconcileFinal(job, retrieved.response);
+        return;
+      }
     }
-    log.warn({ code: 'stream_cut', events: stored }, 'provider stream ended early; resuming');
-    throw new ProviderError('The provider stream ended before the response finished.', { kind: 'transient', status: null, code: 'stream_ended_early' });
   };
 }
