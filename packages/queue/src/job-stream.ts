@@ -62,6 +62,8 @@ export interface JobStreams {
   appendLifecycleEvent(jobId: string, type: string, data: string): Promise<string>;
   /** The newest provider sequence number stored, or null. */
   lastProviderSequence(jobId: string): Promise<number | null>;
+  /** The newest entry, or null. */
+  last(jobId: string): Promise<JobStreamEntry | null>;
   /** Entries after `afterEntryId` (exclusive), oldest first. */
   readAfter(jobId: string, afterEntryId: string, count?: number): Promise<JobStreamEntry[]>;
   /** Forget a job's stream entirely. */
@@ -93,6 +95,10 @@ export function createJobStreams(redis: Redis, options: JobStreamOptions): JobSt
       if (!first) return null;
       const a = Number(first.split('-')[0]);
       return a === 0 ? null : a - 1;
+    },
+    async last(jobId) {
+      const [top] = await redis.xrevrange(key(jobId), '+', '-', 'COUNT', 1);
+      return top ? toEntry(top[0], top[1]) : null;
     },
     async readAfter(jobId, afterEntryId, count = 1000) {
       const rows = await redis.xrange(key(jobId), `(${afterEntryId}`, '+', 'COUNT', count);

@@ -9,9 +9,9 @@
 import { type Request, type Response, Router } from 'express';
 import { NotFoundError, ValidationError, isTerminal } from '@longhaul/core';
 import { getJobForTenant, toJobObject, type Job } from '@longhaul/db';
-import { type JobStreamEntry, fromEventId } from '@longhaul/queue';
+import { type JobStreamEntry, fromEventId, toEventId } from '@longhaul/queue';
 import type { ApiDeps } from '../server.ts';
-import type { Watcher } from '../stream-hub.ts';
+import { type Watcher, compareEntryIds } from '../stream-hub.ts';
 
 const TERMINAL_EVENT_TYPES = new Set(['job.completed', 'job.failed', 'job.cancelled', 'job.incomplete', 'job.expired']);
 
@@ -34,6 +34,13 @@ export function jobStreamRouter(deps: ApiDeps): Router {
     if (!job) throw new NotFoundError(`No job with id '${req.params.id}'.`, 'id');
     const log = req.log.child({ job_id: job.id, tenant_id: job.tenantId, response_id: job.responseId });
 
+    const lastStored = await streamHub.jobStreams.last(job.id).catch(() => null);
+    if (isTerminal(job.status) && lastStored && TERMINAL_EVENT_TYPES.has(lastStored.type) && compareEntryIds(cursor, lastStored.entryId) >= 0) {
+      // Nothing after the cursor, ever: 204 tells EventSource clients to stop reconnecting.
+      res.status(204).end();
+      return;
+    }
+
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache, no-transform',
@@ -43,7 +50,6 @@ export function jobStreamRouter(deps: ApiDeps): Router {
     res.write(': stream of ' + job.id + '\n\n');
 
     let ended = false;
-    let lastEventId = '';
     const finish = () => {
       if (ended) return;
       ended = true;
@@ -53,7 +59,6 @@ export function jobStreamRouter(deps: ApiDeps): Router {
     };
     const write = (entry: Pick<JobStreamEntry, 'eventId' | 'type' | 'data'>) => {
       if (ended) return;
-      lastEventId = entry.eventId;
       res.write(`id: ${entry.eventId}\nevent: ${entry.type}\ndata: ${entry.data}\n\n`);
       if (TERMINAL_EVENT_TYPES.has(entry.type)) finish();
     };
@@ -69,8 +74,13 @@ export function jobStreamRouter(deps: ApiDeps): Router {
     /** If the job is finished but its log never said so (log lost with Redis), say it from Postgres. */
     const closeFromDatabase = async (current: Job) => {
       if (ended || !isTerminal(current.status)) return;
-      const base = lastEventId && !lastEventId.includes('.') ? lastEventId : lastEventId.split('.')[0] || '-1';
-      write({ eventId: `${base}.999999`, type: `job.${current.status}`, data: JSON.stringify({ type: `job.${current.status}`, job: toJobObject(current) }) });
+      const top = await streamHub.jobStreams.last(current.id).catch(() => null);
+      if (top && TERMINAL_EVENT_TYPES.has(top.type)) {
+        finish(); // the log has its end; this client is past it
+        return;
+      }
+      const [a, b] = (top?.entryId ?? '0-0').split('-').map(Number) as [number, number];
+      write({ eventId: toEventId(`${a}-${b + 1}`), type: `job.${current.status}`, data: JSON.stringify({ type: `job.${current.status}`, job: toJobObject(current) }) });
     };
     const finalCheck = setInterval(() => {
       getJobForTenant(db, job.tenantId, job.id)
