@@ -17,6 +17,9 @@ export interface Watcher {
   heartbeat(): void;
   /** The hub is closing (shutdown): end the response; the client resumes elsewhere with Last-Event-ID. */
   end(): void;
+  /** Optional: hold writes between `cork` and `uncork` (one socket write per batch of entries). */
+  cork?(): void;
+  uncork?(): void;
 }
 
 export interface StreamHub {
@@ -97,9 +100,11 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
         const jobId = key.slice(prefix.length + ':jobstream:'.length);
         const set = watchers.get(jobId);
         if (!set || rows.length === 0) continue;
-        for (const [entryId, fields] of rows) {
-          const entry = toEntry(entryId, fields);
-          for (const watcher of set) deliver(watcher, entry);
+        const entries = rows.map(([entryId, fields]) => toEntry(entryId, fields));
+        for (const watcher of set) {
+          watcher.cork?.();
+          for (const entry of entries) deliver(watcher, entry);
+          watcher.uncork?.();
         }
         cursors.set(jobId, rows.at(-1)![0]);
       }

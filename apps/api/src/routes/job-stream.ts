@@ -70,6 +70,8 @@ export function jobStreamRouter(deps: ApiDeps): Router {
         if (!ended) res.write(': keep-alive\n\n');
       },
       end: finish,
+      cork: () => res.cork(),
+      uncork: () => res.uncork(),
     };
     /** If the job is finished but its log never said so (log lost with Redis), say it from Postgres. */
     const closeFromDatabase = async (current: Job) => {
