@@ -11,30 +11,28 @@ import type { JobsOptions } from 'bullmq';
 
 export const jobIdSchema = z.string().regex(/^job_[0-9A-Za-z]{8,64}$/);
 
+/**
+ * Work items retried on failure with the core retry schedule (the worker's `longhaul` backoff
+ * strategy), removed once done, and kept a week when they fail for good (for the admin board).
+ */
+function retried(attempts: number): JobsOptions {
+  return { attempts, backoff: { type: 'longhaul' }, removeOnComplete: true, removeOnFail: { age: 7 * 24 * 3600, count: 10_000 } };
+}
+
 export const queueCatalog = {
   /** Create the background response at the provider. */
   submit: {
     name: 'submit',
     payload: z.object({ jobId: jobIdSchema }),
-    options: {
-      // Transient provider failures are retried with the core retry schedule (see the worker's
-      // backoffStrategy) until this many attempts; the time budget is enforced by the processor.
-      attempts: 50,
-      backoff: { type: 'longhaul' },
-      removeOnComplete: true,
-      removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
-    },
+    // Transient provider failures are retried until this many attempts; the time budget is
+    // enforced by the processor.
+    options: retried(50),
   },
   /** Retrieve the response and reconcile it; re-delays itself until the response is terminal. */
   poll: {
     name: 'poll',
     payload: z.object({ jobId: jobIdSchema, attempt: z.number().int().nonnegative().default(0) }),
-    options: {
-      attempts: 50,
-      backoff: { type: 'longhaul' },
-      removeOnComplete: true,
-      removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
-    },
+    options: retried(50),
   },
   /**
    * Follow a `stream: true` job's provider event stream into the job's event log, resuming from
@@ -43,45 +41,25 @@ export const queueCatalog = {
   stream: {
     name: 'stream',
     payload: z.object({ jobId: jobIdSchema }),
-    options: {
-      attempts: 50,
-      backoff: { type: 'longhaul' },
-      removeOnComplete: true,
-      removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
-    },
+    options: retried(50),
   },
   /** Ask the provider to cancel a response, then reconcile what it answers. */
   cancel: {
     name: 'cancel',
     payload: z.object({ jobId: jobIdSchema }),
-    options: {
-      attempts: 20,
-      backoff: { type: 'longhaul' },
-      removeOnComplete: true,
-      removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
-    },
+    options: retried(20),
   },
   /** Act on a received OpenAI webhook: retrieve the (thin-payload) response and reconcile it. */
   webhook: {
     name: 'webhook',
     payload: z.object({ inboxId: z.number().int().positive(), waits: z.number().int().nonnegative().default(0) }),
-    options: {
-      attempts: 30,
-      backoff: { type: 'longhaul' },
-      removeOnComplete: true,
-      removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
-    },
+    options: retried(30),
   },
   /** Send one callback delivery; re-delays itself on the retry schedule until it succeeds or dies. */
   deliver: {
     name: 'deliver',
     payload: z.object({ deliveryId: z.string().regex(/^dlv_[0-9A-Za-z]{8,64}$/) }),
-    options: {
-      attempts: 30,
-      backoff: { type: 'longhaul' },
-      removeOnComplete: true,
-      removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
-    },
+    options: retried(30),
   },
 } as const satisfies Record<string, { name: string; payload: z.ZodType; options: JobsOptions }>;
 
