@@ -161,3 +161,30 @@ describe('worker killed mid-stream', () => {
     await exited(second);
   });
 });
+
+describe('graceful worker shutdown mid-stream', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ startWorker: false, sim: { time_scale: 0.02 } });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('hands the stream back at once and another worker finishes it without gap or duplicate', async () => {
+    const first = stack.startWorker();
+    const { body: job } = await stack.api('POST', '/v1/jobs', jobBody({ stream: true }, 300_000)); // ~6 s real
+    const watching = readSse(`${stack.apiUrl}/v1/jobs/${job.id}/stream`, { headers: { authorization: `Bearer ${stack.apiKey}` }, timeoutMs: 60_000 });
+    await stack.waitForJob(job.id, (j) => j.status === 'in_progress');
+    await new Promise((r) => setTimeout(r, 500));
+    const started = Date.now();
+    await first.close(30_000);
+    expect(Date.now() - started).toBeLessThan(5_000); // not the ~5 s the response still had to run
+    stack.startWorker();
+    const { events } = await watching;
+    const done = await stack.waitForJob(job.id, isTerminalJob, 30_000);
+    expect(done.status).toBe('completed');
+    assertContiguous(events);
+    expect(text(events)).toBe(done.output_text);
+  });
+});

@@ -26,7 +26,12 @@ const finished = (response: ProviderResponseObject) => response.status === 'comp
 /** How often a live stream tells the sweeper it is still being followed. */
 const HEARTBEAT_MS = 10_000;
 
-export function streamJobProcessor(deps: WorkerDeps) {
+/**
+ * `shutdown` aborts the provider streams being followed when the worker stops: the work items
+ * end at once as a transient failure and another worker resumes them after the retry delay,
+ * instead of this one waiting out responses that may run for minutes.
+ */
+export function streamJobProcessor(deps: WorkerDeps, shutdown: AbortSignal) {
   const { db, provider, jobStreams, clock, config } = deps;
 
   async function reconcileFinal(job: Job, response: ProviderResponseObject): Promise<void> {
@@ -57,6 +62,7 @@ export function streamJobProcessor(deps: WorkerDeps) {
       const last = await jobStreams.lastProviderSequence(job.id);
       let stream;
       try {
+        if (shutdown.aborted) throw new ProviderError('The worker is shutting down.', { kind: 'transient', status: null, code: 'worker_shutdown' });
         stream = await provider.streamResponse(responseId, last, { jobId: job.id });
       } catch (err) {
         if (!(err instanceof ProviderError) || (err.kind !== 'rejected' && err.kind !== 'not_found')) throw err;
@@ -76,6 +82,8 @@ export function streamJobProcessor(deps: WorkerDeps) {
 
       let beat = Date.now();
       let stored = 0;
+      const onShutdown = () => stream.abort();
+      shutdown.addEventListener('abort', onShutdown);
       try {
         for await (const event of stream as AsyncIterable<ProviderStreamEvent>) {
           if (await jobStreams.appendProviderEvent(job.id, event.sequence_number, event.type, JSON.stringify(event))) stored += 1;
@@ -93,7 +101,12 @@ export function streamJobProcessor(deps: WorkerDeps) {
           }
         }
       } finally {
+        shutdown.removeEventListener('abort', onShutdown);
         stream.abort();
+      }
+      if (shutdown.aborted) {
+        log.info({ code: 'stream_handed_back', events: stored }, 'worker stopping: the stream is handed to another worker');
+        throw new ProviderError('The worker is shutting down.', { kind: 'transient', status: null, code: 'worker_shutdown' });
       }
 
       const retrieved = await provider.retrieveResponse(responseId, { jobId: job.id });
