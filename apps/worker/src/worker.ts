@@ -62,13 +62,15 @@ export function createWorker(deps: WorkerDeps): LonghaulWorker {
   // it a Retry-After would pause nothing. With no PROVIDER_RATE_LIMIT_PER_SECOND the limit is
   // effectively infinite and only Retry-After pauses submissions.
   const submitLimiter = config.providerRateLimit ? { max: config.providerRateLimit.max, duration: config.providerRateLimit.durationMs } : { max: Number.MAX_SAFE_INTEGER, duration: 1_000 };
+  /** Aborted on close: long provider streams are handed back instead of waited for. */
+  const shuttingDown = new AbortController();
   const workers = [
     make('submit', submitJobProcessor(deps), config.submitConcurrency, { limiter: submitLimiter }),
     make('poll', pollJobProcessor(deps), config.pollConcurrency),
     make('cancel', cancelJobProcessor(deps), config.cancelConcurrency),
     make('webhook', processWebhookProcessor(deps), config.webhookConcurrency),
     make('deliver', deliverCallbackProcessor(deps), config.callbacks.concurrency),
-    make('stream', streamJobProcessor(deps), config.streamConcurrency),
+    make('stream', streamJobProcessor(deps, shuttingDown.signal), config.streamConcurrency),
   ];
   const outboxListener = startOutboxListener(deps);
 
@@ -92,14 +94,17 @@ export function createWorker(deps: WorkerDeps): LonghaulWorker {
     close: (timeoutMs = 10_000) =>
       (closing ??= (async () => {
         clearInterval(timer);
+        shuttingDown.abort();
         await outboxListener.close();
-        // Stop taking new work; in-flight jobs get `timeoutMs` to finish, then are force-closed
-        // (their locks lapse and another worker picks them up as stalled).
+        // Stop taking new work; in-flight jobs get `timeoutMs` to finish. After that we stop
+        // waiting: BullMQ cannot turn a close in progress into a forced one (`close(true)` returns
+        // the pending graceful close), so the unfinished work items stay locked until their lock
+        // lapses once this process is gone, and another worker takes them up as stalled.
         const graceful = Promise.all(workers.map((w) => w.close()));
         const deadline = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), timeoutMs).unref());
         if ((await Promise.race([graceful, deadline])) === 'timeout') {
-          logger.warn({ code: 'shutdown_forced' }, 'in-flight work did not finish in time: forcing close');
-          await Promise.all(workers.map((w) => w.close(true)));
+          graceful.catch(() => {});
+          logger.warn({ code: 'shutdown_forced' }, 'in-flight work did not finish in time: leaving it to another worker');
         }
         await sweeping?.catch(() => {});
         connection.disconnect();

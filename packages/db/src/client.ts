@@ -36,6 +36,12 @@ export function createDb(options: DbOptions): DbHandle {
   // An idle client losing its connection (Postgres restart) must not crash the process; the pool
   // discards it and the next query reconnects.
   pool.on('error', () => {});
+  // A client checked out of the pool (a transaction, the sweeper's lock session) has no error
+  // listener while it is out: pg-pool removes its idle listener, so a connection lost between two
+  // queries (Postgres restarting) would be an unhandled 'error' event and crash the process. The
+  // lost client is unusable anyway: its next query fails (the API answers 503, a worker retries)
+  // and the pool discards it when it is released.
+  pool.on('connect', (client) => client.on('error', () => {}));
   const db = drizzle(pool, { schema });
   let closing: Promise<void> | undefined;
   return {
