@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run start:api|start:worker|start:sim|bench|cli`: run one entrypoint as in production
+// `npm run start:api|start:worker|start:sim|bench|chaos|cli`: run one entrypoint as in production
 // (configuration from the environment only; no services are started for you).
 import { spawn } from 'node:child_process';
 import { ROOT, installDependencies } from './lib/setup.mjs';
@@ -9,6 +9,7 @@ const ENTRIES = {
   worker: 'apps/worker/src/index.ts',
   sim: 'apps/sim/src/index.ts',
   bench: 'bench/index.ts',
+  chaos: 'chaos/index.ts',
   cli: 'scripts/longhaul.ts',
 };
 const [name, ...args] = process.argv.slice(2);

@@ -1,17 +1,20 @@
 /**
  * What the API does when a dependency is down: Postgres unreachable → 503 with a clear error
  * (never a 500 or a hang); Redis unreachable → the job is still accepted (it is in Postgres) and
- * the sweeper dispatches it once a worker can reach Redis.
+ * the sweeper dispatches it once a worker can reach Redis. And a Postgres connection lost while
+ * a client is checked out of the pool (a transaction) does not crash the process.
  */
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer } from '@longhaul/api';
 import { createAddressPolicy } from '@longhaul/callbacks';
 import { createDb } from '@longhaul/db';
+import { createTestDatabase } from '@longhaul/db/testing';
 import { createQueues } from '@longhaul/queue';
 import { createLogger } from '@longhaul/runtime';
 import { type Stack, isTerminalJob, jobBody, startStack } from './harness.ts';
 import { freePort } from './private-redis.ts';
+import { testDatabaseBaseUrl } from './env.ts';
 
 const logger = createLogger({ service: 'test', level: 'silent' });
 
@@ -73,6 +76,30 @@ describe('Redis unreachable from the API', () => {
     } finally {
       await api.close();
       await deadRedis.close();
+    }
+  });
+});
+
+describe('Postgres connection lost while a client is checked out', () => {
+  it('does not crash the process: the client fails its next query and the pool discards it', async () => {
+    const database = await createTestDatabase(testDatabaseBaseUrl());
+    const db = createDb({ connectionString: database.url, max: 2 });
+    const admin = createDb({ connectionString: database.url, max: 1 });
+    try {
+      // As in a transaction between two statements: checked out, no query running. pg-pool
+      // removes its error listener from a checked-out client, so without one of our own the
+      // server's "terminating connection" would be an unhandled 'error' event.
+      const client = await db.pool.connect();
+      const { rows } = await client.query<{ pid: number }>('select pg_backend_pid() as pid');
+      await admin.pool.query('select pg_terminate_backend($1)', [rows[0]!.pid]);
+      await new Promise((r) => setTimeout(r, 300));
+      await expect(client.query('select 1')).rejects.toThrow();
+      client.release();
+      expect((await db.pool.query<{ ok: number }>('select 1 as ok')).rows[0]!.ok).toBe(1);
+    } finally {
+      await db.close();
+      await admin.close();
+      await database.drop();
     }
   });
 });

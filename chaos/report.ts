@@ -1,0 +1,131 @@
+/**
+ * What a scenario reports, measured from Postgres (the source of truth) and the simulator:
+ *
+ * - lost: accepted (a 202 was received) − terminal once the settle deadline has passed;
+ * - duplicate creates: Σ over jobs of max(0, creates − 1), from the simulator's per-job counts;
+ * - duplicate terminal events: `job_events` rows into a terminal status beyond one per job (a
+ *   terminal transition written twice); the same is checked for terminal callback events;
+ * - max time-to-terminal: the longest `finished_at − created_at` of the run's jobs;
+ * - recovery: from the end of the (last) fault until every accepted job was terminal.
+ */
+import { JOB_STATUSES, isTerminal } from '@longhaul/core';
+import type { Deployment } from './cluster.ts';
+import { seconds, sleep } from './time.ts';
+
+export const TERMINAL_STATUSES = JOB_STATUSES.filter(isTerminal);
+const TERMINAL_EVENT_TYPES = TERMINAL_STATUSES.map((s) => `job.${s}`);
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+export interface ScenarioResult {
+  id: number;
+  name: string;
+  accepted: number;
+  terminal: number;
+  completed: number;
+  lost: number;
+  duplicateCreates: number;
+  duplicateTerminalEvents: number;
+  duplicateTerminalCallbacks: number;
+  maxTimeToTerminalMs: number | null;
+  recoveryMs: number | null;
+  /** Scenario-specific checks; all must hold for the scenario to pass. */
+  checks: Check[];
+  /** Scenario-specific figures, printed under the summary line. */
+  notes: string[];
+  durationMs: number;
+  passed: boolean;
+}
+
+/** Wait until every id is terminal in Postgres; the time it happened, or null at the deadline. */
+export async function waitForTerminal(deployment: Deployment, ids: string[], timeoutMs: number): Promise<number | null> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const { rows } = await deployment.pool.query<{ n: number }>('select count(*)::int as n from jobs where id = any($1) and status = any($2)', [ids, TERMINAL_STATUSES]);
+      if ((rows[0]?.n ?? 0) >= ids.length) return Date.now();
+    } catch {
+      // Postgres may be down in the middle of a scenario: keep waiting.
+    }
+    if (Date.now() > deadline) return null;
+    await sleep(200);
+  }
+}
+
+export interface Measured {
+  accepted: number;
+  terminal: number;
+  completed: number;
+  lost: number;
+  /** Jobs not accepted by the client but present in Postgres (a 202 that never arrived). */
+  unacknowledged: number;
+  byStatus: Record<string, number>;
+  duplicateCreates: number;
+  /** Jobs created more than twice at the provider. */
+  jobsCreatedMoreThanTwice: number;
+  duplicateTerminalEvents: number;
+  duplicateTerminalCallbacks: number;
+  maxTimeToTerminalMs: number | null;
+}
+
+export async function measure(deployment: Deployment, accepted: string[]): Promise<Measured> {
+  const db = deployment.pool;
+  const { rows: statusRows } = await db.query<{ status: string; n: number }>('select status, count(*)::int as n from jobs where id = any($1) group by status', [accepted]);
+  const byStatus = Object.fromEntries(statusRows.map((r) => [r.status, r.n]));
+  const terminal = TERMINAL_STATUSES.reduce((sum, s) => sum + (byStatus[s] ?? 0), 0);
+  const { rows: extra } = await db.query<{ n: number }>('select count(*)::int as n from jobs where not (id = any($1))', [accepted]);
+  const { rows: ttt } = await db.query<{ ms: number | null }>('select max(extract(epoch from finished_at - created_at) * 1000)::float8 as ms from jobs');
+  const { rows: dupEvents } = await db.query<{ n: number }>(
+    'select coalesce(sum(n - 1), 0)::int as n from (select job_id, count(*) as n from job_events where to_status = any($1) group by job_id) t',
+    [TERMINAL_STATUSES],
+  );
+  const { rows: dupCallbacks } = await db.query<{ n: number }>(
+    'select coalesce(sum(n - 1), 0)::int as n from (select job_id, count(*) as n from callback_events where type = any($1) and job_id is not null group by job_id) t',
+    [TERMINAL_EVENT_TYPES],
+  );
+  const stats = await deployment.simStats();
+  const creates = Object.values(stats.creates_by_job);
+  return {
+    accepted: accepted.length,
+    terminal,
+    completed: byStatus.completed ?? 0,
+    lost: accepted.length - terminal,
+    unacknowledged: extra[0]?.n ?? 0,
+    byStatus,
+    duplicateCreates: creates.reduce((sum, n) => sum + Math.max(0, n - 1), 0),
+    jobsCreatedMoreThanTwice: creates.filter((n) => n > 2).length,
+    duplicateTerminalEvents: dupEvents[0]?.n ?? 0,
+    duplicateTerminalCallbacks: dupCallbacks[0]?.n ?? 0,
+    maxTimeToTerminalMs: ttt[0]?.ms ?? null,
+  };
+}
+
+/** The one line a scenario prints. */
+export function formatLine(r: ScenarioResult): string {
+  return (
+    `#${r.id} ${r.name}: accepted ${r.accepted}, terminal ${r.terminal}, completed ${r.completed}, lost ${r.lost}, ` +
+    `duplicate creates ${r.duplicateCreates}, duplicate terminal events ${r.duplicateTerminalEvents}, ` +
+    `max time-to-terminal ${seconds(r.maxTimeToTerminalMs)}, recovery ${seconds(r.recoveryMs)} — ${r.passed ? 'PASS' : 'FAIL'}`
+  );
+}
+
+/** The details under the line: scenario figures, then any failed check. */
+export function formatDetails(r: ScenarioResult): string[] {
+  const failed = r.checks.filter((c) => !c.ok).map((c) => `FAILED ${c.name}: ${c.detail}`);
+  return [...r.notes, ...failed];
+}
+
+/** The README table of a run. */
+export function formatTable(results: ScenarioResult[]): string {
+  const header = '| # | scenario | accepted | terminal | completed | lost | duplicate creates | duplicate terminal events | max time-to-terminal | recovery |';
+  const rule = '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |';
+  const rows = results.map(
+    (r) =>
+      `| ${r.id} | ${r.name} | ${r.accepted} | ${r.terminal} | ${r.completed} | ${r.lost} | ${r.duplicateCreates} | ${r.duplicateTerminalEvents} | ${seconds(r.maxTimeToTerminalMs)} | ${seconds(r.recoveryMs)} |`,
+  );
+  return [header, rule, ...rows].join('\n');
+}

@@ -1,0 +1,103 @@
+/**
+ * 5. OpenAI webhooks misbehaving, with workers in `webhook` completion mode (a safety poll every
+ * SAFETY_POLL_MS is the only polling): 30 % dropped, every one duplicated (each is sent 2–3
+ * times with the same webhook-id, to both API processes), reordered, and for the second half of
+ * the jobs delayed until well after the safety poll has finished the job.
+ * Expect: one terminal transition per job, one terminal callback event per job (and one distinct
+ * `webhook-id` per job at the tenant's receiver), every inbox row settled.
+ */
+import { createLoad, durationFor, jobBody } from '../load.ts';
+import { startReceiver } from '../receiver.ts';
+import { TERMINAL_STATUSES, waitForTerminal } from '../report.ts';
+import { type Scenario, check, conclude, withDeployment } from '../scenario.ts';
+import { sleep } from '../time.ts';
+import { SIM_TIME_SCALE } from '../cluster.ts';
+
+const META = { id: 5, name: 'webhooks dropped, duplicated, reordered, late' };
+const SAFETY_POLL_MS = 1_500;
+/** Second half: webhooks sent this long (real time) after the response finished. */
+const LATE_WEBHOOK_MS = 4_000;
+
+export const webhookChaos: Scenario = {
+  ...META,
+  async run(cluster, options) {
+    const startedAt = Date.now();
+    const jobs = options.jobs ?? (options.fast ? 100 : 300);
+    const receiver = await startReceiver();
+    try {
+      return await withDeployment(
+        cluster,
+        options,
+        {
+          name: 'webhook_chaos',
+          webhooks: 'all',
+          workerEnv: { COMPLETION_MODE: 'webhook', SAFETY_POLL_MS: String(SAFETY_POLL_MS) },
+          simEnv: { SIM_WEBHOOK_DROP_RATE: '0.3', SIM_WEBHOOK_DUPLICATE_RATE: '1', SIM_WEBHOOK_REORDER: 'true', SIM_WEBHOOK_REORDER_WINDOW_MS: '300' },
+        },
+        async (d) => {
+          const endpoint = await fetch(`${d.apiUrls[0]}/v1/webhook-endpoints`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${d.apiKey}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ url: `${receiver.url}/tenant` }),
+          });
+          if (endpoint.status !== 201) throw new Error(`could not register the callback endpoint: ${endpoint.status} ${await endpoint.text()}`);
+          const load = createLoad(d, 'webhooks');
+          // Responses of 0.3–1.2 s: the first safety poll (1.5 s after the create) finds them done.
+          const body = (i: number) => jobBody(i, durationFor(i, 300, 1_200));
+          const half = Math.ceil(jobs / 2);
+          await load.submit(half, { ratePerSecond: 30, body });
+          await waitForTerminal(d, load.accepted(), 60_000);
+          await d.simConfig({ webhook_delay_ms: LATE_WEBHOOK_MS / SIM_TIME_SCALE });
+          options.log(`  webhooks now sent ${LATE_WEBHOOK_MS} ms after the response finished (safety poll every ${SAFETY_POLL_MS} ms)`);
+          await load.submit(jobs - half, { ratePerSecond: 30, body });
+          await waitForTerminal(d, load.accepted(), 60_000);
+          // Let the late webhooks (and their duplicates) arrive and be processed: every response's
+          // webhook to each API was dropped or sent, none is in flight, no inbox row is open.
+          const settled = async () => {
+            const s = await d.simStats();
+            const firstSends = s.webhooks.sent - s.webhooks.duplicated;
+            const { rows } = await d.pool.query<{ n: number }>("select count(*)::int as n from webhook_inbox where status in ('received', 'waiting')");
+            return s.webhooks.dropped + firstSends >= s.creates * d.apiUrls.length && s.webhooks.delivered + s.webhooks.failed_attempts >= s.webhooks.sent && rows[0]!.n === 0;
+          };
+          for (const deadline = Date.now() + LATE_WEBHOOK_MS + 20_000; Date.now() < deadline && !(await settled()); ) await sleep(250);
+          const stats = await d.simStats();
+          const { rows: inbox } = await d.pool.query<{ status: string; late: boolean; n: number }>(
+            "select status, coalesce(note like 'job already %', false) as late, count(*)::int as n from webhook_inbox group by 1, 2",
+          );
+          const inboxCount = (pred: (r: { status: string; late: boolean }) => boolean) => inbox.filter(pred).reduce((s, r) => s + r.n, 0);
+          const open = inboxCount((r) => r.status === 'received' || r.status === 'waiting');
+          const late = inboxCount((r) => r.late);
+          const { rows: bySource } = await d.pool.query<{ source: string; n: number }>('select source, count(*)::int as n from job_events where to_status = any($1) group by source', [TERMINAL_STATUSES]);
+          // One distinct terminal event per job at the tenant's receiver (redeliveries share a webhook-id).
+          const idsPerJob = new Map<string, Set<string>>();
+          for (const r of receiver.received) {
+            const event = JSON.parse(r.body) as { type: string; data: { id: string } };
+            if (!event.type.startsWith('job.')) continue;
+            const set = idsPerJob.get(event.data.id) ?? new Set<string>();
+            set.add(r.webhookId);
+            idsPerJob.set(event.data.id, set);
+          }
+          const accepted = load.accepted();
+          const callbacksSettledBy = Date.now() + 20_000;
+          while (Date.now() < callbacksSettledBy && accepted.some((id) => !idsPerJob.has(id))) await sleep(250);
+          const missing = accepted.filter((id) => !idsPerJob.has(id)).length;
+          const multiple = [...idsPerJob.values()].filter((s) => s.size > 1).length;
+          return conclude(META, d, startedAt, {
+            load,
+            faultEndedAt: null,
+            settleTimeoutMs: 60_000,
+            checks: [
+              check('every OpenAI webhook settled in the inbox', open === 0, `${open} inbox rows still open`),
+              check('one distinct terminal callback per job at the receiver', missing === 0 && multiple === 0, `${missing} jobs without, ${multiple} with several webhook-ids`),
+            ],
+            notes: [
+              `simulator webhooks: ${stats.webhooks.sent} sent, ${stats.webhooks.dropped} dropped, ${stats.webhooks.duplicated} duplicate sends; inbox: ${inbox.reduce((s, r) => s + r.n, 0)} distinct webhooks, ${late} arrived after the job was already terminal (no-ops); terminal transitions by ${bySource.map((r) => `${r.source} ${r.n}`).join(', ')}`,
+            ],
+          });
+        },
+      );
+    } finally {
+      await receiver.close();
+    }
+  },
+};

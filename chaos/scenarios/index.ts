@@ -1,0 +1,13 @@
+/** The chaos scenarios, in the order the issue lists them. */
+import type { Scenario } from '../scenario.ts';
+import { workerKills } from './1-worker-kills.ts';
+import { redisOutages } from './2-redis-outages.ts';
+import { postgresRestart } from './3-postgres-restart.ts';
+import { providerTrouble } from './4-provider-trouble.ts';
+import { webhookChaos } from './5-webhook-chaos.ts';
+import { receiverDown } from './6-receiver-down.ts';
+import { gracefulShutdown } from './7-graceful-shutdown.ts';
+
+export { workerKills, redisOutages, postgresRestart, providerTrouble, webhookChaos, receiverDown, gracefulShutdown };
+
+export const SCENARIOS: readonly Scenario[] = [workerKills, redisOutages, postgresRestart, providerTrouble, webhookChaos, receiverDown, gracefulShutdown];
