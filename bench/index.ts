@@ -4,14 +4,25 @@
  *   --jobs N          jobs for the end-to-end and baseline runs (default 2000)
  *   --rate R          submit rate of the latency run, req/s (default 200)
  *   --duration S      length of the latency run, seconds (default 10)
- *   --only X          e2e | latency | baseline (default: all three), or ops: the CPU cost of each
- *                     operation a job goes through (a diagnostic, with --iterations N, default 2000)
+ *   --only X          e2e | latency | baseline | detection | callbacks | streaming (default: all six), or ops: the
+ *                     CPU cost of each operation a job goes through (a diagnostic, with --iterations N,
+ *                     default 2000)
  *   --concurrency C   client requests / Queue.add calls in flight, closed loop (default 64)
  *   --worker K=V      override a worker environment knob (repeatable), e.g. --worker POLL_INITIAL_MS=100
  *   --latency-worker  with | without | both: run the latency scenario while the worker runs on the
  *                     same cores processing what is submitted, with the worker stopped (the API
  *                     alone), or both in that order (default both)
  *   --cpu-prof        write V8 CPU profiles of the children (sim, api, worker) to a temp directory
+ *   --detection-jobs N      jobs per completion mode in the detection scenario (default 100)
+ *   --detection-scale S     SIM_TIME_SCALE of the detection scenario (default 0.01)
+ *   --detection-minutes M   simulated length of each detection job (default 5)
+ *   --detection-spread S    seconds over which each mode's creates are spread (default 10)
+ *   --guide-jobs N          responses followed by the guide's 2 s loop (default 10)
+ *   --callback-jobs N       jobs per phase of the callbacks scenario (default 50)
+ *   --callback-endpoints E  webhook endpoints of its tenant (default 100)
+ *   --callback-rate R       jobs per second of its paced phase (default 5); 0: the burst phase only
+ *   --callback-concurrency C  the worker's CALLBACK_CONCURRENCY for it (default 100)
+ *   --callback-workers W    worker processes for it (default 1)
  *
  * A measurement, not a test: exits 0 whether or not targets are met (PASS/MISS is printed), and
  * non-zero only when the benchmark itself could not run.
@@ -21,6 +32,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runBaseline, type BaselineResult } from './baseline.ts';
+import { runCallbacks } from './callbacks.ts';
+import { runDetection } from './detection.ts';
+import { runStreaming } from './streaming.ts';
 import { runE2e, type E2eResult } from './e2e.ts';
 import { runLatency, type LatencyResult } from './latency.ts';
 import { runOps } from './ops.ts';
@@ -39,8 +53,8 @@ const WORKER_KNOBS: Record<string, string> = {
   POLL_INITIAL_MS: '50',
 };
 
-const SCENARIOS = ['e2e', 'latency', 'baseline', 'ops'] as const;
-const DEFAULT_SCENARIOS: Scenario[] = ['e2e', 'latency', 'baseline'];
+const SCENARIOS = ['e2e', 'latency', 'baseline', 'detection', 'callbacks', 'streaming', 'ops'] as const;
+const DEFAULT_SCENARIOS: Scenario[] = ['e2e', 'latency', 'baseline', 'detection', 'callbacks', 'streaming'];
 type Scenario = (typeof SCENARIOS)[number];
 type LatencyVariant = 'with' | 'without';
 const VARIANT_LABEL: Record<LatencyVariant, string> = { with: 'worker running', without: 'worker stopped' };
@@ -58,6 +72,16 @@ function parseCli(argv: string[]) {
       'cpu-prof': { type: 'boolean', default: false },
       'latency-worker': { type: 'string', default: 'both' },
       iterations: { type: 'string', default: '2000' },
+      'detection-jobs': { type: 'string', default: '100' },
+      'detection-scale': { type: 'string', default: '0.01' },
+      'detection-minutes': { type: 'string', default: '5' },
+      'detection-spread': { type: 'string', default: '10' },
+      'guide-jobs': { type: 'string', default: '10' },
+      'callback-jobs': { type: 'string', default: '50' },
+      'callback-endpoints': { type: 'string', default: '100' },
+      'callback-rate': { type: 'string', default: '5' },
+      'callback-concurrency': { type: 'string', default: '100' },
+      'callback-workers': { type: 'string', default: '1' },
     },
     strict: true,
   });
@@ -69,12 +93,14 @@ function parseCli(argv: string[]) {
   if (values.only !== undefined && !SCENARIOS.includes(values.only as Scenario)) throw new Error(`--only must be one of ${SCENARIOS.join(', ')}`);
   const latencyWorker = values['latency-worker'];
   if (!['with', 'without', 'both'].includes(latencyWorker)) throw new Error(`--latency-worker must be with, without or both`);
-  const knobs = { ...WORKER_KNOBS };
+  const overrides: Record<string, string> = {};
   for (const pair of values.worker) {
     const eq = pair.indexOf('=');
     if (eq <= 0) throw new Error(`--worker expects KEY=VALUE, got '${pair}'`);
-    knobs[pair.slice(0, eq)] = pair.slice(eq + 1);
+    overrides[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
+  const callbackRate = Number(values['callback-rate']);
+  if (!Number.isFinite(callbackRate) || callbackRate < 0) throw new Error(`--callback-rate must be 0 or a positive number`);
   return {
     jobs: Math.round(positive('jobs', values.jobs)),
     rate: positive('rate', values.rate),
@@ -82,7 +108,22 @@ function parseCli(argv: string[]) {
     concurrency: Math.round(positive('concurrency', values.concurrency)),
     scenarios: values.only ? [values.only as Scenario] : DEFAULT_SCENARIOS,
     iterations: Math.round(positive('iterations', values.iterations)),
-    knobs,
+    knobs: { ...WORKER_KNOBS, ...overrides },
+    overrides,
+    detection: {
+      jobs: Math.round(positive('detection-jobs', values['detection-jobs'])),
+      timeScale: positive('detection-scale', values['detection-scale']),
+      simulatedMs: positive('detection-minutes', values['detection-minutes']) * 60_000,
+      spreadMs: positive('detection-spread', values['detection-spread']) * 1000,
+      guideJobs: Math.round(positive('guide-jobs', values['guide-jobs'])),
+    },
+    callbacks: {
+      jobs: Math.round(positive('callback-jobs', values['callback-jobs'])),
+      endpoints: Math.round(positive('callback-endpoints', values['callback-endpoints'])),
+      rate: callbackRate,
+      concurrency: Math.round(positive('callback-concurrency', values['callback-concurrency'])),
+      workers: Math.round(positive('callback-workers', values['callback-workers'])),
+    },
     cpuProf: values['cpu-prof'],
     latencyVariants: (latencyWorker === 'both' ? ['with', 'without'] : [latencyWorker]) as LatencyVariant[],
   };
@@ -126,10 +167,11 @@ async function main(): Promise<void> {
     log(`  CPU ms per job: worker ${fmt(baseline.workerCpuMsPerJob, 2)}, producer ${fmt(baseline.producerCpuMsPerJob, 2)}`);
   }
 
+  const profileDir = cli.cpuProf ? mkdtempSync(join(tmpdir(), 'longhaul-bench-prof-')) : undefined;
+  const nodeArgs = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
   if (want('e2e') || want('latency')) {
-    const profileDir = cli.cpuProf ? mkdtempSync(join(tmpdir(), 'longhaul-bench-prof-')) : undefined;
     log(`stack: sim, api, worker as child processes; worker knobs: ${Object.entries(cli.knobs).map(([k, v]) => `${k}=${v}`).join(' ')}`);
-    const stack = await startStack({ workerEnv: cli.knobs, nodeArgs: profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [] });
+    const stack = await startStack({ workerEnv: cli.knobs, nodeArgs });
     log(`  database ${stack.database.name}, queue prefix ${stack.prefix}, api ${stack.apiUrl}`);
     try {
       if (want('e2e')) {
@@ -159,6 +201,23 @@ async function main(): Promise<void> {
     if (profileDir) log(`cpu profiles (pids ${stack.children.map((c) => `${c.name}=${c.pid}`).join(' ')}): ${profileDir}`);
   }
 
+  const extraRows: string[][] = [];
+  if (want('detection')) extraRows.push(...(await runDetection({ ...cli.detection, workerOverrides: cli.overrides, nodeArgs, log })).rows);
+  if (want('callbacks')) extraRows.push(...(await runCallbacks({ ...cli.callbacks, workerOverrides: cli.overrides, nodeArgs, log })).rows);
+  if (want('streaming')) {
+    const watchers = 1000;
+    const jobs = 20;
+    log(`streaming: ${jobs} stream: true jobs of 20 s, ${watchers} SSE watchers on one API process, each event timed against a direct provider stream`);
+    const s = await runStreaming({ jobs, watchers, durationMs: 20_000, nodeArgs });
+    log(`  ${s.watchersCompleted}/${s.watchersConnected} watchers received every event (${s.eventsPerWatcher} provider events each); ${s.addedLatency.count} live samples`);
+    extraRows.push(
+      ['streaming: concurrent watchers on one API', `${s.watchersCompleted}/${s.watchersConnected}`, `>= ${watchers}`, verdict(s.watchersCompleted >= watchers)],
+      ['streaming: added latency per event p50 (ms)', fmt(s.addedLatency.p50, 2), '', ''],
+      ['streaming: added latency per event p99 (ms)', fmt(s.addedLatency.p99, 2), '<= 20', verdict(s.addedLatency.p99 <= 20)],
+    );
+  }
+  if (profileDir && (want('detection') || want('callbacks'))) log(`cpu profiles: ${profileDir} (file names carry the pid)`);
+
   const rows: string[][] = [['metric', 'value', 'target', 'result']];
   if (e2e) {
     rows.push(['e2e throughput (jobs/s)', fmt(e2e.jobsPerSecond), `>= ${TARGET_JOBS_PER_SECOND}`, verdict(e2e.jobsPerSecond >= TARGET_JOBS_PER_SECOND)]);
@@ -177,6 +236,7 @@ async function main(): Promise<void> {
   }
   if (baseline) rows.push(['bare BullMQ baseline (jobs/s)', fmt(baseline.jobsPerSecond), '', '']);
   if (e2e && baseline) rows.push(['e2e / bare BullMQ', `${fmt(e2e.jobsPerSecond / baseline.jobsPerSecond, 3)}x`, '', '']);
+  rows.push(...extraRows);
   log(`load average at the end ${loadLine()}`);
   log('');
   printTable(rows);

@@ -16,6 +16,7 @@ import { createProvider } from '@longhaul/provider';
 import { createQueues, parsePayload } from '@longhaul/queue';
 import { createLogger, jobLogFields } from '@longhaul/runtime';
 import { spawnApp, type Child } from './children.ts';
+import { callbackOps } from './ops-callbacks.ts';
 import { runPool } from './pool.ts';
 import { deletePrefix, servicesFromEnv, trackCleanup, uniquePrefix } from './stack.ts';
 import { procCpuMs } from './usage.ts';
@@ -115,6 +116,8 @@ export async function runOps(iterations: number, log: (line: string) => void): P
       ['log: logger.child(jobLogFields(job))', none, (i) => logger.child(jobLogFields(job(i)))],
       ['queue: parsePayload (zod)', none, (i) => parsePayload('poll', { jobId: job(i).id, attempt: 1 })],
     ];
+    const callbacks = await callbackOps({ handle, raw, queues, tenantId, newJob, lanes: IN_FLIGHT, pgPids });
+    plan.push(...callbacks.plan);
     const results: OpCost[] = [];
     for (const [name, pids, op] of plan) {
       const cost = await measure(name, iterations, pids, op);
@@ -122,6 +125,7 @@ export async function runOps(iterations: number, log: (line: string) => void): P
       log(`  ${name}: ${cost.clientUs.toFixed(0)} µs CPU here, ${cost.serverUs.toFixed(0)} µs server`);
     }
     agent.destroy();
+    await callbacks.close();
     return results;
   } finally {
     await cleanup();

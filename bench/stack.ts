@@ -27,6 +27,13 @@ export interface StackOptions {
   workerEnv: Record<string, string>;
   /** Extra node flags for every child, e.g. `--cpu-prof`. */
   nodeArgs?: string[];
+  /** Extra environment of the simulator (e.g. SIM_TIME_SCALE) and of the API (e.g. OPENAI_WEBHOOK_SECRET). */
+  simEnv?: Record<string, string>;
+  apiEnv?: Record<string, string>;
+  /** Redis prefix kind, for telling runs apart (default `e2e`). */
+  kind?: string;
+  /** Worker processes (default 1). */
+  workers?: number;
 }
 
 /** The first child that exited (a crash: children only stop when the stack stops them). */
@@ -36,6 +43,8 @@ export function deadChild(stack: Pick<Stack, 'children'>): Child | undefined {
 
 export interface Stack {
   apiUrl: string;
+  /** The simulator's base URL (the OpenAI base URL is `${simUrl}/v1`; control endpoints under /sim). */
+  simUrl: string;
   apiKey: string;
   prefix: string;
   database: TestDatabase;
@@ -106,7 +115,7 @@ const httpOk = (url: string) => async () => (await fetch(url)).ok;
 export async function startStack(options: StackOptions): Promise<Stack> {
   const { databaseBaseUrl, redisUrl } = servicesFromEnv();
   const database = await createTestDatabase(databaseBaseUrl);
-  const prefix = uniquePrefix('e2e');
+  const prefix = uniquePrefix(options.kind ?? 'e2e');
   const apiKey = `lh_bench_${randomBytes(16).toString('hex')}`;
   const pool = new pg.Pool({ connectionString: database.url, max: 2 });
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
@@ -117,6 +126,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   let stopping: Promise<void> | undefined;
   const stack: Stack = {
     apiUrl: '',
+    simUrl: '',
     apiKey,
     prefix,
     database,
@@ -141,15 +151,16 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const untrack = trackCleanup(() => stack.stop());
 
   try {
-    const sim = spawnApp('sim', { SIM_PORT: '0', SIM_HOST: '127.0.0.1', SIM_LOG_LEVEL: 'info', SIM_TIME_SCALE: '1' }, nodeArgs);
+    const sim = spawnApp('sim', { SIM_PORT: '0', SIM_HOST: '127.0.0.1', SIM_LOG_LEVEL: 'info', SIM_TIME_SCALE: '1', ...options.simEnv }, nodeArgs);
     children.push(sim);
     const listening = await sim.waitForLine((line) => line.includes('"simulator listening"'), 30_000);
     const simUrl = (JSON.parse(listening) as { url: string }).url;
+    stack.simUrl = simUrl;
 
     const apiPort = await freePort();
-    children.push(spawnApp('api', { ...common, HOST: '127.0.0.1', PORT: String(apiPort), LONGHAUL_BOOTSTRAP_API_KEY: apiKey }, nodeArgs));
+    children.push(spawnApp('api', { ...common, HOST: '127.0.0.1', PORT: String(apiPort), LONGHAUL_BOOTSTRAP_API_KEY: apiKey, ...options.apiEnv }, nodeArgs));
     // METRICS_PORT 0: the worker's probe/metrics server on any free port (9464 may be taken).
-    children.push(spawnApp('worker', { ...common, OPENAI_BASE_URL: `${simUrl}/v1`, METRICS_PORT: '0', ...options.workerEnv }, nodeArgs));
+    for (let i = 0; i < (options.workers ?? 1); i++) children.push(spawnApp('worker', { ...common, OPENAI_BASE_URL: `${simUrl}/v1`, METRICS_PORT: '0', ...options.workerEnv }, nodeArgs));
     stack.apiUrl = `http://127.0.0.1:${apiPort}`;
 
     await waitUntil('the API', httpOk(`${stack.apiUrl}/healthz`), children);

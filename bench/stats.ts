@@ -2,6 +2,7 @@
 
 export interface Summary {
   count: number;
+  min: number;
   p50: number;
   p90: number;
   p99: number;
@@ -21,6 +22,7 @@ export function summarize(samples: readonly number[]): Summary {
   const sum = sorted.reduce((acc, v) => acc + v, 0);
   return {
     count: sorted.length,
+    min: sorted.length ? sorted[0]! : Number.NaN,
     p50: percentile(sorted, 0.5),
     p90: percentile(sorted, 0.9),
     p99: percentile(sorted, 0.99),

@@ -56,7 +56,7 @@ export async function snapshotUsage(stack: Stack, settle = false): Promise<Usage
   const cpuMs: Record<string, number> = {};
   for (const child of stack.children) {
     const ms = procCpuMs(child.pid);
-    if (ms !== undefined) cpuMs[child.name] = ms;
+    if (ms !== undefined) cpuMs[child.name] = (cpuMs[child.name] ?? 0) + ms; // summed over processes of one kind
   }
   const { rows: backends } = await stack.pool.query<{ pid: number }>('select pid from pg_stat_activity where datname = current_database()');
   const pgBackendMs = new Map(backends.map((b) => [b.pid, procCpuMs(b.pid) ?? 0]));
