@@ -213,8 +213,9 @@ describe('a webhook that arrives before the submission commits', () => {
   let stack: Stack;
   beforeAll(async () => {
     stack = await startStack({ webhooks: true, worker: { completionMode: 'webhook', poll: { safetyIntervalMs: 60_000 } } });
-    // The provider finishes (and sends its webhook) 300 ms before the create's answer arrives.
-    await stack.simApi('POST', '/sim/config', { create_answer_delay_ms: 300 });
+    // The provider finishes (and sends its webhook) 1.5 s before the create's answer arrives:
+    // long enough for the webhook to be processed first even on a loaded machine.
+    await stack.simApi('POST', '/sim/config', { create_answer_delay_ms: 1_500 });
   });
   afterAll(async () => {
     await stack?.stop();
@@ -222,7 +223,7 @@ describe('a webhook that arrives before the submission commits', () => {
 
   it('keeps the webhook and applies it once the response id is committed', async () => {
     const ids = await submitMany(stack, 5, 0);
-    const done = await stack.waitForAll(ids, isTerminalJob, 15_000);
+    const done = await stack.waitForAll(ids, isTerminalJob, 20_000);
     expect(done.every((j) => j.status === 'completed')).toBe(true);
     const inbox = await stack.db.pool.query<{ status: string; job_id: string; note: string | null }>('select status, job_id, note from webhook_inbox');
     expect(inbox.rows).toHaveLength(5);
