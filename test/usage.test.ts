@@ -50,6 +50,8 @@ describe('cost tracking', () => {
       const price = priceOf(job.model);
       if (!price) expect(costs.get(job.id)).toBeNull();
       else expect(costs.get(job.id)).toBeCloseTo(estimateCostUsd(job.usage, price), 9);
+      // The job object shows the same estimate.
+      expect(job.cost_usd).toBe(costs.get(job.id));
     }
   });
 

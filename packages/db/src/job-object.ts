@@ -22,6 +22,8 @@ export function toJobObject(job: Job) {
     output_text: job.outputText,
     output: job.output,
     usage: job.usage,
+    /** Estimated from usage at the configured price table (USD); null until usage is known or for unpriced models. */
+    cost_usd: job.costUsd === null ? null : Number(job.costUsd),
     error: job.error,
     incomplete_details: job.incompleteDetails,
   };
