@@ -105,14 +105,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const clock = () => new Date();
   const webhookSecret = `whsec_${randomBytes(32).toString('base64')}`;
 
-  const streamHub = createStreamHub({
-    blocking: queues.connection.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true }),
-    redis: queues.connection,
-    jobStreams: createJobStreams(queues.connection, { prefix }),
-    prefix,
-    logger,
-    heartbeatMs: 1_000,
-  });
+  const streamHub = createStreamHub({ queues, logger, heartbeatMs: 1_000 });
   const app = createServer({
     db: db.db,
     queues,

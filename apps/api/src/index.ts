@@ -1,7 +1,7 @@
 /** Entrypoint: wire real dependencies, listen, shut down cleanly on SIGTERM/SIGINT. */
 import { createDb, ensureTenantWithApiKey, runMigrations } from '@longhaul/db';
 import { createLogger, onShutdown, throttled } from '@longhaul/runtime';
-import { createJobStreams, createQueues } from '@longhaul/queue';
+import { createQueues } from '@longhaul/queue';
 import { parseSecrets } from '@longhaul/webhooks';
 import { createAddressPolicy, parseCidrs } from '@longhaul/callbacks';
 import { Registry, createMetrics, disabledMetrics } from '@longhaul/metrics';
@@ -23,14 +23,7 @@ if (env.LONGHAUL_BOOTSTRAP_API_KEY) {
 
 if (env.ADMIN_AUTH_DISABLED) logger.warn({ code: 'admin_auth_disabled' }, 'ADMIN_AUTH_DISABLED=true: the admin UI at /admin is open to anyone who can reach this port');
 
-const streamHub = createStreamHub({
-  blocking: queues.connection.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true }),
-  redis: queues.connection,
-  jobStreams: createJobStreams(queues.connection, { prefix: env.QUEUE_PREFIX }),
-  prefix: env.QUEUE_PREFIX,
-  logger,
-  heartbeatMs: env.STREAM_HEARTBEAT_MS,
-});
+const streamHub = createStreamHub({ queues, logger, heartbeatMs: env.STREAM_HEARTBEAT_MS });
 
 const app = createServer({
   db: dbHandle.db,

@@ -5,8 +5,7 @@
  * cursor: it first catches up with XRANGE, and entries it may see twice (from the catch-up and
  * the live tail) are dropped by id, so it sees every entry exactly once, in order.
  */
-import type { Redis } from 'ioredis';
-import { type JobStreamEntry, type JobStreams, jobStreamKey, toEntry } from '@longhaul/queue';
+import { type JobStreamEntry, type JobStreams, type Queues, createJobStreams, jobStreamKey, toEntry } from '@longhaul/queue';
 import type { Logger } from '@longhaul/runtime';
 
 export interface Watcher {
@@ -38,19 +37,19 @@ export function compareEntryIds(a: string, b: string): number {
 }
 
 export interface StreamHubOptions {
-  /** A connection of its own: it blocks in XREAD. */
-  blocking: Redis;
-  /** A connection for everything else (catch-up reads, unblocking). */
-  redis: Redis;
-  jobStreams: JobStreams;
-  prefix: string;
+  /** The process's queues: their connection (catch-up reads, unblocking) and key prefix. */
+  queues: Pick<Queues, 'connection' | 'prefix'>;
   logger: Logger;
   /** Comment lines sent to every watcher this often, so idle proxies keep the connection. Default 15 000 ms. */
   heartbeatMs?: number;
 }
 
 export function createStreamHub(options: StreamHubOptions): StreamHub {
-  const { blocking, redis, jobStreams, prefix, logger } = options;
+  const { logger } = options;
+  const { connection: redis, prefix } = options.queues;
+  const jobStreams = createJobStreams(redis, { prefix });
+  // A connection of its own: it blocks in XREAD (and waits for Redis instead of failing fast).
+  const blocking = redis.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true });
   const watchers = new Map<string, Set<Watcher>>();
   /** Per watched job, the entry id the hub reads after. */
   const cursors = new Map<string, string>();

@@ -8,12 +8,12 @@
  */
 import { type Request, type Response, Router } from 'express';
 import { NotFoundError, ValidationError, isTerminal } from '@longhaul/core';
-import { getJobForTenant, toJobObject, type Job } from '@longhaul/db';
+import { TERMINAL_EVENT_TYPES as TERMINAL_JOB_EVENT_TYPES, getJobForTenant, toJobObject, type Job } from '@longhaul/db';
 import { type JobStreamEntry, fromEventId, toEventId } from '@longhaul/queue';
 import type { ApiDeps } from '../server.ts';
 import { type Watcher, compareEntryIds } from '../stream-hub.ts';
 
-const TERMINAL_EVENT_TYPES = new Set(['job.completed', 'job.failed', 'job.cancelled', 'job.incomplete', 'job.expired']);
+const TERMINAL_EVENT_TYPES = new Set(TERMINAL_JOB_EVENT_TYPES);
 
 function cursorOf(req: Request): string {
   const raw = req.get('last-event-id') ?? (typeof req.query.starting_after === 'string' ? req.query.starting_after : undefined);
