@@ -105,10 +105,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const clock = () => new Date();
   const webhookSecret = `whsec_${randomBytes(32).toString('base64')}`;
 
+  const providerObserver = createProviderObserver({ db, metrics: workerMetrics, logger, flushIntervalMs: 100 });
+  const provider = createProvider({ apiKey: 'sk-test', baseURL: `${sim.url}/v1`, timeoutMs: 10_000, readRetries: 0, onRequest: providerObserver.onRequest });
   const streamHub = createStreamHub({ queues, logger, heartbeatMs: 1_000 });
   const app = createServer({
     db: db.db,
     queues,
+    provider,
     streamHub,
     logger,
     clock,
@@ -126,8 +129,6 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       body: JSON.stringify({ webhook_urls: [`${apiUrl}/webhooks/openai`], webhook_secret: webhookSecret }),
     });
   }
-  const providerObserver = createProviderObserver({ db, metrics: workerMetrics, logger, flushIntervalMs: 100 });
-  const provider = createProvider({ apiKey: 'sk-test', baseURL: `${sim.url}/v1`, timeoutMs: 10_000, readRetries: 0, onRequest: providerObserver.onRequest });
 
   const workers: LonghaulWorker[] = [];
   const startWorker = (config: Partial<WorkerConfig> = {}) => {

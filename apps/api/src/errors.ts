@@ -4,7 +4,7 @@
  */
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { z } from 'zod';
-import { LonghaulError, NotFoundError, ServiceUnavailableError, ValidationError } from '@longhaul/core';
+import { LonghaulError, NotFoundError, RateLimitedError, ServiceUnavailableError, ValidationError } from '@longhaul/core';
 
 function pathToParam(path: readonly PropertyKey[]): string {
   let out = '';
@@ -64,6 +64,7 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
   }
   if (error.status >= 500) req.log?.warn({ err, code: error.code }, error.message);
   if (error.status === 503) res.setHeader('Retry-After', '5');
+  if (error instanceof RateLimitedError) res.setHeader('Retry-After', String(Math.max(1, Math.ceil(error.retryAfterSeconds))));
   res.status(error.status).json({
     error: { type: error.type, code: error.code, message: error.message, param: error.param, request_id: req.id ?? null },
   });

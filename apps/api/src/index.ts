@@ -2,6 +2,7 @@
 import { createDb, ensureTenantWithApiKey, runMigrations } from '@longhaul/db';
 import { createLogger, onShutdown, throttled } from '@longhaul/runtime';
 import { createQueues } from '@longhaul/queue';
+import { createProvider } from '@longhaul/provider';
 import { parseSecrets } from '@longhaul/webhooks';
 import { createAddressPolicy, parseCidrs } from '@longhaul/callbacks';
 import { Registry, createMetrics, disabledMetrics } from '@longhaul/metrics';
@@ -25,9 +26,17 @@ if (env.ADMIN_AUTH_DISABLED) logger.warn({ code: 'admin_auth_disabled' }, 'ADMIN
 
 const streamHub = createStreamHub({ queues, logger, heartbeatMs: env.STREAM_HEARTBEAT_MS });
 
+// Files and conversations are proxied to the provider the workers submit to (same key, same URL).
+const provider =
+  env.OPENAI_API_KEY || env.OPENAI_BASE_URL
+    ? createProvider({ apiKey: env.OPENAI_API_KEY ?? 'sk-longhaul-simulator', baseURL: env.OPENAI_BASE_URL, timeoutMs: env.PROVIDER_TIMEOUT_MS })
+    : undefined;
+if (!provider) logger.warn({ code: 'provider_not_configured' }, 'OPENAI_API_KEY / OPENAI_BASE_URL unset: /v1/files and /v1/conversations answer 503');
+
 const app = createServer({
   db: dbHandle.db,
   queues,
+  provider,
   streamHub,
   logger,
   metrics: env.METRICS_ENABLED ? createMetrics(new Registry(), { processMetrics: true }) : disabledMetrics(),

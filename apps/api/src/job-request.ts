@@ -67,9 +67,29 @@ const httpUrl = z
     }
   }, 'must be an absolute http(s) URL');
 
+/** A prompt variable: text, or a content part (a file or image given as the variable's value). */
+const promptVariable = z.union([z.string().max(1_000_000), inputText, inputImage, inputFile]);
+
 export const jobRequestSchema = z.strictObject({
-  model: z.string().min(1).max(256),
-  input: z.union([z.string().min(1), z.array(inputItem).min(1)]),
+  /** Required unless the prompt supplies it. */
+  model: z.string().min(1).max(256).optional(),
+  /** Required unless a prompt is given. */
+  input: z.union([z.string().min(1), z.array(inputItem).min(1)]).optional(),
+  /** Continue an earlier job of the same tenant: its response becomes `previous_response_id`. */
+  previous_job_id: z.string().regex(/^job_[0-9A-Za-z]{8,64}$/, 'must be a job id (job_…)').optional(),
+  /** A conversation created with POST /v1/conversations (`conv_…`), or `{ id }`. */
+  conversation: z.union([z.string().min(1).max(256), z.strictObject({ id: z.string().min(1).max(256) })]).optional(),
+  /**
+   * A reusable prompt: a Longhaul prompt (`prm_…`, rendered here) or an OpenAI hosted prompt
+   * (`pmpt_…`, passed through).
+   */
+  prompt: z
+    .strictObject({
+      id: z.string().min(1).max(256),
+      version: z.union([z.string().regex(/^\d{1,9}$/, 'must be a version number'), z.number().int().positive()]).nullable().optional(),
+      variables: z.record(z.string().min(1).max(128), promptVariable).optional(),
+    })
+    .optional(),
   instructions: z.string().optional(),
   reasoning: z
     .strictObject({
@@ -102,9 +122,16 @@ export const jobRequestSchema = z.strictObject({
 });
 
 export type JobRequest = z.infer<typeof jobRequestSchema>;
+export type InputFilePart = z.infer<typeof inputFile>;
+export type InputImagePart = z.infer<typeof inputImage>;
 
 /** Split a validated body into the provider parameters and Longhaul's own fields. */
-export function splitJobRequest(body: JobRequest): { providerParams: Record<string, unknown>; metadata: Record<string, string>; callbackUrl: string | null } {
-  const { callback_url, metadata: meta, background: _b, store: _s, ...providerParams } = body;
-  return { providerParams, metadata: meta ?? {}, callbackUrl: callback_url ?? null };
+export function splitJobRequest(body: JobRequest): {
+  providerParams: Record<string, unknown>;
+  metadata: Record<string, string>;
+  callbackUrl: string | null;
+  previousJobId: string | null;
+} {
+  const { callback_url, metadata: meta, background: _b, store: _s, previous_job_id, ...providerParams } = body;
+  return { providerParams, metadata: meta ?? {}, callbackUrl: callback_url ?? null, previousJobId: previous_job_id ?? null };
 }

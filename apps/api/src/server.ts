@@ -3,6 +3,7 @@ import { pinoHttp } from 'pino-http';
 import { randomUUID } from 'node:crypto';
 import type { Database } from '@longhaul/db';
 import type { Queues } from '@longhaul/queue';
+import type { Provider } from '@longhaul/provider';
 import type { Logger } from '@longhaul/runtime';
 import { type Metrics, disabledMetrics } from '@longhaul/metrics';
 import { queueDepths } from '@longhaul/queue';
@@ -44,6 +45,8 @@ export interface ApiDeps {
   streamHub?: StreamHub;
   db: Database;
   queues: Queues;
+  /** The provider, for what the API proxies (files, conversations). Absent: those routes answer 503. */
+  provider?: Provider;
   logger: Logger;
   clock: () => Date;
   config: ApiConfig;

@@ -35,8 +35,8 @@ export class AuthenticationError extends LonghaulError {
 }
 
 export class NotFoundError extends LonghaulError {
-  constructor(message: string, param: string | null = null) {
-    super(message, { code: 'not_found', status: 404, type: 'not_found_error', param });
+  constructor(message: string, param: string | null = null, code = 'not_found') {
+    super(message, { code, status: 404, type: 'not_found_error', param });
     this.name = 'NotFoundError';
   }
 }
@@ -52,5 +52,23 @@ export class ServiceUnavailableError extends LonghaulError {
   constructor(message: string, code = 'service_unavailable', cause?: unknown) {
     super(message, { code, status: 503, type: 'service_unavailable_error', cause });
     this.name = 'ServiceUnavailableError';
+  }
+}
+
+/** A request (or one part of it, named by `param`) over a size limit. */
+export class PayloadTooLargeError extends LonghaulError {
+  constructor(message: string, param: string | null = null, code = 'request_too_large') {
+    super(message, { code, status: 413, type: 'invalid_request_error', param });
+    this.name = 'PayloadTooLargeError';
+  }
+}
+
+/** A tenant over its request rate: retry after `retryAfterSeconds` (sent as `Retry-After`). */
+export class RateLimitedError extends LonghaulError {
+  readonly retryAfterSeconds: number;
+  constructor(message: string, retryAfterSeconds: number, code = 'rate_limit_exceeded') {
+    super(message, { code, status: 429, type: 'rate_limit_error' });
+    this.name = 'RateLimitedError';
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 }

@@ -5,3 +5,4 @@ export * from './errors.ts';
 export * from './callbacks.ts';
 export * from './cost.ts';
 export * from './price-config.ts';
+export * from './token-estimate.ts';

@@ -32,6 +32,13 @@ export interface ReconcilePatch {
   usage?: Usage | null;
   error?: JobError | null;
   incompleteDetails?: { reason?: string } | null;
+  reasoningSummary?: SummaryPart[] | null;
+}
+
+/** One part of a reasoning summary, as the provider's `reasoning` output items carry them. */
+export interface SummaryPart {
+  type: string;
+  text: string;
 }
 
 export type ReconcileDecision =
@@ -52,6 +59,22 @@ export function outputText(output: readonly unknown[] | null | undefined): strin
 }
 
 /**
+ * The reasoning summary parts of an output, in order, or null when there is none (no summary was
+ * requested, or the model gave none).
+ */
+export function reasoningSummary(output: readonly unknown[] | null | undefined): SummaryPart[] | null {
+  if (!output) return null;
+  const parts: SummaryPart[] = [];
+  for (const item of output) {
+    if (!isRecord(item) || item.type !== 'reasoning' || !Array.isArray(item.summary)) continue;
+    for (const part of item.summary) {
+      if (isRecord(part) && typeof part.text === 'string') parts.push({ type: typeof part.type === 'string' ? part.type : 'summary_text', text: part.text });
+    }
+  }
+  return parts.length > 0 ? parts : null;
+}
+
+/**
  * Decide what a provider Response does to a job. Terminal results carry output, usage, error and
  * incomplete details; non-terminal ones only (maybe) advance the status.
  */
@@ -65,6 +88,7 @@ export function reconcileResponse(job: { status: JobStatus }, response: Provider
   if (response.status === 'completed' || response.status === 'failed' || response.status === 'incomplete' || response.status === 'cancelled') {
     patch.output = response.output ?? [];
     patch.outputText = outputText(response.output);
+    patch.reasoningSummary = reasoningSummary(response.output);
     patch.usage = response.usage ?? null;
     patch.error = response.error ?? null;
     patch.incompleteDetails = response.incomplete_details ?? null;

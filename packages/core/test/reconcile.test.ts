@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { outputText, reconcileResponse } from '../src/index.ts';
+import { outputText, reasoningSummary, reconcileResponse } from '../src/index.ts';
 
 const usage = { input_tokens: 10, input_tokens_details: { cached_tokens: 0 }, output_tokens: 20, output_tokens_details: { reasoning_tokens: 5 }, total_tokens: 30 };
 const output = [
@@ -10,7 +10,7 @@ const output = [
 describe('reconcileResponse', () => {
   it('copies output, text and usage of a completed response', () => {
     const d = reconcileResponse({ status: 'in_progress' }, { id: 'resp_1', status: 'completed', output, usage, error: null, incomplete_details: null });
-    expect(d).toEqual({ ok: true, changed: true, patch: { status: 'completed', output, outputText: 'Otters in space.', usage, error: null, incompleteDetails: null } });
+    expect(d).toEqual({ ok: true, changed: true, patch: { status: 'completed', output, outputText: 'Otters in space.', reasoningSummary: null, usage, error: null, incompleteDetails: null } });
   });
 
   it('keeps the reason of an incomplete response and the error of a failed one', () => {
@@ -20,6 +20,21 @@ describe('reconcileResponse', () => {
 
   it('refuses to touch a finished job', () => {
     expect(reconcileResponse({ status: 'completed' }, { id: 'r', status: 'failed' })).toMatchObject({ ok: false, error: { code: 'job_terminal' } });
+  });
+
+  it('keeps the reasoning summary parts apart, in order, across reasoning items', () => {
+    const withSummary = [
+      { type: 'reasoning', id: 'rs_1', summary: [{ type: 'summary_text', text: 'First I read.' }, { type: 'summary_text', text: 'Then I wrote.' }] },
+      { type: 'message', content: [{ type: 'output_text', text: 'Done.' }] },
+      { type: 'reasoning', id: 'rs_2', summary: [{ type: 'summary_text', text: 'Checked.' }] },
+    ];
+    expect(reasoningSummary(withSummary)).toEqual([
+      { type: 'summary_text', text: 'First I read.' },
+      { type: 'summary_text', text: 'Then I wrote.' },
+      { type: 'summary_text', text: 'Checked.' },
+    ]);
+    expect(reconcileResponse({ status: 'in_progress' }, { id: 'r', status: 'completed', output: withSummary })).toMatchObject({ patch: { reasoningSummary: [{ text: 'First I read.' }, { text: 'Then I wrote.' }, { text: 'Checked.' }] } });
+    expect(reasoningSummary(output)).toBeNull();
   });
 
   it('extracts output_text only from assistant message text parts', () => {

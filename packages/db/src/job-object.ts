@@ -2,6 +2,19 @@ import type { Job, JobEventRow } from './schema.ts';
 
 const unix = (d: Date | null | undefined): number | null => (d ? Math.floor(d.getTime() / 1000) : null);
 
+function conversationOf(request: Record<string, unknown>): string | null {
+  const c = request.conversation;
+  if (typeof c === 'string') return c;
+  if (c && typeof c === 'object' && typeof (c as { id?: unknown }).id === 'string') return (c as { id: string }).id;
+  return null;
+}
+
+function hostedPrompt(request: Record<string, unknown>): { id: string; version: string | number | null } | null {
+  const p = request.prompt as { id?: unknown; version?: unknown } | undefined;
+  if (!p || typeof p.id !== 'string') return null;
+  return { id: p.id, version: (p.version as string | number | undefined) ?? null };
+}
+
 /** The public representation of a job (`"object": "job"`). */
 export function toJobObject(job: Job) {
   return {
@@ -22,6 +35,19 @@ export function toJobObject(job: Job) {
     output_text: job.outputText,
     output: job.output,
     usage: job.usage,
+    /** Tokens the model spent reasoning (part of output_tokens); null until usage is known. */
+    reasoning_tokens: job.usage?.output_tokens_details?.reasoning_tokens ?? null,
+    /** Input tokens served from the provider's prompt cache; null until usage is known. */
+    cached_tokens: job.usage?.input_tokens_details?.cached_tokens ?? null,
+    /** The reasoning summary parts (`{type: "summary_text", text}`), when one was requested. */
+    reasoning_summary: job.reasoningSummary,
+    previous_job_id: job.previousJobId,
+    /** The first job of this job's conversation chain (`GET /v1/jobs?thread=…` lists it). */
+    thread_id: job.threadId ?? job.id,
+    conversation: conversationOf(job.request),
+    /** The Longhaul prompt and version this job was rendered from (hosted `pmpt_` prompts: version as given). */
+    prompt: job.promptId ? { id: job.promptId, version: job.promptVersion } : hostedPrompt(job.request),
+    estimated_input_tokens: job.estimatedInputTokens,
     /** Estimated from usage at the configured price table (USD); null until usage is known or for unpriced models. */
     cost_usd: job.costUsd === null ? null : Number(job.costUsd),
     error: job.error,

@@ -157,6 +157,7 @@ export function reconcileJob(db: Database, jobId: string | Job, response: Provid
     const fields: JobColumns = {};
     if (p.output !== undefined) fields.output = p.output;
     if (p.outputText !== undefined) fields.outputText = p.outputText;
+    if (p.reasoningSummary !== undefined) fields.reasoningSummary = p.reasoningSummary;
     if (p.usage !== undefined) {
       fields.usage = p.usage;
       fields.costUsd = ctx.prices ? estimateJobCostUsd(ctx.prices, job.model, p.usage) : null;

@@ -17,6 +17,14 @@ export interface NewJob {
   metadata: Record<string, string>;
   callbackUrl: string | null;
   deadlineAt: Date;
+  /** The job this one continues; the new job joins its thread. */
+  previousJobId?: string | null;
+  /** The thread to join (the previous job's thread); default: the new job starts its own. */
+  threadId?: string | null;
+  promptId?: string | null;
+  promptVersion?: number | null;
+  /** Input tokens estimated before submission (charged to the tenant's TPM budget). */
+  estimatedInputTokens?: number | null;
 }
 
 export interface IdempotencyInput {
@@ -80,9 +88,16 @@ export async function createJob(
 
 /** Insert a pending job and its first event in one statement. */
 async function insertJob(db: Database, input: NewJob, now: Date, details: Record<string, unknown>): Promise<Job> {
+  const id = newId('job');
   const job: Job = {
-    id: newId('job'),
+    id,
     ...input,
+    previousJobId: input.previousJobId ?? null,
+    threadId: input.threadId ?? id,
+    promptId: input.promptId ?? null,
+    promptVersion: input.promptVersion ?? null,
+    estimatedInputTokens: input.estimatedInputTokens ?? null,
+    reasoningSummary: null,
     status: JobStatus.Pending,
     responseId: null,
     output: null,

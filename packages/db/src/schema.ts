@@ -16,6 +16,10 @@ export const tenants = pgTable('tenants', {
   name: text('name').notNull(),
   /** Signs callbacks to jobs' own `callback_url`s (endpoints have their own secrets). */
   callbackSecret: text('callback_secret'),
+  /** API requests per minute; null: the deployment default (API_RPM_LIMIT). */
+  rpmLimit: integer('rpm_limit'),
+  /** Estimated input tokens per minute submitted to the provider; null: the default (TPM_LIMIT). */
+  tpmLimit: integer('tpm_limit'),
   createdAt: createdAt(),
 });
 
@@ -60,6 +64,17 @@ export const jobs = pgTable(
     finishedAt: timestamp('finished_at', { withTimezone: true, mode: 'date' }),
     /** Estimated cost of `usage` at list prices (the worker's price table), USD; null when unpriced. */
     costUsd: numeric('cost_usd', { precision: 20, scale: 9, mode: 'number' }),
+    /** The job this one continues (`previous_job_id`); its response is the `previous_response_id`. */
+    previousJobId: text('previous_job_id'),
+    /** The first job of the chain this job belongs to (its own id when it starts one). */
+    threadId: text('thread_id'),
+    /** The Longhaul prompt (`prm_…`) and version the request was rendered from. */
+    promptId: text('prompt_id'),
+    promptVersion: integer('prompt_version'),
+    /** Input tokens estimated before submission: what the tenant's tokens-per-minute budget is charged. */
+    estimatedInputTokens: integer('estimated_input_tokens'),
+    /** The reasoning summary parts of the output (`summary_text` items), kept apart for display. */
+    reasoningSummary: jsonb('reasoning_summary').$type<{ type: string; text: string }[]>(),
   },
   (t) => [
     index('jobs_tenant_created_idx').on(t.tenantId, t.createdAt.desc(), t.id.desc()),
@@ -70,7 +85,77 @@ export const jobs = pgTable(
     // Admin search across tenants: newest first, and metadata key/value containment (@>).
     index('jobs_created_idx').on(t.createdAt.desc(), t.id.desc()),
     index('jobs_metadata_idx').using('gin', t.metadata.op('jsonb_path_ops')),
+    index('jobs_thread_idx').on(t.threadId, t.createdAt, t.id),
+    index('jobs_prompt_idx').on(t.tenantId, t.promptId, t.promptVersion),
   ],
+);
+
+/**
+ * Reusable prompt templates. `currentVersion` is what a job without an explicit version renders
+ * (rolling back points it at an older version); `traffic`, when set, splits such jobs between
+ * versions by weight (A/B tests).
+ */
+export const prompts = pgTable(
+  'prompts',
+  {
+    id: text('id').primaryKey(),
+    tenantId: text('tenant_id').notNull().references(() => tenants.id),
+    name: text('name').notNull(),
+    description: text('description'),
+    currentVersion: integer('current_version').notNull(),
+    latestVersion: integer('latest_version').notNull(),
+    traffic: jsonb('traffic').$type<{ version: number; weight: number }[]>(),
+    createdAt: createdAt(),
+    updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [index('prompts_tenant_idx').on(t.tenantId, t.createdAt.desc(), t.id.desc())],
+);
+
+/** One immutable version of a prompt: its template and default request settings. */
+export const promptVersions = pgTable(
+  'prompt_versions',
+  {
+    promptId: text('prompt_id').notNull().references(() => prompts.id),
+    version: integer('version').notNull(),
+    tenantId: text('tenant_id').notNull().references(() => tenants.id),
+    /** `{ instructions?, input?, model?, reasoning?, max_output_tokens?, text? }` with `{{variable}}` placeholders. */
+    template: jsonb('template').$type<Record<string, unknown>>().notNull(),
+    /** The variable names the template uses, in order of first appearance. */
+    variables: text('variables').array().notNull(),
+    note: text('note'),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.promptId, t.version] })],
+);
+
+/** Files a tenant uploaded through Longhaul to the provider's Files API (id = the provider's id). */
+export const files = pgTable(
+  'files',
+  {
+    id: text('id').primaryKey(),
+    tenantId: text('tenant_id').notNull().references(() => tenants.id),
+    filename: text('filename').notNull(),
+    bytes: integer('bytes').notNull(),
+    purpose: text('purpose').notNull(),
+    /** The job whose inline file was uploaded automatically, if any. */
+    jobId: text('job_id'),
+    createdAt: createdAt(),
+    deletedAt: timestamp('deleted_at', { withTimezone: true, mode: 'date' }),
+  },
+  (t) => [index('files_tenant_idx').on(t.tenantId, t.createdAt.desc(), t.id.desc())],
+);
+
+/** Conversations created through Longhaul at the provider (id = the provider's `conv_…`). */
+export const conversations = pgTable(
+  'conversations',
+  {
+    id: text('id').primaryKey(),
+    tenantId: text('tenant_id').notNull().references(() => tenants.id),
+    metadata: jsonb('metadata').$type<Record<string, string>>().notNull().default({}),
+    createdAt: createdAt(),
+    deletedAt: timestamp('deleted_at', { withTimezone: true, mode: 'date' }),
+  },
+  (t) => [index('conversations_tenant_idx').on(t.tenantId, t.createdAt.desc())],
 );
 
 /** Append-only log of every state change (and other notable facts) of a job. */
@@ -273,3 +358,7 @@ export type CallbackAttempt = typeof callbackAttempts.$inferSelect;
 export type WebhookInboxRow = typeof webhookInbox.$inferSelect;
 export type JobEventRow = typeof jobEvents.$inferSelect;
 export type Tenant = typeof tenants.$inferSelect;
+export type Prompt = typeof prompts.$inferSelect;
+export type PromptVersion = typeof promptVersions.$inferSelect;
+export type FileRow = typeof files.$inferSelect;
+export type ConversationRow = typeof conversations.$inferSelect;

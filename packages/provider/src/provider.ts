@@ -4,7 +4,7 @@
  * Longhaul schedules by; the streaming variants answer the response's event stream. Failures
  * are thrown as classified ProviderErrors.
  */
-import OpenAI from 'openai';
+import OpenAI, { toFile } from 'openai';
 import type { ProviderResponse } from '@longhaul/core';
 import { toProviderError } from './errors.ts';
 
@@ -25,7 +25,45 @@ export interface ProviderOptions {
   onRequest?: (event: ProviderRequestEvent) => void;
 }
 
-export type ProviderOperation = 'create' | 'retrieve' | 'cancel' | 'stream';
+export type ProviderOperation =
+  | 'create'
+  | 'retrieve'
+  | 'cancel'
+  | 'stream'
+  | 'file_create'
+  | 'file_retrieve'
+  | 'file_delete'
+  | 'conversation_create'
+  | 'conversation_retrieve'
+  | 'conversation_delete';
+
+/** A provider File object (`file-…`). */
+export interface ProviderFile {
+  id: string;
+  object: 'file';
+  bytes: number;
+  created_at: number;
+  filename: string;
+  purpose: string;
+  [key: string]: unknown;
+}
+
+/** A provider Conversation object (`conv_…`). */
+export interface ProviderConversation {
+  id: string;
+  object: 'conversation';
+  created_at: number;
+  metadata: Record<string, string> | null;
+  [key: string]: unknown;
+}
+
+/** What to upload: the bytes and the name the provider records. */
+export interface FileUpload {
+  data: Uint8Array;
+  filename: string;
+  /** MIME type; default application/octet-stream. */
+  contentType?: string;
+}
 
 export interface ProviderRequestEvent {
   operation: ProviderOperation;
@@ -79,6 +117,14 @@ export interface Provider {
   streamResponse(responseId: string, startingAfter: number | null, context?: CallContext): Promise<ProviderEventStream>;
   retrieveResponse(responseId: string, context?: CallContext): Promise<ProviderResult>;
   cancelResponse(responseId: string, context?: CallContext): Promise<ProviderResult>;
+  /** Upload a file through the Files API (`purpose` is `user_data` for model inputs). */
+  createFile(upload: FileUpload, purpose: string, context?: CallContext): Promise<ProviderFile>;
+  retrieveFile(fileId: string, context?: CallContext): Promise<ProviderFile>;
+  deleteFile(fileId: string, context?: CallContext): Promise<{ id: string; deleted: boolean }>;
+  /** Create a conversation (its `items` seed it; `metadata` is the provider's). */
+  createConversation(params: { items?: unknown[]; metadata?: Record<string, string> }, context?: CallContext): Promise<ProviderConversation>;
+  retrieveConversation(conversationId: string, context?: CallContext): Promise<ProviderConversation>;
+  deleteConversation(conversationId: string, context?: CallContext): Promise<{ id: string; deleted: boolean }>;
 }
 
 /** A stream stays open as long as the response runs; the idle timeout is the SDK's per-read one. */
@@ -155,7 +201,33 @@ export function createProvider(options: ProviderOptions): Provider {
     };
   }
 
+  /** Calls on other resources (files, conversations): the same error classification and reporting. */
+  async function resource<T>(operation: ProviderOperation, context: CallContext | undefined, run: () => Promise<{ data: unknown; response: Response; request_id: string | null }>): Promise<T> {
+    const at = clock();
+    const started = performance.now();
+    const jobId = context?.jobId ?? null;
+    try {
+      const { data, response, request_id } = await run();
+      report({ operation, status: response.status, durationMs: performance.now() - started, requestId: request_id, responseId: null, jobId, at });
+      return data as T;
+    } catch (err) {
+      const error = toProviderError(err, clock());
+      report({ operation, status: error.status ?? (error.code === 'provider_timeout' ? 'timeout' : 'network_error'), durationMs: performance.now() - started, requestId: error.requestId, responseId: null, jobId, at });
+      throw error;
+    }
+  }
+
   return {
+    createFile: async (upload, purpose, context) => {
+      const file = await toFile(upload.data, upload.filename, { type: upload.contentType ?? 'application/octet-stream' });
+      // An upload is not idempotent either: a retried POST could store the file twice.
+      return resource('file_create', context, () => client.files.create({ file, purpose: purpose as never }, { maxRetries: 0 }).withResponse());
+    },
+    retrieveFile: (id, context) => resource('file_retrieve', context, () => client.files.retrieve(id).withResponse()),
+    deleteFile: (id, context) => resource('file_delete', context, () => client.files.delete(id).withResponse()),
+    createConversation: (params, context) => resource('conversation_create', context, () => client.conversations.create(params as never, { maxRetries: 0 }).withResponse()),
+    retrieveConversation: (id, context) => resource('conversation_retrieve', context, () => client.conversations.retrieve(id).withResponse()),
+    deleteConversation: (id, context) => resource('conversation_delete', context, () => client.conversations.delete(id).withResponse()),
     createResponseStream: (params, context) =>
       openStream('create', null, context, () =>
         client.responses.create({ ...params, background: true, store: true, stream: true } as never, { maxRetries: 0, timeout: STREAM_TIMEOUT_MS }).withResponse() as never,

@@ -14,7 +14,8 @@ import { observeStateChange } from '@longhaul/metrics';
 import { jobLogFields } from '@longhaul/runtime';
 import type { ApiContext } from '../server.ts';
 import { fromZodError } from '../errors.ts';
-import { jobRequestSchema, splitJobRequest } from '../job-request.ts';
+import { jobRequestSchema } from '../job-request.ts';
+import { prepareJob } from '../job-preparation/index.ts';
 import { toJobEventObject, toJobObject } from '@longhaul/db';
 
 const idempotencyKeySchema = z.string().min(1).max(255).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
@@ -73,7 +74,8 @@ export function jobsRouter(deps: ApiContext): Router {
     }
     const parsed = jobRequestSchema.safeParse(req.body);
     if (!parsed.success) throw fromZodError(parsed.error);
-    const { providerParams, metadata, callbackUrl } = splitJobRequest(parsed.data);
+    const prepared = await prepareJob(deps, tenantOf(req), parsed.data);
+    const { callbackUrl } = prepared;
     if (callbackUrl) {
       const checked = await checkCallbackUrlResolved(callbackUrl, config.callbackPolicy);
       if (!checked.ok) throw new ValidationError(`Invalid 'callback_url': ${checked.reason}.`, 'callback_url', 'url_not_allowed');
@@ -83,10 +85,15 @@ export function jobsRouter(deps: ApiContext): Router {
       db,
       {
         tenantId: tenantOf(req),
-        model: parsed.data.model,
-        request: providerParams,
-        metadata,
+        model: prepared.model,
+        request: prepared.providerParams,
+        metadata: prepared.metadata,
         callbackUrl,
+        previousJobId: prepared.previousJobId,
+        threadId: prepared.threadId,
+        promptId: prepared.promptId,
+        promptVersion: prepared.promptVersion,
+        estimatedInputTokens: prepared.estimatedInputTokens,
         deadlineAt: new Date(now.getTime() + config.jobDeadlineMs),
       },
       now,

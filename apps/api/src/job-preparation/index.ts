@@ -1,0 +1,58 @@
+/**
+ * From a validated `POST /v1/jobs` body to what is stored and later sent to the provider. Each
+ * step owns one concern of what goes into a request and may refuse it with a 4xx:
+ *
+ *   1. prompt        a Longhaul prompt (`prm_…`) is rendered into instructions + input;
+ *                    an OpenAI hosted prompt (`pmpt_…`) passes through.
+ *   2. conversation  `previous_job_id` / `previous_response_id` / `conversation` are resolved
+ *                    and checked against the tenant; the job joins its thread.
+ *   3. files         file and image parts are checked against the guide's size limits; large
+ *                    inline files may be uploaded to the provider and referenced by id.
+ *   4. estimate      input tokens are estimated, for the tenant's tokens-per-minute budget.
+ *
+ * Nothing here writes a job: the route does, with the result.
+ */
+import { ValidationError, estimateInputTokens } from '@longhaul/core';
+import type { ApiContext } from '../server.ts';
+import { splitJobRequest, type JobRequest } from '../job-request.ts';
+import { applyPrompt } from './prompt.ts';
+import { applyConversationState } from './conversation.ts';
+import { applyFileInputs } from './files.ts';
+
+export interface PreparedJob {
+  model: string;
+  /** The Responses create parameters (without Longhaul's own fields). */
+  providerParams: Record<string, unknown>;
+  metadata: Record<string, string>;
+  callbackUrl: string | null;
+  previousJobId: string | null;
+  threadId: string | null;
+  promptId: string | null;
+  promptVersion: number | null;
+  estimatedInputTokens: number;
+}
+
+export async function prepareJob(ctx: ApiContext, tenantId: string, body: JobRequest): Promise<PreparedJob> {
+  const split = splitJobRequest(body);
+  const prompt = await applyPrompt(ctx, tenantId, split.providerParams);
+  const thread = await applyConversationState(ctx, tenantId, prompt.params, split.previousJobId);
+  const providerParams = await applyFileInputs(ctx, tenantId, thread.params);
+  const model = providerParams.model;
+  if (typeof model !== 'string' || model.length === 0) {
+    throw new ValidationError("Missing required parameter: 'model' (give it, or use a prompt that sets one).", 'model', 'missing_required_parameter');
+  }
+  if (providerParams.input === undefined && providerParams.prompt === undefined) {
+    throw new ValidationError("Missing required parameter: 'input' (give it, or use a prompt).", 'input', 'missing_required_parameter');
+  }
+  return {
+    model,
+    providerParams,
+    metadata: split.metadata,
+    callbackUrl: split.callbackUrl,
+    previousJobId: thread.previousJobId,
+    threadId: thread.threadId,
+    promptId: prompt.promptId,
+    promptVersion: prompt.promptVersion,
+    estimatedInputTokens: estimateInputTokens(providerParams),
+  };
+}
