@@ -1,7 +1,89 @@
 /**
  * Input-token estimate of a Responses request, made before it is sent: what a tenant's
- * tokens-per-minute budget is charged.
+ * tokens-per-minute budget is charged when the job is admitted to the provider.
+ *
+ * It mirrors the simulator's accounting (apps/sim/src/usage.ts), which approximates OpenAI:
+ * - text: ceil(chars / 4) of `instructions` followed by the input (a string as is, an item list
+ *   serialized as JSON with its file and image parts left out: those are counted by kind);
+ * - an `input_file` of N bytes is max(1, ceil(N / 50 000)) pages of 1 000 tokens: N is the decoded
+ *   length of inline `file_data`, the uploaded size of a `file_id` (looked up through
+ *   `fileBytes`; one page when unknown), and a `file_url` counts as 4 pages (its size is unknown
+ *   before the provider fetches it);
+ * - an `input_image` costs 85 tokens at `detail: 'low'` and 765 otherwise.
+ * `max_output_tokens` is not counted: the budget is charged for the input only.
  */
-export function estimateInputTokens(params: Record<string, unknown>): number {
-  return Math.ceil(JSON.stringify(params).length / 4);
+
+export const CHARS_PER_TOKEN = 4;
+export const FILE_PAGE_BYTES = 50_000;
+export const FILE_PAGE_TOKENS = 1_000;
+export const FILE_URL_PAGES = 4;
+export const IMAGE_LOW_DETAIL_TOKENS = 85;
+export const IMAGE_TOKENS = 765;
+
+export interface TokenEstimateOptions {
+  /** Size in bytes of an uploaded file, by id; undefined when unknown (counted as one page). */
+  fileBytes?: (fileId: string) => number | undefined;
+}
+
+type Part = Record<string, unknown>;
+
+const isPart = (value: unknown): value is Part => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** Pages of a file of `bytes` bytes (at least one). */
+export function filePages(bytes: number): number {
+  return Math.max(1, Math.ceil(bytes / FILE_PAGE_BYTES));
+}
+
+/** Decoded length of base64 data, optionally a `data:…;base64,` URL. */
+export function base64DecodedBytes(data: string): number {
+  const comma = data.startsWith('data:') ? data.indexOf(',') : -1;
+  const payload = (comma >= 0 ? data.slice(comma + 1) : data).replace(/\s+/g, '');
+  const padding = payload.endsWith('==') ? 2 : payload.endsWith('=') ? 1 : 0;
+  return Math.max(0, Math.floor((payload.length * 3) / 4) - padding);
+}
+
+function fileTokens(part: Part, options: TokenEstimateOptions): number {
+  if (typeof part.file_data === 'string') return filePages(base64DecodedBytes(part.file_data)) * FILE_PAGE_TOKENS;
+  if (typeof part.file_id === 'string') {
+    const bytes = options.fileBytes?.(part.file_id);
+    return (bytes === undefined ? 1 : filePages(bytes)) * FILE_PAGE_TOKENS;
+  }
+  if (typeof part.file_url === 'string') return FILE_URL_PAGES * FILE_PAGE_TOKENS;
+  return FILE_PAGE_TOKENS;
+}
+
+function imageTokens(part: Part): number {
+  return part.detail === 'low' ? IMAGE_LOW_DETAIL_TOKENS : IMAGE_TOKENS;
+}
+
+/**
+ * Splits an input item list into what is counted as text (the items without their file and image
+ * parts) and the tokens of those parts.
+ */
+function splitMedia(value: unknown, options: TokenEstimateOptions, media: { tokens: number }): unknown {
+  if (Array.isArray(value)) {
+    const kept: unknown[] = [];
+    for (const item of value) {
+      if (isPart(item) && item.type === 'input_file') media.tokens += fileTokens(item, options);
+      else if (isPart(item) && item.type === 'input_image') media.tokens += imageTokens(item);
+      else kept.push(splitMedia(item, options, media));
+    }
+    return kept;
+  }
+  if (isPart(value)) {
+    const out: Part = {};
+    for (const [key, child] of Object.entries(value)) out[key] = splitMedia(child, options, media);
+    return out;
+  }
+  return value;
+}
+
+export function estimateInputTokens(params: Record<string, unknown>, options: TokenEstimateOptions = {}): number {
+  const instructions = typeof params.instructions === 'string' ? params.instructions : '';
+  const media = { tokens: 0 };
+  const input = params.input;
+  let inputText = '';
+  if (typeof input === 'string') inputText = input;
+  else if (input !== undefined && input !== null) inputText = JSON.stringify(splitMedia(input, options, media));
+  return Math.ceil((instructions.length + inputText.length) / CHARS_PER_TOKEN) + media.tokens;
 }
