@@ -6,3 +6,4 @@ export * from './callbacks.ts';
 export * from './cost.ts';
 export * from './price-config.ts';
 export * from './token-estimate.ts';
+export * from './prompts.ts';
