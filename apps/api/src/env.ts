@@ -20,7 +20,9 @@ const schema = z.object({
   PROVIDER_TIMEOUT_MS: z.coerce.number().int().min(1000).default(60_000),
   CALLBACK_ALLOWED_CIDRS: z.string().optional(),
   STREAM_HEARTBEAT_MS: z.coerce.number().int().min(100).default(15_000),
-  API_BODY_LIMIT: z.string().default('1mb'),
+  // Inline files (base64) of up to 32 MB per request make JSON bodies of ~43 MB.
+  API_BODY_LIMIT: z.string().default('48mb'),
+  FILES_AUTO_UPLOAD_BYTES: z.coerce.number().int().min(0).default(1024 * 1024),
   JOB_DEADLINE_SECONDS: z.coerce.number().int().min(60).default(6 * 3600),
   IDEMPOTENCY_TTL_SECONDS: z.coerce.number().int().min(60).default(24 * 3600),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),

@@ -13,8 +13,11 @@ import { usageRouter } from './routes/usage.ts';
 import { requireApiKey } from './auth.ts';
 import { errorHandler, notFoundHandler } from './errors.ts';
 import { jobsRouter } from './routes/jobs.ts';
+import { filesRouter } from './routes/files.ts';
+import { conversationsRouter } from './routes/conversations.ts';
 import { jobStreamRouter } from './routes/job-stream.ts';
 import type { StreamHub } from './stream-hub.ts';
+import type { FileLimits } from './job-preparation/files.ts';
 
 export { createStreamHub, type StreamHub } from './stream-hub.ts';
 import { openaiWebhooksRouter } from './routes/openai-webhooks.ts';
@@ -36,6 +39,8 @@ export interface ApiConfig {
   admin?: AdminConfig;
   /** When set, `GET /metrics` requires `Authorization: Bearer <metricsToken>`. */
   metricsToken?: string;
+  /** File input limits and automatic upload of large inline files (see job-preparation/files.ts). */
+  files?: Partial<FileLimits>;
   /** How often a job stream checks Postgres for a final state its event log never carried. Default 5 000 ms. */
   streamFinalCheckMs?: number;
 }
@@ -95,6 +100,8 @@ export function createServer(apiDeps: ApiDeps): Express {
   v1.use('/jobs', jobStreamRouter(deps));
   v1.use('/jobs', jobsRouter(deps));
   v1.use('/usage', usageRouter(deps));
+  v1.use('/files', filesRouter(deps));
+  v1.use('/conversations', conversationsRouter(deps));
   v1.use('/webhook-endpoints', webhookEndpointsRouter(deps));
   v1.use('/deliveries', deliveriesRouter(deps));
   v1.use('/callback-secret', callbackSecretRouter(deps));

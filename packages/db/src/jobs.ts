@@ -3,7 +3,7 @@
  * `job-transitions.ts`; nothing else in the codebase writes `jobs.status`.
  */
 import { createHash } from 'node:crypto';
-import { and, desc, eq, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm';
 import { ConflictError, EventSource, JobStatus } from '@longhaul/core';
 import type { Database } from './client.ts';
 import { newId } from './ids.ts';
@@ -161,25 +161,30 @@ export interface ListJobsOptions {
   /** Cursor: the id of the last job of the previous page. */
   after?: string;
   status?: JobStatus;
+  /** Only the jobs of this thread (a conversation chain), and then oldest first. */
+  threadId?: string;
 }
 
-/** Newest first, cursor-paginated on (created_at, id). */
+/** Newest first (a thread: oldest first), cursor-paginated on (created_at, id). */
 export async function listJobs(db: Database, options: ListJobsOptions): Promise<{ data: Job[]; hasMore: boolean }> {
   const conditions = [eq(jobs.tenantId, options.tenantId)];
   if (options.status) conditions.push(eq(jobs.status, options.status));
+  const ascending = options.threadId !== undefined;
+  if (options.threadId !== undefined) conditions.push(eq(jobs.threadId, options.threadId));
   if (options.after) {
     const [cursor] = await db
       .select({ createdAt: jobs.createdAt, id: jobs.id })
       .from(jobs)
       .where(and(eq(jobs.id, options.after), eq(jobs.tenantId, options.tenantId)));
     if (!cursor) return { data: [], hasMore: false };
-    conditions.push(or(lt(jobs.createdAt, cursor.createdAt), and(eq(jobs.createdAt, cursor.createdAt), lt(jobs.id, cursor.id)))!);
+    const beyond = ascending ? gt : lt;
+    conditions.push(or(beyond(jobs.createdAt, cursor.createdAt), and(eq(jobs.createdAt, cursor.createdAt), beyond(jobs.id, cursor.id)))!);
   }
   const rows = await db
     .select()
     .from(jobs)
     .where(and(...conditions))
-    .orderBy(desc(jobs.createdAt), desc(jobs.id))
+    .orderBy(...(ascending ? [asc(jobs.createdAt), asc(jobs.id)] : [desc(jobs.createdAt), desc(jobs.id)]))
     .limit(options.limit + 1);
   return { data: rows.slice(0, options.limit), hasMore: rows.length > options.limit };
 }

@@ -1,12 +1,60 @@
-/** Step 2: conversation state (see ./index.ts). */
+/**
+ * Step 2: conversation state (see ./index.ts). A job continues earlier context in one of three
+ * ways, at most one per job (the provider refuses `previous_response_id` with `conversation`):
+ *
+ * - `previous_job_id`: an earlier job of the same tenant that finished with a stored response;
+ *   its response id is sent as `previous_response_id` and the new job joins its thread.
+ * - `previous_response_id`: passed through. When the response is one of the tenant's jobs the new
+ *   job joins that job's thread; another tenant's response is refused as if it did not exist
+ *   (tenants share the provider account, so the provider alone cannot tell them apart).
+ * - `conversation`: a conversation the tenant created with `POST /v1/conversations`.
+ *
+ * Manual history (earlier assistant messages in `input`) needs nothing from here.
+ */
+import { ConflictError, NotFoundError, ValidationError, isTerminal } from '@longhaul/core';
+import { findJobByResponseId, getConversationForTenant, getJobForTenant } from '@longhaul/db';
 import type { ApiContext } from '../server.ts';
 
 export interface ConversationStep {
   params: Record<string, unknown>;
   previousJobId: string | null;
+  /** The thread the new job joins; null: it starts its own. */
   threadId: string | null;
 }
 
-export async function applyConversationState(_ctx: ApiContext, _tenantId: string, params: Record<string, unknown>, previousJobId: string | null): Promise<ConversationStep> {
-  return { params, previousJobId, threadId: null };
+export async function applyConversationState(ctx: ApiContext, tenantId: string, params: Record<string, unknown>, previousJobId: string | null): Promise<ConversationStep> {
+  const given = [previousJobId !== null && 'previous_job_id', params.previous_response_id !== undefined && 'previous_response_id', params.conversation !== undefined && 'conversation'].filter(Boolean);
+  if (given.length > 1) {
+    throw new ValidationError(`Give at most one of 'previous_job_id', 'previous_response_id' and 'conversation' (got ${given.map((p) => `'${p}'`).join(' and ')}).`, String(given[1]), 'conflicting_parameters');
+  }
+
+  if (previousJobId !== null) {
+    const previous = await getJobForTenant(ctx.db, tenantId, previousJobId);
+    if (!previous) throw new NotFoundError(`No job with id '${previousJobId}'.`, 'previous_job_id', 'previous_job_not_found');
+    if (!isTerminal(previous.status)) {
+      throw new ConflictError(`Job ${previous.id} is still ${previous.status}; a job can continue it once it has finished.`, 'previous_job_not_finished');
+    }
+    if (!previous.responseId) {
+      throw new ConflictError(`Job ${previous.id} finished (${previous.status}) without a stored provider response, so there is no context to continue.`, 'previous_job_has_no_response');
+    }
+    return { params: { ...params, previous_response_id: previous.responseId }, previousJobId: previous.id, threadId: previous.threadId ?? previous.id };
+  }
+
+  if (typeof params.previous_response_id === 'string') {
+    const owner = await findJobByResponseId(ctx.db, params.previous_response_id);
+    if (owner && owner.tenantId !== tenantId) {
+      throw new NotFoundError(`Previous response with id '${params.previous_response_id}' not found.`, 'previous_response_id', 'previous_response_not_found');
+    }
+    if (owner) return { params, previousJobId: owner.id, threadId: owner.threadId ?? owner.id };
+    // Not a Longhaul job's response (e.g. created directly with the tenant's own tooling): the
+    // provider decides, and an unknown id fails the job with its `previous_response_not_found`.
+    return { params, previousJobId: null, threadId: null };
+  }
+
+  if (params.conversation !== undefined) {
+    const id = typeof params.conversation === 'string' ? params.conversation : (params.conversation as { id: string }).id;
+    const conversation = await getConversationForTenant(ctx.db, tenantId, id);
+    if (!conversation) throw new NotFoundError(`No conversation with id '${id}'. Create one with POST /v1/conversations.`, 'conversation', 'conversation_not_found');
+  }
+  return { params, previousJobId: null, threadId: null };
 }

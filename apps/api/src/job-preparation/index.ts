@@ -36,7 +36,8 @@ export async function prepareJob(ctx: ApiContext, tenantId: string, body: JobReq
   const split = splitJobRequest(body);
   const prompt = await applyPrompt(ctx, tenantId, split.providerParams);
   const thread = await applyConversationState(ctx, tenantId, prompt.params, split.previousJobId);
-  const providerParams = await applyFileInputs(ctx, tenantId, thread.params);
+  const files = await applyFileInputs(ctx, tenantId, thread.params);
+  const providerParams = files.params;
   const model = providerParams.model;
   if (typeof model !== 'string' || model.length === 0) {
     throw new ValidationError("Missing required parameter: 'model' (give it, or use a prompt that sets one).", 'model', 'missing_required_parameter');

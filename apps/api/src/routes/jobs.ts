@@ -23,6 +23,8 @@ const listQuerySchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   after: z.string().min(1).max(128).optional(),
   status: z.enum(JOB_STATUSES).optional(),
+  /** Any job of a conversation chain: lists the whole chain, oldest first. */
+  thread: z.string().regex(/^job_[0-9A-Za-z]{8,64}$/, 'must be a job id (job_…)').optional(),
 });
 
 /** Stable hash of a JSON body: key order does not matter. */
@@ -115,7 +117,14 @@ export function jobsRouter(deps: ApiContext): Router {
   router.get('/', async (req, res) => {
     const query = listQuerySchema.safeParse(req.query);
     if (!query.success) throw fromZodError(query.error);
-    const { data, hasMore } = await listJobs(db, { tenantId: tenantOf(req), ...query.data });
+    const { thread, ...filters } = query.data;
+    let threadId: string | undefined;
+    if (thread !== undefined) {
+      const member = await getJobForTenant(db, tenantOf(req), thread);
+      if (!member) throw new NotFoundError(`No job with id '${thread}'.`, 'thread');
+      threadId = member.threadId ?? member.id;
+    }
+    const { data, hasMore } = await listJobs(db, { tenantId: tenantOf(req), ...filters, threadId });
     res.json({
       object: 'list',
       data: data.map(toJobObject),

@@ -1,0 +1,56 @@
+/**
+ * /v1/conversations: created at the provider (Conversations API) and recorded as the tenant's,
+ * so jobs may use them with `conversation` and no other tenant can.
+ */
+import { Router } from 'express';
+import { z } from 'zod';
+import { NotFoundError } from '@longhaul/core';
+import { getConversationForTenant, markConversationDeleted, recordConversation } from '@longhaul/db';
+import type { ApiContext } from '../server.ts';
+import { fromZodError } from '../errors.ts';
+import { callProvider, requireProvider } from '../provider-calls.ts';
+
+const metadata = z
+  .record(z.string().min(1).max(64), z.string().max(512))
+  .refine((m) => Object.keys(m).length <= 16, { message: 'metadata has at most 16 keys' });
+
+/** Seed items pass through to the provider, which validates them (at most 20, as OpenAI allows). */
+const createBody = z.strictObject({
+  items: z.array(z.looseObject({})).max(20).optional(),
+  metadata: metadata.optional(),
+});
+
+export function conversationsRouter(ctx: ApiContext): Router {
+  const router = Router();
+
+  router.post('/', async (req, res) => {
+    const body = createBody.safeParse(req.body ?? {});
+    if (!body.success) throw fromZodError(body.error);
+    const provider = requireProvider(ctx);
+    const created = await callProvider(() => provider.createConversation(body.data));
+    await recordConversation(ctx.db, { id: created.id, tenantId: req.tenantId!, metadata: body.data.metadata ?? {}, createdAt: ctx.clock() });
+    req.log.info({ conversation_id: created.id }, 'conversation created');
+    res.json(created);
+  });
+
+  router.get('/:id', async (req, res) => {
+    const conversation = await getConversationForTenant(ctx.db, req.tenantId!, req.params.id!);
+    if (!conversation) throw new NotFoundError(`No conversation with id '${req.params.id}'.`, 'id', 'conversation_not_found');
+    const provider = requireProvider(ctx);
+    res.json(await callProvider(() => provider.retrieveConversation(conversation.id)));
+  });
+
+  router.delete('/:id', async (req, res) => {
+    const conversation = await getConversationForTenant(ctx.db, req.tenantId!, req.params.id!);
+    if (!conversation) throw new NotFoundError(`No conversation with id '${req.params.id}'.`, 'id', 'conversation_not_found');
+    const provider = requireProvider(ctx);
+    await callProvider(() => provider.deleteConversation(conversation.id)).catch((err: unknown) => {
+      if (!(err instanceof NotFoundError)) throw err;
+    });
+    await markConversationDeleted(ctx.db, req.tenantId!, conversation.id, ctx.clock());
+    req.log.info({ conversation_id: conversation.id }, 'conversation deleted');
+    res.json({ id: conversation.id, object: 'conversation.deleted', deleted: true });
+  });
+
+  return router;
+}

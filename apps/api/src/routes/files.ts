@@ -1,0 +1,94 @@
+/**
+ * /v1/files: upload (multipart, `purpose=user_data`) through the provider's Files API, list,
+ * read and delete. Longhaul records which tenant owns each file: a job may only reference its
+ * own tenant's files by `file_id`.
+ */
+import { Router, type Request } from 'express';
+import multer from 'multer';
+import { z } from 'zod';
+import { NotFoundError, PayloadTooLargeError, ValidationError } from '@longhaul/core';
+import { getFileForTenant, listFiles, markFileDeleted, recordFile, type FileRow } from '@longhaul/db';
+import type { ApiContext } from '../server.ts';
+import { fromZodError } from '../errors.ts';
+import { DEFAULT_FILE_LIMITS } from '../job-preparation/files.ts';
+import { callProvider, requireProvider } from '../provider-calls.ts';
+
+/** Purposes Longhaul uploads for: files that are model inputs. */
+const PURPOSES = ['user_data'] as const;
+
+export function toFileObject(file: FileRow) {
+  return {
+    id: file.id,
+    object: 'file' as const,
+    bytes: file.bytes,
+    created_at: Math.floor(file.createdAt.getTime() / 1000),
+    filename: file.filename,
+    purpose: file.purpose,
+  };
+}
+
+const listQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(20) });
+
+export function filesRouter(ctx: ApiContext): Router {
+  const router = Router();
+  const maxFileBytes = ctx.config.files?.maxFileBytes ?? DEFAULT_FILE_LIMITS.maxFileBytes;
+  // One file, held in memory (it is under the per-file limit), and nothing else but fields.
+  const upload = multer({ storage: multer.memoryStorage(), limits: { fileSize: maxFileBytes - 1, files: 1, fields: 4, fieldSize: 1024, parts: 6 } }).single('file');
+
+  const receive = (req: Request): Promise<void> =>
+    new Promise((resolve, reject) => {
+      upload(req, req.res!, (err: unknown) => {
+        if (!err) return resolve();
+        if (err instanceof multer.MulterError) {
+          if (err.code === 'LIMIT_FILE_SIZE') return reject(new PayloadTooLargeError(`The file must be smaller than ${(maxFileBytes / (1024 * 1024)).toFixed(0)} MB (the limit for model input files).`, 'file', 'file_too_large'));
+          return reject(new ValidationError(`Invalid multipart upload: ${err.message}.`, err.field ?? null, 'invalid_upload'));
+        }
+        const message = err instanceof Error ? err.message : String(err);
+        reject(new ValidationError(`Invalid multipart upload: ${message}.`, null, 'invalid_upload'));
+      });
+    });
+
+  router.post('/', async (req, res) => {
+    if (!req.is('multipart/form-data')) throw new ValidationError('Upload a file as multipart/form-data with the fields `file` and `purpose`.', null, 'invalid_content_type');
+    await receive(req);
+    const purpose = (req.body as Record<string, unknown> | undefined)?.purpose;
+    if (purpose === undefined) throw new ValidationError("Missing required parameter: 'purpose'.", 'purpose', 'missing_required_parameter');
+    if (!PURPOSES.includes(purpose as (typeof PURPOSES)[number])) throw new ValidationError(`Invalid 'purpose': Longhaul uploads files for model inputs, so it must be one of ${PURPOSES.join(', ')}.`, 'purpose', 'invalid_value');
+    const file = req.file;
+    if (!file) throw new ValidationError("Missing required parameter: 'file'.", 'file', 'missing_required_parameter');
+    if (file.size === 0) throw new ValidationError('The file is empty.', 'file', 'empty_file');
+    const provider = requireProvider(ctx);
+    const created = await callProvider(() => provider.createFile({ data: file.buffer, filename: file.originalname || 'upload', contentType: file.mimetype }, 'user_data'));
+    const row = await recordFile(ctx.db, { id: created.id, tenantId: req.tenantId!, filename: created.filename ?? file.originalname, bytes: file.size, purpose: 'user_data', jobId: null, createdAt: ctx.clock() });
+    req.log.info({ file_id: row.id, bytes: row.bytes }, 'file uploaded');
+    res.json(toFileObject(row));
+  });
+
+  router.get('/', async (req, res) => {
+    const query = listQuery.safeParse(req.query);
+    if (!query.success) throw fromZodError(query.error);
+    const { data, hasMore } = await listFiles(ctx.db, req.tenantId!, query.data.limit);
+    res.json({ object: 'list', data: data.map(toFileObject), first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: hasMore });
+  });
+
+  router.get('/:id', async (req, res) => {
+    const file = await getFileForTenant(ctx.db, req.tenantId!, req.params.id!);
+    if (!file) throw new NotFoundError(`No file with id '${req.params.id}'.`, 'id', 'file_not_found');
+    res.json(toFileObject(file));
+  });
+
+  router.delete('/:id', async (req, res) => {
+    const file = await getFileForTenant(ctx.db, req.tenantId!, req.params.id!);
+    if (!file) throw new NotFoundError(`No file with id '${req.params.id}'.`, 'id', 'file_not_found');
+    const provider = requireProvider(ctx);
+    await callProvider(() => provider.deleteFile(file.id)).catch((err: unknown) => {
+      // Already gone at the provider: deleting it here too is what the caller wants.
+      if (!(err instanceof NotFoundError)) throw err;
+    });
+    await markFileDeleted(ctx.db, req.tenantId!, file.id, ctx.clock());
+    req.log.info({ file_id: file.id }, 'file deleted');
+    res.json({ id: file.id, object: 'file', deleted: true });
+  });
+
+  return router;
+}
