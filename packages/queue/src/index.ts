@@ -3,3 +3,4 @@ export * from './queues.ts';
 export * from './job-stream.ts';
 export * from './health.ts';
 export * from './depth.ts';
+export * from './fair-queue.ts';
