@@ -60,3 +60,27 @@ export async function ensureTenantWithApiKey(db: Database, key: string, name = '
     throw err;
   });
 }
+
+/** A tenant's own limits; null = the deployment default. */
+export interface TenantLimits {
+  /** API requests per minute. */
+  rpmLimit: number | null;
+  /** Estimated provider input tokens per minute. */
+  tpmLimit: number | null;
+}
+
+/** The tenant's limits, or null when there is no such tenant. */
+export async function getTenantLimits(db: Database, tenantId: string): Promise<TenantLimits | null> {
+  const rows = await db.select({ rpmLimit: tenants.rpmLimit, tpmLimit: tenants.tpmLimit }).from(tenants).where(eq(tenants.id, tenantId)).limit(1);
+  return rows[0] ?? null;
+}
+
+/** Set (a number, 0 = unlimited) or reset (null) a tenant's limits; returns the new limits, or null when there is no such tenant. */
+export async function setTenantLimits(db: Database, tenantId: string, limits: Partial<TenantLimits>): Promise<TenantLimits | null> {
+  const set: Partial<TenantLimits> = {};
+  if (limits.rpmLimit !== undefined) set.rpmLimit = limits.rpmLimit;
+  if (limits.tpmLimit !== undefined) set.tpmLimit = limits.tpmLimit;
+  if (Object.keys(set).length === 0) return getTenantLimits(db, tenantId);
+  const rows = await db.update(tenants).set(set).where(eq(tenants.id, tenantId)).returning({ rpmLimit: tenants.rpmLimit, tpmLimit: tenants.tpmLimit });
+  return rows[0] ?? null;
+}
