@@ -54,6 +54,6 @@ export async function prepareJob(ctx: ApiContext, tenantId: string, body: JobReq
     threadId: thread.threadId,
     promptId: prompt.promptId,
     promptVersion: prompt.promptVersion,
-    estimatedInputTokens: estimateInputTokens(providerParams),
+    estimatedInputTokens: estimateInputTokens(providerParams, { fileBytes: (id) => files.fileBytes.get(id) }),
   };
 }
