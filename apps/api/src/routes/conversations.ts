@@ -29,7 +29,7 @@ export function conversationsRouter(ctx: ApiContext): Router {
     const provider = requireProvider(ctx);
     const created = await callProvider(() => provider.createConversation(body.data));
     await recordConversation(ctx.db, { id: created.id, tenantId: req.tenantId!, metadata: body.data.metadata ?? {}, createdAt: ctx.clock() });
-    req.log.info({ conversation_id: created.id }, 'conversation created');
+    req.log.info({ tenant_id: req.tenantId, conversation_id: created.id }, 'conversation created');
     res.json(created);
   });
 
@@ -48,7 +48,7 @@ export function conversationsRouter(ctx: ApiContext): Router {
       if (!(err instanceof NotFoundError)) throw err;
     });
     await markConversationDeleted(ctx.db, req.tenantId!, conversation.id, ctx.clock());
-    req.log.info({ conversation_id: conversation.id }, 'conversation deleted');
+    req.log.info({ tenant_id: req.tenantId, conversation_id: conversation.id }, 'conversation deleted');
     res.json({ id: conversation.id, object: 'conversation.deleted', deleted: true });
   });
 

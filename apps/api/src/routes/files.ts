@@ -60,7 +60,7 @@ export function filesRouter(ctx: ApiContext): Router {
     const provider = requireProvider(ctx);
     const created = await callProvider(() => provider.createFile({ data: file.buffer, filename: file.originalname || 'upload', contentType: file.mimetype }, 'user_data'));
     const row = await recordFile(ctx.db, { id: created.id, tenantId: req.tenantId!, filename: created.filename ?? file.originalname, bytes: file.size, purpose: 'user_data', jobId: null, createdAt: ctx.clock() });
-    req.log.info({ file_id: row.id, bytes: row.bytes }, 'file uploaded');
+    req.log.info({ tenant_id: req.tenantId, file_id: row.id, bytes: row.bytes }, 'file uploaded');
     res.json(toFileObject(row));
   });
 
@@ -86,7 +86,7 @@ export function filesRouter(ctx: ApiContext): Router {
       if (!(err instanceof NotFoundError)) throw err;
     });
     await markFileDeleted(ctx.db, req.tenantId!, file.id, ctx.clock());
-    req.log.info({ file_id: file.id }, 'file deleted');
+    req.log.info({ tenant_id: req.tenantId, file_id: file.id }, 'file deleted');
     res.json({ id: file.id, object: 'file', deleted: true });
   });
 
