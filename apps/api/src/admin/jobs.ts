@@ -148,6 +148,12 @@ function jobPage(job: Job, timeline: TimelineEntry[]): string {
     ['Metadata', metadataCell(job.metadata)],
     ['Callback URL', job.callbackUrl ? `<span class="mono">${esc(job.callbackUrl)}</span>` : '—'],
   ];
+  if (job.previousJobId) facts.push(['Continues', `<a class="mono" href="/admin/jobs/${esc(job.previousJobId)}">${esc(job.previousJobId)}</a>`]);
+  if (job.threadId && job.threadId !== job.id) facts.push(['Thread', `<a class="mono" href="/admin/jobs/${esc(job.threadId)}">${esc(job.threadId)}</a> <span class="muted">(first job)</span>`]);
+  const conversation = typeof job.request.conversation === 'string' ? job.request.conversation : (job.request.conversation as { id?: string } | undefined)?.id;
+  if (conversation) facts.push(['Conversation', `<span class="mono">${esc(conversation)}</span>`]);
+  if (job.promptId) facts.push(['Prompt', `<span class="mono">${esc(job.promptId)}</span> version ${esc(String(job.promptVersion))}`]);
+  if (job.estimatedInputTokens !== null) facts.push(['Estimated input tokens', String(job.estimatedInputTokens)]);
   if (job.error) facts.push(['Error', `<span class="error mono">${esc(job.error.code)}</span>: ${esc(job.error.message)}`]);
   if (job.incompleteDetails) facts.push(['Incomplete', esc(job.incompleteDetails.reason)]);
   const rows = timeline
@@ -158,6 +164,7 @@ function jobPage(job: Job, timeline: TimelineEntry[]): string {
 <dl>${facts.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join('')}</dl>
 <h2>Usage and cost</h2>
 ${usageRows(job)}
+${job.reasoningSummary ? `<h2>Reasoning summary</h2>${job.reasoningSummary.map((p) => `<p class="summary">${esc(p.text)}</p>`).join('')}` : ''}
 <h2>Timeline</h2>
 <table id="timeline"><thead><tr><th>At (UTC)</th><th>Kind</th><th>What</th><th>Details</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
