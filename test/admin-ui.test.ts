@@ -65,6 +65,19 @@ afterAll(async () => {
 describe('admin authentication', () => {
   const bearer = { authorization: `Bearer ${TOKEN}` };
 
+  it("shows a continued job's chain and its reasoning summary on the job page", async () => {
+    const res = await stack.api('POST', '/v1/jobs', jobBody({ model: 'gpt-5', previous_job_id: jobIds[1], reasoning: { effort: 'low', summary: 'auto' } }, 50));
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    const done = await stack.waitForJob(res.body.id, isTerminalJob);
+    expect(done.reasoning_summary?.length).toBeGreaterThan(0);
+    const page = await fetch(`${stack.apiUrl}/admin/jobs/${done.id}`, { headers: bearer });
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain(`href="/admin/jobs/${jobIds[1]}"`);
+    expect(html).toContain('Reasoning summary');
+    expect(html).toContain('Estimated input tokens');
+  });
+
   it('answers 401 without a credential: the board, its API and its assets', async () => {
     const page = await fetch(`${stack.apiUrl}/admin/queues/`, { headers: { accept: 'text/html' } });
     expect(page.status).toBe(401);
@@ -187,7 +200,8 @@ describe.skipIf(!existsSync(CHROMIUM))(`admin UI in headless Chromium${existsSyn
 
       // The tenant link narrows the search to the job's tenant.
       await page.click(`a[href^="/admin/jobs?tenant="]`);
-      expect(await page.locator('#results tbody tr').count()).toBe(3);
+      // The three jobs made in beforeAll and the continued job of the first describe.
+      expect(await page.locator('#results tbody tr').count()).toBe(4);
 
       expect(foreign).toEqual([]);
     } finally {
