@@ -63,6 +63,10 @@ export const simConfigSchema = z.strictObject({
   stream_cut_rate: rate,
   /** Cut every SSE stream after this many events (deterministic, for tests); null: off. Default null. */
   stream_cut_after_events: z.number().int().min(1).nullable(),
+  /** Largest accepted upload, in bytes (OpenAI's limit is 512 MB). Default 64 MiB. */
+  max_file_bytes: z.number().int().positive(),
+  /** Bytes of uploads kept in memory; beyond this the oldest files are forgotten. Default 512 MiB. */
+  files_max_total_bytes: z.number().int().positive(),
 });
 
 export type SimConfig = z.infer<typeof simConfigSchema>;
@@ -94,6 +98,8 @@ export function defaultConfig(): SimConfig {
     stream_resume_window_ms: 5 * 60_000,
     stream_cut_rate: 0,
     stream_cut_after_events: null,
+    max_file_bytes: 64 * 1024 * 1024,
+    files_max_total_bytes: 512 * 1024 * 1024,
   };
 }
 

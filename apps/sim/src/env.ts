@@ -38,12 +38,18 @@ const envSchema = z.object({
   SIM_STREAM_RESUME_WINDOW_MS: z.coerce.number().min(0).optional(),
   SIM_STREAM_CUT_RATE: rate.optional(),
   SIM_STREAM_CUT_AFTER_EVENTS: z.coerce.number().int().min(1).optional(),
+  SIM_MAX_FILE_BYTES: z.coerce.number().int().positive().optional(),
+  SIM_FILES_MAX_TOTAL_BYTES: z.coerce.number().int().positive().optional(),
+  /** OpenAI OpenAPI document that request bodies are validated against; `off` disables it. */
+  SIM_SPEC_PATH: z.string().min(1).optional(),
 });
 
 export interface SimEnv {
   port: number;
   host: string;
   logLevel: string;
+  /** Undefined: the default path (validation off, with a warning, when it is missing); null: off. */
+  specPath: string | null | undefined;
   options: SimOptions;
 }
 
@@ -58,6 +64,7 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): SimEnv {
     port: env.SIM_PORT,
     host: env.SIM_HOST,
     logLevel: env.SIM_LOG_LEVEL,
+    specPath: env.SIM_SPEC_PATH === 'off' ? null : env.SIM_SPEC_PATH,
     options: {
       time_scale: env.SIM_TIME_SCALE,
       default_duration_ms: env.SIM_DEFAULT_DURATION_MS,
@@ -80,6 +87,8 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): SimEnv {
       stream_resume_window_ms: env.SIM_STREAM_RESUME_WINDOW_MS,
       stream_cut_rate: env.SIM_STREAM_CUT_RATE,
       stream_cut_after_events: env.SIM_STREAM_CUT_AFTER_EVENTS,
+      max_file_bytes: env.SIM_MAX_FILE_BYTES,
+      files_max_total_bytes: env.SIM_FILES_MAX_TOTAL_BYTES,
     },
   };
 }

@@ -15,7 +15,7 @@ async function main(): Promise<void> {
     return;
   }
   const logger = createLogger({ service: 'sim', level: env.logLevel });
-  const sim = createSimServer(env.options, { logger });
+  const sim = createSimServer(env.options, { logger, specPath: env.specPath });
   const listening = await sim.listen(env.port, env.host);
   logger.info({ url: listening.url, config: { ...sim.simulator.config, webhook_secret: '[redacted]' } }, 'simulator listening');
 

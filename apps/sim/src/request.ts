@@ -17,7 +17,8 @@ const METADATA_MAX_VALUE_LENGTH = 512;
 const optional = <T extends z.ZodType>(schema: T) => schema.nullable().optional();
 
 export const createRequestSchema = z.looseObject({
-  model: z.string().min(1),
+  /** Required unless a hosted `prompt` is given (the simulator checks that after parsing). */
+  model: z.string().min(1).optional(),
   input: optional(z.union([z.string(), z.array(z.looseObject({}))])),
   instructions: optional(z.string()),
   reasoning: optional(
@@ -37,6 +38,14 @@ export const createRequestSchema = z.looseObject({
   parallel_tool_calls: optional(z.boolean()),
   prompt_cache_key: optional(z.string()),
   previous_response_id: optional(z.string()),
+  conversation: optional(z.union([z.string().min(1), z.looseObject({ id: z.string().min(1) })])),
+  prompt: optional(
+    z.looseObject({
+      id: z.string().min(1),
+      version: optional(z.string()),
+      variables: optional(z.record(z.string(), z.unknown())),
+    }),
+  ),
   store: optional(z.boolean()),
   background: optional(z.boolean()),
   stream: optional(z.boolean()),

@@ -9,6 +9,8 @@
  * finished (text, token counts, item ids) is also fixed at creation, so reads never compute twice
  * differently.
  */
+import type { Context } from './context.ts';
+import type { Item } from './conversations.ts';
 import type { Generation, ReasoningEffort } from './generation.ts';
 import { truncateToTokens } from './generation.ts';
 import { countTokens, buildUsage, type ResponseUsage } from './usage.ts';
@@ -37,6 +39,9 @@ export interface EchoedRequest {
   topP: number;
   parallelToolCalls: boolean;
   previousResponseId: string | null;
+  conversationId: string | null;
+  /** The hosted prompt reference, with the version used. */
+  prompt: { id: string; version: string; variables: Record<string, unknown> | null } | null;
   promptCacheKey: string | null;
   truncation: 'auto' | 'disabled';
   serviceTier: string;
@@ -63,6 +68,10 @@ export interface SimResponse {
   inputTokens: number;
   cachedTokens: number;
   cacheWriteTokens: number;
+  /** What a follow-up (`previous_response_id`) sees first: this response's context and answer. */
+  followUp: Context;
+  /** The turn to append to the response's conversation when it finishes; null once done (or none). */
+  conversationTurn: { conversationId: string; items: Item[]; context: Context } | null;
   /** Whether the terminal webhook event has been emitted (at most once per response). */
   terminalEventEmitted: boolean;
 }
@@ -131,6 +140,8 @@ export function renderResponse(response: SimResponse, now: number): Record<strin
     output_text: outputText,
     parallel_tool_calls: req.parallelToolCalls,
     previous_response_id: req.previousResponseId,
+    conversation: req.conversationId === null ? null : { id: req.conversationId },
+    prompt: req.prompt,
     prompt_cache_key: req.promptCacheKey,
     reasoning: { effort: req.effort, summary: req.summary },
     safety_identifier: req.safetyIdentifier,

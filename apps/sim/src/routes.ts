@@ -40,6 +40,39 @@ export function v1Router(sim: Simulator, delays: Delays): Router {
   router.post('/responses/:id/cancel', injectFaults(sim, delays, 'cancel'), (req, res) => {
     res.json(sim.cancel(req.params['id'] as string));
   });
+
+  router.post('/conversations', (req, res) => {
+    res.json(sim.createConversation(req.body));
+  });
+  router.get('/conversations/:id', (req, res) => {
+    res.json(sim.retrieveConversation(req.params['id'] as string));
+  });
+  router.post('/conversations/:id', (req, res) => {
+    res.json(sim.updateConversation(req.params['id'] as string, req.body));
+  });
+  router.delete('/conversations/:id', (req, res) => {
+    res.json(sim.deleteConversation(req.params['id'] as string));
+  });
+  router.get('/conversations/:id/items', (req, res) => {
+    res.json(sim.listConversationItems(req.params['id'] as string, req.query));
+  });
+
+  router.post('/files', async (req, res) => {
+    res.json(await sim.createFile(req));
+  });
+  router.get('/files', (req, res) => {
+    res.json(sim.listFiles(req.query));
+  });
+  router.get('/files/:id', (req, res) => {
+    res.json(sim.retrieveFile(req.params['id'] as string));
+  });
+  router.get('/files/:id/content', (req, res) => {
+    const file = sim.fileContent(req.params['id'] as string);
+    res.type(file.contentType || 'application/octet-stream').send(file.data);
+  });
+  router.delete('/files/:id', (req, res) => {
+    res.json(sim.deleteFile(req.params['id'] as string));
+  });
   return router;
 }
 
@@ -66,6 +99,12 @@ export function simRouter(sim: Simulator): Router {
   });
   router.get('/stats', (_req, res) => {
     res.json(sim.stats);
+  });
+  router.post('/prompts', (req, res) => {
+    res.json(sim.registerPrompt(req.body));
+  });
+  router.get('/requests/:id', (req, res) => {
+    res.json(sim.receivedRequest(req.params['id'] as string));
   });
   router.post('/reset', (_req, res) => {
     sim.reset();

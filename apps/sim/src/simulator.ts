@@ -7,12 +7,16 @@
  * terminal time, which emits the terminal webhook at most once, (b) webhook sends and (c) the
  * wake-up of each open SSE stream at its next event (streaming.ts).
  */
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { configPatchSchema, resolveConfig, type SimConfig, type SimOptions } from './config.ts';
-import { invalidRequest, responseNotFound, responseNotStreamable, streamExpired, type ApiError } from './errors.ts';
+import { concatContexts, EMPTY_CONTEXT, inputContext, textContext } from './context.ts';
+import { ConversationStore, listItems, normalizeInput, renderConversation, type Conversation, type Item, type ListQuery } from './conversations.ts';
+import { ApiError, invalidRequest, responseNotFound, responseNotStreamable, streamExpired } from './errors.ts';
+import { FileStore, readUpload, renderFile } from './files.ts';
 import { effortProfile, generate } from './generation.ts';
 import { newId } from './ids.ts';
+import { PromptRegistry, type RenderedPrompt } from './prompts.ts';
 import { createRandom, type Random } from './random.ts';
 import { parseCreateRequest, parseDirectives, promptText, type CreateRequest, type Directives } from './request.ts';
 import {
@@ -25,10 +29,11 @@ import {
   type SettledOutcome,
   type SimResponse,
 } from './responses.ts';
+import type { RequestValidator, ValidatedOperation } from './spec-validation.ts';
 import { Scheduler, type Clock } from './scheduler.ts';
 import { countCancel, countCreate, countRetrieve, emptyStats, type SimStats } from './stats.ts';
 import { StreamHub } from './streaming.ts';
-import { cacheablePrefix, countTokens, PromptCache } from './usage.ts';
+import { PromptCache } from './usage.ts';
 import { WebhookSender } from './webhooks.ts';
 
 /** Share of a background response's duration spent `queued`, and its floor in real ms. */
@@ -36,6 +41,9 @@ const QUEUED_SHARE = 0.1;
 const MIN_QUEUED_MS = 3;
 /** Oldest responses are forgotten beyond this many, bounding a long-running dev simulator. */
 const MAX_STORED_RESPONSES = 200_000;
+/** Create bodies kept for `GET /sim/requests/{id}`: the newest this many, and this many characters. */
+const MAX_LOGGED_REQUESTS = 10_000;
+const MAX_LOGGED_REQUEST_CHARS = 256 * 1024 * 1024;
 export const JOB_ID_METADATA_KEY = 'longhaul_job_id';
 
 /** What a create answers: the Response as JSON, or (stream=true) its event stream. */
@@ -44,6 +52,8 @@ export type Created = { kind: 'json'; body: Record<string, unknown> } | { kind: 
 export interface SimulatorDeps {
   clock: Clock;
   logger: Logger;
+  /** Validates request bodies against OpenAI's spec; null skips that (zod parsing still applies). */
+  validator?: RequestValidator | null;
 }
 
 export class Simulator {
@@ -58,6 +68,12 @@ export class Simulator {
   #random: Random;
   #responses = new Map<string, SimResponse>();
   #cache = new PromptCache();
+  #files = new FileStore();
+  #conversations = new ConversationStore();
+  #prompts = new PromptRegistry();
+  #requestLog = new Map<string, { body: unknown; chars: number }>();
+  #requestLogChars = 0;
+  readonly #validator: RequestValidator | null;
 
   constructor(options: SimOptions, deps: SimulatorDeps) {
     this.#initial = resolveConfig(options);
@@ -65,6 +81,7 @@ export class Simulator {
     this.#random = createRandom(this.#config.seed);
     this.#clock = deps.clock;
     this.#logger = deps.logger;
+    this.#validator = deps.validator ?? null;
     this.scheduler = new Scheduler(deps.clock, (error) => this.#logger.error({ err: error }, 'scheduled task failed'));
     this.webhooks = new WebhookSender({
       clock: deps.clock,
@@ -101,20 +118,132 @@ export class Simulator {
   }
 
   create(body: unknown): Created {
+    this.validate('createResponse', body);
     const request = unwrap(parseCreateRequest(body));
     const background = request.background === true;
     if (background && request.store === false) {
       throw invalidRequest('Background mode requires store=true.', 'store', 'invalid_value');
     }
+    if (isSet(request.previous_response_id) && isSet(request.conversation)) {
+      throw invalidRequest(
+        "Mutually exclusive parameters: Ensure you are only providing one of: 'previous_response_id' or 'conversation'.",
+        'conversation',
+        'mutually_exclusive_parameters',
+      );
+    }
     const directives = unwrap(parseDirectives(request.metadata));
+    const prompt = isSet(request.prompt) ? this.#prompts.render(request.prompt) : null;
+    const model = request.model ?? prompt?.model;
+    if (model === undefined || model === null) {
+      throw invalidRequest("Missing required parameter: 'model'.", 'model', 'missing_required_parameter');
+    }
     const previous = this.#previous(request.previous_response_id);
+    const conversation = this.#conversationOf(request.conversation);
     const now = this.#clock();
-    const response = this.#build(request, directives, previous, now);
+    const response = this.#build(request, { model, prompt, previous, conversation }, directives, now);
 
     if (response.store) this.#remember(response);
+    this.#logRequest(response.id, body);
     countCreate(this.#stats, response.id, request.metadata?.[JOB_ID_METADATA_KEY]);
     if (background) this.scheduler.schedule(response.endsAtMs, () => this.#settle(response));
+    else if (response.conversationTurn !== null) this.scheduler.schedule(response.endsAtMs, () => this.#finishTurn(response));
+    if (!background && response.endsAtMs <= now) this.#finishTurn(response);
     return response.stream ? { kind: 'stream', response } : { kind: 'json', body: renderResponse(response, now) };
+  }
+
+  /** Throws OpenAI's 400 when `body` does not satisfy the operation's schema in the spec. */
+  validate(operation: ValidatedOperation, body: unknown): void {
+    const error = this.#validator?.validate(operation, body) ?? null;
+    if (error !== null) {
+      this.#stats.invalid_requests++;
+      throw error;
+    }
+  }
+
+  /** The create body received for a response, as received (`GET /sim/requests/{id}`). */
+  receivedRequest(id: string): unknown {
+    const entry = this.#requestLog.get(id);
+    if (entry === undefined) throw responseNotFound(id);
+    return entry.body;
+  }
+
+  registerPrompt(body: unknown): { id: string; version: string } {
+    return this.#prompts.register(body);
+  }
+
+  createConversation(body: unknown): Record<string, unknown> {
+    const payload = (body ?? {}) as { items?: unknown[] | null; metadata?: Record<string, string> | null };
+    this.validate('createConversation', payload);
+    const metadata = unwrap(parseCreateRequest({ model: 'conversation', metadata: payload.metadata ?? null })).metadata ?? {};
+    const rawItems = payload.items ?? [];
+    const context = rawItems.length === 0 ? EMPTY_CONTEXT : inputContext(null, rawItems, this.#fileBytes, ['items']);
+    const conversation = this.#conversations.create(normalizeInput(rawItems), context, metadata, this.#clock());
+    this.#stats.conversations.created++;
+    return renderConversation(conversation);
+  }
+
+  retrieveConversation(id: string): Record<string, unknown> {
+    return renderConversation(this.#conversations.get(id));
+  }
+
+  updateConversation(id: string, body: unknown): Record<string, unknown> {
+    const conversation = this.#conversations.get(id);
+    this.validate('updateConversation', body ?? {});
+    const metadata = unwrap(parseCreateRequest({ model: 'conversation', metadata: (body as { metadata: Record<string, string> }).metadata })).metadata;
+    conversation.metadata = metadata ?? {};
+    return renderConversation(conversation);
+  }
+
+  deleteConversation(id: string): Record<string, unknown> {
+    this.#conversations.delete(id);
+    this.#stats.conversations.deleted++;
+    return { id, object: 'conversation.deleted', deleted: true };
+  }
+
+  listConversationItems(id: string, query: ListQuery): Record<string, unknown> {
+    return listItems(this.#conversations.get(id), query);
+  }
+
+  /** `POST /v1/files`: reads the multipart upload, validates its fields and keeps the bytes. */
+  async createFile(req: IncomingMessage): Promise<Record<string, unknown>> {
+    const upload = await readUpload(req, this.#config.max_file_bytes);
+    const fields = upload.fields;
+    this.validate('createFile', upload.file === null ? fields : { ...fields, file: upload.file.filename });
+    const file = upload.file as NonNullable<typeof upload.file>;
+    const now = this.#clock();
+    const expiresAfter = fields['expires_after'] as { seconds: number } | undefined;
+    const stored = this.#files.add(
+      {
+        filename: file.filename,
+        purpose: fields['purpose'] as string,
+        createdAtMs: now,
+        expiresAtMs: expiresAfter === undefined ? null : now + expiresAfter.seconds * 1000,
+        contentType: file.contentType,
+        data: file.data,
+      },
+      this.#config.files_max_total_bytes,
+    );
+    this.#stats.files.created++;
+    return renderFile(stored);
+  }
+
+  retrieveFile(id: string): Record<string, unknown> {
+    return renderFile(this.#files.get(id, this.#clock()));
+  }
+
+  fileContent(id: string): { data: Buffer; contentType: string; filename: string } {
+    const file = this.#files.get(id, this.#clock());
+    return { data: file.data, contentType: file.contentType, filename: file.filename };
+  }
+
+  deleteFile(id: string): Record<string, unknown> {
+    this.#files.delete(id, this.#clock());
+    this.#stats.files.deleted++;
+    return { id, object: 'file', deleted: true };
+  }
+
+  listFiles(query: Record<string, unknown>): Record<string, unknown> {
+    return this.#files.list(query, this.#clock());
   }
 
   /** Answers a create with stream=true: the whole event log, live. */
@@ -187,6 +316,11 @@ export class Simulator {
     this.#random = createRandom(this.#config.seed);
     this.#responses.clear();
     this.#cache.clear();
+    this.#files.clear();
+    this.#conversations.clear();
+    this.#prompts.clear();
+    this.#requestLog.clear();
+    this.#requestLogChars = 0;
     this.#stats = emptyStats();
   }
 
@@ -196,35 +330,23 @@ export class Simulator {
     await this.webhooks.close();
   }
 
-  #build(
-    request: CreateRequest,
-    directives: Directives,
-    previous: SimResponse | null,
-    now: number,
-  ): SimResponse {
+  #build(request: CreateRequest, refs: BuildRefs, directives: Directives, now: number): SimResponse {
+    const { model, prompt, previous, conversation } = refs;
     const background = request.background === true;
     const stream = request.stream === true;
     const effort = request.reasoning?.effort ?? 'medium';
     const summary = request.reasoning?.summary ?? request.reasoning?.generate_summary ?? null;
-    const prompt = promptText(request);
-    const generation = generate(prompt, effort, summary !== null);
+    const instructions = joinInstructions(prompt?.instructions ?? null, request.instructions ?? null);
+    const input = effectiveInput(prompt, request.input ?? null);
+    const generation = generate(promptText({ ...request, instructions, input }), effort, summary !== null);
 
-    const ownTokens = countTokens(prompt);
-    let inputTokens = ownTokens;
-    let cachedTokens: number;
-    let cacheWriteTokens: number;
-    if (previous !== null) {
-      // The previous turn (its input and visible answer) is an exact prefix of this one.
-      const context = previous.inputTokens + previous.generation.textTokens;
-      inputTokens += context;
-      cachedTokens = previous.request.model === request.model ? cacheablePrefix(context) : 0;
-      cacheWriteTokens = Math.max(0, cacheablePrefix(inputTokens) - cachedTokens);
-    } else {
-      const scope = `${request.model}\u0000${request.prompt_cache_key ?? ''}`;
-      const lookup = this.#cache.lookupAndStore(scope, prompt);
-      cachedTokens = lookup.cachedTokens;
-      cacheWriteTokens = lookup.writtenTokens;
-    }
+    // Context from the previous turn or the conversation comes first, as it does at OpenAI; the
+    // prompt cache sees the whole of it, scoped by model and prompt_cache_key.
+    const own = inputContext(instructions, input, this.#fileBytes);
+    const inherited = previous?.followUp ?? conversation?.context ?? EMPTY_CONTEXT;
+    const full = concatContexts(inherited, own);
+    const scope = `${model}\u0000${request.prompt_cache_key ?? ''}`;
+    const lookup = this.#cache.lookupAndStore(scope, full.text);
 
     const needed = generation.reasoningTokens + generation.textTokens;
     const maxOutput = request.max_output_tokens ?? null;
@@ -246,7 +368,7 @@ export class Simulator {
       endsAtMs = background ? now + Math.max(real, queued + 1) : now + real;
     }
 
-    return {
+    const response: SimResponse = {
       id: newId('resp'),
       background,
       stream,
@@ -257,8 +379,8 @@ export class Simulator {
       outcome,
       cancelledAtMs: null,
       request: {
-        model: request.model,
-        instructions: request.instructions ?? null,
+        model,
+        instructions,
         metadata: request.metadata ?? {},
         effort,
         summary,
@@ -270,6 +392,8 @@ export class Simulator {
         topP: request.top_p ?? 1,
         parallelToolCalls: request.parallel_tool_calls ?? true,
         previousResponseId: request.previous_response_id ?? null,
+        conversationId: conversation?.id ?? null,
+        prompt: prompt?.echo ?? null,
         promptCacheKey: request.prompt_cache_key ?? null,
         truncation: request.truncation ?? 'disabled',
         serviceTier: request.service_tier === 'flex' || request.service_tier === 'priority' ? request.service_tier : 'default',
@@ -279,11 +403,57 @@ export class Simulator {
       generation,
       incompleteBudget,
       itemIds: { reasoning: newId('rs'), message: newId('msg') },
-      inputTokens,
-      cachedTokens,
-      cacheWriteTokens,
+      inputTokens: full.tokens,
+      cachedTokens: Math.min(lookup.cachedTokens, full.tokens),
+      cacheWriteTokens: lookup.writtenTokens,
+      followUp: full,
+      conversationTurn: null,
       terminalEventEmitted: false,
     };
+
+    // What a follow-up turn sees: this context, then the visible answer. It is cached now, so the
+    // next turn of a chain or conversation hits it (as OpenAI's cache does after a turn).
+    const settled = renderResponse(response, endsAtMs);
+    const answer = textContext(String(settled['output_text'] ?? ''));
+    response.followUp = concatContexts(full, answer);
+    this.#cache.lookupAndStore(scope, response.followUp.text);
+    if (conversation !== null) {
+      response.conversationTurn = {
+        conversationId: conversation.id,
+        items: [...normalizeInput(input), ...(settled['output'] as Item[])],
+        context: concatContexts(own, answer),
+      };
+    }
+    return response;
+  }
+
+  /** Appends a finished response's turn to its conversation, once (completed or incomplete only). */
+  #finishTurn(response: SimResponse): void {
+    const turn = response.conversationTurn;
+    if (turn === null) return;
+    const status = statusAt(response, this.#clock());
+    if (!isTerminal(status)) return;
+    response.conversationTurn = null;
+    if (status === 'completed' || status === 'incomplete') this.#conversations.append(turn.conversationId, turn.items, turn.context);
+  }
+
+  readonly #fileBytes = (fileId: string): number | undefined => this.#files.find(fileId, this.#clock())?.data.length;
+
+  #conversationOf(reference: CreateRequest['conversation']): Conversation | null {
+    if (reference === null || reference === undefined) return null;
+    return this.#conversations.get(typeof reference === 'string' ? reference : reference.id, 'conversation');
+  }
+
+  #logRequest(id: string, body: unknown): void {
+    const chars = JSON.stringify(body).length;
+    this.#requestLog.set(id, { body, chars });
+    this.#requestLogChars += chars;
+    for (const [oldId, entry] of this.#requestLog) {
+      if (this.#requestLog.size <= MAX_LOGGED_REQUESTS && this.#requestLogChars <= MAX_LOGGED_REQUEST_CHARS) break;
+      if (oldId === id) break;
+      this.#requestLog.delete(oldId);
+      this.#requestLogChars -= entry.chars;
+    }
   }
 
   /** Emits the terminal webhook once the response is terminal (called at its end time or on cancel). */
@@ -295,6 +465,7 @@ export class Simulator {
       return;
     }
     response.terminalEventEmitted = true;
+    this.#finishTurn(response);
     this.#stats.terminal_at_ms[response.id] = terminalAt(response);
     this.webhooks.emit(status, response.id, terminalAt(response));
   }
@@ -303,7 +474,13 @@ export class Simulator {
     if (id === null || id === undefined) return null;
     const previous = this.#responses.get(id);
     if (previous === undefined) {
-      throw invalidRequest(`Previous response with id '${id}' not found.`, 'previous_response_id', 'previous_response_not_found');
+      throw new ApiError({
+        status: 404,
+        type: 'invalid_request_error',
+        message: `Previous response with id '${id}' not found.`,
+        param: 'previous_response_id',
+        code: 'previous_response_not_found',
+      });
     }
     return previous;
   }
@@ -321,6 +498,29 @@ export class Simulator {
       if (oldest !== undefined) this.#responses.delete(oldest);
     }
   }
+}
+
+interface BuildRefs {
+  model: string;
+  prompt: RenderedPrompt | null;
+  previous: SimResponse | null;
+  conversation: Conversation | null;
+}
+
+function isSet<T>(value: T | null | undefined): value is T {
+  return value !== null && value !== undefined;
+}
+
+function joinInstructions(fromPrompt: string | null, fromRequest: string | null): string | null {
+  if (fromPrompt === null || fromPrompt === '') return fromRequest;
+  return fromRequest === null ? fromPrompt : `${fromPrompt}\n\n${fromRequest}`;
+}
+
+/** A hosted prompt's rendered input comes before the request's own. */
+function effectiveInput(prompt: RenderedPrompt | null, input: string | Record<string, unknown>[] | null): string | Record<string, unknown>[] | null {
+  if (prompt === null || prompt.input.length === 0) return input;
+  const own = input === null ? [] : typeof input === 'string' ? [{ role: 'user', content: input }] : input;
+  return [...prompt.input, ...own];
 }
 
 function unwrap<T>(result: { ok: true; value: T } | { ok: false; error: ApiError }): T {

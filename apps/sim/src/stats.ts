@@ -39,6 +39,10 @@ export interface SimStats {
   terminal_at_ms: Record<string, number>;
   webhooks: WebhookStats;
   streams: StreamStats;
+  /** Requests refused because their body does not satisfy OpenAI's spec. */
+  invalid_requests: number;
+  files: { created: number; deleted: number };
+  conversations: { created: number; deleted: number };
 }
 
 export function emptyStats(): SimStats {
@@ -53,6 +57,9 @@ export function emptyStats(): SimStats {
     terminal_at_ms: {},
     webhooks: { sent: 0, delivered: 0, failed_attempts: 0, dropped: 0, duplicated: 0, bad_signature: 0, exhausted: 0 },
     streams: { opened: 0, resumed: 0, cut: 0, expired: 0 },
+    invalid_requests: 0,
+    files: { created: 0, deleted: 0 },
+    conversations: { created: 0, deleted: 0 },
   };
 }
 

@@ -290,9 +290,9 @@ describe('errors', () => {
     expect((await raw.json()).error.type).toBe('invalid_request_error');
   });
 
-  test('unknown previous_response_id is a 400 previous_response_not_found', async () => {
+  test('unknown previous_response_id is a 404 previous_response_not_found', async () => {
     const res = await sim.api('/responses', { body: { model: 'gpt-5', input: 'x', previous_response_id: 'resp_gone' } });
-    expect(res.status).toBe(400);
+    expect(res.status).toBe(404);
     expect(res.json.error).toEqual({
       message: "Previous response with id 'resp_gone' not found.",
       type: 'invalid_request_error',

@@ -1,0 +1,308 @@
+/**
+ * Validation of request bodies against OpenAI's OpenAPI document (the shared
+ * `responses-subset.json`), so a malformed request built by a client fails here as it would at
+ * OpenAI: a 400 `invalid_request_error` whose `param` names the offending path (`input[0].content`)
+ * and whose message reads like OpenAI's.
+ *
+ * The document is compiled once per path and process (ajv, draft 2020-12, `strict: false` because
+ * OpenAPI adds keywords such as `x-oaiMeta`); each operation's request-body schema is taken from
+ * the document by its operationId with every `$ref` resolved by ajv.
+ *
+ * Choosing the error to report: a failed `oneOf` over item types yields errors from every branch.
+ * The deepest error wins, errors of a branch whose `type` discriminator does not match the value
+ * are dropped, and a discriminator mismatch is only reported when nothing else is left (then as
+ * the list of supported types).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
+import { invalidRequest, type ApiError } from './errors.ts';
+
+/** `../shared/specs/responses-subset.json` beside the repository, resolved from this file. */
+export const DEFAULT_SPEC_PATH = fileURLToPath(new URL('../../../../shared/specs/responses-subset.json', import.meta.url));
+
+export const VALIDATED_OPERATIONS = [
+  'createResponse',
+  'createConversation',
+  'updateConversation',
+  'createConversationItems',
+  'createFile',
+] as const;
+export type ValidatedOperation = (typeof VALIDATED_OPERATIONS)[number];
+
+export interface RequestValidator {
+  /** The spec file the schemas come from. */
+  readonly specPath: string;
+  /** Null when `body` satisfies the operation's request-body schema. */
+  validate(operation: ValidatedOperation, body: unknown): ApiError | null;
+}
+
+const compiled = new Map<string, RequestValidator>();
+
+/** The validator for the spec at `specPath`, compiled on first use and shared afterwards. */
+export function loadRequestValidator(specPath: string = DEFAULT_SPEC_PATH): RequestValidator {
+  let validator = compiled.get(specPath);
+  if (validator === undefined) {
+    validator = compileValidator(specPath);
+    compiled.set(specPath, validator);
+  }
+  return validator;
+}
+
+export function specExists(specPath: string): boolean {
+  return existsSync(specPath);
+}
+
+function compileValidator(specPath: string): RequestValidator {
+  const spec = oneOfAsAnyOf(JSON.parse(readFileSync(specPath, 'utf8'))) as OpenApiDocument;
+  const ajv = new Ajv2020({ strict: false, allErrors: true, verbose: true, logger: false });
+  const addFormats = addFormatsModule as unknown as (instance: Ajv2020) => Ajv2020;
+  addFormats(ajv);
+  ajv.addFormat('unixtime', { type: 'number', validate: (value: number) => Number.isFinite(value) });
+  ajv.addSchema(spec, 'openai.json');
+
+  const validators = new Map<ValidatedOperation, ValidateFunction>();
+  for (const operation of VALIDATED_OPERATIONS) {
+    const pointer = requestBodyPointer(spec, operation);
+    const validate = ajv.getSchema(`openai.json#${pointer}`);
+    if (validate === undefined) throw new Error(`${specPath}: no schema at ${pointer}`);
+    validators.set(operation, validate);
+  }
+  return {
+    specPath,
+    validate(operation, body) {
+      const validate = validators.get(operation) as ValidateFunction;
+      if (validate(body)) return null;
+      return toApiError(body, validate.errors ?? []);
+    },
+  };
+}
+
+/**
+ * OpenAI's `oneOf`s overlap (an easy input message `{role, content: [...]}` also matches the
+ * `message` item variant) and its SDKs treat them as plain unions, as does the API: validating
+ * them as exclusive would reject the most common request there is.
+ */
+function oneOfAsAnyOf(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(oneOfAsAnyOf);
+  if (typeof node !== 'object' || node === null) return node;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(node)) {
+    const target = key === 'oneOf' && !('anyOf' in node) ? 'anyOf' : key;
+    out[target] = oneOfAsAnyOf(value);
+  }
+  return out;
+}
+
+interface OpenApiDocument {
+  paths: Record<string, Record<string, { operationId?: string; requestBody?: { content?: Record<string, unknown> } }>>;
+}
+
+/** JSON pointer of the operation's request-body schema (JSON or multipart form). */
+function requestBodyPointer(spec: OpenApiDocument, operationId: string): string {
+  for (const [path, methods] of Object.entries(spec.paths)) {
+    for (const [method, operation] of Object.entries(methods)) {
+      if (operation?.operationId !== operationId) continue;
+      const contentType = Object.keys(operation.requestBody?.content ?? {})[0];
+      if (contentType === undefined) break;
+      return ['', 'paths', path, method, 'requestBody', 'content', contentType, 'schema'].map(escapePointer).join('/');
+    }
+  }
+  throw new Error(`operation ${operationId} has no request body in the spec`);
+}
+
+function escapePointer(segment: string): string {
+  return segment.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+function toApiError(body: unknown, errors: ErrorObject[]): ApiError {
+  const chosen = chooseError(body, errors);
+  if (chosen === undefined) return invalidRequest('Invalid request body.', null, 'invalid_request');
+  const { error, siblings } = chosen;
+  const path = pointerSegments(error.instancePath);
+  if (error.keyword === 'required') {
+    const param = formatParam([...path, (error.params as { missingProperty: string }).missingProperty]);
+    return invalidRequest(`Missing required parameter: '${param}'.`, param, 'missing_required_parameter');
+  }
+  const param = formatParam(path);
+  const value = valueAt(body, path);
+  if (error.keyword === 'additionalProperties') {
+    const extra = formatParam([...path, (error.params as { additionalProperty: string }).additionalProperty]);
+    return invalidRequest(`Unknown parameter: '${extra}'.`, extra, 'unknown_parameter');
+  }
+  if (error.keyword === 'enum' || error.keyword === 'const') {
+    const allowed = [...new Set(siblings.flatMap(allowedValues))];
+    return invalidRequest(
+      `Invalid value: ${describeValue(value)}. Supported values are: ${listOf(allowed.map((v) => `'${String(v)}'`))}.`,
+      param,
+      'invalid_value',
+    );
+  }
+  if (error.keyword === 'type') {
+    const expected = [...new Set(siblings.filter((e) => e.keyword === 'type').flatMap(expectedTypes))];
+    return invalidRequest(
+      `Invalid type for '${param}': expected ${expected.length > 1 ? 'one of ' : ''}${listOf(expected.map(article), 'or')}, but got ${article(jsonType(value))} instead.`,
+      param,
+      'invalid_type',
+    );
+  }
+  const limit = describeLimit(error, value);
+  return invalidRequest(`Invalid '${param}': ${limit}`, param, invalidCode(error, value));
+}
+
+/** The error to report, plus the other errors at the same place (for "one of" lists). */
+function chooseError(body: unknown, errors: ErrorObject[]): { error: ErrorObject; siblings: ErrorObject[] } | undefined {
+  const relevant = errors.filter((e) => e.keyword !== 'oneOf' && e.keyword !== 'anyOf' && e.keyword !== 'allOf' && e.keyword !== 'if');
+  const misses = relevant.filter((e) => isDiscriminatorMiss(e));
+  const rest = relevant.filter((e) => !isDiscriminatorMiss(e) && !inMismatchedBranch(body, e));
+  const bestRest = best(rest);
+  const bestMiss = best(misses);
+  // A value whose `type` matches no variant is reported as such, unless a variant it does
+  // match has a deeper (more specific) problem.
+  const missObjectDepth = bestMiss === undefined ? -1 : pointerSegments(bestMiss.instancePath).length - 1;
+  const useMisses = bestMiss !== undefined && (bestRest === undefined || missObjectDepth > pointerSegments(bestRest.instancePath).length);
+  const pool = useMisses ? misses : rest.length > 0 ? rest : errors;
+  const chosen = useMisses ? bestMiss : bestRest ?? best(errors);
+  if (chosen === undefined) return undefined;
+  const at = chosen.instancePath;
+  return { error: chosen, siblings: pool.filter((e) => e.instancePath === at) };
+}
+
+function best(errors: ErrorObject[]): ErrorObject | undefined {
+  let top: ErrorObject | undefined;
+  for (const error of errors) {
+    if (top === undefined || rank(error) > rank(top)) top = error;
+  }
+  return top;
+}
+
+/** Deeper first; at one place a missing or unknown key, then a bad value, then a bad type (often just `null`). */
+const KEYWORD_PRIORITY: Record<string, number> = { required: 5, additionalProperties: 4, enum: 3, const: 3, type: 1 };
+
+function rank(error: ErrorObject): number {
+  return pointerSegments(error.instancePath).length * 10 + (KEYWORD_PRIORITY[error.keyword] ?? 2);
+}
+
+/** An enum/const failure on a `type` property: the value is simply another variant. */
+function isDiscriminatorMiss(error: ErrorObject): boolean {
+  return (error.keyword === 'enum' || error.keyword === 'const') && error.instancePath.endsWith('/type');
+}
+
+/** An object-level error (required, additionalProperties) from a variant whose `type` is not the value's. */
+function inMismatchedBranch(body: unknown, error: ErrorObject): boolean {
+  const schema = error.parentSchema as { properties?: Record<string, { enum?: unknown[]; const?: unknown }> } | undefined;
+  const discriminator = schema?.properties?.['type'];
+  if (discriminator === undefined) return false;
+  const allowed = discriminator.enum ?? (discriminator.const === undefined ? undefined : [discriminator.const]);
+  if (allowed === undefined) return false;
+  const value = valueAt(body, pointerSegments(error.instancePath));
+  if (typeof value !== 'object' || value === null) return false;
+  const type = (value as Record<string, unknown>)['type'];
+  // An easy input message has no `type`: only the `message` variants can be meant.
+  return !allowed.includes(type === undefined ? 'message' : type);
+}
+
+function allowedValues(error: ErrorObject): unknown[] {
+  if (error.keyword === 'enum') return (error.params as { allowedValues: unknown[] }).allowedValues;
+  if (error.keyword === 'const') return [(error.params as { allowedValue: unknown }).allowedValue];
+  return [];
+}
+
+const TYPE_NAMES: Record<string, string> = { string: 'string', integer: 'integer', number: 'number', boolean: 'boolean', array: 'array', object: 'object', null: 'null' };
+
+function expectedTypes(error: ErrorObject): string[] {
+  const type = (error.params as { type: string | string[] }).type;
+  return (Array.isArray(type) ? type : type.split(',')).map((t) => TYPE_NAMES[t] ?? t);
+}
+
+function describeLimit(error: ErrorObject, value: unknown): string {
+  const params = error.params as { limit?: number; comparison?: string };
+  switch (error.keyword) {
+    case 'maxLength':
+      return `string too long. Expected a string with maximum length ${params.limit}, but got a string with length ${String(value).length} instead.`;
+    case 'minLength':
+      return `string too short. Expected a string with minimum length ${params.limit}, but got a string with length ${String(value).length} instead.`;
+    case 'maxItems':
+      return `array too long. Expected an array with maximum length ${params.limit}, but got an array with length ${(value as unknown[]).length} instead.`;
+    case 'minItems':
+      return `array too short. Expected an array with minimum length ${params.limit}, but got an array with length ${(value as unknown[]).length} instead.`;
+    case 'maxProperties':
+      return `too many properties. Expected an object with at most ${params.limit} properties.`;
+    case 'minimum':
+    case 'exclusiveMinimum':
+      return `number below minimum value. Expected a value ${params.comparison} ${params.limit}, but got ${String(value)} instead.`;
+    case 'maximum':
+    case 'exclusiveMaximum':
+      return `number above maximum value. Expected a value ${params.comparison} ${params.limit}, but got ${String(value)} instead.`;
+    case 'format':
+      return `expected a valid ${(error.params as { format: string }).format}, but got ${describeValue(value)} instead.`;
+    default:
+      return `${error.message ?? 'invalid value'}.`;
+  }
+}
+
+function invalidCode(error: ErrorObject, value: unknown): string {
+  const codes: Record<string, string> = {
+    maxLength: 'string_above_max_length',
+    minLength: 'string_below_min_length',
+    maxItems: 'array_above_max_length',
+    minItems: 'array_below_min_length',
+    maxProperties: 'object_above_max_properties',
+    minimum: `${jsonType(value)}_below_min_value`,
+    exclusiveMinimum: `${jsonType(value)}_below_min_value`,
+    maximum: `${jsonType(value)}_above_max_value`,
+    exclusiveMaximum: `${jsonType(value)}_above_max_value`,
+  };
+  return codes[error.keyword] ?? 'invalid_value';
+}
+
+function jsonType(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  if (typeof value === 'number') return Number.isInteger(value) ? 'integer' : 'number';
+  return typeof value;
+}
+
+function article(word: string): string {
+  if (word === 'null') return 'null';
+  return `${/^[aeiou]/.test(word) ? 'an' : 'a'} ${word}`;
+}
+
+function describeValue(value: unknown): string {
+  const text = typeof value === 'string' ? `'${value}'` : JSON.stringify(value) ?? 'undefined';
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+function listOf(items: string[], conjunction = 'and'): string {
+  if (items.length <= 1) return items.join('');
+  if (items.length === 2) return `${items[0]} ${conjunction} ${items[1]}`;
+  return `${items.slice(0, -1).join(', ')}, ${conjunction} ${items.at(-1)}`;
+}
+
+function pointerSegments(pointer: string): string[] {
+  if (pointer === '') return [];
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+}
+
+/** `['input', '0', 'content']` → `input[0].content`, as OpenAI names params. */
+export function formatParam(path: readonly (string | number)[]): string {
+  let out = '';
+  for (const segment of path) {
+    if (typeof segment === 'number' || /^\d+$/.test(segment)) out += `[${segment}]`;
+    else out += out === '' ? segment : `.${segment}`;
+  }
+  return out;
+}
+
+function valueAt(root: unknown, path: readonly string[]): unknown {
+  let current: unknown = root;
+  for (const key of path) {
+    if (typeof current !== 'object' || current === null) return undefined;
+    current = (current as Record<string, unknown>)[key];
+  }
+  return current;
+}
