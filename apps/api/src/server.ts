@@ -15,6 +15,7 @@ import { errorHandler, notFoundHandler } from './errors.ts';
 import { jobsRouter } from './routes/jobs.ts';
 import { filesRouter } from './routes/files.ts';
 import { conversationsRouter } from './routes/conversations.ts';
+import { promptsRouter } from './routes/prompts.ts';
 import { jobStreamRouter } from './routes/job-stream.ts';
 import type { StreamHub } from './stream-hub.ts';
 import type { FileLimits } from './job-preparation/files.ts';
@@ -102,6 +103,7 @@ export function createServer(apiDeps: ApiDeps): Express {
   v1.use('/usage', usageRouter(deps));
   v1.use('/files', filesRouter(deps));
   v1.use('/conversations', conversationsRouter(deps));
+  v1.use('/prompts', promptsRouter(deps));
   v1.use('/webhook-endpoints', webhookEndpointsRouter(deps));
   v1.use('/deliveries', deliveriesRouter(deps));
   v1.use('/callback-secret', callbackSecretRouter(deps));

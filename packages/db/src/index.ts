@@ -14,6 +14,7 @@ export * from './callback-outbox.ts';
 export * from './callbacks.ts';
 export * from './files.ts';
 export * from './conversations.ts';
+export * from './prompts.ts';
 export * as schema from './schema.ts';
 export { CALLBACK_DELIVERY_STATUSES } from './schema.ts';
 export type { ConversationRow, FileRow, Prompt, PromptVersion } from './schema.ts';

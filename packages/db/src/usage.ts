@@ -1,12 +1,13 @@
 /**
- * Token usage and estimated cost of a tenant's jobs, grouped by model or by UTC day of creation.
- * Sums are computed by Postgres from the stored `usage` and `cost_usd` of each job.
+ * Token usage and estimated cost of a tenant's jobs, grouped by model, by UTC day of creation, or
+ * by prompt version (and model). Sums are computed by Postgres from the stored `usage` and
+ * `cost_usd` of each job.
  */
 import { and, eq, gte, lt, sql } from 'drizzle-orm';
 import type { Database } from './client.ts';
 import { jobs } from './schema.ts';
 
-export type UsageGroupBy = 'model' | 'day';
+export type UsageGroupBy = 'model' | 'day' | 'prompt_version';
 
 export interface UsageQuery {
   tenantId: string;
@@ -18,8 +19,11 @@ export interface UsageQuery {
 }
 
 export interface UsageRow {
-  /** The model, or the day as `YYYY-MM-DD` (UTC). */
+  /** The model, or the day as `YYYY-MM-DD` (UTC); grouped by prompt version: the model. */
   key: string;
+  /** Grouped by prompt version: the Longhaul prompt and version the jobs ran (null: no prompt). */
+  promptId?: string | null;
+  promptVersion?: number | null;
   jobs: number;
   /** Jobs with usage whose model has no price: their tokens are counted, their cost is not. */
   unpricedJobs: number;
@@ -31,11 +35,15 @@ export interface UsageRow {
 }
 
 export async function usageForTenant(db: Database, query: UsageQuery): Promise<UsageRow[]> {
-  const key = query.groupBy === 'model' ? sql<string>`${jobs.model}` : sql<string>`to_char(${jobs.createdAt} at time zone 'UTC', 'YYYY-MM-DD')`;
+  const key = query.groupBy === 'day' ? sql<string>`to_char(${jobs.createdAt} at time zone 'UTC', 'YYYY-MM-DD')` : sql<string>`${jobs.model}`;
+  const byPrompt = query.groupBy === 'prompt_version';
   const tokens = (path: string) => sql<string>`coalesce(sum((${jobs.usage} #>> ${sql.raw(`'{${path}}'`)})::bigint), 0)::text`;
   const rows = await db
     .select({
       key,
+      // Selected (and grouped) only when grouping by prompt; a constant null otherwise.
+      promptId: byPrompt ? jobs.promptId : sql<string | null>`null::text`,
+      promptVersion: byPrompt ? jobs.promptVersion : sql<number | null>`null::int`,
       jobs: sql<number>`count(*)::int`,
       unpricedJobs: sql<number>`(count(*) filter (where ${jobs.usage} is not null and ${jobs.costUsd} is null))::int`,
       inputTokens: tokens('input_tokens'),
@@ -46,10 +54,11 @@ export async function usageForTenant(db: Database, query: UsageQuery): Promise<U
     })
     .from(jobs)
     .where(and(eq(jobs.tenantId, query.tenantId), gte(jobs.createdAt, query.from), lt(jobs.createdAt, query.to)))
-    .groupBy(key)
-    .orderBy(key);
+    .groupBy(...(byPrompt ? [jobs.promptId, jobs.promptVersion, key] : [key]))
+    .orderBy(...(byPrompt ? [sql`${jobs.promptId} nulls last`, jobs.promptVersion, key] : [key]));
   return rows.map((r) => ({
     key: r.key,
+    ...(byPrompt ? { promptId: r.promptId, promptVersion: r.promptVersion } : {}),
     jobs: r.jobs,
     unpricedJobs: r.unpricedJobs,
     inputTokens: Number(r.inputTokens),

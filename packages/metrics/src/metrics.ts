@@ -33,6 +33,9 @@ export interface FinishedJob {
     output_tokens_details?: { reasoning_tokens?: number } | null;
   } | null;
   costUsd: number | null;
+  /** The Longhaul prompt and version the job was rendered from (null: none). */
+  promptId?: string | null;
+  promptVersion?: number | null;
 }
 
 /** One provider HTTP call (create, retrieve, cancel). `status` is the HTTP status, or `timeout` / `network_error`. */
@@ -79,6 +82,8 @@ export interface MetricsOptions {
   /** Distinct model / tenant label values kept before folding the rest into `other`. Defaults 100 / 1000. */
   maxModels?: number;
   maxTenants?: number;
+  /** Distinct prompt-version label values kept before folding the rest into `other`. Default 1000. */
+  maxPromptVersions?: number;
 }
 
 /** Job durations run from milliseconds (instant simulated jobs) to hours (the 6 h deadline). */
@@ -92,6 +97,7 @@ export function createMetrics(registry: Registry, options: MetricsOptions = {}):
   const registers = [registry];
   const model = boundedLabel(options.maxModels ?? 100);
   const tenant = boundedLabel(options.maxTenants ?? 1_000);
+  const promptVersion = boundedLabel(options.maxPromptVersions ?? 1_000);
   if (options.processMetrics) collectDefaultMetrics({ register: registry, prefix: p });
 
   const jobsCreated = new Counter({ name: `${p}jobs_created_total`, help: 'Jobs accepted by the API (idempotent replays excluded).', labelNames: ['model'], registers });
@@ -148,6 +154,21 @@ export function createMetrics(registry: Registry, options: MetricsOptions = {}):
     labelNames: ['tenant', 'model', 'kind'],
     registers,
   });
+  // Cache-hit ratio per prompt version in PromQL:
+  //   sum by (prompt) (rate(longhaul_prompt_cached_input_tokens_total[1h]))
+  //     / sum by (prompt) (rate(longhaul_prompt_input_tokens_total[1h]))
+  const promptInputTokens = new Counter({
+    name: `${p}prompt_input_tokens_total`,
+    help: 'Input tokens (cached included) of finished jobs by model and prompt version (prompt="prm_…@<version>", or none).',
+    labelNames: ['model', 'prompt'],
+    registers,
+  });
+  const promptCachedInputTokens = new Counter({
+    name: `${p}prompt_cached_input_tokens_total`,
+    help: 'Input tokens served from the prompt cache, of finished jobs by model and prompt version (prompt="prm_…@<version>", or none).',
+    labelNames: ['model', 'prompt'],
+    registers,
+  });
   const cost = new Counter({ name: `${p}cost_usd_total`, help: 'Estimated cost of finished jobs at list prices, USD.', labelNames: ['tenant', 'model'], registers });
   const httpRequests = new Counter({ name: `${p}http_requests_total`, help: 'HTTP requests served.', labelNames: ['method', 'route', 'status_code'], registers });
   const httpSeconds = new Histogram({ name: `${p}http_request_duration_seconds`, help: 'HTTP request duration.', labelNames: ['method', 'route'], buckets: REQUEST_SECONDS, registers });
@@ -193,6 +214,9 @@ export function createMetrics(registry: Registry, options: MetricsOptions = {}):
         tokens.inc({ ...t, kind: 'cached_input' }, job.usage.input_tokens_details?.cached_tokens || 0);
         tokens.inc({ ...t, kind: 'output' }, job.usage.output_tokens || 0);
         tokens.inc({ ...t, kind: 'reasoning' }, job.usage.output_tokens_details?.reasoning_tokens || 0);
+        const pv = { model: labels.model, prompt: promptVersion(job.promptId ? `${job.promptId}@${job.promptVersion}` : null) };
+        promptInputTokens.inc(pv, job.usage.input_tokens || 0);
+        promptCachedInputTokens.inc(pv, job.usage.input_tokens_details?.cached_tokens || 0);
       }
       if (job.costUsd !== null) cost.inc(t, job.costUsd);
     },

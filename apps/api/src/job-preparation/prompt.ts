@@ -1,4 +1,20 @@
-/** Step 1: reusable prompts (see ./index.ts). */
+/**
+ * Step 1: reusable prompts (see ./index.ts). A Longhaul prompt (`prm_…`) is rendered here: the
+ * version is the one the job names, else one drawn from the prompt's A/B traffic split, else the
+ * current one; the rendered request gets the version's `prompt_cache_key` (see
+ * @longhaul/core prompts.ts for why). An OpenAI hosted prompt (`pmpt_…`) is passed through.
+ */
+import {
+  NotFoundError,
+  ValidationError,
+  choosePromptVersion,
+  composePromptRequest,
+  promptCacheKey,
+  renderPromptTemplate,
+  type PromptTemplate,
+  type PromptVariableValue,
+} from '@longhaul/core';
+import { getPromptForTenant, getPromptVersion } from '@longhaul/db';
 import type { ApiContext } from '../server.ts';
 
 export interface PromptStep {
@@ -7,6 +23,42 @@ export interface PromptStep {
   promptVersion: number | null;
 }
 
-export async function applyPrompt(_ctx: ApiContext, _tenantId: string, params: Record<string, unknown>): Promise<PromptStep> {
-  return { params, promptId: null, promptVersion: null };
+interface PromptReference {
+  id: string;
+  version?: string | number | null;
+  variables?: Record<string, PromptVariableValue>;
+}
+
+const LONGHAUL_PROMPT = /^prm_/;
+const HOSTED_PROMPT = /^pmpt_/;
+
+/** `random`: uniform in [0, 1), for the A/B draw (tests may pass a fixed sequence). */
+export async function applyPrompt(ctx: ApiContext, tenantId: string, params: Record<string, unknown>, random: () => number = Math.random): Promise<PromptStep> {
+  const ref = params.prompt as PromptReference | undefined;
+  if (ref === undefined) return { params, promptId: null, promptVersion: null };
+  if (HOSTED_PROMPT.test(ref.id)) {
+    // OpenAI's create body takes the version as a string; everything else goes as given.
+    const hosted = typeof ref.version === 'number' ? { ...ref, version: String(ref.version) } : ref;
+    return { params: { ...params, prompt: hosted }, promptId: null, promptVersion: null };
+  }
+  if (!LONGHAUL_PROMPT.test(ref.id)) {
+    throw new NotFoundError(`No prompt found with id '${ref.id}' (Longhaul prompts are prm_…, OpenAI hosted prompts pmpt_…).`, 'prompt.id', 'prompt_not_found');
+  }
+  const prompt = await getPromptForTenant(ctx.db, tenantId, ref.id);
+  if (!prompt) throw new NotFoundError(`No prompt found with id '${ref.id}'.`, 'prompt.id', 'prompt_not_found');
+
+  let version: number;
+  if (ref.version !== undefined && ref.version !== null) version = Number(ref.version);
+  else if (prompt.traffic && prompt.traffic.length > 0) version = choosePromptVersion(prompt.traffic, random());
+  else version = prompt.currentVersion;
+  const row = version >= 1 && version <= prompt.latestVersion ? await getPromptVersion(ctx.db, tenantId, prompt.id, version) : null;
+  if (!row) throw new NotFoundError(`Prompt '${prompt.id}' has no version ${ref.version} (versions 1 to ${prompt.latestVersion}).`, 'prompt.version', 'prompt_version_not_found');
+
+  const rendered = renderPromptTemplate(row.template as PromptTemplate, ref.variables ?? {});
+  if (!rendered.ok) throw new ValidationError(rendered.error.message, `prompt.variables.${rendered.error.variable}`, rendered.error.code);
+  return {
+    params: composePromptRequest(rendered.value, params, promptCacheKey(prompt.id, version)),
+    promptId: prompt.id,
+    promptVersion: version,
+  };
 }

@@ -1,12 +1,13 @@
 /**
- * GET /v1/usage?group_by=model|day&from=&to=: a tenant's tokens, cached-token ratio and
- * estimated cost, summed by Postgres over the jobs created in [from, to). `from` and `to` are
- * Unix seconds or ISO 8601 dates; the default range is the last 30 days.
+ * GET /v1/usage?group_by=model|day|prompt_version&from=&to=: a tenant's tokens, cached-token ratio
+ * and estimated cost, summed by Postgres over the jobs created in [from, to). `from` and `to` are
+ * Unix seconds or ISO 8601 dates; the default range is the last 30 days. `prompt_version` rows
+ * are one per (prompt id, version, model); jobs without a Longhaul prompt have `prompt_id: null`.
  */
 import { Router } from 'express';
 import { z } from 'zod';
 import { ValidationError } from '@longhaul/core';
-import { type UsageRow, usageForTenant } from '@longhaul/db';
+import { type UsageGroupBy, type UsageRow, usageForTenant } from '@longhaul/db';
 import type { ApiDeps } from '../server.ts';
 import { fromZodError } from '../errors.ts';
 
@@ -25,7 +26,7 @@ const instant = z
   });
 
 const querySchema = z.strictObject({
-  group_by: z.enum(['model', 'day']).default('model'),
+  group_by: z.enum(['model', 'day', 'prompt_version']).default('model'),
   from: instant.optional(),
   to: instant.optional(),
 });
@@ -43,9 +44,16 @@ function usageObject(row: Omit<UsageRow, 'key'>) {
     reasoning_tokens: row.reasoningTokens,
     total_tokens: row.inputTokens + row.outputTokens,
     cached_ratio: row.inputTokens ? row.cachedTokens / row.inputTokens : 0,
+    /** Share of input tokens served from the prompt cache; null when there were no input tokens. */
+    cache_hit_ratio: row.inputTokens ? row.cachedTokens / row.inputTokens : null,
     cost_usd: roundUsd(row.costUsd),
     unpriced_jobs: row.unpricedJobs,
   };
+}
+
+function groupKeys(groupBy: UsageGroupBy, row: UsageRow): Record<string, unknown> {
+  if (groupBy === 'prompt_version') return { prompt_id: row.promptId ?? null, prompt_version: row.promptVersion ?? null, model: row.key };
+  return { [groupBy]: row.key };
 }
 
 export function usageRouter(deps: ApiDeps): Router {
@@ -75,7 +83,7 @@ export function usageRouter(deps: ApiDeps): Router {
       group_by: groupBy,
       from: unix(from),
       to: unix(to),
-      data: rows.map((r) => ({ [groupBy]: r.key, ...usageObject(r) })),
+      data: rows.map((r) => ({ ...groupKeys(groupBy, r), ...usageObject(r) })),
       total: usageObject(total),
     });
   });

@@ -1,0 +1,197 @@
+/**
+ * /v1/prompts: reusable prompt templates with immutable versions.
+ *
+ *   POST /v1/prompts                       create (version 1 is current)
+ *   GET  /v1/prompts                       list, newest first
+ *   GET  /v1/prompts/{id}                  one prompt
+ *   POST /v1/prompts/{id}                  rename, roll back (`current_version`), A/B split (`traffic`)
+ *   POST /v1/prompts/{id}/versions         a new version (becomes current)
+ *   GET  /v1/prompts/{id}/versions         list, newest first
+ *   GET  /v1/prompts/{id}/versions/{v}     one version
+ *
+ * A template holds `instructions` and `input` with `{{variable}}` placeholders and default request
+ * settings; it is validated with the job body's own schemas, so a template can only hold what a
+ * job could send. Another tenant's prompt is a 404.
+ */
+import { Router, type Request } from 'express';
+import { z } from 'zod';
+import { NotFoundError, ValidationError, checkPromptTraffic, extractPromptVariables, staticPrefixChars, type PromptTemplate } from '@longhaul/core';
+import {
+  addPromptVersion,
+  createPrompt,
+  getPromptForTenant,
+  getPromptVersion,
+  listPromptVersions,
+  listPrompts,
+  updatePrompt,
+  type Prompt,
+  type PromptVersion,
+} from '@longhaul/db';
+import type { ApiContext } from '../server.ts';
+import { fromZodError } from '../errors.ts';
+import { jobRequestSchema } from '../job-request.ts';
+
+const CHARS_PER_TOKEN = 4;
+
+const templateSchema = jobRequestSchema
+  .pick({
+    model: true,
+    instructions: true,
+    input: true,
+    reasoning: true,
+    max_output_tokens: true,
+    text: true,
+    tools: true,
+    tool_choice: true,
+    parallel_tool_calls: true,
+    truncation: true,
+    service_tier: true,
+  })
+  .refine((t) => t.instructions !== undefined || t.input !== undefined, { message: 'a prompt template needs instructions or input', path: ['instructions'] });
+
+const name = z.string().trim().min(1).max(256);
+const description = z.string().max(4096).nullable();
+const note = z.string().max(1024).nullable();
+
+const createSchema = z.strictObject({ name, description: description.optional(), note: note.optional(), template: templateSchema });
+const versionSchema = z.strictObject({ note: note.optional(), template: templateSchema });
+const updateSchema = z.strictObject({
+  name: name.optional(),
+  description: description.optional(),
+  /** Roll back (or forward): jobs that name no version run this one. */
+  current_version: z.number().int().positive().optional(),
+  /** Split jobs that name no version between versions by weight; null: stop the split. */
+  traffic: z
+    .array(z.strictObject({ version: z.number().int().positive(), weight: z.number().nonnegative().max(1_000_000) }))
+    .min(1)
+    .max(16)
+    .nullable()
+    .optional(),
+});
+const listSchema = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(20), after: z.string().min(1).max(128).optional() });
+const versionListSchema = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(20), after: z.coerce.number().int().positive().optional() });
+
+const unix = (d: Date) => Math.floor(d.getTime() / 1000);
+
+function toPromptObject(p: Prompt) {
+  return {
+    id: p.id,
+    object: 'prompt' as const,
+    name: p.name,
+    description: p.description,
+    /** What a job that names no version runs (unless `traffic` splits them). */
+    current_version: p.currentVersion,
+    latest_version: p.latestVersion,
+    traffic: p.traffic,
+    created_at: unix(p.createdAt),
+    updated_at: unix(p.updatedAt),
+  };
+}
+
+function toPromptVersionObject(v: PromptVersion) {
+  return {
+    object: 'prompt.version' as const,
+    prompt_id: v.promptId,
+    version: v.version,
+    template: v.template,
+    variables: v.variables,
+    note: v.note,
+    /**
+     * Estimated tokens of instructions + input before the first variable: what every job of this
+     * version shares and may read from the prompt cache (which starts at 1024 tokens).
+     */
+    static_prefix_tokens: Math.floor(staticPrefixChars(v.template as PromptTemplate) / CHARS_PER_TOKEN),
+    created_at: unix(v.createdAt),
+  };
+}
+
+function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
+  const parsed = schema.safeParse(value ?? {});
+  if (!parsed.success) throw fromZodError(parsed.error);
+  return parsed.data;
+}
+
+function newVersion(template: z.infer<typeof templateSchema>, versionNote: string | null | undefined) {
+  const stored = template as PromptTemplate;
+  return { template: stored, variables: extractPromptVariables(stored), note: versionNote ?? null };
+}
+
+export function promptsRouter(deps: ApiContext): Router {
+  const { db, clock } = deps;
+  const router = Router();
+  const tenantOf = (req: Request) => req.tenantId!;
+
+  async function promptOr404(req: Request): Promise<Prompt> {
+    const prompt = await getPromptForTenant(db, tenantOf(req), String(req.params.id));
+    if (!prompt) throw new NotFoundError(`No prompt with id '${req.params.id}'.`, 'id', 'prompt_not_found');
+    return prompt;
+  }
+
+  router.post('/', async (req, res) => {
+    const body = parse(createSchema, req.body);
+    const { prompt } = await createPrompt(db, { tenantId: tenantOf(req), name: body.name, description: body.description ?? null, ...newVersion(body.template, body.note) }, clock());
+    res.status(201).setHeader('Location', `/v1/prompts/${prompt.id}`).json(toPromptObject(prompt));
+  });
+
+  router.get('/', async (req, res) => {
+    const query = parse(listSchema, req.query);
+    const { data, hasMore } = await listPrompts(db, { tenantId: tenantOf(req), ...query });
+    res.json({ object: 'list', data: data.map(toPromptObject), has_more: hasMore });
+  });
+
+  router.get('/:id', async (req, res) => {
+    res.json(toPromptObject(await promptOr404(req)));
+  });
+
+  router.post('/:id', async (req, res) => {
+    const body = parse(updateSchema, req.body);
+    const prompt = await promptOr404(req);
+    // Versions are 1..latest_version and never deleted, so a version checked here still exists when written.
+    if (body.current_version !== undefined && body.current_version > prompt.latestVersion) {
+      throw new ValidationError(`Prompt '${prompt.id}' has no version ${body.current_version} (versions 1 to ${prompt.latestVersion}).`, 'current_version', 'prompt_version_not_found');
+    }
+    let traffic = body.traffic;
+    if (traffic) {
+      const checked = checkPromptTraffic(traffic, prompt.latestVersion);
+      if (!checked.ok) throw new ValidationError(`Invalid 'traffic[${checked.error.index}]': ${checked.error.message}.`, `traffic[${checked.error.index}]`, 'invalid_traffic');
+      traffic = checked.value;
+    }
+    const updated = await updatePrompt(
+      db,
+      tenantOf(req),
+      prompt.id,
+      { name: body.name, description: body.description, currentVersion: body.current_version, traffic },
+      clock(),
+    );
+    if (!updated) throw new NotFoundError(`No prompt with id '${req.params.id}'.`, 'id', 'prompt_not_found');
+    res.json(toPromptObject(updated));
+  });
+
+  router.post('/:id/versions', async (req, res) => {
+    const body = parse(versionSchema, req.body);
+    const added = await addPromptVersion(db, tenantOf(req), String(req.params.id), newVersion(body.template, body.note), clock());
+    if (!added) throw new NotFoundError(`No prompt with id '${req.params.id}'.`, 'id', 'prompt_not_found');
+    res
+      .status(201)
+      .setHeader('Location', `/v1/prompts/${added.prompt.id}/versions/${added.version.version}`)
+      .json(toPromptVersionObject(added.version));
+  });
+
+  router.get('/:id/versions', async (req, res) => {
+    const query = parse(versionListSchema, req.query);
+    const prompt = await promptOr404(req);
+    const { data, hasMore } = await listPromptVersions(db, { tenantId: tenantOf(req), promptId: prompt.id, limit: query.limit, before: query.after });
+    res.json({ object: 'list', data: data.map(toPromptVersionObject), has_more: hasMore });
+  });
+
+  router.get('/:id/versions/:version', async (req, res) => {
+    const prompt = await promptOr404(req);
+    const raw = String(req.params.version);
+    const version = /^\d{1,9}$/.test(raw) ? Number(raw) : NaN;
+    const row = Number.isInteger(version) ? await getPromptVersion(db, tenantOf(req), prompt.id, version) : null;
+    if (!row) throw new NotFoundError(`Prompt '${prompt.id}' has no version '${raw}'.`, 'version', 'prompt_version_not_found');
+    res.json(toPromptVersionObject(row));
+  });
+
+  return router;
+}
