@@ -182,6 +182,10 @@ describe('jobs from prompts', () => {
     ]);
     const done = await stack.waitForAll([job.id, overridden.id], isTerminalJob);
     expect(done.map((j) => j.status)).toEqual(['completed', 'completed']);
+    // What the provider received is the rendered request, with Longhaul's job id in metadata.
+    const received = await stack.simApi('GET', `/sim/requests/${done[0].response_id}`);
+    expect(received).toMatchObject({ ...request, metadata: { ...FAST, longhaul_job_id: job.id } });
+    expect(received.prompt).toBeUndefined();
   });
 
   it('puts a file or image variable in place of a part whose whole text is its placeholder', async () => {
@@ -236,6 +240,7 @@ describe('jobs from prompts', () => {
   });
 
   it('passes an OpenAI hosted prompt (pmpt_…) through unchanged', async () => {
+    await stack.simApi('POST', '/sim/prompts', { id: 'pmpt_abc123', version: '2', model: 'o3', instructions: 'Help {{customer_name}} with the {{product}}.' });
     const prompt = { id: 'pmpt_abc123', version: '2', variables: { customer_name: 'Jane Doe', product: '40oz juice box' } };
     const job = await submit({ model: 'o3', prompt });
     expect(job.prompt).toEqual({ id: 'pmpt_abc123', version: '2' });
@@ -243,7 +248,13 @@ describe('jobs from prompts', () => {
     expect(s.request.prompt).toEqual(prompt);
     expect(s.request.prompt_cache_key).toBeUndefined();
     expect({ prompt_id: s.prompt_id, prompt_version: s.prompt_version }).toEqual({ prompt_id: null, prompt_version: null });
-    await stack.waitForJob(job.id, isTerminalJob);
+    const done = await stack.waitForJob(job.id, isTerminalJob);
+    expect(done.status).toBe('completed');
+    expect((await stack.simApi('GET', `/sim/requests/${done.response_id}`)).prompt).toEqual(prompt);
+    // OpenAI takes the version as a string: a number is sent as one.
+    const numeric = await submit({ model: 'o3', prompt: { ...prompt, version: 2 } });
+    expect((await stored(numeric.id)).request.prompt).toEqual(prompt);
+    expect((await stack.waitForJob(numeric.id, isTerminalJob)).status).toBe('completed');
   });
 });
 
