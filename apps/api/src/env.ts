@@ -22,6 +22,8 @@ const schema = z.object({
   STREAM_HEARTBEAT_MS: z.coerce.number().int().min(100).default(15_000),
   // Inline files (base64) of up to 32 MB per request make JSON bodies of ~43 MB.
   API_BODY_LIMIT: z.string().default('48mb'),
+  API_RPM_LIMIT: z.coerce.number().int().min(0).default(600),
+  TENANT_TPM_LIMIT: z.coerce.number().int().min(0).default(0),
   FILES_AUTO_UPLOAD_BYTES: z.coerce.number().int().min(0).default(1024 * 1024),
   JOB_DEADLINE_SECONDS: z.coerce.number().int().min(60).default(6 * 3600),
   IDEMPOTENCY_TTL_SECONDS: z.coerce.number().int().min(60).default(24 * 3600),

@@ -11,6 +11,7 @@ import { type AdminConfig, adminRouter } from './admin/index.ts';
 import { httpMetrics, opsRouter } from './ops.ts';
 import { usageRouter } from './routes/usage.ts';
 import { requireApiKey } from './auth.ts';
+import { type RateLimitConfig, rateLimitRequests } from './rate-limit.ts';
 import { errorHandler, notFoundHandler } from './errors.ts';
 import { jobsRouter } from './routes/jobs.ts';
 import { filesRouter } from './routes/files.ts';
@@ -42,6 +43,8 @@ export interface ApiConfig {
   metricsToken?: string;
   /** File input limits and automatic upload of large inline files (see job-preparation/files.ts). */
   files?: Partial<FileLimits>;
+  /** Per-tenant limits (requests per minute on the API, tokens per minute toward the provider). Default: unlimited. */
+  rateLimits?: RateLimitConfig;
   /** How often a job stream checks Postgres for a final state its event log never carried. Default 5 000 ms. */
   streamFinalCheckMs?: number;
 }
@@ -97,6 +100,7 @@ export function createServer(apiDeps: ApiDeps): Express {
 
   const v1 = express.Router();
   v1.use(requireApiKey(deps.db));
+  v1.use(rateLimitRequests({ db: deps.db, redis: deps.queues.connection, prefix: deps.queues.prefix, logger: deps.logger, config: deps.config.rateLimits }));
   v1.use(express.json({ limit: deps.config.bodyLimit, strict: true, type: ['application/json', 'application/*+json'] }));
   v1.use('/jobs', jobStreamRouter(deps));
   v1.use('/jobs', jobsRouter(deps));

@@ -5,7 +5,7 @@ import type { Logger } from '@longhaul/runtime';
 import type { Metrics } from '@longhaul/metrics';
 import type { CallbackScheduleOptions, CompletionMode, PollScheduleOptions, PriceTable, RetryScheduleOptions } from '@longhaul/core';
 import type { AddressPolicy, AttemptOutcome } from '@longhaul/callbacks';
-import type { JobStreams } from '@longhaul/queue';
+import type { AdmissionOrder, JobStreams } from '@longhaul/queue';
 
 export interface WorkerConfig {
   /** Parallel provider creates per process. */
@@ -57,6 +57,17 @@ export interface WorkerConfig {
   stalledIntervalMs: number;
   /** USD per 1M tokens per model, for each job's cost estimate (`DEFAULT_MODEL_PRICES` and MODEL_PRICES). */
   prices: PriceTable;
+  /** Per-tenant admission to the provider (fair share, token budgets). Default: fair, unlimited, 60 s window. */
+  admission?: AdmissionConfig;
+}
+
+export interface AdmissionConfig {
+  /** Tokens per window for tenants without their own `tpm_limit`; 0 = unlimited. Default 0. */
+  defaultTokenLimit?: number;
+  /** The window a token limit is counted over (the bucket refills fully in this long). Default 60 000 ms. */
+  windowMs?: number;
+  /** `fair` (round-robin over tenants, default) or `fifo` (oldest job first: fairness off). */
+  order?: AdmissionOrder;
 }
 
 export interface WorkerDeps {

@@ -65,6 +65,7 @@ const worker = createWorker({
     streamConcurrency: env.STREAM_CONCURRENCY,
     lockDurationMs: env.LOCK_DURATION_MS,
     stalledIntervalMs: env.STALLED_INTERVAL_MS,
+    admission: { defaultTokenLimit: env.TENANT_TPM_LIMIT, windowMs: env.TENANT_TPM_WINDOW_MS, order: env.ADMISSION_ORDER },
   },
 });
 logger.info({ provider: env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1', queue_prefix: env.QUEUE_PREFIX, completion_mode: env.COMPLETION_MODE }, 'worker started');

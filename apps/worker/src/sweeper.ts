@@ -3,7 +3,8 @@
  * evicted key), so Postgres is swept periodically for jobs that nobody is working on:
  * - non-terminal jobs past their deadline become `expired` (their response is cancelled);
  * - non-terminal jobs whose next expected check is overdue get their work item dispatched again
- *   (work item ids are job ids, so this never duplicates live work);
+ *   (work item ids are job ids, so this never duplicates live work); a pending job is pushed
+ *   into the fair queue again only when it is neither waiting there nor taken by a live turn;
  * - webhooks whose processing was lost are dispatched again, and ones no job claims become orphans;
  * - pending callback deliveries whose attempt is overdue (work item lost) are dispatched again;
  * - expired idempotency keys are deleted.
@@ -13,11 +14,12 @@
  * time do the work.
  */
 import { JobStatus, type JobStatus as Status } from '@longhaul/core';
-import { applyJobEvent, deleteExpiredIdempotencyKeys, findExpiredJobs, findOverdueDeliveries, findOverdueJobs, findStaleInboxRows, orphanOldWaitingRows, scheduleNextCheck } from '@longhaul/db';
+import { applyJobEvent, deleteExpiredIdempotencyKeys, getJob, findExpiredJobs, findOverdueDeliveries, findOverdueJobs, findStaleInboxRows, orphanOldWaitingRows, scheduleNextCheck } from '@longhaul/db';
 import type { QueueKey } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
 import type { WorkerDeps } from './deps.ts';
 import { stateChanged } from './state-changes.ts';
+import { createAdmission, type Admission } from './admission.ts';
 
 const SWEEP_LOCK_ID = 7301972450114;
 
@@ -37,8 +39,34 @@ function queueFor(status: Status, streamed: boolean): QueueKey {
   return streamed ? 'stream' : 'poll';
 }
 
+const LIVE_WORK_ITEM = ['active', 'waiting', 'delayed', 'prioritized', 'waiting-children'];
+
+/**
+ * A pending job is waiting for its turn (in the fair queue: possibly for a long time, over its
+ * tenant's token budget), being submitted by a turn, or lost (its push or its turn vanished with
+ * Redis). A job taken by a turn that no longer exists is freed; a job nowhere in the fair queue is
+ * pushed again; and a turn carrying its id is added if missing (a no-op when one is alive), so the
+ * job is never without a turn. Returns true when the job had been lost.
+ */
+async function redispatchPending(deps: WorkerDeps, admission: Admission, jobId: string): Promise<boolean> {
+  const queue = deps.queues.get('submit');
+  const where = await admission.fairQueue.locate(jobId);
+  if (where.state === 'taken') {
+    if (LIVE_WORK_ITEM.includes(await queue.getJobState(where.turnId))) return false;
+    await admission.fairQueue.forgetTaken(jobId, where.turnId);
+  }
+  const job = await getJob(deps.db.db, jobId);
+  if (!job || job.status !== JobStatus.Pending) return false;
+  const lost = await admission.admit(job);
+  const state = await queue.getJobState(jobId);
+  if (state === 'failed' || state === 'completed') await queue.remove(jobId);
+  await deps.queues.add('submit', { jobId });
+  if (lost) deps.logger.child(jobLogFields(job)).warn({ status: job.status, queue: 'submit', previous_state: where.state, code: 'job_redispatched' }, 'pending job was missing from the fair queue: dispatched again');
+  return lost;
+}
+
 /** One sweep. Returns `ran: false` when another process holds the sweep lock. */
-export async function sweepOnce(deps: WorkerDeps): Promise<SweepReport> {
+export async function sweepOnce(deps: WorkerDeps, admission: Admission = createAdmission(deps)): Promise<SweepReport> {
   const { db, queues, provider, clock, config, logger } = deps;
   const client = await db.pool.connect();
   const report: SweepReport = { ran: false, expired: 0, redispatched: 0, webhooksRedispatched: 0, deliveriesRedispatched: 0, webhooksOrphaned: 0, idempotencyKeysDeleted: 0 };
@@ -62,6 +90,11 @@ export async function sweepOnce(deps: WorkerDeps): Promise<SweepReport> {
 
       const overdueBefore = new Date(now.getTime() - config.sweep.overdueGraceMs);
       for (const job of await findOverdueJobs(db.db, overdueBefore, config.sweep.batchSize)) {
+        if (job.status === JobStatus.Pending) {
+          if (await redispatchPending(deps, admission, job.id)) report.redispatched += 1;
+          await scheduleNextCheck(db.db, job.id, new Date(now.getTime() + config.sweep.overdueGraceMs));
+          continue;
+        }
         const key = queueFor(job.status, job.streamed);
         const queue = queues.get(key);
         const state = await queue.getJobState(job.id);

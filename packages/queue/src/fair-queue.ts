@@ -65,7 +65,7 @@ for i = 1, #entries, 2 do
   end
 end
 if order == 'fifo' then table.sort(candidates, function(a, b) return a.seq < b.seq end) end
-local wait = nil
+local wait, waitTenant, waitJob = nil, '', ''
 for _, c in ipairs(candidates) do
   local limit = tonumber(redis.call('HGET', base .. 'limits', c.tenant) or '0') or 0
   local admitted = true
@@ -83,7 +83,7 @@ for _, c in ipairs(candidates) do
     else
       admitted = false
       local w = math.ceil((need - level) * window / limit)
-      if wait == nil or w < wait then wait = w end
+      if wait == nil or w < wait then wait, waitTenant, waitJob = w, c.tenant, c.head end
     end
   end
   if admitted then
@@ -102,7 +102,7 @@ for _, c in ipairs(candidates) do
     return {'job', c.head, c.tenant, tostring(c.tokens)}
   end
 end
-if wait ~= nil then return {'wait', tostring(wait)} end
+if wait ~= nil then return {'wait', tostring(wait), waitTenant, waitJob} end
 return {'empty'}
 `;
 
@@ -159,8 +159,8 @@ export interface AdmissionRequest {
 export type Turn =
   /** A job taken now (its tokens charged), or the job this turn had taken before (`resumed`). */
   | { kind: 'job'; jobId: string; tenantId: string | null; tokens: number; resumed: boolean }
-  /** Jobs are waiting but every waiting tenant is over budget: try again in `waitMs`. */
-  | { kind: 'wait'; waitMs: number }
+  /** Jobs are waiting but every waiting tenant is over budget: try again in `waitMs` (when `jobId` of `tenantId` fits). */
+  | { kind: 'wait'; waitMs: number; tenantId: string; jobId: string }
   | { kind: 'empty' };
 
 export interface FairQueue {
@@ -218,7 +218,7 @@ export function createFairQueue(redis: Redis, options: FairQueueOptions): FairQu
         case 'job':
           return { kind: 'job', jobId: reply[1]!, tenantId: reply[2]!, tokens: Number(reply[3]), resumed: false };
         case 'wait':
-          return { kind: 'wait', waitMs: Number(reply[1]) };
+          return { kind: 'wait', waitMs: Number(reply[1]), tenantId: reply[2]!, jobId: reply[3]! };
         default:
           return { kind: 'empty' };
       }

@@ -8,7 +8,7 @@ import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { ConflictError, JOB_STATUSES, JobStatus, NotFoundError, ValidationError } from '@longhaul/core';
 import { applyJobEvent, createJob, getJobForTenant, listJobEvents, listJobs, type Job } from '@longhaul/db';
-import type { QueueKey } from '@longhaul/queue';
+import { createFairQueue, type QueueKey } from '@longhaul/queue';
 import { checkCallbackUrlResolved } from '@longhaul/callbacks';
 import { observeStateChange } from '@longhaul/metrics';
 import { jobLogFields } from '@longhaul/runtime';
@@ -49,6 +49,27 @@ export function jobsRouter(deps: ApiContext): Router {
     } catch (err) {
       req.log.warn({ err, job_id: jobId, queue: key, code: 'dispatch_deferred' }, 'could not reach Redis; the sweeper will dispatch the job');
     }
+  }
+
+  const fairQueue = createFairQueue(queues.connection, { prefix: queues.prefix });
+
+  /**
+   * Hand a new job to the fair queue (per-tenant admission, with the tenant's token limit) and add
+   * a submit turn for it. Best effort like `dispatch`: the sweeper pushes what did not arrive.
+   */
+  async function dispatchSubmission(req: Request, job: Job): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const pushing = fairQueue.push({ jobId: job.id, tenantId: job.tenantId, tokens: job.estimatedInputTokens ?? 0, tokenLimit: req.tenantLimits?.tokensPerMinute ?? config.rateLimits?.defaultTokensPerMinute ?? 0 });
+      pushing.catch(() => {}); // may land later: the push is idempotent
+      await Promise.race([pushing, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('Redis did not accept the job within 1000 ms')), 1_000)))]);
+    } catch (err) {
+      req.log.warn({ err, job_id: job.id, queue: 'submit', code: 'dispatch_deferred' }, 'could not reach Redis; the sweeper will dispatch the job');
+      return;
+    } finally {
+      clearTimeout(timer);
+    }
+    await dispatch(req, 'submit', job.id);
   }
 
   /** Tell the job's stream watchers (best effort: Postgres already has the change). */
@@ -109,7 +130,7 @@ export function jobsRouter(deps: ApiContext): Router {
     } else {
       log.info({ model: job.model }, 'job accepted');
       metrics.jobCreated(job.model);
-      if (job.status === JobStatus.Pending) await dispatch(req, 'submit', job.id);
+      if (job.status === JobStatus.Pending) await dispatchSubmission(req, job);
     }
     res.status(202).setHeader('Location', `/v1/jobs/${job.id}`).json(toJobObject(job));
   });

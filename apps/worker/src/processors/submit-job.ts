@@ -1,18 +1,28 @@
 /**
- * submit: create the background response at the provider and commit its id.
+ * submit: admit the fairest pending job to the provider, create its background response and commit
+ * its id.
+ *
+ * Each submit work item is a *turn* (see packages/queue/src/fair-queue.ts): it takes the fairest
+ * job whose tenant has token budget left (which may be another job than the one it was added
+ * for), and stays bound to it until done, so BullMQ's retries (transient errors, provider 429,
+ * a crashed worker) resume that same job. When every waiting tenant is over budget the turn
+ * moves itself to delayed until the earliest refill and the jobs stay `pending`. When the fair
+ * queue is empty the turn re-admits the job it was added for if that job is still pending and
+ * nowhere in the fair queue (its push was lost); otherwise it has nothing to do.
  *
  * Crash window: if this process dies after the provider accepted the create but before the
  * response id is committed, BullMQ re-runs the work item and a second response is created. The
  * `submit_attempts` counter is bumped before each create so such duplicates are visible.
  */
-import { RateLimitError, UnrecoverableError, type Job as QueueJob } from 'bullmq';
+import { DelayedError, RateLimitError, UnrecoverableError, type Job as QueueJob } from 'bullmq';
 import { JobStatus, isTerminal, mayRetry, nextPollDelayMs } from '@longhaul/core';
 import { type Job, applyJobEvent, claimSubmission, getJob } from '@longhaul/db';
 import { ProviderError, type ProviderResult } from '@longhaul/provider';
-import { parsePayload } from '@longhaul/queue';
+import { parsePayload, type Turn } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
 import type { WorkerDeps } from '../deps.ts';
 import { stateChanged } from '../state-changes.ts';
+import { createAdmission, type Admission } from '../admission.ts';
 
 export const JOB_ID_METADATA_KEY = 'longhaul_job_id';
 
@@ -36,72 +46,119 @@ async function createStreamed(deps: WorkerDeps, job: Job, params: Record<string,
   throw new ProviderError('The provider stream ended before announcing the response.', { kind: 'transient', status: null, code: 'stream_ended_early' });
 }
 
-export function submitJobProcessor(deps: WorkerDeps) {
-  const { db, queues, provider, clock, config, metrics } = deps;
-  return async (work: QueueJob): Promise<void> => {
-    const { jobId } = parsePayload('submit', work.data);
-    const now = clock();
-    // Counted before the create: a crash between create and commit shows up as attempts > 1.
-    const job = await claimSubmission(db.db, jobId, new Date(now.getTime() + config.lockDurationMs));
-    if (!job) {
-      const current = await getJob(db.db, jobId);
-      if (!current) throw new UnrecoverableError(`job ${jobId} does not exist`);
-      deps.logger.child(jobLogFields(current)).debug({ status: current.status }, 'submit skipped: job is no longer pending');
-      return;
-    }
-    const log = deps.logger.child(jobLogFields(job));
-    const params = { ...job.request, metadata: { ...job.metadata, [JOB_ID_METADATA_KEY]: job.id } };
-    const streamed = job.request.stream === true;
-    let created: ProviderResult;
-    try {
-      created = streamed ? await createStreamed(deps, job, params) : await provider.createResponse(params, { jobId: job.id });
-    } catch (err) {
-      if (!(err instanceof ProviderError)) throw err;
-      if (err.kind === 'rate_limited') {
-        const waitMs = Math.max(err.retryAfterMs ?? 1_000, 50);
-        log.warn({ code: err.code, retry_after_ms: waitMs }, 'provider rate limit: pausing submissions');
-        await queues.get('submit').rateLimit(waitMs);
-        throw new RateLimitError();
-      }
-      const elapsed = now.getTime() - job.createdAt.getTime();
-      if (err.kind === 'transient' && mayRetry(work.attemptsMade + 1, elapsed, config.retry)) {
-        log.warn({ code: err.code, status: err.status, attempt: work.attemptsMade + 1 }, 'provider create failed, will retry');
-        throw err;
-      }
-      const error =
-        err.kind === 'transient'
-          ? { code: 'provider_unavailable', message: `Provider unavailable after ${work.attemptsMade + 1} attempts: ${err.message}` }
-          : { code: err.code, message: err.message };
-      const failed = await applyJobEvent(db.db, job, { type: 'submit_failed', error }, { source: 'submit', now: clock(), details: { status: err.status, code: err.code } }, { error });
-      await stateChanged(deps, failed);
-      log.warn({ code: err.code, status: err.status, changed: failed.ok && failed.changed }, 'job failed at submission');
-      return;
-    }
+/** The job this turn works on: the one it is bound to, the fairest admissible one, or its own job re-admitted. */
+async function takeTurn(deps: WorkerDeps, admission: Admission, turnId: string, ownJobId: string): Promise<Turn> {
+  const turn = await admission.fairQueue.take(turnId);
+  if (turn.kind !== 'empty') return turn;
+  const own = await getJob(deps.db.db, ownJobId);
+  if (!own || own.status !== JobStatus.Pending) return turn;
+  if (!(await admission.admit(own))) return turn;
+  return admission.fairQueue.take(turnId);
+}
 
-    const response = created.response;
-    const firstPollMs = nextPollDelayMs(config.completionMode, 0, config.poll, created.pollAfterMs);
-    const at = clock();
-    const result = await applyJobEvent(
-      db.db,
-      job,
-      { type: 'submitted', responseId: response.id, responseStatus: response.status ?? 'queued' },
-      { source: 'submit', now: at, details: { response_id: response.id, response_status: response.status, request_id: created.requestId } },
-      { responseId: response.id, submittedAt: at, nextCheckAt: new Date(at.getTime() + firstPollMs) },
-    );
-    const jobLog = log.child({ response_id: response.id });
-    if (!result.ok) {
-      // Cancelled (or expired) while we were creating: do not leave a billed response running.
-      jobLog.info({ status: result.job?.status }, 'job finished during submission: cancelling the new response');
-      await provider.cancelResponse(response.id, { jobId: job.id }).catch((cancelErr: unknown) => jobLog.warn({ err: cancelErr, code: 'orphan_cancel_failed' }, 'could not cancel orphaned response'));
-      return;
+/** Jitter on a budget wait, so turns waiting for the same refill do not all wake at once. */
+const waitJitterMs = (waitMs: number) => Math.floor(Math.random() * Math.min(250, waitMs / 4));
+
+export function submitJobProcessor(deps: WorkerDeps) {
+  const admission = createAdmission(deps);
+  /** The job each tenant was last logged waiting with: one log line per job that waits, not one per turn. */
+  const loggedWaits = new Map<string, string>();
+  return async (work: QueueJob, token?: string): Promise<void> => {
+    const payload = parsePayload('submit', work.data);
+    const turnId = work.id ?? payload.jobId;
+    const turn = await takeTurn(deps, admission, turnId, payload.jobId);
+    if (turn.kind === 'empty') return;
+    if (turn.kind === 'wait') {
+      if (loggedWaits.get(turn.tenantId) !== turn.jobId) {
+        if (loggedWaits.size > 10_000) loggedWaits.clear();
+        loggedWaits.set(turn.tenantId, turn.jobId);
+        deps.logger.info({ job_id: turn.jobId, tenant_id: turn.tenantId, wait_ms: turn.waitMs, code: 'admission_wait' }, 'tenant over its token budget: job waits in pending');
+      }
+      await work.moveToDelayed(Date.now() + turn.waitMs + waitJitterMs(turn.waitMs), token);
+      throw new DelayedError();
     }
-    jobLog.info({ status: result.job.status, request_id: created.requestId }, 'response created');
-    metrics.jobSubmitted(job.model, at.getTime() - job.createdAt.getTime());
-    await stateChanged(deps, result);
-    if (isTerminal(result.job.status)) return;
-    // A streamed response is followed by its stream; any other is polled.
-    if (streamed) await queues.add('stream', { jobId: job.id });
-    else await queues.add('poll', { jobId: job.id, attempt: 0 }, { delayMs: firstPollMs });
-    if (result.job.status === JobStatus.Cancelling) await queues.add('cancel', { jobId: job.id });
+    let outcome: 'done' | 'skipped';
+    try {
+      outcome = await submitTaken(deps, work, turn.jobId);
+    } catch (err) {
+      // Anything but a retry ends the turn: an unknown job, or a failure BullMQ will not retry.
+      if (err instanceof UnrecoverableError) await admission.fairQueue.release(turnId);
+      throw err;
+    }
+    // A job taken but no longer pending (cancelled while it waited) gives its tokens back.
+    const refund = outcome === 'skipped' && !turn.resumed && turn.tenantId ? { tenantId: turn.tenantId, tokens: turn.tokens } : undefined;
+    await admission.fairQueue.release(turnId, refund);
   };
+}
+
+/**
+ * Submit one job. Returns when the turn is done with it (submitted, failed, or no longer
+ * pending); throws to have BullMQ run the turn again on the same job.
+ */
+async function submitTaken(deps: WorkerDeps, work: QueueJob, jobId: string): Promise<'done' | 'skipped'> {
+  const { db, queues, provider, clock, config, metrics } = deps;
+  const now = clock();
+  // Counted before the create: a crash between create and commit shows up as attempts > 1.
+  const job = await claimSubmission(db.db, jobId, new Date(now.getTime() + config.lockDurationMs));
+  if (!job) {
+    const current = await getJob(db.db, jobId);
+    if (!current) throw new UnrecoverableError(`job ${jobId} does not exist`);
+    deps.logger.child(jobLogFields(current)).debug({ status: current.status }, 'submit skipped: job is no longer pending');
+    return 'skipped';
+  }
+  const log = deps.logger.child(jobLogFields(job));
+  const params = { ...job.request, metadata: { ...job.metadata, [JOB_ID_METADATA_KEY]: job.id } };
+  const streamed = job.request.stream === true;
+  let created: ProviderResult;
+  try {
+    created = streamed ? await createStreamed(deps, job, params) : await provider.createResponse(params, { jobId: job.id });
+  } catch (err) {
+    if (!(err instanceof ProviderError)) throw err;
+    if (err.kind === 'rate_limited') {
+      const waitMs = Math.max(err.retryAfterMs ?? 1_000, 50);
+      log.warn({ code: err.code, retry_after_ms: waitMs }, 'provider rate limit: pausing submissions');
+      await queues.get('submit').rateLimit(waitMs);
+      throw new RateLimitError();
+    }
+    const elapsed = now.getTime() - job.createdAt.getTime();
+    if (err.kind === 'transient' && mayRetry(work.attemptsMade + 1, elapsed, config.retry)) {
+      log.warn({ code: err.code, status: err.status, attempt: work.attemptsMade + 1 }, 'provider create failed, will retry');
+      throw err;
+    }
+    const error =
+      err.kind === 'transient'
+        ? { code: 'provider_unavailable', message: `Provider unavailable after ${work.attemptsMade + 1} attempts: ${err.message}` }
+        : { code: err.code, message: err.message };
+    const failed = await applyJobEvent(db.db, job, { type: 'submit_failed', error }, { source: 'submit', now: clock(), details: { status: err.status, code: err.code } }, { error });
+    await stateChanged(deps, failed);
+    log.warn({ code: err.code, status: err.status, changed: failed.ok && failed.changed }, 'job failed at submission');
+    return 'done';
+  }
+
+  const response = created.response;
+  const firstPollMs = nextPollDelayMs(config.completionMode, 0, config.poll, created.pollAfterMs);
+  const at = clock();
+  const result = await applyJobEvent(
+    db.db,
+    job,
+    { type: 'submitted', responseId: response.id, responseStatus: response.status ?? 'queued' },
+    { source: 'submit', now: at, details: { response_id: response.id, response_status: response.status, request_id: created.requestId } },
+    { responseId: response.id, submittedAt: at, nextCheckAt: new Date(at.getTime() + firstPollMs) },
+  );
+  const jobLog = log.child({ response_id: response.id });
+  if (!result.ok) {
+    // Cancelled (or expired) while we were creating: do not leave a billed response running.
+    jobLog.info({ status: result.job?.status }, 'job finished during submission: cancelling the new response');
+    await provider.cancelResponse(response.id, { jobId: job.id }).catch((cancelErr: unknown) => jobLog.warn({ err: cancelErr, code: 'orphan_cancel_failed' }, 'could not cancel orphaned response'));
+    return 'done';
+  }
+  jobLog.info({ status: result.job.status, request_id: created.requestId }, 'response created');
+  metrics.jobSubmitted(job.model, at.getTime() - job.createdAt.getTime());
+  await stateChanged(deps, result);
+  if (isTerminal(result.job.status)) return 'done';
+  // A streamed response is followed by its stream; any other is polled.
+  if (streamed) await queues.add('stream', { jobId: job.id });
+  else await queues.add('poll', { jobId: job.id, attempt: 0 }, { delayMs: firstPollMs });
+  if (result.job.status === JobStatus.Cancelling) await queues.add('cancel', { jobId: job.id });
+  return 'done';
 }
