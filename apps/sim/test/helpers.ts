@@ -36,6 +36,11 @@ function schemaErrors(name: string, body: unknown): string | null {
   return validator(body) ? null : JSON.stringify(validator.errors?.slice(0, 5), null, 1);
 }
 
+/** Validates against components.schemas.<name> of the shared OpenAPI 3.1 spec. */
+export function specSchemaErrors(name: string, body: unknown): string | null {
+  return schemaErrors(name, body);
+}
+
 /** Validates against components.schemas.Response of the shared OpenAPI 3.1 spec. */
 export function responseSchemaErrors(body: unknown): string | null {
   return schemaErrors('Response', body);
