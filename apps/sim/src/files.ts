@@ -129,7 +129,8 @@ export function readUpload(req: IncomingMessage, maxFileBytes: number): Promise<
   return new Promise((resolve, reject) => {
     let parser: busboy.Busboy;
     try {
-      parser = busboy({ headers: req.headers, limits: { fileSize: maxFileBytes, files: 1, fields: 20, fieldSize: 64 * 1024 } });
+      // busboy signals `limit` once a file reaches `fileSize` bytes: one more than what is allowed.
+      parser = busboy({ headers: req.headers, limits: { fileSize: maxFileBytes + 1, files: 1, fields: 20, fieldSize: 64 * 1024 } });
     } catch {
       reject(invalidRequest("The request must be multipart/form-data with a 'file' and a 'purpose'.", null, 'invalid_request'));
       return;
