@@ -152,21 +152,34 @@ describe('conversations', () => {
 });
 
 describe('manual history', () => {
-  it('runs a job whose input carries the earlier assistant turns', async () => {
+  it("runs a job whose input carries the earlier assistant turns, in the guide's forms", async () => {
+    const first = await run(jobBody({ input: [{ role: 'user', content: 'Tell me a joke.' }], reasoning: { effort: 'low' } }, 50));
+    const message = first.output.find((item: any) => item.type === 'message');
+    // The guide's JavaScript example: the earlier output items, without their ids.
+    const { id: _id, ...copied } = message;
     const done = await run(
       jobBody(
         {
           input: [
             { role: 'user', content: 'Tell me a joke.' },
-            { role: 'assistant', content: [{ type: 'output_text', text: 'Why did the otter cross the river? To get to the otter side.' }] },
+            copied,
             { role: 'user', content: [{ type: 'input_text', text: 'Explain why it is funny.' }] },
+            { role: 'assistant', content: 'Because otters.' },
+            { role: 'assistant', content: [{ type: 'output_text', text: 'Also: ' }, { type: 'output_text', text: 'rivers.' }] },
+            { role: 'user', content: 'Another one.' },
           ],
+          reasoning: { effort: 'low' },
         },
         50,
       ),
     );
-    expect(done.status).toBe('completed');
+    expect(done.status, JSON.stringify(done.error)).toBe('completed');
     expect(done.thread_id).toBe(done.id);
-    expect((await sentFor(done.response_id)).input).toHaveLength(3);
+    const sent = (await sentFor(done.response_id)).input;
+    expect(sent).toHaveLength(6);
+    expect(sent[1]).toEqual({ role: 'assistant', type: 'message', content: first.output_text });
+    expect(sent[4]).toEqual({ role: 'assistant', content: 'Also: rivers.' });
+    // The earlier turns are part of the context.
+    expect(done.usage.input_tokens).toBeGreaterThan(first.usage.input_tokens + Math.floor(first.output_text.length / 4));
   });
 });

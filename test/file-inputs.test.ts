@@ -45,6 +45,12 @@ async function run(body: Record<string, unknown>) {
   return stack.waitForJob(res.body.id, isTerminalJob);
 }
 
+/** The file as the provider (simulator) holds it. */
+async function providerFile(id: string) {
+  const res = await fetch(`${stack.simUrl}/v1/files/${id}`, { headers: { authorization: 'Bearer sk-test' } });
+  return (await res.json()) as any;
+}
+
 const sentFor = (responseId: string) => stack.simApi('GET', `/sim/requests/${responseId}`);
 const sentParts = async (responseId: string) => (await sentFor(responseId)).input[0].content as any[];
 
@@ -55,7 +61,7 @@ describe('POST /v1/files', () => {
     expect(up.body).toMatchObject({ object: 'file', bytes: 120_000, filename: 'report.pdf', purpose: 'user_data' });
     expect(up.body.id).toMatch(/^file-/);
     // The provider has it.
-    expect((await stack.simApi('GET', `/v1/files/${up.body.id}`)).bytes).toBe(120_000);
+    expect((await providerFile(up.body.id)).bytes).toBe(120_000);
     expect((await stack.api('GET', `/v1/files/${up.body.id}`)).body.id).toBe(up.body.id);
     expect((await stack.api('GET', '/v1/files')).body.data.map((f: any) => f.id)).toContain(up.body.id);
 
@@ -102,7 +108,7 @@ describe('file parts in jobs', () => {
     expect(large.status).toBe('completed');
     const part = (await sentParts(large.response_id))[1];
     expect(part).toEqual({ type: 'input_file', file_id: expect.stringMatching(/^file-/) });
-    expect((await stack.simApi('GET', `/v1/files/${part.file_id}`)).bytes).toBe(2 * MiB);
+    expect((await providerFile(part.file_id)).bytes).toBe(2 * MiB);
     // The tenant owns the uploaded file like any other.
     expect((await stack.api('GET', `/v1/files/${part.file_id}`)).body).toMatchObject({ bytes: 2 * MiB, filename: 'large.pdf' });
     // 2 MiB = 42 pages.

@@ -27,6 +27,7 @@ const outputText = z.strictObject({
   type: z.literal('output_text'),
   text: z.string(),
   annotations: z.array(z.unknown()).optional(),
+  logprobs: z.array(z.unknown()).optional(),
 });
 const refusal = z.strictObject({ type: z.literal('refusal'), refusal: z.string() });
 

@@ -9,7 +9,9 @@
  *   (tenants share the provider account, so the provider alone cannot tell them apart).
  * - `conversation`: a conversation the tenant created with `POST /v1/conversations`.
  *
- * Manual history (earlier assistant messages in `input`) needs nothing from here.
+ * Manual history (earlier assistant messages in `input`) is sent as the provider's API defines
+ * it: an assistant message copied from an earlier output without its id (as the guide's examples
+ * do) is not a valid output item any more, so its text parts become the message's text.
  */
 import { ConflictError, NotFoundError, ValidationError, isTerminal } from '@longhaul/core';
 import { findJobByResponseId, getConversationForTenant, getJobForTenant } from '@longhaul/db';
@@ -22,7 +24,30 @@ export interface ConversationStep {
   threadId: string | null;
 }
 
-export async function applyConversationState(ctx: ApiContext, tenantId: string, params: Record<string, unknown>, previousJobId: string | null): Promise<ConversationStep> {
+type Item = Record<string, unknown>;
+
+/**
+ * `{role: "assistant", content: [{type: "output_text", text}, …]}` without an `id` becomes
+ * `{role: "assistant", content: "<the texts>"}`: the input message form OpenAI's API reference
+ * defines for earlier assistant turns. Items with an id (whole output items) are left as they are.
+ */
+export function normalizeHistory(input: unknown): unknown {
+  if (!Array.isArray(input)) return input;
+  let changed = false;
+  const items = input.map((item: Item) => {
+    if (item?.role !== 'assistant' || item.id !== undefined || !Array.isArray(item.content)) return item;
+    const parts = item.content as Item[];
+    if (!parts.every((p) => p?.type === 'output_text' || p?.type === 'refusal')) return item;
+    changed = true;
+    const text = parts.map((p) => (p.type === 'output_text' ? p.text : p.refusal)).join('');
+    return { role: 'assistant', content: text, ...(item.type === undefined ? {} : { type: item.type }) };
+  });
+  return changed ? items : input;
+}
+
+export async function applyConversationState(ctx: ApiContext, tenantId: string, original: Record<string, unknown>, previousJobId: string | null): Promise<ConversationStep> {
+  const input = normalizeHistory(original.input);
+  const params = input === original.input ? original : { ...original, input };
   const given = [previousJobId !== null && 'previous_job_id', params.previous_response_id !== undefined && 'previous_response_id', params.conversation !== undefined && 'conversation'].filter(Boolean);
   if (given.length > 1) {
     throw new ValidationError(`Give at most one of 'previous_job_id', 'previous_response_id' and 'conversation' (got ${given.map((p) => `'${p}'`).join(' and ')}).`, String(given[1]), 'conflicting_parameters');
