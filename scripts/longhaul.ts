@@ -1,6 +1,19 @@
 // Operator CLI: `npm run migrate`, and `node --import tsx scripts/longhaul.ts create-tenant <name>`
-// which prints a new tenant's id and API key (shown once).
-import { createDb, createTenant, runMigrations } from '@longhaul/db';
+// which prints a new tenant's id and API key (shown once), and
+// `tenant limits <tenant_id> [--rpm N|default] [--tpm N|default]` which shows or sets a tenant's
+// requests per minute (API) and tokens per minute (provider budget); 0 = unlimited, `default` =
+// the deployment's API_RPM_LIMIT / TENANT_TPM_LIMIT.
+import { parseArgs } from 'node:util';
+import { createDb, createTenant, runMigrations, setTenantLimits } from '@longhaul/db';
+
+/** `--rpm 600` → 600, `--rpm default` → null (the deployment default), absent → undefined (unchanged). */
+function limitArg(name: string, raw: string | undefined): number | null | undefined {
+  if (raw === undefined) return undefined;
+  if (raw === 'default') return null;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 2_147_483_647) throw new Error(`--${name} expects a whole number >= 0 (0 = unlimited) or 'default', got '${raw}'`);
+  return n;
+}
 
 const [command, ...args] = process.argv.slice(2);
 const url = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/longhaul';
@@ -18,8 +31,18 @@ try {
       console.log(JSON.stringify({ tenant_id: tenantId, api_key: apiKey }));
       break;
     }
+    case 'tenant': {
+      const { values, positionals } = parseArgs({ args, options: { rpm: { type: 'string' }, tpm: { type: 'string' } }, allowPositionals: true, strict: true });
+      const [sub, tenantId] = positionals;
+      if (sub !== 'limits' || !tenantId) throw new Error('usage: tenant limits <tenant_id> [--rpm N|default] [--tpm N|default]');
+      const limits = await setTenantLimits(db.db, tenantId, { rpmLimit: limitArg('rpm', values.rpm), tpmLimit: limitArg('tpm', values.tpm) });
+      if (!limits) throw new Error(`no tenant ${tenantId}`);
+      // Running processes pick a change up within 30 s (their cache of tenant limits).
+      console.log(JSON.stringify({ tenant_id: tenantId, rpm_limit: limits.rpmLimit, tpm_limit: limits.tpmLimit }));
+      break;
+    }
     default:
-      throw new Error(`unknown command ${command ?? ''}; use migrate | create-tenant <name>`);
+      throw new Error(`unknown command ${command ?? ''}; use migrate | create-tenant <name> | tenant limits <tenant_id> [--rpm N] [--tpm N]`);
   }
 } finally {
   await db.close();
