@@ -4,7 +4,9 @@
  *   --jobs N          jobs for the end-to-end and baseline runs (default 2000)
  *   --rate R          submit rate of the latency run, req/s (default 200)
  *   --duration S      length of the latency run, seconds (default 10)
- *   --only X          e2e | latency | baseline | detection | callbacks | streaming (default: all six), or ops: the
+ *   --only X          e2e | latency | baseline | detection | callbacks | streaming (default: all six), fairness
+ *                     (two tenants, one at 10x the other's rate: the small one's submit→provider latency
+ *                     with the fair queue and with plain FIFO), or ops: the
  *                     CPU cost of each operation a job goes through (a diagnostic, with --iterations N,
  *                     default 2000)
  *   --concurrency C   client requests / Queue.add calls in flight, closed loop (default 64)
@@ -23,6 +25,10 @@
  *   --callback-rate R       jobs per second of its paced phase (default 5); 0: the burst phase only
  *   --callback-concurrency C  the worker's CALLBACK_CONCURRENCY for it (default 100)
  *   --callback-workers W    worker processes for it (default 1)
+ *   --fairness-rate R       the small tenant's jobs per second in the fairness scenario (default 3)
+ *   --fairness-ratio K      the big tenant's rate as a multiple of it (default 10)
+ *   --fairness-duration S   seconds of each phase (default 20)
+ *   --fairness-orders L     fair,fifo (default both; fifo = fairness off)
  *
  * A measurement, not a test: exits 0 whether or not targets are met (PASS/MISS is printed), and
  * non-zero only when the benchmark itself could not run.
@@ -34,6 +40,7 @@ import { parseArgs } from 'node:util';
 import { runBaseline, type BaselineResult } from './baseline.ts';
 import { runCallbacks } from './callbacks.ts';
 import { runDetection } from './detection.ts';
+import { runFairness } from './fairness.ts';
 import { runStreaming } from './streaming.ts';
 import { runE2e, type E2eResult } from './e2e.ts';
 import { runLatency, type LatencyResult } from './latency.ts';
@@ -53,7 +60,7 @@ const WORKER_KNOBS: Record<string, string> = {
   POLL_INITIAL_MS: '50',
 };
 
-const SCENARIOS = ['e2e', 'latency', 'baseline', 'detection', 'callbacks', 'streaming', 'ops'] as const;
+const SCENARIOS = ['e2e', 'latency', 'baseline', 'detection', 'callbacks', 'streaming', 'fairness', 'ops'] as const;
 const DEFAULT_SCENARIOS: Scenario[] = ['e2e', 'latency', 'baseline', 'detection', 'callbacks', 'streaming'];
 type Scenario = (typeof SCENARIOS)[number];
 type LatencyVariant = 'with' | 'without';
@@ -82,6 +89,10 @@ function parseCli(argv: string[]) {
       'callback-rate': { type: 'string', default: '5' },
       'callback-concurrency': { type: 'string', default: '100' },
       'callback-workers': { type: 'string', default: '1' },
+      'fairness-rate': { type: 'string', default: '3' },
+      'fairness-ratio': { type: 'string', default: '10' },
+      'fairness-duration': { type: 'string', default: '20' },
+      'fairness-orders': { type: 'string', default: 'fair,fifo' },
     },
     strict: true,
   });
@@ -123,6 +134,15 @@ function parseCli(argv: string[]) {
       rate: callbackRate,
       concurrency: Math.round(positive('callback-concurrency', values['callback-concurrency'])),
       workers: Math.round(positive('callback-workers', values['callback-workers'])),
+    },
+    fairness: {
+      smallRate: positive('fairness-rate', values['fairness-rate']),
+      ratio: positive('fairness-ratio', values['fairness-ratio']),
+      durationS: positive('fairness-duration', values['fairness-duration']),
+      orders: values['fairness-orders'].split(',').map((o) => {
+        if (o !== 'fair' && o !== 'fifo') throw new Error(`--fairness-orders lists fair and/or fifo, got '${o}'`);
+        return o;
+      }),
     },
     cpuProf: values['cpu-prof'],
     latencyVariants: (latencyWorker === 'both' ? ['with', 'without'] : [latencyWorker]) as LatencyVariant[],
@@ -204,6 +224,7 @@ async function main(): Promise<void> {
   const extraRows: string[][] = [];
   if (want('detection')) extraRows.push(...(await runDetection({ ...cli.detection, workerOverrides: cli.overrides, nodeArgs, log })).rows);
   if (want('callbacks')) extraRows.push(...(await runCallbacks({ ...cli.callbacks, workerOverrides: cli.overrides, nodeArgs, log })).rows);
+  if (want('fairness')) extraRows.push(...(await runFairness({ ...cli.fairness, submitConcurrency: 2, createMs: 100, nodeArgs, log })).rows);
   if (want('streaming')) {
     const watchers = 1000;
     const jobs = 20;
