@@ -144,3 +144,33 @@ describe('fair share', () => {
     expect(before).toBeLessThan(10);
   });
 });
+
+describe('token estimate', () => {
+  it('matches the input tokens the provider reports, for text, item lists, files and images', async () => {
+    const estimator = await tenant('estimates');
+    const pdf = `data:application/pdf;base64,${Buffer.alloc(120_000, 3).toString('base64')}`;
+    const bodies = [
+      jobBody({ instructions: 'Be brief.', input: 'How far is the moon?' }),
+      jobBody({ input: [{ role: 'developer', content: 'Answer in French.' }, { role: 'user', content: [{ type: 'input_text', text: 'Hello there' }] }] }),
+      jobBody({
+        input: [
+          {
+            role: 'user',
+            content: [
+              { type: 'input_text', text: 'Compare these.' },
+              { type: 'input_file', filename: 'a.pdf', file_data: pdf },
+              { type: 'input_image', image_url: 'https://example.com/a.png', detail: 'low' },
+              { type: 'input_image', image_url: 'https://example.com/b.png' },
+            ],
+          },
+        ],
+      }),
+    ];
+    for (const body of bodies) {
+      const created = await estimator.api('POST', '/v1/jobs', body);
+      expect(created.status).toBe(202);
+      const done = await estimator.waitForJob(created.body.id, (j) => j.status === 'completed');
+      expect(created.body.estimated_input_tokens).toBe(done.usage.input_tokens);
+    }
+  });
+});

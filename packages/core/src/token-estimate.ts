@@ -4,7 +4,8 @@
  *
  * It mirrors the simulator's accounting (apps/sim/src/usage.ts), which approximates OpenAI:
  * - text: ceil(chars / 4) of `instructions` followed by the input (a string as is, an item list
- *   serialized as JSON with its file and image parts left out: those are counted by kind);
+ *   serialized as JSON with each file and image part replaced by `{"type":"input_file"}` /
+ *   `{"type":"input_image"}`: those are counted by kind, see apps/sim/src/context.ts);
  * - an `input_file` of N bytes is max(1, ceil(N / 50 000)) pages of 1 000 tokens: N is the decoded
  *   length of inline `file_data`, the uploaded size of a `file_id` (looked up through
  *   `fileBytes`; one page when unknown), and a `file_url` counts as 4 pages (its size is unknown
@@ -57,25 +58,18 @@ function imageTokens(part: Part): number {
 }
 
 /**
- * Splits an input item list into what is counted as text (the items without their file and image
- * parts) and the tokens of those parts.
+ * An input item with its file and image parts replaced by `{"type": …}` stubs (as the simulator
+ * serializes them), their tokens added to `media`. Parts are found as items themselves or in an
+ * item's `content` list, at any depth of `content`.
  */
-function splitMedia(value: unknown, options: TokenEstimateOptions, media: { tokens: number }): unknown {
-  if (Array.isArray(value)) {
-    const kept: unknown[] = [];
-    for (const item of value) {
-      if (isPart(item) && item.type === 'input_file') media.tokens += fileTokens(item, options);
-      else if (isPart(item) && item.type === 'input_image') media.tokens += imageTokens(item);
-      else kept.push(splitMedia(item, options, media));
-    }
-    return kept;
+function stubMedia(item: unknown, options: TokenEstimateOptions, media: { tokens: number }): unknown {
+  if (!isPart(item)) return item;
+  if (item.type === 'input_file' || item.type === 'input_image') {
+    media.tokens += item.type === 'input_file' ? fileTokens(item, options) : imageTokens(item);
+    return { type: item.type };
   }
-  if (isPart(value)) {
-    const out: Part = {};
-    for (const [key, child] of Object.entries(value)) out[key] = splitMedia(child, options, media);
-    return out;
-  }
-  return value;
+  if (!Array.isArray(item.content)) return item;
+  return { ...item, content: item.content.map((part) => stubMedia(part, options, media)) };
 }
 
 export function estimateInputTokens(params: Record<string, unknown>, options: TokenEstimateOptions = {}): number {
@@ -84,6 +78,6 @@ export function estimateInputTokens(params: Record<string, unknown>, options: To
   const input = params.input;
   let inputText = '';
   if (typeof input === 'string') inputText = input;
-  else if (input !== undefined && input !== null) inputText = JSON.stringify(splitMedia(input, options, media));
+  else if (Array.isArray(input)) inputText = JSON.stringify(input.map((item) => stubMedia(item, options, media)));
   return Math.ceil((instructions.length + inputText.length) / CHARS_PER_TOKEN) + media.tokens;
 }

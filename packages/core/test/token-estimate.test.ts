@@ -21,28 +21,34 @@ describe('estimateInputTokens', () => {
     expect(estimateInputTokens({ ...base, max_output_tokens: 100_000, tools: [{ type: 'web_search' }], metadata: { a: 'b'.repeat(500) } })).toBe(10);
   });
 
-  it('counts files in 50 000-byte pages of 1 000 tokens, outside the text', () => {
+  it('counts files in 50 000-byte pages of 1 000 tokens, each part standing in the text as a stub', () => {
     const withFile = (part: Record<string, unknown>) => ({
       model: 'm',
       input: [{ role: 'user', content: [{ type: 'input_text', text: 'summarize' }, { type: 'input_file', filename: 'a.pdf', ...part }] }],
     });
-    const textOnly = estimateInputTokens({ model: 'm', input: [{ role: 'user', content: [{ type: 'input_text', text: 'summarize' }] }] });
-    expect(estimateInputTokens(withFile({ file_data: pdf(10) }))).toBe(textOnly + 1_000);
-    expect(estimateInputTokens(withFile({ file_data: pdf(50_000) }))).toBe(textOnly + 1_000);
-    expect(estimateInputTokens(withFile({ file_data: pdf(50_001) }))).toBe(textOnly + 2_000);
-    expect(estimateInputTokens(withFile({ file_data: pdf(260_000) }))).toBe(textOnly + 6_000);
-    expect(estimateInputTokens(withFile({ file_url: 'https://example.com/a.pdf' }))).toBe(textOnly + 4_000);
-    expect(estimateInputTokens(withFile({ file_id: 'file-unknown' }))).toBe(textOnly + 1_000);
+    const stubbed = [{ role: 'user', content: [{ type: 'input_text', text: 'summarize' }, { type: 'input_file' }] }];
+    const text = Math.ceil(JSON.stringify(stubbed).length / 4);
+    expect(estimateInputTokens(withFile({ file_data: pdf(10) }))).toBe(text + 1_000);
+    expect(estimateInputTokens(withFile({ file_data: pdf(50_000) }))).toBe(text + 1_000);
+    expect(estimateInputTokens(withFile({ file_data: pdf(50_001) }))).toBe(text + 2_000);
+    expect(estimateInputTokens(withFile({ file_data: pdf(260_000) }))).toBe(text + 6_000);
+    expect(estimateInputTokens(withFile({ file_url: 'https://example.com/a.pdf' }))).toBe(text + 4_000);
+    expect(estimateInputTokens(withFile({ file_id: 'file-unknown' }))).toBe(text + 1_000);
     const sizes: Record<string, number> = { 'file-big': 120_000 };
-    expect(estimateInputTokens(withFile({ file_id: 'file-big' }), { fileBytes: (id) => sizes[id] })).toBe(textOnly + 3_000);
+    expect(estimateInputTokens(withFile({ file_id: 'file-big' }), { fileBytes: (id) => sizes[id] })).toBe(text + 3_000);
   });
 
   it('counts images as 85 tokens at low detail and 765 otherwise', () => {
     const image = (detail?: string) => ({ type: 'input_image', image_url: 'https://example.com/a.png', ...(detail ? { detail } : {}) });
-    const textOnly = estimateInputTokens({ model: 'm', input: [{ role: 'user', content: [] }] });
-    expect(estimateInputTokens({ model: 'm', input: [{ role: 'user', content: [image('low')] }] })).toBe(textOnly + 85);
-    expect(estimateInputTokens({ model: 'm', input: [{ role: 'user', content: [image('high')] }] })).toBe(textOnly + 765);
-    expect(estimateInputTokens({ model: 'm', input: [{ role: 'user', content: [image(), image('auto'), image('low')] }] })).toBe(textOnly + 765 * 2 + 85);
+    const text = (n: number) => Math.ceil(JSON.stringify([{ role: 'user', content: Array.from({ length: n }, () => ({ type: 'input_image' })) }]).length / 4);
+    expect(estimateInputTokens({ model: 'm', input: [{ role: 'user', content: [image('low')] }] })).toBe(text(1) + 85);
+    expect(estimateInputTokens({ model: 'm', input: [{ role: 'user', content: [image('high')] }] })).toBe(text(1) + 765);
+    expect(estimateInputTokens({ model: 'm', input: [{ role: 'user', content: [image(), image('auto'), image('low')] }] })).toBe(text(3) + 765 * 2 + 85);
+  });
+
+  it('counts a part given as an item of its own, and instructions before an item list', () => {
+    const input = [{ type: 'input_image', image_url: 'https://example.com/a.png', detail: 'low' }];
+    expect(estimateInputTokens({ model: 'm', instructions: 'abcd', input })).toBe(Math.ceil(('abcd' + JSON.stringify([{ type: 'input_image' }])).length / 4) + 85);
   });
 
   it('grows with the input', () => {
