@@ -34,6 +34,14 @@ describe('loadEnv', () => {
     });
   });
 
+  test('file limits and the spec path', () => {
+    const env = loadEnv({ SIM_MAX_FILE_BYTES: '1000', SIM_FILES_MAX_TOTAL_BYTES: '5000', SIM_SPEC_PATH: '/specs/openai.json' });
+    expect(env.options).toMatchObject({ max_file_bytes: 1000, files_max_total_bytes: 5000 });
+    expect(env.specPath).toBe('/specs/openai.json');
+    expect(loadEnv({ SIM_SPEC_PATH: 'off' }).specPath).toBeNull();
+    expect(loadEnv({}).specPath).toBeUndefined();
+  });
+
   test('fails fast naming the variable', () => {
     expect(() => loadEnv({ SIM_ERROR_RATE: '3' })).toThrow(/SIM_ERROR_RATE/);
     expect(() => loadEnv({ SIM_WEBHOOK_URLS: 'not a url' })).toThrow(/SIM_WEBHOOK_URLS/);
