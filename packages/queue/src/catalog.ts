@@ -23,7 +23,9 @@ export const queueCatalog = {
   /** Create the background response at the provider. */
   submit: {
     name: 'submit',
-    payload: z.object({ jobId: jobIdSchema }),
+    // `firstAttemptAt` (epoch ms): when the turn's first provider create failed; the retry time
+    // budget counts from there, not from job creation (a job may wait long for its token budget).
+    payload: z.object({ jobId: jobIdSchema, firstAttemptAt: z.number().int().positive().optional() }),
     // Transient provider failures are retried until this many attempts; the time budget is
     // enforced by the processor.
     options: retried(50),

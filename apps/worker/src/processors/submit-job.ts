@@ -120,9 +120,13 @@ async function submitTaken(deps: WorkerDeps, work: QueueJob, jobId: string): Pro
       await queues.get('submit').rateLimit(waitMs);
       throw new RateLimitError();
     }
-    const elapsed = now.getTime() - job.createdAt.getTime();
+    // The retry budget counts from this turn's first failed create: time spent waiting for the
+    // tenant's token budget (or behind other tenants) is not time spent retrying.
+    const firstAttemptAt = parsePayload('submit', work.data).firstAttemptAt ?? now.getTime();
+    const elapsed = now.getTime() - firstAttemptAt;
     if (err.kind === 'transient' && mayRetry(work.attemptsMade + 1, elapsed, config.retry)) {
       log.warn({ code: err.code, status: err.status, attempt: work.attemptsMade + 1 }, 'provider create failed, will retry');
+      if (work.data.firstAttemptAt === undefined) await work.updateData({ ...work.data, firstAttemptAt });
       throw err;
     }
     const error =
