@@ -56,6 +56,15 @@ describe('reasoning', () => {
     expect(done.reasoning_tokens).toBeGreaterThan(0);
   });
 
+  it('refuses an effort the model does not allow at submission, and lets the provider judge models it does not know', async () => {
+    const refused = await stack.api('POST', '/v1/jobs', jobBody({ model: 'o3', reasoning: { effort: 'minimal' } }));
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toMatchObject({ code: 'unsupported_value', param: 'reasoning.effort' });
+    expect(refused.body.error.message).toContain("'low', 'medium', 'high'");
+    const unknownModel = await run(jobBody({ model: 'acme-reasoner-1', reasoning: { effort: 'minimal' } }, 50));
+    expect(unknownModel.status, JSON.stringify(unknownModel.error)).toBe('completed');
+  });
+
   it('refuses unknown effort and summary values', async () => {
     const effort = await stack.api('POST', '/v1/jobs', jobBody({ reasoning: { effort: 'extreme' } }));
     expect(effort.status).toBe(400);

@@ -73,7 +73,17 @@ export function parseCreateRequest(body: unknown): ParseResult<CreateRequest> {
   if (!parsed.success) return { ok: false, error: toApiError(body, parsed.error.issues[0]) };
   const metadataError = checkMetadata(parsed.data.metadata ?? null);
   if (metadataError !== null) return { ok: false, error: metadataError };
+  const effortError = checkEffortForModel(parsed.data.model, parsed.data.reasoning?.effort);
+  if (effortError !== null) return { ok: false, error: effortError };
   return { ok: true, value: parsed.data };
+}
+
+/** The o-series models take low, medium and high only (`minimal` and `none` came with GPT-5), as OpenAI answers. */
+const O_SERIES = /^o\d(-mini|-pro)?(-\d{4}-\d{2}-\d{2})?$/;
+
+function checkEffortForModel(model: string | undefined, effort: string | null | undefined): ApiError | null {
+  if (!model || !effort || !O_SERIES.test(model) || ['low', 'medium', 'high'].includes(effort)) return null;
+  return invalidRequest(`Unsupported value: '${effort}' is not supported with the '${model}' model. Supported values are: 'low', 'medium', and 'high'.`, 'reasoning.effort', 'unsupported_value');
 }
 
 export function parseDirectives(metadata: Record<string, string> | null | undefined): ParseResult<Directives> {

@@ -32,6 +32,16 @@ describe('request bodies are validated against the OpenAPI spec', () => {
     expect(error.message).toContain("Invalid value: 'extreme'. Supported values are: 'none', 'minimal', 'low'");
   });
 
+  test("an effort the model does not take is a 400 unsupported_value (o-series: no 'minimal' or 'none')", async () => {
+    for (const effort of ['minimal', 'none']) {
+      const { status, error } = await rejected({ model: 'o3', input: 'x', reasoning: { effort } });
+      expect(status).toBe(400);
+      expect(error).toMatchObject({ param: 'reasoning.effort', code: 'unsupported_value' });
+    }
+    expect((await sim.api('/responses', { body: { model: 'o3', input: 'x', reasoning: { effort: 'high' } } })).status).toBe(200);
+    expect((await sim.api('/responses', { body: { model: 'gpt-5', input: 'x', reasoning: { effort: 'minimal' } } })).status).toBe(200);
+  });
+
   test('errors deep inside input items name the exact path', async () => {
     const badText = await rejected({ model: 'o3', input: [{ role: 'user', content: [{ type: 'input_text', text: 5 }] }] });
     expect(badText).toMatchObject({ status: 400, error: { param: 'input[0].content[0].text', code: 'invalid_type' } });

@@ -7,3 +7,4 @@ export * from './cost.ts';
 export * from './price-config.ts';
 export * from './token-estimate.ts';
 export * from './prompts.ts';
+export * from './models.ts';

@@ -12,7 +12,7 @@
  *
  * Nothing here writes a job: the route does, with the result.
  */
-import { ValidationError, estimateInputTokens } from '@longhaul/core';
+import { ValidationError, checkReasoningEffort, estimateInputTokens } from '@longhaul/core';
 import type { ApiContext } from '../server.ts';
 import { splitJobRequest, type JobRequest } from '../job-request.ts';
 import { applyPrompt } from './prompt.ts';
@@ -41,6 +41,11 @@ export async function prepareJob(ctx: ApiContext, tenantId: string, body: JobReq
   const model = providerParams.model;
   if (typeof model !== 'string' || model.length === 0) {
     throw new ValidationError("Missing required parameter: 'model' (give it, or use a prompt that sets one).", 'model', 'missing_required_parameter');
+  }
+  const effort = (providerParams.reasoning as { effort?: string } | undefined)?.effort;
+  if (effort !== undefined) {
+    const supported = checkReasoningEffort(model, effort);
+    if (!supported.ok) throw new ValidationError(supported.message, 'reasoning.effort', 'unsupported_value');
   }
   if (providerParams.input === undefined && providerParams.prompt === undefined) {
     throw new ValidationError("Missing required parameter: 'input' (give it, or use a prompt).", 'input', 'missing_required_parameter');
