@@ -27,9 +27,15 @@ if (env.ADMIN_AUTH_DISABLED) logger.warn({ code: 'admin_auth_disabled' }, 'ADMIN
 const streamHub = createStreamHub({ queues, logger, heartbeatMs: env.STREAM_HEARTBEAT_MS });
 
 // Files and conversations are proxied to the provider the workers submit to (same key, same URL).
+const metrics = env.METRICS_ENABLED ? createMetrics(new Registry(), { processMetrics: true }) : disabledMetrics();
 const provider =
   env.OPENAI_API_KEY || env.OPENAI_BASE_URL
-    ? createProvider({ apiKey: env.OPENAI_API_KEY ?? 'sk-longhaul-simulator', baseURL: env.OPENAI_BASE_URL, timeoutMs: env.PROVIDER_TIMEOUT_MS })
+    ? createProvider({
+        apiKey: env.OPENAI_API_KEY ?? 'sk-longhaul-simulator',
+        baseURL: env.OPENAI_BASE_URL,
+        timeoutMs: env.PROVIDER_TIMEOUT_MS,
+        onRequest: (e) => metrics.providerRequest({ endpoint: e.operation, status: e.status, durationMs: e.durationMs }),
+      })
     : undefined;
 if (!provider) logger.warn({ code: 'provider_not_configured' }, 'OPENAI_API_KEY / OPENAI_BASE_URL unset: /v1/files and /v1/conversations answer 503');
 
@@ -39,7 +45,7 @@ const app = createServer({
   provider,
   streamHub,
   logger,
-  metrics: env.METRICS_ENABLED ? createMetrics(new Registry(), { processMetrics: true }) : disabledMetrics(),
+  metrics,
   clock: () => new Date(),
   config: {
     bodyLimit: env.API_BODY_LIMIT,
