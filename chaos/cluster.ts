@@ -49,6 +49,9 @@ export const CHAOS_API_ENV: Record<string, string> = {
   SHUTDOWN_TIMEOUT_MS: '5000',
   LONGHAUL_MIGRATE_ON_START: 'false',
   LOG_LEVEL: 'info',
+  // The chaos client is one tenant retrying hard through outages: the per-tenant request limit
+  // (tested on its own) would turn its retries into 429s.
+  API_RPM_LIMIT: '0',
 };
 
 /** SIM_TIME_SCALE 0.01: a job's `sim_duration_ms` of 100 000 (100 simulated seconds) takes 1 s. */

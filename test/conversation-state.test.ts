@@ -48,6 +48,9 @@ describe('previous_job_id', () => {
     // The same question without the earlier turn costs fewer input tokens: the context was used.
     const alone = await run(jobBody({ input: 'Explain why it is funny.', reasoning: { effort: 'low' } }, 50));
     expect(second.usage.input_tokens).toBeGreaterThan(alone.usage.input_tokens + first.usage.input_tokens);
+    // The estimate charged to the tenant's token budget includes the earlier turn.
+    expect(second.estimated_input_tokens).toBeGreaterThan(alone.estimated_input_tokens + first.usage.input_tokens);
+    expect(Math.abs(second.estimated_input_tokens - second.usage.input_tokens)).toBeLessThanOrEqual(second.usage.input_tokens * 0.05);
 
     const third = await run(jobBody({ previous_job_id: second.id, input: 'Now a shorter one.', reasoning: { effort: 'low' } }, 50));
     expect(third).toMatchObject({ status: 'completed', previous_job_id: second.id, thread_id: first.id });

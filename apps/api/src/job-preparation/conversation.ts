@@ -13,7 +13,7 @@
  * it: an assistant message copied from an earlier output without its id (as the guide's examples
  * do) is not a valid output item any more, so its text parts become the message's text.
  */
-import { ConflictError, NotFoundError, ValidationError, isTerminal } from '@longhaul/core';
+import { ConflictError, NotFoundError, ValidationError, isTerminal, type Usage } from '@longhaul/core';
 import { findJobByResponseId, getConversationForTenant, getJobForTenant } from '@longhaul/db';
 import type { ApiContext } from '../server.ts';
 
@@ -22,6 +22,18 @@ export interface ConversationStep {
   previousJobId: string | null;
   /** The thread the new job joins; null: it starts its own. */
   threadId: string | null;
+  /**
+   * Input tokens the earlier context adds (the previous job's input and visible answer), for the
+   * token estimate; 0 when unknown (a conversation, or a response Longhaul did not create).
+   */
+  contextTokens: number;
+}
+
+/** What a finished job adds as context to the next turn: its input, then its visible answer. */
+function contextTokensOf(job: { usage: Usage | null }): number {
+  const usage = job.usage;
+  if (!usage) return 0;
+  return usage.input_tokens + Math.max(0, usage.output_tokens - (usage.output_tokens_details?.reasoning_tokens ?? 0));
 }
 
 type Item = Record<string, unknown>;
@@ -62,7 +74,7 @@ export async function applyConversationState(ctx: ApiContext, tenantId: string, 
     if (!previous.responseId) {
       throw new ConflictError(`Job ${previous.id} finished (${previous.status}) without a stored provider response, so there is no context to continue.`, 'previous_job_has_no_response');
     }
-    return { params: { ...params, previous_response_id: previous.responseId }, previousJobId: previous.id, threadId: previous.threadId ?? previous.id };
+    return { params: { ...params, previous_response_id: previous.responseId }, previousJobId: previous.id, threadId: previous.threadId ?? previous.id, contextTokens: contextTokensOf(previous) };
   }
 
   if (typeof params.previous_response_id === 'string') {
@@ -70,10 +82,10 @@ export async function applyConversationState(ctx: ApiContext, tenantId: string, 
     if (owner && owner.tenantId !== tenantId) {
       throw new NotFoundError(`Previous response with id '${params.previous_response_id}' not found.`, 'previous_response_id', 'previous_response_not_found');
     }
-    if (owner) return { params, previousJobId: owner.id, threadId: owner.threadId ?? owner.id };
+    if (owner) return { params, previousJobId: owner.id, threadId: owner.threadId ?? owner.id, contextTokens: contextTokensOf(owner) };
     // Not a Longhaul job's response (e.g. created directly with the tenant's own tooling): the
     // provider decides, and an unknown id fails the job with its `previous_response_not_found`.
-    return { params, previousJobId: null, threadId: null };
+    return { params, previousJobId: null, threadId: null, contextTokens: 0 };
   }
 
   if (params.conversation !== undefined) {
@@ -81,5 +93,5 @@ export async function applyConversationState(ctx: ApiContext, tenantId: string, 
     const conversation = await getConversationForTenant(ctx.db, tenantId, id);
     if (!conversation) throw new NotFoundError(`No conversation with id '${id}'. Create one with POST /v1/conversations.`, 'conversation', 'conversation_not_found');
   }
-  return { params, previousJobId: null, threadId: null };
+  return { params, previousJobId: null, threadId: null, contextTokens: 0 };
 }

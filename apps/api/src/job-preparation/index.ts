@@ -8,7 +8,8 @@
  *                    and checked against the tenant; the job joins its thread.
  *   3. files         file and image parts are checked against the guide's size limits; large
  *                    inline files may be uploaded to the provider and referenced by id.
- *   4. estimate      input tokens are estimated, for the tenant's tokens-per-minute budget.
+ *   4. estimate      input tokens are estimated, for the tenant's tokens-per-minute budget
+ *                    (a continued job's earlier turns included: they are input again).
  *
  * Nothing here writes a job: the route does, with the result.
  */
@@ -59,6 +60,6 @@ export async function prepareJob(ctx: ApiContext, tenantId: string, body: JobReq
     threadId: thread.threadId,
     promptId: prompt.promptId,
     promptVersion: prompt.promptVersion,
-    estimatedInputTokens: estimateInputTokens(providerParams, { fileBytes: (id) => files.fileBytes.get(id) }),
+    estimatedInputTokens: estimateInputTokens(providerParams, { fileBytes: (id) => files.fileBytes.get(id) }) + thread.contextTokens,
   };
 }
