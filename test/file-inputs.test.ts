@@ -115,6 +115,20 @@ describe('file parts in jobs', () => {
     expect(large.usage.input_tokens).toBeGreaterThanOrEqual(42_000);
   });
 
+  it('uploads an inline file once for a request repeated with the same Idempotency-Key', async () => {
+    const body = withParts({ type: 'input_file', filename: 'once.pdf', file_data: dataUrl(pdf(MiB + 10, 9)) });
+    const headers = { 'Idempotency-Key': `files-${Date.now()}` };
+    const filesBefore = (await stack.simApi('GET', '/sim/stats')).files;
+    const first = await stack.api('POST', '/v1/jobs', body, headers);
+    const again = await stack.api('POST', '/v1/jobs', body, headers);
+    expect(first.status).toBe(202);
+    expect(again.status).toBe(202);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(again.body.id).toBe(first.body.id);
+    const filesAfter = (await stack.simApi('GET', '/sim/stats')).files;
+    expect(filesAfter.created - filesBefore.created).toBe(1);
+  });
+
   it('passes file URLs and images to the provider, which fetches them', async () => {
     const done = await run(
       withParts({ type: 'input_file', file_url: 'https://www.berkshirehathaway.com/letters/2024ltr.pdf' }, { type: 'input_image', image_url: 'https://example.com/otter.png', detail: 'low' }),

@@ -41,6 +41,24 @@ function idempotencyLockId(tenantId: string, key: string): string {
 }
 
 /**
+ * The job an earlier request with this idempotency key created, if the key is known and live
+ * (null otherwise); a different body is a 422. A read-only look before a request has side effects
+ * (uploads); `createJob` stays the authority when two requests race.
+ */
+export async function findIdempotentReplay(db: Database, tenantId: string, idempotency: Pick<IdempotencyInput, 'key' | 'requestHash'>, now: Date): Promise<Job | null> {
+  const [existing] = await db
+    .select()
+    .from(idempotencyKeys)
+    .where(and(eq(idempotencyKeys.tenantId, tenantId), eq(idempotencyKeys.key, idempotency.key)));
+  if (!existing || existing.expiresAt <= now) return null;
+  if (existing.requestHash !== idempotency.requestHash) {
+    throw new ConflictError('This Idempotency-Key was already used with a different request body.', 'idempotency_key_reused', 422);
+  }
+  const [job] = await db.select().from(jobs).where(and(eq(jobs.id, existing.jobId), eq(jobs.tenantId, tenantId)));
+  return job ?? null;
+}
+
+/**
  * Create a job, or return the job an earlier request with the same idempotency key created.
  * The key is held with a transaction-scoped advisory lock, so a concurrent request with the same
  * key sees "in flight" (409) instead of blocking, and a crash releases it.

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { ConflictError, JOB_STATUSES, JobStatus, NotFoundError, ValidationError } from '@longhaul/core';
-import { applyJobEvent, createJob, getJobForTenant, listJobEvents, listJobs, type Job } from '@longhaul/db';
+import { applyJobEvent, createJob, findIdempotentReplay, getJobForTenant, listJobEvents, listJobs, type Job } from '@longhaul/db';
 import { createFairQueue, type QueueKey } from '@longhaul/queue';
 import { checkCallbackUrlResolved } from '@longhaul/callbacks';
 import { observeStateChange } from '@longhaul/metrics';
@@ -97,6 +97,17 @@ export function jobsRouter(deps: ApiContext): Router {
     }
     const parsed = jobRequestSchema.safeParse(req.body);
     if (!parsed.success) throw fromZodError(parsed.error);
+    const requestHash = idempotencyKey ? canonicalHash(req.body) : '';
+    if (idempotencyKey) {
+      // A repeated request is answered before preparation, which may upload files.
+      const earlier = await findIdempotentReplay(db, tenantOf(req), { key: idempotencyKey, requestHash }, clock());
+      if (earlier) {
+        res.locals.logFields = jobLogFields(earlier);
+        req.log.child(jobLogFields(earlier)).info({ idempotency_key: idempotencyKey }, 'idempotent replay');
+        res.status(202).setHeader('Location', `/v1/jobs/${earlier.id}`).setHeader('Idempotent-Replayed', 'true').json(toJobObject(earlier));
+        return;
+      }
+    }
     const prepared = await prepareJob(deps, tenantOf(req), parsed.data);
     const { callbackUrl } = prepared;
     if (callbackUrl) {
@@ -120,7 +131,7 @@ export function jobsRouter(deps: ApiContext): Router {
         deadlineAt: new Date(now.getTime() + config.jobDeadlineMs),
       },
       now,
-      idempotencyKey ? { key: idempotencyKey, requestHash: canonicalHash(req.body), ttlMs: config.idempotencyTtlMs } : undefined,
+      idempotencyKey ? { key: idempotencyKey, requestHash, ttlMs: config.idempotencyTtlMs } : undefined,
     );
     const log = req.log.child(jobLogFields(job));
     res.locals.logFields = jobLogFields(job);
