@@ -136,6 +136,15 @@ describe('conversations', () => {
     expect(second.usage.input_tokens).toBeGreaterThan(first.usage.input_tokens);
     expect((await sentFor(second.response_id)).conversation).toEqual({ id });
 
+    // The conversation holds both turns: each job's input and its answer, oldest first.
+    const items = await stack.api('GET', `/v1/conversations/${id}/items?order=asc&limit=100`);
+    expect(items.status, JSON.stringify(items.body)).toBe(200);
+    const messages = items.body.data.filter((item: any) => item.type === 'message');
+    expect(messages.map((m: any) => m.role)).toEqual(['user', 'assistant', 'user', 'assistant']);
+    expect(JSON.stringify(messages[3])).toContain(second.output_text.slice(0, 40));
+    expect((await stack.api('GET', `/v1/conversations/${id}/items?order=sideways`)).status).toBe(400);
+    expect((await stack.api('GET', `/v1/conversations/${id}/items`, undefined, otherTenant)).status).toBe(404);
+
     const stranger = await stack.api('POST', '/v1/jobs', jobBody({ conversation: id }), otherTenant);
     expect(stranger.status).toBe(404);
     expect(stranger.body.error).toMatchObject({ code: 'conversation_not_found', param: 'conversation' });

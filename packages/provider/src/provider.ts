@@ -35,7 +35,8 @@ export type ProviderOperation =
   | 'file_delete'
   | 'conversation_create'
   | 'conversation_retrieve'
-  | 'conversation_delete';
+  | 'conversation_delete'
+  | 'conversation_items';
 
 /** A provider File object (`file-…`). */
 export interface ProviderFile {
@@ -125,6 +126,8 @@ export interface Provider {
   createConversation(params: { items?: unknown[]; metadata?: Record<string, string> }, context?: CallContext): Promise<ProviderConversation>;
   retrieveConversation(conversationId: string, context?: CallContext): Promise<ProviderConversation>;
   deleteConversation(conversationId: string, context?: CallContext): Promise<{ id: string; deleted: boolean }>;
+  /** One page of a conversation's items (the provider's list object: `data`, `first_id`, `last_id`, `has_more`). */
+  listConversationItems(conversationId: string, query: { limit?: number; after?: string; order?: 'asc' | 'desc' }, context?: CallContext): Promise<Record<string, unknown>>;
 }
 
 /** A stream stays open as long as the response runs; the idle timeout is the SDK's per-read one. */
@@ -228,6 +231,9 @@ export function createProvider(options: ProviderOptions): Provider {
     createConversation: (params, context) => resource('conversation_create', context, () => client.conversations.create(params as never, { maxRetries: 0 }).withResponse()),
     retrieveConversation: (id, context) => resource('conversation_retrieve', context, () => client.conversations.retrieve(id).withResponse()),
     deleteConversation: (id, context) => resource('conversation_delete', context, () => client.conversations.delete(id).withResponse()),
+    // One page only (the SDK's page object would fetch further pages on iteration): the raw list.
+    listConversationItems: (id, query, context) =>
+      resource('conversation_items', context, () => client.get(`/conversations/${encodeURIComponent(id)}/items`, { query }).withResponse() as never),
     createResponseStream: (params, context) =>
       openStream('create', null, context, () =>
         client.responses.create({ ...params, background: true, store: true, stream: true } as never, { maxRetries: 0, timeout: STREAM_TIMEOUT_MS }).withResponse() as never,

@@ -20,6 +20,12 @@ const createBody = z.strictObject({
   metadata: metadata.optional(),
 });
 
+const itemsQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  after: z.string().min(1).max(256).optional(),
+  order: z.enum(['asc', 'desc']).default('desc'),
+});
+
 export function conversationsRouter(ctx: ApiContext): Router {
   const router = Router();
 
@@ -38,6 +44,15 @@ export function conversationsRouter(ctx: ApiContext): Router {
     if (!conversation) throw new NotFoundError(`No conversation with id '${req.params.id}'.`, 'id', 'conversation_not_found');
     const provider = requireProvider(ctx);
     res.json(await callProvider(() => provider.retrieveConversation(conversation.id)));
+  });
+
+  router.get('/:id/items', async (req, res) => {
+    const query = itemsQuery.safeParse(req.query);
+    if (!query.success) throw fromZodError(query.error);
+    const conversation = await getConversationForTenant(ctx.db, req.tenantId!, req.params.id!);
+    if (!conversation) throw new NotFoundError(`No conversation with id '${req.params.id}'.`, 'id', 'conversation_not_found');
+    const provider = requireProvider(ctx);
+    res.json(await callProvider(() => provider.listConversationItems(conversation.id, query.data)));
   });
 
   router.delete('/:id', async (req, res) => {
