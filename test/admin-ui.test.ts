@@ -128,6 +128,24 @@ describe('admin authentication', () => {
     expect((await fetch(`${open}/admin/queues/api/queues`)).status).toBe(200);
   });
 
+  it('refuses the login form for a while after 10 wrong tokens from one address (429 with Retry-After)', async () => {
+    const attempt = (token: string) => fetch(`${stack.apiUrl}/admin/login`, { method: 'POST', body: new URLSearchParams({ token, next: '/admin/jobs' }), redirect: 'manual' });
+    try {
+      for (let i = 0; i < 10; i++) expect((await attempt(`wrong-${i}`)).status).toBe(401);
+      const locked = await attempt(TOKEN);
+      expect(locked.status).toBe(429);
+      expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(60);
+      expect(await locked.text()).toContain('Too many failed attempts');
+      // The token itself still works as a bearer credential.
+      expect((await fetch(`${stack.apiUrl}/admin/jobs`, { headers: bearer })).status).toBe(200);
+    } finally {
+      const keys = await stack.redis.keys(`${stack.prefix}:admin-login-failures*`);
+      expect(keys.length).toBeGreaterThan(0);
+      await stack.redis.del(...keys);
+    }
+    expect((await attempt(TOKEN)).status).toBe(303);
+  });
+
   it('logs in through the form with an HttpOnly, SameSite=Strict session cookie, and out again', async () => {
     const wrong = await fetch(`${stack.apiUrl}/admin/login`, { method: 'POST', body: new URLSearchParams({ token: 'nope', next: '/admin/jobs' }), redirect: 'manual' });
     expect(wrong.status).toBe(401);
