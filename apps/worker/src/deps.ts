@@ -22,7 +22,7 @@ export interface WorkerConfig {
   retry: RetryScheduleOptions & {
     /** A submission failing transiently is retried at most this many times... */
     maxAttempts: number;
-    /** ...and for at most this long after the job was accepted. */
+    /** ...and for at most this long after the first failed attempt. */
     maxElapsedMs: number;
   };
   sweep: {
@@ -33,6 +33,8 @@ export interface WorkerConfig {
     batchSize: number;
     /** An inbox webhook no job claims within this long is recorded as an orphan. */
     webhookWaitMs: number;
+    /** Provider call log rows (the admin timeline) older than this are deleted; 0 keeps them. Default 30 days. */
+    providerCallRetentionMs?: number;
   };
   callbacks: {
     /** Parallel deliveries per process. */

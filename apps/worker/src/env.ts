@@ -43,6 +43,7 @@ const schema = z
     STREAM_RETENTION_SECONDS: z.coerce.number().int().min(60).default(24 * 3600),
     SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(10_000),
     SWEEP_OVERDUE_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
+    PROVIDER_CALL_RETENTION_DAYS: z.coerce.number().min(0).default(30),
     LOCK_DURATION_MS: z.coerce.number().int().min(1000).default(30_000),
     STALLED_INTERVAL_MS: z.coerce.number().int().min(1000).default(30_000),
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(30_000),

@@ -51,7 +51,7 @@ const worker = createWorker({
       : undefined,
     poll: { initialMs: env.POLL_INITIAL_MS, maxMs: env.POLL_MAX_MS, factor: env.POLL_FACTOR, safetyIntervalMs: env.SAFETY_POLL_MS },
     retry: { baseMs: env.RETRY_BASE_MS, maxMs: env.RETRY_MAX_MS, maxAttempts: env.SUBMIT_MAX_ATTEMPTS, maxElapsedMs: env.SUBMIT_RETRY_WINDOW_SECONDS * 1000 },
-    sweep: { intervalMs: env.SWEEP_INTERVAL_MS, overdueGraceMs: env.SWEEP_OVERDUE_GRACE_MS, batchSize: 500, webhookWaitMs: env.WEBHOOK_WAIT_SECONDS * 1000 },
+    sweep: { intervalMs: env.SWEEP_INTERVAL_MS, overdueGraceMs: env.SWEEP_OVERDUE_GRACE_MS, batchSize: 500, webhookWaitMs: env.WEBHOOK_WAIT_SECONDS * 1000, providerCallRetentionMs: env.PROVIDER_CALL_RETENTION_DAYS * 86_400_000 },
     callbacks: {
       concurrency: env.CALLBACK_CONCURRENCY,
       schedule: { scheduleMs: env.CALLBACK_RETRY_SCHEDULE_MS, timeScale: env.CALLBACK_TIME_SCALE },

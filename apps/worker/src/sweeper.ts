@@ -7,14 +7,14 @@
  *   into the fair queue again only when it is neither waiting there nor taken by a live turn;
  * - webhooks whose processing was lost are dispatched again, and ones no job claims become orphans;
  * - pending callback deliveries whose attempt is overdue (work item lost) are dispatched again;
- * - expired idempotency keys are deleted.
+ * - expired idempotency keys are deleted, and provider call log rows past their retention.
  *
  * It runs on a plain timer in every worker process, not as a BullMQ job (that would vanish with
  * the very Redis data it is meant to recover), and a Postgres advisory lock lets one process at a
  * time do the work.
  */
 import { JobStatus, type JobStatus as Status } from '@longhaul/core';
-import { applyJobEvent, deleteExpiredIdempotencyKeys, getJob, findExpiredJobs, findOverdueDeliveries, findOverdueJobs, findStaleInboxRows, orphanOldWaitingRows, scheduleNextCheck } from '@longhaul/db';
+import { applyJobEvent, deleteExpiredIdempotencyKeys, deleteProviderCallsBefore, getJob, findExpiredJobs, findOverdueDeliveries, findOverdueJobs, findStaleInboxRows, orphanOldWaitingRows, scheduleNextCheck } from '@longhaul/db';
 import type { QueueKey } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
 import type { WorkerDeps } from './deps.ts';
@@ -31,7 +31,12 @@ export interface SweepReport {
   deliveriesRedispatched: number;
   webhooksOrphaned: number;
   idempotencyKeysDeleted: number;
+  providerCallsDeleted: number;
 }
+
+const DEFAULT_PROVIDER_CALL_RETENTION_MS = 30 * 86_400_000;
+/** Rows deleted per sweep: a bounded statement, repeated every sweep until the log is trimmed. */
+const PROVIDER_CALL_DELETE_BATCH = 10_000;
 
 function queueFor(status: Status, streamed: boolean): QueueKey {
   if (status === JobStatus.Pending) return 'submit';
@@ -69,7 +74,7 @@ async function redispatchPending(deps: WorkerDeps, admission: Admission, jobId: 
 export async function sweepOnce(deps: WorkerDeps, admission: Admission = createAdmission(deps)): Promise<SweepReport> {
   const { db, queues, provider, clock, config, logger } = deps;
   const client = await db.pool.connect();
-  const report: SweepReport = { ran: false, expired: 0, redispatched: 0, webhooksRedispatched: 0, deliveriesRedispatched: 0, webhooksOrphaned: 0, idempotencyKeysDeleted: 0 };
+  const report: SweepReport = { ran: false, expired: 0, redispatched: 0, webhooksRedispatched: 0, deliveriesRedispatched: 0, webhooksOrphaned: 0, idempotencyKeysDeleted: 0, providerCallsDeleted: 0 };
   try {
     const lock = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1) as locked', [SWEEP_LOCK_ID]);
     if (!lock.rows[0]?.locked) return report;
@@ -124,6 +129,8 @@ export async function sweepOnce(deps: WorkerDeps, admission: Admission = createA
       }
       report.webhooksOrphaned = await orphanOldWaitingRows(db.db, new Date(now.getTime() - config.sweep.webhookWaitMs), now);
       report.idempotencyKeysDeleted = await deleteExpiredIdempotencyKeys(db.db, now);
+      const retentionMs = config.sweep.providerCallRetentionMs ?? DEFAULT_PROVIDER_CALL_RETENTION_MS;
+      if (retentionMs > 0) report.providerCallsDeleted = await deleteProviderCallsBefore(db.db, new Date(now.getTime() - retentionMs), PROVIDER_CALL_DELETE_BATCH);
     } finally {
       await client.query('select pg_advisory_unlock($1)', [SWEEP_LOCK_ID]);
     }

@@ -78,7 +78,7 @@ export function createWorker(deps: WorkerDeps): LonghaulWorker {
   const sweep = () =>
     (sweeping ??= sweepOnce(deps)
       .then((report) => {
-        if (report.expired || report.redispatched) logger.info({ ...report }, 'sweep finished');
+        if (report.expired || report.redispatched || report.providerCallsDeleted) logger.info({ ...report }, 'sweep finished');
         return report;
       })
       .finally(() => {
