@@ -5,7 +5,6 @@
  * prefix's Redis keys; `stopAllStacks()` does the same for every live stack (Ctrl-C, crashes).
  */
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { Queue, type ConnectionOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -13,6 +12,7 @@ import { createTestDatabase, type TestDatabase } from '@longhaul/db/testing';
 import { queueCatalog } from '@longhaul/queue';
 import { spawnApp, type Child } from './children.ts';
 import { sleep } from './pool.ts';
+import { freePort } from '../chaos/servers.ts';
 
 /** Where Postgres (any database the role can connect to) and Redis are. */
 export function servicesFromEnv(env: NodeJS.ProcessEnv = process.env): { databaseBaseUrl: string; redisUrl: string } {
@@ -69,17 +69,6 @@ export function trackCleanup(cleanup: () => Promise<unknown>): () => void {
 /** Run every registered cleanup (Ctrl-C, crashes): stacks, baseline prefixes, ops databases. */
 export async function runPendingCleanups(): Promise<void> {
   await Promise.allSettled([...pendingCleanups].map((cleanup) => cleanup()));
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export function uniquePrefix(kind: string): string {

@@ -13,7 +13,7 @@ import { createTestDatabase } from '@longhaul/db/testing';
 import { createQueues } from '@longhaul/queue';
 import { createLogger } from '@longhaul/runtime';
 import { type Stack, isTerminalJob, jobBody, startStack } from './harness.ts';
-import { freePort } from './private-redis.ts';
+import { freePort } from '../chaos/servers.ts';
 import { testDatabaseBaseUrl } from './env.ts';
 
 const logger = createLogger({ service: 'test', level: 'silent' });

@@ -15,7 +15,8 @@ import { createLogger } from '@longhaul/runtime';
 import { type OpsServer, startOpsServer, workerReadinessChecks } from '@longhaul/worker/http';
 import { testDatabaseBaseUrl, testRedisUrl } from './env.ts';
 import { type Stack, startStack } from './harness.ts';
-import { type PrivateRedis, freePort, startPrivateRedis } from './private-redis.ts';
+import { type PrivateRedis, startPrivateRedis } from './private-redis.ts';
+import { freePort } from '../chaos/servers.ts';
 
 const logger = createLogger({ service: 'test', level: 'silent' });
 

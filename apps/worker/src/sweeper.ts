@@ -19,7 +19,7 @@ import type { QueueKey } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
 import type { WorkerDeps } from './deps.ts';
 import { stateChanged } from './state-changes.ts';
-import { createAdmission, type Admission } from './admission.ts';
+import type { Admission } from './admission.ts';
 
 const SWEEP_LOCK_ID = 7301972450114;
 
@@ -71,7 +71,7 @@ async function redispatchPending(deps: WorkerDeps, admission: Admission, jobId: 
 }
 
 /** One sweep. Returns `ran: false` when another process holds the sweep lock. */
-export async function sweepOnce(deps: WorkerDeps, admission: Admission = createAdmission(deps)): Promise<SweepReport> {
+export async function sweepOnce(deps: WorkerDeps, admission: Admission): Promise<SweepReport> {
   const { db, queues, provider, clock, config, logger } = deps;
   const client = await db.pool.connect();
   const report: SweepReport = { ran: false, expired: 0, redispatched: 0, webhooksRedispatched: 0, deliveriesRedispatched: 0, webhooksOrphaned: 0, idempotencyKeysDeleted: 0, providerCallsDeleted: 0 };

@@ -16,6 +16,7 @@ import { streamJobProcessor } from './processors/stream-job.ts';
 import { startOutboxListener } from './outbox-listener.ts';
 import { submitJobProcessor } from './processors/submit-job.ts';
 import { sweepOnce, type SweepReport } from './sweeper.ts';
+import { createAdmission } from './admission.ts';
 
 export type { WorkerConfig, WorkerDeps } from './deps.ts';
 
@@ -64,8 +65,10 @@ export function createWorker(deps: WorkerDeps): LonghaulWorker {
   const submitLimiter = config.providerRateLimit ? { max: config.providerRateLimit.max, duration: config.providerRateLimit.durationMs } : { max: Number.MAX_SAFE_INTEGER, duration: 1_000 };
   /** Aborted on close: long provider streams are handed back instead of waited for. */
   const shuttingDown = new AbortController();
+  // One admission per process: the submit turns and the sweeper share its tenant-limit cache.
+  const admission = createAdmission(deps);
   const workers = [
-    make('submit', submitJobProcessor(deps), config.submitConcurrency, { limiter: submitLimiter }),
+    make('submit', submitJobProcessor(deps, admission), config.submitConcurrency, { limiter: submitLimiter }),
     make('poll', pollJobProcessor(deps), config.pollConcurrency),
     make('cancel', cancelJobProcessor(deps), config.cancelConcurrency),
     make('webhook', processWebhookProcessor(deps), config.webhookConcurrency),
@@ -76,7 +79,7 @@ export function createWorker(deps: WorkerDeps): LonghaulWorker {
 
   let sweeping: Promise<SweepReport> | undefined;
   const sweep = () =>
-    (sweeping ??= sweepOnce(deps)
+    (sweeping ??= sweepOnce(deps, admission)
       .then((report) => {
         if (report.expired || report.redispatched || report.providerCallsDeleted) logger.info({ ...report }, 'sweep finished');
         return report;

@@ -41,21 +41,31 @@ function idempotencyLockId(tenantId: string, key: string): string {
 }
 
 /**
+ * What an idempotency key points at: the job an earlier request created (null when the key is
+ * unknown, expired or its job gone; `stale` then says the row should make way). The same key
+ * with another body is a 422.
+ */
+async function lookupIdempotencyKey(db: Database, tenantId: string, idempotency: Pick<IdempotencyInput, 'key' | 'requestHash'>, now: Date): Promise<{ job: Job | null; stale: boolean }> {
+  const [existing] = await db
+    .select()
+    .from(idempotencyKeys)
+    .where(and(eq(idempotencyKeys.tenantId, tenantId), eq(idempotencyKeys.key, idempotency.key)));
+  if (!existing) return { job: null, stale: false };
+  if (existing.expiresAt <= now) return { job: null, stale: true };
+  if (existing.requestHash !== idempotency.requestHash) {
+    throw new ConflictError('This Idempotency-Key was already used with a different request body.', 'idempotency_key_reused', 422);
+  }
+  const [job] = await db.select().from(jobs).where(and(eq(jobs.id, existing.jobId), eq(jobs.tenantId, tenantId)));
+  return { job: job ?? null, stale: !job };
+}
+
+/**
  * The job an earlier request with this idempotency key created, if the key is known and live
  * (null otherwise); a different body is a 422. A read-only look before a request has side effects
  * (uploads); `createJob` stays the authority when two requests race.
  */
 export async function findIdempotentReplay(db: Database, tenantId: string, idempotency: Pick<IdempotencyInput, 'key' | 'requestHash'>, now: Date): Promise<Job | null> {
-  const [existing] = await db
-    .select()
-    .from(idempotencyKeys)
-    .where(and(eq(idempotencyKeys.tenantId, tenantId), eq(idempotencyKeys.key, idempotency.key)));
-  if (!existing || existing.expiresAt <= now) return null;
-  if (existing.requestHash !== idempotency.requestHash) {
-    throw new ConflictError('This Idempotency-Key was already used with a different request body.', 'idempotency_key_reused', 422);
-  }
-  const [job] = await db.select().from(jobs).where(and(eq(jobs.id, existing.jobId), eq(jobs.tenantId, tenantId)));
-  return job ?? null;
+  return (await lookupIdempotencyKey(db, tenantId, idempotency, now)).job;
 }
 
 /**
@@ -77,18 +87,9 @@ export async function createJob(
     if (!lock.rows[0]?.locked) {
       throw new ConflictError('A request with this Idempotency-Key is still being processed; retry later.', 'idempotency_key_in_flight', 409);
     }
-    const [existing] = await tx
-      .select()
-      .from(idempotencyKeys)
-      .where(and(eq(idempotencyKeys.tenantId, input.tenantId), eq(idempotencyKeys.key, idempotency.key)));
-    if (existing && existing.expiresAt > now) {
-      if (existing.requestHash !== idempotency.requestHash) {
-        throw new ConflictError('This Idempotency-Key was already used with a different request body.', 'idempotency_key_reused', 422);
-      }
-      const [job] = await tx.select().from(jobs).where(eq(jobs.id, existing.jobId));
-      if (job) return { job, replayed: true };
-    }
-    if (existing) {
+    const earlier = await lookupIdempotencyKey(tx as unknown as Database, input.tenantId, idempotency, now);
+    if (earlier.job) return { job: earlier.job, replayed: true };
+    if (earlier.stale) {
       await tx.delete(idempotencyKeys).where(and(eq(idempotencyKeys.tenantId, input.tenantId), eq(idempotencyKeys.key, idempotency.key)));
     }
     const job = await insertJob(tx as unknown as Database, input, now, { idempotency_key: idempotency.key });

@@ -98,15 +98,18 @@ export function jobsRouter(deps: ApiContext): Router {
     const parsed = jobRequestSchema.safeParse(req.body);
     if (!parsed.success) throw fromZodError(parsed.error);
     const requestHash = idempotencyKey ? canonicalHash(req.body) : '';
+    const accepted = (job: Job, replayed: boolean) => {
+      res.locals.logFields = jobLogFields(job);
+      if (replayed) {
+        res.setHeader('Idempotent-Replayed', 'true');
+        req.log.child(jobLogFields(job)).info({ idempotency_key: idempotencyKey }, 'idempotent replay');
+      }
+      res.status(202).setHeader('Location', `/v1/jobs/${job.id}`).json(toJobObject(job));
+    };
     if (idempotencyKey) {
       // A repeated request is answered before preparation, which may upload files.
       const earlier = await findIdempotentReplay(db, tenantOf(req), { key: idempotencyKey, requestHash }, clock());
-      if (earlier) {
-        res.locals.logFields = jobLogFields(earlier);
-        req.log.child(jobLogFields(earlier)).info({ idempotency_key: idempotencyKey }, 'idempotent replay');
-        res.status(202).setHeader('Location', `/v1/jobs/${earlier.id}`).setHeader('Idempotent-Replayed', 'true').json(toJobObject(earlier));
-        return;
-      }
+      if (earlier) return accepted(earlier, true);
     }
     const prepared = await prepareJob(deps, tenantOf(req), parsed.data);
     const { callbackUrl } = prepared;
@@ -133,17 +136,12 @@ export function jobsRouter(deps: ApiContext): Router {
       now,
       idempotencyKey ? { key: idempotencyKey, requestHash, ttlMs: config.idempotencyTtlMs } : undefined,
     );
-    const log = req.log.child(jobLogFields(job));
-    res.locals.logFields = jobLogFields(job);
-    if (replayed) {
-      res.setHeader('Idempotent-Replayed', 'true');
-      log.info({ idempotency_key: idempotencyKey }, 'idempotent replay');
-    } else {
-      log.info({ model: job.model }, 'job accepted');
+    if (!replayed) {
+      req.log.child(jobLogFields(job)).info({ model: job.model }, 'job accepted');
       metrics.jobCreated(job.model);
       if (job.status === JobStatus.Pending) await dispatchSubmission(req, job);
     }
-    res.status(202).setHeader('Location', `/v1/jobs/${job.id}`).json(toJobObject(job));
+    accepted(job, replayed);
   });
 
   router.get('/', async (req, res) => {

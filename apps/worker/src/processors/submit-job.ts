@@ -22,7 +22,7 @@ import { parsePayload, type Turn } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
 import type { WorkerDeps } from '../deps.ts';
 import { stateChanged } from '../state-changes.ts';
-import { createAdmission, type Admission } from '../admission.ts';
+import type { Admission } from '../admission.ts';
 
 export const JOB_ID_METADATA_KEY = 'longhaul_job_id';
 
@@ -59,8 +59,7 @@ async function takeTurn(deps: WorkerDeps, admission: Admission, turnId: string, 
 /** Jitter on a budget wait, so turns waiting for the same refill do not all wake at once. */
 const waitJitterMs = (waitMs: number) => Math.floor(Math.random() * Math.min(250, waitMs / 4));
 
-export function submitJobProcessor(deps: WorkerDeps) {
-  const admission = createAdmission(deps);
+export function submitJobProcessor(deps: WorkerDeps, admission: Admission) {
   /** The job each tenant was last logged waiting with: one log line per job that waits, not one per turn. */
   const loggedWaits = new Map<string, string>();
   return async (work: QueueJob, token?: string): Promise<void> => {
@@ -79,7 +78,7 @@ export function submitJobProcessor(deps: WorkerDeps) {
     }
     let outcome: 'done' | 'skipped';
     try {
-      outcome = await submitTaken(deps, work, turn.jobId);
+      outcome = await submitTaken(deps, work, turn.jobId, payload.firstAttemptAt);
     } catch (err) {
       // Anything but a retry ends the turn: an unknown job, or a failure BullMQ will not retry.
       if (err instanceof UnrecoverableError) await admission.fairQueue.release(turnId);
@@ -95,7 +94,7 @@ export function submitJobProcessor(deps: WorkerDeps) {
  * Submit one job. Returns when the turn is done with it (submitted, failed, or no longer
  * pending); throws to have BullMQ run the turn again on the same job.
  */
-async function submitTaken(deps: WorkerDeps, work: QueueJob, jobId: string): Promise<'done' | 'skipped'> {
+async function submitTaken(deps: WorkerDeps, work: QueueJob, jobId: string, firstFailedAt: number | undefined): Promise<'done' | 'skipped'> {
   const { db, queues, provider, clock, config, metrics } = deps;
   const now = clock();
   // Counted before the create: a crash between create and commit shows up as attempts > 1.
@@ -122,11 +121,11 @@ async function submitTaken(deps: WorkerDeps, work: QueueJob, jobId: string): Pro
     }
     // The retry budget counts from this turn's first failed create: time spent waiting for the
     // tenant's token budget (or behind other tenants) is not time spent retrying.
-    const firstAttemptAt = parsePayload('submit', work.data).firstAttemptAt ?? now.getTime();
+    const firstAttemptAt = firstFailedAt ?? now.getTime();
     const elapsed = now.getTime() - firstAttemptAt;
     if (err.kind === 'transient' && mayRetry(work.attemptsMade + 1, elapsed, config.retry)) {
       log.warn({ code: err.code, status: err.status, attempt: work.attemptsMade + 1 }, 'provider create failed, will retry');
-      if (work.data.firstAttemptAt === undefined) await work.updateData({ ...work.data, firstAttemptAt });
+      if (firstFailedAt === undefined) await work.updateData({ ...work.data, firstAttemptAt });
       throw err;
     }
     const error =
