@@ -9,7 +9,7 @@ import type { Metrics } from '@longhaul/metrics';
 import { pingRedis } from '@longhaul/queue';
 import { checkReadiness, readinessResponse } from '@longhaul/runtime';
 import { safeEqual } from './admin/auth.ts';
-import type { ApiDeps } from './server.ts';
+import type { ApiDeps } from './context.ts';
 
 export function opsRouter(deps: ApiDeps & { metrics: Metrics }): Router {
   const router = Router();

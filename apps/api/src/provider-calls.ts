@@ -5,7 +5,7 @@
  */
 import { LonghaulError, NotFoundError, ServiceUnavailableError, ValidationError } from '@longhaul/core';
 import { ProviderError, type Provider } from '@longhaul/provider';
-import type { ApiContext } from './server.ts';
+import type { ApiContext } from './context.ts';
 
 export function requireProvider(ctx: ApiContext): Provider {
   if (!ctx.provider) throw new ServiceUnavailableError('No provider is configured on this API (set OPENAI_API_KEY or OPENAI_BASE_URL).', 'provider_not_configured');

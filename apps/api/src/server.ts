@@ -1,70 +1,25 @@
 import express, { type Express } from 'express';
 import { pinoHttp } from 'pino-http';
 import { randomUUID } from 'node:crypto';
-import type { Database } from '@longhaul/db';
-import type { Queues } from '@longhaul/queue';
-import type { Provider } from '@longhaul/provider';
-import type { Logger } from '@longhaul/runtime';
-import { type Metrics, disabledMetrics } from '@longhaul/metrics';
+import { disabledMetrics } from '@longhaul/metrics';
 import { queueDepths } from '@longhaul/queue';
-import { type AdminConfig, adminRouter } from './admin/index.ts';
+import { adminRouter } from './admin/index.ts';
 import { httpMetrics, opsRouter } from './ops.ts';
 import { usageRouter } from './routes/usage.ts';
 import { requireApiKey } from './auth.ts';
-import { type RateLimitConfig, rateLimitRequests } from './rate-limit.ts';
+import { rateLimitRequests } from './rate-limit.ts';
 import { errorHandler, notFoundHandler } from './errors.ts';
 import { jobsRouter } from './routes/jobs.ts';
 import { filesRouter } from './routes/files.ts';
 import { conversationsRouter } from './routes/conversations.ts';
 import { promptsRouter } from './routes/prompts.ts';
 import { jobStreamRouter } from './routes/job-stream.ts';
-import type { StreamHub } from './stream-hub.ts';
-import type { FileLimits } from './job-preparation/files.ts';
-
-export { createStreamHub, type StreamHub } from './stream-hub.ts';
 import { openaiWebhooksRouter } from './routes/openai-webhooks.ts';
 import { callbackSecretRouter, deliveriesRouter, webhookEndpointsRouter } from './routes/webhook-endpoints.ts';
-import type { AddressPolicy } from '@longhaul/callbacks';
+import type { ApiContext, ApiDeps } from './context.ts';
 
-export interface ApiConfig {
-  /** Largest accepted request body (bytes or e.g. "1mb"). */
-  bodyLimit: string | number;
-  /** A job not finished this long after it was accepted expires. */
-  jobDeadlineMs: number;
-  /** How long an Idempotency-Key is remembered. */
-  idempotencyTtlMs: number;
-  /** Secrets OpenAI signs its webhooks with (several during a rotation). Empty: receiver off. */
-  openaiWebhookSecrets: string[];
-  /** Which addresses callback URLs may point at (SSRF guard), checked when they are registered. */
-  callbackPolicy: AddressPolicy;
-  /** Admin UI (/admin) credentials and mode. Default: not configured (the UI answers 503). */
-  admin?: AdminConfig;
-  /** When set, `GET /metrics` requires `Authorization: Bearer <metricsToken>`. */
-  metricsToken?: string;
-  /** File input limits and automatic upload of large inline files (see job-preparation/files.ts). */
-  files?: Partial<FileLimits>;
-  /** Per-tenant limits (requests per minute on the API, tokens per minute toward the provider). Default: unlimited. */
-  rateLimits?: RateLimitConfig;
-  /** How often a job stream checks Postgres for a final state its event log never carried. Default 5 000 ms. */
-  streamFinalCheckMs?: number;
-}
-
-export interface ApiDeps {
-  /** Live job event streams (SSE); absent: /v1/jobs/{id}/stream answers 404. */
-  streamHub?: StreamHub;
-  db: Database;
-  queues: Queues;
-  /** The provider, for what the API proxies (files, conversations). Absent: those routes answer 503. */
-  provider?: Provider;
-  logger: Logger;
-  clock: () => Date;
-  config: ApiConfig;
-  /** Prometheus metrics (`createMetrics(registry)`). Default: `disabledMetrics()` (no /metrics). */
-  metrics?: Metrics;
-}
-
-/** What routers get: the dependencies with defaults filled in. */
-export type ApiContext = ApiDeps & { metrics: Metrics };
+export { createStreamHub, type StreamHub } from './stream-hub.ts';
+export type { ApiConfig, ApiContext, ApiDeps } from './context.ts';
 
 export function createServer(apiDeps: ApiDeps): Express {
   const deps: ApiContext = { ...apiDeps, metrics: apiDeps.metrics ?? disabledMetrics() };

@@ -5,7 +5,7 @@
  */
 import express, { Router } from 'express';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
-import type { ApiDeps } from '../server.ts';
+import type { ApiDeps } from '../context.ts';
 import { adminAuthState, clearSessionCookie, requireAdmin, safeEqual, sessionCookieValue, setSessionCookie } from './auth.ts';
 import { queueBoardRouter } from './board.ts';
 import { loginPage } from './html.ts';

@@ -8,7 +8,7 @@ import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { JOB_STATUSES } from '@longhaul/core';
 import { type Job, getJob, listCallbackAttemptsForJob, listJobEvents, listProviderCallsForJob, listWebhooksForJob, searchJobs } from '@longhaul/db';
-import type { ApiDeps } from '../server.ts';
+import type { ApiDeps } from '../context.ts';
 import { esc, layout, time, usd } from './html.ts';
 
 const PAGE_SIZE = 50;

@@ -15,7 +15,7 @@
  */
 import { ConflictError, NotFoundError, ValidationError, isTerminal, type Usage } from '@longhaul/core';
 import { findJobByResponseId, getConversationForTenant, getJobForTenant } from '@longhaul/db';
-import type { ApiContext } from '../server.ts';
+import type { ApiContext } from '../context.ts';
 
 export interface ConversationStep {
   params: Record<string, unknown>;

@@ -14,16 +14,9 @@
  */
 import { NotFoundError, PayloadTooLargeError, ValidationError } from '@longhaul/core';
 import { getFilesForTenant, recordFile } from '@longhaul/db';
-import type { ApiContext } from '../server.ts';
+import type { ApiContext, FileLimits } from '../context.ts';
 
-export interface FileLimits {
-  /** A file must be smaller than this. Default 10 MiB (the guide: "less than 10 MB"). */
-  maxFileBytes: number;
-  /** All files of one request together at most this. Default 32 MiB. */
-  maxTotalBytes: number;
-  /** Inline files of at least this many bytes are uploaded and referenced by id; 0: never. Default 1 MiB. */
-  autoUploadBytes: number;
-}
+export type { FileLimits } from '../context.ts';
 
 export const DEFAULT_FILE_LIMITS: FileLimits = { maxFileBytes: 10 * 1024 * 1024, maxTotalBytes: 32 * 1024 * 1024, autoUploadBytes: 1024 * 1024 };
 

@@ -14,7 +14,7 @@
  * Nothing here writes a job: the route does, with the result.
  */
 import { ValidationError, checkReasoningEffort, estimateInputTokens } from '@longhaul/core';
-import type { ApiContext } from '../server.ts';
+import type { ApiContext } from '../context.ts';
 import { splitJobRequest, type JobRequest } from '../job-request.ts';
 import { applyPrompt } from './prompt.ts';
 import { applyConversationState } from './conversation.ts';

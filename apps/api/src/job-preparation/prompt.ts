@@ -15,7 +15,7 @@ import {
   type PromptVariableValue,
 } from '@longhaul/core';
 import { getPromptForTenant, getPromptVersion } from '@longhaul/db';
-import type { ApiContext } from '../server.ts';
+import type { ApiContext } from '../context.ts';
 
 export interface PromptStep {
   params: Record<string, unknown>;

@@ -6,7 +6,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { NotFoundError } from '@longhaul/core';
 import { getConversationForTenant, markConversationDeleted, recordConversation } from '@longhaul/db';
-import type { ApiContext } from '../server.ts';
+import type { ApiContext } from '../context.ts';
 import { fromZodError } from '../errors.ts';
 import { callProvider, requireProvider } from '../provider-calls.ts';
 

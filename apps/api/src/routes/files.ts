@@ -8,7 +8,7 @@ import multer from 'multer';
 import { z } from 'zod';
 import { NotFoundError, PayloadTooLargeError, ValidationError } from '@longhaul/core';
 import { getFileForTenant, listFiles, markFileDeleted, recordFile, type FileRow } from '@longhaul/db';
-import type { ApiContext } from '../server.ts';
+import type { ApiContext } from '../context.ts';
 import { fromZodError } from '../errors.ts';
 import { DEFAULT_FILE_LIMITS } from '../job-preparation/files.ts';
 import { callProvider, requireProvider } from '../provider-calls.ts';

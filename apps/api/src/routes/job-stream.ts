@@ -10,7 +10,7 @@ import { type Request, type Response, Router } from 'express';
 import { NotFoundError, ValidationError, isTerminal } from '@longhaul/core';
 import { TERMINAL_EVENT_TYPES as TERMINAL_JOB_EVENT_TYPES, getJobForTenant, toJobObject, type Job } from '@longhaul/db';
 import { type JobStreamEntry, fromEventId, toEventId } from '@longhaul/queue';
-import type { ApiDeps } from '../server.ts';
+import type { ApiDeps } from '../context.ts';
 import { type Watcher, compareEntryIds } from '../stream-hub.ts';
 
 const TERMINAL_EVENT_TYPES = new Set(TERMINAL_JOB_EVENT_TYPES);

@@ -12,7 +12,7 @@ import { createFairQueue, type QueueKey } from '@longhaul/queue';
 import { checkCallbackUrlResolved } from '@longhaul/callbacks';
 import { observeStateChange } from '@longhaul/metrics';
 import { jobLogFields } from '@longhaul/runtime';
-import type { ApiContext } from '../server.ts';
+import type { ApiContext } from '../context.ts';
 import { fromZodError } from '../errors.ts';
 import { jobRequestSchema } from '../job-request.ts';
 import { prepareJob } from '../job-preparation/index.ts';

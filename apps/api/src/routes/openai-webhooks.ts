@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { LonghaulError, ServiceUnavailableError, ValidationError } from '@longhaul/core';
 import { recordWebhook } from '@longhaul/db';
 import { verifyWebhook } from '@longhaul/webhooks';
-import type { ApiContext } from '../server.ts';
+import type { ApiContext } from '../context.ts';
 
 const eventSchema = z.object({
   id: z.string().min(1),

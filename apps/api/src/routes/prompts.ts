@@ -27,7 +27,7 @@ import {
   type Prompt,
   type PromptVersion,
 } from '@longhaul/db';
-import type { ApiContext } from '../server.ts';
+import type { ApiContext } from '../context.ts';
 import { fromZodError } from '../errors.ts';
 import { jobRequestSchema } from '../job-request.ts';
 

@@ -8,7 +8,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { ValidationError } from '@longhaul/core';
 import { type UsageGroupBy, type UsageRow, usageForTenant } from '@longhaul/db';
-import type { ApiDeps } from '../server.ts';
+import type { ApiDeps } from '../context.ts';
 import { fromZodError } from '../errors.ts';
 
 const DEFAULT_RANGE_MS = 30 * 86_400_000;

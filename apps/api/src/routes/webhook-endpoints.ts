@@ -26,7 +26,7 @@ import {
 } from '@longhaul/db';
 import { generateWebhookSecret } from '@longhaul/webhooks';
 import { fromZodError } from '../errors.ts';
-import type { ApiDeps } from '../server.ts';
+import type { ApiDeps } from '../context.ts';
 
 const unix = (d: Date | null) => (d ? Math.floor(d.getTime() / 1000) : null);
 

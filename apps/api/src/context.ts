@@ -1,0 +1,62 @@
+/**
+ * What the API's routers are built from: its configuration and dependencies. Routers import these
+ * types from here (not from server.ts), so the server factory is the only module that imports routers.
+ */
+import type { AddressPolicy } from '@longhaul/callbacks';
+import type { Database } from '@longhaul/db';
+import type { Metrics } from '@longhaul/metrics';
+import type { Provider } from '@longhaul/provider';
+import type { Queues } from '@longhaul/queue';
+import type { Logger } from '@longhaul/runtime';
+import type { AdminConfig } from './admin/auth.ts';
+import type { RateLimitConfig } from './rate-limit.ts';
+import type { StreamHub } from './stream-hub.ts';
+
+export interface ApiConfig {
+  /** Largest accepted request body (bytes or e.g. "1mb"). */
+  bodyLimit: string | number;
+  /** A job not finished this long after it was accepted expires. */
+  jobDeadlineMs: number;
+  /** How long an Idempotency-Key is remembered. */
+  idempotencyTtlMs: number;
+  /** Secrets OpenAI signs its webhooks with (several during a rotation). Empty: receiver off. */
+  openaiWebhookSecrets: string[];
+  /** Which addresses callback URLs may point at (SSRF guard), checked when they are registered. */
+  callbackPolicy: AddressPolicy;
+  /** Admin UI (/admin) credentials and mode. Default: not configured (the UI answers 503). */
+  admin?: AdminConfig;
+  /** When set, `GET /metrics` requires `Authorization: Bearer <metricsToken>`. */
+  metricsToken?: string;
+  /** File input limits and automatic upload of large inline files (see job-preparation/files.ts). */
+  files?: Partial<FileLimits>;
+  /** Per-tenant limits (requests per minute on the API, tokens per minute toward the provider). Default: unlimited. */
+  rateLimits?: RateLimitConfig;
+  /** How often a job stream checks Postgres for a final state its event log never carried. Default 5 000 ms. */
+  streamFinalCheckMs?: number;
+}
+
+export interface ApiDeps {
+  /** Live job event streams (SSE); absent: /v1/jobs/{id}/stream answers 404. */
+  streamHub?: StreamHub;
+  db: Database;
+  queues: Queues;
+  /** The provider, for what the API proxies (files, conversations). Absent: those routes answer 503. */
+  provider?: Provider;
+  logger: Logger;
+  clock: () => Date;
+  config: ApiConfig;
+  /** Prometheus metrics (`createMetrics(registry)`). Default: `disabledMetrics()` (no /metrics). */
+  metrics?: Metrics;
+}
+
+/** What routers get: the dependencies with defaults filled in. */
+export type ApiContext = ApiDeps & { metrics: Metrics };
+
+export interface FileLimits {
+  /** A file must be smaller than this. Default 10 MiB (the guide: "less than 10 MB"). */
+  maxFileBytes: number;
+  /** All files of one request together at most this. Default 32 MiB. */
+  maxTotalBytes: number;
+  /** Inline files of at least this many bytes are uploaded and referenced by id; 0: never. Default 1 MiB. */
+  autoUploadBytes: number;
+}
