@@ -48,7 +48,7 @@ export interface SimEnv {
   port: number;
   host: string;
   logLevel: string;
-  /** Undefined: the default path (validation off, with a warning, when it is missing); null: off. */
+  /** Undefined: `responses-subset.json` of `@longhaul/specs`; null: validation off. */
   specPath: string | null | undefined;
   options: SimOptions;
 }

@@ -12,7 +12,7 @@ import { Delays } from './faults.ts';
 import { errorHandler, notFound, requestId, simRouter, v1Router } from './routes.ts';
 import type { Clock } from './scheduler.ts';
 import { Simulator } from './simulator.ts';
-import { DEFAULT_SPEC_PATH, loadRequestValidator, specExists, type RequestValidator } from './spec-validation.ts';
+import { loadRequestValidator } from './spec-validation.ts';
 
 export type { SimConfig, SimOptions } from './config.ts';
 export type { SimStats } from './stats.ts';
@@ -24,9 +24,8 @@ export interface SimServerDeps {
   /** Default: a silent logger. */
   logger?: Logger;
   /**
-   * OpenAI's OpenAPI document request bodies are validated against. Default: the shared
-   * `responses-subset.json` beside the repository (when it is missing, validation is off and a
-   * warning is logged); a path that is given must exist; null turns validation off.
+   * OpenAI's OpenAPI document request bodies are validated against. Default: `responses-subset.json`
+   * of `@longhaul/specs`; a path that is given must exist; null turns validation off.
    */
   specPath?: string | null;
 }
@@ -51,7 +50,7 @@ const BODY_LIMIT = '50mb';
 
 export function createSimServer(options: SimOptions = {}, deps: SimServerDeps = {}): SimServer {
   const logger = deps.logger ?? pino({ level: 'silent' });
-  const validator = requestValidator(deps.specPath, logger);
+  const validator = deps.specPath === null ? null : loadRequestValidator(deps.specPath);
   const simulator = new Simulator(options, { clock: deps.clock ?? Date.now, logger, validator });
   const delays = new Delays();
 
@@ -101,13 +100,4 @@ export function createSimServer(options: SimOptions = {}, deps: SimServerDeps = 
   };
 
   return { app, simulator, listen, close };
-}
-
-function requestValidator(specPath: string | null | undefined, logger: Logger): RequestValidator | null {
-  if (specPath === null) return null;
-  if (specPath === undefined && !specExists(DEFAULT_SPEC_PATH)) {
-    logger.warn({ spec_path: DEFAULT_SPEC_PATH }, 'OpenAI spec not found: request bodies are not validated against it');
-    return null;
-  }
-  return loadRequestValidator(specPath ?? DEFAULT_SPEC_PATH);
 }

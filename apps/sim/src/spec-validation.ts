@@ -1,6 +1,6 @@
 /**
- * Validation of request bodies against OpenAI's OpenAPI document (the shared
- * `responses-subset.json`), so a malformed request built by a client fails here as it would at
+ * Validation of request bodies against OpenAI's OpenAPI document (`responses-subset.json` of
+ * `@longhaul/specs`), so a malformed request built by a client fails here as it would at
  * OpenAI: a 400 `invalid_request_error` whose `param` names the offending path (`input[0].content`)
  * and whose message reads like OpenAI's.
  *
@@ -13,14 +13,14 @@
  * are dropped, and a discriminator mismatch is only reported when nothing else is left (then as
  * the list of supported types).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { specPath as specFile } from '@longhaul/specs';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { invalidRequest, type ApiError } from './errors.ts';
 
-/** `../shared/specs/responses-subset.json` beside the repository, resolved from this file. */
-export const DEFAULT_SPEC_PATH = fileURLToPath(new URL('../../../../shared/specs/responses-subset.json', import.meta.url));
+/** The OpenAPI subset shipped in `@longhaul/specs`: present wherever the simulator is installed. */
+export const DEFAULT_SPEC_PATH = specFile('responses-subset.json');
 
 export const VALIDATED_OPERATIONS = [
   'createResponse',
@@ -48,10 +48,6 @@ export function loadRequestValidator(specPath: string = DEFAULT_SPEC_PATH): Requ
     compiled.set(specPath, validator);
   }
   return validator;
-}
-
-export function specExists(specPath: string): boolean {
-  return existsSync(specPath);
 }
 
 function compileValidator(specPath: string): RequestValidator {

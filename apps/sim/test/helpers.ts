@@ -1,21 +1,18 @@
-import { readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readSpecJson } from '@longhaul/specs';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import OpenAI from 'openai';
 import { createSimServer, type SimOptions, type SimServer } from '../src/server.ts';
 
-const SPEC_PATH = new URL('../../../../shared/specs/responses-subset.json', import.meta.url);
-const STREAM_EVENTS_PATH = new URL('../../../../shared/specs/response-stream-events.json', import.meta.url);
-
 let ajv: Ajv2020 | undefined;
 const validators = new Map<string, ValidateFunction>();
 
-/** A validator for components.schemas.<name> of the shared OpenAPI 3.1 spec (compiled once). */
+/** A validator for components.schemas.<name> of the OpenAPI 3.1 subset in `@longhaul/specs` (compiled once). */
 function specValidator(name: string): ValidateFunction {
   if (ajv === undefined) {
-    const spec = JSON.parse(readFileSync(SPEC_PATH, 'utf8')) as Record<string, unknown>;
+    const spec = readSpecJson<Record<string, unknown>>('responses-subset.json');
     ajv = new Ajv2020({ strict: false, allErrors: true });
     const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;
     addFormats(ajv);
@@ -36,12 +33,12 @@ function schemaErrors(name: string, body: unknown): string | null {
   return validator(body) ? null : JSON.stringify(validator.errors?.slice(0, 5), null, 1);
 }
 
-/** Validates against components.schemas.<name> of the shared OpenAPI 3.1 spec. */
+/** Validates against components.schemas.<name> of the OpenAPI 3.1 subset in `@longhaul/specs`. */
 export function specSchemaErrors(name: string, body: unknown): string | null {
   return schemaErrors(name, body);
 }
 
-/** Validates against components.schemas.Response of the shared OpenAPI 3.1 spec. */
+/** Validates against components.schemas.Response of the OpenAPI 3.1 subset in `@longhaul/specs`. */
 export function responseSchemaErrors(body: unknown): string | null {
   return schemaErrors('Response', body);
 }
@@ -55,10 +52,10 @@ export interface StreamEventVariant {
 
 let streamEventTable: Map<string, StreamEventVariant> | undefined;
 
-/** The 58 ResponseStreamEvent variants of specs/response-stream-events.json, by event type. */
+/** The 58 ResponseStreamEvent variants of `@longhaul/specs` response-stream-events.json, by event type. */
 export function streamEventVariants(): Map<string, StreamEventVariant> {
   streamEventTable ??= new Map(
-    (JSON.parse(readFileSync(STREAM_EVENTS_PATH, 'utf8')) as StreamEventVariant[]).map((variant) => [variant.type, variant]),
+    readSpecJson<StreamEventVariant[]>('response-stream-events.json').map((variant) => [variant.type, variant]),
   );
   return streamEventTable;
 }

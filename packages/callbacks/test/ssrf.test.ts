@@ -1,13 +1,13 @@
-import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
+import { readSpecJson } from '@longhaul/specs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkCallbackUrl, checkCallbackUrlResolved, createAddressPolicy, parseCidrs, sendCallback } from '../src/index.ts';
 
-const cases = JSON.parse(readFileSync(new URL('../../../../shared/specs/ssrf-cases.json', import.meta.url), 'utf8')) as {
+const cases = readSpecJson<{
   blocked_ips: string[];
   allowed_ips: string[];
   blocked_urls: string[];
-};
+}>('ssrf-cases.json');
 const policy = createAddressPolicy();
 
 describe('address policy', () => {

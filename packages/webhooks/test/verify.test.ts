@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readSpecJson } from '@longhaul/specs';
 import { describe, expect, it } from 'vitest';
 import { parseSecrets, signWebhook, verifyWebhook } from '../src/index.ts';
 
@@ -11,8 +11,7 @@ interface Vector {
   expected_signature: string;
   valid: boolean;
 }
-// The shared specs sit beside the repository (../shared/specs).
-const vectors: Vector[] = JSON.parse(readFileSync(new URL('../../../../shared/specs/standard-webhooks-vectors.json', import.meta.url), 'utf8'));
+const vectors = readSpecJson<Vector[]>('standard-webhooks-vectors.json');
 
 const headersOf = (h: Record<string, string | undefined>) => (name: string) => h[name.toLowerCase()];
 
