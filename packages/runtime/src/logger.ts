@@ -3,6 +3,7 @@
  * covers auth headers, API keys and webhook/signing secrets wherever they appear in an object.
  */
 import { pino, type Logger, type LoggerOptions } from 'pino';
+import { stdoutDestination } from './stdio.ts';
 
 export type { Logger } from 'pino';
 
@@ -49,7 +50,10 @@ export interface LoggerConfig {
   /** Process name, on every line as `service`. */
   service: string;
   level?: string;
-  /** Where lines go (tests pass a stream to read them back). Default stdout. */
+  /**
+   * Where lines go (tests pass a stream to read them back). Default stdout, through
+   * `stdoutDestination`: a closed or unread stdout can neither block nor crash the process.
+   */
   destination?: pino.DestinationStream;
 }
 
@@ -62,7 +66,7 @@ export function createLogger(config: LoggerConfig): Logger {
     formatters: { level: (label) => ({ level: label }) },
     serializers: { err: pino.stdSerializers.err },
   };
-  return config.destination ? pino(options, config.destination) : pino(options);
+  return pino(options, config.destination ?? stdoutDestination({ service: config.service }));
 }
 
 /** The fields every log line about a job carries. */
