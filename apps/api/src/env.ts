@@ -28,6 +28,8 @@ const schema = z.object({
   JOB_DEADLINE_SECONDS: z.coerce.number().int().min(60).default(6 * 3600),
   IDEMPOTENCY_TTL_SECONDS: z.coerce.number().int().min(60).default(24 * 3600),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
+  /** Set by the launcher (scripts/start.mjs, scripts/run-app.mjs): exit when that process is gone. */
+  LONGHAUL_PARENT_PID: z.coerce.number().int().positive().optional(),
   ADMIN_TOKEN: secret(z.string().min(16, 'use at least 16 characters')),
   ADMIN_BASIC_AUTH: secret(z.string().regex(/^[^:]+:.{12,}$/, 'expected user:password, with a password of at least 12 characters')),
   ADMIN_AUTH_DISABLED: bool.default(false),

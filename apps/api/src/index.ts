@@ -1,4 +1,4 @@
-/** Entrypoint: wire real dependencies, listen, shut down cleanly on SIGTERM/SIGINT. */
+/** Entrypoint: wire real dependencies, listen, shut down cleanly on SIGTERM/SIGINT or when the launcher is gone. */
 import { createDb, ensureTenantWithApiKey, runMigrations } from '@longhaul/db';
 import { createLogger, onShutdown, throttled } from '@longhaul/runtime';
 import { createQueues } from '@longhaul/queue';
@@ -78,4 +78,4 @@ onShutdown(logger, env.SHUTDOWN_TIMEOUT_MS, async () => {
   await closing;
   await queues.close();
   await dbHandle.close();
-});
+}, { parentPid: env.LONGHAUL_PARENT_PID });

@@ -42,6 +42,8 @@ const envSchema = z.object({
   SIM_FILES_MAX_TOTAL_BYTES: z.coerce.number().int().positive().optional(),
   /** OpenAI OpenAPI document that request bodies are validated against; `off` disables it. */
   SIM_SPEC_PATH: z.string().min(1).optional(),
+  /** Set by the launcher (scripts/start.mjs, scripts/run-app.mjs): exit when that process is gone. */
+  LONGHAUL_PARENT_PID: z.coerce.number().int().positive().optional(),
 });
 
 export interface SimEnv {
@@ -50,6 +52,8 @@ export interface SimEnv {
   logLevel: string;
   /** Undefined: `responses-subset.json` of `@longhaul/specs`; null: validation off. */
   specPath: string | null | undefined;
+  /** LONGHAUL_PARENT_PID: the launcher whose exit ends the simulator. */
+  parentPid: number | undefined;
   options: SimOptions;
 }
 
@@ -65,6 +69,7 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): SimEnv {
     host: env.SIM_HOST,
     logLevel: env.SIM_LOG_LEVEL,
     specPath: env.SIM_SPEC_PATH === 'off' ? null : env.SIM_SPEC_PATH,
+    parentPid: env.LONGHAUL_PARENT_PID,
     options: {
       time_scale: env.SIM_TIME_SCALE,
       default_duration_ms: env.SIM_DEFAULT_DURATION_MS,

@@ -1,5 +1,5 @@
-/** Entrypoint: environment, logger, listen, graceful shutdown on SIGTERM/SIGINT. */
-import { createLogger } from '@longhaul/runtime';
+/** Entrypoint: environment, logger, listen, graceful shutdown on SIGTERM/SIGINT or when the launcher is gone. */
+import { createLogger, onShutdown } from '@longhaul/runtime';
 import { loadEnv } from './env.ts';
 import { createSimServer } from './server.ts';
 
@@ -19,32 +19,7 @@ async function main(): Promise<void> {
   const listening = await sim.listen(env.port, env.host);
   logger.info({ url: listening.url, config: { ...sim.simulator.config, webhook_secret: '[redacted]' } }, 'simulator listening');
 
-  let stopping = false;
-  const shutdown = (signal: NodeJS.Signals): void => {
-    if (stopping) {
-      logger.warn({ signal }, 'second signal, forcing exit');
-      process.exit(1);
-    }
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    const deadline = setTimeout(() => {
-      logger.error('shutdown deadline passed, forcing exit');
-      process.exit(1);
-    }, SHUTDOWN_DEADLINE_MS);
-    deadline.unref();
-    listening.close().then(
-      () => {
-        logger.info('simulator stopped');
-        process.exitCode = 0;
-      },
-      (error: unknown) => {
-        logger.error({ err: error }, 'error while shutting down');
-        process.exitCode = 1;
-      },
-    );
-  };
-  process.on('SIGTERM', shutdown);
-  process.on('SIGINT', shutdown);
+  onShutdown(logger, SHUTDOWN_DEADLINE_MS, () => listening.close(), { parentPid: env.parentPid });
 }
 
 void main();

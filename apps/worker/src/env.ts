@@ -47,6 +47,8 @@ const schema = z
     LOCK_DURATION_MS: z.coerce.number().int().min(1000).default(30_000),
     STALLED_INTERVAL_MS: z.coerce.number().int().min(1000).default(30_000),
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(30_000),
+    /** Set by the launcher (scripts/start.mjs, scripts/run-app.mjs): exit when that process is gone. */
+    LONGHAUL_PARENT_PID: z.coerce.number().int().positive().optional(),
     LONGHAUL_MIGRATE_ON_START: z.enum(['true', 'false', '1', '0']).default('true').transform((v) => v === 'true' || v === '1'),
     METRICS_ENABLED: z.enum(['true', 'false', '1', '0']).default('true').transform((v) => v === 'true' || v === '1'),
     METRICS_HOST: z.string().min(1).default('127.0.0.1'),

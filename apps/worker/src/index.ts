@@ -1,4 +1,4 @@
-/** Entrypoint: wire real dependencies, run until SIGTERM/SIGINT, then drain and close. */
+/** Entrypoint: wire real dependencies, run until SIGTERM/SIGINT (or the launcher is gone), then drain and close. */
 import { createDb, runMigrations } from '@longhaul/db';
 import { createAddressPolicy, parseCidrs } from '@longhaul/callbacks';
 import { createProvider } from '@longhaul/provider';
@@ -76,4 +76,4 @@ onShutdown(logger, env.SHUTDOWN_TIMEOUT_MS, async () => {
   await providerObserver.close();
   await queues.close();
   await db.close();
-});
+}, { parentPid: env.LONGHAUL_PARENT_PID });
