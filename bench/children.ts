@@ -1,7 +1,8 @@
 /**
- * Child processes of the benchmark: each app runs as in production (`node --import tsx <entry>`,
- * configured by environment only) so the simulator, the API and the worker use separate cores.
- * A child's output is drained into a small ring buffer, shown only when something goes wrong.
+ * Child processes of the benchmark: each app runs from its sources (`node
+ * --conditions=@longhaul/source --import tsx <entry>`), configured by environment only, so the
+ * simulator, the API and the worker use separate cores. A child's output is drained into a small
+ * ring buffer, shown only when something goes wrong.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -32,7 +33,7 @@ export interface Child {
 const TAIL_BYTES = 8_192;
 
 export function spawnApp(name: AppName, env: Record<string, string>, nodeArgs: string[] = []): Child {
-  const proc: ChildProcess = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', ENTRIES[name]], {
+  const proc: ChildProcess = spawn(process.execPath, [...nodeArgs, '--conditions=@longhaul/source', '--import', 'tsx', ENTRIES[name]], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,8 +1,8 @@
 /**
- * Longhaul's apps as real child processes, started as in production (`node --import tsx
- * <entrypoint>`, configured by environment only). Each one's stdout and stderr go straight to a
- * log file in the run directory (no CPU spent in the orchestrator relaying them); the tail is
- * shown when something goes wrong.
+ * Longhaul's apps as real child processes, started from their TypeScript sources (`node
+ * --conditions=@longhaul/source --import tsx <entrypoint>`), configured by environment only. Each
+ * one's stdout and stderr go straight to a log file in the run directory (no CPU spent in the
+ * orchestrator relaying them); the tail is shown when something goes wrong.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
@@ -40,7 +40,7 @@ export interface AppProcess {
 
 export function spawnApp(kind: AppName, name: string, env: Record<string, string>, logFile: string): AppProcess {
   const fd = openSync(logFile, 'a');
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', ENTRIES[kind]], {
+  const child: ChildProcess = spawn(process.execPath, ['--conditions=@longhaul/source', '--import', 'tsx', ENTRIES[kind]], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', fd, fd],

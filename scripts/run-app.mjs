@@ -18,6 +18,6 @@ if (!ENTRIES[name]) {
   process.exit(2);
 }
 if (process.env.LONGHAUL_SKIP_INSTALL !== '1') installDependencies();
-const child = spawn(process.execPath, ['--import', 'tsx', ENTRIES[name], ...args], { cwd: ROOT, stdio: 'inherit' });
+const child = spawn(process.execPath, ['--conditions=@longhaul/source', '--import', 'tsx', ENTRIES[name], ...args], { cwd: ROOT, stdio: 'inherit' });
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -42,12 +42,12 @@ await ensurePostgres(env.DATABASE_URL);
 await ensureDatabase(env.DATABASE_URL);
 await ensureRedis(env.REDIS_URL);
 log('applying migrations');
-run(process.execPath, ['--import', 'tsx', 'scripts/longhaul.ts', 'migrate'], { env });
+run(process.execPath, ['--conditions=@longhaul/source', '--import', 'tsx', 'scripts/longhaul.ts', 'migrate'], { env });
 
 const children = [];
 function launch(name, entry, extraEnv = {}) {
   // Own process group: a Ctrl-C reaches the children once, through shutdown() below.
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: ROOT, env: { ...env, ...extraEnv }, stdio: ['ignore', 'inherit', 'inherit'], detached: true });
+  const child = spawn(process.execPath, ['--conditions=@longhaul/source', '--import', 'tsx', entry], { cwd: ROOT, env: { ...env, ...extraEnv }, stdio: ['ignore', 'inherit', 'inherit'], detached: true });
   child.on('exit', (code, signal) => {
     log(`${name} exited (${signal ?? code})`);
     if (!shuttingDown) shutdown(1);

@@ -8,12 +8,14 @@ export interface Received {
   at: number;
 }
 
+type Answer = number | 'hang' | { status: number; headers: Record<string, string> };
+
 export interface Receiver {
   url: string;
   received: Received[];
   connections: number;
-  /** Decide the answer per request: an HTTP status, or 'hang' to never answer. */
-  respond: (req: Received) => number | 'hang' | { status: number; headers: Record<string, string> };
+  /** Decide the answer per request: an HTTP status, or 'hang' to never answer; a promise holds the request open until it settles. */
+  respond: (req: Received) => Answer | Promise<Answer>;
   close(): Promise<void>;
 }
 
@@ -26,13 +28,22 @@ export async function startReceiver(respond: Receiver['respond'] = () => 200): P
     req.on('end', () => {
       const entry = { headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() };
       receiver.received.push(entry);
+      const reply = (answer: Answer) => {
+        if (answer === 'hang') {
+          hanging.add(res);
+          return;
+        }
+        const { status, headers } = typeof answer === 'number' ? { status: answer, headers: {} } : answer;
+        res.writeHead(status, { 'content-type': 'text/plain', ...headers }).end('ok');
+      };
       const answer = receiver.respond(entry);
-      if (answer === 'hang') {
+      if (answer instanceof Promise) {
         hanging.add(res);
-        return;
-      }
-      const { status, headers } = typeof answer === 'number' ? { status: answer, headers: {} } : answer;
-      res.writeHead(status, { 'content-type': 'text/plain', ...headers }).end('ok');
+        void answer.then((a) => {
+          hanging.delete(res);
+          if (!res.destroyed) reply(a);
+        });
+      } else reply(answer);
     });
   });
   server.on('connection', () => {

@@ -4,7 +4,7 @@ import type { Stack } from './harness.ts';
 
 /** A spawned worker; a crash at start-up is reported on the test's stderr. */
 export function spawnWorker(stack: Stack, redisUrl: string, env: Record<string, string> = {}): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'apps/worker/src/index.ts'], {
+  const child = spawn(process.execPath, ['--conditions=@longhaul/source', '--import', 'tsx', 'apps/worker/src/index.ts'], {
     cwd: new URL('..', import.meta.url).pathname,
     stdio: ['ignore', 'ignore', 'pipe'],
     env: {

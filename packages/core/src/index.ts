@@ -8,3 +8,4 @@ export * from './price-config.ts';
 export * from './token-estimate.ts';
 export * from './prompts.ts';
 export * from './models.ts';
+export * from './delivery-state.ts';

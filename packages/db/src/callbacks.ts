@@ -2,8 +2,10 @@
  * Queries for outgoing callbacks: tenant endpoints, deliveries (one event to one destination)
  * and their attempt log. Every tenant-facing query is scoped by tenant.
  */
-import { and, desc, eq, gte, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm';
+import { and, desc, eq, gte, isNull, lt, lte, or, sql } from 'drizzle-orm';
+import { type DeliveryStatus, DeliveryStatus as Status } from '@longhaul/core';
 import type { Database } from './client.ts';
+import { type DbExecutor, type DeliveryChangeResult, changeDeliveryState, changeDeliveryStates } from './delivery-transitions.ts';
 import { newId } from './ids.ts';
 import {
   callbackAttempts,
@@ -13,7 +15,6 @@ import {
   webhookEndpoints,
   type CallbackAttempt,
   type CallbackDelivery,
-  type CallbackDeliveryStatus,
   type CallbackEvent,
   type SigningSecret,
   type WebhookEndpoint,
@@ -61,14 +62,20 @@ export interface EndpointPatch {
   thinPayload?: boolean;
 }
 
-/** Re-enabling an endpoint clears its failure streak and disabled reason. */
+/**
+ * Re-enabling an endpoint clears its failure streak and disabled reason; disabling it cancels its
+ * pending deliveries (an attempt in flight is logged when it ends but cannot revive them).
+ */
 export async function updateEndpoint(db: Database, tenantId: string, id: string, patch: EndpointPatch, now: Date): Promise<WebhookEndpoint | null> {
-  const [row] = await db
-    .update(webhookEndpoints)
-    .set({ ...patch, ...(patch.enabled === true ? { failingSince: null, disabledReason: null } : {}), updatedAt: now })
-    .where(liveEndpoint(tenantId, id))
-    .returning();
-  return row ?? null;
+  return db.transaction(async (tx) => {
+    const [row] = await tx
+      .update(webhookEndpoints)
+      .set({ ...patch, ...(patch.enabled === true ? { failingSince: null, disabledReason: null } : {}), updatedAt: now })
+      .where(liveEndpoint(tenantId, id))
+      .returning();
+    if (row && patch.enabled === false) await cancelPendingDeliveries(tx, id, 'endpoint disabled', now);
+    return row ?? null;
+  });
 }
 
 /** Soft delete (the delivery history stays); pending deliveries to it are cancelled. */
@@ -76,12 +83,22 @@ export async function deleteEndpoint(db: Database, tenantId: string, id: string,
   return db.transaction(async (tx) => {
     const [row] = await tx.update(webhookEndpoints).set({ deletedAt: now, enabled: false, updatedAt: now }).where(liveEndpoint(tenantId, id)).returning({ id: webhookEndpoints.id });
     if (!row) return false;
-    await tx
-      .update(callbackDeliveries)
-      .set({ status: 'cancelled', finishedAt: now, updatedAt: now, lastError: 'endpoint deleted' })
-      .where(and(eq(callbackDeliveries.endpointId, id), eq(callbackDeliveries.status, 'pending')));
+    await cancelPendingDeliveries(tx, id, 'endpoint deleted', now);
     return true;
   });
+}
+
+/** An endpoint was deleted or disabled: its pending deliveries are cancelled, a page at a time. */
+async function cancelPendingDeliveries(db: DbExecutor, endpointId: string, reason: string, now: Date): Promise<void> {
+  for (;;) {
+    const pending = await db
+      .select()
+      .from(callbackDeliveries)
+      .where(and(eq(callbackDeliveries.endpointId, endpointId), eq(callbackDeliveries.status, Status.Pending)))
+      .limit(500);
+    if (pending.length === 0) return;
+    await changeDeliveryStates(db, pending, { type: 'endpoint_removed', reason }, now);
+  }
 }
 
 /**
@@ -133,38 +150,6 @@ export async function getDeliveryWork(db: Database, deliveryId: string): Promise
   return row ?? null;
 }
 
-export interface AttemptRecord {
-  deliveryId: string;
-  attempt: number;
-  statusCode: number | null;
-  latencyMs: number;
-  error: string | null;
-  at: Date;
-  /** Set when another attempt is scheduled. */
-  nextAttemptAt: Date | null;
-  /** The delivery's status after this attempt. */
-  status: CallbackDeliveryStatus;
-}
-
-/** Append an attempt and move the delivery accordingly, in one transaction. */
-export async function recordAttempt(db: Database, a: AttemptRecord): Promise<void> {
-  await db.transaction(async (tx) => {
-    await tx.insert(callbackAttempts).values({ deliveryId: a.deliveryId, attempt: a.attempt, statusCode: a.statusCode, latencyMs: a.latencyMs, error: a.error, at: a.at, nextAttemptAt: a.nextAttemptAt });
-    await tx
-      .update(callbackDeliveries)
-      .set({
-        attempts: a.attempt,
-        status: a.status,
-        nextAttemptAt: a.nextAttemptAt,
-        lastStatusCode: a.statusCode,
-        lastError: a.error,
-        updatedAt: a.at,
-        finishedAt: a.status === 'pending' ? null : a.at,
-      })
-      .where(eq(callbackDeliveries.id, a.deliveryId));
-  });
-}
-
 /** A successful attempt ends the endpoint's failure streak. */
 export async function markEndpointHealthy(db: Database, endpointId: string): Promise<void> {
   await db.update(webhookEndpoints).set({ failingSince: null }).where(and(eq(webhookEndpoints.id, endpointId), sql`${webhookEndpoints.failingSince} is not null`));
@@ -203,10 +188,7 @@ export async function disableEndpoint(db: Database, endpointId: string, reason: 
       payload: { id: eventId, type: 'webhook_endpoint.disabled', created_at: Math.floor(now.getTime() / 1000), data: { id: endpointId, url: row.url, reason } },
       createdAt: now,
     });
-    await tx
-      .update(callbackDeliveries)
-      .set({ status: 'cancelled', finishedAt: now, updatedAt: now, lastError: `endpoint disabled: ${reason}` })
-      .where(and(eq(callbackDeliveries.endpointId, endpointId), eq(callbackDeliveries.status, 'pending')));
+    await cancelPendingDeliveries(tx, endpointId, `endpoint disabled: ${reason}`, now);
     return true;
   });
 }
@@ -215,7 +197,7 @@ export interface ListDeliveriesOptions {
   tenantId: string;
   limit: number;
   after?: string;
-  status?: CallbackDeliveryStatus;
+  status?: DeliveryStatus;
   endpointId?: string;
   jobId?: string;
 }
@@ -241,31 +223,31 @@ export async function getDelivery(db: Database, tenantId: string, id: string): P
   return { delivery, attempts };
 }
 
-/** Send a dead letter (or a cancelled delivery) again: it becomes pending with a fresh schedule. */
-export async function retryDelivery(db: Database, tenantId: string, id: string, now: Date): Promise<CallbackDelivery | null> {
-  const [row] = await db
-    .update(callbackDeliveries)
-    .set({ status: 'pending', attempts: 0, nextAttemptAt: now, finishedAt: null, updatedAt: now })
-    .where(and(eq(callbackDeliveries.id, id), eq(callbackDeliveries.tenantId, tenantId), inArray(callbackDeliveries.status, ['failed', 'cancelled'])))
-    .returning();
-  return row ?? null;
+/**
+ * Send a dead letter (or a cancelled delivery) again: it becomes pending with a fresh schedule.
+ * Refused (`delivery_not_retryable`) for a delivery that is pending or succeeded.
+ */
+export async function retryDelivery(db: Database, tenantId: string, id: string, now: Date): Promise<DeliveryChangeResult> {
+  const [row] = await db.select().from(callbackDeliveries).where(and(eq(callbackDeliveries.id, id), eq(callbackDeliveries.tenantId, tenantId)));
+  if (!row) return { ok: false, error: { code: 'delivery_not_found', message: `delivery ${id} not found` }, delivery: null };
+  return changeDeliveryState(db, row, { type: 'redelivery_requested' }, now);
 }
 
 /** Re-send everything that failed for an endpoint since `since`; returns the delivery ids. */
 export async function recoverEndpointDeliveries(db: Database, tenantId: string, endpointId: string, since: Date, now: Date): Promise<string[]> {
-  const rows = await db
-    .update(callbackDeliveries)
-    .set({ status: 'pending', attempts: 0, nextAttemptAt: now, finishedAt: null, updatedAt: now })
+  const failed = await db
+    .select()
+    .from(callbackDeliveries)
     .where(
       and(
         eq(callbackDeliveries.tenantId, tenantId),
         eq(callbackDeliveries.endpointId, endpointId),
-        eq(callbackDeliveries.status, 'failed'),
+        eq(callbackDeliveries.status, Status.Failed),
         gte(callbackDeliveries.createdAt, since),
       ),
-    )
-    .returning({ id: callbackDeliveries.id });
-  return rows.map((r) => r.id);
+    );
+  const results = await changeDeliveryStates(db, failed, { type: 'redelivery_requested' }, now);
+  return results.flatMap((r) => (r.ok && r.changed ? [r.delivery.id] : []));
 }
 
 /** Pending deliveries whose attempt is overdue (their work item was lost). */
@@ -273,7 +255,7 @@ export async function findOverdueDeliveries(db: Database, before: Date, limit: n
   const rows = await db
     .select({ id: callbackDeliveries.id })
     .from(callbackDeliveries)
-    .where(and(eq(callbackDeliveries.status, 'pending'), lte(callbackDeliveries.nextAttemptAt, before)))
+    .where(and(eq(callbackDeliveries.status, Status.Pending), lte(callbackDeliveries.nextAttemptAt, before)))
     .orderBy(callbackDeliveries.nextAttemptAt)
     .limit(limit);
   return rows.map((r) => r.id);

@@ -4,7 +4,7 @@
  */
 import { sql } from 'drizzle-orm';
 import { bigserial, boolean, index, integer, jsonb, numeric, pgEnum, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
-import { EVENT_SOURCES, JOB_STATUSES, type JobError, type Usage } from '@longhaul/core';
+import { DELIVERY_STATUSES, EVENT_SOURCES, JOB_STATUSES, type JobError, type Usage } from '@longhaul/core';
 
 export const jobStatusEnum = pgEnum('job_status', JOB_STATUSES);
 export const eventSourceEnum = pgEnum('event_source', EVENT_SOURCES);
@@ -276,9 +276,8 @@ export const callbackEvents = pgTable(
   (t) => [index('callback_events_job_idx').on(t.jobId, t.sequence)],
 );
 
-export const CALLBACK_DELIVERY_STATUSES = ['pending', 'succeeded', 'failed', 'cancelled'] as const;
-export type CallbackDeliveryStatus = (typeof CALLBACK_DELIVERY_STATUSES)[number];
-export const callbackDeliveryStatusEnum = pgEnum('callback_delivery_status', CALLBACK_DELIVERY_STATUSES);
+/** Delivery statuses are the core state machine's (`deliveryTransition`). */
+export const callbackDeliveryStatusEnum = pgEnum('callback_delivery_status', DELIVERY_STATUSES);
 
 /** One event to one destination (a tenant endpoint, or the job's own `callback_url`). */
 export const callbackDeliveries = pgTable(

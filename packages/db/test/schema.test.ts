@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EVENT_SOURCES, JOB_STATUSES } from '@longhaul/core';
+import { DELIVERY_STATUSES, EVENT_SOURCES, JOB_STATUSES } from '@longhaul/core';
 import { createDb, migrationsApplied, type DbHandle } from '../src/index.ts';
 import { createTestDatabase, type TestDatabase } from '../src/testing.ts';
 
@@ -30,6 +30,10 @@ describe('database schema', () => {
 
   it('has the event source enum of the core', async () => {
     expect(await enumValues('event_source')).toEqual([...EVENT_SOURCES]);
+  });
+
+  it('has the callback delivery status enum of the core delivery state machine, in order', async () => {
+    expect(await enumValues('callback_delivery_status')).toEqual([...DELIVERY_STATUSES]);
   });
 
   it('reports every committed migration as applied', async () => {

@@ -4,10 +4,9 @@
  */
 import { Router, type Request } from 'express';
 import { z } from 'zod';
-import { NotFoundError, ValidationError } from '@longhaul/core';
+import { DELIVERY_STATUSES, NotFoundError, ValidationError } from '@longhaul/core';
 import { checkCallbackUrlResolved } from '@longhaul/callbacks';
 import {
-  CALLBACK_DELIVERY_STATUSES,
   CALLBACK_EVENT_TYPES,
   createEndpoint,
   deleteEndpoint,
@@ -82,7 +81,7 @@ const recoverSchema = z.strictObject({ since: z.number().int().nonnegative() });
 const listDeliveriesSchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   after: z.string().min(1).max(128).optional(),
-  status: z.enum(CALLBACK_DELIVERY_STATUSES).optional(),
+  status: z.enum(DELIVERY_STATUSES).optional(),
   endpoint_id: z.string().min(1).max(128).optional(),
   job_id: z.string().min(1).max(128).optional(),
 });
@@ -199,12 +198,11 @@ export function deliveriesRouter(deps: ApiDeps): Router {
   });
 
   router.post('/:id/retry', async (req, res) => {
-    const existing = await getDelivery(db, tenantOf(req), String(req.params.id));
-    if (!existing) throw new NotFoundError(`No delivery with id '${req.params.id}'.`, 'id');
-    const delivery = await retryDelivery(db, tenantOf(req), existing.delivery.id, clock());
-    if (!delivery) throw new ValidationError(`Delivery ${existing.delivery.id} is ${existing.delivery.status}; only failed or cancelled deliveries can be retried.`, 'id', 'delivery_not_retryable');
-    await dispatchAll(deps, req, [delivery.id]);
-    res.status(202).json(toDeliveryObject(delivery));
+    const retried = await retryDelivery(db, tenantOf(req), String(req.params.id), clock());
+    if (!retried.delivery) throw new NotFoundError(`No delivery with id '${req.params.id}'.`, 'id');
+    if (!retried.ok) throw new ValidationError(`Delivery ${retried.delivery.id} is ${retried.delivery.status}; only failed or cancelled deliveries can be retried.`, 'id', 'delivery_not_retryable');
+    await dispatchAll(deps, req, [retried.delivery.id]);
+    res.status(202).json(toDeliveryObject(retried.delivery));
   });
 
   return router;

@@ -5,10 +5,14 @@
  * schedule as a re-delayed work item; `Retry-After` on 429/503 is a minimum; 410 disables the
  * endpoint; an endpoint failing continuously for `disableAfterMs` is disabled; after the last
  * attempt the delivery is `failed` (a dead letter that can be retried over the API).
+ *
+ * Every status change goes through changeDeliveryState (the core's `deliveryTransition`, guarded
+ * by the row's status): when the endpoint is deleted or disabled while a request is in flight,
+ * the answer is logged but neither revives the cancelled delivery nor schedules a retry.
  */
 import { DelayedError, UnrecoverableError, type Job as QueueJob } from 'bullmq';
-import { callbackRetryDelayMs, shouldDisableEndpoint } from '@longhaul/core';
-import { activeSecrets, disableEndpoint, getDeliveryWork, markEndpointFailing, markEndpointHealthy, recordAttempt, tenantCallbackSecret } from '@longhaul/db';
+import { DeliveryStatus, shouldDisableEndpoint } from '@longhaul/core';
+import { activeSecrets, changeDeliveryState, disableEndpoint, getDeliveryWork, markEndpointFailing, markEndpointHealthy, recordAttempt, tenantCallbackSecret } from '@longhaul/db';
 import { sendCallback } from '@longhaul/callbacks';
 import { parsePayload } from '@longhaul/queue';
 import { generateWebhookSecret, signWebhook } from '@longhaul/webhooks';
@@ -21,7 +25,7 @@ export function deliverCallbackProcessor(deps: WorkerDeps) {
     const found = await getDeliveryWork(db.db, deliveryId);
     if (!found) throw new UnrecoverableError(`delivery ${deliveryId} does not exist`);
     const { delivery, event, endpoint } = found;
-    if (delivery.status !== 'pending') return;
+    if (delivery.status !== DeliveryStatus.Pending) return;
     const log = deps.logger.child({ delivery_id: delivery.id, event_id: event.id, job_id: delivery.jobId, tenant_id: delivery.tenantId, endpoint_id: delivery.endpointId });
     const now = clock();
     if (delivery.nextAttemptAt && delivery.nextAttemptAt.getTime() > now.getTime() + 50) {
@@ -30,7 +34,8 @@ export function deliverCallbackProcessor(deps: WorkerDeps) {
       throw new DelayedError();
     }
     if (endpoint && (!endpoint.enabled || endpoint.deletedAt)) {
-      await recordAttempt(db.db, { deliveryId, attempt: delivery.attempts, statusCode: null, latencyMs: 0, error: 'endpoint disabled', at: now, nextAttemptAt: null, status: 'cancelled' });
+      // Nothing is sent, so no attempt is logged (removing the endpoint normally cancelled it already).
+      await changeDeliveryState(db.db, delivery, { type: 'endpoint_removed', reason: endpoint.deletedAt ? 'endpoint deleted' : 'endpoint disabled' }, now);
       return;
     }
 
@@ -45,14 +50,16 @@ export function deliverCallbackProcessor(deps: WorkerDeps) {
       timeoutMs: config.callbacks.timeoutMs,
       now: clock,
     });
-    const attempt = delivery.attempts + 1;
     const at = clock();
     config.callbacks.onAttempt?.({ outcome: result.outcome, latencyMs: result.latencyMs, deliveryLatencyMs: at.getTime() - event.createdAt.getTime() });
+    const logged = { statusCode: result.statusCode, latencyMs: result.latencyMs, error: result.error, at };
 
     if (result.outcome === 'success') {
-      await recordAttempt(db.db, { deliveryId, attempt, statusCode: result.statusCode, latencyMs: result.latencyMs, error: null, at, nextAttemptAt: null, status: 'succeeded' });
+      const recorded = await recordAttempt(db.db, delivery, logged, { type: 'attempt_succeeded', statusCode: result.statusCode ?? 200 });
       if (endpoint?.failingSince) await markEndpointHealthy(db.db, endpoint.id);
-      log.info({ attempt, status_code: result.statusCode, latency_ms: result.latencyMs }, 'callback delivered');
+      const fields = { attempt: recorded.ok ? recorded.delivery.attempts : undefined, status_code: result.statusCode, latency_ms: result.latencyMs };
+      if (recorded.ok) log.info(fields, 'callback delivered');
+      else log.info({ ...fields, code: 'callback_answer_late', status: recorded.delivery?.status }, 'callback answered after its delivery finished; logged, not applied');
       return;
     }
 
@@ -61,21 +68,21 @@ export function deliverCallbackProcessor(deps: WorkerDeps) {
     else if (endpoint && shouldDisableEndpoint(await markEndpointFailing(db.db, endpoint.id, at), at, config.callbacks.disableAfterMs)) {
       disabledReason = `failing continuously for ${Math.round(config.callbacks.disableAfterMs / 1000)} s`;
     }
-    const delayMs = result.outcome === 'gone' || result.outcome === 'blocked' ? null : callbackRetryDelayMs(attempt, Math.random(), config.callbacks.schedule, result.retryAfterMs);
-    const next = disabledReason || delayMs === null ? null : new Date(at.getTime() + delayMs);
-    await recordAttempt(db.db, {
-      deliveryId,
-      attempt,
+    const retryable = !disabledReason && result.outcome !== 'gone' && result.outcome !== 'blocked';
+    const recorded = await recordAttempt(db.db, delivery, logged, {
+      type: 'attempt_failed',
       statusCode: result.statusCode,
-      latencyMs: result.latencyMs,
-      error: result.error,
-      at,
-      nextAttemptAt: next,
-      status: next ? 'pending' : 'failed',
+      error: result.error ?? result.outcome,
+      retry: retryable ? { schedule: config.callbacks.schedule, random: Math.random(), retryAfterMs: result.retryAfterMs } : null,
     });
-    const fields = { attempt, outcome: result.outcome, status_code: result.statusCode, error: result.error, next_attempt_at: next?.toISOString() ?? null };
+    const next = recorded.ok && recorded.delivery.status === DeliveryStatus.Pending ? recorded.delivery.nextAttemptAt : null;
+    const fields = { attempt: recorded.ok ? recorded.delivery.attempts : undefined, outcome: result.outcome, status_code: result.statusCode, error: result.error, next_attempt_at: next?.toISOString() ?? null };
     if (disabledReason && endpoint && (await disableEndpoint(db.db, endpoint.id, disabledReason, at))) {
       log.warn({ ...fields, code: 'endpoint_disabled', reason: disabledReason }, 'webhook endpoint disabled');
+    }
+    if (!recorded.ok) {
+      log.info({ ...fields, code: 'callback_answer_late', status: recorded.delivery?.status }, 'callback answered after its delivery finished; logged, not applied');
+      return;
     }
     if (!next) {
       log.warn({ ...fields, code: 'callback_dead_letter' }, 'callback delivery failed for good');
