@@ -31,8 +31,12 @@ export function run(cmd, args, opts = {}) {
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited with ${r.status ?? r.signal}`);
 }
 
-/** Install workspace dependencies (a no-op in ~1 s when they are up to date). */
+/**
+ * Install workspace dependencies (a no-op in ~1 s when they are up to date). LONGHAUL_SKIP_INSTALL=1
+ * skips it (tests that start the whole system, a machine whose node_modules is managed elsewhere).
+ */
 export function installDependencies() {
+  if (process.env.LONGHAUL_SKIP_INSTALL === '1') return;
   const [cmd, ...pre] = pnpmCommand();
   log('installing dependencies (pnpm install --frozen-lockfile)');
   run(cmd, [...pre, 'install', '--frozen-lockfile', '--prefer-offline', '--reporter=silent']);
@@ -159,6 +163,26 @@ export function readEnvFile(file) {
 
 export function appendEnvFile(file, key, value) {
   appendFileSync(file, `${key}=${value}\n`, { mode: 0o600 });
+}
+
+/**
+ * Call `onGone` once when this process's parent is gone: killed (even by SIGKILL) or crashed, the
+ * kernel hands us to another parent, so `process.ppid` changes. Polled once a second on an unref'd
+ * timer. A launcher uses it to stop what it started when nobody is left to stop it.
+ */
+export function watchParent(onGone, parentPid = process.ppid) {
+  const timer = setInterval(() => {
+    if (process.ppid === parentPid) return;
+    clearInterval(timer);
+    onGone();
+  }, 1000);
+  timer.unref();
+}
+
+/** A closed stdout or stderr (EPIPE, EIO) must not crash a launcher with an unhandled 'error'. */
+export function ignoreStdioErrors() {
+  process.stdout.on('error', () => {});
+  process.stderr.on('error', () => {});
 }
 
 export function gitIgnoredDir() {
