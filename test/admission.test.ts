@@ -7,7 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTenant, setTenantLimits } from '@longhaul/db';
-import { type Stack, jobBody, startStack } from './harness.ts';
+import { fairQueueKey } from '@longhaul/queue';
+import { type Stack, deletePrefix, jobBody, startStack } from './harness.ts';
 
 const WINDOW_MS = 3_000;
 let stack: Stack;
@@ -25,8 +26,8 @@ afterAll(async () => {
 });
 
 /** When each job reached the provider, in ms (the API shows whole seconds). */
-async function submittedAtMs(ids: string[]): Promise<Map<string, number>> {
-  const { rows } = await stack.db.pool.query<{ id: string; submitted_at: Date }>('select id, submitted_at from jobs where id = any($1)', [ids]);
+async function submittedAtMs(ids: string[], on: Stack = stack): Promise<Map<string, number>> {
+  const { rows } = await on.db.pool.query<{ id: string; submitted_at: Date }>('select id, submitted_at from jobs where id = any($1)', [ids]);
   return new Map(rows.map((r) => [r.id, r.submitted_at.getTime()]));
 }
 
@@ -124,6 +125,47 @@ describe('tokens per minute', () => {
     const submitted = ids.map((id) => at.get(id)!).sort((a, b) => a - b);
     expect(submitted[3]! - submitted[0]!).toBeGreaterThanOrEqual(4_000);
     expect(at.get(otherJob.body.id)!).toBeLessThan(submitted[3]!);
+  });
+});
+
+describe('one admission setting for API and worker', () => {
+  // The deployment default budget, given to both processes under the same name: 150 tokens per 3 s.
+  const admission = { defaultTokenLimit: 150, windowMs: WINDOW_MS };
+  let shared: Stack;
+  beforeAll(async () => {
+    shared = await startStack({ api: { admission }, worker: { admission }, startWorker: false });
+  });
+  afterAll(async () => {
+    await shared?.stop();
+  });
+
+  it('keeps the default budget for jobs the API admitted and jobs the worker re-admitted after Redis lost them', async () => {
+    const limitInRedis = () => shared.redis.hget(`${fairQueueKey(shared.prefix)}limits`, shared.tenantId);
+    const body = jobBody({ input: 'x'.repeat(400) }, 50);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await shared.api('POST', '/v1/jobs', body);
+      expect(res.status).toBe(202);
+      expect(res.body.estimated_input_tokens).toBe(100);
+      ids.push(res.body.id);
+    }
+    // The stack's tenant has no limit of its own: the API pushed the deployment default.
+    expect(await limitInRedis()).toBe('150');
+
+    // Redis loses the fair queue before any worker ran: the worker's turns (and its sweeper) push
+    // the jobs again, with the limit the worker resolves for the tenant.
+    await deletePrefix(shared.redis, `${shared.prefix}:fairq`);
+    expect(await limitInRedis()).toBeNull();
+    shared.startWorker();
+    const done = await shared.waitForAll(ids, (j) => j.status === 'completed', 30_000);
+    expect(done.map((j) => j.status)).toEqual(['completed', 'completed', 'completed']);
+    expect(await limitInRedis()).toBe('150');
+
+    // The budget held: 100 tokens each against 150 per 3 s admits the first at once, the second 1 s
+    // later and the third 2 s after that. An unlimited push would have sent all three at once.
+    const at = await submittedAtMs(ids, shared);
+    const submitted = ids.map((id) => at.get(id)!).sort((a, b) => a - b);
+    expect(submitted[2]! - submitted[0]!).toBeGreaterThanOrEqual(2_000);
   });
 });
 

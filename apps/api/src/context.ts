@@ -4,6 +4,7 @@
  */
 import type { AddressPolicy } from '@longhaul/callbacks';
 import type { Database } from '@longhaul/db';
+import type { Admission, AdmissionConfig } from '@longhaul/engine';
 import type { Metrics } from '@longhaul/metrics';
 import type { Provider } from '@longhaul/provider';
 import type { Queues } from '@longhaul/queue';
@@ -29,8 +30,10 @@ export interface ApiConfig {
   metricsToken?: string;
   /** File input limits and automatic upload of large inline files (see job-preparation/files.ts). */
   files?: Partial<FileLimits>;
-  /** Per-tenant limits (requests per minute on the API, tokens per minute toward the provider). Default: unlimited. */
+  /** Per-tenant API request limit (requests per minute). Default: unlimited. */
   rateLimits?: RateLimitConfig;
+  /** Per-tenant admission toward the provider (TENANT_TPM_LIMIT, ...): the same settings as the worker's `admission`. Default: unlimited. */
+  admission?: AdmissionConfig;
   /** How often a job stream checks Postgres for a final state its event log never carried. Default 5 000 ms. */
   streamFinalCheckMs?: number;
 }
@@ -49,8 +52,8 @@ export interface ApiDeps {
   metrics?: Metrics;
 }
 
-/** What routers get: the dependencies with defaults filled in. */
-export type ApiContext = ApiDeps & { metrics: Metrics };
+/** What routers get: the dependencies with defaults filled in, and what `createServer` builds from them once (engine.ts). */
+export type ApiContext = ApiDeps & { metrics: Metrics; admission: Admission };
 
 export interface FileLimits {
   /** A file must be smaller than this. Default 10 MiB (the guide: "less than 10 MB"). */

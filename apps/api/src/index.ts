@@ -55,7 +55,8 @@ const app = createServer({
     callbackPolicy: createAddressPolicy(parseCidrs(env.CALLBACK_ALLOWED_CIDRS)),
     admin: { token: env.ADMIN_TOKEN, basicAuth: env.ADMIN_BASIC_AUTH, authDisabled: env.ADMIN_AUTH_DISABLED, readOnly: env.ADMIN_READ_ONLY },
     metricsToken: env.METRICS_TOKEN,
-    rateLimits: { defaultRequestsPerMinute: env.API_RPM_LIMIT, defaultTokensPerMinute: env.TENANT_TPM_LIMIT },
+    rateLimits: { defaultRequestsPerMinute: env.API_RPM_LIMIT },
+    admission: { defaultTokenLimit: env.TENANT_TPM_LIMIT },
     files: { autoUploadBytes: env.FILES_AUTO_UPLOAD_BYTES },
   },
 });

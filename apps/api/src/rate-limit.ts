@@ -10,40 +10,33 @@
  * Redis outage into an API outage, and the provider-facing protection (the fair queue's token
  * budgets) does not depend on this counter.
  *
- * A tenant's limits (`tenants.rpm_limit` / `tpm_limit`, null = the deployment default) are read
- * from Postgres and remembered for `cacheTtlMs`; the token limit is put on the request for the
- * job route, which hands it to the fair queue with each job.
+ * A tenant's limit (`tenants.rpm_limit`, null = the deployment default) comes from the process's
+ * one tenant-limit resolver (@longhaul/engine, shared with admission: one cache policy).
  */
 import type { RequestHandler } from 'express';
 import type { Redis } from 'ioredis';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { RateLimitedError } from '@longhaul/core';
-import { type Database, getTenantLimits } from '@longhaul/db';
+import type { TenantLimitResolver } from '@longhaul/engine';
 import { type Logger, throttled } from '@longhaul/runtime';
 
-declare global {
-  // eslint-disable-next-line @typescript-eslint/no-namespace
-  namespace Express {
-    interface Request {
-      /** The authenticated tenant's effective limits (0 = unlimited), set by the rate limiter. */
-      tenantLimits?: { requestsPerMinute: number; tokensPerMinute: number };
-    }
-  }
-}
-
 export interface RateLimitConfig {
-  /** API requests per minute for tenants without their own `rpm_limit`; 0 = unlimited. Default 0. */
+  /** API requests per minute for tenants without their own `rpm_limit` (API_RPM_LIMIT); 0 = unlimited. Default 0. */
   defaultRequestsPerMinute?: number;
-  /** Provider input tokens per window for tenants without their own `tpm_limit`; 0 = unlimited. Default 0. */
+  /**
+   * @deprecated Use `ApiConfig.admission.defaultTokenLimit`, the setting of the same name as the
+   * worker's (both read TENANT_TPM_LIMIT). Still honoured when that is unset.
+   */
   defaultTokensPerMinute?: number;
-  /** How long a tenant's limits are remembered in this process. Default 30 000 ms. */
+  /** @deprecated Use `ApiConfig.admission.limitCacheMs` (one cache policy for every tenant limit). Still honoured when that is unset. */
   cacheTtlMs?: number;
   /** Give up on Redis after this long and let the request through. Default 500 ms. */
   redisTimeoutMs?: number;
 }
 
 export interface RateLimitDeps {
-  db: Database;
+  /** The process's tenant-limit resolver (`admission.limits`). */
+  limits: TenantLimitResolver;
   redis: Redis;
   prefix: string;
   logger: Logger;
@@ -58,25 +51,10 @@ function resetIn(ms: number): string {
 
 export function rateLimitRequests(deps: RateLimitDeps): RequestHandler {
   const config = deps.config ?? {};
-  const cacheTtlMs = config.cacheTtlMs ?? 30_000;
   const redisTimeoutMs = config.redisTimeoutMs ?? 500;
-  const limitsCache = new Map<string, { value: NonNullable<Express.Request['tenantLimits']>; until: number }>();
   // One limiter per distinct limit, sharing one key per tenant: a changed limit keeps the count.
   const limiters = new Map<number, RateLimiterRedis>();
   const redisWarning = throttled(10_000, (suppressed, err: unknown) => deps.logger.warn({ err, suppressed, code: 'rate_limit_unavailable' }, 'rate limit counter unavailable: letting requests through'));
-
-  async function limitsOf(tenantId: string): Promise<NonNullable<Express.Request['tenantLimits']>> {
-    const hit = limitsCache.get(tenantId);
-    if (hit && hit.until > Date.now()) return hit.value;
-    const row = await getTenantLimits(deps.db, tenantId);
-    const value = {
-      requestsPerMinute: row?.rpmLimit ?? config.defaultRequestsPerMinute ?? 0,
-      tokensPerMinute: row?.tpmLimit ?? config.defaultTokensPerMinute ?? 0,
-    };
-    if (limitsCache.size >= 10_000) limitsCache.clear();
-    limitsCache.set(tenantId, { value, until: Date.now() + cacheTtlMs });
-    return value;
-  }
 
   function limiterFor(points: number): RateLimiterRedis {
     let limiter = limiters.get(points);
@@ -102,9 +80,7 @@ export function rateLimitRequests(deps: RateLimitDeps): RequestHandler {
   return async (req, res, next) => {
     try {
       const tenantId = req.tenantId!;
-      const limits = await limitsOf(tenantId);
-      req.tenantLimits = limits;
-      const rpm = limits.requestsPerMinute;
+      const rpm = (await deps.limits.of(tenantId)).requestsPerMinute;
       if (rpm <= 0) return next();
       res.setHeader('x-ratelimit-limit-requests', String(rpm));
       let counted: RateLimiterRes;

@@ -17,12 +17,13 @@ import { jobStreamRouter } from './routes/job-stream.ts';
 import { openaiWebhooksRouter } from './routes/openai-webhooks.ts';
 import { callbackSecretRouter, deliveriesRouter, webhookEndpointsRouter } from './routes/webhook-endpoints.ts';
 import type { ApiContext, ApiDeps } from './context.ts';
+import { createApiEngine } from './engine.ts';
 
 export { createStreamHub, type StreamHub } from './stream-hub.ts';
 export type { ApiConfig, ApiContext, ApiDeps } from './context.ts';
 
 export function createServer(apiDeps: ApiDeps): Express {
-  const deps: ApiContext = { ...apiDeps, metrics: apiDeps.metrics ?? disabledMetrics() };
+  const deps: ApiContext = { ...apiDeps, metrics: apiDeps.metrics ?? disabledMetrics(), ...createApiEngine(apiDeps) };
   deps.metrics.setQueueDepthSource(() => queueDepths(deps.queues));
   const app = express();
   app.disable('x-powered-by');
@@ -55,7 +56,7 @@ export function createServer(apiDeps: ApiDeps): Express {
 
   const v1 = express.Router();
   v1.use(requireApiKey(deps.db));
-  v1.use(rateLimitRequests({ db: deps.db, redis: deps.queues.connection, prefix: deps.queues.prefix, logger: deps.logger, config: deps.config.rateLimits }));
+  v1.use(rateLimitRequests({ limits: deps.admission.limits, redis: deps.queues.connection, prefix: deps.queues.prefix, logger: deps.logger, config: deps.config.rateLimits }));
   v1.use(express.json({ limit: deps.config.bodyLimit, strict: true, type: ['application/json', 'application/*+json'] }));
   v1.use('/jobs', jobStreamRouter(deps));
   v1.use('/jobs', jobsRouter(deps));

@@ -5,7 +5,10 @@ import type { Logger } from '@longhaul/runtime';
 import type { Metrics } from '@longhaul/metrics';
 import type { CallbackScheduleOptions, CompletionMode, PollScheduleOptions, PriceTable, RetryScheduleOptions } from '@longhaul/core';
 import type { AddressPolicy, AttemptOutcome } from '@longhaul/callbacks';
-import type { AdmissionOrder, JobStreams } from '@longhaul/queue';
+import type { JobStreams } from '@longhaul/queue';
+import type { Admission, AdmissionConfig } from '@longhaul/engine';
+
+export type { AdmissionConfig } from '@longhaul/engine';
 
 export interface WorkerConfig {
   /** Parallel provider creates per process. */
@@ -59,17 +62,11 @@ export interface WorkerConfig {
   stalledIntervalMs: number;
   /** USD per 1M tokens per model, for each job's cost estimate (`DEFAULT_MODEL_PRICES` and MODEL_PRICES). */
   prices: PriceTable;
-  /** Per-tenant admission to the provider (fair share, token budgets). Default: fair, unlimited, 60 s window. */
+  /**
+   * Per-tenant admission to the provider (fair share, token budgets): the same settings as the
+   * API's `admission` (TENANT_TPM_LIMIT, ...). Default: fair, unlimited, 60 s window.
+   */
   admission?: AdmissionConfig;
-}
-
-export interface AdmissionConfig {
-  /** Tokens per window for tenants without their own `tpm_limit`; 0 = unlimited. Default 0. */
-  defaultTokenLimit?: number;
-  /** The window a token limit is counted over (the bucket refills fully in this long). Default 60 000 ms. */
-  windowMs?: number;
-  /** `fair` (round-robin over tenants, default) or `fifo` (oldest job first: fairness off). */
-  order?: AdmissionOrder;
 }
 
 export interface WorkerDeps {
@@ -83,4 +80,10 @@ export interface WorkerDeps {
   config: WorkerConfig;
   /** Prometheus metrics (`createMetrics(registry)`, or `disabledMetrics()`). */
   metrics: Metrics;
+}
+
+/** What the processors and the sweeper are given: the deps and what `createWorker` builds from them, once per process. */
+export interface WorkerContext extends WorkerDeps {
+  /** Per-tenant admission (fair queue, tenant limits): the submit turns and the sweeper share its limit cache. */
+  admission: Admission;
 }

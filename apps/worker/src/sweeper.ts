@@ -17,9 +17,8 @@ import { JobStatus, type JobStatus as Status } from '@longhaul/core';
 import { applyJobEvent, deleteExpiredIdempotencyKeys, deleteProviderCallsBefore, getJob, findExpiredJobs, findOverdueDeliveries, findOverdueJobs, findStaleInboxRows, orphanOldWaitingRows, scheduleNextCheck } from '@longhaul/db';
 import type { QueueKey } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
-import type { WorkerDeps } from './deps.ts';
+import type { WorkerContext } from './deps.ts';
 import { stateChanged } from './state-changes.ts';
-import type { Admission } from './admission.ts';
 
 const SWEEP_LOCK_ID = 7301972450114;
 
@@ -53,7 +52,8 @@ const LIVE_WORK_ITEM = ['active', 'waiting', 'delayed', 'prioritized', 'waiting-
  * pushed again; and a turn carrying its id is added if missing (a no-op when one is alive), so the
  * job is never without a turn. Returns true when the job had been lost.
  */
-async function redispatchPending(deps: WorkerDeps, admission: Admission, jobId: string): Promise<boolean> {
+async function redispatchPending(deps: WorkerContext, jobId: string): Promise<boolean> {
+  const { admission } = deps;
   const queue = deps.queues.get('submit');
   const where = await admission.fairQueue.locate(jobId);
   if (where.state === 'taken') {
@@ -71,7 +71,7 @@ async function redispatchPending(deps: WorkerDeps, admission: Admission, jobId: 
 }
 
 /** One sweep. Returns `ran: false` when another process holds the sweep lock. */
-export async function sweepOnce(deps: WorkerDeps, admission: Admission): Promise<SweepReport> {
+export async function sweepOnce(deps: WorkerContext): Promise<SweepReport> {
   const { db, queues, provider, clock, config, logger } = deps;
   const client = await db.pool.connect();
   const report: SweepReport = { ran: false, expired: 0, redispatched: 0, webhooksRedispatched: 0, deliveriesRedispatched: 0, webhooksOrphaned: 0, idempotencyKeysDeleted: 0, providerCallsDeleted: 0 };
@@ -96,7 +96,7 @@ export async function sweepOnce(deps: WorkerDeps, admission: Admission): Promise
       const overdueBefore = new Date(now.getTime() - config.sweep.overdueGraceMs);
       for (const job of await findOverdueJobs(db.db, overdueBefore, config.sweep.batchSize)) {
         if (job.status === JobStatus.Pending) {
-          if (await redispatchPending(deps, admission, job.id)) report.redispatched += 1;
+          if (await redispatchPending(deps, job.id)) report.redispatched += 1;
           await scheduleNextCheck(db.db, job.id, new Date(now.getTime() + config.sweep.overdueGraceMs));
           continue;
         }

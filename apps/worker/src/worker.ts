@@ -5,9 +5,10 @@
  */
 import { Worker, type ConnectionOptions, type Processor, type WorkerOptions } from 'bullmq';
 import { retryDelayMs } from '@longhaul/core';
+import { createAdmission } from '@longhaul/engine';
 import { queueCatalog, queueDepths, type QueueKey } from '@longhaul/queue';
 import { throttled } from '@longhaul/runtime';
-import type { WorkerDeps } from './deps.ts';
+import type { WorkerContext, WorkerDeps } from './deps.ts';
 import { cancelJobProcessor } from './processors/cancel-job.ts';
 import { pollJobProcessor } from './processors/poll-job.ts';
 import { processWebhookProcessor } from './processors/process-webhook.ts';
@@ -16,7 +17,6 @@ import { streamJobProcessor } from './processors/stream-job.ts';
 import { startOutboxListener } from './outbox-listener.ts';
 import { submitJobProcessor } from './processors/submit-job.ts';
 import { sweepOnce, type SweepReport } from './sweeper.ts';
-import { createAdmission } from './admission.ts';
 
 export type { WorkerConfig, WorkerDeps } from './deps.ts';
 
@@ -66,9 +66,9 @@ export function createWorker(deps: WorkerDeps): LonghaulWorker {
   /** Aborted on close: long provider streams are handed back instead of waited for. */
   const shuttingDown = new AbortController();
   // One admission per process: the submit turns and the sweeper share its tenant-limit cache.
-  const admission = createAdmission(deps);
+  const ctx: WorkerContext = { ...deps, admission: createAdmission({ db: deps.db.db, queues: deps.queues, clock: deps.clock, config: config.admission }) };
   const workers = [
-    make('submit', submitJobProcessor(deps, admission), config.submitConcurrency, { limiter: submitLimiter }),
+    make('submit', submitJobProcessor(ctx), config.submitConcurrency, { limiter: submitLimiter }),
     make('poll', pollJobProcessor(deps), config.pollConcurrency),
     make('cancel', cancelJobProcessor(deps), config.cancelConcurrency),
     make('webhook', processWebhookProcessor(deps), config.webhookConcurrency),
@@ -79,7 +79,7 @@ export function createWorker(deps: WorkerDeps): LonghaulWorker {
 
   let sweeping: Promise<SweepReport> | undefined;
   const sweep = () =>
-    (sweeping ??= sweepOnce(deps, admission)
+    (sweeping ??= sweepOnce(ctx)
       .then((report) => {
         if (report.expired || report.redispatched || report.providerCallsDeleted) logger.info({ ...report }, 'sweep finished');
         return report;

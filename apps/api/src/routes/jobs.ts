@@ -8,7 +8,7 @@ import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { ConflictError, JOB_STATUSES, JobStatus, NotFoundError, ValidationError } from '@longhaul/core';
 import { applyJobEvent, createJob, findIdempotentReplay, getJobForTenant, listJobEvents, listJobs, type Job } from '@longhaul/db';
-import { createFairQueue, type QueueKey } from '@longhaul/queue';
+import type { QueueKey } from '@longhaul/queue';
 import { checkCallbackUrlResolved } from '@longhaul/callbacks';
 import { observeStateChange } from '@longhaul/metrics';
 import { jobLogFields } from '@longhaul/runtime';
@@ -39,7 +39,7 @@ function tenantOf(req: Request): string {
 }
 
 export function jobsRouter(deps: ApiContext): Router {
-  const { db, queues, clock, config, metrics } = deps;
+  const { db, queues, clock, config, metrics, admission } = deps;
   const router = Router();
 
   /** Hand a job to the workers; a Redis failure is logged, never fatal (the sweeper catches up). */
@@ -51,8 +51,6 @@ export function jobsRouter(deps: ApiContext): Router {
     }
   }
 
-  const fairQueue = createFairQueue(queues.connection, { prefix: queues.prefix });
-
   /**
    * Hand a new job to the fair queue (per-tenant admission, with the tenant's token limit) and add
    * a submit turn for it. Best effort like `dispatch`: the sweeper pushes what did not arrive.
@@ -60,7 +58,7 @@ export function jobsRouter(deps: ApiContext): Router {
   async function dispatchSubmission(req: Request, job: Job): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     try {
-      const pushing = fairQueue.push({ jobId: job.id, tenantId: job.tenantId, tokens: job.estimatedInputTokens ?? 0, tokenLimit: req.tenantLimits?.tokensPerMinute ?? config.rateLimits?.defaultTokensPerMinute ?? 0 });
+      const pushing = admission.admit(job);
       pushing.catch(() => {}); // may land later: the push is idempotent
       await Promise.race([pushing, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('Redis did not accept the job within 1000 ms')), 1_000)))]);
     } catch (err) {

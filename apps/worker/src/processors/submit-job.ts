@@ -20,9 +20,8 @@ import { type Job, applyJobEvent, claimSubmission, getJob } from '@longhaul/db';
 import { ProviderError, type ProviderResult } from '@longhaul/provider';
 import { parsePayload, type Turn } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
-import type { WorkerDeps } from '../deps.ts';
+import type { WorkerContext, WorkerDeps } from '../deps.ts';
 import { stateChanged } from '../state-changes.ts';
-import type { Admission } from '../admission.ts';
 
 export const JOB_ID_METADATA_KEY = 'longhaul_job_id';
 
@@ -47,10 +46,10 @@ async function createStreamed(deps: WorkerDeps, job: Job, params: Record<string,
 }
 
 /** The job this turn works on: the one it is bound to, the fairest admissible one, or its own job re-admitted. */
-async function takeTurn(deps: WorkerDeps, admission: Admission, turnId: string, ownJobId: string): Promise<Turn> {
+async function takeTurn({ db, admission }: WorkerContext, turnId: string, ownJobId: string): Promise<Turn> {
   const turn = await admission.fairQueue.take(turnId);
   if (turn.kind !== 'empty') return turn;
-  const own = await getJob(deps.db.db, ownJobId);
+  const own = await getJob(db.db, ownJobId);
   if (!own || own.status !== JobStatus.Pending) return turn;
   if (!(await admission.admit(own))) return turn;
   return admission.fairQueue.take(turnId);
@@ -59,13 +58,14 @@ async function takeTurn(deps: WorkerDeps, admission: Admission, turnId: string, 
 /** Jitter on a budget wait, so turns waiting for the same refill do not all wake at once. */
 const waitJitterMs = (waitMs: number) => Math.floor(Math.random() * Math.min(250, waitMs / 4));
 
-export function submitJobProcessor(deps: WorkerDeps, admission: Admission) {
+export function submitJobProcessor(deps: WorkerContext) {
+  const { admission } = deps;
   /** The job each tenant was last logged waiting with: one log line per job that waits, not one per turn. */
   const loggedWaits = new Map<string, string>();
   return async (work: QueueJob, token?: string): Promise<void> => {
     const payload = parsePayload('submit', work.data);
     const turnId = work.id ?? payload.jobId;
-    const turn = await takeTurn(deps, admission, turnId, payload.jobId);
+    const turn = await takeTurn(deps, turnId, payload.jobId);
     if (turn.kind === 'empty') return;
     if (turn.kind === 'wait') {
       if (loggedWaits.get(turn.tenantId) !== turn.jobId) {
