@@ -42,7 +42,7 @@ await ensurePostgres(env.DATABASE_URL);
 await ensureDatabase(env.DATABASE_URL);
 await ensureRedis(env.REDIS_URL);
 log('applying migrations');
-run(process.execPath, ['--conditions=@longhaul/source', '--import', 'tsx', 'scripts/longhaul.ts', 'migrate'], { env });
+run(process.execPath, ['--conditions=@longhaul/source', '--import', 'tsx', 'apps/cli/src/index.ts', 'migrate'], { env });
 
 const children = [];
 function launch(name, entry, extraEnv = {}) {

@@ -1,8 +1,9 @@
-// Operator CLI: `npm run migrate`, and `node --import tsx scripts/longhaul.ts create-tenant <name>`
-// which prints a new tenant's id and API key (shown once), and
-// `tenant limits <tenant_id> [--rpm N|default] [--tpm N|default]` which shows or sets a tenant's
-// requests per minute (API) and tokens per minute (provider budget); 0 = unlimited, `default` =
-// the deployment's API_RPM_LIMIT / TENANT_TPM_LIMIT.
+// Operator CLI (`node apps/cli/dist/index.js <command>` once built; `npm run migrate`,
+// `npm run tenant:create -- <name>` and `npm run tenant:limits -- ...` build and run it):
+// `migrate` applies the committed migrations; `create-tenant <name>` prints a new tenant's id and
+// API key (shown once); `tenant limits <tenant_id> [--rpm N|default] [--tpm N|default]` shows or
+// sets a tenant's requests per minute (API) and tokens per minute (provider budget); 0 = unlimited,
+// `default` = the deployment's API_RPM_LIMIT / TENANT_TPM_LIMIT.
 import { parseArgs } from 'node:util';
 import { createDb, createTenant, runMigrations, setTenantLimits } from '@longhaul/db';
 
