@@ -6,7 +6,8 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { z } from 'zod';
 import { LonghaulError, NotFoundError, RateLimitedError, ServiceUnavailableError, ValidationError } from '@longhaul/core';
 
-function pathToParam(path: readonly PropertyKey[]): string {
+/** `['input', 0, 'content']` → `input[0].content`, as OpenAI names params. */
+export function pathToParam(path: readonly PropertyKey[]): string {
   let out = '';
   for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
   return out;

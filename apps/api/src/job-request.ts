@@ -4,6 +4,7 @@
  * field is a 400 naming it rather than silently ignored.
  */
 import { z } from 'zod';
+import { ids } from './request-input.ts';
 
 /** Metadata key Longhaul adds to every provider request (counts towards OpenAI's 16-key limit). */
 export const JOB_ID_METADATA_KEY = 'longhaul_job_id';
@@ -77,7 +78,7 @@ export const jobRequestSchema = z.strictObject({
   /** Required unless a prompt is given. */
   input: z.union([z.string().min(1), z.array(inputItem).min(1)]).optional(),
   /** Continue an earlier job of the same tenant: its response becomes `previous_response_id`. */
-  previous_job_id: z.string().regex(/^job_[0-9A-Za-z]{8,64}$/, 'must be a job id (job_…)').optional(),
+  previous_job_id: ids.job.optional(),
   /** A conversation created with POST /v1/conversations (`conv_…`), or `{ id }`. */
   conversation: z.union([z.string().min(1).max(256), z.strictObject({ id: z.string().min(1).max(256) })]).optional(),
   /**

@@ -9,14 +9,16 @@ import { z } from 'zod';
 import { JOB_STATUSES } from '@longhaul/core';
 import { type Job, getJob, listCallbackAttemptsForJob, listJobEvents, listProviderCallsForJob, listWebhooksForJob, searchJobs } from '@longhaul/db';
 import type { ApiDeps } from '../context.ts';
+import { ids, storableText } from '../request-input.ts';
 import { esc, layout, time, usd } from './html.ts';
 
 const PAGE_SIZE = 50;
 
 const blankToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : typeof v === 'string' ? v.trim() : v);
-const text = (max: number) => z.preprocess(blankToUndefined, z.string().max(max).optional());
+const text = (max: number) => z.preprocess(blankToUndefined, storableText(z.string().max(max)).optional());
+const id = (schema: z.ZodString) => z.preprocess(blankToUndefined, schema.optional());
 /** `datetime-local` inputs have no zone: they are read as UTC (the page says so). */
-const instant = z.preprocess(blankToUndefined, z.string().max(40).optional()).transform((v, ctx) => {
+const instant = z.preprocess(blankToUndefined, storableText(z.string().max(40)).optional()).transform((v, ctx) => {
   if (v === undefined) return undefined;
   const d = new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(v) ? v : `${v}Z`);
   if (Number.isNaN(d.getTime())) {
@@ -27,16 +29,16 @@ const instant = z.preprocess(blankToUndefined, z.string().max(40).optional()).tr
 });
 
 const searchSchema = z.object({
-  tenant: text(128),
+  tenant: id(ids.tenant),
   status: z.preprocess(blankToUndefined, z.enum(JOB_STATUSES).optional()),
   model: text(128),
   meta_key: text(64),
   meta_value: text(512),
   from: instant,
   to: instant,
-  response_id: text(128),
-  job_id: text(128),
-  after: text(128),
+  response_id: id(ids.response),
+  job_id: id(ids.job),
+  after: id(ids.job),
 });
 type SearchQuery = z.infer<typeof searchSchema>;
 
@@ -206,7 +208,7 @@ export function adminJobsRouter(deps: ApiDeps): Router {
   });
 
   router.get('/:id', async (req, res) => {
-    const job = await getJob(deps.db, req.params.id);
+    const job = ids.job.safeParse(req.params.id).success ? await getJob(deps.db, req.params.id) : null;
     if (!job) {
       res.status(404).type('html').send(layout({ title: 'Not found', active: 'jobs', body: `<h1>No job <span class="mono">${esc(req.params.id)}</span></h1><p><a href="/admin/jobs">← Search</a></p>` }));
       return;

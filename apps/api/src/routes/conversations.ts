@@ -7,8 +7,8 @@ import { z } from 'zod';
 import { NotFoundError } from '@longhaul/core';
 import { getConversationForTenant, markConversationDeleted, recordConversation } from '@longhaul/db';
 import type { ApiContext } from '../context.ts';
-import { fromZodError } from '../errors.ts';
 import { callProvider, requireProvider } from '../provider-calls.ts';
+import { checkPathIds, ids, parseInput } from '../request-input.ts';
 
 const metadata = z
   .record(z.string().min(1).max(64), z.string().max(512))
@@ -22,19 +22,19 @@ const createBody = z.strictObject({
 
 const itemsQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
-  after: z.string().min(1).max(256).optional(),
+  after: ids.conversationItem.optional(),
   order: z.enum(['asc', 'desc']).default('desc'),
 });
 
 export function conversationsRouter(ctx: ApiContext): Router {
   const router = Router();
+  checkPathIds(router, { id: ids.conversation });
 
   router.post('/', async (req, res) => {
-    const body = createBody.safeParse(req.body ?? {});
-    if (!body.success) throw fromZodError(body.error);
+    const body = parseInput(createBody, req.body);
     const provider = requireProvider(ctx);
-    const created = await callProvider(() => provider.createConversation(body.data));
-    await recordConversation(ctx.db, { id: created.id, tenantId: req.tenantId!, metadata: body.data.metadata ?? {}, createdAt: ctx.clock() });
+    const created = await callProvider(() => provider.createConversation(body));
+    await recordConversation(ctx.db, { id: created.id, tenantId: req.tenantId!, metadata: body.metadata ?? {}, createdAt: ctx.clock() });
     req.log.info({ tenant_id: req.tenantId, conversation_id: created.id }, 'conversation created');
     res.json(created);
   });
@@ -47,12 +47,11 @@ export function conversationsRouter(ctx: ApiContext): Router {
   });
 
   router.get('/:id/items', async (req, res) => {
-    const query = itemsQuery.safeParse(req.query);
-    if (!query.success) throw fromZodError(query.error);
+    const query = parseInput(itemsQuery, req.query);
     const conversation = await getConversationForTenant(ctx.db, req.tenantId!, req.params.id!);
     if (!conversation) throw new NotFoundError(`No conversation with id '${req.params.id}'.`, 'id', 'conversation_not_found');
     const provider = requireProvider(ctx);
-    res.json(await callProvider(() => provider.listConversationItems(conversation.id, query.data)));
+    res.json(await callProvider(() => provider.listConversationItems(conversation.id, query)));
   });
 
   router.delete('/:id', async (req, res) => {

@@ -9,9 +9,9 @@ import { z } from 'zod';
 import { NotFoundError, PayloadTooLargeError, ValidationError } from '@longhaul/core';
 import { getFileForTenant, listFiles, markFileDeleted, recordFile, type FileRow } from '@longhaul/db';
 import type { ApiContext } from '../context.ts';
-import { fromZodError } from '../errors.ts';
 import { DEFAULT_FILE_LIMITS } from '../job-preparation/files.ts';
 import { callProvider, requireProvider } from '../provider-calls.ts';
+import { checkPathIds, ids, parseInput, textProblem } from '../request-input.ts';
 
 /** Purposes Longhaul uploads for: files that are model inputs. */
 const PURPOSES = ['user_data'] as const;
@@ -31,6 +31,7 @@ const listQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(100
 
 export function filesRouter(ctx: ApiContext): Router {
   const router = Router();
+  checkPathIds(router, { id: ids.file });
   const maxFileBytes = ctx.config.files?.maxFileBytes ?? DEFAULT_FILE_LIMITS.maxFileBytes;
   // One file, held in memory (it is under the per-file limit), and nothing else but fields.
   const upload = multer({ storage: multer.memoryStorage(), limits: { fileSize: maxFileBytes - 1, files: 1, fields: 4, fieldSize: 1024, parts: 6 } }).single('file');
@@ -57,6 +58,8 @@ export function filesRouter(ctx: ApiContext): Router {
     const file = req.file;
     if (!file) throw new ValidationError("Missing required parameter: 'file'.", 'file', 'missing_required_parameter');
     if (file.size === 0) throw new ValidationError('The file is empty.', 'file', 'empty_file');
+    const filenameProblem = textProblem(file.originalname);
+    if (filenameProblem) throw new ValidationError(`Invalid 'file': its filename ${filenameProblem}.`, 'file', 'invalid_filename');
     const provider = requireProvider(ctx);
     const created = await callProvider(() => provider.createFile({ data: file.buffer, filename: file.originalname || 'upload', contentType: file.mimetype }, 'user_data'));
     const row = await recordFile(ctx.db, { id: created.id, tenantId: req.tenantId!, filename: created.filename ?? file.originalname, bytes: file.size, purpose: 'user_data', jobId: null, createdAt: ctx.clock() });
@@ -65,9 +68,8 @@ export function filesRouter(ctx: ApiContext): Router {
   });
 
   router.get('/', async (req, res) => {
-    const query = listQuery.safeParse(req.query);
-    if (!query.success) throw fromZodError(query.error);
-    const { data, hasMore } = await listFiles(ctx.db, req.tenantId!, query.data.limit);
+    const query = parseInput(listQuery, req.query);
+    const { data, hasMore } = await listFiles(ctx.db, req.tenantId!, query.limit);
     res.json({ object: 'list', data: data.map(toFileObject), first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: hasMore });
   });
 

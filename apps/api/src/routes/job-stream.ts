@@ -11,6 +11,7 @@ import { NotFoundError, ValidationError, isTerminal } from '@longhaul/core';
 import { TERMINAL_EVENT_TYPES as TERMINAL_JOB_EVENT_TYPES, getJobForTenant, toJobObject, type Job } from '@longhaul/db';
 import { type JobStreamEntry, fromEventId, toEventId } from '@longhaul/queue';
 import type { ApiDeps } from '../context.ts';
+import { checkPathIds, ids } from '../request-input.ts';
 import { type Watcher, compareEntryIds } from '../stream-hub.ts';
 
 const TERMINAL_EVENT_TYPES = new Set(TERMINAL_JOB_EVENT_TYPES);
@@ -25,6 +26,7 @@ function cursorOf(req: Request): string {
 
 export function jobStreamRouter(deps: ApiDeps): Router {
   const router = Router();
+  checkPathIds(router, { id: ids.job });
   const { db, streamHub } = deps;
 
   router.get('/:id/stream', async (req: Request, res: Response) => {

@@ -13,18 +13,18 @@ import { checkCallbackUrlResolved } from '@longhaul/callbacks';
 import { observeStateChange } from '@longhaul/metrics';
 import { jobLogFields } from '@longhaul/runtime';
 import type { ApiContext } from '../context.ts';
-import { fromZodError } from '../errors.ts';
 import { jobRequestSchema } from '../job-request.ts';
+import { checkPathIds, ids, parseInput } from '../request-input.ts';
 import { prepareJob } from '../job-preparation/index.ts';
 import { toJobEventObject, toJobObject } from '@longhaul/db';
 
 const idempotencyKeySchema = z.string().min(1).max(255).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
 const listQuerySchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
-  after: z.string().min(1).max(128).optional(),
+  after: ids.job.optional(),
   status: z.enum(JOB_STATUSES).optional(),
   /** Any job of a conversation chain: lists the whole chain, oldest first. */
-  thread: z.string().regex(/^job_[0-9A-Za-z]{8,64}$/, 'must be a job id (job_…)').optional(),
+  thread: ids.job.optional(),
 });
 
 /** Stable hash of a JSON body: key order does not matter. */
@@ -41,6 +41,7 @@ function tenantOf(req: Request): string {
 export function jobsRouter(deps: ApiContext): Router {
   const { db, queues, clock, config, metrics, admission } = deps;
   const router = Router();
+  checkPathIds(router, { id: ids.job });
 
   /** Hand a job to the workers; a Redis failure is logged, never fatal (the sweeper catches up). */
   async function dispatch(req: Request, key: QueueKey, jobId: string): Promise<void> {
@@ -93,8 +94,7 @@ export function jobsRouter(deps: ApiContext): Router {
       if (!parsedKey.success) throw new ValidationError('Idempotency-Key must be 1-255 printable ASCII characters.', 'Idempotency-Key', 'invalid_idempotency_key');
       idempotencyKey = parsedKey.data;
     }
-    const parsed = jobRequestSchema.safeParse(req.body);
-    if (!parsed.success) throw fromZodError(parsed.error);
+    const body = parseInput(jobRequestSchema, req.body);
     const requestHash = idempotencyKey ? canonicalHash(req.body) : '';
     const accepted = (job: Job, replayed: boolean) => {
       res.locals.logFields = jobLogFields(job);
@@ -109,7 +109,7 @@ export function jobsRouter(deps: ApiContext): Router {
       const earlier = await findIdempotentReplay(db, tenantOf(req), { key: idempotencyKey, requestHash }, clock());
       if (earlier) return accepted(earlier, true);
     }
-    const prepared = await prepareJob(deps, tenantOf(req), parsed.data);
+    const prepared = await prepareJob(deps, tenantOf(req), body);
     const { callbackUrl } = prepared;
     if (callbackUrl) {
       const checked = await checkCallbackUrlResolved(callbackUrl, config.callbackPolicy);
@@ -143,9 +143,7 @@ export function jobsRouter(deps: ApiContext): Router {
   });
 
   router.get('/', async (req, res) => {
-    const query = listQuerySchema.safeParse(req.query);
-    if (!query.success) throw fromZodError(query.error);
-    const { thread, ...filters } = query.data;
+    const { thread, ...filters } = parseInput(listQuerySchema, req.query);
     let threadId: string | undefined;
     if (thread !== undefined) {
       const member = await getJobForTenant(db, tenantOf(req), thread);

@@ -12,6 +12,7 @@ import { LonghaulError, ServiceUnavailableError, ValidationError } from '@longha
 import { recordWebhook } from '@longhaul/db';
 import { verifyWebhook } from '@longhaul/webhooks';
 import type { ApiContext } from '../context.ts';
+import { unstorableTextError } from '../request-input.ts';
 
 const eventSchema = z.object({
   id: z.string().min(1),
@@ -46,6 +47,13 @@ export function openaiWebhooksRouter(deps: ApiContext): Router {
       log.warn({ code: 'webhook_malformed' }, 'signed OpenAI webhook with a malformed body');
       metrics.openaiWebhook('malformed');
       throw new ValidationError('Webhook body is not a valid event.', null, 'invalid_webhook_payload');
+    }
+    // The event is stored as jsonb: text Postgres cannot hold is refused like a malformed body.
+    const unstorable = unstorableTextError(event);
+    if (unstorable) {
+      log.warn({ code: 'webhook_malformed', param: unstorable.param }, 'signed OpenAI webhook with text Postgres cannot store');
+      metrics.openaiWebhook('malformed');
+      throw new ValidationError(`Webhook body is not a valid event: ${unstorable.message}`, unstorable.param, 'invalid_webhook_payload');
     }
 
     const responseId = event.type.startsWith('response.') ? (event.data?.id ?? null) : null;

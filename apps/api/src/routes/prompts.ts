@@ -28,8 +28,8 @@ import {
   type PromptVersion,
 } from '@longhaul/db';
 import type { ApiContext } from '../context.ts';
-import { fromZodError } from '../errors.ts';
 import { jobRequestSchema } from '../job-request.ts';
+import { checkPathIds, ids, parseInput } from '../request-input.ts';
 
 const CHARS_PER_TOKEN = 4;
 
@@ -68,7 +68,7 @@ const updateSchema = z.strictObject({
     .nullable()
     .optional(),
 });
-const listSchema = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(20), after: z.string().min(1).max(128).optional() });
+const listSchema = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(20), after: ids.prompt.optional() });
 const versionListSchema = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(20), after: z.coerce.number().int().positive().optional() });
 
 const unix = (d: Date) => Math.floor(d.getTime() / 1000);
@@ -105,12 +105,6 @@ function toPromptVersionObject(v: PromptVersion) {
   };
 }
 
-function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
-  const parsed = schema.safeParse(value ?? {});
-  if (!parsed.success) throw fromZodError(parsed.error);
-  return parsed.data;
-}
-
 function newVersion(template: z.infer<typeof templateSchema>, versionNote: string | null | undefined) {
   const stored = template as PromptTemplate;
   return { template: stored, variables: extractPromptVariables(stored), note: versionNote ?? null };
@@ -119,6 +113,7 @@ function newVersion(template: z.infer<typeof templateSchema>, versionNote: strin
 export function promptsRouter(deps: ApiContext): Router {
   const { db, clock } = deps;
   const router = Router();
+  checkPathIds(router, { id: ids.prompt });
   const tenantOf = (req: Request) => req.tenantId!;
 
   async function promptOr404(req: Request): Promise<Prompt> {
@@ -128,13 +123,13 @@ export function promptsRouter(deps: ApiContext): Router {
   }
 
   router.post('/', async (req, res) => {
-    const body = parse(createSchema, req.body);
+    const body = parseInput(createSchema, req.body);
     const { prompt } = await createPrompt(db, { tenantId: tenantOf(req), name: body.name, description: body.description ?? null, ...newVersion(body.template, body.note) }, clock());
     res.status(201).setHeader('Location', `/v1/prompts/${prompt.id}`).json(toPromptObject(prompt));
   });
 
   router.get('/', async (req, res) => {
-    const query = parse(listSchema, req.query);
+    const query = parseInput(listSchema, req.query);
     const { data, hasMore } = await listPrompts(db, { tenantId: tenantOf(req), ...query });
     res.json({ object: 'list', data: data.map(toPromptObject), has_more: hasMore });
   });
@@ -144,7 +139,7 @@ export function promptsRouter(deps: ApiContext): Router {
   });
 
   router.post('/:id', async (req, res) => {
-    const body = parse(updateSchema, req.body);
+    const body = parseInput(updateSchema, req.body);
     const prompt = await promptOr404(req);
     // Versions are 1..latest_version and never deleted, so a version checked here still exists when written.
     if (body.current_version !== undefined && body.current_version > prompt.latestVersion) {
@@ -168,7 +163,7 @@ export function promptsRouter(deps: ApiContext): Router {
   });
 
   router.post('/:id/versions', async (req, res) => {
-    const body = parse(versionSchema, req.body);
+    const body = parseInput(versionSchema, req.body);
     const added = await addPromptVersion(db, tenantOf(req), String(req.params.id), newVersion(body.template, body.note), clock());
     if (!added) throw new NotFoundError(`No prompt with id '${req.params.id}'.`, 'id', 'prompt_not_found');
     res
@@ -178,7 +173,7 @@ export function promptsRouter(deps: ApiContext): Router {
   });
 
   router.get('/:id/versions', async (req, res) => {
-    const query = parse(versionListSchema, req.query);
+    const query = parseInput(versionListSchema, req.query);
     const prompt = await promptOr404(req);
     const { data, hasMore } = await listPromptVersions(db, { tenantId: tenantOf(req), promptId: prompt.id, limit: query.limit, before: query.after });
     res.json({ object: 'list', data: data.map(toPromptVersionObject), has_more: hasMore });

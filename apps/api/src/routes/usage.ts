@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { ValidationError } from '@longhaul/core';
 import { type UsageGroupBy, type UsageRow, usageForTenant } from '@longhaul/db';
 import type { ApiDeps } from '../context.ts';
-import { fromZodError } from '../errors.ts';
+import { parseInput } from '../request-input.ts';
 
 const DEFAULT_RANGE_MS = 30 * 86_400_000;
 
@@ -59,11 +59,10 @@ function groupKeys(groupBy: UsageGroupBy, row: UsageRow): Record<string, unknown
 export function usageRouter(deps: ApiDeps): Router {
   const router = Router();
   router.get('/', async (req, res) => {
-    const parsed = querySchema.safeParse(req.query);
-    if (!parsed.success) throw fromZodError(parsed.error);
-    const { group_by: groupBy } = parsed.data;
-    const to = parsed.data.to ?? deps.clock();
-    const from = parsed.data.from ?? new Date(to.getTime() - DEFAULT_RANGE_MS);
+    const query = parseInput(querySchema, req.query);
+    const { group_by: groupBy } = query;
+    const to = query.to ?? deps.clock();
+    const from = query.from ?? new Date(to.getTime() - DEFAULT_RANGE_MS);
     if (from >= to) throw new ValidationError("'from' must be before 'to'.", 'from');
     const rows = await usageForTenant(deps.db, { tenantId: req.tenantId!, groupBy, from, to });
     const total = rows.reduce(

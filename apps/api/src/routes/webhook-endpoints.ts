@@ -24,8 +24,8 @@ import {
   type WebhookEndpoint,
 } from '@longhaul/db';
 import { generateWebhookSecret } from '@longhaul/webhooks';
-import { fromZodError } from '../errors.ts';
 import type { ApiDeps } from '../context.ts';
+import { checkPathIds, ids, parseInput } from '../request-input.ts';
 
 const unix = (d: Date | null) => (d ? Math.floor(d.getTime() / 1000) : null);
 
@@ -80,21 +80,16 @@ const rotateSchema = z.strictObject({ overlap_seconds: z.number().int().min(0).m
 const recoverSchema = z.strictObject({ since: z.number().int().nonnegative() });
 const listDeliveriesSchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
-  after: z.string().min(1).max(128).optional(),
+  after: ids.delivery.optional(),
   status: z.enum(DELIVERY_STATUSES).optional(),
-  endpoint_id: z.string().min(1).max(128).optional(),
-  job_id: z.string().min(1).max(128).optional(),
+  endpoint_id: ids.webhookEndpoint.optional(),
+  job_id: ids.job.optional(),
 });
-
-function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
-  const parsed = schema.safeParse(value ?? {});
-  if (!parsed.success) throw fromZodError(parsed.error);
-  return parsed.data;
-}
 
 export function webhookEndpointsRouter(deps: ApiDeps): Router {
   const { db, clock, config } = deps;
   const router = Router();
+  checkPathIds(router, { id: ids.webhookEndpoint });
   const tenantOf = (req: Request) => req.tenantId!;
 
   async function checkUrl(url: string): Promise<void> {
@@ -109,7 +104,7 @@ export function webhookEndpointsRouter(deps: ApiDeps): Router {
   }
 
   router.post('/', async (req, res) => {
-    const body = parse(createSchema, req.body);
+    const body = parseInput(createSchema, req.body);
     await checkUrl(body.url);
     const secret = generateWebhookSecret();
     const endpoint = await createEndpoint(
@@ -131,7 +126,7 @@ export function webhookEndpointsRouter(deps: ApiDeps): Router {
   });
 
   router.patch('/:id', async (req, res) => {
-    const body = parse(patchSchema, req.body);
+    const body = parseInput(patchSchema, req.body);
     await found(req);
     if (body.url !== undefined) await checkUrl(body.url);
     const updated = await updateEndpoint(
@@ -151,7 +146,7 @@ export function webhookEndpointsRouter(deps: ApiDeps): Router {
   });
 
   router.post('/:id/rotate-secret', async (req, res) => {
-    const body = parse(rotateSchema, req.body);
+    const body = parseInput(rotateSchema, req.body);
     const secret = generateWebhookSecret();
     const updated = await rotateEndpointSecret(db, tenantOf(req), String(req.params.id), secret, body.overlap_seconds * 1000, clock());
     if (!updated) throw new NotFoundError(`No webhook endpoint with id '${req.params.id}'.`, 'id');
@@ -159,7 +154,7 @@ export function webhookEndpointsRouter(deps: ApiDeps): Router {
   });
 
   router.post('/:id/recover', async (req, res) => {
-    const body = parse(recoverSchema, req.body);
+    const body = parseInput(recoverSchema, req.body);
     const endpoint = await found(req);
     const ids = await recoverEndpointDeliveries(db, tenantOf(req), endpoint.id, new Date(body.since * 1000), clock());
     await dispatchAll(deps, req, ids);
@@ -183,10 +178,11 @@ async function dispatchAll(deps: ApiDeps, req: Request, ids: string[]): Promise<
 export function deliveriesRouter(deps: ApiDeps): Router {
   const { db, clock } = deps;
   const router = Router();
+  checkPathIds(router, { id: ids.delivery });
   const tenantOf = (req: Request) => req.tenantId!;
 
   router.get('/', async (req, res) => {
-    const q = parse(listDeliveriesSchema, req.query);
+    const q = parseInput(listDeliveriesSchema, req.query);
     const { data, hasMore } = await listDeliveries(db, { tenantId: tenantOf(req), limit: q.limit, after: q.after, status: q.status, endpointId: q.endpoint_id, jobId: q.job_id });
     res.json({ object: 'list', data: data.map((d) => toDeliveryObject(d)), first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: hasMore });
   });
