@@ -4,10 +4,10 @@
  * field is a 400 naming it rather than silently ignored.
  */
 import { z } from 'zod';
+import { JOB_ID_METADATA_KEY } from '@longhaul/core';
 import { ids } from './request-input.ts';
 
-/** Metadata key Longhaul adds to every provider request (counts towards OpenAI's 16-key limit). */
-export const JOB_ID_METADATA_KEY = 'longhaul_job_id';
+/** OpenAI's limit; Longhaul's JOB_ID_METADATA_KEY counts towards it. */
 const MAX_METADATA_KEYS = 16;
 
 const inputText = z.strictObject({ type: z.literal('input_text'), text: z.string() });

@@ -9,6 +9,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import { JOB_ID_METADATA_KEY } from '@longhaul/core';
 import { configPatchSchema, resolveConfig, type SimConfig, type SimOptions } from './config.ts';
 import { concatContexts, EMPTY_CONTEXT, inputContext, textContext } from './context.ts';
 import { ConversationStore, listItems, normalizeInput, renderConversation, type Conversation, type Item, type ListQuery } from './conversations.ts';
@@ -44,7 +45,6 @@ const MAX_STORED_RESPONSES = 200_000;
 /** Create bodies kept for `GET /sim/requests/{id}`: the newest this many, and this many characters. */
 const MAX_LOGGED_REQUESTS = 10_000;
 const MAX_LOGGED_REQUEST_CHARS = 256 * 1024 * 1024;
-export const JOB_ID_METADATA_KEY = 'longhaul_job_id';
 
 /** What a create answers: the Response as JSON, or (stream=true) its event stream. */
 export type Created = { kind: 'json'; body: Record<string, unknown> } | { kind: 'stream'; response: SimResponse };

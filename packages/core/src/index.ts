@@ -9,3 +9,4 @@ export * from './token-estimate.ts';
 export * from './prompts.ts';
 export * from './models.ts';
 export * from './delivery-state.ts';
+export * from './vocabulary.ts';

@@ -3,6 +3,7 @@
  * the result in one transaction together with the job's event row.
  */
 import { type JobError, type JobStatus, type ProviderStatus, type TransitionResult, transition } from './job-state.ts';
+import { isTerminalProviderStatus } from './vocabulary.ts';
 
 export interface Usage {
   input_tokens: number;
@@ -85,7 +86,7 @@ export function reconcileResponse(job: { status: JobStatus }, response: Provider
   const decision = transition(job, { type: 'observed', responseStatus: response.status });
   if (!decision.ok) return decision;
   const patch: ReconcilePatch = { status: decision.status };
-  if (response.status === 'completed' || response.status === 'failed' || response.status === 'incomplete' || response.status === 'cancelled') {
+  if (isTerminalProviderStatus(response.status)) {
     patch.output = response.output ?? [];
     patch.outputText = outputText(response.output);
     patch.reasoningSummary = reasoningSummary(response.output);

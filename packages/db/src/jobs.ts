@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { and, asc, desc, eq, gt, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm';
-import { ConflictError, EventSource, JobStatus } from '@longhaul/core';
+import { ACTIVE_STATUSES, ConflictError, EventSource, JobStatus } from '@longhaul/core';
 import type { Database } from './client.ts';
 import { newId } from './ids.ts';
 import { insertClause } from './sql-values.ts';
@@ -213,8 +213,6 @@ export async function listJobEvents(db: Database, jobId: string) {
   return db.select().from(jobEvents).where(eq(jobEvents.jobId, jobId)).orderBy(jobEvents.id);
 }
 
-const ACTIVE = [JobStatus.Pending, JobStatus.Queued, JobStatus.InProgress, JobStatus.Cancelling];
-
 /**
  * Non-terminal jobs the worker should have looked at by `overdueBefore` but has not: their work
  * item was probably lost (Redis restart, FLUSHALL, crash). Oldest first.
@@ -223,7 +221,7 @@ export async function findOverdueJobs(db: Database, overdueBefore: Date, limit: 
   return db
     .select({ id: jobs.id, tenantId: jobs.tenantId, status: jobs.status, responseId: jobs.responseId, streamed: sql<boolean>`coalesce((${jobs.request}->>'stream')::boolean, false)` })
     .from(jobs)
-    .where(and(inArray(jobs.status, ACTIVE), or(lte(jobs.nextCheckAt, overdueBefore), isNull(jobs.nextCheckAt))))
+    .where(and(inArray(jobs.status, ACTIVE_STATUSES), or(lte(jobs.nextCheckAt, overdueBefore), isNull(jobs.nextCheckAt))))
     .orderBy(jobs.nextCheckAt)
     .limit(limit);
 }
@@ -233,7 +231,7 @@ export async function findExpiredJobs(db: Database, now: Date, limit: number): P
   return db
     .select({ id: jobs.id, tenantId: jobs.tenantId, status: jobs.status, responseId: jobs.responseId })
     .from(jobs)
-    .where(and(inArray(jobs.status, ACTIVE), lt(jobs.deadlineAt, now)))
+    .where(and(inArray(jobs.status, ACTIVE_STATUSES), lt(jobs.deadlineAt, now)))
     .limit(limit);
 }
 
@@ -249,7 +247,7 @@ export async function scheduleNextCheck(db: Database, jobId: string, at: Date, c
       ...(counters.poll ? { polls: sql`${jobs.polls} + 1` } : {}),
       ...(counters.submitAttempt ? { submitAttempts: sql`${jobs.submitAttempts} + 1` } : {}),
     })
-    .where(and(eq(jobs.id, jobId), inArray(jobs.status, ACTIVE)));
+    .where(and(eq(jobs.id, jobId), inArray(jobs.status, ACTIVE_STATUSES)));
 }
 
 /** Forget idempotency keys past their expiry. Returns how many were removed. */

@@ -4,7 +4,7 @@
  */
 import { sql } from 'drizzle-orm';
 import { bigserial, boolean, index, integer, jsonb, numeric, pgEnum, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
-import { DELIVERY_STATUSES, EVENT_SOURCES, JOB_STATUSES, type JobError, type Usage } from '@longhaul/core';
+import { ACTIVE_STATUSES, DELIVERY_STATUSES, EVENT_SOURCES, JOB_STATUSES, type JobError, type Usage } from '@longhaul/core';
 
 export const jobStatusEnum = pgEnum('job_status', JOB_STATUSES);
 export const eventSourceEnum = pgEnum('event_source', EVENT_SOURCES);
@@ -81,7 +81,7 @@ export const jobs = pgTable(
     index('jobs_tenant_status_created_idx').on(t.tenantId, t.status, t.createdAt.desc(), t.id.desc()),
     index('jobs_active_next_check_idx')
       .on(t.nextCheckAt)
-      .where(sql`status in ('pending', 'queued', 'in_progress', 'cancelling')`),
+      .where(sql.raw(`status in (${ACTIVE_STATUSES.map((s) => `'${s}'`).join(', ')})`)),
     // Admin search across tenants: newest first, and metadata key/value containment (@>).
     index('jobs_created_idx').on(t.createdAt.desc(), t.id.desc()),
     index('jobs_metadata_idx').using('gin', t.metadata.op('jsonb_path_ops')),

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DELIVERY_STATUSES, EVENT_SOURCES, JOB_STATUSES } from '@longhaul/core';
+import { ACTIVE_STATUSES, DELIVERY_STATUSES, EVENT_SOURCES, JOB_STATUSES } from '@longhaul/core';
 import { createDb, migrationsApplied, type DbHandle } from '../src/index.ts';
 import { createTestDatabase, type TestDatabase } from '../src/testing.ts';
 
@@ -34,6 +34,12 @@ describe('database schema', () => {
 
   it('has the callback delivery status enum of the core delivery state machine, in order', async () => {
     expect(await enumValues('callback_delivery_status')).toEqual([...DELIVERY_STATUSES]);
+  });
+
+  it('indexes the active jobs of the core (non-terminal statuses) for the sweeper', async () => {
+    const { rows } = await handle.pool.query<{ def: string }>("select indexdef as def from pg_indexes where indexname = 'jobs_active_next_check_idx'");
+    const listed = [...rows[0]!.def.matchAll(/'(\w+)'::job_status/g)].map((m) => m[1]);
+    expect(listed).toEqual([...ACTIVE_STATUSES]);
   });
 
   it('reports every committed migration as applied', async () => {

@@ -90,7 +90,7 @@ export function jobStreamRouter(deps: ApiDeps): Router {
       getJobForTenant(db, job.tenantId, job.id)
         .then(async (current) => {
           // Give the log a moment to carry the terminal event itself before speaking for it.
-          if (current && isTerminal(current.status) && current.finishedAt && Date.now() - current.finishedAt.getTime() > 2_000) await closeFromDatabase(current);
+          if (current && isTerminal(current.status) && current.finishedAt && deps.clock().getTime() - current.finishedAt.getTime() > 2_000) await closeFromDatabase(current);
         })
         .catch(() => {});
     }, deps.config.streamFinalCheckMs ?? 5_000);

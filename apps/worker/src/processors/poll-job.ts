@@ -48,7 +48,7 @@ export function pollJobProcessor(deps: WorkerDeps) {
     const next = clock().getTime() + delayMs;
     await scheduleNextCheck(db.db, job.id, new Date(next), { poll: true });
     await work.updateData({ jobId, attempt: attempt + 1 });
-    await work.moveToDelayed(Date.now() + delayMs, token);
+    await work.moveToDelayed(next, token);
     throw new DelayedError();
   };
 }

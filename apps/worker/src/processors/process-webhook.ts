@@ -10,19 +10,18 @@
  * that its job has since replaced, is recorded as an orphan.
  */
 import { DelayedError, UnrecoverableError, type Job as QueueJob } from 'bullmq';
-import { isTerminal } from '@longhaul/core';
+import { JOB_ID_METADATA_KEY, TERMINAL_RESPONSE_EVENT_TYPES, isTerminal } from '@longhaul/core';
 import { type Job, findJobByResponseId, getInboxRow, getJob, reconcileJob, settleInboxRow } from '@longhaul/db';
 import { ProviderError, type ProviderResult } from '@longhaul/provider';
 import { parsePayload } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
 import type { WorkerDeps } from '../deps.ts';
 import { stateChanged } from '../state-changes.ts';
-import { JOB_ID_METADATA_KEY } from './submit-job.ts';
 
 /** How long a webhook that beat its submission's commit waits before each new look. */
 const WAITING_RETRY_DELAYS_MS = [100, 250, 500, 1_000, 2_000, 5_000];
 
-const TERMINAL_EVENTS = new Set(['response.completed', 'response.failed', 'response.cancelled', 'response.incomplete']);
+const TERMINAL_EVENTS = new Set(TERMINAL_RESPONSE_EVENT_TYPES);
 
 export function processWebhookProcessor(deps: WorkerDeps) {
   const { db, queues, provider, clock, config, metrics } = deps;
@@ -88,7 +87,7 @@ export function processWebhookProcessor(deps: WorkerDeps) {
         // The submission is normally a moment from committing: look again shortly. After that
         // the sweeper applies the row once the job has its response id.
         await work.updateData({ inboxId, waits: waits + 1 });
-        await work.moveToDelayed(Date.now() + WAITING_RETRY_DELAYS_MS[waits]!, token);
+        await work.moveToDelayed(clock().getTime() + WAITING_RETRY_DELAYS_MS[waits]!, token);
         throw new DelayedError();
       }
     } else {

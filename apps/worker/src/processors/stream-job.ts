@@ -12,7 +12,7 @@
  * stores a final `response.<status>` event, so the stream still ends with the final state.
  */
 import { DelayedError, UnrecoverableError, type Job as QueueJob } from 'bullmq';
-import { JobStatus, isTerminal, nextPollDelayMs } from '@longhaul/core';
+import { JobStatus, TERMINAL_RESPONSE_EVENT_TYPES, isTerminal, isTerminalProviderStatus, nextPollDelayMs } from '@longhaul/core';
 import { type Job, getJob, reconcileJob, scheduleNextCheck } from '@longhaul/db';
 import { ProviderError, type ProviderResponseObject, type ProviderStreamEvent } from '@longhaul/provider';
 import { parsePayload } from '@longhaul/queue';
@@ -20,8 +20,8 @@ import { jobLogFields } from '@longhaul/runtime';
 import type { WorkerDeps } from '../deps.ts';
 import { stateChanged } from '../state-changes.ts';
 
-const TERMINAL_EVENTS = new Set(['response.completed', 'response.failed', 'response.incomplete', 'response.cancelled']);
-const finished = (response: ProviderResponseObject) => response.status === 'completed' || response.status === 'failed' || response.status === 'incomplete' || response.status === 'cancelled';
+const TERMINAL_EVENTS = new Set(TERMINAL_RESPONSE_EVENT_TYPES);
+const finished = (response: ProviderResponseObject) => isTerminalProviderStatus(response.status);
 
 /** How often a live stream tells the sweeper it is still being followed. */
 const HEARTBEAT_MS = 10_000;
@@ -75,8 +75,9 @@ export function streamJobProcessor(deps: WorkerDeps, shutdown: AbortSignal) {
           return;
         }
         const delayMs = nextPollDelayMs(config.completionMode === 'webhook' ? 'poll' : config.completionMode, work.attemptsMade, config.poll, retrieved.pollAfterMs);
-        await scheduleNextCheck(db.db, job.id, new Date(clock().getTime() + delayMs), { poll: true });
-        await work.moveToDelayed(Date.now() + delayMs, token);
+        const next = clock().getTime() + delayMs;
+        await scheduleNextCheck(db.db, job.id, new Date(next), { poll: true });
+        await work.moveToDelayed(next, token);
         throw new DelayedError();
       }
 

@@ -15,15 +15,13 @@
  * `submit_attempts` counter is bumped before each create so such duplicates are visible.
  */
 import { DelayedError, RateLimitError, UnrecoverableError, type Job as QueueJob } from 'bullmq';
-import { JobStatus, isTerminal, mayRetry, nextPollDelayMs } from '@longhaul/core';
+import { JOB_ID_METADATA_KEY, JobStatus, isTerminal, mayRetry, nextPollDelayMs } from '@longhaul/core';
 import { type Job, applyJobEvent, claimSubmission, getJob } from '@longhaul/db';
 import { ProviderError, type ProviderResult } from '@longhaul/provider';
 import { parsePayload, type Turn } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
 import type { WorkerContext, WorkerDeps } from '../deps.ts';
 import { stateChanged } from '../state-changes.ts';
-
-export const JOB_ID_METADATA_KEY = 'longhaul_job_id';
 
 /**
  * Create a `stream: true` response: read its stream up to `response.created` (stored in the job's
@@ -73,7 +71,7 @@ export function submitJobProcessor(deps: WorkerContext) {
         loggedWaits.set(turn.tenantId, turn.jobId);
         deps.logger.info({ job_id: turn.jobId, tenant_id: turn.tenantId, wait_ms: turn.waitMs, code: 'admission_wait' }, 'tenant over its token budget: job waits in pending');
       }
-      await work.moveToDelayed(Date.now() + turn.waitMs + waitJitterMs(turn.waitMs), token);
+      await work.moveToDelayed(deps.clock().getTime() + turn.waitMs + waitJitterMs(turn.waitMs), token);
       throw new DelayedError();
     }
     let outcome: 'done' | 'skipped';

@@ -1,0 +1,30 @@
+/**
+ * Words the API, the worker, the database layer and the simulator share, defined once. Each is
+ * derived from the state machine it belongs to where there is one, so a new status cannot be
+ * forgotten in one of the lists.
+ */
+import { JOB_STATUSES, type JobStatus, type ProviderStatus, isTerminal } from './job-state.ts';
+
+/**
+ * The metadata key Longhaul adds to every response it creates, holding the job id: it links a
+ * provider webhook to its job when the response id is not yet committed, and is reserved in a
+ * tenant's own metadata.
+ */
+export const JOB_ID_METADATA_KEY = 'longhaul_job_id';
+
+/** Job statuses the worker still owes work to (everything not terminal), in lifecycle order. */
+export const ACTIVE_STATUSES: readonly JobStatus[] = JOB_STATUSES.filter((s) => !isTerminal(s));
+
+/** Provider (OpenAI Responses) statuses a response never leaves. */
+export const TERMINAL_PROVIDER_STATUSES = ['completed', 'failed', 'cancelled', 'incomplete'] as const satisfies readonly ProviderStatus[];
+export type TerminalProviderStatus = (typeof TERMINAL_PROVIDER_STATUSES)[number];
+
+export function isTerminalProviderStatus(status: string | null | undefined): status is TerminalProviderStatus {
+  return (TERMINAL_PROVIDER_STATUSES as readonly string[]).includes(status ?? '');
+}
+
+/**
+ * The provider event types (stream events and webhooks) that carry a finished response:
+ * `response.<terminal status>` (streams have no `response.cancelled`; webhooks do).
+ */
+export const TERMINAL_RESPONSE_EVENT_TYPES: readonly string[] = TERMINAL_PROVIDER_STATUSES.map((s) => `response.${s}`);
