@@ -1,11 +1,71 @@
 #!/usr/bin/env node
 // `npm start`: the whole system on localhost — simulator (unless a provider is configured), API
 // and worker — with embedded defaults, then the URLs and a working API key.
+//
+// Lifecycle. Each app runs in a session of its own (detached), so a terminal's Ctrl-C reaches it
+// once, through shutdown() below. This process stops them all when
+//   - it gets SIGINT or SIGTERM (package.json `exec`s it: npm relays a signal to its child only,
+//     and a shell in between would die of it and leave us running);
+//   - one of them exits (the rest follow: there is no half a system);
+//   - its own parent is gone (npm killed by SIGKILL, a closed terminal): watchParent.
+// Every app is told our pid (LONGHAUL_PARENT_PID) and shuts itself down if we die by SIGKILL. An
+// app still running past its own deadline plus a margin is killed with its process group, so
+// this process never exits leaving one behind.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { ROOT, appendEnvFile, ensureDatabase, ensurePostgres, ensureRedis, gitIgnoredDir, installDependencies, log, readEnvFile, run } from './lib/setup.mjs';
+import { ROOT, appendEnvFile, ensureDatabase, ensurePostgres, ensureRedis, gitIgnoredDir, ignoreStdioErrors, installDependencies, log, readEnvFile, run, watchParent } from './lib/setup.mjs';
+
+/** A repeat of the first signal within this window is the same Ctrl-C (the terminal and npm both send it). */
+const REPEAT_WINDOW_MS = 1_000;
+
+const children = [];
+const running = () => children.filter((c) => c.exitCode === null && c.signalCode === null);
+let stopping = null;
+
+/** Stop every app (SIGTERM: each drains within its deadline), then exit with `code` (1 if one did not stop cleanly). Idempotent. */
+function shutdown(reason, code) {
+  if (stopping) return;
+  stopping = { at: Date.now(), code };
+  log(`stopping (${reason})`);
+  for (const c of running()) c.kill('SIGTERM');
+  // The apps' own deadlines: SHUTDOWN_TIMEOUT_MS (API 10 s, worker 30 s by default) + 2 s, simulator 12 s.
+  const configured = Number.parseInt(process.env.SHUTDOWN_TIMEOUT_MS ?? '', 10);
+  const graceMs = Math.max(Number.isFinite(configured) ? configured : 30_000, 10_000) + 5_000;
+  setTimeout(() => {
+    for (const c of running()) {
+      log(`${c.appName} still running ${graceMs} ms after SIGTERM: killing it`);
+      killGroup(c, 'SIGKILL');
+    }
+  }, graceMs).unref();
+  exitWhenStopped();
+}
+
+function exitWhenStopped() {
+  if (stopping && running().length === 0) process.exit(stopping.code);
+}
+
+function killGroup(child, signal) {
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    child.kill(signal);
+  }
+}
+
+function onSignal(signal) {
+  if (!stopping) return shutdown(signal, 0);
+  if (Date.now() - stopping.at < REPEAT_WINDOW_MS) return;
+  // A second signal: each app exits at once on its second one.
+  log(`second ${signal}: stopping now`);
+  for (const c of running()) c.kill(signal);
+}
+
+ignoreStdioErrors();
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+watchParent(() => shutdown('the process that started it is gone', 1));
 
 const env = { ...process.env };
 env.DATABASE_URL ??= 'postgres://postgres@127.0.0.1:5432/longhaul';
@@ -44,30 +104,24 @@ await ensureRedis(env.REDIS_URL);
 log('applying migrations');
 run(process.execPath, ['--conditions=@longhaul/source', '--import', 'tsx', 'apps/cli/src/index.ts', 'migrate'], { env });
 
-const children = [];
 function launch(name, entry, extraEnv = {}) {
-  // Own process group: a Ctrl-C reaches the children once, through shutdown() below.
-  const child = spawn(process.execPath, ['--conditions=@longhaul/source', '--import', 'tsx', entry], { cwd: ROOT, env: { ...env, ...extraEnv }, stdio: ['ignore', 'inherit', 'inherit'], detached: true });
+  if (stopping) return;
+  const child = spawn(process.execPath, ['--conditions=@longhaul/source', '--import', 'tsx', entry], {
+    cwd: ROOT,
+    env: { ...env, ...extraEnv, LONGHAUL_PARENT_PID: String(process.pid) },
+    stdio: ['ignore', 'inherit', 'inherit'],
+    detached: true,
+  });
+  child.appName = name;
   child.on('exit', (code, signal) => {
     log(`${name} exited (${signal ?? code})`);
-    if (!shuttingDown) shutdown(1);
+    if (!stopping) shutdown(`${name} exited`, 1);
+    // Our exit code says whether the stop was clean: every app exited 0 by itself.
+    else if (code !== 0) stopping.code = 1;
+    exitWhenStopped();
   });
   children.push(child);
 }
-
-let shuttingDown = false;
-function shutdown(code = 0) {
-  if (shuttingDown) return;
-  shuttingDown = true;
-  for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
-  const timer = setTimeout(() => process.exit(code), 15_000);
-  Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : null))).then(() => {
-    clearTimeout(timer);
-    process.exit(code);
-  });
-}
-process.on('SIGINT', () => shutdown(0));
-process.on('SIGTERM', () => shutdown(0));
 
 const apiUrl = `http://${env.HOST ?? '127.0.0.1'}:${env.PORT ?? '3000'}`;
 if (useSimulator) {
