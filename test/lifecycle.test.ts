@@ -146,12 +146,20 @@ async function system(overrides: Record<string, string> = {}): Promise<System> {
   return { env, ports: [port, simPort, metricsPort], apiUrl: `http://127.0.0.1:${port}`, apiKey, logFile: path.join(dir, `${env.QUEUE_PREFIX}.log`) };
 }
 
+interface StartOptions {
+  /** Where the processes' stdout goes: the case's log file (default), a pipe, or a file descriptor. */
+  stdout?: 'log' | 'pipe' | number;
+  /** start.mjs runs the simulator (default); false when OPENAI_BASE_URL points elsewhere. */
+  withSim?: boolean;
+  /** In a process group of its own, as in a terminal where Ctrl-C signals the whole group. */
+  group?: boolean;
+}
+
 /** Start `command` (npm start or start.mjs) and wait until every app answers; snapshot its tree. */
-/** `stdout`: where the processes' stdout goes (default the case's log file): 'pipe', or a file descriptor. */
-async function start(sys: System, command: string[], stdout: 'log' | 'pipe' | number = 'log', withSim = true): Promise<Tree> {
+async function start(sys: System, command: string[], { stdout = 'log', withSim = true, group = false }: StartOptions = {}): Promise<Tree> {
   const log = openSync(sys.logFile, 'a');
   const stdio: StdioOptions = ['ignore', stdout === 'log' ? log : stdout, log];
-  const root: ChildProcess = spawn(command[0]!, command.slice(1), { cwd: ROOT, env: sys.env, stdio });
+  const root: ChildProcess = spawn(command[0]!, command.slice(1), { cwd: ROOT, env: sys.env, stdio, detached: group });
   closeSync(log);
   started.push(root.pid!);
   const tail = () => readTail(sys.logFile, 3000);
@@ -238,12 +246,24 @@ describe.sequential('npm start stops cleanly', () => {
     await expectAllGone(sys, tree);
   });
 
+  it('Ctrl-C in a terminal (SIGINT to the whole foreground group, npm relays it too) stops gracefully', { timeout: 60_000 }, async () => {
+    const sys = await system();
+    const tree = await start(sys, ['npm', 'start'], { group: true });
+    await runJob(sys);
+
+    // start.mjs gets SIGINT twice, from the "terminal" and from npm: still one graceful stop, so
+    // every app exits 0 and so do start.mjs and npm (a forced stop would exit 1).
+    process.kill(-tree.root.pid!, 'SIGINT');
+    expect(await exited(tree.root)).toEqual({ code: 0, signal: null });
+    await expectAllGone(sys, tree);
+  });
+
   it('SIGINT to start.mjs hands back an in-flight job, which completes after a restart', { timeout: 90_000 }, async () => {
     // A provider outside the tree, as OpenAI is: its responses outlive our processes.
     const provider: ListeningSim = await createSimServer({ time_scale: 1 }).listen(0);
     try {
       const sys = await system({ OPENAI_BASE_URL: `${provider.url}/v1`, OPENAI_API_KEY: 'sk-test', COMPLETION_MODE: 'poll' });
-      const tree = await start(sys, START, 'log', false);
+      const tree = await start(sys, START, { withSim: false });
       await runJob(sys);
       const job = await submit(sys, 6_000);
       await waitForStatus(sys, job.id, ['in_progress']);
@@ -252,7 +272,7 @@ describe.sequential('npm start stops cleanly', () => {
       expect(await exited(tree.root)).toEqual({ code: 0, signal: null });
       await expectAllGone(sys, tree);
 
-      const again = await start(sys, START, 'log', false);
+      const again = await start(sys, START, { withSim: false });
       expect((await waitForStatus(sys, job.id, ['completed', 'failed', 'cancelled', 'expired'])).status).toBe('completed');
       again.root.kill('SIGTERM');
       await expectAllGone(sys, again);
@@ -282,7 +302,7 @@ describe.sequential('npm start stops cleanly', () => {
 
   it('an app whose stdout was closed still works and exits on SIGTERM', { timeout: 60_000 }, async () => {
     const sys = await system();
-    const tree = await start(sys, START, 'pipe');
+    const tree = await start(sys, START, { stdout: 'pipe' });
     tree.root.stdout!.destroy();
     await runJob(sys);
 
@@ -310,7 +330,7 @@ describe.sequential('npm start stops cleanly', () => {
         }
       }
       const sys = await system({ LOG_LEVEL: 'debug' });
-      const tree = await start(sys, START, writer);
+      const tree = await start(sys, START, { stdout: writer });
       await runJob(sys);
 
       tree.root.kill('SIGTERM');
