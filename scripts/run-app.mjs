@@ -11,7 +11,7 @@
 // (1 if a signal killed it) becomes ours; a compiled app is given our pid (LONGHAUL_PARENT_PID) so
 // that it shuts down by itself if we are killed without being able to pass anything on.
 import { spawn, spawnSync } from 'node:child_process';
-import { ROOT, installDependencies, log, pnpmCommand } from './lib/setup.mjs';
+import { ROOT, installDependencies, log, pnpmCommand, watchParent } from './lib/setup.mjs';
 
 const COMPILED = {
   api: { pkg: '@longhaul/api', entry: 'apps/api/dist/index.js' },
@@ -45,6 +45,8 @@ if (COMPILED[name]) {
 
 const child = spawn(process.execPath, [...nodeArgs, ...args], { cwd: ROOT, stdio: 'inherit', env });
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
+// npm's `sh -c` dies of a SIGTERM sent to npm without passing it on: our parent going away is one.
+watchParent(() => child.kill('SIGTERM'));
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
 
 /** `turbo run build` for `pkg` and its workspace dependencies; its report goes to stderr (stdout is the app's). */
