@@ -3,15 +3,19 @@
  * engine: what `docker compose up` would hand each app is worked out here (interpolation included)
  * and fed to that app's own `loadEnv`, so a renamed variable or a service the URLs do not name fails
  * here instead of in a container at start-up. The compose file is also validated against the
- * Compose Specification's JSON schema (the copy that the `dclint` package ships).
+ * Compose Specification's JSON schema (the copy that the `dclint` package ships). Every command the
+ * image runs must name a file that `npm run build` emits: the emitted files are worked out from each
+ * package's tsconfig.build.json by the TypeScript compiler's own API, without building.
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
+import ts from 'typescript';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
+import { MIGRATIONS_FOLDER } from '@longhaul/db';
 import { loadEnv as loadApiEnv } from '../apps/api/src/env.ts';
 import { loadEnv as loadSimEnv } from '../apps/sim/src/env.ts';
 import { loadEnv as loadWorkerEnv } from '../apps/worker/src/env.ts';
@@ -41,11 +45,14 @@ interface ComposeFile {
 }
 
 const APPS = {
+  // `entry`: the source, `dist`: what the build emits from it and the image runs.
   // `server`: the file that defines the route the health check requests (the API's probes live in ops.ts).
-  api: { entry: 'apps/api/src/index.ts', env: 'apps/api/src/env.ts', server: 'apps/api/src/ops.ts', port: 3000 },
-  worker: { entry: 'apps/worker/src/index.ts', env: 'apps/worker/src/env.ts', server: null, port: null },
-  sim: { entry: 'apps/sim/src/index.ts', env: 'apps/sim/src/env.ts', server: 'apps/sim/src/server.ts', port: 3100 },
+  api: { entry: 'apps/api/src/index.ts', dist: 'apps/api/dist/index.js', env: 'apps/api/src/env.ts', server: 'apps/api/src/ops.ts', port: 3000 },
+  worker: { entry: 'apps/worker/src/index.ts', dist: 'apps/worker/dist/index.js', env: 'apps/worker/src/env.ts', server: null, port: null },
+  sim: { entry: 'apps/sim/src/index.ts', dist: 'apps/sim/dist/index.js', env: 'apps/sim/src/env.ts', server: 'apps/sim/src/server.ts', port: 3100 },
 } as const;
+/** The operator CLI (migrate, create-tenant, tenant limits): not a service, run with `docker compose run`. */
+const CLI = { entry: 'apps/cli/src/index.ts', dist: 'apps/cli/dist/index.js' } as const;
 type AppName = keyof typeof APPS;
 const APP_NAMES = Object.keys(APPS) as AppName[];
 
@@ -151,6 +158,38 @@ function durationMs(value: string): number {
 function declaredEnvKeys(envFile: string): Set<string> {
   return new Set([...read(envFile).matchAll(/^\s+([A-Z][A-Z0-9_]*):/gm)].map((m) => m[1]!));
 }
+
+// ---------------------------------------------------------------------------------------------
+// What `npm run build` emits: for each workspace package, its tsconfig.build.json as tsc reads it.
+
+function workspacePackages(): string[] {
+  return ['apps', 'packages'].flatMap((dir) =>
+    readdirSync(path.join(ROOT, dir))
+      .map((name) => `${dir}/${name}`)
+      .filter((pkg) => existsSync(path.join(ROOT, pkg, 'package.json'))),
+  );
+}
+
+/** The build's tsc options and output files (repository-relative) for one package. */
+function buildOf(pkg: string): { options: ts.CompilerOptions; outputs: Map<string, string> } {
+  const configFile = path.join(ROOT, pkg, 'tsconfig.build.json');
+  const parsed = ts.getParsedCommandLineOfConfigFile(configFile, {}, {
+    ...ts.sys,
+    onUnRecoverableConfigFileDiagnostic: (d) => {
+      throw new Error(ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+    },
+  });
+  if (!parsed) throw new Error(`cannot read ${configFile}`);
+  expect(parsed.errors.map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n')), configFile).toEqual([]);
+  const outputs = new Map<string, string>();
+  for (const file of parsed.fileNames) {
+    for (const out of ts.getOutputFileNames(parsed, file, false)) outputs.set(path.relative(ROOT, out), path.relative(ROOT, file));
+  }
+  return { options: parsed.options, outputs };
+}
+
+/** Every file the build emits, mapped to the source it comes from. */
+const emitted = new Map(workspacePackages().flatMap((pkg) => [...buildOf(pkg).outputs]));
 
 // ---------------------------------------------------------------------------------------------
 // The Dockerfile, read as instructions (continuation lines joined, comments dropped).
@@ -309,9 +348,9 @@ describe('docker-compose.yml', () => {
       }
     });
 
-    it(`runs ${app.entry} with tsx from the shared image`, () => {
-      expect(commandLine(service)).toEqual(['node', '--import', 'tsx', app.entry]);
-      expect(existsSync(path.join(ROOT, app.entry))).toBe(true);
+    it(`runs ${app.dist}, compiled from ${app.entry}, with plain node from the shared image`, () => {
+      expect(commandLine(service)).toEqual(['node', app.dist]);
+      expect(emitted.get(app.dist), `the build emits ${app.dist}`).toBe(app.entry);
       const build = typeof service.build === 'string' ? { context: service.build } : service.build;
       expect(build?.context).toBe('.');
       expect(service.image).toBe(services.api!.image);
@@ -387,6 +426,29 @@ describe('Dockerfile', () => {
       .map((i) => i.args.split('=') as [string, string]),
   );
   const baseImage = (from: string): string => from.split(/\s+/)[0]!.replace(/^\$\{?(\w+)\}?$/, (_m, name: string) => args.get(name) ?? _m);
+  /** Stage name → its instructions, FROM included (a stage based on another one inherits its RUNs). */
+  const stageNames = new Map(instructions.filter((i) => i.op === 'FROM').map((i) => [i.stage, /\sAS\s+(\S+)$/i.exec(i.args)?.[1] ?? String(i.stage)]));
+  const stage = (name: string): Instruction[] => {
+    const index = [...stageNames].find(([, n]) => n === name)?.[0];
+    expect(index, `a stage named ${name}`).toBeDefined();
+    return instructions.filter((i) => i.stage === index);
+  };
+  const runsOf = (name: string): string[] => {
+    const own = stage(name);
+    const parent = baseImage(own[0]!.args);
+    const inherited = [...stageNames.values()].includes(parent) ? runsOf(parent) : [];
+    return [...inherited, ...own.filter((i) => i.op === 'RUN').map((i) => i.args)];
+  };
+  /** `COPY --from=<stage> <src> <dest>` of the final stage, parsed. */
+  const finalCopies = final
+    .filter((i) => i.op === 'COPY')
+    .map((i) => {
+      const words = i.args.split(/\s+/);
+      const from = words.find((w) => w.startsWith('--from='))?.slice('--from='.length);
+      const [src, dest] = words.filter((w) => !w.startsWith('--'));
+      return { from, src: src!, dest: dest! };
+    });
+  const cmd = JSON.parse(final.filter((i) => i.op === 'CMD').at(-1)!.args) as string[];
 
   it('builds on node:20-bookworm-slim', () => {
     const bases = instructions.filter((i) => i.op === 'FROM').map((i) => baseImage(i.args));
@@ -394,11 +456,36 @@ describe('Dockerfile', () => {
     expect(new Set(external)).toEqual(new Set(['node:20-bookworm-slim']));
   });
 
-  it('installs the pnpm that package.json pins and the locked dependencies, dev ones included', () => {
+  it('installs the pnpm that package.json pins, every locked dependency to build, and runs the build', () => {
     const pinned = (JSON.parse(read('package.json')) as { packageManager: string }).packageManager;
     const runs = instructions.filter((i) => i.op === 'RUN').map((i) => i.args);
     expect(runs.some((r) => r.includes(`npm install --global ${pinned}`) || r.includes(`npm i -g ${pinned}`))).toBe(true);
-    expect(runs.some((r) => /pnpm install\b.*--frozen-lockfile\b.*--prod=false/.test(r))).toBe(true);
+    const build = runsOf('build');
+    expect(build.some((r) => /pnpm install\b.*--frozen-lockfile\b.*--prod=false/.test(r))).toBe(true);
+    expect(build.some((r) => /\bpnpm run build\b/.test(r))).toBe(true);
+    expect((JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts.build).toMatch(/^turbo run build\b/);
+  });
+
+  it('gives the runtime stage production dependencies only: no install of its own, no sources, no dev tools', () => {
+    expect(final.filter((i) => i.op === 'RUN'), 'the runtime stage installs nothing itself').toEqual([]);
+    expect(finalCopies.length).toBeGreaterThan(0);
+    for (const copy of finalCopies) expect(copy.from, `COPY ${copy.src}: from another stage, never the build context`).toBeDefined();
+    // node_modules come from a stage whose only install is the production one.
+    const depsStage = finalCopies.find((c) => c.src === '/app/')!.from!;
+    const installs = runsOf(depsStage).filter((r) => /\bpnpm install\b/.test(r));
+    expect(installs).toHaveLength(1);
+    expect(installs[0]).toMatch(/pnpm install\b.*--frozen-lockfile\b/);
+    expect(installs[0]).toMatch(/--prod(\s|$)/);
+    expect(installs[0]).not.toMatch(/--prod=false|--dev\b/);
+    // From the build stage: only what scripts/collect-runtime.sh gathered (dist/, manifests, data, migrations).
+    for (const copy of finalCopies.filter((c) => c.from !== depsStage)) {
+      expect(copy.from).toBe('build');
+      const collect = runsOf('build').find((r) => r.includes('scripts/collect-runtime.sh'));
+      expect(collect, 'the build stage collects the runtime files').toBeDefined();
+      expect(collect).toContain(`collect-runtime.sh ${copy.src.replace(/\/$/, '')}`);
+    }
+    const collectScript = read('scripts/collect-runtime.sh');
+    for (const left of ['src', 'test', 'node_modules', "'tsconfig*.json'", "'*.ts'"]) expect(collectScript).toContain(`! -name ${left}`);
   });
 
   it('runs as a non-root user in production mode', () => {
@@ -408,17 +495,39 @@ describe('Dockerfile', () => {
     expect(final.some((i) => i.op === 'ENV' && /\bNODE_ENV=production\b/.test(i.args))).toBe(true);
   });
 
-  it('starts, by default, an entry file that exists', () => {
-    const cmd = JSON.parse(final.filter((i) => i.op === 'CMD').at(-1)!.args) as string[];
-    expect(cmd.slice(0, 3)).toEqual(['node', '--import', 'tsx']);
-    expect(existsSync(path.join(ROOT, cmd[3]!))).toBe(true);
+  it('starts, by default, the compiled API with plain node', () => {
+    expect(cmd).toEqual(['node', APPS.api.dist]);
+    expect(emitted.get(cmd[1]!)).toBe(APPS.api.entry);
   });
 
-  it('sends the sources and manifests to the build, but neither node_modules nor .git', () => {
+  it('documents, in its header, a command for every app and the CLI, each a file the build emits', () => {
+    const header = read('Dockerfile').split('\n').filter((line) => line.startsWith('#'));
+    const documented = header.map((line) => /^#\s+node (\S+)/.exec(line)?.[1]).filter((file): file is string => Boolean(file));
+    expect(documented.sort()).toEqual([...APP_NAMES.map((n) => APPS[n].dist), CLI.dist].sort());
+    for (const file of documented) expect(emitted.has(file), `the build emits ${file}`).toBe(true);
+    expect(emitted.get(CLI.dist)).toBe(CLI.entry);
+  });
+
+  it('finds the migrations from compiled @longhaul/db as from its source, and ships them', () => {
+    // MIGRATIONS_FOLDER is resolved relative to migrate.ts's own location; its compiled copy must
+    // sit at the same depth for the same relative path to reach the repository's migrations/.
+    expect(MIGRATIONS_FOLDER).toBe(path.join(ROOT, 'migrations'));
+    const compiled = [...emitted].find(([, source]) => source === 'packages/db/src/migrate.ts')?.[0];
+    expect(compiled).toBe('packages/db/dist/migrate.js');
+    const fromSource = path.relative(path.join(ROOT, 'packages/db/src'), MIGRATIONS_FOLDER);
+    expect(path.resolve(ROOT, path.dirname(compiled!), fromSource)).toBe(MIGRATIONS_FOLDER);
+    expect(read('scripts/collect-runtime.sh')).toMatch(/cp -R migrations "\$out\/migrations"/);
+  });
+
+  it('sends the sources, build configuration and manifests to the build, but not node_modules, .git or a local dist/', () => {
     expect(dockerignoreExcludes('node_modules')).toBe(true);
     expect(dockerignoreExcludes('apps/api/node_modules/express/package.json')).toBe(true);
     expect(dockerignoreExcludes('.git/HEAD')).toBe(true);
-    const needed = [...workspaceManifests(), ...APP_NAMES.map((n) => APPS[n].entry), 'scripts/longhaul.ts', ...readdirSync(path.join(ROOT, 'migrations')).map((f) => `migrations/${f}`)];
+    expect(dockerignoreExcludes('apps/api/dist/index.js')).toBe(true);
+    const buildConfig = ['tsconfig.base.json', 'tsconfig.build.base.json', 'turbo.json', 'scripts/collect-runtime.sh', ...workspacePackages().flatMap((pkg) => [`${pkg}/tsconfig.json`, `${pkg}/tsconfig.build.json`])];
+    const sources = [...emitted.values()];
+    const needed = [...workspaceManifests(), ...buildConfig, ...sources, ...readdirSync(path.join(ROOT, 'migrations')).map((f) => `migrations/${f}`)];
+    expect(sources).toContain(CLI.entry);
     expect(needed.filter(dockerignoreExcludes)).toEqual([]);
   });
 });

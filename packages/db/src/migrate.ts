@@ -3,7 +3,11 @@ import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import { sql } from 'drizzle-orm';
 import type { Database } from './client.ts';
 
-/** The committed drizzle-kit migrations at the repository root. */
+/**
+ * The committed drizzle-kit migrations at the repository root. Resolved from this module's own
+ * location, which is one level below the package whether it runs as src/migrate.ts or as the
+ * compiled dist/migrate.js; the Docker image keeps the repository layout (migrations/ at its root).
+ */
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../../migrations', import.meta.url));
 
 /**
