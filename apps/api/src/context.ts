@@ -4,7 +4,7 @@
  */
 import type { AddressPolicy } from '@longhaul/callbacks';
 import type { Database } from '@longhaul/db';
-import type { Admission, AdmissionConfig } from '@longhaul/engine';
+import type { Admission, AdmissionConfig, JobEffects } from '@longhaul/engine';
 import type { Metrics } from '@longhaul/metrics';
 import type { Provider } from '@longhaul/provider';
 import type { Queues } from '@longhaul/queue';
@@ -53,7 +53,12 @@ export interface ApiDeps {
 }
 
 /** What routers get: the dependencies with defaults filled in, and what `createServer` builds from them once (engine.ts). */
-export type ApiContext = ApiDeps & { metrics: Metrics; admission: Admission };
+export type ApiContext = ApiDeps & {
+  metrics: Metrics;
+  admission: Admission;
+  /** What follows a job's state change (metrics, the lifecycle stream event, the next work item). */
+  jobEffects: JobEffects;
+};
 
 export interface FileLimits {
   /** A file must be smaller than this. Default 10 MiB (the guide: "less than 10 MB"). */

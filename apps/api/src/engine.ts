@@ -1,17 +1,16 @@
 /**
- * What the API builds once per process from its deps (`createServer`), the same as the worker's
- * `createWorker` does: per-tenant admission (@longhaul/engine), whose tenant-limit resolver the
- * request limiter shares.
+ * What the API builds once per process from its deps (`createServer`), as the worker's
+ * `createWorker` does (@longhaul/engine): per-tenant admission, whose tenant-limit resolver the
+ * request limiter shares, and `jobEffects`, what follows a job's state change (a new job's
+ * fair-queue push and submit turn, a cancel's work item, lifecycle stream events, metrics). The
+ * API is a producer: a dispatch Redis does not take is logged and left to the sweeper.
  */
-import { type Admission, type AdmissionConfig, createAdmission } from '@longhaul/engine';
-import type { ApiConfig, ApiDeps } from './context.ts';
-
-export interface ApiEngine {
-  admission: Admission;
-}
+import { type AdmissionConfig, createAdmission, createJobEffects } from '@longhaul/engine';
+import { disabledMetrics } from '@longhaul/metrics';
+import type { ApiConfig, ApiContext, ApiDeps } from './context.ts';
 
 /** The deployment's admission settings, honouring the deprecated `rateLimits` aliases when `admission` leaves them unset. */
-export function admissionConfigOf(config: ApiConfig): AdmissionConfig {
+function admissionConfigOf(config: ApiConfig): AdmissionConfig {
   const { admission = {}, rateLimits = {} } = config;
   return {
     ...admission,
@@ -20,7 +19,9 @@ export function admissionConfigOf(config: ApiConfig): AdmissionConfig {
   };
 }
 
-export function createApiEngine(deps: ApiDeps): ApiEngine {
+/** The routers' context: the deps with defaults filled in, and the engine built from them. */
+export function createApiContext(deps: ApiDeps): ApiContext {
+  const metrics = deps.metrics ?? disabledMetrics();
   const admission = createAdmission({
     db: deps.db,
     queues: deps.queues,
@@ -28,5 +29,14 @@ export function createApiEngine(deps: ApiDeps): ApiEngine {
     config: admissionConfigOf(deps.config),
     defaultRequestLimit: deps.config.rateLimits?.defaultRequestsPerMinute,
   });
-  return { admission };
+  const jobEffects = createJobEffects({
+    db: deps.db,
+    queues: deps.queues,
+    jobStreams: deps.streamHub?.jobStreams,
+    metrics,
+    admission,
+    logger: deps.logger,
+    config: { onDispatchFailure: 'defer' },
+  });
+  return { ...deps, metrics, admission, jobEffects };
 }

@@ -1,7 +1,6 @@
 import express, { type Express } from 'express';
 import { pinoHttp } from 'pino-http';
 import { randomUUID } from 'node:crypto';
-import { disabledMetrics } from '@longhaul/metrics';
 import { queueDepths } from '@longhaul/queue';
 import { adminRouter } from './admin/index.ts';
 import { httpMetrics, opsRouter } from './ops.ts';
@@ -17,13 +16,13 @@ import { jobStreamRouter } from './routes/job-stream.ts';
 import { openaiWebhooksRouter } from './routes/openai-webhooks.ts';
 import { callbackSecretRouter, deliveriesRouter, webhookEndpointsRouter } from './routes/webhook-endpoints.ts';
 import type { ApiContext, ApiDeps } from './context.ts';
-import { createApiEngine } from './engine.ts';
+import { createApiContext } from './engine.ts';
 
 export { createStreamHub, type StreamHub } from './stream-hub.ts';
 export type { ApiConfig, ApiContext, ApiDeps } from './context.ts';
 
 export function createServer(apiDeps: ApiDeps): Express {
-  const deps: ApiContext = { ...apiDeps, metrics: apiDeps.metrics ?? disabledMetrics(), ...createApiEngine(apiDeps) };
+  const deps: ApiContext = createApiContext(apiDeps);
   deps.metrics.setQueueDepthSource(() => queueDepths(deps.queues));
   const app = express();
   app.disable('x-powered-by');

@@ -6,7 +6,7 @@ import type { Metrics } from '@longhaul/metrics';
 import type { CallbackScheduleOptions, CompletionMode, PollScheduleOptions, PriceTable, RetryScheduleOptions } from '@longhaul/core';
 import type { AddressPolicy, AttemptOutcome } from '@longhaul/callbacks';
 import type { JobStreams } from '@longhaul/queue';
-import type { Admission, AdmissionConfig } from '@longhaul/engine';
+import type { Admission, AdmissionConfig, JobEffects } from '@longhaul/engine';
 
 export type { AdmissionConfig } from '@longhaul/engine';
 
@@ -86,4 +86,6 @@ export interface WorkerDeps {
 export interface WorkerContext extends WorkerDeps {
   /** Per-tenant admission (fair queue, tenant limits): the submit turns and the sweeper share its limit cache. */
   admission: Admission;
+  /** What follows every state change (metrics, the lifecycle stream event, the next work item): `jobEffects.afterJobChange`. */
+  jobEffects: JobEffects;
 }

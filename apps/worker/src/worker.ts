@@ -5,7 +5,7 @@
  */
 import { Worker, type ConnectionOptions, type Processor, type WorkerOptions } from 'bullmq';
 import { retryDelayMs } from '@longhaul/core';
-import { createAdmission } from '@longhaul/engine';
+import { createAdmission, createJobEffects } from '@longhaul/engine';
 import { queueCatalog, queueDepths, type QueueKey } from '@longhaul/queue';
 import { throttled } from '@longhaul/runtime';
 import type { WorkerContext, WorkerDeps } from './deps.ts';
@@ -65,15 +65,26 @@ export function createWorker(deps: WorkerDeps): LonghaulWorker {
   const submitLimiter = config.providerRateLimit ? { max: config.providerRateLimit.max, duration: config.providerRateLimit.durationMs } : { max: Number.MAX_SAFE_INTEGER, duration: 1_000 };
   /** Aborted on close: long provider streams are handed back instead of waited for. */
   const shuttingDown = new AbortController();
-  // One admission per process: the submit turns and the sweeper share its tenant-limit cache.
-  const ctx: WorkerContext = { ...deps, admission: createAdmission({ db: deps.db.db, queues: deps.queues, clock: deps.clock, config: config.admission }) };
+  // One admission per process (the submit turns and the sweeper share its tenant-limit cache), and
+  // one place that carries out what follows every state change, for the processors and the sweeper.
+  const admission = createAdmission({ db: deps.db.db, queues: deps.queues, clock: deps.clock, config: config.admission });
+  const jobEffects = createJobEffects({
+    db: deps.db.db,
+    queues: deps.queues,
+    jobStreams: deps.jobStreams,
+    metrics: deps.metrics,
+    admission,
+    logger,
+    config: { completionMode: config.completionMode, poll: config.poll, streamRetentionSeconds: config.streamRetentionSeconds },
+  });
+  const ctx: WorkerContext = { ...deps, admission, jobEffects };
   const workers = [
     make('submit', submitJobProcessor(ctx), config.submitConcurrency, { limiter: submitLimiter }),
-    make('poll', pollJobProcessor(deps), config.pollConcurrency),
-    make('cancel', cancelJobProcessor(deps), config.cancelConcurrency),
-    make('webhook', processWebhookProcessor(deps), config.webhookConcurrency),
+    make('poll', pollJobProcessor(ctx), config.pollConcurrency),
+    make('cancel', cancelJobProcessor(ctx), config.cancelConcurrency),
+    make('webhook', processWebhookProcessor(ctx), config.webhookConcurrency),
     make('deliver', deliverCallbackProcessor(deps), config.callbacks.concurrency),
-    make('stream', streamJobProcessor(deps, shuttingDown.signal), config.streamConcurrency),
+    make('stream', streamJobProcessor(ctx, shuttingDown.signal), config.streamConcurrency),
   ];
   const outboxListener = startOutboxListener(deps);
 

@@ -1,4 +1,5 @@
 export * from './job-state.ts';
+export * from './next-work.ts';
 export * from './schedules.ts';
 export * from './reconcile.ts';
 export * from './errors.ts';

@@ -15,6 +15,9 @@
  *   cancelled (locally, never reached the provider)
  *
  *   any non-terminal ──deadline──▶ expired
+ *
+ * The work that follows a change (the next poll, following a stream, cancelling at the provider)
+ * is decided beside this, by `nextWorkFor()` in next-work.ts.
  */
 
 export const JobStatus = {

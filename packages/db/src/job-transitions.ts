@@ -6,6 +6,11 @@
  * callback outbox rows (event + deliveries) in one atomic statement. A refused decision (e.g. the
  * job is already terminal) writes nothing, which is what keeps terminal states sticky under
  * duplicate webhooks and late polls.
+ *
+ * What follows a change (metrics, the lifecycle event on the job's stream, the next work item) is
+ * not done here: every caller hands the result to `afterJobChange` in @longhaul/engine
+ * (packages/engine/src/job-effects.ts), whose next work item the pure `nextWorkFor` of
+ * @longhaul/core chooses.
  */
 import { sql } from 'drizzle-orm';
 import {

@@ -1,2 +1,3 @@
 export * from './admission.ts';
+export * from './job-effects.ts';
 export * from './tenant-limits.ts';

@@ -1,16 +1,15 @@
 /**
- * /v1/jobs: submit, read, list and cancel jobs. Postgres is written first; Redis dispatch happens
- * after the commit and may fail (Redis down) without losing the job: the worker's sweeper
- * dispatches any job whose work item is missing.
+ * /v1/jobs: submit, read, list and cancel jobs. Postgres is written first; what follows (the
+ * fair-queue push and submit turn of a new job, the cancel work item, the lifecycle stream event,
+ * metrics) is `jobEffects.afterJobChange`, best effort here: Redis may fail (Redis down) without
+ * losing the job, and the worker's sweeper dispatches any job whose work item is missing.
  */
 import { createHash } from 'node:crypto';
 import { Router, type Request } from 'express';
 import { z } from 'zod';
-import { ConflictError, JOB_STATUSES, JobStatus, NotFoundError, ValidationError } from '@longhaul/core';
+import { ConflictError, JOB_STATUSES, NotFoundError, ValidationError } from '@longhaul/core';
 import { applyJobEvent, createJob, findIdempotentReplay, getJobForTenant, listJobEvents, listJobs, type Job } from '@longhaul/db';
-import type { QueueKey } from '@longhaul/queue';
 import { checkCallbackUrlResolved } from '@longhaul/callbacks';
-import { observeStateChange } from '@longhaul/metrics';
 import { jobLogFields } from '@longhaul/runtime';
 import type { ApiContext } from '../context.ts';
 import { jobRequestSchema } from '../job-request.ts';
@@ -39,49 +38,9 @@ function tenantOf(req: Request): string {
 }
 
 export function jobsRouter(deps: ApiContext): Router {
-  const { db, queues, clock, config, metrics, admission } = deps;
+  const { db, clock, config, jobEffects } = deps;
   const router = Router();
   checkPathIds(router, { id: ids.job });
-
-  /** Hand a job to the workers; a Redis failure is logged, never fatal (the sweeper catches up). */
-  async function dispatch(req: Request, key: QueueKey, jobId: string): Promise<void> {
-    try {
-      await queues.add(key, { jobId } as never);
-    } catch (err) {
-      req.log.warn({ err, job_id: jobId, queue: key, code: 'dispatch_deferred' }, 'could not reach Redis; the sweeper will dispatch the job');
-    }
-  }
-
-  /**
-   * Hand a new job to the fair queue (per-tenant admission, with the tenant's token limit) and add
-   * a submit turn for it. Best effort like `dispatch`: the sweeper pushes what did not arrive.
-   */
-  async function dispatchSubmission(req: Request, job: Job): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const pushing = admission.admit(job);
-      pushing.catch(() => {}); // may land later: the push is idempotent
-      await Promise.race([pushing, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('Redis did not accept the job within 1000 ms')), 1_000)))]);
-    } catch (err) {
-      req.log.warn({ err, job_id: job.id, queue: 'submit', code: 'dispatch_deferred' }, 'could not reach Redis; the sweeper will dispatch the job');
-      return;
-    } finally {
-      clearTimeout(timer);
-    }
-    await dispatch(req, 'submit', job.id);
-  }
-
-  /** Tell the job's stream watchers (best effort: Postgres already has the change). */
-  async function publishLifecycle(req: Request, job: Job): Promise<void> {
-    const streams = deps.streamHub?.jobStreams;
-    if (!streams) return;
-    try {
-      const type = `job.${job.status}`;
-      await streams.appendLifecycleEvent(job.id, type, JSON.stringify({ type, job: toJobObject(job) }));
-    } catch (err) {
-      req.log.warn({ err, job_id: job.id, code: 'event_log_unavailable' }, 'could not append a lifecycle event to the job stream');
-    }
-  }
 
   router.post('/', async (req, res) => {
     if (req.body === undefined || req.body === null || typeof req.body !== 'object' || Array.isArray(req.body)) {
@@ -136,8 +95,7 @@ export function jobsRouter(deps: ApiContext): Router {
     );
     if (!replayed) {
       req.log.child(jobLogFields(job)).info({ model: job.model }, 'job accepted');
-      metrics.jobCreated(job.model);
-      if (job.status === JobStatus.Pending) await dispatchSubmission(req, job);
+      await jobEffects.afterJobChange({ ok: true, changed: true, job }, { type: 'created' }, { logger: req.log });
     }
     accepted(job, replayed);
   });
@@ -188,9 +146,7 @@ export function jobsRouter(deps: ApiContext): Router {
     }
     const log = req.log.child(jobLogFields(result.job));
     if (result.changed) log.info({ from: result.from, to: result.job.status }, 'cancel requested');
-    observeStateChange(metrics, result);
-    if (result.changed) await publishLifecycle(req, result.job);
-    if (result.job.status === JobStatus.Cancelling) await dispatch(req, 'cancel', job.id);
+    await jobEffects.afterJobChange(result, { type: 'cancel_requested' }, { logger: req.log });
     res.json(toJobObject(result.job));
   });
 

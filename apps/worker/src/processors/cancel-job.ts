@@ -8,11 +8,10 @@ import { applyJobEvent, getJob, reconcileJob } from '@longhaul/db';
 import { ProviderError, type ProviderResult } from '@longhaul/provider';
 import { parsePayload } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
-import type { WorkerDeps } from '../deps.ts';
-import { stateChanged } from '../state-changes.ts';
+import type { WorkerContext } from '../deps.ts';
 
-export function cancelJobProcessor(deps: WorkerDeps) {
-  const { db, provider, clock, config, metrics } = deps;
+export function cancelJobProcessor(deps: WorkerContext) {
+  const { db, provider, clock, config, jobEffects } = deps;
   return async (work: QueueJob): Promise<void> => {
     const { jobId } = parsePayload('cancel', work.data);
     const job = await getJob(db.db, jobId);
@@ -27,7 +26,7 @@ export function cancelJobProcessor(deps: WorkerDeps) {
       if (!(err instanceof ProviderError)) throw err;
       if (err.kind === 'not_found') {
         const error = { code: 'response_not_found', message: `The provider no longer knows response ${job.responseId}.` };
-        await stateChanged(deps, await applyJobEvent(db.db, job, { type: 'response_lost', error }, { source: 'cancel', now: clock() }, { error }));
+        await jobEffects.afterJobChange(await applyJobEvent(db.db, job, { type: 'response_lost', error }, { source: 'cancel', now: clock() }, { error }), { type: 'response_lost' });
         return;
       }
       if (err.kind !== 'rejected') throw err; // rate limit / transient: BullMQ retries with backoff
@@ -36,7 +35,7 @@ export function cancelJobProcessor(deps: WorkerDeps) {
       answer = await provider.retrieveResponse(job.responseId, { jobId: job.id });
     }
     const result = await reconcileJob(db.db, job, answer.response, { source: 'cancel', now: clock(), prices: config.prices });
-    await stateChanged(deps, result);
+    await jobEffects.afterJobChange(result, { type: 'cancel_answered' });
     if (result.ok && result.changed) log.info({ from: result.from, to: result.job.status }, 'job status changed');
   };
 }

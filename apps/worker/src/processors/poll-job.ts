@@ -1,19 +1,19 @@
 /**
  * poll: retrieve the response and reconcile it. While it is not terminal, the same work item is
- * moved back to the delayed set for the next poll (adaptive: ~1 s growing to a cap), so a waiting
- * job costs one Redis entry and no timer or promise in any process.
+ * moved back to the delayed set for the next poll (adaptive: ~1 s growing to a cap, the delay
+ * chosen by `nextWorkFor` through `afterJobChange`), so a waiting job costs one Redis entry and no
+ * timer or promise in any process.
  */
 import { DelayedError, UnrecoverableError, type Job as QueueJob } from 'bullmq';
-import { JobStatus, isTerminal, nextPollDelayMs, retryDelayMs } from '@longhaul/core';
+import { JobStatus, isTerminal, retryDelayMs } from '@longhaul/core';
 import { applyJobEvent, getJob, reconcileJob, scheduleNextCheck } from '@longhaul/db';
 import { ProviderError } from '@longhaul/provider';
 import { parsePayload } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
-import type { WorkerDeps } from '../deps.ts';
-import { stateChanged } from '../state-changes.ts';
+import type { WorkerContext } from '../deps.ts';
 
-export function pollJobProcessor(deps: WorkerDeps) {
-  const { db, provider, clock, config, metrics } = deps;
+export function pollJobProcessor(deps: WorkerContext) {
+  const { db, provider, clock, config, metrics, jobEffects } = deps;
   return async (work: QueueJob, token?: string): Promise<void> => {
     const { jobId, attempt } = parsePayload('poll', work.data);
     const job = await getJob(db.db, jobId);
@@ -26,15 +26,15 @@ export function pollJobProcessor(deps: WorkerDeps) {
       const retrieved = await provider.retrieveResponse(job.responseId, { jobId: job.id });
       const result = await reconcileJob(db.db, job, retrieved.response, { source: 'poll', now: clock(), details: { poll: attempt + 1 }, prices: config.prices });
       if (result.ok && result.changed) log.info({ from: result.from, to: result.job.status, poll: attempt + 1 }, 'job status changed');
-      await stateChanged(deps, result);
+      const { again } = await jobEffects.afterJobChange(result, { type: 'polled', attempt, pollAfterMs: retrieved.pollAfterMs }, { self: 'poll' });
       metrics.poll(result.ok && !isTerminal(result.job.status) ? 'pending' : 'terminal');
-      if (!result.ok || isTerminal(result.job.status)) return;
-      delayMs = nextPollDelayMs(config.completionMode, attempt + 1, config.poll, retrieved.pollAfterMs);
+      if (again?.kind !== 'poll') return;
+      delayMs = again.delayMs;
     } catch (err) {
       if (!(err instanceof ProviderError)) throw err;
       if (err.kind === 'not_found') {
         const error = { code: 'response_not_found', message: `The provider no longer knows response ${job.responseId}.` };
-        await stateChanged(deps, await applyJobEvent(db.db, job, { type: 'response_lost', error }, { source: 'poll', now: clock(), details: { status: err.status } }, { error }));
+        await jobEffects.afterJobChange(await applyJobEvent(db.db, job, { type: 'response_lost', error }, { source: 'poll', now: clock(), details: { status: err.status } }, { error }), { type: 'response_lost' });
         metrics.poll('not_found');
         log.error({ code: error.code }, error.message);
         return;

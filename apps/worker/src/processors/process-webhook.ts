@@ -15,16 +15,15 @@ import { type Job, findJobByResponseId, getInboxRow, getJob, reconcileJob, settl
 import { ProviderError, type ProviderResult } from '@longhaul/provider';
 import { parsePayload } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
-import type { WorkerDeps } from '../deps.ts';
-import { stateChanged } from '../state-changes.ts';
+import type { WorkerContext } from '../deps.ts';
 
 /** How long a webhook that beat its submission's commit waits before each new look. */
 const WAITING_RETRY_DELAYS_MS = [100, 250, 500, 1_000, 2_000, 5_000];
 
 const TERMINAL_EVENTS = new Set(TERMINAL_RESPONSE_EVENT_TYPES);
 
-export function processWebhookProcessor(deps: WorkerDeps) {
-  const { db, queues, provider, clock, config, metrics } = deps;
+export function processWebhookProcessor(deps: WorkerContext) {
+  const { db, provider, clock, config, jobEffects } = deps;
   return async (work: QueueJob, token?: string): Promise<void> => {
     const { inboxId, waits } = parsePayload('webhook', work.data);
     const row = await getInboxRow(db.db, inboxId);
@@ -48,13 +47,10 @@ export function processWebhookProcessor(deps: WorkerDeps) {
       }
       retrieved ??= await provider.retrieveResponse(responseId, { jobId: job.id });
       const result = await reconcileJob(db.db, job, retrieved.response, { source: 'webhook', now: clock(), details: { webhook_id: row.webhookId, event_type: row.eventType }, prices: config.prices });
-      await stateChanged(deps, result);
+      // A job the webhook finished has its pending safety poll retired.
+      await jobEffects.afterJobChange(result, { type: 'webhook' });
       await settleInboxRow(db.db, row.id, 'applied', { jobId: job.id, now: clock() });
       if (result.ok && result.changed) jobLog.info({ from: result.from, to: result.job.status }, 'job status changed');
-      if (result.ok && isTerminal(result.job.status)) {
-        // The pending safety poll has nothing left to do.
-        await queues.get('poll').remove(job.id).catch(() => 0);
-      }
     };
 
     const job = await findJobByResponseId(db.db, responseId);

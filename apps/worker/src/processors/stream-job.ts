@@ -12,13 +12,12 @@
  * stores a final `response.<status>` event, so the stream still ends with the final state.
  */
 import { DelayedError, UnrecoverableError, type Job as QueueJob } from 'bullmq';
-import { JobStatus, TERMINAL_RESPONSE_EVENT_TYPES, isTerminal, isTerminalProviderStatus, nextPollDelayMs } from '@longhaul/core';
+import { JobStatus, TERMINAL_RESPONSE_EVENT_TYPES, isTerminal, isTerminalProviderStatus, nextWorkFor } from '@longhaul/core';
 import { type Job, getJob, reconcileJob, scheduleNextCheck } from '@longhaul/db';
 import { ProviderError, type ProviderResponseObject, type ProviderStreamEvent } from '@longhaul/provider';
 import { parsePayload } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
-import type { WorkerDeps } from '../deps.ts';
-import { stateChanged } from '../state-changes.ts';
+import type { WorkerContext } from '../deps.ts';
 
 const TERMINAL_EVENTS = new Set(TERMINAL_RESPONSE_EVENT_TYPES);
 const finished = (response: ProviderResponseObject) => isTerminalProviderStatus(response.status);
@@ -31,12 +30,12 @@ const HEARTBEAT_MS = 10_000;
  * end at once as a transient failure and another worker resumes them after the retry delay,
  * instead of this one waiting out responses that may run for minutes.
  */
-export function streamJobProcessor(deps: WorkerDeps, shutdown: AbortSignal) {
-  const { db, provider, jobStreams, clock, config } = deps;
+export function streamJobProcessor(deps: WorkerContext, shutdown: AbortSignal) {
+  const { db, provider, jobStreams, clock, config, jobEffects } = deps;
 
   async function reconcileFinal(job: Job, response: ProviderResponseObject): Promise<void> {
     const result = await reconcileJob(db.db, job, response, { source: 'poll', now: clock(), details: { via: 'stream' }, prices: config.prices });
-    await stateChanged(deps, result);
+    await jobEffects.afterJobChange(result, { type: 'streamed' });
   }
 
   return async (work: QueueJob, token?: string): Promise<void> => {
@@ -74,7 +73,10 @@ export function streamJobProcessor(deps: WorkerDeps, shutdown: AbortSignal) {
           await reconcileFinal(job, retrieved.response);
           return;
         }
-        const delayMs = nextPollDelayMs(config.completionMode === 'webhook' ? 'poll' : config.completionMode, work.attemptsMade, config.poll, retrieved.pollAfterMs);
+        // No state changed: this work item tries again later, after the delay nextWorkFor gives.
+        const [retry] = nextWorkFor({ status: job.status, streamed: true }, { type: 'stream_unavailable', attempt: work.attemptsMade, pollAfterMs: retrieved.pollAfterMs }, config);
+        if (retry?.kind !== 'stream') return;
+        const delayMs = retry.delayMs;
         const next = clock().getTime() + delayMs;
         await scheduleNextCheck(db.db, job.id, new Date(next), { poll: true });
         await work.moveToDelayed(next, token);
@@ -90,7 +92,7 @@ export function streamJobProcessor(deps: WorkerDeps, shutdown: AbortSignal) {
           if (await jobStreams.appendProviderEvent(job.id, event.sequence_number, event.type, JSON.stringify(event))) stored += 1;
           if (event.type === 'response.in_progress' && event.response) {
             const result = await reconcileJob(db.db, job, event.response, { source: 'poll', now: clock(), details: { via: 'stream' } });
-            await stateChanged(deps, result);
+            await jobEffects.afterJobChange(result, { type: 'streamed' });
           }
           if (TERMINAL_EVENTS.has(event.type) && event.response) {
             await reconcileFinal(job, event.response);

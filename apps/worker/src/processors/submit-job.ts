@@ -15,13 +15,12 @@
  * `submit_attempts` counter is bumped before each create so such duplicates are visible.
  */
 import { DelayedError, RateLimitError, UnrecoverableError, type Job as QueueJob } from 'bullmq';
-import { JOB_ID_METADATA_KEY, JobStatus, isTerminal, mayRetry, nextPollDelayMs } from '@longhaul/core';
+import { JOB_ID_METADATA_KEY, JobStatus, mayRetry, nextPollDelayMs } from '@longhaul/core';
 import { type Job, applyJobEvent, claimSubmission, getJob } from '@longhaul/db';
 import { ProviderError, type ProviderResult } from '@longhaul/provider';
 import { parsePayload, type Turn } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
 import type { WorkerContext, WorkerDeps } from '../deps.ts';
-import { stateChanged } from '../state-changes.ts';
 
 /**
  * Create a `stream: true` response: read its stream up to `response.created` (stored in the job's
@@ -92,8 +91,8 @@ export function submitJobProcessor(deps: WorkerContext) {
  * Submit one job. Returns when the turn is done with it (submitted, failed, or no longer
  * pending); throws to have BullMQ run the turn again on the same job.
  */
-async function submitTaken(deps: WorkerDeps, work: QueueJob, jobId: string, firstFailedAt: number | undefined): Promise<'done' | 'skipped'> {
-  const { db, queues, provider, clock, config, metrics } = deps;
+async function submitTaken(deps: WorkerContext, work: QueueJob, jobId: string, firstFailedAt: number | undefined): Promise<'done' | 'skipped'> {
+  const { db, queues, provider, clock, config, jobEffects } = deps;
   const now = clock();
   // Counted before the create: a crash between create and commit shows up as attempts > 1.
   const job = await claimSubmission(db.db, jobId, new Date(now.getTime() + config.lockDurationMs));
@@ -131,12 +130,14 @@ async function submitTaken(deps: WorkerDeps, work: QueueJob, jobId: string, firs
         ? { code: 'provider_unavailable', message: `Provider unavailable after ${work.attemptsMade + 1} attempts: ${err.message}` }
         : { code: err.code, message: err.message };
     const failed = await applyJobEvent(db.db, job, { type: 'submit_failed', error }, { source: 'submit', now: clock(), details: { status: err.status, code: err.code } }, { error });
-    await stateChanged(deps, failed);
+    await jobEffects.afterJobChange(failed, { type: 'submit_failed' });
     log.warn({ code: err.code, status: err.status, changed: failed.ok && failed.changed }, 'job failed at submission');
     return 'done';
   }
 
   const response = created.response;
+  // When the sweeper should next expect a look at the job: the first poll's delay, which is what
+  // nextWorkFor gives the poll that follows a submission.
   const firstPollMs = nextPollDelayMs(config.completionMode, 0, config.poll, created.pollAfterMs);
   const at = clock();
   const result = await applyJobEvent(
@@ -154,12 +155,7 @@ async function submitTaken(deps: WorkerDeps, work: QueueJob, jobId: string, firs
     return 'done';
   }
   jobLog.info({ status: result.job.status, request_id: created.requestId }, 'response created');
-  metrics.jobSubmitted(job.model, at.getTime() - job.createdAt.getTime());
-  await stateChanged(deps, result);
-  if (isTerminal(result.job.status)) return 'done';
-  // A streamed response is followed by its stream; any other is polled.
-  if (streamed) await queues.add('stream', { jobId: job.id });
-  else await queues.add('poll', { jobId: job.id, attempt: 0 }, { delayMs: firstPollMs });
-  if (result.job.status === JobStatus.Cancelling) await queues.add('cancel', { jobId: job.id });
+  // Followed by its stream or its first poll, and cancelled too if a cancel raced the create.
+  await jobEffects.afterJobChange(result, { type: 'submitted', pollAfterMs: created.pollAfterMs });
   return 'done';
 }

@@ -1,0 +1,253 @@
+/**
+ * What follows a job's state change, in one place: `afterJobChange`.
+ *
+ * Where a job's state changes: @longhaul/db `changeJobState` (packages/db/src/job-transitions.ts).
+ * What follows it: this module. Every caller that changes a job's state (the API creating or
+ * cancelling a job, each worker processor, the sweeper) hands the result here, and this records
+ * the metrics, appends the lifecycle event to the job's stream and carries out the next work
+ * item, which the pure `nextWorkFor` of @longhaul/core (next-work.ts) chooses.
+ *
+ * Design note:
+ * - Metrics: a job finished (`observeStateChange`, counted once: only the change that made it
+ *   terminal), created, or submitted.
+ * - The lifecycle event (`job.<status>` on the job's Redis Stream, which SSE watchers read) follows
+ *   every change of status, and a finished job's stream is set to expire. Best effort: Postgres
+ *   already holds the change, and a watcher of a finished job is given its final state from there.
+ *   A new job's stream starts empty: its first event is its first change.
+ * - The next work item: admission to the provider (the fair queue and a submit turn), a poll, a
+ *   stream, a cancel, or retiring a poll. A work item that continues itself (a poll re-delaying
+ *   itself with BullMQ's `moveToDelayed`) names itself as `self`: the item of its own kind comes
+ *   back as `again`, for it to reschedule, rather than being dispatched as a new work item.
+ * - A failed dispatch: in the API (`onDispatchFailure: 'defer'`) it is logged as
+ *   `dispatch_deferred` and the request goes on (the job is in Postgres; the sweeper dispatches
+ *   whatever went missing); in the worker it throws, failing the work item at hand for BullMQ to
+ *   retry, as any Redis error there does.
+ * - Refused changes (`ok: false`) are followed by nothing.
+ *
+ * Why a package of its own (@longhaul/engine) rather than @longhaul/queue: it needs Postgres (the
+ * job's row, its tenant's limit through admission.ts), Redis (queues, streams) and the metrics;
+ * putting it in the queue package would make the Redis library depend on Postgres and Prometheus.
+ * Here it composes them, and nothing below depends on it. Each process builds one
+ * (`createJobEffects`, in the API's createServer and the worker's createWorker) and passes it in
+ * its deps.
+ */
+import { type JobChange, JobStatus, type NextWorkOptions, type WorkItem, assertNever, isTerminal, nextWorkFor } from '@longhaul/core';
+import { type Database, type Job, getJob, toJobObject } from '@longhaul/db';
+import { type Metrics, observeStateChange } from '@longhaul/metrics';
+import type { JobStreams, Queues } from '@longhaul/queue';
+import { type Logger, jobLogFields } from '@longhaul/runtime';
+import type { Admission } from './admission.ts';
+
+export interface JobEffectsConfig extends NextWorkOptions {
+  /** How long a finished job's event stream is kept. Default 86 400 s (the worker's STREAM_RETENTION_SECONDS default). */
+  streamRetentionSeconds?: number;
+  /**
+   * What a failed dispatch does: `defer` (producers, the API) logs `dispatch_deferred` and goes on,
+   * giving Redis 1 s for the fair-queue push; `throw` (the worker) fails the work item at hand.
+   * Default `throw`.
+   */
+  onDispatchFailure?: 'defer' | 'throw';
+}
+
+export interface JobEffectsDeps {
+  db: Database;
+  queues: Queues;
+  /** The job event logs; absent (an API without streams): no lifecycle events. */
+  jobStreams?: JobStreams;
+  metrics: Metrics;
+  admission: Admission;
+  logger: Logger;
+  config?: JobEffectsConfig;
+}
+
+/** The result of a state change (`changeJobState`), or a new job as `{ ok: true, changed: true, job }`. */
+export type JobChangeResult = { ok: true; changed: boolean; job: Job } | { ok: false };
+
+export interface AfterJobChangeOptions {
+  /** The work item making the change, when it continues itself: the next item of its kind is handed back as `again`. */
+  self?: 'poll' | 'stream';
+  /** Where warnings about this change go (the request's logger in the API). Default: the module's. */
+  logger?: Logger;
+}
+
+export type ContinuingWork = Extract<WorkItem, { kind: 'poll' | 'stream' }>;
+
+export interface AfterJobChange {
+  /** The work that follows the change, as `nextWorkFor` chose it. */
+  work: readonly WorkItem[];
+  /** The caller's own next run (see `self`); null when it is done with the job. */
+  again: ContinuingWork | null;
+}
+
+/** A job the sweeper found overdue (`findOverdueJobs`). */
+export type OverdueJob = Pick<Job, 'id' | 'tenantId' | 'status' | 'responseId'> & { streamed: boolean };
+
+export interface JobEffects {
+  /** Record, publish and dispatch what follows a job's state change. */
+  afterJobChange(result: JobChangeResult, change: JobChange, options?: AfterJobChangeOptions): Promise<AfterJobChange>;
+  /**
+   * Dispatch an overdue job's work again (the sweeper). Work items are keyed by job id, so a live
+   * one is left as it is. Returns true when the job's work had been lost (and is dispatched anew).
+   */
+  redispatch(job: OverdueJob): Promise<boolean>;
+}
+
+/** Work-item states of a live work item (a turn bound to a job may also wait for children). */
+const LIVE_TURN = ['active', 'waiting', 'delayed', 'prioritized', 'waiting-children'];
+const LIVE_WORK_ITEM = ['active', 'waiting', 'delayed', 'prioritized'];
+const DEFERRED_PUSH_TIMEOUT_MS = 1_000;
+
+
+export function createJobEffects(deps: JobEffectsDeps): JobEffects {
+  const { db, queues, jobStreams, metrics, admission, logger } = deps;
+  const config = deps.config ?? {};
+  const defer = config.onDispatchFailure === 'defer';
+  const retentionSeconds = config.streamRetentionSeconds ?? 86_400;
+
+  async function publishLifecycle(job: Job, log: Logger): Promise<void> {
+    if (!jobStreams) return;
+    const type = `job.${job.status}`;
+    try {
+      await jobStreams.appendLifecycleEvent(job.id, type, JSON.stringify({ type, job: toJobObject(job) }));
+      if (isTerminal(job.status)) await jobStreams.expire(job.id, retentionSeconds);
+    } catch (err) {
+      log.warn({ err, ...jobLogFields(job), code: 'event_log_unavailable' }, 'could not append a lifecycle event to the job stream');
+    }
+  }
+
+  /** One dispatch step; in `defer` mode a failure is logged and reported as false. */
+  async function step(job: Job, queue: string, log: Logger, run: () => Promise<unknown>): Promise<boolean> {
+    if (!defer) {
+      await run();
+      return true;
+    }
+    try {
+      await run();
+      return true;
+    } catch (err) {
+      log.warn({ err, job_id: job.id, queue, code: 'dispatch_deferred' }, 'could not reach Redis; the sweeper will dispatch the job');
+      return false;
+    }
+  }
+
+  /** Push with a deadline (producers): the push may land later, which is harmless (it is idempotent). */
+  function admitWithin(job: Job): Promise<boolean> {
+    const pushing = admission.admit(job);
+    if (!defer) return pushing;
+    pushing.catch(() => {});
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`Redis did not accept the job within ${DEFERRED_PUSH_TIMEOUT_MS} ms`)), DEFERRED_PUSH_TIMEOUT_MS);
+    });
+    return Promise.race([pushing, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  async function dispatch(job: Job, item: WorkItem, log: Logger): Promise<void> {
+    switch (item.kind) {
+      case 'submit':
+        // No turn without the push: the sweeper pushes the job and adds its turn together.
+        if (await step(job, 'submit', log, () => admitWithin(job))) await step(job, 'submit', log, () => queues.add('submit', { jobId: job.id }));
+        return;
+      case 'poll':
+        await step(job, 'poll', log, () => queues.add('poll', { jobId: job.id, attempt: item.attempt }, { delayMs: item.delayMs }));
+        return;
+      case 'stream':
+        await step(job, 'stream', log, () => queues.add('stream', { jobId: job.id }, { delayMs: item.delayMs }));
+        return;
+      case 'cancel':
+        await step(job, 'cancel', log, () => queues.add('cancel', { jobId: job.id }));
+        return;
+      case 'retire_poll':
+        await retirePoll(job.id);
+        return;
+      default:
+        return assertNever(item);
+    }
+  }
+
+  /** Best effort: a poll left behind finds the job finished and ends. */
+  async function retirePoll(jobId: string): Promise<void> {
+    await queues.get('poll').remove(jobId).catch(() => 0);
+  }
+
+  /** Add a work item again unless a live one carries the job's id; a finished one is removed first. Returns its previous state. */
+  async function revive(key: 'submit' | 'poll' | 'stream' | 'cancel', jobId: string, payload: object, delayMs?: number): Promise<string> {
+    const queue = queues.get(key);
+    const state = await queue.getJobState(jobId);
+    if (state === 'failed' || state === 'completed') await queue.remove(jobId);
+    await queues.add(key, payload as never, { delayMs });
+    return state;
+  }
+
+  /**
+   * A pending job is waiting for its turn (in the fair queue: possibly for a long time, over its
+   * tenant's token budget), being submitted by a turn, or lost (its push or its turn vanished with
+   * Redis). A job taken by a turn that no longer exists is freed; a job nowhere in the fair queue is
+   * pushed again; and a turn carrying its id is added if missing (a no-op when one is alive), so the
+   * job is never without a turn. Returns true when the job had been lost.
+   */
+  async function redispatchPending(jobId: string): Promise<boolean> {
+    const where = await admission.fairQueue.locate(jobId);
+    if (where.state === 'taken') {
+      if (LIVE_TURN.includes(await queues.get('submit').getJobState(where.turnId))) return false;
+      await admission.fairQueue.forgetTaken(jobId, where.turnId);
+    }
+    const job = await getJob(db, jobId);
+    if (!job || job.status !== JobStatus.Pending) return false;
+    const lost = await admission.admit(job);
+    await revive('submit', jobId, { jobId });
+    if (lost) logger.child(jobLogFields(job)).warn({ status: job.status, queue: 'submit', previous_state: where.state, code: 'job_redispatched' }, 'pending job was missing from the fair queue: dispatched again');
+    return lost;
+  }
+
+  return {
+    async afterJobChange(result, change, options = {}) {
+      observeStateChange(metrics, result);
+      if (!result.ok) return { work: [], again: null };
+      const { job } = result;
+      const log = options.logger ?? logger;
+      if (change.type === 'created') metrics.jobCreated(job.model);
+      if (change.type === 'submitted' && job.submittedAt) metrics.jobSubmitted(job.model, job.submittedAt.getTime() - job.createdAt.getTime());
+      if (result.changed && change.type !== 'created') await publishLifecycle(job, log);
+
+      const work = nextWorkFor({ status: job.status, streamed: job.request.stream === true }, change, config);
+      let again: ContinuingWork | null = null;
+      for (const item of work) {
+        if ((item.kind === 'poll' || item.kind === 'stream') && item.kind === options.self) again = item;
+        else await dispatch(job, item, log);
+      }
+      return { work, again };
+    },
+
+    async redispatch(job) {
+      let lost = false;
+      const work = nextWorkFor({ status: job.status, streamed: job.streamed }, { type: 'overdue' }, config);
+      for (const [i, item] of work.entries()) {
+        // The first item is the job's own work: whether it was missing is what counts as lost.
+        let missing: boolean;
+        switch (item.kind) {
+          case 'submit':
+            missing = await redispatchPending(job.id);
+            break;
+          case 'poll':
+          case 'stream':
+          case 'cancel': {
+            const payload = item.kind === 'poll' ? { jobId: job.id, attempt: item.attempt } : { jobId: job.id };
+            const state = await revive(item.kind, job.id, payload, item.kind === 'cancel' ? undefined : item.delayMs);
+            missing = !LIVE_WORK_ITEM.includes(state);
+            if (missing && i === 0) logger.child(jobLogFields(job)).warn({ status: job.status, queue: item.kind, previous_state: state, code: 'job_redispatched' }, 'work item was missing: dispatched again');
+            break;
+          }
+          case 'retire_poll':
+            await retirePoll(job.id);
+            missing = false;
+            break;
+          default:
+            return assertNever(item);
+        }
+        if (i === 0) lost = missing;
+      }
+      return lost;
+    },
+  };
+}
