@@ -68,8 +68,8 @@ process.on('SIGTERM', onSignal);
 watchParent(() => shutdown('the process that started it is gone', 1));
 
 const env = { ...process.env };
-env.DATABASE_URL ??= 'postgres://postgres@127.0.0.1:5432/longhaul';
-env.REDIS_URL ??= 'redis://127.0.0.1:6379';
+env.DATABASE_URL ||= 'postgres://postgres@127.0.0.1:5432/longhaul';
+env.REDIS_URL ||= 'redis://127.0.0.1:6379';
 const useSimulator = !env.OPENAI_BASE_URL && !env.OPENAI_API_KEY;
 const simPort = env.SIM_PORT ?? '3100';
 if (useSimulator) env.OPENAI_BASE_URL = `http://127.0.0.1:${simPort}/v1`;

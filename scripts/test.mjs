@@ -4,8 +4,9 @@
 // (unit, integration, end to end).
 import { ensureChromium, ensurePostgres, ensureRedis, installDependencies, log, pnpmCommand, run } from './lib/setup.mjs';
 
-process.env.DATABASE_URL ??= 'postgres://postgres@127.0.0.1:5432/postgres';
-process.env.REDIS_URL ??= 'redis://127.0.0.1:6379';
+// `||=`: set but empty (`DATABASE_URL=`) counts as unset, as it does for the apps.
+process.env.DATABASE_URL ||= 'postgres://postgres@127.0.0.1:5432/postgres';
+process.env.REDIS_URL ||= 'redis://127.0.0.1:6379';
 
 installDependencies();
 await ensurePostgres(process.env.DATABASE_URL);

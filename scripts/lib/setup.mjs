@@ -66,6 +66,20 @@ async function waitReachable(host, port, what, timeoutMs = 30_000) {
 
 const isLocal = (host) => ['127.0.0.1', 'localhost', '::1', '[::1]'].includes(host);
 
+/**
+ * The URL in setting `name`, or a one-line refusal naming it and exit 1: a launcher that cannot
+ * read its settings has started nothing yet, and an ERR_INVALID_URL stack trace says less. The
+ * value is not echoed (it may hold a password).
+ */
+function urlSetting(name, value) {
+  try {
+    return new URL(value);
+  } catch {
+    log(`${name}: invalid URL; unset it for the local default, or give e.g. ${name === 'REDIS_URL' ? 'redis://127.0.0.1:6379' : 'postgres://user:password@host:5432/longhaul'}`);
+    process.exit(1);
+  }
+}
+
 function aptInstall(pkgs) {
   if (!has('apt-get')) throw new Error(`${pkgs.join(', ')} not installed and apt-get is unavailable: install it or point the URL at a running server`);
   log(`installing ${pkgs.join(' ')} from Debian packages`);
@@ -77,7 +91,7 @@ function aptInstall(pkgs) {
 
 /** Make sure Postgres answers at `url`; start (or install) a local one when it does not. */
 export async function ensurePostgres(url) {
-  const u = new URL(url);
+  const u = urlSetting('DATABASE_URL', url);
   const host = u.hostname;
   const port = Number(u.port || 5432);
   if (await tcpReachable(host, port)) return;
@@ -107,9 +121,9 @@ function trustLocalConnections(version) {
 /** Create the database named in `url` if it does not exist (needs the `pg` package installed). */
 export async function ensureDatabase(url) {
   const { default: pg } = await import(path.join(ROOT, 'node_modules/pg/lib/index.js'));
-  const target = new URL(url);
+  const target = urlSetting('DATABASE_URL', url);
   const name = decodeURIComponent(target.pathname.slice(1));
-  const admin = new URL(url);
+  const admin = new URL(target);
   admin.pathname = '/postgres';
   const client = new pg.Client({ connectionString: admin.toString() });
   await client.connect();
@@ -126,7 +140,7 @@ export async function ensureDatabase(url) {
 
 /** Make sure Redis answers at `url`; start (or install) a local one when it does not. */
 export async function ensureRedis(url) {
-  const u = new URL(url);
+  const u = urlSetting('REDIS_URL', url);
   const host = u.hostname;
   const port = Number(u.port || 6379);
   if (await tcpReachable(host, port)) return;

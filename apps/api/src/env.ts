@@ -1,9 +1,11 @@
-/** The API's configuration, parsed once from the environment. Fails fast naming the variable. */
+/**
+ * The API's configuration, parsed once from the environment. Fails fast naming the variable; an
+ * empty value counts as unset (see parseEnv in @longhaul/runtime).
+ */
 import { z } from 'zod';
+import { parseEnv } from '@longhaul/runtime';
 
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
-/** An optional secret; set but empty (`ADMIN_TOKEN=` in a compose file) counts as unset. */
-const secret = (check: z.ZodString) => z.preprocess((v) => (v === '' ? undefined : v), check.optional());
 
 const schema = z.object({
   HOST: z.string().default('127.0.0.1'),
@@ -30,22 +32,18 @@ const schema = z.object({
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
   /** Set by the launcher (scripts/start.mjs, scripts/run-app.mjs): exit when that process is gone. */
   LONGHAUL_PARENT_PID: z.coerce.number().int().positive().optional(),
-  ADMIN_TOKEN: secret(z.string().min(16, 'use at least 16 characters')),
-  ADMIN_BASIC_AUTH: secret(z.string().regex(/^[^:]+:.{12,}$/, 'expected user:password, with a password of at least 12 characters')),
+  ADMIN_TOKEN: z.string().min(16, 'use at least 16 characters').optional(),
+  ADMIN_BASIC_AUTH: z.string().regex(/^[^:]+:.{12,}$/, 'expected user:password, with a password of at least 12 characters').optional(),
   ADMIN_AUTH_DISABLED: bool.default(false),
   ADMIN_READ_ONLY: bool.default(false),
   METRICS_ENABLED: bool.default(true),
-  METRICS_TOKEN: secret(z.string().min(16, 'use at least 16 characters')),
+  METRICS_TOKEN: z.string().min(16, 'use at least 16 characters').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
 export type ApiEnv = z.infer<typeof schema>;
 
+/** Throws InvalidConfigError (one line naming each bad variable); empty values count as unset. */
 export function loadEnv(env: NodeJS.ProcessEnv = process.env): ApiEnv {
-  const parsed = schema.safeParse(env);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
-    throw new Error(`Invalid API configuration:\n${lines.join('\n')}`);
-  }
-  return parsed.data;
+  return parseEnv(schema, env, 'API');
 }

@@ -1,6 +1,6 @@
 /** Entrypoint: wire real dependencies, listen, shut down cleanly on SIGTERM/SIGINT or when the launcher is gone. */
 import { createDb, ensureTenantWithApiKey, runMigrations } from '@longhaul/db';
-import { createLogger, onShutdown, throttled } from '@longhaul/runtime';
+import { createLogger, loadConfigOrExit, onShutdown, throttled } from '@longhaul/runtime';
 import { createQueues } from '@longhaul/queue';
 import { createProvider } from '@longhaul/provider';
 import { parseSecrets } from '@longhaul/webhooks';
@@ -11,7 +11,7 @@ import { createServer } from './server.ts';
 import { createStreamHub } from './stream-hub.ts';
 
 
-const env = loadEnv();
+const env = loadConfigOrExit(loadEnv);
 const logger = createLogger({ service: 'api', level: env.LOG_LEVEL });
 const dbHandle = createDb({ connectionString: env.DATABASE_URL, max: env.DATABASE_POOL_SIZE, applicationName: 'longhaul-api' });
 const queues = createQueues({ redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, role: 'producer', onError: throttled(10_000, (suppressed, err: Error) => logger.warn({ err, suppressed, code: 'redis_unavailable' }, 'redis connection error')) });

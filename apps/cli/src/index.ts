@@ -17,7 +17,7 @@ function limitArg(name: string, raw: string | undefined): number | null | undefi
 }
 
 const [command, ...args] = process.argv.slice(2);
-const url = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/longhaul';
+const url = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/longhaul'; // empty counts as unset
 const db = createDb({ connectionString: url, max: 1 });
 try {
   switch (command) {

@@ -1,9 +1,13 @@
-/** The simulator's environment, parsed once. Nothing else reads process.env. */
+/**
+ * The simulator's environment, parsed once. Nothing else reads process.env. An empty value counts
+ * as unset (see parseEnv in @longhaul/runtime).
+ */
 import { z } from 'zod';
+import { parseEnv } from '@longhaul/runtime';
 import { FAULT_ENDPOINTS, isUsableSecret, type SimOptions } from './config.ts';
 
 const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((value) => value === 'true' || value === '1' || value === 'yes');
 const rate = z.coerce.number().min(0).max(1);
 const list = z.string().transform((value) =>
@@ -57,13 +61,9 @@ export interface SimEnv {
   options: SimOptions;
 }
 
+/** Throws InvalidConfigError (one line naming each bad variable); empty values count as unset. */
 export function loadEnv(source: NodeJS.ProcessEnv = process.env): SimEnv {
-  const parsed = envSchema.safeParse(source);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
-    throw new Error(`invalid simulator environment: ${problems.join('; ')}`);
-  }
-  const env = parsed.data;
+  const env = parseEnv(envSchema, source, 'simulator');
   return {
     port: env.SIM_PORT,
     host: env.SIM_HOST,

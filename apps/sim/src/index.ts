@@ -1,19 +1,12 @@
 /** Entrypoint: environment, logger, listen, graceful shutdown on SIGTERM/SIGINT or when the launcher is gone. */
-import { createLogger, onShutdown } from '@longhaul/runtime';
+import { createLogger, loadConfigOrExit, onShutdown } from '@longhaul/runtime';
 import { loadEnv } from './env.ts';
 import { createSimServer } from './server.ts';
 
 const SHUTDOWN_DEADLINE_MS = 10_000;
 
 async function main(): Promise<void> {
-  let env;
-  try {
-    env = loadEnv();
-  } catch (error) {
-    createLogger({ service: 'sim' }).fatal({ err: error }, (error as Error).message);
-    process.exitCode = 1;
-    return;
-  }
+  const env = loadConfigOrExit(loadEnv);
   const logger = createLogger({ service: 'sim', level: env.logLevel });
   const sim = createSimServer(env.options, { logger, specPath: env.specPath });
   const listening = await sim.listen(env.port, env.host);

@@ -1,5 +1,9 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
 import { loadEnv } from '../src/env.ts';
+
+const ENTRY = fileURLToPath(new URL('../src/index.ts', import.meta.url));
 
 describe('loadEnv', () => {
   test('defaults', () => {
@@ -40,6 +44,22 @@ describe('loadEnv', () => {
     expect(env.specPath).toBe('/specs/openai.json');
     expect(loadEnv({ SIM_SPEC_PATH: 'off' }).specPath).toBeNull();
     expect(loadEnv({}).specPath).toBeUndefined();
+  });
+
+  test('an empty value counts as unset: the default applies', () => {
+    const env = loadEnv({ SIM_PORT: '', SIM_HOST: '', SIM_SPEC_PATH: '', SIM_WEBHOOK_URLS: '', SIM_WEBHOOK_REORDER: '', SIM_ERROR_RATE: ' ' });
+    expect(env).toMatchObject({ port: 3100, host: '127.0.0.1', specPath: undefined });
+    expect(Object.values(env.options).every((value) => value === undefined)).toBe(true);
+  });
+
+  test('the entrypoint exits 1 with one line naming the variable on stderr, no stack trace', () => {
+    const run = spawnSync(process.execPath, ['--conditions=@longhaul/source', '--import', 'tsx', ENTRY], {
+      env: { PATH: process.env.PATH, SIM_PORT: 'port' },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/^invalid simulator configuration: SIM_PORT: [^\n]+\n$/);
   });
 
   test('fails fast naming the variable', () => {

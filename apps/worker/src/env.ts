@@ -1,6 +1,10 @@
-/** The worker's configuration, parsed once from the environment. Fails fast naming the variable. */
+/**
+ * The worker's configuration, parsed once from the environment. Fails fast naming the variable; an
+ * empty value counts as unset (see parseEnv in @longhaul/runtime).
+ */
 import { z } from 'zod';
 import { parsePriceTable } from '@longhaul/core';
+import { parseEnv } from '@longhaul/runtime';
 
 const schema = z
   .object({
@@ -72,11 +76,7 @@ const schema = z
 
 export type WorkerEnv = z.infer<typeof schema>;
 
+/** Throws InvalidConfigError (one line naming each bad variable); empty values count as unset. */
 export function loadEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
-  const parsed = schema.safeParse(env);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
-    throw new Error(`Invalid worker configuration:\n${lines.join('\n')}`);
-  }
-  return parsed.data;
+  return parseEnv(schema, env, 'worker');
 }

@@ -3,14 +3,14 @@ import { createDb, runMigrations } from '@longhaul/db';
 import { createAddressPolicy, parseCidrs } from '@longhaul/callbacks';
 import { createProvider } from '@longhaul/provider';
 import { createQueues, createJobStreams } from '@longhaul/queue';
-import { createLogger, onShutdown, throttled } from '@longhaul/runtime';
+import { createLogger, loadConfigOrExit, onShutdown, throttled } from '@longhaul/runtime';
 import { Registry, callbackAttemptObserver, createMetrics, disabledMetrics } from '@longhaul/metrics';
 import { startOpsServer, workerReadinessChecks } from './http.ts';
 import { createProviderObserver } from './provider-observer.ts';
 import { loadEnv } from './env.ts';
 import { createWorker } from './worker.ts';
 
-const env = loadEnv();
+const env = loadConfigOrExit(loadEnv);
 const logger = createLogger({ service: 'worker', level: env.LOG_LEVEL });
 const db = createDb({ connectionString: env.DATABASE_URL, max: env.DATABASE_POOL_SIZE, applicationName: 'longhaul-worker' });
 const queues = createQueues({ redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, role: 'worker', onError: throttled(10_000, (suppressed, err: Error) => logger.warn({ err, suppressed, code: 'redis_unavailable' }, 'redis connection error')) });

@@ -3,3 +3,4 @@ export * from './shutdown.ts';
 export * from './parent.ts';
 export * from './stdio.ts';
 export * from './readiness.ts';
+export * from './env.ts';
