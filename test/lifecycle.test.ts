@@ -11,12 +11,14 @@ import { closeSync, constants, mkdtempSync, openSync, readFileSync, readdirSync,
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '@longhaul/db/testing';
 import { createSimServer, type ListeningSim } from '@longhaul/sim';
 import { ROOT, readTail } from '../chaos/processes.ts';
 import { freePort } from '../chaos/servers.ts';
 import { testDatabaseBaseUrl, testRedisUrl } from './env.ts';
+import { deletePrefix } from './harness.ts';
 
 const APPS = ['sim', 'api', 'worker'] as const;
 type App = (typeof APPS)[number];
@@ -40,6 +42,7 @@ interface System {
 let database: TestDatabase;
 let dir: string;
 const started: number[] = [];
+const prefixes: string[] = [];
 
 beforeAll(async () => {
   database = await createTestDatabase(testDatabaseBaseUrl());
@@ -52,6 +55,9 @@ afterEach(() => {
 });
 
 afterAll(async () => {
+  const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: 1 });
+  for (const prefix of prefixes) await deletePrefix(redis, prefix);
+  redis.disconnect();
   await database?.drop();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -143,6 +149,7 @@ async function system(overrides: Record<string, string> = {}): Promise<System> {
     SHUTDOWN_TIMEOUT_MS: '10000',
     ...overrides,
   };
+  prefixes.push(env.QUEUE_PREFIX!);
   return { env, ports: [port, simPort, metricsPort], apiUrl: `http://127.0.0.1:${port}`, apiKey, logFile: path.join(dir, `${env.QUEUE_PREFIX}.log`) };
 }
 
