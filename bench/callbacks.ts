@@ -90,7 +90,7 @@ export async function runCallbacks(options: CallbacksOptions): Promise<{ phases:
       const usage = usageBetween(before, await snapshotUsage(stack, true), Math.max(1, receiver.arrivals.length - from));
       const result = await measure(stack, phase, receiver.arrivals.slice(from), jobIds, expected);
       log(`    ${result.received}/${expected} received (${result.duplicates} duplicates); latency ms p50 ${fmt(result.latency.p50)} p99 ${fmt(result.latency.p99)} max ${fmt(result.latency.max)}; ${fmt(result.deliveriesPerSecond, 0)} deliveries/s`);
-      formatUsage(usage, 'callback').forEach((line) => log(`  ${line}`));
+      for (const line of formatUsage(usage, 'callback')) log(`  ${line}`);
       phases.push(result);
     }
     const { rows: statusRows } = await stack.pool.query<{ status: string; n: number }>('select status::text, count(*)::int as n from callback_deliveries group by status');

@@ -73,11 +73,11 @@ function main(): void {
   const pct = (v: number, of: number) => `${((100 * v) / of).toFixed(1).padStart(5)}%`;
   const show = (title: string, m: Map<string, number>, of: number, filter?: string) => {
     console.log(`\n${title}`);
-    [...m.entries()]
+    const rows = [...m.entries()]
       .filter(([k]) => !filter || k.includes(filter))
       .sort((a, b) => b[1] - a[1])
-      .slice(0, top)
-      .forEach(([k, v]) => console.log(`${v.toFixed(0).padStart(8)} ms ${pct(v, of)}  ${k}`));
+      .slice(0, top);
+    for (const [k, v] of rows) console.log(`${v.toFixed(0).padStart(8)} ms ${pct(v, of)}  ${k}`);
   };
   console.log(`${file}\nwall ${(total / 1000).toFixed(2)} s, busy ${(busy / 1000).toFixed(2)} s (${pct(busy, total).trim()}), idle ${(idle / 1000).toFixed(2)} s`);
   show('self time by module group (% of busy)', new Map([...selfByGroup].filter(([k]) => k !== '(idle)')), busy);

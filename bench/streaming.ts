@@ -46,8 +46,7 @@ function sse(url: string, headers: Record<string, string>, onEvent: (id: string,
       res.on('data', (chunk: string) => {
         const at = performance.now();
         buffer += chunk;
-        let nl: number;
-        while ((nl = buffer.indexOf('\n')) >= 0) {
+        for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
           const line = buffer.slice(0, nl);
           buffer = buffer.slice(nl + 1);
           if (line.startsWith('id: ')) id = line.slice(4);

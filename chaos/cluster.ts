@@ -212,7 +212,8 @@ async function deploy(dir: string, postgres: PostgresServer, redis: RedisServer,
   all.push(sim);
 
   const spawnApi = (port: number): AppProcess => {
-    const n = (counter.api += 1);
+    counter.api += 1;
+    const n = counter.api;
     const env = { ...CHAOS_API_ENV, ...common, HOST: '127.0.0.1', PORT: String(port), OPENAI_WEBHOOK_SECRET: webhookSecret, ...options.apiEnv };
     const p = spawnApp('api', `api-${n}`, env, join(logs, `api-${n}.log`));
     all.push(p);
@@ -222,7 +223,8 @@ async function deploy(dir: string, postgres: PostgresServer, redis: RedisServer,
 
   const workers: WorkerProcess[] = [];
   const startWorker = async (wait = true): Promise<WorkerProcess> => {
-    const n = (counter.worker += 1);
+    counter.worker += 1;
+    const n = counter.worker;
     const port = await freePort();
     const env = { ...CHAOS_WORKER_ENV, ...common, OPENAI_BASE_URL: providerUrl, METRICS_HOST: '127.0.0.1', METRICS_PORT: String(port), ...options.workerEnv };
     const p: WorkerProcess = Object.assign(spawnApp('worker', `worker-${n}`, env, join(logs, `worker-${n}.log`)), { opsUrl: `http://127.0.0.1:${port}` });

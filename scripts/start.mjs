@@ -67,9 +67,10 @@ process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
 watchParent(() => shutdown('the process that started it is gone', 1));
 
-const env = { ...process.env };
-env.DATABASE_URL ||= 'postgres://postgres@127.0.0.1:5432/longhaul';
-env.REDIS_URL ||= 'redis://127.0.0.1:6379';
+// A setting that is set but empty (`SIM_PORT=`) counts as unset, as it does for the apps.
+const env = Object.fromEntries(Object.entries(process.env).filter(([, value]) => value !== ''));
+env.DATABASE_URL ??= 'postgres://postgres@127.0.0.1:5432/longhaul';
+env.REDIS_URL ??= 'redis://127.0.0.1:6379';
 const useSimulator = !env.OPENAI_BASE_URL && !env.OPENAI_API_KEY;
 const simPort = env.SIM_PORT ?? '3100';
 if (useSimulator) env.OPENAI_BASE_URL = `http://127.0.0.1:${simPort}/v1`;

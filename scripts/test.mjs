@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm test`: install, make sure Postgres and Redis answer (start local ones otherwise) and that
+// `npm test`: install, run the checks (`npm run check`: Biome, madge, knip), make sure Postgres and Redis answer (start local ones otherwise) and that
 // headless Chromium is there (the admin UI test), type-check every package, then run every test
 // (unit, integration, end to end).
 import { ensureChromium, ensurePostgres, ensureRedis, installDependencies, log, pnpmCommand, run } from './lib/setup.mjs';
@@ -9,6 +9,8 @@ process.env.DATABASE_URL ||= 'postgres://postgres@127.0.0.1:5432/postgres';
 process.env.REDIS_URL ||= 'redis://127.0.0.1:6379';
 
 installDependencies();
+log('checking lint, format, import cycles and unused code (npm run check)');
+run(process.execPath, ['scripts/check.mjs']);
 await ensurePostgres(process.env.DATABASE_URL);
 await ensureRedis(process.env.REDIS_URL);
 ensureChromium();

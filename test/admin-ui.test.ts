@@ -210,6 +210,7 @@ describe.skipIf(!existsSync(CHROMIUM))(`admin UI in headless Chromium${existsSyn
       await page.locator('#timeline').waitFor();
       const kinds = new Set(await page.locator('#timeline tbody tr').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-kind'))));
       expect([...kinds].sort()).toEqual(['callback', 'provider', 'state', 'webhook']);
+      // biome-ignore lint/performance/useDomNodeTextContent: a Playwright locator, not a DOM node: innerText is the text the admin sees
       const text = await page.locator('main').innerText();
       expect(text).toContain('Estimated cost');
       expect(text).toMatch(/\$0\.\d+/);

@@ -261,7 +261,7 @@ describe('SSRF guard', () => {
       // An endpoint registered under an older, looser policy now points at a refused address.
       await stack.db.pool.query(
         "insert into webhook_endpoints (id, tenant_id, url, secrets) values ('we_legacy0000000000001', $1, $2, $3)",
-        [stack.tenantId, rx.url, JSON.stringify([{ secret: 'whsec_' + Buffer.alloc(24, 1).toString('base64'), createdAt: new Date().toISOString(), expiresAt: null }])],
+        [stack.tenantId, rx.url, JSON.stringify([{ secret: `whsec_${Buffer.alloc(24, 1).toString('base64')}`, createdAt: new Date().toISOString(), expiresAt: null }])],
       );
       const { body: job } = await stack.api('POST', '/v1/jobs', jobBody({}, 0));
       await stack.waitForJob(job.id, isTerminalJob);

@@ -227,11 +227,11 @@ function dockerignoreExcludes(file: string): boolean {
     const body = p
       .replace(/^\/+/, '')
       .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-      .replace(/\*\*\//g, '\u0000')
+      .replace(/\*\*\//g, '<globstar/>')
       .replace(/\*\*/g, '.*')
       .replace(/\*/g, '[^/]*')
       .replace(/\?/g, '[^/]')
-      .replace(/\u0000/g, '(?:.*/)?');
+      .replace(/<globstar\/>/g, '(?:.*/)?');
     return new RegExp(`^${body}$`);
   });
   // A pattern that matches a directory excludes everything under it.

@@ -52,7 +52,10 @@ describe('streamed jobs', () => {
 
   it('reassembles output_text exactly across random reconnects for 50 streamed jobs', async () => {
     let seed = 42;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
     const jobs = await Promise.all(
       Array.from({ length: 50 }, (_, i) => stack.api('POST', '/v1/jobs', jobBody({ input: `streamed story ${i}`, stream: true, reasoning: { effort: 'medium', summary: 'auto' } }, 60_000 + i * 1_000)).then((r) => r.body)),
     );
@@ -99,7 +102,7 @@ describe('streamed jobs when the provider cuts streams or will not resume', () =
     expect(stats.streams.cut).toBeGreaterThan(0);
     for (const [i, job] of (await stack.waitForAll(jobs.map((j) => j.id), isTerminalJob)).entries()) {
       assertContiguous(streams[i]!.events);
-      expect(text(streams[i]!.events).length, JSON.stringify(providerEvents(streams[i]!.events).map((e) => e.event + ':' + e.id).slice(-8))).toBe(job.output_text.length);
+      expect(text(streams[i]!.events).length, JSON.stringify(providerEvents(streams[i]!.events).map((e) => `${e.event}:${e.id}`).slice(-8))).toBe(job.output_text.length);
       expect(text(streams[i]!.events)).toBe(job.output_text);
     }
   });

@@ -131,7 +131,7 @@ describe('receiver', () => {
   const inboxCount = async () => (await stack.db.pool.query<{ n: number }>('select count(*)::int n from webhook_inbox')).rows[0]!.n;
 
   it.each([
-    ['forged signature', () => ({ ...signWebhook({ secrets: ['whsec_' + Buffer.alloc(32, 7).toString('base64')], webhookId: 'wh_forged', payload, now: new Date() }) })],
+    ['forged signature', () => ({ ...signWebhook({ secrets: [`whsec_${Buffer.alloc(32, 7).toString('base64')}`], webhookId: 'wh_forged', payload, now: new Date() }) })],
     ['stale timestamp (-301 s)', () => signWebhook({ secrets: [stack.webhookSecret], webhookId: 'wh_stale', payload, now: new Date(Date.now() - 301_000) })],
     ['future timestamp (+301 s)', () => signWebhook({ secrets: [stack.webhookSecret], webhookId: 'wh_future', payload, now: new Date(Date.now() + 301_000) })],
     ['missing signature header', () => { const h = signWebhook({ secrets: [stack.webhookSecret], webhookId: 'wh_nosig', payload, now: new Date() }); delete (h as Record<string, string>)['webhook-signature']; return h; }],

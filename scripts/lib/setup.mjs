@@ -21,7 +21,7 @@ function has(cmd) {
 export function pnpmCommand() {
   if (has('pnpm')) {
     const v = spawnSync('pnpm', ['--version'], { encoding: 'utf8' }).stdout?.trim() ?? '';
-    if (v.startsWith(PNPM_VERSION.split('.')[0] + '.')) return ['pnpm'];
+    if (v.startsWith(`${PNPM_VERSION.split('.')[0]}.`)) return ['pnpm'];
   }
   return ['npx', '--yes', `pnpm@${PNPM_VERSION}`];
 }
@@ -202,5 +202,3 @@ export function ignoreStdioErrors() {
 export function gitIgnoredDir() {
   return path.join(ROOT, '.longhaul');
 }
-
-export { execFileSync };

@@ -124,8 +124,6 @@ export const jobRequestSchema = z.strictObject({
 });
 
 export type JobRequest = z.infer<typeof jobRequestSchema>;
-export type InputFilePart = z.infer<typeof inputFile>;
-export type InputImagePart = z.infer<typeof inputImage>;
 
 /** Split a validated body into the provider parameters and Longhaul's own fields. */
 export function splitJobRequest(body: JobRequest): {

@@ -18,8 +18,8 @@ import { callbackSecretRouter, deliveriesRouter, webhookEndpointsRouter } from '
 import type { ApiContext, ApiDeps } from './context.ts';
 import { createApiContext } from './engine.ts';
 
-export { createStreamHub, type StreamHub } from './stream-hub.ts';
-export type { ApiConfig, ApiContext, ApiDeps } from './context.ts';
+export { createStreamHub } from './stream-hub.ts';
+export type { ApiConfig, ApiDeps } from './context.ts';
 
 export function createServer(apiDeps: ApiDeps): Express {
   const deps: ApiContext = createApiContext(apiDeps);

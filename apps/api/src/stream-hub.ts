@@ -125,7 +125,10 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
     jobStreams,
     async watch(watcher) {
       let set = watchers.get(watcher.jobId);
-      if (!set) watchers.set(watcher.jobId, (set = new Set()));
+      if (!set) {
+        set = new Set();
+        watchers.set(watcher.jobId, set);
+      }
       set.add(watcher);
       const hubCursor = cursors.get(watcher.jobId);
       if (hubCursor === undefined || compareEntryIds(watcher.lastEntryId, hubCursor) < 0) {

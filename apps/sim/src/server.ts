@@ -14,8 +14,7 @@ import type { Clock } from './scheduler.ts';
 import { Simulator } from './simulator.ts';
 import { loadRequestValidator } from './spec-validation.ts';
 
-export type { SimConfig, SimOptions } from './config.ts';
-export type { SimStats } from './stats.ts';
+export type { SimOptions } from './config.ts';
 export { Simulator } from './simulator.ts';
 
 export interface SimServerDeps {

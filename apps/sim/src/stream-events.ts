@@ -144,7 +144,9 @@ function messageEvents(item: Item, outputIndex: number): Pending[] {
 /** Appends `events` evenly spaced from `from` (the first) to `to` (the last). */
 function spread(log: LoggedEvent[], events: Pending[], from: number, to: number): void {
   const gaps = Math.max(1, events.length - 1);
-  events.forEach((event, i) => log.push({ ...event, at: i === gaps ? to : from + ((to - from) * i) / gaps }));
+  events.forEach((event, i) => {
+    log.push({ ...event, at: i === gaps ? to : from + ((to - from) * i) / gaps });
+  });
 }
 
 function clamp(value: number, min: number, max: number): number {

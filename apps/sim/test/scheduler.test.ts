@@ -10,7 +10,9 @@ describe('Scheduler', () => {
       throw error;
     });
     const times = [50, 10, 30, 10, 40, 20, 5];
-    times.forEach((offset, i) => scheduler.schedule(now + offset, () => ran.push(`${offset}:${i}`)));
+    times.forEach((offset, i) => {
+      scheduler.schedule(now + offset, () => ran.push(`${offset}:${i}`));
+    });
     now += 25;
     scheduler.runDue();
     expect(ran).toEqual(['5:6', '10:1', '10:3', '20:5']);

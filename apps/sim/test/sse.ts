@@ -34,8 +34,7 @@ export async function readSse(url: string, body?: unknown): Promise<SseResult> {
       const text = decoder.decode(chunk as Uint8Array, { stream: true });
       result.raw += text;
       buffer += text;
-      let end: number;
-      while ((end = buffer.indexOf('\n\n')) !== -1) {
+      for (let end = buffer.indexOf('\n\n'); end !== -1; end = buffer.indexOf('\n\n')) {
         result.frames.push(parseFrame(buffer.slice(0, end), Date.now() - started));
         buffer = buffer.slice(end + 2);
       }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DELIVERY_STATUSES, type DeliveryEvent, type DeliveryState, DeliveryStatus, STANDARD_WEBHOOKS_SCHEDULE_MS, deliveryTransition, isTerminalDelivery } from '../src/index.ts';
+import { DELIVERY_STATUSES, type DeliveryEvent, type DeliveryState, type DeliveryStatus, STANDARD_WEBHOOKS_SCHEDULE_MS, deliveryTransition, isTerminalDelivery } from '../src/index.ts';
 
 const now = new Date('2026-01-01T00:00:00Z');
 const pending: DeliveryState = { status: 'pending', attempts: 0, nextAttemptAt: now, finishedAt: null, lastStatusCode: null, lastError: null };

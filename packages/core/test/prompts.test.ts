@@ -147,7 +147,7 @@ describe('caching helpers', () => {
     expect(staticPrefixChars({ instructions: 'abcd' })).toBe(4);
     expect(staticPrefixChars({ instructions: '{{x}} late' })).toBe(0);
     const t = { instructions: 'I', input: [{ role: 'user', content: 'q={{q}}' }] };
-    expect(staticPrefixChars(t)).toBe(('I' + JSON.stringify(t.input)).indexOf('{{'));
+    expect(staticPrefixChars(t)).toBe((`I${JSON.stringify(t.input)}`).indexOf('{{'));
     // Stateless across calls (the global regex must not carry lastIndex over).
     expect(staticPrefixChars({ instructions: 'abc{{x}}' })).toBe(3);
   });

@@ -48,7 +48,7 @@ describe('estimateInputTokens', () => {
 
   it('counts a part given as an item of its own, and instructions before an item list', () => {
     const input = [{ type: 'input_image', image_url: 'https://example.com/a.png', detail: 'low' }];
-    expect(estimateInputTokens({ model: 'm', instructions: 'abcd', input })).toBe(Math.ceil(('abcd' + JSON.stringify([{ type: 'input_image' }])).length / 4) + 85);
+    expect(estimateInputTokens({ model: 'm', instructions: 'abcd', input })).toBe(Math.ceil((`abcd${JSON.stringify([{ type: 'input_image' }])}`).length / 4) + 85);
   });
 
   it('grows with the input', () => {

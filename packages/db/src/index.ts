@@ -16,6 +16,6 @@ export * from './files.ts';
 export * from './conversations.ts';
 export * from './prompts.ts';
 export * as schema from './schema.ts';
-export type { ConversationRow, FileRow, Prompt, PromptVersion } from './schema.ts';
-export type { CallbackAttempt, CallbackDelivery, CallbackEvent, Job, JobEventRow, ProviderCall, SigningSecret, Tenant, WebhookEndpoint, WebhookInboxRow, WebhookInboxStatus } from './schema.ts';
+export type { FileRow, Prompt, PromptVersion } from './schema.ts';
+export type { CallbackAttempt, CallbackDelivery, Job, WebhookEndpoint } from './schema.ts';
 export * from './delivery-transitions.ts';

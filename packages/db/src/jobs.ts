@@ -156,7 +156,10 @@ function prepareGetJob(db: Database) {
 /** A job by id, for workers acting on a job they were handed. (A prepared statement: the hottest read.) */
 export async function getJob(db: Database, jobId: string): Promise<Job | null> {
   let statement = getJobStatements.get(db);
-  if (!statement) getJobStatements.set(db, (statement = prepareGetJob(db)));
+  if (!statement) {
+    statement = prepareGetJob(db);
+    getJobStatements.set(db, statement);
+  }
   const [job] = await statement.execute({ id: jobId });
   return job ?? null;
 }

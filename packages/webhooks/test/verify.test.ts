@@ -72,6 +72,6 @@ describe('verifyWebhook edge cases', () => {
   });
 
   it('rejects a tampered body', () => {
-    expect(check(base, { payload: v.payload + ' ' }).ok).toBe(false);
+    expect(check(base, { payload: `${v.payload} ` }).ok).toBe(false);
   });
 });

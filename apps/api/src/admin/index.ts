@@ -85,5 +85,3 @@ export function adminRouter(deps: ApiDeps): Router {
   router.use('/jobs', adminJobsRouter(deps));
   return router;
 }
-
-export type { AdminConfig } from './auth.ts';

@@ -49,7 +49,7 @@ export function jobStreamRouter(deps: ApiDeps): Router {
       connection: 'keep-alive',
       'x-accel-buffering': 'no',
     });
-    res.write(': stream of ' + job.id + '\n\n');
+    res.write(`: stream of ${job.id}\n\n`);
 
     let ended = false;
     const finish = () => {

@@ -14,7 +14,7 @@
 import { DelayedError, UnrecoverableError, type Job as QueueJob } from 'bullmq';
 import { JobStatus, TERMINAL_RESPONSE_EVENT_TYPES, isTerminal, isTerminalProviderStatus, nextWorkFor } from '@longhaul/core';
 import { type Job, getJob, reconcileJob, scheduleNextCheck } from '@longhaul/db';
-import { ProviderError, type ProviderResponseObject, type ProviderStreamEvent } from '@longhaul/provider';
+import { ProviderError, type ProviderEventStream, type ProviderResponseObject, type ProviderStreamEvent } from '@longhaul/provider';
 import { parsePayload } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
 import type { WorkerContext } from '../deps.ts';
@@ -59,7 +59,7 @@ export function streamJobProcessor(deps: WorkerContext, shutdown: AbortSignal) {
     // yields nothing more (a cancelled response's stream ends without a final event).
     for (;;) {
       const last = await jobStreams.lastProviderSequence(job.id);
-      let stream;
+      let stream: ProviderEventStream;
       try {
         if (shutdown.aborted) throw new ProviderError('The worker is shutting down.', { kind: 'transient', status: null, code: 'worker_shutdown' });
         stream = await provider.streamResponse(responseId, last, { jobId: job.id });
