@@ -74,8 +74,14 @@ export async function runCallbacks(options: CallbacksOptions): Promise<{ phases:
   let stack: Stack | undefined;
   try {
     stack = await startStack({ kind: 'cb', workerEnv, workers: options.workers, apiEnv: { CALLBACK_ALLOWED_CIDRS: '127.0.0.0/8' }, nodeArgs: options.nodeArgs });
-    log(`callbacks: ${options.endpoints} endpoints (distinct URLs on a receiver in this process, ${receiver.url}) x ${options.jobs} instant jobs = ${expected} deliveries per phase`);
-    log(`  ${options.workers} worker process${options.workers > 1 ? 'es' : ''}: ${Object.entries(workerEnv).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+    log(
+      `callbacks: ${options.endpoints} endpoints (distinct URLs on a receiver in this process, ${receiver.url}) x ${options.jobs} instant jobs = ${expected} deliveries per phase`,
+    );
+    log(
+      `  ${options.workers} worker process${options.workers > 1 ? 'es' : ''}: ${Object.entries(workerEnv)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')}`,
+    );
     await createEndpoints(stack, receiver, options.endpoints);
     await submitJobs(stack, WARMUP_JOBS, 0);
     await waitForArrivals(stack, receiver, WARMUP_JOBS * options.endpoints, log);
@@ -89,7 +95,9 @@ export async function runCallbacks(options: CallbacksOptions): Promise<{ phases:
       await waitForArrivals(stack, receiver, from + expected, log);
       const usage = usageBetween(before, await snapshotUsage(stack, true), Math.max(1, receiver.arrivals.length - from));
       const result = await measure(stack, phase, receiver.arrivals.slice(from), jobIds, expected);
-      log(`    ${result.received}/${expected} received (${result.duplicates} duplicates); latency ms p50 ${fmt(result.latency.p50)} p99 ${fmt(result.latency.p99)} max ${fmt(result.latency.max)}; ${fmt(result.deliveriesPerSecond, 0)} deliveries/s`);
+      log(
+        `    ${result.received}/${expected} received (${result.duplicates} duplicates); latency ms p50 ${fmt(result.latency.p50)} p99 ${fmt(result.latency.p99)} max ${fmt(result.latency.max)}; ${fmt(result.deliveriesPerSecond, 0)} deliveries/s`,
+      );
       for (const line of formatUsage(usage, 'callback')) log(`  ${line}`);
       phases.push(result);
     }
@@ -120,7 +128,12 @@ async function submitJobs(stack: Stack, jobs: number, rate: number): Promise<Set
   const start = performance.now();
   for (let i = 0; i < jobs; i++) {
     if (rate > 0) await sleep(Math.max(0, start + (i * 1000) / rate - performance.now()));
-    sends.push(client.submit(INSTANT_JOB).then((r) => r.jobId, () => undefined));
+    sends.push(
+      client.submit(INSTANT_JOB).then(
+        (r) => r.jobId,
+        () => undefined,
+      ),
+    );
   }
   const ids = new Set((await Promise.all(sends)).filter((id): id is string => id !== undefined));
   client.close();
@@ -154,7 +167,10 @@ async function waitForArrivals(stack: Stack, receiver: Receiver, expected: numbe
 
 async function measure(stack: Stack, phase: PhaseResult['phase'], raw: Arrival[], jobIds: Set<string>, expected: number): Promise<PhaseResult> {
   const arrivals = parseArrivals(raw).filter((a) => jobIds.has(a.jobId));
-  const { rows } = await stack.pool.query<{ id: string; finished_ms: number | null }>('select id, (extract(epoch from finished_at) * 1000)::float8 as finished_ms from jobs where id = any($1)', [[...jobIds]]);
+  const { rows } = await stack.pool.query<{ id: string; finished_ms: number | null }>(
+    'select id, (extract(epoch from finished_at) * 1000)::float8 as finished_ms from jobs where id = any($1)',
+    [[...jobIds]],
+  );
   const finished = new Map(rows.map((r) => [r.id, r.finished_ms]));
   const firstSeen = new Set<string>();
   const latencies: number[] = [];

@@ -87,10 +87,18 @@ export function modeKnobs(mode: DetectionMode, scale: number): Record<string, st
 export async function runDetection(options: DetectionOptions): Promise<{ results: ModeResult[]; guide: GuidePollingResult; rows: string[][] }> {
   const { log, timeScale } = options;
   const realMs = options.simulatedMs * timeScale;
-  log(`detection: ${options.jobs} jobs per mode of ${fmt(options.simulatedMs / 60_000, 1)} simulated minutes at SIM_TIME_SCALE=${timeScale} (${fmt(realMs / 1000, 2)} s real each), creates spread over ${fmt(options.spreadMs / 1000, 1)} s`);
-  log(`  every interval scaled by ${timeScale}: worker polls ${POLL_INITIAL_MS} ms -> ${POLL_MAX_MS} ms become ${modeKnobs('poll', timeScale).POLL_INITIAL_MS} -> ${modeKnobs('poll', timeScale).POLL_MAX_MS} ms, webhook-mode safety poll ${SAFETY_POLL_MS / 60_000} min becomes ${modeKnobs('webhook', timeScale).SAFETY_POLL_MS} ms, the guide's 2 s loop ${fmt(GUIDE_INTERVAL_MS * timeScale, 0)} ms`);
-  log(`  detection latency is real ms (not scaled); where a poll detects, most of it is the wait for that poll, which IS scaled (x${timeScale}: real time waits up to ${POLL_MAX_MS / 1000} s, or 2 s for the guide loop)`);
-  log(`  unscaled, the adaptive schedule polls a ${fmt(options.simulatedMs / 60_000, 1)}-minute job ${scheduledCalls(options.simulatedMs) - 1} times (${scheduledCalls(options.simulatedMs)} calls with the create), a fixed 2 s loop ${Math.ceil(options.simulatedMs / GUIDE_INTERVAL_MS)} times`);
+  log(
+    `detection: ${options.jobs} jobs per mode of ${fmt(options.simulatedMs / 60_000, 1)} simulated minutes at SIM_TIME_SCALE=${timeScale} (${fmt(realMs / 1000, 2)} s real each), creates spread over ${fmt(options.spreadMs / 1000, 1)} s`,
+  );
+  log(
+    `  every interval scaled by ${timeScale}: worker polls ${POLL_INITIAL_MS} ms -> ${POLL_MAX_MS} ms become ${modeKnobs('poll', timeScale).POLL_INITIAL_MS} -> ${modeKnobs('poll', timeScale).POLL_MAX_MS} ms, webhook-mode safety poll ${SAFETY_POLL_MS / 60_000} min becomes ${modeKnobs('webhook', timeScale).SAFETY_POLL_MS} ms, the guide's 2 s loop ${fmt(GUIDE_INTERVAL_MS * timeScale, 0)} ms`,
+  );
+  log(
+    `  detection latency is real ms (not scaled); where a poll detects, most of it is the wait for that poll, which IS scaled (x${timeScale}: real time waits up to ${POLL_MAX_MS / 1000} s, or 2 s for the guide loop)`,
+  );
+  log(
+    `  unscaled, the adaptive schedule polls a ${fmt(options.simulatedMs / 60_000, 1)}-minute job ${scheduledCalls(options.simulatedMs) - 1} times (${scheduledCalls(options.simulatedMs)} calls with the create), a fixed 2 s loop ${Math.ceil(options.simulatedMs / GUIDE_INTERVAL_MS)} times`,
+  );
   const results: ModeResult[] = [];
   let guide: GuidePollingResult | undefined;
   for (const mode of DETECTION_MODES) {
@@ -118,21 +126,31 @@ async function runMode(mode: DetectionMode, options: DetectionOptions, withGuide
   });
   try {
     if (webhooks) await patchSimConfig(stack.simUrl, { webhook_urls: [`${stack.apiUrl}/webhooks/openai`], webhook_secret: secret });
-    log(`  ${mode}: worker ${Object.entries(workerEnv).map(([k, v]) => `${k}=${v}`).join(' ')}; ${webhooks ? 'simulator sends signed webhooks to /webhooks/openai' : 'no webhooks'}`);
+    log(
+      `  ${mode}: worker ${Object.entries(workerEnv)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')}; ${webhooks ? 'simulator sends signed webhooks to /webhooks/openai' : 'no webhooks'}`,
+    );
     const before = await snapshotUsage(stack);
     const submitted = await submitPaced(stack, options.jobs, options.simulatedMs, options.spreadMs);
     await waitForTerminal(stack, submitted, realMs + 30_000);
     const result = await collect(stack, mode);
-    log(`    ${result.terminal}/${options.jobs} terminal ${JSON.stringify(result.byStatus)}, detected by ${JSON.stringify(result.detectedBy)}; calls/job mean ${fmt(result.calls.mean, 2)} (min ${result.calls.min}, max ${result.calls.max}); detection ms p50 ${fmt(result.detection.p50)} p99 ${fmt(result.detection.p99)} max ${fmt(result.detection.max)}`);
+    log(
+      `    ${result.terminal}/${options.jobs} terminal ${JSON.stringify(result.byStatus)}, detected by ${JSON.stringify(result.detectedBy)}; calls/job mean ${fmt(result.calls.mean, 2)} (min ${result.calls.min}, max ${result.calls.max}); detection ms p50 ${fmt(result.detection.p50)} p99 ${fmt(result.detection.p99)} max ${fmt(result.detection.max)}`,
+    );
     for (const [source, s] of Object.entries(result.detectionBySource)) log(`    detected by ${source}: ${s.count} jobs, ms p50 ${fmt(s.p50)} p99 ${fmt(s.p99)} max ${fmt(s.max)}`);
     const usage = formatUsage(usageBetween(before, await snapshotUsage(stack), Math.max(1, result.terminal)), 'job');
     for (const line of [usage[0]!, usage[2]!]) log(`    ${line.trim()}`);
     if (!withGuide) return { result };
 
     const intervalMs = GUIDE_INTERVAL_MS * timeScale;
-    log(`  guide loop: ${options.guideJobs} responses created with the openai SDK at the same simulator, retrieved every ${fmt(intervalMs, 0)} ms (2 s x ${timeScale}, on a fixed grid) until terminal`);
+    log(
+      `  guide loop: ${options.guideJobs} responses created with the openai SDK at the same simulator, retrieved every ${fmt(intervalMs, 0)} ms (2 s x ${timeScale}, on a fixed grid) until terminal`,
+    );
     const guideResult = await runGuidePolling(stack.simUrl, { jobs: options.guideJobs, simulatedMs: options.simulatedMs, intervalMs, spreadMs: realMs });
-    log(`    ${guideResult.completed}/${guideResult.jobs} completed${guideResult.failures ? `, ${guideResult.failures} failed (${guideResult.firstFailure})` : ''}; calls/job mean ${fmt(guideResult.calls.mean, 2)} (client counted ${fmt(guideResult.clientCallsMean, 2)}); detection ms p50 ${fmt(guideResult.detection.p50)} p99 ${fmt(guideResult.detection.p99)}`);
+    log(
+      `    ${guideResult.completed}/${guideResult.jobs} completed${guideResult.failures ? `, ${guideResult.failures} failed (${guideResult.firstFailure})` : ''}; calls/job mean ${fmt(guideResult.calls.mean, 2)} (client counted ${fmt(guideResult.clientCallsMean, 2)}); detection ms p50 ${fmt(guideResult.detection.p50)} p99 ${fmt(guideResult.detection.p99)}`,
+    );
     return { result, guideResult };
   } finally {
     await stack.stop();
@@ -148,7 +166,12 @@ async function submitPaced(stack: Stack, jobs: number, simulatedMs: number, spre
   for (let i = 0; i < jobs; i++) {
     await sleep(Math.max(0, start + i * spacing - performance.now()));
     const body = JSON.stringify({ model: 'o3', input: `Detection ${i}: write a long novel about otters in space.`, metadata: { sim_duration_ms: String(simulatedMs) } });
-    sends.push(client.submit(body).then((r) => r.jobId !== undefined, () => false));
+    sends.push(
+      client.submit(body).then(
+        (r) => r.jobId !== undefined,
+        () => false,
+      ),
+    );
   }
   const accepted = (await Promise.all(sends)).filter(Boolean).length;
   client.close();
@@ -206,13 +229,23 @@ function detectionRows(results: ModeResult[], guide: GuidePollingResult, simulat
   const rows: string[][] = [];
   for (const r of results) {
     const calls = `${fmt(r.calls.mean, 2)} (${r.calls.min}-${r.calls.max})`;
-    if (r.mode === 'webhook') rows.push([`detection webhook: provider calls/job`, calls, `${fmt(TARGET_WEBHOOK_CALLS, 2)}`, verdict(r.calls.min === TARGET_WEBHOOK_CALLS && r.calls.max === TARGET_WEBHOOK_CALLS)]);
+    if (r.mode === 'webhook')
+      rows.push([
+        `detection webhook: provider calls/job`,
+        calls,
+        `${fmt(TARGET_WEBHOOK_CALLS, 2)}`,
+        verdict(r.calls.min === TARGET_WEBHOOK_CALLS && r.calls.max === TARGET_WEBHOOK_CALLS),
+      ]);
     else if (r.mode === 'poll') {
       // Scaled polls drift later (per-poll work is real time): the schedule's own count must pass too.
       const planned = scheduledCalls(simulatedMs);
-      rows.push([`detection poll: provider calls/job (${fmt(simulatedMs / 60_000, 0)}-min job)`, `${calls}; schedule ${planned}`, `<= ${TARGET_POLL_CALLS}`, verdict(r.calls.max <= TARGET_POLL_CALLS && planned <= TARGET_POLL_CALLS)]);
-    }
-    else rows.push([`detection ${r.mode}: provider calls/job`, calls, '', '']);
+      rows.push([
+        `detection poll: provider calls/job (${fmt(simulatedMs / 60_000, 0)}-min job)`,
+        `${calls}; schedule ${planned}`,
+        `<= ${TARGET_POLL_CALLS}`,
+        verdict(r.calls.max <= TARGET_POLL_CALLS && planned <= TARGET_POLL_CALLS),
+      ]);
+    } else rows.push([`detection ${r.mode}: provider calls/job`, calls, '', '']);
     // Poll-detected latency is mostly the wait for the next poll, which is scaled (x timeScale).
     const unit = r.mode === 'poll' ? `ms, wait x${timeScale}` : 'ms';
     rows.push([`detection ${r.mode}: latency p50 (${unit})`, fmt(r.detection.p50), '', '']);

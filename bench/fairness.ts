@@ -114,15 +114,14 @@ async function runOne(order: 'fair' | 'fifo', options: FairnessOptions): Promise
 
       const smallIds: string[] = [];
       const bigIds: string[] = [];
-      await Promise.all([
-        submitAt(smallClient, options.smallRate, options.durationS, smallIds),
-        submitAt(bigClient, options.smallRate * options.ratio, options.durationS, bigIds),
-      ]);
+      await Promise.all([submitAt(smallClient, options.smallRate, options.durationS, smallIds), submitAt(bigClient, options.smallRate * options.ratio, options.durationS, bigIds)]);
       const loadedSamples = await submitLatencies(stack, smallIds, 120_000);
       const loaded = latency(loadedSamples);
       const { rows } = await stack.pool.query<{ waiting: string }>("select count(*) as waiting from jobs where id = any($1) and status = 'pending'", [bigIds]);
       const bigWaitingAtEnd = Number(rows[0]?.waiting ?? 0);
-      log(`  ${order}: loaded small ${loadedSamples.length}/${smallIds.length} submitted, p50 ${fmt(loaded.p50)} ms; big tenant ${bigIds.length} jobs, ${bigWaitingAtEnd} still pending when the small tenant's last job was submitted`);
+      log(
+        `  ${order}: loaded small ${loadedSamples.length}/${smallIds.length} submitted, p50 ${fmt(loaded.p50)} ms; big tenant ${bigIds.length} jobs, ${bigWaitingAtEnd} still pending when the small tenant's last job was submitted`,
+      );
       return { order, unloaded, loaded, bigSubmitted: bigIds.length, bigWaitingAtEnd };
     } finally {
       smallClient.close();

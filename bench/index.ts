@@ -156,7 +156,12 @@ const verdict = (ok: boolean) => (ok ? 'PASS' : 'MISS');
 function printTable(rows: string[][]): void {
   const widths = rows[0]!.map((_, col) => Math.max(...rows.map((r) => r[col]!.length)));
   rows.forEach((row, i) => {
-    log(row.map((cell, col) => cell.padEnd(widths[col]!)).join('  ').trimEnd());
+    log(
+      row
+        .map((cell, col) => cell.padEnd(widths[col]!))
+        .join('  ')
+        .trimEnd(),
+    );
     if (i === 0) log(widths.map((w) => '-'.repeat(w)).join('  '));
   });
 }
@@ -165,7 +170,9 @@ async function main(): Promise<void> {
   const cli = parseCli(process.argv.slice(2));
   const want = (s: Scenario) => cli.scenarios.includes(s);
   log(`longhaul bench: node ${process.version}, scenarios: ${cli.scenarios.join(', ')}`);
-  log(`  jobs=${cli.jobs} client-concurrency=${cli.concurrency} rate=${cli.rate}/s duration=${cli.durationS}s; load average ${loadLine()} (other work on this machine skews results)`);
+  log(
+    `  jobs=${cli.jobs} client-concurrency=${cli.concurrency} rate=${cli.rate}/s duration=${cli.durationS}s; load average ${loadLine()} (other work on this machine skews results)`,
+  );
 
   let baseline: BaselineResult | undefined;
   let e2e: E2eResult | undefined;
@@ -190,7 +197,11 @@ async function main(): Promise<void> {
   const profileDir = cli.cpuProf ? mkdtempSync(join(tmpdir(), 'longhaul-bench-prof-')) : undefined;
   const nodeArgs = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
   if (want('e2e') || want('latency')) {
-    log(`stack: sim, api, worker as child processes; worker knobs: ${Object.entries(cli.knobs).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+    log(
+      `stack: sim, api, worker as child processes; worker knobs: ${Object.entries(cli.knobs)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')}`,
+    );
     const stack = await startStack({ workerEnv: cli.knobs, nodeArgs });
     log(`  database ${stack.database.name}, queue prefix ${stack.prefix}, api ${stack.apiUrl}`);
     try {
@@ -199,7 +210,9 @@ async function main(): Promise<void> {
         const before = await snapshotUsage(stack);
         e2e = await runE2e(stack, { jobs: cli.jobs, concurrency: cli.concurrency, log });
         const usage = usageBetween(before, await snapshotUsage(stack, true), Math.max(1, e2e.terminal));
-        log(`  ${e2e.terminal}/${e2e.submitted} terminal in ${fmt(e2e.seconds, 2)} s; statuses ${JSON.stringify(e2e.byStatus)}; submit phase ${fmt(e2e.submitPerSecond, 0)} jobs/s`);
+        log(
+          `  ${e2e.terminal}/${e2e.submitted} terminal in ${fmt(e2e.seconds, 2)} s; statuses ${JSON.stringify(e2e.byStatus)}; submit phase ${fmt(e2e.submitPerSecond, 0)} jobs/s`,
+        );
         if (e2e.submitErrors) log(`  ${e2e.submitErrors} submits failed, first: ${e2e.firstSubmitError}`);
         if (e2e.stalled) log('  STALLED: no job finished for 30 s; throughput counts the terminal jobs only');
         formatUsage(usage, 'job').forEach(log);
@@ -251,7 +264,12 @@ async function main(): Promise<void> {
     const label = `submit latency, ${VARIANT_LABEL[variant]}`;
     rows.push([`${label}: p50 (ms)`, fmt(s.p50, 2), '', '']);
     rows.push([`${label}: p90 (ms)`, fmt(s.p90, 2), '', '']);
-    rows.push([`${label}: p99 (ms)`, fmt(s.p99, 2), `<= ${TARGET_SUBMIT_P99_MS} @ ${TARGET_RATE}/s`, atTarget ? verdict(s.p99 <= TARGET_SUBMIT_P99_MS && result.errors === 0) : 'n/a (rate)']);
+    rows.push([
+      `${label}: p99 (ms)`,
+      fmt(s.p99, 2),
+      `<= ${TARGET_SUBMIT_P99_MS} @ ${TARGET_RATE}/s`,
+      atTarget ? verdict(s.p99 <= TARGET_SUBMIT_P99_MS && result.errors === 0) : 'n/a (rate)',
+    ]);
     rows.push([`${label}: max (ms)`, fmt(s.max, 2), '', '']);
     rows.push([`${label}: achieved rate (req/s)`, fmt(result.achievedRate), `${cli.rate}`, '']);
   }

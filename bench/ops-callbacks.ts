@@ -29,7 +29,11 @@ export interface CallbackOpsContext {
 export async function callbackOps(ctx: CallbackOpsContext): Promise<{ plan: OpPlanRow[]; close: () => Promise<void> }> {
   const receiver = await startReceiver();
   const secret = generateWebhookSecret();
-  await createEndpoint(ctx.handle.db, { tenantId: ctx.tenantId, url: `${receiver.url}/hook/0`, description: null, eventTypes: [], enabled: true, thinPayload: false, secret }, new Date());
+  await createEndpoint(
+    ctx.handle.db,
+    { tenantId: ctx.tenantId, url: `${receiver.url}/hook/0`, description: null, eventTypes: [], enabled: true, thinPayload: false, secret },
+    new Date(),
+  );
   // One delivery per lane (so the attempt updates do not queue on one row lock).
   const deliveryIds: string[] = [];
   for (let lane = 0; lane < ctx.lanes; lane++) {
@@ -46,13 +50,38 @@ export async function callbackOps(ctx: CallbackOpsContext): Promise<{ plan: OpPl
   let seq = 0;
   const plan: OpPlanRow[] = [
     ['callback: getDeliveryWork (drizzle, 3-table select)', ctx.pgPids, (i) => getDeliveryWork(ctx.handle.db, delivery(i))],
-    ['callback: same select, raw pg prepared', ctx.pgPids, (i) =>
-      ctx.raw.query({ name: 'bench_delivery_work', text: 'select d.*, e.*, w.* from callback_deliveries d join callback_events e on e.id = d.event_id left join webhook_endpoints w on w.id = d.endpoint_id where d.id = $1', values: [delivery(i)] })],
-    ['callback: recordAttempt tx (read, guarded write, attempt row)', ctx.pgPids, (i) =>
-      recordAttempt(ctx.handle.db, delivery(i), { statusCode: 200, latencyMs: 1, error: null, at: new Date() }, { type: 'attempt_succeeded', statusCode: 200 })],
-    ['callback: stringify payload + signWebhook', none, () => signWebhook({ secrets: [secret], webhookId: work.event.id, payload: JSON.stringify(work.event.payload), now: new Date() })],
-    ['callback: sendCallback POST (+ receiver, same process)', none, () =>
-      sendCallback({ url: `${receiver.url}/hook/0`, body, headers: signWebhook({ secrets: [secret], webhookId: work.event.id, payload: body, now: new Date() }), policy, timeoutMs: 10_000 })],
+    [
+      'callback: same select, raw pg prepared',
+      ctx.pgPids,
+      (i) =>
+        ctx.raw.query({
+          name: 'bench_delivery_work',
+          text: 'select d.*, e.*, w.* from callback_deliveries d join callback_events e on e.id = d.event_id left join webhook_endpoints w on w.id = d.endpoint_id where d.id = $1',
+          values: [delivery(i)],
+        }),
+    ],
+    [
+      'callback: recordAttempt tx (read, guarded write, attempt row)',
+      ctx.pgPids,
+      (i) => recordAttempt(ctx.handle.db, delivery(i), { statusCode: 200, latencyMs: 1, error: null, at: new Date() }, { type: 'attempt_succeeded', statusCode: 200 }),
+    ],
+    [
+      'callback: stringify payload + signWebhook',
+      none,
+      () => signWebhook({ secrets: [secret], webhookId: work.event.id, payload: JSON.stringify(work.event.payload), now: new Date() }),
+    ],
+    [
+      'callback: sendCallback POST (+ receiver, same process)',
+      none,
+      () =>
+        sendCallback({
+          url: `${receiver.url}/hook/0`,
+          body,
+          headers: signWebhook({ secrets: [secret], webhookId: work.event.id, payload: body, now: new Date() }),
+          policy,
+          timeoutMs: 10_000,
+        }),
+    ],
     ['redis: queues.add deliver (BullMQ, one per delivery)', none, (i) => ctx.queues.add('deliver', { deliveryId: delivery(i) }, { jobId: `bench-dlv-${seq++}` })],
   ];
   return {

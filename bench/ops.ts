@@ -74,13 +74,18 @@ export async function runOps(iterations: number, log: (line: string) => void): P
     const provider = createProvider({ apiKey: 'sk-bench', baseURL: `${simUrl}/v1`, timeoutMs: 10_000 });
     const { tenantId, apiKey } = await createTenant(handle.db, 'bench');
     const newJob = () =>
-      createJob(handle.db, { tenantId, model: 'o3', request: { model: 'o3', input: 'x' }, metadata: { sim_duration_ms: '0' }, callbackUrl: null, deadlineAt: new Date(Date.now() + 3_600_000) }, new Date()).then((r) => r.job);
+      createJob(
+        handle.db,
+        { tenantId, model: 'o3', request: { model: 'o3', input: 'x' }, metadata: { sim_duration_ms: '0' }, callbackUrl: null, deadlineAt: new Date(Date.now() + 3_600_000) },
+        new Date(),
+      ).then((r) => r.job);
     // One row per lane, so row locks do not serialize the lanes.
     const jobs = await Promise.all(Array.from({ length: IN_FLIGHT }, newJob));
     const created = await provider.createResponse({ model: 'o3', input: 'x', metadata: { sim_duration_ms: '0' } });
     const responseId = created.response.id;
 
-    const pgPids = async () => (await raw.query<{ pid: number }>("select pid from pg_stat_activity where datname = current_database() and application_name like 'bench-ops%'")).rows.map((r) => r.pid);
+    const pgPids = async () =>
+      (await raw.query<{ pid: number }>("select pid from pg_stat_activity where datname = current_database() and application_name like 'bench-ops%'")).rows.map((r) => r.pid);
     const simPids = async () => [sim!.pid];
     const none = async () => [];
     const job = (i: number) => jobs[i % IN_FLIGHT]!;
@@ -105,12 +110,19 @@ export async function runOps(iterations: number, log: (line: string) => void): P
       ['db: same select, raw pg prepared', pgPids, (i) => raw.query({ name: 'get_job', text: 'select * from jobs where id = $1', values: [job(i).id] })],
       ['db: findTenantByApiKey (API auth)', pgPids, () => findTenantByApiKey(handle.db, apiKey)],
       ['db: scheduleNextCheck (drizzle update)', pgPids, (i) => scheduleNextCheck(handle.db, job(i).id, new Date(), { poll: true })],
-      ['db: changeJobState tx + event (5 round trips)', pgPids, (i) =>
-        changeJobState(handle.db, job(i).id, { source: 'poll', now: new Date() }, (j) => ({ ok: true, status: j.status as JobStatus, changed: true, fields: {} }))],
+      [
+        'db: changeJobState tx + event (5 round trips)',
+        pgPids,
+        (i) => changeJobState(handle.db, job(i).id, { source: 'poll', now: new Date() }, (j) => ({ ok: true, status: j.status as JobStatus, changed: true, fields: {} })),
+      ],
       ['db: createJob tx (API, 4 round trips)', pgPids, () => newJob()],
       ['provider: createResponse (openai SDK)', simPids, () => provider.createResponse({ model: 'o3', input: 'x', metadata: { sim_duration_ms: '0' } })],
       ['provider: retrieveResponse (openai SDK)', simPids, () => provider.retrieveResponse(responseId)],
-      ['http: same GET, global fetch', simPids, () => fetch(`${simUrl}/v1/responses/${responseId}`, { headers: { authorization: 'Bearer sk-bench' } }).then((r) => r.arrayBuffer())],
+      [
+        'http: same GET, global fetch',
+        simPids,
+        () => fetch(`${simUrl}/v1/responses/${responseId}`, { headers: { authorization: 'Bearer sk-bench' } }).then((r) => r.arrayBuffer()),
+      ],
       ['http: same GET, node:http keep-alive', simPids, () => plainGet()],
       ['redis: queues.add poll, delayed (BullMQ)', none, (i) => queues.add('poll', { jobId: job(i).id, attempt: 0 }, { delayMs: 600_000, jobId: `bench${addSeq++}` })],
       ['log: logger.child(jobLogFields(job))', none, (i) => logger.child(jobLogFields(job(i)))],

@@ -150,9 +150,16 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     // One bench tenant sends thousands of requests a minute: the per-tenant request limit is off
     // here (it has its own tests), or the benches would measure 429s. API_RPM_LIMIT in the
     // environment (e.g. a huge limit) measures what counting costs.
-    children.push(spawnApp('api', { ...common, HOST: '127.0.0.1', PORT: String(apiPort), LONGHAUL_BOOTSTRAP_API_KEY: apiKey, API_RPM_LIMIT: process.env.API_RPM_LIMIT ?? '0', ...options.apiEnv }, nodeArgs));
+    children.push(
+      spawnApp(
+        'api',
+        { ...common, HOST: '127.0.0.1', PORT: String(apiPort), LONGHAUL_BOOTSTRAP_API_KEY: apiKey, API_RPM_LIMIT: process.env.API_RPM_LIMIT ?? '0', ...options.apiEnv },
+        nodeArgs,
+      ),
+    );
     // METRICS_PORT 0: the worker's probe/metrics server on any free port (9464 may be taken).
-    for (let i = 0; i < (options.workers ?? 1); i++) children.push(spawnApp('worker', { ...common, OPENAI_BASE_URL: `${simUrl}/v1`, METRICS_PORT: '0', ...options.workerEnv }, nodeArgs));
+    for (let i = 0; i < (options.workers ?? 1); i++)
+      children.push(spawnApp('worker', { ...common, OPENAI_BASE_URL: `${simUrl}/v1`, METRICS_PORT: '0', ...options.workerEnv }, nodeArgs));
     stack.apiUrl = `http://127.0.0.1:${apiPort}`;
 
     await waitUntil('the API', httpOk(`${stack.apiUrl}/healthz`), children);

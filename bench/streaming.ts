@@ -93,16 +93,25 @@ export async function runStreaming(options: StreamingOptions): Promise<Streaming
       const res = await fetch(`${s.apiUrl}/v1/jobs`, {
         method: 'POST',
         headers: { ...auth, 'content-type': 'application/json' },
-        body: JSON.stringify({ model: 'o3', input: `streaming bench ${i} ${randomBytes(4).toString('hex')}`, stream: true, metadata: { sim_duration_ms: String(options.durationMs) } }),
+        body: JSON.stringify({
+          model: 'o3',
+          input: `streaming bench ${i} ${randomBytes(4).toString('hex')}`,
+          stream: true,
+          metadata: { sim_duration_ms: String(options.durationMs) },
+        }),
       });
       jobIds.push(((await res.json()) as { id: string }).id);
     }
     const responseIds = new Map<string, string>();
-    await waitFor('response ids', async () => {
-      const { rows } = await s.pool.query<{ id: string; response_id: string | null }>('select id, response_id from jobs where id = any($1)', [jobIds]);
-      for (const r of rows) if (r.response_id) responseIds.set(r.id, r.response_id);
-      return responseIds.size === jobIds.length;
-    }, 30_000);
+    await waitFor(
+      'response ids',
+      async () => {
+        const { rows } = await s.pool.query<{ id: string; response_id: string | null }>('select id, response_id from jobs where id = any($1)', [jobIds]);
+        for (const r of rows) if (r.response_id) responseIds.set(r.id, r.response_id);
+        return responseIds.size === jobIds.length;
+      },
+      30_000,
+    );
 
     // Provider arrival times, per job and sequence number.
     const direct = new Map<string, Map<string, number>>();
@@ -112,15 +121,19 @@ export async function runStreaming(options: StreamingOptions): Promise<Streaming
       const arrivals = new Map<string, number>();
       direct.set(jobId, arrivals);
       // The provider's SSE has no id lines: the n-th event is sequence number n (a full replay).
-      streams.push(sse(`${s.simUrl}/v1/responses/${responseIds.get(jobId)}?stream=true`, { authorization: 'Bearer sk-bench' }, (_id, _type, at) => {
-        arrivals.set(String(arrivals.size), at);
-      }));
+      streams.push(
+        sse(`${s.simUrl}/v1/responses/${responseIds.get(jobId)}?stream=true`, { authorization: 'Bearer sk-bench' }, (_id, _type, at) => {
+          arrivals.set(String(arrivals.size), at);
+        }),
+      );
       for (let w = 0; w < perJob; w++) {
         const mine = new Map<string, number>();
         watched.push({ job: jobId, arrivals: mine });
-        streams.push(sse(`${s.apiUrl}/v1/jobs/${jobId}/stream`, auth, (id, _type, at) => {
-          if (!id.includes('.')) mine.set(id, at);
-        }).catch(() => undefined));
+        streams.push(
+          sse(`${s.apiUrl}/v1/jobs/${jobId}/stream`, auth, (id, _type, at) => {
+            if (!id.includes('.')) mine.set(id, at);
+          }).catch(() => undefined),
+        );
       }
     }
     // Events replayed to late connections are not live: count only events after everyone is in.

@@ -208,7 +208,20 @@ async function deploy(dir: string, postgres: PostgresServer, redis: RedisServer,
   const all: AppProcess[] = [];
   const counter = { api: 0, worker: 0 };
 
-  const sim = spawnApp('sim', 'sim', { SIM_HOST: '127.0.0.1', SIM_PORT: String(simPort), SIM_TIME_SCALE: String(SIM_TIME_SCALE), SIM_LOG_LEVEL: 'warn', SIM_WEBHOOK_URLS: hookTargets.join(','), SIM_WEBHOOK_SECRET: webhookSecret, ...options.simEnv }, join(logs, 'sim.log'));
+  const sim = spawnApp(
+    'sim',
+    'sim',
+    {
+      SIM_HOST: '127.0.0.1',
+      SIM_PORT: String(simPort),
+      SIM_TIME_SCALE: String(SIM_TIME_SCALE),
+      SIM_LOG_LEVEL: 'warn',
+      SIM_WEBHOOK_URLS: hookTargets.join(','),
+      SIM_WEBHOOK_SECRET: webhookSecret,
+      ...options.simEnv,
+    },
+    join(logs, 'sim.log'),
+  );
   all.push(sim);
 
   const spawnApi = (port: number): AppProcess => {

@@ -65,7 +65,19 @@ export function durationFor(i: number, minMs: number, maxMs: number): number {
 }
 
 export function createLoad(deployment: Deployment, name: string): Load {
-  const counts: AnswerCounts = { accepted: 0, replayed: 0, unavailable: 0, missingRetryAfter: 0, serverErrors: 0, unexpected: 0, inFlight: 0, refused: 0, reset: 0, hangs: 0, reads: 0 };
+  const counts: AnswerCounts = {
+    accepted: 0,
+    replayed: 0,
+    unavailable: 0,
+    missingRetryAfter: 0,
+    serverErrors: 0,
+    unexpected: 0,
+    inFlight: 0,
+    refused: 0,
+    reset: 0,
+    hangs: 0,
+    reads: 0,
+  };
   const violations: string[] = [];
   const acceptedIds: string[] = [];
   let nextIndex = 0;

@@ -43,7 +43,13 @@ export async function startReceiver(port = 0): Promise<CallbackReceiver> {
         const chunks: Buffer[] = [];
         req.on('data', (c: Buffer) => chunks.push(c));
         req.on('end', () => {
-          received.push({ path: req.url ?? '/', webhookId: String(req.headers['webhook-id'] ?? ''), headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() });
+          received.push({
+            path: req.url ?? '/',
+            webhookId: String(req.headers['webhook-id'] ?? ''),
+            headers: req.headers,
+            body: Buffer.concat(chunks).toString('utf8'),
+            at: Date.now(),
+          });
           if (!hanging) return void res.writeHead(204).end();
           held.add(res);
           res.once('close', () => held.delete(res));

@@ -42,7 +42,12 @@ export function check(name: string, ok: boolean, detail: string): Check {
 }
 
 /** Deploy (with the run's process counts), run the scenario's body, and always stop the deployment. */
-export async function withDeployment(cluster: Cluster, options: ScenarioOptions, deploy: DeployOptions, body: (deployment: Deployment) => Promise<ScenarioResult>): Promise<ScenarioResult> {
+export async function withDeployment(
+  cluster: Cluster,
+  options: ScenarioOptions,
+  deploy: DeployOptions,
+  body: (deployment: Deployment) => Promise<ScenarioResult>,
+): Promise<ScenarioResult> {
   const deployment = await cluster.deploy({ apis: options.apis ?? 2, workers: options.workers ?? 3, ...deploy });
   try {
     const result = await body(deployment);
@@ -66,7 +71,8 @@ export async function conclude(meta: { id: number; name: string }, deployment: D
     check('one terminal callback event per job', m.duplicateTerminalCallbacks === 0, `${m.duplicateTerminalCallbacks} duplicate terminal callback events`),
   ];
   const notes = [...(c.notes ?? [])];
-  if (m.lost > 0 || m.unacknowledged > 0) notes.push(`statuses of accepted jobs: ${JSON.stringify(m.byStatus)}; jobs in Postgres never acknowledged to the client: ${m.unacknowledged}`);
+  if (m.lost > 0 || m.unacknowledged > 0)
+    notes.push(`statuses of accepted jobs: ${JSON.stringify(m.byStatus)}; jobs in Postgres never acknowledged to the client: ${m.unacknowledged}`);
   const recoveryMs = c.recoveryMs !== undefined ? c.recoveryMs : c.faultEndedAt !== null && allTerminalAt !== null ? Math.max(0, allTerminalAt - c.faultEndedAt) : null;
   return {
     id: meta.id,

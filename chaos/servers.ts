@@ -86,7 +86,15 @@ export async function startPostgres(dir: string): Promise<PostgresServer> {
   if (asRoot) chownSync(data, uid('postgres'), gid('postgres'));
   await runPgTool(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
   const port = await freePort();
-  const options = [`-p ${port}`, `-k ${data}`, "-c listen_addresses='127.0.0.1'", '-c fsync=off', '-c full_page_writes=off', '-c max_connections=400', '-c log_min_messages=warning'].join(' ');
+  const options = [
+    `-p ${port}`,
+    `-k ${data}`,
+    "-c listen_addresses='127.0.0.1'",
+    '-c fsync=off',
+    '-c full_page_writes=off',
+    '-c max_connections=400',
+    '-c log_min_messages=warning',
+  ].join(' ');
   let running = false;
   const url = (database: string) => `postgres://postgres@127.0.0.1:${port}/${database}`;
   const server: PostgresServer = {
@@ -96,16 +104,20 @@ export async function startPostgres(dir: string): Promise<PostgresServer> {
     async start() {
       await runPgTool(join(bin, 'pg_ctl'), ['-D', data, '-l', join(data, 'server.log'), '-w', '-t', '60', '-o', options, 'start']);
       running = true;
-      await waitFor(`Postgres on ${port}`, async () => {
-        const client = new pg.Client({ connectionString: url('postgres') });
-        try {
-          await client.connect();
-          await client.query('select 1');
-          return true;
-        } finally {
-          await client.end().catch(() => {});
-        }
-      }, 30_000);
+      await waitFor(
+        `Postgres on ${port}`,
+        async () => {
+          const client = new pg.Client({ connectionString: url('postgres') });
+          try {
+            await client.connect();
+            await client.query('select 1');
+            return true;
+          } finally {
+            await client.end().catch(() => {});
+          }
+        },
+        30_000,
+      );
     },
     async stop(mode = 'fast') {
       await runPgTool(join(bin, 'pg_ctl'), ['-D', data, '-m', mode, '-w', '-t', '60', 'stop']);
@@ -140,7 +152,24 @@ export async function startRedis(dir: string): Promise<RedisServer> {
   mkdirSync(data, { recursive: true });
   const port = await freePort();
   const url = `redis://127.0.0.1:${port}`;
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', data, '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction', '--logfile', join(data, 'redis.log')];
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    data,
+    '--save',
+    '',
+    '--appendonly',
+    'yes',
+    '--appendfsync',
+    'everysec',
+    '--maxmemory-policy',
+    'noeviction',
+    '--logfile',
+    join(data, 'redis.log'),
+  ];
   let child: ChildProcess | null = null;
   const ping = async () => {
     const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1_000 });

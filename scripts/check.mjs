@@ -42,13 +42,16 @@ async function importCycles() {
       }
     }
   }
-  const result = await madge(['apps', 'packages', 'scripts', 'test', 'bench', 'chaos'].map((d) => path.join(ROOT, d)), {
-    baseDir: ROOT,
-    fileExtensions: ['ts', 'mjs'],
-    excludeRegExp: [/node_modules/, /\/dist\//],
-    tsConfig: { compilerOptions: { baseUrl: ROOT, paths, module: 'nodenext', moduleResolution: 'nodenext', allowImportingTsExtensions: true } },
-    detectiveOptions: { ts: { skipTypeImports: false }, es6: { skipTypeImports: false } },
-  });
+  const result = await madge(
+    ['apps', 'packages', 'scripts', 'test', 'bench', 'chaos'].map((d) => path.join(ROOT, d)),
+    {
+      baseDir: ROOT,
+      fileExtensions: ['ts', 'mjs'],
+      excludeRegExp: [/node_modules/, /\/dist\//],
+      tsConfig: { compilerOptions: { baseUrl: ROOT, paths, module: 'nodenext', moduleResolution: 'nodenext', allowImportingTsExtensions: true } },
+      detectiveOptions: { ts: { skipTypeImports: false }, es6: { skipTypeImports: false } },
+    },
+  );
   const unresolved = Object.keys(result.warnings().skipped ?? {}).filter((name) => name.startsWith('@longhaul/'));
   if (unresolved.length > 0) throw new Error(`madge could not resolve ${unresolved.join(', ')}: add a "@longhaul/source" export condition`);
   return result.circular();

@@ -15,7 +15,20 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { ROOT, appendEnvFile, ensureDatabase, ensurePostgres, ensureRedis, gitIgnoredDir, ignoreStdioErrors, installDependencies, log, readEnvFile, run, watchParent } from './lib/setup.mjs';
+import {
+  ROOT,
+  appendEnvFile,
+  ensureDatabase,
+  ensurePostgres,
+  ensureRedis,
+  gitIgnoredDir,
+  ignoreStdioErrors,
+  installDependencies,
+  log,
+  readEnvFile,
+  run,
+  watchParent,
+} from './lib/setup.mjs';
 
 /** A repeat of the first signal within this window is the same Ctrl-C (the terminal and npm both send it). */
 const REPEAT_WINDOW_MS = 1_000;

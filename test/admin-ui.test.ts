@@ -30,12 +30,25 @@ async function apiWith(config: Partial<ApiConfig>): Promise<string> {
     queues: stack.queues,
     logger: (await import('@longhaul/runtime')).createLogger({ service: 'test', level: 'silent' }),
     clock: () => new Date(),
-    config: { bodyLimit: '1mb', jobDeadlineMs: 3_600_000, idempotencyTtlMs: 86_400_000, openaiWebhookSecrets: [], callbackPolicy: (await import('@longhaul/callbacks')).createAddressPolicy(['127.0.0.0/8']), ...config },
+    config: {
+      bodyLimit: '1mb',
+      jobDeadlineMs: 3_600_000,
+      idempotencyTtlMs: 86_400_000,
+      openaiWebhookSecrets: [],
+      callbackPolicy: (await import('@longhaul/callbacks')).createAddressPolicy(['127.0.0.0/8']),
+      ...config,
+    },
   });
   const server = await new Promise<Server>((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
-  servers.push({ close: () => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); }) });
+  servers.push({
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
+  });
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
@@ -191,7 +204,10 @@ describe.skipIf(!existsSync(CHROMIUM))(`admin UI in headless Chromium${existsSyn
       // bull-board with every queue.
       for (const name of ['submit', 'poll', 'cancel', 'webhook']) await page.getByText(name, { exact: true }).first().waitFor({ timeout: 15_000 });
       await page.waitForLoadState('networkidle');
-      await page.getByText('Loading...').waitFor({ state: 'detached', timeout: 15_000 }).catch(() => {});
+      await page
+        .getByText('Loading...')
+        .waitFor({ state: 'detached', timeout: 15_000 })
+        .catch(() => {});
       await page.screenshot({ path: join(SCREENSHOTS, '1-queues.png'), fullPage: true });
 
       // Job search by metadata key/value.

@@ -179,7 +179,11 @@ describe('fair share', () => {
     expect(late.status).toBe(202);
 
     const lateDone = await quiet.waitForJob(late.body.id, (j) => j.status === 'completed', 30_000);
-    const burstDone = await bursty.waitForAll(burst.map((r) => r.body.id), (j) => j.status === 'completed', 60_000);
+    const burstDone = await bursty.waitForAll(
+      burst.map((r) => r.body.id),
+      (j) => j.status === 'completed',
+      60_000,
+    );
     const at = await submittedAtMs([late.body.id, ...burstDone.map((j) => j.id)]);
     const before = burstDone.filter((j) => at.get(j.id)! < at.get(lateDone.id)!).length;
     // First come, first served would put the whole burst first (30 at one create at a time).
@@ -193,7 +197,12 @@ describe('token estimate', () => {
     const pdf = `data:application/pdf;base64,${Buffer.alloc(120_000, 3).toString('base64')}`;
     const bodies = [
       jobBody({ instructions: 'Be brief.', input: 'How far is the moon?' }),
-      jobBody({ input: [{ role: 'developer', content: 'Answer in French.' }, { role: 'user', content: [{ type: 'input_text', text: 'Hello there' }] }] }),
+      jobBody({
+        input: [
+          { role: 'developer', content: 'Answer in French.' },
+          { role: 'user', content: [{ type: 'input_text', text: 'Hello there' }] },
+        ],
+      }),
       jobBody({
         input: [
           {

@@ -32,7 +32,7 @@ const MALFORMED: Array<[string, unknown, string | null]> = [
   ['metadata value not a string', { ...valid, metadata: { a: 1 } }, 'metadata.a'],
   ['metadata key too long', { ...valid, metadata: { ['k'.repeat(65)]: 'v' } }, `metadata.${'k'.repeat(65)}`],
   ['metadata value too long', { ...valid, metadata: { a: 'v'.repeat(513) } }, 'metadata.a'],
-  ['too many metadata keys (16 + Longhaul\'s own)', { ...valid, metadata: manyKeys }, 'metadata'],
+  ["too many metadata keys (16 + Longhaul's own)", { ...valid, metadata: manyKeys }, 'metadata'],
   ['reserved metadata key', { ...valid, metadata: { longhaul_job_id: 'x' } }, 'metadata'],
   ['callback_url not a URL', { ...valid, callback_url: 'not a url' }, 'callback_url'],
   ['callback_url ftp scheme', { ...valid, callback_url: 'ftp://example.com/x' }, 'callback_url'],
@@ -173,7 +173,11 @@ describe('idempotency keys', () => {
   it('scopes keys per tenant and rejects unusable keys', async () => {
     const other = await createTenant(stack.db.db, 'idem tenant');
     const a = await stack.api('POST', '/v1/jobs', valid, { 'idempotency-key': 'shared-key' });
-    const b = await fetch(`${stack.apiUrl}/v1/jobs`, { method: 'POST', headers: { authorization: `Bearer ${other.apiKey}`, 'content-type': 'application/json', 'idempotency-key': 'shared-key' }, body: JSON.stringify(valid) }).then((r) => r.json());
+    const b = await fetch(`${stack.apiUrl}/v1/jobs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${other.apiKey}`, 'content-type': 'application/json', 'idempotency-key': 'shared-key' },
+      body: JSON.stringify(valid),
+    }).then((r) => r.json());
     expect(b.id).not.toBe(a.body.id);
     const bad = await stack.api('POST', '/v1/jobs', valid, { 'idempotency-key': 'x'.repeat(256) });
     expect(bad.status).toBe(400);
@@ -184,7 +188,11 @@ describe('listing', () => {
   it('pages newest first with a cursor and filters by status', async () => {
     const t = await createTenant(stack.db.db, 'list tenant');
     const call = (path: string, method = 'GET', body?: unknown) =>
-      fetch(`${stack.apiUrl}${path}`, { method, headers: { authorization: `Bearer ${t.apiKey}`, 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined }).then((r) => r.json());
+      fetch(`${stack.apiUrl}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${t.apiKey}`, 'content-type': 'application/json' },
+        body: body ? JSON.stringify(body) : undefined,
+      }).then((r) => r.json());
     const ids: string[] = [];
     for (let i = 0; i < 7; i++) ids.push((await call('/v1/jobs', 'POST', valid)).id);
     await call(`/v1/jobs/${ids[0]}/cancel`, 'POST');

@@ -43,7 +43,11 @@ describe('delivery to a healthy receiver', () => {
     const endpoint = await createEndpoint(stack, { url: receiver.url, description: 'all terminal events' });
     const ids: string[] = [];
     for (let i = 0; i < 200; i += 25) {
-      const batch = await Promise.all(Array.from({ length: 25 }, (_, k) => stack.api('POST', '/v1/jobs', jobBody({ input: `cb ${i + k}`, ...(k % 10 === 0 ? { metadata: { sim_duration_ms: '100', sim_outcome: 'failed' } } : {}) }, 100))));
+      const batch = await Promise.all(
+        Array.from({ length: 25 }, (_, k) =>
+          stack.api('POST', '/v1/jobs', jobBody({ input: `cb ${i + k}`, ...(k % 10 === 0 ? { metadata: { sim_duration_ms: '100', sim_outcome: 'failed' } } : {}) }, 100)),
+        ),
+      );
       ids.push(...batch.map((r) => r.body.id));
     }
     const done = await stack.waitForAll(ids, isTerminalJob, 45_000);
@@ -90,7 +94,9 @@ describe('delivery to a healthy receiver', () => {
       const ep = await createEndpoint(stack, { url: lifecycle.url, event_types: ['job.queued', 'job.in_progress', 'job.completed'], thin_payload: true });
       const { body: job } = await stack.api('POST', '/v1/jobs', jobBody({}, 30_000));
       await stack.waitForJob(job.id, isTerminalJob);
-      const events = await until('3 lifecycle events', async () => (lifecycle.received.length >= 3 ? lifecycle.received.map((r) => new Webhook(ep.secret).verify(r.body, r.headers as Record<string, string>) as any) : null));
+      const events = await until('3 lifecycle events', async () =>
+        lifecycle.received.length >= 3 ? lifecycle.received.map((r) => new Webhook(ep.secret).verify(r.body, r.headers as Record<string, string>) as any) : null,
+      );
       const ordered = [...events].sort((a, b) => a.sequence - b.sequence);
       expect(ordered.map((e) => e.type)).toEqual(['job.queued', 'job.in_progress', 'job.completed']);
       expect(ordered.map((e) => e.sequence)).toEqual([1, 2, 3]);
@@ -124,7 +130,11 @@ describe('failing receivers', () => {
   let stack: Stack;
   beforeAll(async () => {
     // Schedule scaled so retries take ms: 0, 5 ms, 300 ms, then 1.8 s ... (time scale 0.001).
-    stack = await startStack({ worker: { callbacks: { concurrency: 20, schedule: { timeScale: 0.001, jitter: 0 }, timeoutMs: 1_000, disableAfterMs: 86_400_000, policy: createAddressPolicy(['127.0.0.0/8']) } } });
+    stack = await startStack({
+      worker: {
+        callbacks: { concurrency: 20, schedule: { timeScale: 0.001, jitter: 0 }, timeoutMs: 1_000, disableAfterMs: 86_400_000, policy: createAddressPolicy(['127.0.0.0/8']) },
+      },
+    });
   });
   afterAll(async () => {
     await stack?.stop();
@@ -170,7 +180,7 @@ describe('failing receivers', () => {
         return r.body.enabled === false ? r.body : null;
       });
       expect(disabled.disabled_reason).toMatch(/410/);
-      const events = await stack.db.pool.query("select type from callback_events where endpoint_id = $1", [ep.id]);
+      const events = await stack.db.pool.query('select type from callback_events where endpoint_id = $1', [ep.id]);
       expect(events.rows).toEqual([{ type: 'webhook_endpoint.disabled' }]);
       const count = rx.received.length;
       const { body: job2 } = await stack.api('POST', '/v1/jobs', jobBody({}, 0));
@@ -186,12 +196,19 @@ describe('failing receivers', () => {
   it('lists dead letters and re-sends them by delivery and by endpoint recovery', async () => {
     let healthy = false;
     const rx = await startReceiver(() => (healthy ? 204 : 503));
-    const short = await startStack({ worker: { callbacks: { concurrency: 5, schedule: { scheduleMs: [0, 10, 10], jitter: 0 }, timeoutMs: 1_000, disableAfterMs: 86_400_000, policy: createAddressPolicy(['127.0.0.0/8']) } } });
+    const short = await startStack({
+      worker: {
+        callbacks: { concurrency: 5, schedule: { scheduleMs: [0, 10, 10], jitter: 0 }, timeoutMs: 1_000, disableAfterMs: 86_400_000, policy: createAddressPolicy(['127.0.0.0/8']) },
+      },
+    });
     try {
       const ep = await createEndpoint(short, { url: rx.url });
       const before = Math.floor(Date.now() / 1000) - 1;
       const jobs = await Promise.all([0, 1].map(() => short.api('POST', '/v1/jobs', jobBody({}, 0)).then((r) => r.body)));
-      await short.waitForAll(jobs.map((j) => j.id), isTerminalJob);
+      await short.waitForAll(
+        jobs.map((j) => j.id),
+        isTerminalJob,
+      );
       const dead = await until('2 dead letters', async () => {
         const r = await short.api('GET', '/v1/deliveries?status=failed');
         return r.body.data.length === 2 ? r.body.data : null;
@@ -214,7 +231,17 @@ describe('failing receivers', () => {
 
   it('disables an endpoint that keeps failing for the configured period', async () => {
     const rx = await startReceiver(() => 500);
-    const strict = await startStack({ worker: { callbacks: { concurrency: 5, schedule: { scheduleMs: [0, 100, 100, 100, 100, 100, 100], jitter: 0 }, timeoutMs: 1_000, disableAfterMs: 250, policy: createAddressPolicy(['127.0.0.0/8']) } } });
+    const strict = await startStack({
+      worker: {
+        callbacks: {
+          concurrency: 5,
+          schedule: { scheduleMs: [0, 100, 100, 100, 100, 100, 100], jitter: 0 },
+          timeoutMs: 1_000,
+          disableAfterMs: 250,
+          policy: createAddressPolicy(['127.0.0.0/8']),
+        },
+      },
+    });
     try {
       const ep = await createEndpoint(strict, { url: rx.url });
       const { body: job } = await strict.api('POST', '/v1/jobs', jobBody({}, 0));
@@ -237,32 +264,42 @@ describe('SSRF guard', () => {
   let stack: Stack;
   beforeAll(async () => {
     // Production policy everywhere: nothing on loopback or private ranges is allowed.
-    stack = await startStack({ api: { callbackPolicy: createAddressPolicy() }, worker: { callbacks: { concurrency: 5, schedule: { timeScale: 0.001 }, timeoutMs: 1_000, disableAfterMs: 86_400_000, policy: createAddressPolicy() } } });
+    stack = await startStack({
+      api: { callbackPolicy: createAddressPolicy() },
+      worker: { callbacks: { concurrency: 5, schedule: { timeScale: 0.001 }, timeoutMs: 1_000, disableAfterMs: 86_400_000, policy: createAddressPolicy() } },
+    });
   });
   afterAll(async () => {
     await stack?.stop();
   });
 
-  it.each(['http://127.0.0.1/', 'http://localhost/', 'http://2130706433/', 'http://[::ffff:127.0.0.1]/', 'http://169.254.169.254/latest/meta-data/', 'http://10.1.2.3/', 'file:///etc/passwd', 'ftp://example.com/'])(
-    'refuses %s at registration and at submission with a clear 400',
-    async (url) => {
-      const ep = await stack.api('POST', '/v1/webhook-endpoints', { url });
-      expect(ep.status).toBe(400);
-      expect(ep.body.error).toMatchObject({ code: 'url_not_allowed', param: 'url' });
-      const job = await stack.api('POST', '/v1/jobs', jobBody({ callback_url: url }));
-      expect(job.status).toBe(400);
-      expect(job.body.error.param).toBe('callback_url');
-    },
-  );
+  it.each([
+    'http://127.0.0.1/',
+    'http://localhost/',
+    'http://2130706433/',
+    'http://[::ffff:127.0.0.1]/',
+    'http://169.254.169.254/latest/meta-data/',
+    'http://10.1.2.3/',
+    'file:///etc/passwd',
+    'ftp://example.com/',
+  ])('refuses %s at registration and at submission with a clear 400', async (url) => {
+    const ep = await stack.api('POST', '/v1/webhook-endpoints', { url });
+    expect(ep.status).toBe(400);
+    expect(ep.body.error).toMatchObject({ code: 'url_not_allowed', param: 'url' });
+    const job = await stack.api('POST', '/v1/jobs', jobBody({ callback_url: url }));
+    expect(job.status).toBe(400);
+    expect(job.body.error.param).toBe('callback_url');
+  });
 
   it('refuses at delivery time too, without opening a connection', async () => {
     const rx = await startReceiver();
     try {
       // An endpoint registered under an older, looser policy now points at a refused address.
-      await stack.db.pool.query(
-        "insert into webhook_endpoints (id, tenant_id, url, secrets) values ('we_legacy0000000000001', $1, $2, $3)",
-        [stack.tenantId, rx.url, JSON.stringify([{ secret: `whsec_${Buffer.alloc(24, 1).toString('base64')}`, createdAt: new Date().toISOString(), expiresAt: null }])],
-      );
+      await stack.db.pool.query("insert into webhook_endpoints (id, tenant_id, url, secrets) values ('we_legacy0000000000001', $1, $2, $3)", [
+        stack.tenantId,
+        rx.url,
+        JSON.stringify([{ secret: `whsec_${Buffer.alloc(24, 1).toString('base64')}`, createdAt: new Date().toISOString(), expiresAt: null }]),
+      ]);
       const { body: job } = await stack.api('POST', '/v1/jobs', jobBody({}, 0));
       await stack.waitForJob(job.id, isTerminalJob);
       const d = await until('blocked delivery failed', async () => {

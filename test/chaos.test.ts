@@ -33,7 +33,10 @@ describe('chaos, fast variants', () => {
         console.info(`[chaos] ${report}`);
         expect(result.lost, report).toBe(0);
         expect(result.duplicateTerminalEvents, report).toBe(0);
-        expect(result.checks.filter((c) => !c.ok), report).toEqual([]);
+        expect(
+          result.checks.filter((c) => !c.ok),
+          report,
+        ).toEqual([]);
         passed = true;
       } finally {
         if (!passed) failed = true;

@@ -173,14 +173,21 @@ function workspacePackages(): string[] {
 /** The build's tsc options and output files (repository-relative) for one package. */
 function buildOf(pkg: string): { options: ts.CompilerOptions; outputs: Map<string, string> } {
   const configFile = path.join(ROOT, pkg, 'tsconfig.build.json');
-  const parsed = ts.getParsedCommandLineOfConfigFile(configFile, {}, {
-    ...ts.sys,
-    onUnRecoverableConfigFileDiagnostic: (d) => {
-      throw new Error(ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+  const parsed = ts.getParsedCommandLineOfConfigFile(
+    configFile,
+    {},
+    {
+      ...ts.sys,
+      onUnRecoverableConfigFileDiagnostic: (d) => {
+        throw new Error(ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+      },
     },
-  });
+  );
   if (!parsed) throw new Error(`cannot read ${configFile}`);
-  expect(parsed.errors.map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n')), configFile).toEqual([]);
+  expect(
+    parsed.errors.map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n')),
+    configFile,
+  ).toEqual([]);
   const outputs = new Map<string, string>();
   for (const file of parsed.fileNames) {
     for (const out of ts.getOutputFileNames(parsed, file, false)) outputs.set(path.relative(ROOT, out), path.relative(ROOT, file));
@@ -222,7 +229,10 @@ function dockerignoreExcludes(file: string): boolean {
     .split('\n')
     .map((line) => line.trim())
     .filter((line) => line && !line.startsWith('#'));
-  expect(patterns.some((p) => p.startsWith('!')), 'the matcher below does not handle ! exceptions').toBe(false);
+  expect(
+    patterns.some((p) => p.startsWith('!')),
+    'the matcher below does not handle ! exceptions',
+  ).toBe(false);
   const regexes = patterns.map((p) => {
     const body = p
       .replace(/^\/+/, '')
@@ -420,11 +430,7 @@ describe('Dockerfile', () => {
   const instructions = dockerfileInstructions();
   const finalStage = Math.max(...instructions.map((i) => i.stage));
   const final = instructions.filter((i) => i.stage === finalStage);
-  const args = new Map(
-    instructions
-      .filter((i) => i.op === 'ARG' && i.stage === -1)
-      .map((i) => i.args.split('=') as [string, string]),
-  );
+  const args = new Map(instructions.filter((i) => i.op === 'ARG' && i.stage === -1).map((i) => i.args.split('=') as [string, string]));
   const baseImage = (from: string): string => from.split(/\s+/)[0]!.replace(/^\$\{?(\w+)\}?$/, (_m, name: string) => args.get(name) ?? _m);
   /** Stage name → its instructions, FROM included (a stage based on another one inherits its RUNs). */
   const stageNames = new Map(instructions.filter((i) => i.op === 'FROM').map((i) => [i.stage, /\sAS\s+(\S+)$/i.exec(i.args)?.[1] ?? String(i.stage)]));
@@ -467,7 +473,10 @@ describe('Dockerfile', () => {
   });
 
   it('gives the runtime stage production dependencies only: no install of its own, no sources, no dev tools', () => {
-    expect(final.filter((i) => i.op === 'RUN'), 'the runtime stage installs nothing itself').toEqual([]);
+    expect(
+      final.filter((i) => i.op === 'RUN'),
+      'the runtime stage installs nothing itself',
+    ).toEqual([]);
     expect(finalCopies.length).toBeGreaterThan(0);
     for (const copy of finalCopies) expect(copy.from, `COPY ${copy.src}: from another stage, never the build context`).toBeDefined();
     // node_modules come from a stage whose only install is the production one.
@@ -501,7 +510,9 @@ describe('Dockerfile', () => {
   });
 
   it('documents, in its header, a command for every app and the CLI, each a file the build emits', () => {
-    const header = read('Dockerfile').split('\n').filter((line) => line.startsWith('#'));
+    const header = read('Dockerfile')
+      .split('\n')
+      .filter((line) => line.startsWith('#'));
     const documented = header.map((line) => /^#\s+node (\S+)/.exec(line)?.[1]).filter((file): file is string => Boolean(file));
     expect(documented.sort()).toEqual([...APP_NAMES.map((n) => APPS[n].dist), CLI.dist].sort());
     for (const file of documented) expect(emitted.has(file), `the build emits ${file}`).toBe(true);
@@ -524,7 +535,13 @@ describe('Dockerfile', () => {
     expect(dockerignoreExcludes('apps/api/node_modules/express/package.json')).toBe(true);
     expect(dockerignoreExcludes('.git/HEAD')).toBe(true);
     expect(dockerignoreExcludes('apps/api/dist/index.js')).toBe(true);
-    const buildConfig = ['tsconfig.base.json', 'tsconfig.build.base.json', 'turbo.json', 'scripts/collect-runtime.sh', ...workspacePackages().flatMap((pkg) => [`${pkg}/tsconfig.json`, `${pkg}/tsconfig.build.json`])];
+    const buildConfig = [
+      'tsconfig.base.json',
+      'tsconfig.build.base.json',
+      'turbo.json',
+      'scripts/collect-runtime.sh',
+      ...workspacePackages().flatMap((pkg) => [`${pkg}/tsconfig.json`, `${pkg}/tsconfig.build.json`]),
+    ];
     const sources = [...emitted.values()];
     const needed = [...workspaceManifests(), ...buildConfig, ...sources, ...readdirSync(path.join(ROOT, 'migrations')).map((f) => `migrations/${f}`)];
     expect(sources).toContain(CLI.entry);

@@ -177,7 +177,13 @@ describe('manual history', () => {
             copied,
             { role: 'user', content: [{ type: 'input_text', text: 'Explain why it is funny.' }] },
             { role: 'assistant', content: 'Because otters.' },
-            { role: 'assistant', content: [{ type: 'output_text', text: 'Also: ' }, { type: 'output_text', text: 'rivers.' }] },
+            {
+              role: 'assistant',
+              content: [
+                { type: 'output_text', text: 'Also: ' },
+                { type: 'output_text', text: 'rivers.' },
+              ],
+            },
             { role: 'user', content: 'Another one.' },
           ],
           reasoning: { effort: 'low' },

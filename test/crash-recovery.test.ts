@@ -52,7 +52,9 @@ describe('crash safety', () => {
       await new Promise((r) => setTimeout(r, 20));
     }
     // Ask to cancel two jobs at the provider: their cancel work is in the dead worker's hands too.
-    const atProvider = (await stack.db.pool.query<{ id: string }>("select id from jobs where id = any($1) and status in ('queued','in_progress') limit 2", [ids])).rows.map((r) => r.id);
+    const atProvider = (await stack.db.pool.query<{ id: string }>("select id from jobs where id = any($1) and status in ('queued','in_progress') limit 2", [ids])).rows.map(
+      (r) => r.id,
+    );
     for (const id of atProvider) await stack.api('POST', `/v1/jobs/${id}/cancel`);
     const before = await statuses(stack, ids);
     first.kill('SIGKILL');
@@ -76,7 +78,9 @@ describe('crash safety', () => {
     expect(Math.max(...creates)).toBeLessThanOrEqual(2);
     // Only creates in flight at the kill can repeat: at most one per submit slot.
     expect(creates.filter((n) => n === 2).length).toBeLessThanOrEqual(SUBMIT_CONCURRENCY);
-    console.info(`[crash] states at kill ${JSON.stringify(before)}; all ${ids.length} terminal ${recoveryMs} ms after the kill; duplicate creates: ${creates.filter((n) => n === 2).length}`);
+    console.info(
+      `[crash] states at kill ${JSON.stringify(before)}; all ${ids.length} terminal ${recoveryMs} ms after the kill; duplicate creates: ${creates.filter((n) => n === 2).length}`,
+    );
     second.kill('SIGTERM');
     await exited(second);
     expect(second.exitCode).toBe(0);

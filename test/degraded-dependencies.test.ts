@@ -22,7 +22,14 @@ async function listen(app: ReturnType<typeof createServer>) {
   const server = await new Promise<import('node:http').Server>((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); }) };
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
+  };
 }
 
 describe('Postgres unreachable', () => {
@@ -30,11 +37,27 @@ describe('Postgres unreachable', () => {
     const deadPort = await freePort();
     const db = createDb({ connectionString: `postgres://postgres@127.0.0.1:${deadPort}/longhaul`, connectionTimeoutMillis: 1_000 });
     const queues = createQueues({ redisUrl: 'redis://127.0.0.1:6379', prefix: `lhtest_dead_${deadPort}`, role: 'producer' });
-    const api = await listen(createServer({ db: db.db, queues, logger, clock: () => new Date(), config: { bodyLimit: '1mb', jobDeadlineMs: 3_600_000, idempotencyTtlMs: 86_400_000, openaiWebhookSecrets: [], callbackPolicy: createAddressPolicy() } }));
+    const api = await listen(
+      createServer({
+        db: db.db,
+        queues,
+        logger,
+        clock: () => new Date(),
+        config: { bodyLimit: '1mb', jobDeadlineMs: 3_600_000, idempotencyTtlMs: 86_400_000, openaiWebhookSecrets: [], callbackPolicy: createAddressPolicy() },
+      }),
+    );
     try {
       const started = Date.now();
-      for (const [method, path] of [['POST', '/v1/jobs'], ['GET', '/v1/jobs'], ['GET', '/v1/jobs/job_abcdefghijklmnop']]) {
-        const res = await fetch(api.url + path, { method, headers: { authorization: 'Bearer lh_sk_whatever', 'content-type': 'application/json' }, body: method === 'POST' ? JSON.stringify(jobBody()) : undefined });
+      for (const [method, path] of [
+        ['POST', '/v1/jobs'],
+        ['GET', '/v1/jobs'],
+        ['GET', '/v1/jobs/job_abcdefghijklmnop'],
+      ]) {
+        const res = await fetch(api.url + path, {
+          method,
+          headers: { authorization: 'Bearer lh_sk_whatever', 'content-type': 'application/json' },
+          body: method === 'POST' ? JSON.stringify(jobBody()) : undefined,
+        });
         expect(res.status).toBe(503);
         expect(res.headers.get('retry-after')).toBe('5');
         expect((await res.json()).error).toMatchObject({ type: 'service_unavailable_error', code: 'database_unavailable' });
@@ -60,10 +83,22 @@ describe('Redis unreachable from the API', () => {
   it('still accepts the job, and the sweeper dispatches it later', async () => {
     const deadRedis = createQueues({ redisUrl: `redis://127.0.0.1:${await freePort()}`, prefix: stack.prefix, role: 'producer' });
     deadRedis.connection.on('error', () => {});
-    const api = await listen(createServer({ db: stack.db.db, queues: deadRedis, logger, clock: () => new Date(), config: { bodyLimit: '1mb', jobDeadlineMs: 3_600_000, idempotencyTtlMs: 86_400_000, openaiWebhookSecrets: [], callbackPolicy: createAddressPolicy() } }));
+    const api = await listen(
+      createServer({
+        db: stack.db.db,
+        queues: deadRedis,
+        logger,
+        clock: () => new Date(),
+        config: { bodyLimit: '1mb', jobDeadlineMs: 3_600_000, idempotencyTtlMs: 86_400_000, openaiWebhookSecrets: [], callbackPolicy: createAddressPolicy() },
+      }),
+    );
     try {
       const started = Date.now();
-      const res = await fetch(`${api.url}/v1/jobs`, { method: 'POST', headers: { authorization: `Bearer ${stack.apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify(jobBody({}, 0)) });
+      const res = await fetch(`${api.url}/v1/jobs`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${stack.apiKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify(jobBody({}, 0)),
+      });
       expect(res.status).toBe(202);
       expect(Date.now() - started).toBeLessThan(6_000);
       const job = await res.json();

@@ -24,7 +24,11 @@ describe('an endpoint removed while an attempt is in flight', () => {
   beforeAll(async () => {
     // Scaled schedule: a failed first attempt would be retried 5 ms later. The attempt timeout is
     // far longer than the receiver holds the request.
-    stack = await startStack({ worker: { callbacks: { concurrency: 10, schedule: { timeScale: 0.001, jitter: 0 }, timeoutMs: 30_000, disableAfterMs: 86_400_000, policy: createAddressPolicy(['127.0.0.0/8']) } } });
+    stack = await startStack({
+      worker: {
+        callbacks: { concurrency: 10, schedule: { timeScale: 0.001, jitter: 0 }, timeoutMs: 30_000, disableAfterMs: 86_400_000, policy: createAddressPolicy(['127.0.0.0/8']) },
+      },
+    });
   });
   afterAll(async () => {
     await stack?.stop();
@@ -53,7 +57,10 @@ describe('an endpoint removed while an attempt is in flight', () => {
       const deliveryId = listed.body.data[0].id;
       expect(listed.body.data[0]).toMatchObject({ status: 'pending', attempts: 0 });
 
-      const removed = removal === 'delete' ? await stack.api('DELETE', `/v1/webhook-endpoints/${endpointId}`) : await stack.api('PATCH', `/v1/webhook-endpoints/${endpointId}`, { enabled: false });
+      const removed =
+        removal === 'delete'
+          ? await stack.api('DELETE', `/v1/webhook-endpoints/${endpointId}`)
+          : await stack.api('PATCH', `/v1/webhook-endpoints/${endpointId}`, { enabled: false });
       expect(removed.status).toBe(200);
       const cancelled = await stack.api('GET', `/v1/deliveries/${deliveryId}`);
       expect(cancelled.body).toMatchObject({ status: 'cancelled', next_attempt_at: null, last_error: removal === 'delete' ? 'endpoint deleted' : 'endpoint disabled' });

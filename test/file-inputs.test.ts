@@ -102,7 +102,11 @@ describe('file parts in jobs', () => {
   it('sends small inline files inline and uploads large ones, referencing them by id', async () => {
     const small = await run(withParts({ type: 'input_file', filename: 'small.pdf', file_data: dataUrl(pdf(2_000)) }));
     expect(small.status, JSON.stringify(small.error)).toBe('completed');
-    expect((await sentParts(small.response_id))[1]).toMatchObject({ type: 'input_file', filename: 'small.pdf', file_data: expect.stringMatching(/^data:application\/pdf;base64,/) });
+    expect((await sentParts(small.response_id))[1]).toMatchObject({
+      type: 'input_file',
+      filename: 'small.pdf',
+      file_data: expect.stringMatching(/^data:application\/pdf;base64,/),
+    });
 
     const large = await run(withParts({ type: 'input_file', filename: 'large.pdf', file_data: dataUrl(pdf(2 * MiB, 7)) }));
     expect(large.status).toBe('completed');
@@ -131,7 +135,10 @@ describe('file parts in jobs', () => {
 
   it('passes file URLs and images to the provider, which fetches them', async () => {
     const done = await run(
-      withParts({ type: 'input_file', file_url: 'https://www.berkshirehathaway.com/letters/2024ltr.pdf' }, { type: 'input_image', image_url: 'https://example.com/otter.png', detail: 'low' }),
+      withParts(
+        { type: 'input_file', file_url: 'https://www.berkshirehathaway.com/letters/2024ltr.pdf' },
+        { type: 'input_image', image_url: 'https://example.com/otter.png', detail: 'low' },
+      ),
     );
     expect(done.status).toBe('completed');
     expect(done.usage.input_tokens).toBeGreaterThanOrEqual(4_000 + 85);

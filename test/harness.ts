@@ -116,7 +116,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     logger,
     clock,
     metrics: apiMetrics,
-    config: { bodyLimit: '1mb', jobDeadlineMs: 3_600_000, idempotencyTtlMs: 86_400_000, openaiWebhookSecrets: options.webhooks ? [webhookSecret] : [], callbackPolicy: createAddressPolicy(['127.0.0.0/8', '::1/128']), ...options.api },
+    config: {
+      bodyLimit: '1mb',
+      jobDeadlineMs: 3_600_000,
+      idempotencyTtlMs: 86_400_000,
+      openaiWebhookSecrets: options.webhooks ? [webhookSecret] : [],
+      callbackPolicy: createAddressPolicy(['127.0.0.0/8', '::1/128']),
+      ...options.api,
+    },
   });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));

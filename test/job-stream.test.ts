@@ -20,7 +20,10 @@ describe('lifecycle stream of a job that does not stream from the provider', () 
     expect(closedByServer).toBe(true);
     // in_progress is only seen if a poll lands while the response runs (it normally does).
     const types = events.map((e) => e.event);
-    expect([['job.queued', 'job.in_progress', 'job.completed'], ['job.queued', 'job.completed']]).toContainEqual(types);
+    expect([
+      ['job.queued', 'job.in_progress', 'job.completed'],
+      ['job.queued', 'job.completed'],
+    ]).toContainEqual(types);
     expect(events.map((e) => e.id)).toEqual(types.map((_, i) => `-1.${i + 1}`));
     const last = JSON.parse(events.at(-1)!.data);
     expect(last).toMatchObject({ type: 'job.completed', job: { id: job.id, status: 'completed', output_text: expect.any(String) } });

@@ -173,7 +173,8 @@ async function start(sys: System, command: string[], { stdout = 'log', withSim =
   const [apiPort, simPort, metricsPort] = sys.ports;
   const up = async (url: string) => (await fetch(url)).ok;
   const gone = () => root.exitCode !== null || root.signalCode !== null;
-  const ready = async () => (await up(`http://127.0.0.1:${apiPort}/readyz`)) && (await up(`http://127.0.0.1:${metricsPort}/readyz`)) && (!withSim || (await up(`http://127.0.0.1:${simPort}/health`)));
+  const ready = async () =>
+    (await up(`http://127.0.0.1:${apiPort}/readyz`)) && (await up(`http://127.0.0.1:${metricsPort}/readyz`)) && (!withSim || (await up(`http://127.0.0.1:${simPort}/health`)));
   await waitFor('the system to answer', async () => gone() || (await ready()), 45_000, tail);
   if (gone()) throw new Error(`${command.join(' ')} exited while starting:\n${tail()}`);
   const pids = [root.pid!, ...descendants(root.pid!)];
@@ -212,10 +213,14 @@ function submit(sys: System, durationMs: number): Promise<{ id: string }> {
 }
 
 function waitForStatus(sys: System, id: string, statuses: string[]): Promise<any> {
-  return waitFor(`job ${id} to be ${statuses.join(' or ')}`, async () => {
-    const job = await api(sys, 'GET', `/v1/jobs/${id}`);
-    return statuses.includes(job.status) ? job : undefined;
-  }, 30_000);
+  return waitFor(
+    `job ${id} to be ${statuses.join(' or ')}`,
+    async () => {
+      const job = await api(sys, 'GET', `/v1/jobs/${id}`);
+      return statuses.includes(job.status) ? job : undefined;
+    },
+    30_000,
+  );
 }
 
 async function runJob(sys: System): Promise<void> {
@@ -225,8 +230,17 @@ async function runJob(sys: System): Promise<void> {
 
 /** Every process of the tree exits (within `timeoutMs`) and every port is free again. */
 async function expectAllGone(sys: System, tree: Tree, timeoutMs = 30_000): Promise<void> {
-  const describeAlive = () => tree.pids.filter(isAlive).map((p) => `${p} ${cmdline(p)}`).join('\n');
-  await waitFor('every process of the tree to exit', () => tree.pids.every((p) => !isAlive(p)), timeoutMs, () => `still running:\n${describeAlive()}\nlog:\n${readTail(sys.logFile, 3000)}`);
+  const describeAlive = () =>
+    tree.pids
+      .filter(isAlive)
+      .map((p) => `${p} ${cmdline(p)}`)
+      .join('\n');
+  await waitFor(
+    'every process of the tree to exit',
+    () => tree.pids.every((p) => !isAlive(p)),
+    timeoutMs,
+    () => `still running:\n${describeAlive()}\nlog:\n${readTail(sys.logFile, 3000)}`,
+  );
   for (const port of sys.ports) expect(await portFree(port), `port ${port} is free`).toBe(true);
 }
 

@@ -38,7 +38,14 @@ describe('logs', () => {
     await stack.api('GET', '/v1/jobs', undefined, { authorization: `Bearer ${WRONG_KEY}` });
     // A forged webhook.
     const payload = JSON.stringify({ id: 'evt_forged', object: 'event', type: 'response.completed', data: { id: 'resp_x' } });
-    await fetch(`${stack.apiUrl}/webhooks/openai`, { method: 'POST', headers: { ...signWebhook({ secrets: [`whsec_${Buffer.alloc(32, 1).toString('base64')}`], webhookId: 'wh_forged', payload, now: new Date() }), 'content-type': 'application/json' }, body: payload });
+    await fetch(`${stack.apiUrl}/webhooks/openai`, {
+      method: 'POST',
+      headers: {
+        ...signWebhook({ secrets: [`whsec_${Buffer.alloc(32, 1).toString('base64')}`], webhookId: 'wh_forged', payload, now: new Date() }),
+        'content-type': 'application/json',
+      },
+      body: payload,
+    });
     // Admin: bearer, Basic, a failed and a successful login, then the session cookie.
     await fetch(`${stack.apiUrl}/admin/jobs`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     await fetch(`${stack.apiUrl}/admin/jobs`, { headers: { authorization: `Basic ${Buffer.from(`ops:${BASIC_PASSWORD}`).toString('base64')}` } });

@@ -15,7 +15,13 @@ let ops: OpsServer;
 
 beforeAll(async () => {
   stack = await startStack({ webhooks: true });
-  ops = await startOpsServer({ host: '127.0.0.1', port: 0, metrics: stack.workerMetrics, checks: workerReadinessChecks({ db: stack.db, queues: stack.queues }), logger: (await import('@longhaul/runtime')).createLogger({ service: 'test', level: 'silent' }) });
+  ops = await startOpsServer({
+    host: '127.0.0.1',
+    port: 0,
+    metrics: stack.workerMetrics,
+    checks: workerReadinessChecks({ db: stack.db, queues: stack.queues }),
+    logger: (await import('@longhaul/runtime')).createLogger({ service: 'test', level: 'silent' }),
+  });
 });
 afterAll(async () => {
   await ops?.close();
@@ -113,13 +119,23 @@ describe('metrics', () => {
     // The simulator delivers signed webhooks for every finished response (the stack wires them).
     const id = await submit(jobBody({ input: 'webhook metrics' }, 100));
     const job = await stack.waitForJob(id, isTerminalJob);
-    const payload = JSON.stringify({ id: `evt_metrics_${id}`, object: 'event', type: 'response.completed', created_at: Math.floor(Date.now() / 1000), data: { id: job.response_id } });
+    const payload = JSON.stringify({
+      id: `evt_metrics_${id}`,
+      object: 'event',
+      type: 'response.completed',
+      created_at: Math.floor(Date.now() / 1000),
+      data: { id: job.response_id },
+    });
     const headers = signWebhook({ secrets: [stack.webhookSecret], webhookId: `wh_metrics_${id}`, payload, now: new Date() });
     const post = (h: Record<string, string>) => fetch(`${stack.apiUrl}/webhooks/openai`, { method: 'POST', headers: { ...h, 'content-type': 'application/json' }, body: payload });
     expect((await post(headers)).status).toBe(200);
     expect((await post(headers)).status).toBe(200);
     expect((await post({ ...headers, 'webhook-signature': 'v1,AAAA' })).status).toBe(400);
-    const after = await eventually(stack.apiUrl, (s) => expect(total(s, 'longhaul_openai_webhooks_total', { result: 'received' }) - total(before, 'longhaul_openai_webhooks_total', { result: 'received' })).toBeGreaterThanOrEqual(2));
+    const after = await eventually(stack.apiUrl, (s) =>
+      expect(total(s, 'longhaul_openai_webhooks_total', { result: 'received' }) - total(before, 'longhaul_openai_webhooks_total', { result: 'received' })).toBeGreaterThanOrEqual(
+        2,
+      ),
+    );
     const moved = (result: string) => total(after, 'longhaul_openai_webhooks_total', { result }) - total(before, 'longhaul_openai_webhooks_total', { result });
     expect(moved('duplicate')).toBeGreaterThanOrEqual(1);
     expect(moved('rejected')).toBe(1);
@@ -130,7 +146,11 @@ describe('metrics', () => {
     await stack.simApi('POST', '/sim/config', { rate_limit_rate: 1, fault_endpoints: ['create'], retry_after_s: 0 });
     const id = await submit(jobBody({ input: 'rate limited' }, 100));
     try {
-      await eventually(ops.url, (s) => expect(total(s, 'longhaul_provider_rate_limited_total', { endpoint: 'create' }) - total(before, 'longhaul_provider_rate_limited_total', { endpoint: 'create' })).toBeGreaterThanOrEqual(1));
+      await eventually(ops.url, (s) =>
+        expect(
+          total(s, 'longhaul_provider_rate_limited_total', { endpoint: 'create' }) - total(before, 'longhaul_provider_rate_limited_total', { endpoint: 'create' }),
+        ).toBeGreaterThanOrEqual(1),
+      );
     } finally {
       await stack.simApi('POST', '/sim/config', { rate_limit_rate: 0 });
     }
@@ -153,7 +173,11 @@ describe('metrics', () => {
       const before = await scrape(ops.url);
       const id = await submit(jobBody({ input: 'callback metrics', callback_url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook` }, 100));
       await stack.waitForJob(id, isTerminalJob);
-      const after = await eventually(ops.url, (s) => expect(total(s, 'longhaul_callback_attempts_total', { result: 'success' }) - total(before, 'longhaul_callback_attempts_total', { result: 'success' })).toBeGreaterThanOrEqual(1));
+      const after = await eventually(ops.url, (s) =>
+        expect(
+          total(s, 'longhaul_callback_attempts_total', { result: 'success' }) - total(before, 'longhaul_callback_attempts_total', { result: 'success' }),
+        ).toBeGreaterThanOrEqual(1),
+      );
       expect(total(after, 'longhaul_callback_delivery_latency_seconds_count') - total(before, 'longhaul_callback_delivery_latency_seconds_count')).toBeGreaterThanOrEqual(1);
       expect(received).toBeGreaterThanOrEqual(1);
     } finally {

@@ -40,7 +40,11 @@ describe('background job pipeline', () => {
   it('completes 50 jobs of mixed durations, one provider create each', async () => {
     const durations = Array.from({ length: 50 }, (_, i) => (i % 5) * 2000); // 0–8 simulated s
     const jobs = await Promise.all(durations.map((d, i) => submit(jobBody({ input: `Story number ${i} about otters.` }, d))));
-    const done = await stack.waitForAll(jobs.map((j) => j.id), isTerminalJob, 45_000);
+    const done = await stack.waitForAll(
+      jobs.map((j) => j.id),
+      isTerminalJob,
+      45_000,
+    );
     for (const job of done) {
       expect(job.status).toBe('completed');
       expect(job.output_text).toBeTruthy();

@@ -23,9 +23,7 @@ export function parseMetrics(text: string): Sample[] {
 
 /** Sum of the samples named `name` whose labels include `labels`. */
 export function total(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
-  return samples
-    .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
-    .reduce((sum, s) => sum + s.value, 0);
+  return samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((sum, s) => sum + s.value, 0);
 }
 
 export async function scrape(url: string, headers: Record<string, string> = {}): Promise<Sample[]> {

@@ -70,7 +70,10 @@ describe('prompt templates and versions', () => {
     expect(v1.body).toMatchObject({ object: 'prompt.version', prompt_id: id, version: 1, note: 'first', variables: ['company', 'question'], template: supportTemplate });
     expect(v1.body.static_prefix_tokens).toBe(Math.floor('You are a support agent for '.length / 4));
 
-    const v2 = await stack.api('POST', `/v1/prompts/${id}/versions`, { note: 'friendlier', template: { ...supportTemplate, instructions: 'Be warm. You help {{company}} customers.' } });
+    const v2 = await stack.api('POST', `/v1/prompts/${id}/versions`, {
+      note: 'friendlier',
+      template: { ...supportTemplate, instructions: 'Be warm. You help {{company}} customers.' },
+    });
     expect(v2.status).toBe(201);
     expect(v2.body).toMatchObject({ object: 'prompt.version', version: 2, note: 'friendlier' });
     expect((await stack.api('GET', `/v1/prompts/${id}`)).body).toMatchObject({ current_version: 2, latest_version: 2 });
@@ -192,7 +195,16 @@ describe('jobs from prompts', () => {
     const id = await createPrompt({
       model: 'o3',
       instructions: 'Summarise the attached document about {{topic}}.',
-      input: [{ role: 'user', content: [{ type: 'input_text', text: 'The document:' }, { type: 'input_text', text: '{{reference_pdf}}' }, { type: 'input_text', text: '{{ chart }}' }] }],
+      input: [
+        {
+          role: 'user',
+          content: [
+            { type: 'input_text', text: 'The document:' },
+            { type: 'input_text', text: '{{reference_pdf}}' },
+            { type: 'input_text', text: '{{ chart }}' },
+          ],
+        },
+      ],
     });
     const pdf = { type: 'input_file', file_url: 'https://example.com/draconomicon.pdf' };
     const chart = { type: 'input_image', image_url: 'https://example.com/chart.png', detail: 'low' };
@@ -263,14 +275,27 @@ describe('A/B traffic splits', () => {
     const id = await createPrompt({ model: 'o3', instructions: 'Variant A. Be concise.', input: 'Tell me about {{animal}}.' });
     await stack.api('POST', `/v1/prompts/${id}/versions`, { template: { model: 'o3', instructions: 'Variant B. Be playful.', input: 'Tell me about {{animal}}.' } });
 
-    const bad = await stack.api('POST', `/v1/prompts/${id}`, { traffic: [{ version: 1, weight: 50 }, { version: 3, weight: 50 }] });
+    const bad = await stack.api('POST', `/v1/prompts/${id}`, {
+      traffic: [
+        { version: 1, weight: 50 },
+        { version: 3, weight: 50 },
+      ],
+    });
     expect(bad.status).toBe(400);
     expect(bad.body.error.param).toBe('traffic[1]');
     expect((await stack.api('POST', `/v1/prompts/${id}`, { traffic: [{ version: 1, weight: 0 }] })).status).toBe(400);
 
-    const split = await stack.api('POST', `/v1/prompts/${id}`, { traffic: [{ version: 1, weight: 50 }, { version: 2, weight: 50 }] });
+    const split = await stack.api('POST', `/v1/prompts/${id}`, {
+      traffic: [
+        { version: 1, weight: 50 },
+        { version: 2, weight: 50 },
+      ],
+    });
     expect(split.status).toBe(200);
-    expect(split.body.traffic).toEqual([{ version: 1, weight: 50 }, { version: 2, weight: 50 }]);
+    expect(split.body.traffic).toEqual([
+      { version: 1, weight: 50 },
+      { version: 2, weight: 50 },
+    ]);
 
     const jobs = await Promise.all(Array.from({ length: 40 }, (_, i) => submit({ prompt: { id, variables: { animal: `otter ${i}` } } })));
     const versions = new Map<number, number>();
@@ -294,7 +319,10 @@ describe('A/B traffic splits', () => {
     const after = await Promise.all(Array.from({ length: 5 }, () => submit({ prompt: { id, variables: { animal: 'seal' } } })));
     expect(after.map((j) => j.prompt.version)).toEqual([2, 2, 2, 2, 2]);
 
-    const finished = await stack.waitForAll([...jobs, ...pinned, ...after].map((j) => j.id), isTerminalJob);
+    const finished = await stack.waitForAll(
+      [...jobs, ...pinned, ...after].map((j) => j.id),
+      isTerminalJob,
+    );
     expect(finished.every((j) => j.status === 'completed')).toBe(true);
     expect(finished.slice(0, 40).map((j) => j.prompt.version)).toEqual(jobs.map((j) => j.prompt.version));
   });
@@ -333,7 +361,10 @@ describe('prompt caching', () => {
   it('reports usage per prompt version with a cache-hit ratio', async () => {
     // Everything this file submitted has finished before the sums are compared.
     const { rows } = await stack.db.pool.query<{ id: string; status: string }>('select id, status from jobs');
-    const all = await stack.waitForAll(rows.map((r) => r.id), isTerminalJob);
+    const all = await stack.waitForAll(
+      rows.map((r) => r.id),
+      isTerminalJob,
+    );
     const res = await stack.api('GET', '/v1/usage?group_by=prompt_version');
     expect(res.status).toBe(200);
     expect(res.body.group_by).toBe('prompt_version');

@@ -17,7 +17,9 @@ const DAY = 86_400_000;
 
 async function logCalls(ages: number[]): Promise<void> {
   for (const age of ages) {
-    await stack.db.pool.query("insert into provider_calls (job_id, operation, status_code, latency_ms, at) values ('job_retention0000', 'retrieve', 200, 12, $1)", [new Date(Date.now() - age)]);
+    await stack.db.pool.query("insert into provider_calls (job_id, operation, status_code, latency_ms, at) values ('job_retention0000', 'retrieve', 200, 12, $1)", [
+      new Date(Date.now() - age),
+    ]);
   }
 }
 

@@ -57,11 +57,18 @@ describe('streamed jobs', () => {
       return seed / 2 ** 31;
     };
     const jobs = await Promise.all(
-      Array.from({ length: 50 }, (_, i) => stack.api('POST', '/v1/jobs', jobBody({ input: `streamed story ${i}`, stream: true, reasoning: { effort: 'medium', summary: 'auto' } }, 60_000 + i * 1_000)).then((r) => r.body)),
+      Array.from({ length: 50 }, (_, i) =>
+        stack
+          .api('POST', '/v1/jobs', jobBody({ input: `streamed story ${i}`, stream: true, reasoning: { effort: 'medium', summary: 'auto' } }, 60_000 + i * 1_000))
+          .then((r) => r.body),
+      ),
     );
     expect(jobs.every((j) => j.stream === true)).toBe(true);
     const watched = await Promise.all(jobs.map((j) => watchWithDrops(stack, j.id, random)));
-    const done = await stack.waitForAll(jobs.map((j) => j.id), isTerminalJob);
+    const done = await stack.waitForAll(
+      jobs.map((j) => j.id),
+      isTerminalJob,
+    );
     let reconnects = 0;
     for (const [i, job] of done.entries()) {
       const { events } = watched[i]!;
@@ -100,9 +107,21 @@ describe('streamed jobs when the provider cuts streams or will not resume', () =
     const streams = await Promise.all(jobs.map((j) => readSse(`${stack.apiUrl}/v1/jobs/${j.id}/stream`, { headers: { authorization: `Bearer ${stack.apiKey}` } })));
     const stats = await stack.simApi('GET', '/sim/stats');
     expect(stats.streams.cut).toBeGreaterThan(0);
-    for (const [i, job] of (await stack.waitForAll(jobs.map((j) => j.id), isTerminalJob)).entries()) {
+    for (const [i, job] of (
+      await stack.waitForAll(
+        jobs.map((j) => j.id),
+        isTerminalJob,
+      )
+    ).entries()) {
       assertContiguous(streams[i]!.events);
-      expect(text(streams[i]!.events).length, JSON.stringify(providerEvents(streams[i]!.events).map((e) => `${e.event}:${e.id}`).slice(-8))).toBe(job.output_text.length);
+      expect(
+        text(streams[i]!.events).length,
+        JSON.stringify(
+          providerEvents(streams[i]!.events)
+            .map((e) => `${e.event}:${e.id}`)
+            .slice(-8),
+        ),
+      ).toBe(job.output_text.length);
       expect(text(streams[i]!.events)).toBe(job.output_text);
     }
   });
@@ -154,7 +173,11 @@ describe('worker killed mid-stream', () => {
     const second = spawnWorker(stack, stack.redisUrl);
     children.push(second);
     const streams = await Promise.all(watching);
-    const done = await stack.waitForAll(jobs.map((j) => j.id), isTerminalJob, 30_000);
+    const done = await stack.waitForAll(
+      jobs.map((j) => j.id),
+      isTerminalJob,
+      30_000,
+    );
     for (const [i, job] of done.entries()) {
       expect(job.status).toBe('completed');
       assertContiguous(streams[i]!.events);

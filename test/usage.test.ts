@@ -72,11 +72,17 @@ describe('cost tracking', () => {
       expect(row.reasoning_tokens).toBe(sum((u) => u.output_tokens_details.reasoning_tokens));
       expect(row.total_tokens).toBe(sum((u) => u.total_tokens));
       expect(row.cached_ratio).toBeCloseTo(row.cached_tokens / row.input_tokens, 12);
-      expect(row.cost_usd).toBeCloseTo(mine.reduce((n, j) => n + (costs.get(j.id) ?? 0), 0), 9);
+      expect(row.cost_usd).toBeCloseTo(
+        mine.reduce((n, j) => n + (costs.get(j.id) ?? 0), 0),
+        9,
+      );
       expect(row.unpriced_jobs).toBe(priceOf(row.model) ? 0 : mine.length);
     }
     expect(res.body.total.jobs).toBe(jobs.length);
-    expect(res.body.total.cost_usd).toBeCloseTo([...costs.values()].reduce((n: number, c) => n + (c ?? 0), 0), 9);
+    expect(res.body.total.cost_usd).toBeCloseTo(
+      [...costs.values()].reduce((n: number, c) => n + (c ?? 0), 0),
+      9,
+    );
     expect(res.body.total.cost_usd).toBeGreaterThan(0);
   });
 

@@ -11,7 +11,9 @@ async function submitMany(stack: Stack, n: number, durationMs = 2_000): Promise<
   const ids: string[] = [];
   const batch = 25;
   for (let i = 0; i < n; i += batch) {
-    const res = await Promise.all(Array.from({ length: Math.min(batch, n - i) }, (_, k) => stack.api('POST', '/v1/jobs', jobBody({ input: `webhook story ${i + k}` }, durationMs))));
+    const res = await Promise.all(
+      Array.from({ length: Math.min(batch, n - i) }, (_, k) => stack.api('POST', '/v1/jobs', jobBody({ input: `webhook story ${i + k}` }, durationMs))),
+    );
     for (const r of res) {
       expect(r.status).toBe(202);
       ids.push(r.body.id);
@@ -47,7 +49,10 @@ describe('webhook mode', () => {
     expect(new Set(calls)).toEqual(new Set([2]));
     const events = await terminalEvents(stack, ids);
     expect([...events.values()].every((n) => n === 1)).toBe(true);
-    const sources = await stack.db.pool.query<{ source: string; n: number }>("select source, count(*)::int n from job_events where job_id = any($1) and to_status = 'completed' group by source", [ids]);
+    const sources = await stack.db.pool.query<{ source: string; n: number }>(
+      "select source, count(*)::int n from job_events where job_id = any($1) and to_status = 'completed' group by source",
+      [ids],
+    );
     expect(sources.rows).toEqual([{ source: 'webhook', n: 200 }]);
   });
 });
@@ -100,12 +105,22 @@ describe('hybrid mode with duplicated, reordered webhooks', () => {
     const done = await stack.waitForAll(ids, isTerminalJob, 20_000);
     // Replay every job's terminal webhook 3 times, shuffled, as OpenAI's retries might.
     const deliveries = done.flatMap((j) => {
-      const payload = JSON.stringify({ id: `evt_replay_${j.id}`, object: 'event', type: 'response.completed', created_at: Math.floor(Date.now() / 1000), data: { id: j.response_id } });
+      const payload = JSON.stringify({
+        id: `evt_replay_${j.id}`,
+        object: 'event',
+        type: 'response.completed',
+        created_at: Math.floor(Date.now() / 1000),
+        data: { id: j.response_id },
+      });
       const headers = signWebhook({ secrets: [stack.webhookSecret], webhookId: `wh_replay_${j.id}`, payload, now: new Date() });
       return [0, 1, 2].map(() => ({ payload, headers }));
     });
     deliveries.sort(() => Math.random() - 0.5);
-    const answers = await Promise.all(deliveries.map((d) => fetch(`${stack.apiUrl}/webhooks/openai`, { method: 'POST', headers: { ...d.headers, 'content-type': 'application/json' }, body: d.payload }).then((r) => r.json())));
+    const answers = await Promise.all(
+      deliveries.map((d) =>
+        fetch(`${stack.apiUrl}/webhooks/openai`, { method: 'POST', headers: { ...d.headers, 'content-type': 'application/json' }, body: d.payload }).then((r) => r.json()),
+      ),
+    );
     expect(answers.filter((a) => a.duplicate).length).toBe(20);
     await new Promise((r) => setTimeout(r, 500));
     const events = await terminalEvents(stack, ids);
@@ -134,8 +149,22 @@ describe('receiver', () => {
     ['forged signature', () => ({ ...signWebhook({ secrets: [`whsec_${Buffer.alloc(32, 7).toString('base64')}`], webhookId: 'wh_forged', payload, now: new Date() }) })],
     ['stale timestamp (-301 s)', () => signWebhook({ secrets: [stack.webhookSecret], webhookId: 'wh_stale', payload, now: new Date(Date.now() - 301_000) })],
     ['future timestamp (+301 s)', () => signWebhook({ secrets: [stack.webhookSecret], webhookId: 'wh_future', payload, now: new Date(Date.now() + 301_000) })],
-    ['missing signature header', () => { const h = signWebhook({ secrets: [stack.webhookSecret], webhookId: 'wh_nosig', payload, now: new Date() }); delete (h as Record<string, string>)['webhook-signature']; return h; }],
-    ['missing id header', () => { const h = signWebhook({ secrets: [stack.webhookSecret], webhookId: 'wh_noid', payload, now: new Date() }); delete (h as Record<string, string>)['webhook-id']; return h; }],
+    [
+      'missing signature header',
+      () => {
+        const h = signWebhook({ secrets: [stack.webhookSecret], webhookId: 'wh_nosig', payload, now: new Date() });
+        delete (h as Record<string, string>)['webhook-signature'];
+        return h;
+      },
+    ],
+    [
+      'missing id header',
+      () => {
+        const h = signWebhook({ secrets: [stack.webhookSecret], webhookId: 'wh_noid', payload, now: new Date() });
+        delete (h as Record<string, string>)['webhook-id'];
+        return h;
+      },
+    ],
     ['no headers at all', () => ({})],
   ])('%s → 400, nothing recorded', async (_name, headers) => {
     const before = await inboxCount();
@@ -146,7 +175,10 @@ describe('receiver', () => {
   });
 
   it('accepts ±300 s of clock skew', async () => {
-    for (const [id, skew] of [['wh_skew_past', -299_000], ['wh_skew_future', 299_000]] as const) {
+    for (const [id, skew] of [
+      ['wh_skew_past', -299_000],
+      ['wh_skew_future', 299_000],
+    ] as const) {
       const res = await send(signWebhook({ secrets: [stack.webhookSecret], webhookId: id, payload, now: new Date(Date.now() + skew) }));
       expect(res.status).toBe(200);
     }
@@ -176,21 +208,49 @@ describe('receiver', () => {
     // Same receiver code, configured with both secrets.
     const { createServer } = await import('@longhaul/api');
     const { createLogger } = await import('@longhaul/runtime');
-    const app = createServer({ db: stack.db.db, queues: stack.queues, logger: createLogger({ service: 'test', level: 'silent' }), clock: () => new Date(), config: { bodyLimit: '1mb', jobDeadlineMs: 3_600_000, idempotencyTtlMs: 86_400_000, openaiWebhookSecrets: [stack.webhookSecret, newSecret], callbackPolicy: createAddressPolicy() } });
-    const server = await new Promise<import('node:http').Server>((resolve) => { const s = app.listen(0, '127.0.0.1', () => resolve(s)); });
+    const app = createServer({
+      db: stack.db.db,
+      queues: stack.queues,
+      logger: createLogger({ service: 'test', level: 'silent' }),
+      clock: () => new Date(),
+      config: {
+        bodyLimit: '1mb',
+        jobDeadlineMs: 3_600_000,
+        idempotencyTtlMs: 86_400_000,
+        openaiWebhookSecrets: [stack.webhookSecret, newSecret],
+        callbackPolicy: createAddressPolicy(),
+      },
+    });
+    const server = await new Promise<import('node:http').Server>((resolve) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    });
     const url = `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}/webhooks/openai`;
     try {
-      for (const [id, secret] of [['wh_rot_old', stack.webhookSecret], ['wh_rot_new', newSecret]] as const) {
-        const res = await fetch(url, { method: 'POST', headers: { ...signWebhook({ secrets: [secret], webhookId: id, payload, now: new Date() }), 'content-type': 'application/json' }, body: payload });
+      for (const [id, secret] of [
+        ['wh_rot_old', stack.webhookSecret],
+        ['wh_rot_new', newSecret],
+      ] as const) {
+        const res = await fetch(url, {
+          method: 'POST',
+          headers: { ...signWebhook({ secrets: [secret], webhookId: id, payload, now: new Date() }), 'content-type': 'application/json' },
+          body: payload,
+        });
         expect(res.status).toBe(200);
       }
     } finally {
-      await new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); });
+      await new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      });
     }
   });
 
   it('records a webhook for a response Longhaul does not own as an orphan', async () => {
-    const created = await fetch(`${stack.simUrl}/v1/responses`, { method: 'POST', headers: { authorization: 'Bearer sk', 'content-type': 'application/json' }, body: JSON.stringify({ model: 'o3', input: 'not ours', background: true, metadata: { sim_duration_ms: '0' } }) }).then((r) => r.json());
+    const created = await fetch(`${stack.simUrl}/v1/responses`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer sk', 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'o3', input: 'not ours', background: true, metadata: { sim_duration_ms: '0' } }),
+    }).then((r) => r.json());
     const body = JSON.stringify({ id: 'evt_orphan', object: 'event', type: 'response.completed', created_at: 1, data: { id: created.id } });
     const res = await send(signWebhook({ secrets: [stack.webhookSecret], webhookId: 'wh_orphan', payload: body, now: new Date() }), body);
     expect(res.status).toBe(200);

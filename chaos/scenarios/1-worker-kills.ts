@@ -51,7 +51,9 @@ export const workerKills: Scenario = {
         faultEndedAt: lastKillAt,
         settleTimeoutMs: 90_000,
         checks: [check('duplicate creates within one per submission in flight at a kill', duplicates <= bound, `${duplicates} duplicates after ${kills} kills (bound ${bound})`)],
-        notes: [`${kills} workers SIGKILLed (every 2–4 s, ${options.workers ?? 3} running, each replaced at once); ${duplicates} duplicate provider creates; recovery measured from the last kill`],
+        notes: [
+          `${kills} workers SIGKILLed (every 2–4 s, ${options.workers ?? 3} running, each replaced at once); ${duplicates} duplicate provider creates; recovery measured from the last kill`,
+        ],
       });
     });
   },

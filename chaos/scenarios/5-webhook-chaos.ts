@@ -67,7 +67,10 @@ export const webhookChaos: Scenario = {
           const inboxCount = (pred: (r: { status: string; late: boolean }) => boolean) => inbox.filter(pred).reduce((s, r) => s + r.n, 0);
           const open = inboxCount((r) => r.status === 'received' || r.status === 'waiting');
           const late = inboxCount((r) => r.late);
-          const { rows: bySource } = await d.pool.query<{ source: string; n: number }>('select source, count(*)::int as n from job_events where to_status = any($1) group by source', [TERMINAL_STATUSES]);
+          const { rows: bySource } = await d.pool.query<{ source: string; n: number }>(
+            'select source, count(*)::int as n from job_events where to_status = any($1) group by source',
+            [TERMINAL_STATUSES],
+          );
           // One distinct terminal event per job at the tenant's receiver (redeliveries share a webhook-id).
           const idsPerJob = new Map<string, Set<string>>();
           for (const r of receiver.received) {

@@ -51,7 +51,8 @@ async function scheduleCompliance(d: Deployment, endpointB: string, scale: numbe
     checked += 1;
     const planned = STANDARD_WEBHOOKS_SCHEDULE_MS[row.attempt]! * scale;
     const delay = row.next_attempt_at.getTime() - row.at.getTime();
-    if (delay < planned * 0.9 - 5 || delay > planned * 1.1 + 5) violations.push(`${row.delivery_id} attempt ${row.attempt}: next in ${delay} ms, schedule says ${Math.round(planned)} ms ±10 %`);
+    if (delay < planned * 0.9 - 5 || delay > planned * 1.1 + 5)
+      violations.push(`${row.delivery_id} attempt ${row.attempt}: next in ${delay} ms, schedule says ${Math.round(planned)} ms ±10 %`);
     const next = rows[i + 1];
     if (next && next.delivery_id === row.delivery_id) {
       const startedAt = next.at.getTime() - next.latency_ms;
@@ -74,7 +75,11 @@ export const receiverDown: Scenario = {
     try {
       return await withDeployment(cluster, options, { name: 'receiver_down', workerEnv: { CALLBACK_TIME_SCALE: String(scale) } }, async (d) => {
         const api = async (method: string, path: string, body?: unknown) => {
-          const res = await fetch(`${d.apiUrls[0]}${path}`, { method, headers: { authorization: `Bearer ${d.apiKey}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+          const res = await fetch(`${d.apiUrls[0]}${path}`, {
+            method,
+            headers: { authorization: `Bearer ${d.apiKey}`, 'content-type': 'application/json' },
+            body: body === undefined ? undefined : JSON.stringify(body),
+          });
           if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
           return (await res.json()) as Record<string, string>;
         };
@@ -85,7 +90,12 @@ export const receiverDown: Scenario = {
         const body = (i: number) => jobBody(i, durationFor(i, 200, 1_500), { callback_url: `${receiver.url}/job` });
         /** Pending deliveries (to A and the job URLs; with `includeB`, to B as well). */
         const pendingDeliveries = async (includeB = false) =>
-          (await d.pool.query<{ n: number }>("select count(*)::int as n from callback_deliveries where status = 'pending' and ($2 or endpoint_id is distinct from $1)", [b.id, includeB])).rows[0]!.n;
+          (
+            await d.pool.query<{ n: number }>("select count(*)::int as n from callback_deliveries where status = 'pending' and ($2 or endpoint_id is distinct from $1)", [
+              b.id,
+              includeB,
+            ])
+          ).rows[0]!.n;
 
         // Before the outage: everything is delivered, to B as well.
         const before = Math.ceil(jobs / 3);
@@ -148,7 +158,11 @@ export const receiverDown: Scenario = {
           recoveryMs: deliveredAt === null ? null : deliveredAt - backAt,
           settleTimeoutMs: 30_000,
           checks: [
-            check('every delivery to A and to the jobs’ callback_url succeeded once the receiver was back', notSucceeded.length === 0 && notReceived.length === 0, `${notSucceeded.length} not succeeded, ${notReceived.length} never received`),
+            check(
+              'every delivery to A and to the jobs’ callback_url succeeded once the receiver was back',
+              notSucceeded.length === 0 && notReceived.length === 0,
+              `${notSucceeded.length} not succeeded, ${notReceived.length} never received`,
+            ),
             check('callbacks are signed and verify', badSignatures === 0, `${badSignatures} failed verification`),
             check('retries follow the schedule', schedule.violations.length === 0, schedule.violations.slice(0, 5).join('; ')),
             check(

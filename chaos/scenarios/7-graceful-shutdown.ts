@@ -39,7 +39,10 @@ export const gracefulShutdown: Scenario = {
         async (d) => {
           const load = createLoad(d, 'shutdown');
           receiver.hang();
-          const submitting = load.submit(jobs, { ratePerSecond: jobs / submitSeconds, body: (i) => jobBody(i, durationFor(i, 300, 3_000), { callback_url: `${receiver.url}/job` }) });
+          const submitting = load.submit(jobs, {
+            ratePerSecond: jobs / submitSeconds,
+            body: (i) => jobBody(i, durationFor(i, 300, 3_000), { callback_url: `${receiver.url}/job` }),
+          });
           await sleep(submitSeconds * 400);
 
           const processes = [...d.apis, ...d.workers.filter((w) => w.exitStatus() === null)];

@@ -1,6 +1,6 @@
 // Set-up shared by `npm start` and `npm test`: dependencies and local services.
 // Plain Node (no dependencies) so it runs before `pnpm install`.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';

@@ -26,14 +26,29 @@ const schema = z.object({
   API_BODY_LIMIT: z.string().default('48mb'),
   API_RPM_LIMIT: z.coerce.number().int().min(0).default(600),
   TENANT_TPM_LIMIT: z.coerce.number().int().min(0).default(0),
-  FILES_AUTO_UPLOAD_BYTES: z.coerce.number().int().min(0).default(1024 * 1024),
-  JOB_DEADLINE_SECONDS: z.coerce.number().int().min(60).default(6 * 3600),
-  IDEMPOTENCY_TTL_SECONDS: z.coerce.number().int().min(60).default(24 * 3600),
+  FILES_AUTO_UPLOAD_BYTES: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(1024 * 1024),
+  JOB_DEADLINE_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .default(6 * 3600),
+  IDEMPOTENCY_TTL_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .default(24 * 3600),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
   /** Set by the launcher (scripts/start.mjs, scripts/run-app.mjs): exit when that process is gone. */
   LONGHAUL_PARENT_PID: z.coerce.number().int().positive().optional(),
   ADMIN_TOKEN: z.string().min(16, 'use at least 16 characters').optional(),
-  ADMIN_BASIC_AUTH: z.string().regex(/^[^:]+:.{12,}$/, 'expected user:password, with a password of at least 12 characters').optional(),
+  ADMIN_BASIC_AUTH: z
+    .string()
+    .regex(/^[^:]+:.{12,}$/, 'expected user:password, with a password of at least 12 characters')
+    .optional(),
   ADMIN_AUTH_DISABLED: bool.default(false),
   ADMIN_READ_ONLY: bool.default(false),
   METRICS_ENABLED: bool.default(true),

@@ -10,11 +10,15 @@ import { loadEnv } from './env.ts';
 import { createServer } from './server.ts';
 import { createStreamHub } from './stream-hub.ts';
 
-
 const env = loadConfigOrExit(loadEnv);
 const logger = createLogger({ service: 'api', level: env.LOG_LEVEL });
 const dbHandle = createDb({ connectionString: env.DATABASE_URL, max: env.DATABASE_POOL_SIZE, applicationName: 'longhaul-api' });
-const queues = createQueues({ redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, role: 'producer', onError: throttled(10_000, (suppressed, err: Error) => logger.warn({ err, suppressed, code: 'redis_unavailable' }, 'redis connection error')) });
+const queues = createQueues({
+  redisUrl: env.REDIS_URL,
+  prefix: env.QUEUE_PREFIX,
+  role: 'producer',
+  onError: throttled(10_000, (suppressed, err: Error) => logger.warn({ err, suppressed, code: 'redis_unavailable' }, 'redis connection error')),
+});
 
 if (env.LONGHAUL_MIGRATE_ON_START) await runMigrations(dbHandle.db);
 if (env.LONGHAUL_BOOTSTRAP_API_KEY) {
@@ -65,18 +69,23 @@ const server = app.listen(env.PORT, env.HOST, () => {
 });
 server.keepAliveTimeout = 65_000;
 
-onShutdown(logger, env.SHUTDOWN_TIMEOUT_MS, async () => {
-  // close() only stops new connections: a busy keep-alive connection would go on carrying
-  // requests and keep the process alive until the deadline. Answer whatever still arrives on one
-  // with `Connection: close`, so each client finishes its request and moves to another instance.
-  server.prependListener('request', (_req, res) => res.setHeader('Connection', 'close'));
-  const closing = new Promise<void>((resolve) => {
-    server.close(() => resolve());
-    server.closeIdleConnections();
-  });
-  // Live job streams end now; their clients resume on another instance with Last-Event-ID.
-  await streamHub.close();
-  await closing;
-  await queues.close();
-  await dbHandle.close();
-}, { parentPid: env.LONGHAUL_PARENT_PID });
+onShutdown(
+  logger,
+  env.SHUTDOWN_TIMEOUT_MS,
+  async () => {
+    // close() only stops new connections: a busy keep-alive connection would go on carrying
+    // requests and keep the process alive until the deadline. Answer whatever still arrives on one
+    // with `Connection: close`, so each client finishes its request and moves to another instance.
+    server.prependListener('request', (_req, res) => res.setHeader('Connection', 'close'));
+    const closing = new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections();
+    });
+    // Live job streams end now; their clients resume on another instance with Last-Event-ID.
+    await streamHub.close();
+    await closing;
+    await queues.close();
+    await dbHandle.close();
+  },
+  { parentPid: env.LONGHAUL_PARENT_PID },
+);

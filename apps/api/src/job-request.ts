@@ -43,10 +43,9 @@ const message = z.strictObject({
 });
 
 /** Items other than messages (tool calls and their outputs, references) pass through as objects. */
-const otherItem = z
-  .looseObject({
-    type: z.enum(['function_call', 'function_call_output', 'reasoning', 'item_reference', 'custom_tool_call', 'custom_tool_call_output']),
-  });
+const otherItem = z.looseObject({
+  type: z.enum(['function_call', 'function_call_output', 'reasoning', 'item_reference', 'custom_tool_call', 'custom_tool_call_output']),
+});
 
 const inputItem = z.union([message, otherItem]);
 
@@ -88,7 +87,10 @@ export const jobRequestSchema = z.strictObject({
   prompt: z
     .strictObject({
       id: z.string().min(1).max(256),
-      version: z.union([z.string().regex(/^\d{1,9}$/, 'must be a version number'), z.number().int().positive()]).nullable().optional(),
+      version: z
+        .union([z.string().regex(/^\d{1,9}$/, 'must be a version number'), z.number().int().positive()])
+        .nullable()
+        .optional(),
       variables: z.record(z.string().min(1).max(128), promptVariable).optional(),
     })
     .optional(),
@@ -107,7 +109,10 @@ export const jobRequestSchema = z.strictObject({
       verbosity: z.enum(['low', 'medium', 'high']).optional(),
     })
     .optional(),
-  tools: z.array(z.looseObject({ type: z.string().min(1) })).max(128).optional(),
+  tools: z
+    .array(z.looseObject({ type: z.string().min(1) }))
+    .max(128)
+    .optional(),
   tool_choice: z.union([z.enum(['none', 'auto', 'required']), z.looseObject({ type: z.string() })]).optional(),
   parallel_tool_calls: z.boolean().optional(),
   truncation: z.enum(['auto', 'disabled']).optional(),

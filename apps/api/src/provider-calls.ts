@@ -23,7 +23,12 @@ export async function callProvider<T>(run: () => Promise<T>): Promise<T> {
       case 'rejected':
         throw new ValidationError(`The provider refused the request: ${err.message}`, null, err.code);
       case 'rate_limited':
-        throw new LonghaulError(`The provider is rate limiting Longhaul; retry later. (${err.message})`, { code: 'provider_rate_limited', status: 503, type: 'service_unavailable_error', cause: err });
+        throw new LonghaulError(`The provider is rate limiting Longhaul; retry later. (${err.message})`, {
+          code: 'provider_rate_limited',
+          status: 503,
+          type: 'service_unavailable_error',
+          cause: err,
+        });
       case 'transient':
         throw new LonghaulError(`The provider is unavailable: ${err.message}`, { code: 'provider_unavailable', status: 502, type: 'service_unavailable_error', cause: err });
     }

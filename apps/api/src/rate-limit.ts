@@ -54,7 +54,9 @@ export function rateLimitRequests(deps: RateLimitDeps): RequestHandler {
   const redisTimeoutMs = config.redisTimeoutMs ?? 500;
   // One limiter per distinct limit, sharing one key per tenant: a changed limit keeps the count.
   const limiters = new Map<number, RateLimiterRedis>();
-  const redisWarning = throttled(10_000, (suppressed, err: unknown) => deps.logger.warn({ err, suppressed, code: 'rate_limit_unavailable' }, 'rate limit counter unavailable: letting requests through'));
+  const redisWarning = throttled(10_000, (suppressed, err: unknown) =>
+    deps.logger.warn({ err, suppressed, code: 'rate_limit_unavailable' }, 'rate limit counter unavailable: letting requests through'),
+  );
 
   function limiterFor(points: number): RateLimiterRedis {
     let limiter = limiters.get(points);
@@ -95,7 +97,9 @@ export function rateLimitRequests(deps: RateLimitDeps): RequestHandler {
         res.setHeader('x-ratelimit-remaining-requests', '0');
         res.setHeader('x-ratelimit-reset-requests', resetIn(err.msBeforeNext));
         req.log?.warn({ code: 'rate_limit_exceeded', limit: rpm }, 'tenant over its request rate limit');
-        return next(new RateLimitedError(`Rate limit reached: ${rpm} requests per minute. Retry after ${Math.max(1, Math.ceil(err.msBeforeNext / 1000))} s.`, err.msBeforeNext / 1000));
+        return next(
+          new RateLimitedError(`Rate limit reached: ${rpm} requests per minute. Retry after ${Math.max(1, Math.ceil(err.msBeforeNext / 1000))} s.`, err.msBeforeNext / 1000),
+        );
       }
       res.setHeader('x-ratelimit-remaining-requests', String(counted.remainingPoints));
       res.setHeader('x-ratelimit-reset-requests', resetIn(counted.msBeforeNext));

@@ -84,7 +84,15 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
       let result: [string, [string, string[]][]][] | null;
       try {
         reading = true;
-        result = (await blocking.xread('COUNT', 1000, 'BLOCK', 5000, 'STREAMS', ...jobIds.map((id) => jobStreamKey(prefix, id)), ...jobIds.map((id) => cursors.get(id)!))) as unknown as typeof result;
+        result = (await blocking.xread(
+          'COUNT',
+          1000,
+          'BLOCK',
+          5000,
+          'STREAMS',
+          ...jobIds.map((id) => jobStreamKey(prefix, id)),
+          ...jobIds.map((id) => cursors.get(id)!),
+        )) as unknown as typeof result;
       } catch (err) {
         reading = false;
         if (closed) return;

@@ -83,12 +83,7 @@ export function inputContext(
   return { text: text.padEnd(tokens * CHARS_PER_TOKEN, '\u0000'), tokens };
 }
 
-function stubParts(
-  item: unknown,
-  path: (string | number)[],
-  files: FileBytesLookup,
-  parts: { stub: string; tokens: number; identity: string }[],
-): unknown {
+function stubParts(item: unknown, path: (string | number)[], files: FileBytesLookup, parts: { stub: string; tokens: number; identity: string }[]): unknown {
   if (typeof item !== 'object' || item === null) return item;
   const record = item as Record<string, unknown>;
   if (record['type'] === 'input_file' || record['type'] === 'input_image') {

@@ -150,4 +150,3 @@ function role(item: Item): string {
 function messageItem(roleName: string, content: unknown[]): Item {
   return { type: 'message', id: newId('msg'), status: 'completed', role: roleName, content };
 }
-

@@ -6,9 +6,7 @@ import { z } from 'zod';
 import { parseEnv } from '@longhaul/runtime';
 import { FAULT_ENDPOINTS, isUsableSecret, type SimOptions } from './config.ts';
 
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((value) => value === 'true' || value === '1' || value === 'yes');
 const rate = z.coerce.number().min(0).max(1);
 const list = z.string().transform((value) =>
   value

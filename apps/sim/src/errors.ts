@@ -2,11 +2,7 @@
  * Errors that leave the simulator in OpenAI's shape `{ error: { message, type, param, code } }`.
  * Only the Express error middleware (routes.ts) turns them into HTTP responses.
  */
-export type ApiErrorType =
-  | 'invalid_request_error'
-  | 'rate_limit_error'
-  | 'server_error'
-  | 'authentication_error';
+export type ApiErrorType = 'invalid_request_error' | 'rate_limit_error' | 'server_error' | 'authentication_error';
 
 export class ApiError extends Error {
   readonly status: number;
@@ -61,11 +57,7 @@ export function responseNotStreamable(): ApiError {
 
 /** OpenAI refuses to stream a response again once it is older than 5 minutes. */
 export function streamExpired(windowMs: number): ApiError {
-  return invalidRequest(
-    `This response can no longer be streamed because it is more than ${describeDuration(windowMs)} old.`,
-    'stream',
-    'stream_expired',
-  );
+  return invalidRequest(`This response can no longer be streamed because it is more than ${describeDuration(windowMs)} old.`, 'stream', 'stream_expired');
 }
 
 function describeDuration(ms: number): string {
@@ -79,8 +71,7 @@ export function missingApiKey(): ApiError {
   return new ApiError({
     status: 401,
     type: 'invalid_request_error',
-    message:
-      "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+    message: "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
     code: 'invalid_api_key',
   });
 }

@@ -53,8 +53,7 @@ export function generate(prompt: string, effort: ReasoningEffort, wantSummary: b
   const profile = PROFILES[effort];
   const text = sentences(random, profile.answerWords);
   const reasoningTokens = Math.round(profile.reasoningTokens * (0.75 + 0.5 * random()));
-  const summary =
-    wantSummary && reasoningTokens > 0 ? [`**Reasoning about the request**\n\n${sentences(random, 24)}`] : [];
+  const summary = wantSummary && reasoningTokens > 0 ? [`**Reasoning about the request**\n\n${sentences(random, 24)}`] : [];
   return { text, textTokens: countTokens(text), reasoningTokens, summary };
 }
 

@@ -83,7 +83,11 @@ const O_SERIES = /^o\d(-mini|-pro)?(-\d{4}-\d{2}-\d{2})?$/;
 
 function checkEffortForModel(model: string | undefined, effort: string | null | undefined): ApiError | null {
   if (!model || !effort || !O_SERIES.test(model) || ['low', 'medium', 'high'].includes(effort)) return null;
-  return invalidRequest(`Unsupported value: '${effort}' is not supported with the '${model}' model. Supported values are: 'low', 'medium', and 'high'.`, 'reasoning.effort', 'unsupported_value');
+  return invalidRequest(
+    `Unsupported value: '${effort}' is not supported with the '${model}' model. Supported values are: 'low', 'medium', and 'high'.`,
+    'reasoning.effort',
+    'unsupported_value',
+  );
 }
 
 export function parseDirectives(metadata: Record<string, string> | null | undefined): ParseResult<Directives> {

@@ -127,10 +127,7 @@ export function renderResponse(response: SimResponse, now: number): Record<strin
     status,
     background: response.background,
     completed_at: status === 'completed' ? Math.floor(response.endsAtMs / 1000) : null,
-    error:
-      status === 'failed'
-        ? { code: 'server_error', message: 'The model failed to generate a response. (simulated failure)' }
-        : null,
+    error: status === 'failed' ? { code: 'server_error', message: 'The model failed to generate a response. (simulated failure)' } : null,
     incomplete_details: status === 'incomplete' ? { reason: 'max_output_tokens' } : null,
     instructions: req.instructions,
     max_output_tokens: req.maxOutputTokens,

@@ -138,7 +138,7 @@ function toApiError(error: unknown): ApiError {
   if (typeof status === 'number' && status >= 400 && status < 500) {
     const message =
       (error as { type?: unknown }).type === 'entity.parse.failed'
-        ? 'We could not parse the JSON body of your request. (HINT: This likely means you aren\'t using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)'
+        ? "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)"
         : (error as Error).message;
     return new ApiError({ status, type: 'invalid_request_error', message });
   }

@@ -20,16 +20,7 @@ import { newId } from './ids.ts';
 import { PromptRegistry, type RenderedPrompt } from './prompts.ts';
 import { createRandom, type Random } from './random.ts';
 import { parseCreateRequest, parseDirectives, promptText, type CreateRequest, type Directives } from './request.ts';
-import {
-  abandonResponse,
-  cancelResponse,
-  isTerminal,
-  renderResponse,
-  statusAt,
-  terminalAt,
-  type SettledOutcome,
-  type SimResponse,
-} from './responses.ts';
+import { abandonResponse, cancelResponse, isTerminal, renderResponse, statusAt, terminalAt, type SettledOutcome, type SimResponse } from './responses.ts';
 import type { RequestValidator, ValidatedOperation } from './spec-validation.ts';
 import { Scheduler, type Clock } from './scheduler.ts';
 import { countCancel, countCreate, countRetrieve, emptyStats, type SimStats } from './stats.ts';

@@ -22,13 +22,7 @@ import { invalidRequest, type ApiError } from './errors.ts';
 /** The OpenAPI subset shipped in `@longhaul/specs`: present wherever the simulator is installed. */
 export const DEFAULT_SPEC_PATH = specFile('responses-subset.json');
 
-export const VALIDATED_OPERATIONS = [
-  'createResponse',
-  'createConversation',
-  'updateConversation',
-  'createConversationItems',
-  'createFile',
-] as const;
+export const VALIDATED_OPERATIONS = ['createResponse', 'createConversation', 'updateConversation', 'createConversationItems', 'createFile'] as const;
 export type ValidatedOperation = (typeof VALIDATED_OPERATIONS)[number];
 
 export interface RequestValidator {
@@ -129,11 +123,7 @@ function toApiError(body: unknown, errors: ErrorObject[]): ApiError {
   }
   if (error.keyword === 'enum' || error.keyword === 'const') {
     const allowed = [...new Set(siblings.flatMap(allowedValues))];
-    return invalidRequest(
-      `Invalid value: ${describeValue(value)}. Supported values are: ${listOf(allowed.map((v) => `'${String(v)}'`))}.`,
-      param,
-      'invalid_value',
-    );
+    return invalidRequest(`Invalid value: ${describeValue(value)}. Supported values are: ${listOf(allowed.map((v) => `'${String(v)}'`))}.`, param, 'invalid_value');
   }
   if (error.keyword === 'type') {
     const expected = [...new Set(siblings.filter((e) => e.keyword === 'type').flatMap(expectedTypes))];
@@ -159,7 +149,7 @@ function chooseError(body: unknown, errors: ErrorObject[]): { error: ErrorObject
   const missObjectDepth = bestMiss === undefined ? -1 : pointerSegments(bestMiss.instancePath).length - 1;
   const useMisses = bestMiss !== undefined && (bestRest === undefined || missObjectDepth > pointerSegments(bestRest.instancePath).length);
   const pool = useMisses ? misses : rest.length > 0 ? rest : errors;
-  const chosen = useMisses ? bestMiss : bestRest ?? best(errors);
+  const chosen = useMisses ? bestMiss : (bestRest ?? best(errors));
   if (chosen === undefined) return undefined;
   const at = chosen.instancePath;
   return { error: chosen, siblings: pool.filter((e) => e.instancePath === at) };
@@ -266,7 +256,7 @@ function article(word: string): string {
 }
 
 function describeValue(value: unknown): string {
-  const text = typeof value === 'string' ? `'${value}'` : JSON.stringify(value) ?? 'undefined';
+  const text = typeof value === 'string' ? `'${value}'` : (JSON.stringify(value) ?? 'undefined');
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 

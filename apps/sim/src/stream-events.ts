@@ -57,10 +57,7 @@ export function eventLog(response: SimResponse): LoggedEvent[] {
   const start = view.startsAtMs;
   const end = view.endsAtMs;
   const gen = view.generation;
-  const share =
-    messageIndex === -1
-      ? 1
-      : clamp(gen.reasoningTokens / Math.max(1, gen.reasoningTokens + gen.textTokens), MIN_REASONING_SHARE, MAX_REASONING_SHARE);
+  const share = messageIndex === -1 ? 1 : clamp(gen.reasoningTokens / Math.max(1, gen.reasoningTokens + gen.textTokens), MIN_REASONING_SHARE, MAX_REASONING_SHARE);
   const reasoningEnd = reasoningIndex === -1 ? start : start + (end - start) * share;
   if (reasoningIndex !== -1) {
     spread(log, reasoningEvents(output[reasoningIndex] as Item, reasoningIndex), start, reasoningEnd);
@@ -100,9 +97,7 @@ function reasoningEvents(item: Item, outputIndex: number): Pending[] {
   const itemId = item['id'] as string;
   const summary = item['summary'] as Part[];
   const at = { item_id: itemId, output_index: outputIndex };
-  const events: Pending[] = [
-    { type: 'response.output_item.added', data: () => ({ output_index: outputIndex, item: { ...item, summary: [] } }) },
-  ];
+  const events: Pending[] = [{ type: 'response.output_item.added', data: () => ({ output_index: outputIndex, item: { ...item, summary: [] } }) }];
   summary.forEach((part, summaryIndex) => {
     const base = { ...at, summary_index: summaryIndex };
     events.push({

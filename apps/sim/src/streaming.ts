@@ -131,8 +131,7 @@ export class StreamHub {
     const { log, response } = stream;
     const now = this.#deps.clock();
     const cancelledAt = response.cancelledAtMs;
-    const inLog = (index: number): boolean =>
-      index < log.length && (cancelledAt === null || (log[index] as LoggedEvent).at <= cancelledAt);
+    const inLog = (index: number): boolean => index < log.length && (cancelledAt === null || (log[index] as LoggedEvent).at <= cancelledAt);
     let chunk = '';
     let outcome: 'wait' | 'end' | 'cut' = 'end';
     while (inLog(stream.next)) {

@@ -85,13 +85,7 @@ export class PromptCache {
   }
 }
 
-export function buildUsage(init: {
-  inputTokens: number;
-  cachedTokens: number;
-  cacheWriteTokens: number;
-  reasoningTokens: number;
-  textTokens: number;
-}): ResponseUsage {
+export function buildUsage(init: { inputTokens: number; cachedTokens: number; cacheWriteTokens: number; reasoningTokens: number; textTokens: number }): ResponseUsage {
   const outputTokens = init.reasoningTokens + init.textTokens;
   return {
     input_tokens: init.inputTokens,

@@ -96,7 +96,15 @@ describe('file and image input tokens', () => {
     const ask = (question: string) =>
       sim.client.responses.create({
         model: 'gpt-5',
-        input: [{ role: 'user', content: [{ type: 'input_file', file_id: stored.id }, { type: 'input_text', text: question }] }],
+        input: [
+          {
+            role: 'user',
+            content: [
+              { type: 'input_file', file_id: stored.id },
+              { type: 'input_text', text: question },
+            ],
+          },
+        ],
       });
     const first = await ask('What is on page 1?');
     const second = await ask('And on page 2?');
@@ -107,7 +115,18 @@ describe('file and image input tokens', () => {
 
   test('an unknown file_id is a 404 file_not_found naming the part', async () => {
     const res = await sim.api('/responses', {
-      body: { model: 'gpt-5', input: [{ role: 'user', content: [{ type: 'input_text', text: 'x' }, { type: 'input_file', file_id: 'file-missing' }] }] },
+      body: {
+        model: 'gpt-5',
+        input: [
+          {
+            role: 'user',
+            content: [
+              { type: 'input_text', text: 'x' },
+              { type: 'input_file', file_id: 'file-missing' },
+            ],
+          },
+        ],
+      },
     });
     expect(res.status).toBe(404);
     expect(res.json.error).toMatchObject({ type: 'invalid_request_error', code: 'file_not_found', param: 'input[0].content[1].file_id' });

@@ -54,9 +54,7 @@ let streamEventTable: Map<string, StreamEventVariant> | undefined;
 
 /** The 58 ResponseStreamEvent variants of `@longhaul/specs` response-stream-events.json, by event type. */
 export function streamEventVariants(): Map<string, StreamEventVariant> {
-  streamEventTable ??= new Map(
-    readSpecJson<StreamEventVariant[]>('response-stream-events.json').map((variant) => [variant.type, variant]),
-  );
+  streamEventTable ??= new Map(readSpecJson<StreamEventVariant[]>('response-stream-events.json').map((variant) => [variant.type, variant]));
   return streamEventTable;
 }
 

@@ -221,9 +221,7 @@ describe('cancel', () => {
 
 describe('errors', () => {
   test('background with store=false is a 400 on param store', async () => {
-    const error = await sim.client.responses
-      .create({ model: 'gpt-5', input: 'x', background: true, store: false })
-      .catch((e: unknown) => e);
+    const error = await sim.client.responses.create({ model: 'gpt-5', input: 'x', background: true, store: false }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OpenAI.BadRequestError);
     expect((error as InstanceType<typeof OpenAI.APIError>).status).toBe(400);
     expect((error as InstanceType<typeof OpenAI.APIError>).param).toBe('store');

@@ -6,9 +6,12 @@ describe('Scheduler', () => {
   test('runs due tasks in time order (ties in insertion order) with a fixed clock', () => {
     let now = 1_000;
     const ran: string[] = [];
-    const scheduler = new Scheduler(() => now, (error) => {
-      throw error;
-    });
+    const scheduler = new Scheduler(
+      () => now,
+      (error) => {
+        throw error;
+      },
+    );
     const times = [50, 10, 30, 10, 40, 20, 5];
     times.forEach((offset, i) => {
       scheduler.schedule(now + offset, () => ran.push(`${offset}:${i}`));
@@ -41,7 +44,10 @@ describe('Scheduler', () => {
 
   test('a throwing task is reported and does not stop the others', () => {
     const errors: unknown[] = [];
-    const scheduler = new Scheduler(() => 0, (error) => errors.push(error));
+    const scheduler = new Scheduler(
+      () => 0,
+      (error) => errors.push(error),
+    );
     const ran: number[] = [];
     scheduler.schedule(0, () => {
       throw new Error('boom');

@@ -46,7 +46,7 @@ describe('textDeltas', () => {
 });
 
 describe('eventLog', () => {
-  test.each(CASES)('%s: every event has its variant\'s required fields and validates against the spec', (_name, body) => {
+  test.each(CASES)("%s: every event has its variant's required fields and validates against the spec", (_name, body) => {
     const response = streamed(body);
     const events = payloads(response);
     for (const event of events) {
@@ -95,9 +95,15 @@ describe('eventLog', () => {
     expect(events[2]!.response.status).toBe('in_progress');
     const final = events.at(-1)!.response;
     expect(final.status).toBe('completed');
-    const text = events.filter((e) => e.type === 'response.output_text.delta').map((e) => e.delta).join('');
+    const text = events
+      .filter((e) => e.type === 'response.output_text.delta')
+      .map((e) => e.delta)
+      .join('');
     expect(text).toBe(final.output_text);
-    const summary = events.filter((e) => e.type === 'response.reasoning_summary_text.delta').map((e) => e.delta).join('');
+    const summary = events
+      .filter((e) => e.type === 'response.reasoning_summary_text.delta')
+      .map((e) => e.delta)
+      .join('');
     expect(summary).toBe(final.output[0].summary[0].text);
     expect(types.filter((type) => type === 'response.output_text.delta').length).toBeGreaterThan(10);
   });
@@ -117,12 +123,7 @@ describe('eventLog', () => {
 
   test('failed: no output events, ends with response.failed carrying response.error', () => {
     const events = payloads(streamed({ background: true, metadata: { sim_outcome: 'failed' } }));
-    expect(events.map((event) => event.type)).toEqual([
-      'response.created',
-      'response.queued',
-      'response.in_progress',
-      'response.failed',
-    ]);
+    expect(events.map((event) => event.type)).toEqual(['response.created', 'response.queued', 'response.in_progress', 'response.failed']);
     expect(events.at(-1)!.response.error).toMatchObject({ code: 'server_error' });
   });
 

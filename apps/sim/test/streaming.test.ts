@@ -47,7 +47,10 @@ async function collect(stream: AsyncIterable<any>, onEvent?: (event: any) => Pro
 const sequence = (events: any[]): number[] => events.map((event) => event.sequence_number);
 const range = (from: number, count: number): number[] => Array.from({ length: count }, (_, i) => from + i);
 const deltas = (events: any[]): string =>
-  events.filter((event) => event.type === 'response.output_text.delta').map((event) => event.delta).join('');
+  events
+    .filter((event) => event.type === 'response.output_text.delta')
+    .map((event) => event.delta)
+    .join('');
 
 /** Follows a stream through cuts by resuming after the last event seen, until it ends. */
 async function followToEnd(first: AsyncIterable<any>): Promise<{ events: any[]; cuts: number }> {
@@ -235,9 +238,7 @@ describe('how streams end', () => {
     expect(failed.error).toBeNull();
     expect(failed.events.at(-1)).toMatchObject({ type: 'response.failed', response: { status: 'failed', error: { code: 'server_error' } } });
 
-    const incomplete = await collect(
-      await sim.client.responses.create({ ...BG, reasoning: { effort: 'minimal' }, max_output_tokens: 60, metadata: { sim_duration_ms: '30' } }),
-    );
+    const incomplete = await collect(await sim.client.responses.create({ ...BG, reasoning: { effort: 'minimal' }, max_output_tokens: 60, metadata: { sim_duration_ms: '30' } }));
     const last = incomplete.events.at(-1);
     expect(last).toMatchObject({ type: 'response.incomplete', response: { status: 'incomplete', incomplete_details: { reason: 'max_output_tokens' } } });
     expect(deltas(incomplete.events)).toBe(last.response.output_text);

@@ -107,14 +107,18 @@ describe('request bodies are validated against the OpenAPI spec', () => {
         instructions: 'Be brief.',
         input: [
           { role: 'developer', content: 'Use metric units.' },
-          { type: 'message', role: 'user', content: [
-            { type: 'input_text', text: 'Summarise these.' },
-            { type: 'input_file', file_id: file.id },
-            { type: 'input_file', filename: 'b.pdf', file_data: `data:application/pdf;base64,${Buffer.from('%PDF').toString('base64')}` },
-            { type: 'input_file', file_url: 'https://example.com/c.pdf' },
-            { type: 'input_image', image_url: 'https://example.com/d.png', detail: 'auto' },
-            { type: 'input_image', file_id: file.id, detail: 'low' },
-          ] },
+          {
+            type: 'message',
+            role: 'user',
+            content: [
+              { type: 'input_text', text: 'Summarise these.' },
+              { type: 'input_file', file_id: file.id },
+              { type: 'input_file', filename: 'b.pdf', file_data: `data:application/pdf;base64,${Buffer.from('%PDF').toString('base64')}` },
+              { type: 'input_file', file_url: 'https://example.com/c.pdf' },
+              { type: 'input_image', image_url: 'https://example.com/d.png', detail: 'auto' },
+              { type: 'input_image', file_id: file.id, detail: 'low' },
+            ],
+          },
           { role: 'assistant', content: 'Earlier answer' },
           // An assistant message with output_text parts is the spec's output message: id, status, annotations, logprobs.
           { type: 'message', id: 'msg_1', status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: 'Earlier answer', annotations: [], logprobs: [] }] },

@@ -41,10 +41,18 @@ const schema = z
       .transform((v) => v.split(',').map(Number))
       .optional(),
     CALLBACK_TIME_SCALE: z.coerce.number().positive().default(1),
-    CALLBACK_DISABLE_AFTER_SECONDS: z.coerce.number().int().min(1).default(5 * 24 * 3600),
+    CALLBACK_DISABLE_AFTER_SECONDS: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .default(5 * 24 * 3600),
     CALLBACK_ALLOWED_CIDRS: z.string().optional(),
     STREAM_CONCURRENCY: z.coerce.number().int().min(1).default(200),
-    STREAM_RETENTION_SECONDS: z.coerce.number().int().min(60).default(24 * 3600),
+    STREAM_RETENTION_SECONDS: z.coerce
+      .number()
+      .int()
+      .min(60)
+      .default(24 * 3600),
     SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(10_000),
     SWEEP_OVERDUE_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
     PROVIDER_CALL_RETENTION_DAYS: z.coerce.number().min(0).default(30),
@@ -53,11 +61,20 @@ const schema = z
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(30_000),
     /** Set by the launcher (scripts/start.mjs, scripts/run-app.mjs): exit when that process is gone. */
     LONGHAUL_PARENT_PID: z.coerce.number().int().positive().optional(),
-    LONGHAUL_MIGRATE_ON_START: z.enum(['true', 'false', '1', '0']).default('true').transform((v) => v === 'true' || v === '1'),
-    METRICS_ENABLED: z.enum(['true', 'false', '1', '0']).default('true').transform((v) => v === 'true' || v === '1'),
+    LONGHAUL_MIGRATE_ON_START: z
+      .enum(['true', 'false', '1', '0'])
+      .default('true')
+      .transform((v) => v === 'true' || v === '1'),
+    METRICS_ENABLED: z
+      .enum(['true', 'false', '1', '0'])
+      .default('true')
+      .transform((v) => v === 'true' || v === '1'),
     METRICS_HOST: z.string().min(1).default('127.0.0.1'),
     METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
-    PROVIDER_CALL_LOG: z.enum(['true', 'false', '1', '0']).default('true').transform((v) => v === 'true' || v === '1'),
+    PROVIDER_CALL_LOG: z
+      .enum(['true', 'false', '1', '0'])
+      .default('true')
+      .transform((v) => v === 'true' || v === '1'),
     MODEL_PRICES: z
       .string()
       .optional()

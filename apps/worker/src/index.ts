@@ -13,7 +13,12 @@ import { createWorker } from './worker.ts';
 const env = loadConfigOrExit(loadEnv);
 const logger = createLogger({ service: 'worker', level: env.LOG_LEVEL });
 const db = createDb({ connectionString: env.DATABASE_URL, max: env.DATABASE_POOL_SIZE, applicationName: 'longhaul-worker' });
-const queues = createQueues({ redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, role: 'worker', onError: throttled(10_000, (suppressed, err: Error) => logger.warn({ err, suppressed, code: 'redis_unavailable' }, 'redis connection error')) });
+const queues = createQueues({
+  redisUrl: env.REDIS_URL,
+  prefix: env.QUEUE_PREFIX,
+  role: 'worker',
+  onError: throttled(10_000, (suppressed, err: Error) => logger.warn({ err, suppressed, code: 'redis_unavailable' }, 'redis connection error')),
+});
 if (env.LONGHAUL_MIGRATE_ON_START) await runMigrations(db.db);
 
 const metrics = env.METRICS_ENABLED ? createMetrics(new Registry(), { processMetrics: true }) : disabledMetrics();
@@ -46,12 +51,16 @@ const worker = createWorker({
     cancelConcurrency: env.CANCEL_CONCURRENCY,
     webhookConcurrency: env.WEBHOOK_CONCURRENCY,
     completionMode: env.COMPLETION_MODE,
-    providerRateLimit: env.PROVIDER_RATE_LIMIT_PER_SECOND
-      ? { max: Math.max(1, Math.round(env.PROVIDER_RATE_LIMIT_PER_SECOND)), durationMs: 1000 }
-      : undefined,
+    providerRateLimit: env.PROVIDER_RATE_LIMIT_PER_SECOND ? { max: Math.max(1, Math.round(env.PROVIDER_RATE_LIMIT_PER_SECOND)), durationMs: 1000 } : undefined,
     poll: { initialMs: env.POLL_INITIAL_MS, maxMs: env.POLL_MAX_MS, factor: env.POLL_FACTOR, safetyIntervalMs: env.SAFETY_POLL_MS },
     retry: { baseMs: env.RETRY_BASE_MS, maxMs: env.RETRY_MAX_MS, maxAttempts: env.SUBMIT_MAX_ATTEMPTS, maxElapsedMs: env.SUBMIT_RETRY_WINDOW_SECONDS * 1000 },
-    sweep: { intervalMs: env.SWEEP_INTERVAL_MS, overdueGraceMs: env.SWEEP_OVERDUE_GRACE_MS, batchSize: 500, webhookWaitMs: env.WEBHOOK_WAIT_SECONDS * 1000, providerCallRetentionMs: env.PROVIDER_CALL_RETENTION_DAYS * 86_400_000 },
+    sweep: {
+      intervalMs: env.SWEEP_INTERVAL_MS,
+      overdueGraceMs: env.SWEEP_OVERDUE_GRACE_MS,
+      batchSize: 500,
+      webhookWaitMs: env.WEBHOOK_WAIT_SECONDS * 1000,
+      providerCallRetentionMs: env.PROVIDER_CALL_RETENTION_DAYS * 86_400_000,
+    },
     callbacks: {
       concurrency: env.CALLBACK_CONCURRENCY,
       schedule: { scheduleMs: env.CALLBACK_RETRY_SCHEDULE_MS, timeScale: env.CALLBACK_TIME_SCALE },
@@ -70,10 +79,15 @@ const worker = createWorker({
 });
 logger.info({ provider: env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1', queue_prefix: env.QUEUE_PREFIX, completion_mode: env.COMPLETION_MODE }, 'worker started');
 
-onShutdown(logger, env.SHUTDOWN_TIMEOUT_MS, async () => {
-  await worker.close(env.SHUTDOWN_TIMEOUT_MS);
-  await ops.close();
-  await providerObserver.close();
-  await queues.close();
-  await db.close();
-}, { parentPid: env.LONGHAUL_PARENT_PID });
+onShutdown(
+  logger,
+  env.SHUTDOWN_TIMEOUT_MS,
+  async () => {
+    await worker.close(env.SHUTDOWN_TIMEOUT_MS);
+    await ops.close();
+    await providerObserver.close();
+    await queues.close();
+    await db.close();
+  },
+  { parentPid: env.LONGHAUL_PARENT_PID },
+);

@@ -20,7 +20,9 @@ export function startOutboxListener(deps: WorkerDeps): OutboxListener {
 
   const dispatch = (payload: string | undefined) => {
     for (const deliveryId of (payload ?? '').split(',').filter(Boolean)) {
-      queues.add('deliver', { deliveryId }).catch((err: unknown) => logger.warn({ err, delivery_id: deliveryId, code: 'dispatch_deferred' }, 'could not dispatch a callback; the sweeper will'));
+      queues
+        .add('deliver', { deliveryId })
+        .catch((err: unknown) => logger.warn({ err, delivery_id: deliveryId, code: 'dispatch_deferred' }, 'could not dispatch a callback; the sweeper will'));
     }
   };
 

@@ -15,7 +15,17 @@
  * time do the work.
  */
 import { JobStatus } from '@longhaul/core';
-import { applyJobEvent, deleteExpiredIdempotencyKeys, deleteProviderCallsBefore, findExpiredJobs, findOverdueDeliveries, findOverdueJobs, findStaleInboxRows, orphanOldWaitingRows, scheduleNextCheck } from '@longhaul/db';
+import {
+  applyJobEvent,
+  deleteExpiredIdempotencyKeys,
+  deleteProviderCallsBefore,
+  findExpiredJobs,
+  findOverdueDeliveries,
+  findOverdueJobs,
+  findStaleInboxRows,
+  orphanOldWaitingRows,
+  scheduleNextCheck,
+} from '@longhaul/db';
 import { jobLogFields } from '@longhaul/runtime';
 import type { WorkerContext } from './deps.ts';
 
@@ -40,7 +50,16 @@ const PROVIDER_CALL_DELETE_BATCH = 10_000;
 export async function sweepOnce(deps: WorkerContext): Promise<SweepReport> {
   const { db, queues, provider, clock, config, logger, jobEffects } = deps;
   const client = await db.pool.connect();
-  const report: SweepReport = { ran: false, expired: 0, redispatched: 0, webhooksRedispatched: 0, deliveriesRedispatched: 0, webhooksOrphaned: 0, idempotencyKeysDeleted: 0, providerCallsDeleted: 0 };
+  const report: SweepReport = {
+    ran: false,
+    expired: 0,
+    redispatched: 0,
+    webhooksRedispatched: 0,
+    deliveriesRedispatched: 0,
+    webhooksOrphaned: 0,
+    idempotencyKeysDeleted: 0,
+    providerCallsDeleted: 0,
+  };
   try {
     const lock = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1) as locked', [SWEEP_LOCK_ID]);
     if (!lock.rows[0]?.locked) return report;
@@ -48,14 +67,22 @@ export async function sweepOnce(deps: WorkerContext): Promise<SweepReport> {
     try {
       const now = clock();
       for (const job of await findExpiredJobs(db.db, now, config.sweep.batchSize)) {
-        const result = await applyJobEvent(db.db, job.id, { type: 'expired' }, { source: 'sweeper', now, details: { reason: 'deadline' } }, { error: { code: 'job_expired', message: 'The job did not finish before its deadline.' } });
+        const result = await applyJobEvent(
+          db.db,
+          job.id,
+          { type: 'expired' },
+          { source: 'sweeper', now, details: { reason: 'deadline' } },
+          { error: { code: 'job_expired', message: 'The job did not finish before its deadline.' } },
+        );
         await jobEffects.afterJobChange(result, { type: 'expired' });
         if (!result.ok || !result.changed) continue;
         report.expired += 1;
         const log = logger.child(jobLogFields(job));
         log.warn({ from: job.status, code: 'job_expired' }, 'job expired');
         if (job.responseId && job.status !== JobStatus.Pending) {
-          await provider.cancelResponse(job.responseId, { jobId: job.id }).catch((err: unknown) => log.warn({ err, code: 'expire_cancel_failed' }, 'could not cancel the expired response'));
+          await provider
+            .cancelResponse(job.responseId, { jobId: job.id })
+            .catch((err: unknown) => log.warn({ err, code: 'expire_cancel_failed' }, 'could not cancel the expired response'));
         }
       }
 

@@ -62,7 +62,9 @@ export function createWorker(deps: WorkerDeps): LonghaulWorker {
   // `queue.rateLimit()` when the provider answers 429) for workers configured with one, so without
   // it a Retry-After would pause nothing. With no PROVIDER_RATE_LIMIT_PER_SECOND the limit is
   // effectively infinite and only Retry-After pauses submissions.
-  const submitLimiter = config.providerRateLimit ? { max: config.providerRateLimit.max, duration: config.providerRateLimit.durationMs } : { max: Number.MAX_SAFE_INTEGER, duration: 1_000 };
+  const submitLimiter = config.providerRateLimit
+    ? { max: config.providerRateLimit.max, duration: config.providerRateLimit.durationMs }
+    : { max: Number.MAX_SAFE_INTEGER, duration: 1_000 };
   /** Aborted on close: long provider streams are handed back instead of waited for. */
   const shuttingDown = new AbortController();
   // One admission per process (the submit turns and the sweeper share its tenant-limit cache), and

@@ -22,7 +22,9 @@ describe('loadEnv', () => {
 
   test('a bad value is refused in one line naming the variable', () => {
     expect(() => loadEnv({ ...SIMULATOR, REDIS_URL: 'not a url' })).toThrow('invalid worker configuration: REDIS_URL: invalid URL');
-    expect(() => loadEnv({ ...SIMULATOR, POLL_FACTOR: '0.5', COMPLETION_MODE: 'push' })).toThrow(/^invalid worker configuration: COMPLETION_MODE: invalid option: [^;\n]+; POLL_FACTOR: too small: [^;\n]+$/);
+    expect(() => loadEnv({ ...SIMULATOR, POLL_FACTOR: '0.5', COMPLETION_MODE: 'push' })).toThrow(
+      /^invalid worker configuration: COMPLETION_MODE: invalid option: [^;\n]+; POLL_FACTOR: too small: [^;\n]+$/,
+    );
   });
 
   test('the entrypoint exits 1 with that one line on stderr, no stack trace', () => {

@@ -77,13 +77,9 @@ export type DeliveryEvent =
   /** The tenant asked to send a dead letter (or a cancelled delivery) again. */
   | { type: 'redelivery_requested' };
 
-export type DeliveryTransitionError =
-  | { code: 'delivery_terminal'; message: string }
-  | { code: 'delivery_not_retryable'; message: string };
+export type DeliveryTransitionError = { code: 'delivery_terminal'; message: string } | { code: 'delivery_not_retryable'; message: string };
 
-export type DeliveryTransitionResult =
-  | { ok: true; next: DeliveryState; changed: boolean }
-  | { ok: false; error: DeliveryTransitionError };
+export type DeliveryTransitionResult = { ok: true; next: DeliveryState; changed: boolean } | { ok: false; error: DeliveryTransitionError };
 
 const refuse = (code: DeliveryTransitionError['code'], message: string): DeliveryTransitionResult => ({ ok: false, error: { code, message } });
 const move = (next: DeliveryState): DeliveryTransitionResult => ({ ok: true, next, changed: true });
@@ -98,7 +94,15 @@ export function deliveryTransition(delivery: DeliveryState, event: DeliveryEvent
   switch (event.type) {
     case 'attempt_succeeded': {
       if (from !== DeliveryStatus.Pending) return refuse('delivery_terminal', `delivery is already ${from}`);
-      return move({ ...delivery, status: DeliveryStatus.Succeeded, attempts: delivery.attempts + 1, nextAttemptAt: null, finishedAt: now, lastStatusCode: event.statusCode, lastError: null });
+      return move({
+        ...delivery,
+        status: DeliveryStatus.Succeeded,
+        attempts: delivery.attempts + 1,
+        nextAttemptAt: null,
+        finishedAt: now,
+        lastStatusCode: event.statusCode,
+        lastError: null,
+      });
     }
     case 'attempt_failed': {
       if (from !== DeliveryStatus.Pending) return refuse('delivery_terminal', `delivery is already ${from}`);

@@ -36,13 +36,7 @@ export type JobStatus = (typeof JobStatus)[keyof typeof JobStatus];
 /** Every status, in lifecycle order. The Postgres enum is built from this list. */
 export const JOB_STATUSES = Object.values(JobStatus) as [JobStatus, ...JobStatus[]];
 
-export const TERMINAL_STATUSES: readonly JobStatus[] = [
-  JobStatus.Completed,
-  JobStatus.Failed,
-  JobStatus.Cancelled,
-  JobStatus.Incomplete,
-  JobStatus.Expired,
-];
+export const TERMINAL_STATUSES: readonly JobStatus[] = [JobStatus.Completed, JobStatus.Failed, JobStatus.Cancelled, JobStatus.Incomplete, JobStatus.Expired];
 
 export function isTerminal(status: JobStatus): boolean {
   return TERMINAL_STATUSES.includes(status);
@@ -88,13 +82,9 @@ export type JobEvent =
   /** The job passed its deadline without finishing. */
   | { type: 'expired' };
 
-export type TransitionError =
-  | { code: 'job_terminal'; message: string }
-  | { code: 'illegal_transition'; message: string };
+export type TransitionError = { code: 'job_terminal'; message: string } | { code: 'illegal_transition'; message: string };
 
-export type TransitionResult =
-  | { ok: true; status: JobStatus; changed: boolean }
-  | { ok: false; error: TransitionError };
+export type TransitionResult = { ok: true; status: JobStatus; changed: boolean } | { ok: false; error: TransitionError };
 
 export function assertNever(x: never): never {
   throw new Error(`unexpected value: ${JSON.stringify(x)}`);

@@ -42,9 +42,7 @@ export interface SummaryPart {
   text: string;
 }
 
-export type ReconcileDecision =
-  | { ok: true; changed: boolean; patch: ReconcilePatch }
-  | Extract<TransitionResult, { ok: false }>;
+export type ReconcileDecision = { ok: true; changed: boolean; patch: ReconcilePatch } | Extract<TransitionResult, { ok: false }>;
 
 /** Concatenate the text parts of the assistant messages, as the SDKs' `output_text` does. */
 export function outputText(output: readonly unknown[] | null | undefined): string {

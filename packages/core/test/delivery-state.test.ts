@@ -1,9 +1,23 @@
 import { describe, expect, it } from 'vitest';
-import { DELIVERY_STATUSES, type DeliveryEvent, type DeliveryState, type DeliveryStatus, STANDARD_WEBHOOKS_SCHEDULE_MS, deliveryTransition, isTerminalDelivery } from '../src/index.ts';
+import {
+  DELIVERY_STATUSES,
+  type DeliveryEvent,
+  type DeliveryState,
+  type DeliveryStatus,
+  STANDARD_WEBHOOKS_SCHEDULE_MS,
+  deliveryTransition,
+  isTerminalDelivery,
+} from '../src/index.ts';
 
 const now = new Date('2026-01-01T00:00:00Z');
 const pending: DeliveryState = { status: 'pending', attempts: 0, nextAttemptAt: now, finishedAt: null, lastStatusCode: null, lastError: null };
-const at = (status: DeliveryStatus, patch: Partial<DeliveryState> = {}): DeliveryState => ({ ...pending, status, nextAttemptAt: null, finishedAt: status === 'pending' ? null : now, ...patch });
+const at = (status: DeliveryStatus, patch: Partial<DeliveryState> = {}): DeliveryState => ({
+  ...pending,
+  status,
+  nextAttemptAt: null,
+  finishedAt: status === 'pending' ? null : now,
+  ...patch,
+});
 const retry = { schedule: { jitter: 0 }, random: 0.5 };
 
 const events: DeliveryEvent[] = [
@@ -29,11 +43,19 @@ describe('deliveryTransition', () => {
 
   it('a failure is retried on the schedule, honouring Retry-After, until the schedule runs out', () => {
     const r = deliveryTransition(pending, { type: 'attempt_failed', statusCode: 500, error: 'HTTP 500', retry }, now);
-    expect(r).toEqual({ ok: true, changed: true, next: { status: 'pending', attempts: 1, nextAttemptAt: new Date(now.getTime() + 5_000), finishedAt: null, lastStatusCode: 500, lastError: 'HTTP 500' } });
+    expect(r).toEqual({
+      ok: true,
+      changed: true,
+      next: { status: 'pending', attempts: 1, nextAttemptAt: new Date(now.getTime() + 5_000), finishedAt: null, lastStatusCode: 500, lastError: 'HTTP 500' },
+    });
     const slow = deliveryTransition(pending, { type: 'attempt_failed', statusCode: 503, error: 'HTTP 503', retry: { ...retry, retryAfterMs: 60_000 } }, now);
     expect(slow.ok && slow.next.nextAttemptAt).toEqual(new Date(now.getTime() + 60_000));
     const last = deliveryTransition({ ...pending, attempts: STANDARD_WEBHOOKS_SCHEDULE_MS.length - 1 }, { type: 'attempt_failed', statusCode: 500, error: 'HTTP 500', retry }, now);
-    expect(last).toEqual({ ok: true, changed: true, next: { status: 'failed', attempts: STANDARD_WEBHOOKS_SCHEDULE_MS.length, nextAttemptAt: null, finishedAt: now, lastStatusCode: 500, lastError: 'HTTP 500' } });
+    expect(last).toEqual({
+      ok: true,
+      changed: true,
+      next: { status: 'failed', attempts: STANDARD_WEBHOOKS_SCHEDULE_MS.length, nextAttemptAt: null, finishedAt: now, lastStatusCode: 500, lastError: 'HTTP 500' },
+    });
   });
 
   it('a failure that may not be retried is a dead letter at once', () => {
@@ -43,7 +65,11 @@ describe('deliveryTransition', () => {
 
   it('removing the endpoint cancels a pending delivery, and again is a no-op', () => {
     const r = deliveryTransition({ ...pending, attempts: 1, lastStatusCode: 500 }, { type: 'endpoint_removed', reason: 'endpoint deleted' }, now);
-    expect(r).toEqual({ ok: true, changed: true, next: { status: 'cancelled', attempts: 1, nextAttemptAt: null, finishedAt: now, lastStatusCode: 500, lastError: 'endpoint deleted' } });
+    expect(r).toEqual({
+      ok: true,
+      changed: true,
+      next: { status: 'cancelled', attempts: 1, nextAttemptAt: null, finishedAt: now, lastStatusCode: 500, lastError: 'endpoint deleted' },
+    });
     const cancelled = at('cancelled', { lastError: 'endpoint disabled' });
     expect(deliveryTransition(cancelled, { type: 'endpoint_removed', reason: 'endpoint deleted' }, now)).toEqual({ ok: true, changed: false, next: cancelled });
   });
@@ -72,7 +98,10 @@ describe('deliveryTransition', () => {
     const cancelled = deliveryTransition(pending, { type: 'endpoint_removed', reason: 'endpoint disabled' }, now);
     expect(cancelled.ok).toBe(true);
     const next = (cancelled as Extract<typeof cancelled, { ok: true }>).next;
-    expect(deliveryTransition(next, { type: 'attempt_succeeded', statusCode: 200 }, now)).toEqual({ ok: false, error: { code: 'delivery_terminal', message: 'delivery is already cancelled' } });
+    expect(deliveryTransition(next, { type: 'attempt_succeeded', statusCode: 200 }, now)).toEqual({
+      ok: false,
+      error: { code: 'delivery_terminal', message: 'delivery is already cancelled' },
+    });
     expect(deliveryTransition(next, { type: 'attempt_failed', statusCode: 500, error: 'HTTP 500', retry }, now)).toMatchObject({ ok: false, error: { code: 'delivery_terminal' } });
   });
 });

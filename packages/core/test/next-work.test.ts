@@ -42,7 +42,9 @@ describe('nextWorkFor', () => {
   it('follows a submitted job by polls on the schedule of its completion mode, or by its stream', () => {
     for (const completionMode of COMPLETION_MODES) {
       for (const status of ['queued', 'in_progress'] as const) {
-        expect(nextWorkFor(job(status), { type: 'submitted' }, { completionMode, poll: POLL })).toEqual([{ kind: 'poll', attempt: 0, delayMs: nextPollDelayMs(completionMode, 0, POLL) }]);
+        expect(nextWorkFor(job(status), { type: 'submitted' }, { completionMode, poll: POLL })).toEqual([
+          { kind: 'poll', attempt: 0, delayMs: nextPollDelayMs(completionMode, 0, POLL) },
+        ]);
         expect(nextWorkFor(job(status, true), { type: 'submitted' }, { completionMode, poll: POLL })).toEqual([{ kind: 'stream', delayMs: 0 }]);
       }
     }
@@ -55,7 +57,10 @@ describe('nextWorkFor', () => {
   });
 
   it('follows and cancels a job whose cancel raced its create', () => {
-    expect(nextWorkFor(job('cancelling'), { type: 'submitted' }, { completionMode: 'poll', poll: POLL })).toEqual([{ kind: 'poll', attempt: 0, delayMs: 1_000 }, { kind: 'cancel' }]);
+    expect(nextWorkFor(job('cancelling'), { type: 'submitted' }, { completionMode: 'poll', poll: POLL })).toEqual([
+      { kind: 'poll', attempt: 0, delayMs: 1_000 },
+      { kind: 'cancel' },
+    ]);
     expect(nextWorkFor(job('cancelling', true), { type: 'submitted' }, { completionMode: 'poll', poll: POLL })).toEqual([{ kind: 'stream', delayMs: 0 }, { kind: 'cancel' }]);
   });
 
@@ -63,7 +68,9 @@ describe('nextWorkFor', () => {
     const delays = [0, 1, 2, 3, 4, 5, 6].map((attempt) => nextWorkFor(job('in_progress'), { type: 'polled', attempt }, { completionMode: 'hybrid', poll: POLL }));
     expect(delays).toEqual([2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000].map((delayMs, i) => [{ kind: 'poll', attempt: i + 1, delayMs }]));
     expect(nextWorkFor(job('queued'), { type: 'polled', attempt: 3 }, { completionMode: 'webhook', poll: POLL })).toEqual([{ kind: 'poll', attempt: 4, delayMs: 300_000 }]);
-    expect(nextWorkFor(job('cancelling'), { type: 'polled', attempt: 0, pollAfterMs: 700 }, { completionMode: 'poll', poll: POLL })).toEqual([{ kind: 'poll', attempt: 1, delayMs: 700 }]);
+    expect(nextWorkFor(job('cancelling'), { type: 'polled', attempt: 0, pollAfterMs: 700 }, { completionMode: 'poll', poll: POLL })).toEqual([
+      { kind: 'poll', attempt: 1, delayMs: 700 },
+    ]);
   });
 
   it('tries a stream the provider would not serve again on the poll schedule, in webhook mode too', () => {

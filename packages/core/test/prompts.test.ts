@@ -121,7 +121,10 @@ describe('composePromptRequest', () => {
       model: 'gpt-5',
       reasoning: { effort: 'low' },
       instructions: 'Static.',
-      input: [{ role: 'user', content: 'T' }, { role: 'user', content: 'Mine' }],
+      input: [
+        { role: 'user', content: 'T' },
+        { role: 'user', content: 'Mine' },
+      ],
       prompt_cache_key: 'k',
     });
   });
@@ -147,7 +150,7 @@ describe('caching helpers', () => {
     expect(staticPrefixChars({ instructions: 'abcd' })).toBe(4);
     expect(staticPrefixChars({ instructions: '{{x}} late' })).toBe(0);
     const t = { instructions: 'I', input: [{ role: 'user', content: 'q={{q}}' }] };
-    expect(staticPrefixChars(t)).toBe((`I${JSON.stringify(t.input)}`).indexOf('{{'));
+    expect(staticPrefixChars(t)).toBe(`I${JSON.stringify(t.input)}`.indexOf('{{'));
     // Stateless across calls (the global regex must not carry lastIndex over).
     expect(staticPrefixChars({ instructions: 'abc{{x}}' })).toBe(3);
   });
@@ -155,26 +158,73 @@ describe('caching helpers', () => {
 
 describe('A/B traffic', () => {
   it('checks that versions exist, are distinct and weigh something', () => {
-    expect(checkPromptTraffic([{ version: 1, weight: 90 }, { version: 2, weight: 10 }], 2)).toMatchObject({ ok: true });
+    expect(
+      checkPromptTraffic(
+        [
+          { version: 1, weight: 90 },
+          { version: 2, weight: 10 },
+        ],
+        2,
+      ),
+    ).toMatchObject({ ok: true });
     expect(checkPromptTraffic([{ version: 3, weight: 1 }], 2)).toMatchObject({ ok: false, error: { index: 0 } });
-    expect(checkPromptTraffic([{ version: 1, weight: 1 }, { version: 1, weight: 1 }], 2)).toMatchObject({ ok: false, error: { index: 1 } });
+    expect(
+      checkPromptTraffic(
+        [
+          { version: 1, weight: 1 },
+          { version: 1, weight: 1 },
+        ],
+        2,
+      ),
+    ).toMatchObject({ ok: false, error: { index: 1 } });
     expect(checkPromptTraffic([{ version: 1, weight: 0 }], 2)).toMatchObject({ ok: false });
-    expect(checkPromptTraffic([{ version: 1, weight: -1 }, { version: 2, weight: 5 }], 2)).toMatchObject({ ok: false });
+    expect(
+      checkPromptTraffic(
+        [
+          { version: 1, weight: -1 },
+          { version: 2, weight: 5 },
+        ],
+        2,
+      ),
+    ).toMatchObject({ ok: false });
   });
 
   it('maps the random number onto the cumulative weights', () => {
-    const split = [{ version: 1, weight: 90 }, { version: 2, weight: 10 }];
+    const split = [
+      { version: 1, weight: 90 },
+      { version: 2, weight: 10 },
+    ];
     expect(choosePromptVersion(split, 0)).toBe(1);
     expect(choosePromptVersion(split, 0.8999)).toBe(1);
     expect(choosePromptVersion(split, 0.9)).toBe(2);
     expect(choosePromptVersion(split, 0.999999)).toBe(2);
-    expect(choosePromptVersion([{ version: 1, weight: 0 }, { version: 4, weight: 3 }], 0)).toBe(4);
-    expect(choosePromptVersion([{ version: 4, weight: 3 }, { version: 1, weight: 0 }], 0.99999)).toBe(4);
+    expect(
+      choosePromptVersion(
+        [
+          { version: 1, weight: 0 },
+          { version: 4, weight: 3 },
+        ],
+        0,
+      ),
+    ).toBe(4);
+    expect(
+      choosePromptVersion(
+        [
+          { version: 4, weight: 3 },
+          { version: 1, weight: 0 },
+        ],
+        0.99999,
+      ),
+    ).toBe(4);
   });
 
   it('splits traffic in proportion to the weights (seeded sequence)', () => {
     const random = seeded(42);
-    const split = [{ version: 1, weight: 70 }, { version: 2, weight: 20 }, { version: 5, weight: 10 }];
+    const split = [
+      { version: 1, weight: 70 },
+      { version: 2, weight: 20 },
+      { version: 5, weight: 10 },
+    ];
     const draws = 20_000;
     const counts = new Map<number, number>();
     for (let i = 0; i < draws; i++) {

@@ -4,18 +4,34 @@ import { outputText, reasoningSummary, reconcileResponse } from '../src/index.ts
 const usage = { input_tokens: 10, input_tokens_details: { cached_tokens: 0 }, output_tokens: 20, output_tokens_details: { reasoning_tokens: 5 }, total_tokens: 30 };
 const output = [
   { type: 'reasoning', id: 'rs_1', summary: [] },
-  { type: 'message', id: 'msg_1', role: 'assistant', content: [{ type: 'output_text', text: 'Otters ' }, { type: 'output_text', text: 'in space.' }] },
+  {
+    type: 'message',
+    id: 'msg_1',
+    role: 'assistant',
+    content: [
+      { type: 'output_text', text: 'Otters ' },
+      { type: 'output_text', text: 'in space.' },
+    ],
+  },
 ];
 
 describe('reconcileResponse', () => {
   it('copies output, text and usage of a completed response', () => {
     const d = reconcileResponse({ status: 'in_progress' }, { id: 'resp_1', status: 'completed', output, usage, error: null, incomplete_details: null });
-    expect(d).toEqual({ ok: true, changed: true, patch: { status: 'completed', output, outputText: 'Otters in space.', reasoningSummary: null, usage, error: null, incompleteDetails: null } });
+    expect(d).toEqual({
+      ok: true,
+      changed: true,
+      patch: { status: 'completed', output, outputText: 'Otters in space.', reasoningSummary: null, usage, error: null, incompleteDetails: null },
+    });
   });
 
   it('keeps the reason of an incomplete response and the error of a failed one', () => {
-    expect(reconcileResponse({ status: 'queued' }, { id: 'r', status: 'incomplete', incomplete_details: { reason: 'max_output_tokens' } })).toMatchObject({ patch: { status: 'incomplete', incompleteDetails: { reason: 'max_output_tokens' } } });
-    expect(reconcileResponse({ status: 'queued' }, { id: 'r', status: 'failed', error: { code: 'server_error', message: 'boom' } })).toMatchObject({ patch: { status: 'failed', error: { code: 'server_error', message: 'boom' } } });
+    expect(reconcileResponse({ status: 'queued' }, { id: 'r', status: 'incomplete', incomplete_details: { reason: 'max_output_tokens' } })).toMatchObject({
+      patch: { status: 'incomplete', incompleteDetails: { reason: 'max_output_tokens' } },
+    });
+    expect(reconcileResponse({ status: 'queued' }, { id: 'r', status: 'failed', error: { code: 'server_error', message: 'boom' } })).toMatchObject({
+      patch: { status: 'failed', error: { code: 'server_error', message: 'boom' } },
+    });
   });
 
   it('refuses to touch a finished job', () => {
@@ -24,7 +40,14 @@ describe('reconcileResponse', () => {
 
   it('keeps the reasoning summary parts apart, in order, across reasoning items', () => {
     const withSummary = [
-      { type: 'reasoning', id: 'rs_1', summary: [{ type: 'summary_text', text: 'First I read.' }, { type: 'summary_text', text: 'Then I wrote.' }] },
+      {
+        type: 'reasoning',
+        id: 'rs_1',
+        summary: [
+          { type: 'summary_text', text: 'First I read.' },
+          { type: 'summary_text', text: 'Then I wrote.' },
+        ],
+      },
       { type: 'message', content: [{ type: 'output_text', text: 'Done.' }] },
       { type: 'reasoning', id: 'rs_2', summary: [{ type: 'summary_text', text: 'Checked.' }] },
     ];
@@ -33,7 +56,9 @@ describe('reconcileResponse', () => {
       { type: 'summary_text', text: 'Then I wrote.' },
       { type: 'summary_text', text: 'Checked.' },
     ]);
-    expect(reconcileResponse({ status: 'in_progress' }, { id: 'r', status: 'completed', output: withSummary })).toMatchObject({ patch: { reasoningSummary: [{ text: 'First I read.' }, { text: 'Then I wrote.' }, { text: 'Checked.' }] } });
+    expect(reconcileResponse({ status: 'in_progress' }, { id: 'r', status: 'completed', output: withSummary })).toMatchObject({
+      patch: { reasoningSummary: [{ text: 'First I read.' }, { text: 'Then I wrote.' }, { text: 'Checked.' }] },
+    });
     expect(reasoningSummary(output)).toBeNull();
   });
 

@@ -24,7 +24,15 @@ describe('estimateInputTokens', () => {
   it('counts files in 50 000-byte pages of 1 000 tokens, each part standing in the text as a stub', () => {
     const withFile = (part: Record<string, unknown>) => ({
       model: 'm',
-      input: [{ role: 'user', content: [{ type: 'input_text', text: 'summarize' }, { type: 'input_file', filename: 'a.pdf', ...part }] }],
+      input: [
+        {
+          role: 'user',
+          content: [
+            { type: 'input_text', text: 'summarize' },
+            { type: 'input_file', filename: 'a.pdf', ...part },
+          ],
+        },
+      ],
     });
     const stubbed = [{ role: 'user', content: [{ type: 'input_text', text: 'summarize' }, { type: 'input_file' }] }];
     const text = Math.ceil(JSON.stringify(stubbed).length / 4);
@@ -48,7 +56,7 @@ describe('estimateInputTokens', () => {
 
   it('counts a part given as an item of its own, and instructions before an item list', () => {
     const input = [{ type: 'input_image', image_url: 'https://example.com/a.png', detail: 'low' }];
-    expect(estimateInputTokens({ model: 'm', instructions: 'abcd', input })).toBe(Math.ceil((`abcd${JSON.stringify([{ type: 'input_image' }])}`).length / 4) + 85);
+    expect(estimateInputTokens({ model: 'm', instructions: 'abcd', input })).toBe(Math.ceil(`abcd${JSON.stringify([{ type: 'input_image' }])}`.length / 4) + 85);
   });
 
   it('grows with the input', () => {

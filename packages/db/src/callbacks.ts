@@ -81,7 +81,11 @@ export async function updateEndpoint(db: Database, tenantId: string, id: string,
 /** Soft delete (the delivery history stays); pending deliveries to it are cancelled. */
 export async function deleteEndpoint(db: Database, tenantId: string, id: string, now: Date): Promise<boolean> {
   return db.transaction(async (tx) => {
-    const [row] = await tx.update(webhookEndpoints).set({ deletedAt: now, enabled: false, updatedAt: now }).where(liveEndpoint(tenantId, id)).returning({ id: webhookEndpoints.id });
+    const [row] = await tx
+      .update(webhookEndpoints)
+      .set({ deletedAt: now, enabled: false, updatedAt: now })
+      .where(liveEndpoint(tenantId, id))
+      .returning({ id: webhookEndpoints.id });
     if (!row) return false;
     await cancelPendingDeliveries(tx, id, 'endpoint deleted', now);
     return true;
@@ -152,7 +156,10 @@ export async function getDeliveryWork(db: Database, deliveryId: string): Promise
 
 /** A successful attempt ends the endpoint's failure streak. */
 export async function markEndpointHealthy(db: Database, endpointId: string): Promise<void> {
-  await db.update(webhookEndpoints).set({ failingSince: null }).where(and(eq(webhookEndpoints.id, endpointId), sql`${webhookEndpoints.failingSince} is not null`));
+  await db
+    .update(webhookEndpoints)
+    .set({ failingSince: null })
+    .where(and(eq(webhookEndpoints.id, endpointId), sql`${webhookEndpoints.failingSince} is not null`));
 }
 
 /** A failed attempt starts (or continues) the streak; returns when it started. */
@@ -208,16 +215,27 @@ export async function listDeliveries(db: Database, o: ListDeliveriesOptions): Pr
   if (o.endpointId) conditions.push(eq(callbackDeliveries.endpointId, o.endpointId));
   if (o.jobId) conditions.push(eq(callbackDeliveries.jobId, o.jobId));
   if (o.after) {
-    const [cursor] = await db.select({ createdAt: callbackDeliveries.createdAt, id: callbackDeliveries.id }).from(callbackDeliveries).where(and(eq(callbackDeliveries.id, o.after), eq(callbackDeliveries.tenantId, o.tenantId)));
+    const [cursor] = await db
+      .select({ createdAt: callbackDeliveries.createdAt, id: callbackDeliveries.id })
+      .from(callbackDeliveries)
+      .where(and(eq(callbackDeliveries.id, o.after), eq(callbackDeliveries.tenantId, o.tenantId)));
     if (!cursor) return { data: [], hasMore: false };
     conditions.push(or(lt(callbackDeliveries.createdAt, cursor.createdAt), and(eq(callbackDeliveries.createdAt, cursor.createdAt), lt(callbackDeliveries.id, cursor.id)))!);
   }
-  const rows = await db.select().from(callbackDeliveries).where(and(...conditions)).orderBy(desc(callbackDeliveries.createdAt), desc(callbackDeliveries.id)).limit(o.limit + 1);
+  const rows = await db
+    .select()
+    .from(callbackDeliveries)
+    .where(and(...conditions))
+    .orderBy(desc(callbackDeliveries.createdAt), desc(callbackDeliveries.id))
+    .limit(o.limit + 1);
   return { data: rows.slice(0, o.limit), hasMore: rows.length > o.limit };
 }
 
 export async function getDelivery(db: Database, tenantId: string, id: string): Promise<{ delivery: CallbackDelivery; attempts: CallbackAttempt[] } | null> {
-  const [delivery] = await db.select().from(callbackDeliveries).where(and(eq(callbackDeliveries.id, id), eq(callbackDeliveries.tenantId, tenantId)));
+  const [delivery] = await db
+    .select()
+    .from(callbackDeliveries)
+    .where(and(eq(callbackDeliveries.id, id), eq(callbackDeliveries.tenantId, tenantId)));
   if (!delivery) return null;
   const attempts = await db.select().from(callbackAttempts).where(eq(callbackAttempts.deliveryId, id)).orderBy(callbackAttempts.attempt, callbackAttempts.id);
   return { delivery, attempts };
@@ -228,7 +246,10 @@ export async function getDelivery(db: Database, tenantId: string, id: string): P
  * Refused (`delivery_not_retryable`) for a delivery that is pending or succeeded.
  */
 export async function retryDelivery(db: Database, tenantId: string, id: string, now: Date): Promise<DeliveryChangeResult> {
-  const [row] = await db.select().from(callbackDeliveries).where(and(eq(callbackDeliveries.id, id), eq(callbackDeliveries.tenantId, tenantId)));
+  const [row] = await db
+    .select()
+    .from(callbackDeliveries)
+    .where(and(eq(callbackDeliveries.id, id), eq(callbackDeliveries.tenantId, tenantId)));
   if (!row) return { ok: false, error: { code: 'delivery_not_found', message: `delivery ${id} not found` }, delivery: null };
   return changeDeliveryState(db, row, { type: 'redelivery_requested' }, now);
 }

@@ -10,10 +10,16 @@ export async function recordConversation(db: Database, row: { id: string; tenant
 
 /** A tenant's live conversation, or null (unknown, deleted, or another tenant's: callers answer 404). */
 export async function getConversationForTenant(db: Database, tenantId: string, conversationId: string): Promise<ConversationRow | null> {
-  const [row] = await db.select().from(conversations).where(and(eq(conversations.id, conversationId), eq(conversations.tenantId, tenantId), isNull(conversations.deletedAt)));
+  const [row] = await db
+    .select()
+    .from(conversations)
+    .where(and(eq(conversations.id, conversationId), eq(conversations.tenantId, tenantId), isNull(conversations.deletedAt)));
   return row ?? null;
 }
 
 export async function markConversationDeleted(db: Database, tenantId: string, conversationId: string, at: Date): Promise<void> {
-  await db.update(conversations).set({ deletedAt: at }).where(and(eq(conversations.id, conversationId), eq(conversations.tenantId, tenantId)));
+  await db
+    .update(conversations)
+    .set({ deletedAt: at })
+    .where(and(eq(conversations.id, conversationId), eq(conversations.tenantId, tenantId)));
 }

@@ -87,7 +87,12 @@ export interface AttemptLog {
  * attempt is appended to its log, in one transaction. An answer arriving after the delivery
  * finished (its endpoint was deleted while the request was in flight) is logged but moves nothing.
  */
-export async function recordAttempt(db: Database, delivery: string | CallbackDelivery, attempt: AttemptLog, event: Extract<DeliveryEvent, { type: 'attempt_succeeded' | 'attempt_failed' }>): Promise<DeliveryChangeResult> {
+export async function recordAttempt(
+  db: Database,
+  delivery: string | CallbackDelivery,
+  attempt: AttemptLog,
+  event: Extract<DeliveryEvent, { type: 'attempt_succeeded' | 'attempt_failed' }>,
+): Promise<DeliveryChangeResult> {
   return db.transaction(async (tx) => {
     const result = await changeDeliveryState(tx, delivery, event, attempt.at);
     if (!result.delivery) return result;

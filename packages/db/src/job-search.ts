@@ -38,7 +38,6 @@ const summaryColumns = {
   finishedAt: jobs.finishedAt,
 };
 
-
 export async function searchJobs(db: Database, search: JobSearch) {
   const conditions: SQL[] = [];
   if (search.tenantId) conditions.push(eq(jobs.tenantId, search.tenantId));

@@ -36,9 +36,7 @@ import { callbackDeliveries, callbackEvents, jobEvents, jobs, webhookEndpoints, 
 type JobColumns = Partial<Omit<typeof jobs.$inferInsert, 'id' | 'tenantId' | 'status'>>;
 
 /** What a decision function answers: the next status and the columns that go with it. */
-export type Decision =
-  | { ok: true; status: JobStatus; changed: boolean; fields?: JobColumns }
-  | { ok: false; error: TransitionError };
+export type Decision = { ok: true; status: JobStatus; changed: boolean; fields?: JobColumns } | { ok: false; error: TransitionError };
 
 export type ChangeResult =
   | { ok: true; changed: boolean; from: JobStatus; job: Job }

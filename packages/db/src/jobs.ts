@@ -45,7 +45,12 @@ function idempotencyLockId(tenantId: string, key: string): string {
  * unknown, expired or its job gone; `stale` then says the row should make way). The same key
  * with another body is a 422.
  */
-async function lookupIdempotencyKey(db: Database, tenantId: string, idempotency: Pick<IdempotencyInput, 'key' | 'requestHash'>, now: Date): Promise<{ job: Job | null; stale: boolean }> {
+async function lookupIdempotencyKey(
+  db: Database,
+  tenantId: string,
+  idempotency: Pick<IdempotencyInput, 'key' | 'requestHash'>,
+  now: Date,
+): Promise<{ job: Job | null; stale: boolean }> {
   const [existing] = await db
     .select()
     .from(idempotencyKeys)
@@ -55,7 +60,10 @@ async function lookupIdempotencyKey(db: Database, tenantId: string, idempotency:
   if (existing.requestHash !== idempotency.requestHash) {
     throw new ConflictError('This Idempotency-Key was already used with a different request body.', 'idempotency_key_reused', 422);
   }
-  const [job] = await db.select().from(jobs).where(and(eq(jobs.id, existing.jobId), eq(jobs.tenantId, tenantId)));
+  const [job] = await db
+    .select()
+    .from(jobs)
+    .where(and(eq(jobs.id, existing.jobId), eq(jobs.tenantId, tenantId)));
   return { job: job ?? null, stale: !job };
 }
 
@@ -73,17 +81,10 @@ export async function findIdempotentReplay(db: Database, tenantId: string, idemp
  * The key is held with a transaction-scoped advisory lock, so a concurrent request with the same
  * key sees "in flight" (409) instead of blocking, and a crash releases it.
  */
-export async function createJob(
-  db: Database,
-  input: NewJob,
-  now: Date,
-  idempotency?: IdempotencyInput,
-): Promise<{ job: Job; replayed: boolean }> {
+export async function createJob(db: Database, input: NewJob, now: Date, idempotency?: IdempotencyInput): Promise<{ job: Job; replayed: boolean }> {
   if (!idempotency) return { job: await insertJob(db, input, now, {}), replayed: false };
   return db.transaction(async (tx) => {
-    const lock = await tx.execute<{ locked: boolean }>(
-      sql`select pg_try_advisory_xact_lock(${idempotencyLockId(input.tenantId, idempotency.key)}::bigint) as locked`,
-    );
+    const lock = await tx.execute<{ locked: boolean }>(sql`select pg_try_advisory_xact_lock(${idempotencyLockId(input.tenantId, idempotency.key)}::bigint) as locked`);
     if (!lock.rows[0]?.locked) {
       throw new ConflictError('A request with this Idempotency-Key is still being processed; retry later.', 'idempotency_key_in_flight', 409);
     }
@@ -144,13 +145,20 @@ async function insertJob(db: Database, input: NewJob, now: Date, details: Record
 
 /** A tenant's job, or null (unknown id or another tenant's job: callers answer 404 for both). */
 export async function getJobForTenant(db: Database, tenantId: string, jobId: string): Promise<Job | null> {
-  const [job] = await db.select().from(jobs).where(and(eq(jobs.id, jobId), eq(jobs.tenantId, tenantId)));
+  const [job] = await db
+    .select()
+    .from(jobs)
+    .where(and(eq(jobs.id, jobId), eq(jobs.tenantId, tenantId)));
   return job ?? null;
 }
 
 const getJobStatements = new WeakMap<Database, ReturnType<typeof prepareGetJob>>();
 function prepareGetJob(db: Database) {
-  return db.select().from(jobs).where(eq(jobs.id, sql.placeholder('id'))).prepare('longhaul_get_job');
+  return db
+    .select()
+    .from(jobs)
+    .where(eq(jobs.id, sql.placeholder('id')))
+    .prepare('longhaul_get_job');
 }
 
 /** A job by id, for workers acting on a job they were handed. (A prepared statement: the hottest read.) */
@@ -220,9 +228,19 @@ export async function listJobEvents(db: Database, jobId: string) {
  * Non-terminal jobs the worker should have looked at by `overdueBefore` but has not: their work
  * item was probably lost (Redis restart, FLUSHALL, crash). Oldest first.
  */
-export async function findOverdueJobs(db: Database, overdueBefore: Date, limit: number): Promise<(Pick<Job, 'id' | 'tenantId' | 'status' | 'responseId'> & { streamed: boolean })[]> {
+export async function findOverdueJobs(
+  db: Database,
+  overdueBefore: Date,
+  limit: number,
+): Promise<(Pick<Job, 'id' | 'tenantId' | 'status' | 'responseId'> & { streamed: boolean })[]> {
   return db
-    .select({ id: jobs.id, tenantId: jobs.tenantId, status: jobs.status, responseId: jobs.responseId, streamed: sql<boolean>`coalesce((${jobs.request}->>'stream')::boolean, false)` })
+    .select({
+      id: jobs.id,
+      tenantId: jobs.tenantId,
+      status: jobs.status,
+      responseId: jobs.responseId,
+      streamed: sql<boolean>`coalesce((${jobs.request}->>'stream')::boolean, false)`,
+    })
     .from(jobs)
     .where(and(inArray(jobs.status, ACTIVE_STATUSES), or(lte(jobs.nextCheckAt, overdueBefore), isNull(jobs.nextCheckAt))))
     .orderBy(jobs.nextCheckAt)
@@ -258,4 +276,3 @@ export async function deleteExpiredIdempotencyKeys(db: Database, now: Date): Pro
   const removed = await db.delete(idempotencyKeys).where(lt(idempotencyKeys.expiresAt, now)).returning({ key: idempotencyKeys.key });
   return removed.length;
 }
-

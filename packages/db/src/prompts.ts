@@ -39,7 +39,10 @@ export async function createPrompt(db: Database, input: NewPrompt, now: Date): P
 
 /** A tenant's prompt, or null (unknown or another tenant's: callers answer 404). */
 export async function getPromptForTenant(db: Database, tenantId: string, promptId: string): Promise<Prompt | null> {
-  const [row] = await db.select().from(prompts).where(and(eq(prompts.id, promptId), eq(prompts.tenantId, tenantId)));
+  const [row] = await db
+    .select()
+    .from(prompts)
+    .where(and(eq(prompts.id, promptId), eq(prompts.tenantId, tenantId)));
   return row ?? null;
 }
 

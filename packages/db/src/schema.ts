@@ -26,7 +26,9 @@ export const tenants = pgTable('tenants', {
 /** API keys: only a SHA-256 of the key is stored; `prefix` helps humans tell keys apart. */
 export const apiKeys = pgTable('api_keys', {
   id: text('id').primaryKey(),
-  tenantId: text('tenant_id').notNull().references(() => tenants.id),
+  tenantId: text('tenant_id')
+    .notNull()
+    .references(() => tenants.id),
   keyHash: text('key_hash').notNull().unique(),
   prefix: text('prefix').notNull(),
   createdAt: createdAt(),
@@ -37,7 +39,9 @@ export const jobs = pgTable(
   'jobs',
   {
     id: text('id').primaryKey(),
-    tenantId: text('tenant_id').notNull().references(() => tenants.id),
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id),
     status: jobStatusEnum('status').notNull().default('pending'),
     model: text('model').notNull(),
     /** The Responses create parameters, as validated by the API (without Longhaul's own fields). */
@@ -99,7 +103,9 @@ export const prompts = pgTable(
   'prompts',
   {
     id: text('id').primaryKey(),
-    tenantId: text('tenant_id').notNull().references(() => tenants.id),
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id),
     name: text('name').notNull(),
     description: text('description'),
     currentVersion: integer('current_version').notNull(),
@@ -115,9 +121,13 @@ export const prompts = pgTable(
 export const promptVersions = pgTable(
   'prompt_versions',
   {
-    promptId: text('prompt_id').notNull().references(() => prompts.id),
+    promptId: text('prompt_id')
+      .notNull()
+      .references(() => prompts.id),
     version: integer('version').notNull(),
-    tenantId: text('tenant_id').notNull().references(() => tenants.id),
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id),
     /** `{ instructions?, input?, model?, reasoning?, max_output_tokens?, text? }` with `{{variable}}` placeholders. */
     template: jsonb('template').$type<Record<string, unknown>>().notNull(),
     /** The variable names the template uses, in order of first appearance. */
@@ -133,7 +143,9 @@ export const files = pgTable(
   'files',
   {
     id: text('id').primaryKey(),
-    tenantId: text('tenant_id').notNull().references(() => tenants.id),
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id),
     filename: text('filename').notNull(),
     bytes: integer('bytes').notNull(),
     purpose: text('purpose').notNull(),
@@ -150,7 +162,9 @@ export const conversations = pgTable(
   'conversations',
   {
     id: text('id').primaryKey(),
-    tenantId: text('tenant_id').notNull().references(() => tenants.id),
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id),
     metadata: jsonb('metadata').$type<Record<string, string>>().notNull().default({}),
     createdAt: createdAt(),
     deletedAt: timestamp('deleted_at', { withTimezone: true, mode: 'date' }),
@@ -163,7 +177,9 @@ export const jobEvents = pgTable(
   'job_events',
   {
     id: bigserial('id', { mode: 'number' }).primaryKey(),
-    jobId: text('job_id').notNull().references(() => jobs.id),
+    jobId: text('job_id')
+      .notNull()
+      .references(() => jobs.id),
     tenantId: text('tenant_id').notNull(),
     fromStatus: jobStatusEnum('from_status'),
     toStatus: jobStatusEnum('to_status').notNull(),
@@ -181,10 +197,14 @@ export const jobEvents = pgTable(
 export const idempotencyKeys = pgTable(
   'idempotency_keys',
   {
-    tenantId: text('tenant_id').notNull().references(() => tenants.id),
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id),
     key: text('key').notNull(),
     requestHash: text('request_hash').notNull(),
-    jobId: text('job_id').notNull().references(() => jobs.id),
+    jobId: text('job_id')
+      .notNull()
+      .references(() => jobs.id),
     createdAt: createdAt(),
     expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull(),
   },
@@ -216,12 +236,7 @@ export const webhookInbox = pgTable(
     receivedAt: timestamp('received_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
     processedAt: timestamp('processed_at', { withTimezone: true, mode: 'date' }),
   },
-  (t) => [
-    index('webhook_inbox_response_idx').on(t.responseId),
-    index('webhook_inbox_open_idx')
-      .on(t.status, t.receivedAt)
-      .where(sql`status in ('received', 'waiting')`),
-  ],
+  (t) => [index('webhook_inbox_response_idx').on(t.responseId), index('webhook_inbox_open_idx').on(t.status, t.receivedAt).where(sql`status in ('received', 'waiting')`)],
 );
 
 /** A `whsec_` signing secret; during a rotation the old one keeps signing until `expiresAt`. */
@@ -240,7 +255,9 @@ export const webhookEndpoints = pgTable(
   'webhook_endpoints',
   {
     id: text('id').primaryKey(),
-    tenantId: text('tenant_id').notNull().references(() => tenants.id),
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id),
     url: text('url').notNull(),
     description: text('description'),
     eventTypes: text('event_types').array().notNull().default(sql`'{}'::text[]`),
@@ -264,7 +281,9 @@ export const callbackEvents = pgTable(
   'callback_events',
   {
     id: text('id').primaryKey(),
-    tenantId: text('tenant_id').notNull().references(() => tenants.id),
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id),
     jobId: text('job_id').references(() => jobs.id),
     endpointId: text('endpoint_id'),
     type: text('type').notNull(),
@@ -284,8 +303,12 @@ export const callbackDeliveries = pgTable(
   'callback_deliveries',
   {
     id: text('id').primaryKey(),
-    tenantId: text('tenant_id').notNull().references(() => tenants.id),
-    eventId: text('event_id').notNull().references(() => callbackEvents.id),
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id),
+    eventId: text('event_id')
+      .notNull()
+      .references(() => callbackEvents.id),
     jobId: text('job_id'),
     endpointId: text('endpoint_id').references(() => webhookEndpoints.id),
     url: text('url').notNull(),
@@ -303,9 +326,7 @@ export const callbackDeliveries = pgTable(
     index('callback_deliveries_tenant_status_idx').on(t.tenantId, t.status, t.createdAt.desc(), t.id.desc()),
     index('callback_deliveries_endpoint_idx').on(t.endpointId, t.status, t.finishedAt),
     index('callback_deliveries_job_idx').on(t.jobId),
-    index('callback_deliveries_pending_idx')
-      .on(t.nextAttemptAt)
-      .where(sql`status = 'pending'`),
+    index('callback_deliveries_pending_idx').on(t.nextAttemptAt).where(sql`status = 'pending'`),
   ],
 );
 
@@ -314,7 +335,9 @@ export const callbackAttempts = pgTable(
   'callback_attempts',
   {
     id: bigserial('id', { mode: 'number' }).primaryKey(),
-    deliveryId: text('delivery_id').notNull().references(() => callbackDeliveries.id),
+    deliveryId: text('delivery_id')
+      .notNull()
+      .references(() => callbackDeliveries.id),
     attempt: integer('attempt').notNull(),
     statusCode: integer('status_code'),
     latencyMs: integer('latency_ms').notNull(),

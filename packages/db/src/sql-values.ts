@@ -28,7 +28,10 @@ export function setClause(table: PgTable, row: Record<string, unknown>): SQL {
 /** `("col_a", "col_b") values ($1, $2)` for an INSERT. */
 export function insertClause(table: PgTable, row: Record<string, unknown>): SQL {
   const list = entries(table, row);
-  return sql`(${sql.join(list.map(({ column }) => sql.identifier(column.name)), sql`, `)}) values (${sql.join(
+  return sql`(${sql.join(
+    list.map(({ column }) => sql.identifier(column.name)),
+    sql`, `,
+  )}) values (${sql.join(
     list.map(({ column, value }) => sql.param(value, column as never)),
     sql`, `,
   )})`;

@@ -39,26 +39,28 @@ export async function createTenant(db: Database, name: string, key = generateApi
 export async function ensureTenantWithApiKey(db: Database, key: string, name = 'default'): Promise<{ tenantId: string; created: boolean }> {
   const existing = await findTenantByApiKey(db, key);
   if (existing) return { tenantId: existing.tenantId, created: false };
-  return db.transaction(async (tx) => {
-    const tenantId = newId('ten', 16);
-    await tx.insert(tenants).values({ id: tenantId, name });
-    const inserted = await tx
-      .insert(apiKeys)
-      .values({ id: newId('key', 16), tenantId, keyHash: sha256Hex(key), prefix: keyPrefix(key) })
-      .onConflictDoNothing({ target: apiKeys.keyHash })
-      .returning({ id: apiKeys.id });
-    if (inserted.length === 0) {
-      // Another process won the race: drop our tenant and use theirs.
-      tx.rollback();
-    }
-    return { tenantId, created: true };
-  }).catch(async (err: unknown) => {
-    if (err instanceof Error && err.name === 'TransactionRollbackError') {
-      const winner = await findTenantByApiKey(db, key);
-      if (winner) return { tenantId: winner.tenantId, created: false };
-    }
-    throw err;
-  });
+  return db
+    .transaction(async (tx) => {
+      const tenantId = newId('ten', 16);
+      await tx.insert(tenants).values({ id: tenantId, name });
+      const inserted = await tx
+        .insert(apiKeys)
+        .values({ id: newId('key', 16), tenantId, keyHash: sha256Hex(key), prefix: keyPrefix(key) })
+        .onConflictDoNothing({ target: apiKeys.keyHash })
+        .returning({ id: apiKeys.id });
+      if (inserted.length === 0) {
+        // Another process won the race: drop our tenant and use theirs.
+        tx.rollback();
+      }
+      return { tenantId, created: true };
+    })
+    .catch(async (err: unknown) => {
+      if (err instanceof Error && err.name === 'TransactionRollbackError') {
+        const winner = await findTenantByApiKey(db, key);
+        if (winner) return { tenantId: winner.tenantId, created: false };
+      }
+      throw err;
+    });
 }
 
 /** A tenant's own limits; null = the deployment default. */

@@ -25,7 +25,9 @@ function withDatabase(base: string, name: string): string {
 /** The template's name changes whenever a migration changes. */
 export function templateName(): string {
   const hash = createHash('sha256');
-  for (const file of readdirSync(MIGRATIONS_FOLDER).filter((f) => f.endsWith('.sql')).sort()) {
+  for (const file of readdirSync(MIGRATIONS_FOLDER)
+    .filter((f) => f.endsWith('.sql'))
+    .sort()) {
     hash.update(file).update(readFileSync(`${MIGRATIONS_FOLDER}/${file}`));
   }
   return `longhaul_tpl_${hash.digest('hex').slice(0, 12)}`;

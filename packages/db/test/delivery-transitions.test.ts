@@ -48,7 +48,18 @@ async function newDelivery(endpointId: string | null, status: CallbackDelivery['
   await handle.db.insert(schema.callbackEvents).values({ id: eventId, tenantId, jobId: null, type: 'job.completed', sequence: 1, payload: { id: eventId }, createdAt: now });
   const [row] = await handle.db
     .insert(schema.callbackDeliveries)
-    .values({ id: newId('dlv'), tenantId, eventId, endpointId, url: 'https://example.com/hook', status, nextAttemptAt: now, createdAt: now, updatedAt: now, finishedAt: status === 'pending' ? null : now })
+    .values({
+      id: newId('dlv'),
+      tenantId,
+      eventId,
+      endpointId,
+      url: 'https://example.com/hook',
+      status,
+      nextAttemptAt: now,
+      createdAt: now,
+      updatedAt: now,
+      finishedAt: status === 'pending' ? null : now,
+    })
     .returning();
   return row!;
 }
@@ -56,7 +67,12 @@ async function newDelivery(endpointId: string | null, status: CallbackDelivery['
 describe('changeDeliveryState', () => {
   it('writes a decision on the row in hand when nothing moved', async () => {
     const d = await newDelivery(null);
-    const r = await recordAttempt(handle.db, d, { statusCode: 500, latencyMs: 3, error: 'HTTP 500', at: later }, { type: 'attempt_failed', statusCode: 500, error: 'HTTP 500', retry });
+    const r = await recordAttempt(
+      handle.db,
+      d,
+      { statusCode: 500, latencyMs: 3, error: 'HTTP 500', at: later },
+      { type: 'attempt_failed', statusCode: 500, error: 'HTTP 500', retry },
+    );
     expect(r).toMatchObject({ ok: true, changed: true, from: 'pending', delivery: { status: 'pending', attempts: 1, nextAttemptAt: new Date(later.getTime() + 5_000) } });
     const stored = await getDelivery(handle.db, tenantId, d.id);
     expect(stored!.delivery).toMatchObject({ status: 'pending', attempts: 1, lastStatusCode: 500, lastError: 'HTTP 500', updatedAt: later });
@@ -65,7 +81,10 @@ describe('changeDeliveryState', () => {
 
   it('an answer decided on a stale row is decided again on the cancelled one, and only logged', async () => {
     for (const remove of [(id: string) => deleteEndpoint(handle.db, tenantId, id, now), (id: string) => updateEndpoint(handle.db, tenantId, id, { enabled: false }, now)]) {
-      for (const event of [{ type: 'attempt_succeeded', statusCode: 200 }, { type: 'attempt_failed', statusCode: 500, error: 'HTTP 500', retry }] as const) {
+      for (const event of [
+        { type: 'attempt_succeeded', statusCode: 200 },
+        { type: 'attempt_failed', statusCode: 500, error: 'HTTP 500', retry },
+      ] as const) {
         const endpoint = await newEndpoint();
         const inHand = await newDelivery(endpoint.id);
         await remove(endpoint.id);
@@ -84,14 +103,20 @@ describe('changeDeliveryState', () => {
     const succeeded = await newDelivery(endpoint.id, 'succeeded');
     const elsewhere = await newDelivery(null);
     expect(await deleteEndpoint(handle.db, tenantId, endpoint.id, later)).toBe(true);
-    for (const d of pending) expect((await getDelivery(handle.db, tenantId, d.id))!.delivery).toMatchObject({ status: 'cancelled', lastError: 'endpoint deleted', finishedAt: later });
+    for (const d of pending)
+      expect((await getDelivery(handle.db, tenantId, d.id))!.delivery).toMatchObject({ status: 'cancelled', lastError: 'endpoint deleted', finishedAt: later });
     expect((await getDelivery(handle.db, tenantId, succeeded.id))!.delivery).toMatchObject({ status: 'succeeded', finishedAt: now });
     expect((await getDelivery(handle.db, tenantId, elsewhere.id))!.delivery.status).toBe('pending');
   });
 
   it('a redelivery restarts a failed or cancelled delivery and refuses others', async () => {
     const failed = await newDelivery(null, 'failed');
-    expect(await retryDelivery(handle.db, tenantId, failed.id, later)).toMatchObject({ ok: true, changed: true, from: 'failed', delivery: { status: 'pending', attempts: 0, nextAttemptAt: later, finishedAt: null } });
+    expect(await retryDelivery(handle.db, tenantId, failed.id, later)).toMatchObject({
+      ok: true,
+      changed: true,
+      from: 'failed',
+      delivery: { status: 'pending', attempts: 0, nextAttemptAt: later, finishedAt: null },
+    });
     expect(await retryDelivery(handle.db, tenantId, failed.id, later)).toMatchObject({ ok: false, error: { code: 'delivery_not_retryable' } });
     expect(await retryDelivery(handle.db, 'tn_other', failed.id, later)).toMatchObject({ ok: false, error: { code: 'delivery_not_found' }, delivery: null });
   });

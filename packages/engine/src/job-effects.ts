@@ -97,7 +97,6 @@ const LIVE_TURN = ['active', 'waiting', 'delayed', 'prioritized', 'waiting-child
 const LIVE_WORK_ITEM = ['active', 'waiting', 'delayed', 'prioritized'];
 const DEFERRED_PUSH_TIMEOUT_MS = 1_000;
 
-
 export function createJobEffects(deps: JobEffectsDeps): JobEffects {
   const { db, queues, jobStreams, metrics, admission, logger } = deps;
   const config = deps.config ?? {};
@@ -167,7 +166,10 @@ export function createJobEffects(deps: JobEffectsDeps): JobEffects {
 
   /** Best effort: a poll left behind finds the job finished and ends. */
   async function retirePoll(jobId: string): Promise<void> {
-    await queues.get('poll').remove(jobId).catch(() => 0);
+    await queues
+      .get('poll')
+      .remove(jobId)
+      .catch(() => 0);
   }
 
   /** Add a work item again unless a live one carries the job's id; a finished one is removed first. Returns its previous state. */
@@ -196,7 +198,10 @@ export function createJobEffects(deps: JobEffectsDeps): JobEffects {
     if (!job || job.status !== JobStatus.Pending) return false;
     const lost = await admission.admit(job);
     await revive('submit', jobId, { jobId });
-    if (lost) logger.child(jobLogFields(job)).warn({ status: job.status, queue: 'submit', previous_state: where.state, code: 'job_redispatched' }, 'pending job was missing from the fair queue: dispatched again');
+    if (lost)
+      logger
+        .child(jobLogFields(job))
+        .warn({ status: job.status, queue: 'submit', previous_state: where.state, code: 'job_redispatched' }, 'pending job was missing from the fair queue: dispatched again');
     return lost;
   }
 
@@ -235,7 +240,10 @@ export function createJobEffects(deps: JobEffectsDeps): JobEffects {
             const payload = item.kind === 'poll' ? { jobId: job.id, attempt: item.attempt } : { jobId: job.id };
             const state = await revive(item.kind, job.id, payload, item.kind === 'cancel' ? undefined : item.delayMs);
             missing = !LIVE_WORK_ITEM.includes(state);
-            if (missing && i === 0) logger.child(jobLogFields(job)).warn({ status: job.status, queue: item.kind, previous_state: state, code: 'job_redispatched' }, 'work item was missing: dispatched again');
+            if (missing && i === 0)
+              logger
+                .child(jobLogFields(job))
+                .warn({ status: job.status, queue: item.kind, previous_state: state, code: 'job_redispatched' }, 'work item was missing: dispatched again');
             break;
           }
           case 'retire_poll':

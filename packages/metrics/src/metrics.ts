@@ -123,7 +123,12 @@ export function createMetrics(registry: Registry, options: MetricsOptions = {}):
     buckets: JOB_SECONDS,
     registers,
   });
-  const providerRequests = new Counter({ name: `${p}provider_requests_total`, help: 'Provider HTTP requests by endpoint and status code.', labelNames: ['endpoint', 'status_code'], registers });
+  const providerRequests = new Counter({
+    name: `${p}provider_requests_total`,
+    help: 'Provider HTTP requests by endpoint and status code.',
+    labelNames: ['endpoint', 'status_code'],
+    registers,
+  });
   const providerRequestSeconds = new Histogram({
     name: `${p}provider_request_duration_seconds`,
     help: 'Provider request latency.',
@@ -133,7 +138,12 @@ export function createMetrics(registry: Registry, options: MetricsOptions = {}):
   });
   const providerRateLimited = new Counter({ name: `${p}provider_rate_limited_total`, help: 'Provider answers with status 429.', labelNames: ['endpoint'], registers });
   const polls = new Counter({ name: `${p}polls_total`, help: 'Polls of a response, by what they found.', labelNames: ['result'], registers });
-  const webhooks = new Counter({ name: `${p}openai_webhooks_total`, help: 'OpenAI webhooks by outcome: received, duplicate, rejected (signature), malformed.', labelNames: ['result'], registers });
+  const webhooks = new Counter({
+    name: `${p}openai_webhooks_total`,
+    help: 'OpenAI webhooks by outcome: received, duplicate, rejected (signature), malformed.',
+    labelNames: ['result'],
+    registers,
+  });
   const callbackAttempts = new Counter({ name: `${p}callback_attempts_total`, help: 'Outgoing callback attempts by result.', labelNames: ['result'], registers });
   const callbackAttemptSeconds = new Histogram({
     name: `${p}callback_attempt_duration_seconds`,
@@ -171,7 +181,13 @@ export function createMetrics(registry: Registry, options: MetricsOptions = {}):
   });
   const cost = new Counter({ name: `${p}cost_usd_total`, help: 'Estimated cost of finished jobs at list prices, USD.', labelNames: ['tenant', 'model'], registers });
   const httpRequests = new Counter({ name: `${p}http_requests_total`, help: 'HTTP requests served.', labelNames: ['method', 'route', 'status_code'], registers });
-  const httpSeconds = new Histogram({ name: `${p}http_request_duration_seconds`, help: 'HTTP request duration.', labelNames: ['method', 'route'], buckets: REQUEST_SECONDS, registers });
+  const httpSeconds = new Histogram({
+    name: `${p}http_request_duration_seconds`,
+    help: 'HTTP request duration.',
+    labelNames: ['method', 'route'],
+    buckets: REQUEST_SECONDS,
+    registers,
+  });
 
   let queueDepthSource: (() => Promise<QueueDepth[]>) | undefined;
   new Gauge({

@@ -45,8 +45,10 @@ export function toProviderError(err: unknown, now: Date): ProviderError {
     const code = err.code ?? (status ? `http_${status}` : 'provider_error');
     const message = err.message;
     if (status === 429) {
-      const retryAfterMs =
-        parseRetryAfterMs(header(err.headers, 'retry-after-ms') ? String(Number(header(err.headers, 'retry-after-ms')) / 1000) : header(err.headers, 'retry-after'), now);
+      const retryAfterMs = parseRetryAfterMs(
+        header(err.headers, 'retry-after-ms') ? String(Number(header(err.headers, 'retry-after-ms')) / 1000) : header(err.headers, 'retry-after'),
+        now,
+      );
       return new ProviderError(message, { kind: 'rate_limited', status, code, retryAfterMs, requestId, cause: err });
     }
     if (status === 404) return new ProviderError(message, { kind: 'not_found', status, code, requestId, cause: err });

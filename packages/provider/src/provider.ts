@@ -166,7 +166,15 @@ export function createProvider(options: ProviderOptions): Provider {
         pollAfterMs: response.headers.has('openai-poll-after-ms') && Number.isFinite(hint) ? hint : undefined,
         requestId: request_id,
       };
-      report({ operation, status: response.status, durationMs: performance.now() - started, requestId: request_id, responseId: result.response.id ?? target.responseId, jobId, at });
+      report({
+        operation,
+        status: response.status,
+        durationMs: performance.now() - started,
+        requestId: request_id,
+        responseId: result.response.id ?? target.responseId,
+        jobId,
+        at,
+      });
       return result;
     } catch (err) {
       const error = toProviderError(err, clock());
@@ -177,7 +185,12 @@ export function createProvider(options: ProviderOptions): Provider {
   }
 
   /** Open a stream; errors while opening are classified, errors while reading are too. */
-  async function openStream(operation: ProviderOperation, responseId: string | null, context: CallContext | undefined, run: () => Promise<{ data: AsyncIterable<unknown> & { controller: AbortController }; response: Response; request_id: string | null }>): Promise<ProviderEventStream> {
+  async function openStream(
+    operation: ProviderOperation,
+    responseId: string | null,
+    context: CallContext | undefined,
+    run: () => Promise<{ data: AsyncIterable<unknown> & { controller: AbortController }; response: Response; request_id: string | null }>,
+  ): Promise<ProviderEventStream> {
     const at = clock();
     const started = performance.now();
     const jobId = context?.jobId ?? null;
@@ -186,7 +199,15 @@ export function createProvider(options: ProviderOptions): Provider {
       opened = await run();
     } catch (err) {
       const error = toProviderError(err, clock());
-      report({ operation, status: error.status ?? (error.code === 'provider_timeout' ? 'timeout' : 'network_error'), durationMs: performance.now() - started, requestId: error.requestId, responseId, jobId, at });
+      report({
+        operation,
+        status: error.status ?? (error.code === 'provider_timeout' ? 'timeout' : 'network_error'),
+        durationMs: performance.now() - started,
+        requestId: error.requestId,
+        responseId,
+        jobId,
+        at,
+      });
       throw error;
     }
     report({ operation, status: opened.response.status, durationMs: performance.now() - started, requestId: opened.request_id, responseId, jobId, at });
@@ -205,7 +226,11 @@ export function createProvider(options: ProviderOptions): Provider {
   }
 
   /** Calls on other resources (files, conversations): the same error classification and reporting. */
-  async function resource<T>(operation: ProviderOperation, context: CallContext | undefined, run: () => Promise<{ data: unknown; response: Response; request_id: string | null }>): Promise<T> {
+  async function resource<T>(
+    operation: ProviderOperation,
+    context: CallContext | undefined,
+    run: () => Promise<{ data: unknown; response: Response; request_id: string | null }>,
+  ): Promise<T> {
     const at = clock();
     const started = performance.now();
     const jobId = context?.jobId ?? null;
@@ -215,7 +240,15 @@ export function createProvider(options: ProviderOptions): Provider {
       return data as T;
     } catch (err) {
       const error = toProviderError(err, clock());
-      report({ operation, status: error.status ?? (error.code === 'provider_timeout' ? 'timeout' : 'network_error'), durationMs: performance.now() - started, requestId: error.requestId, responseId: null, jobId, at });
+      report({
+        operation,
+        status: error.status ?? (error.code === 'provider_timeout' ? 'timeout' : 'network_error'),
+        durationMs: performance.now() - started,
+        requestId: error.requestId,
+        responseId: null,
+        jobId,
+        at,
+      });
       throw error;
     }
   }
@@ -235,12 +268,21 @@ export function createProvider(options: ProviderOptions): Provider {
     listConversationItems: (id, query, context) =>
       resource('conversation_items', context, () => client.get(`/conversations/${encodeURIComponent(id)}/items`, { query }).withResponse() as never),
     createResponseStream: (params, context) =>
-      openStream('create', null, context, () =>
-        client.responses.create({ ...params, background: true, store: true, stream: true } as never, { maxRetries: 0, timeout: STREAM_TIMEOUT_MS }).withResponse() as never,
+      openStream(
+        'create',
+        null,
+        context,
+        () => client.responses.create({ ...params, background: true, store: true, stream: true } as never, { maxRetries: 0, timeout: STREAM_TIMEOUT_MS }).withResponse() as never,
       ),
     streamResponse: (id, startingAfter, context) =>
-      openStream('stream', id, context, () =>
-        client.responses.retrieve(id, { stream: true, ...(startingAfter === null ? {} : { starting_after: startingAfter }) }, { timeout: STREAM_TIMEOUT_MS }).withResponse() as never,
+      openStream(
+        'stream',
+        id,
+        context,
+        () =>
+          client.responses
+            .retrieve(id, { stream: true, ...(startingAfter === null ? {} : { starting_after: startingAfter }) }, { timeout: STREAM_TIMEOUT_MS })
+            .withResponse() as never,
       ),
     createResponse: (params, context) =>
       // A retried POST can start a second billed response: never let the SDK retry a create;

@@ -11,7 +11,11 @@ beforeAll(async () => {
   server = createServer((req, res) => {
     const ok = req.method === 'GET' && req.url === '/v1/responses/resp_ok';
     res.writeHead(ok ? 200 : 404, { 'content-type': 'application/json', 'x-request-id': 'req_test_1' });
-    res.end(JSON.stringify(ok ? { id: 'resp_ok', object: 'response', status: 'in_progress', output: [] } : { error: { message: 'No response found', type: 'invalid_request_error', code: null } }));
+    res.end(
+      JSON.stringify(
+        ok ? { id: 'resp_ok', object: 'response', status: 'in_progress', output: [] } : { error: { message: 'No response found', type: 'invalid_request_error', code: null } },
+      ),
+    );
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   baseURL = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
@@ -42,7 +46,14 @@ describe('onRequest', () => {
     await expect(dead.retrieveResponse('resp_x')).rejects.toMatchObject({ kind: 'transient' });
     expect(events).toMatchObject([{ operation: 'retrieve', status: 'network_error', requestId: null, jobId: null }]);
 
-    const throwing = createProvider({ apiKey: 'sk-test', baseURL, readRetries: 0, onRequest: () => { throw new Error('boom'); } });
+    const throwing = createProvider({
+      apiKey: 'sk-test',
+      baseURL,
+      readRetries: 0,
+      onRequest: () => {
+        throw new Error('boom');
+      },
+    });
     await expect(throwing.retrieveResponse('resp_ok')).resolves.toMatchObject({ response: { id: 'resp_ok' } });
   });
 });

@@ -64,7 +64,14 @@ export function stdoutDestination(options: StdoutDestinationOptions = {}): { wri
         return;
       }
       if (dropped > 0) {
-        const note = { level: 'warn', time: new Date().toISOString(), service: options.service, code: 'log_lines_dropped', dropped, msg: `stdout was not read: ${dropped} log lines dropped` };
+        const note = {
+          level: 'warn',
+          time: new Date().toISOString(),
+          service: options.service,
+          code: 'log_lines_dropped',
+          dropped,
+          msg: `stdout was not read: ${dropped} log lines dropped`,
+        };
         dropped = 0;
         send(`${JSON.stringify(note)}\n`);
       }

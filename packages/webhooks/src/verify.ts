@@ -10,13 +10,7 @@ import { Webhook } from 'standardwebhooks';
 
 export const DEFAULT_TOLERANCE_SECONDS = 300;
 
-export type VerifyFailure =
-  | 'missing_headers'
-  | 'invalid_timestamp'
-  | 'timestamp_too_old'
-  | 'timestamp_too_new'
-  | 'no_matching_signature'
-  | 'no_secret';
+export type VerifyFailure = 'missing_headers' | 'invalid_timestamp' | 'timestamp_too_old' | 'timestamp_too_new' | 'no_matching_signature' | 'no_secret';
 
 export type VerifyResult = { ok: true; webhookId: string; timestamp: number } | { ok: false; reason: VerifyFailure };
 

@@ -52,7 +52,13 @@ describe('verifyWebhook edge cases', () => {
   });
 
   it('rejects malformed, empty and truncated signatures and timestamps', () => {
-    for (const sig of ['v1,dawfeoifkpqwoekfpqoekf', 'v1,', v.expected_signature.slice(0, -4), v.expected_signature.replace('v1,', ''), v.expected_signature.replace('v1,', 'v2,')]) {
+    for (const sig of [
+      'v1,dawfeoifkpqwoekfpqoekf',
+      'v1,',
+      v.expected_signature.slice(0, -4),
+      v.expected_signature.replace('v1,', ''),
+      v.expected_signature.replace('v1,', 'v2,'),
+    ]) {
       expect(check({ ...base, 'webhook-signature': sig }).ok).toBe(false);
     }
     for (const ts of ['161426533.0', 'invalid timestamp', '-161426533']) expect(check({ ...base, 'webhook-timestamp': ts })).toEqual({ ok: false, reason: 'invalid_timestamp' });

@@ -113,7 +113,7 @@ export function requireAdmin({ config, clock, loginPage }: RequireAdminOptions):
       return;
     }
     if (isAdmin(req, config!, clock())) return next();
-    const wantsPage = req.method === 'GET' && (req.accepts(['json', 'html']) === 'html') && !req.path.startsWith('/queues/api') && !req.path.includes('/static/');
+    const wantsPage = req.method === 'GET' && req.accepts(['json', 'html']) === 'html' && !req.path.startsWith('/queues/api') && !req.path.includes('/static/');
     if (config!.basicAuth && !config!.token) res.setHeader('WWW-Authenticate', 'Basic realm="Longhaul admin", charset="UTF-8"');
     if (wantsPage && config!.token) {
       res.status(401);

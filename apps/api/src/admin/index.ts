@@ -11,7 +11,8 @@ import { queueBoardRouter } from './board.ts';
 import { loginPage } from './html.ts';
 import { adminJobsRouter } from './jobs.ts';
 
-const CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'";
+const CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'";
 const DEFAULT_SESSION_TTL_MS = 12 * 3600 * 1000;
 /** Failed logins allowed per client address per window, before the form answers 429. */
 const LOGIN_FAILURES_ALLOWED = 10;
@@ -57,13 +58,20 @@ export function adminRouter(deps: ApiDeps): Router {
     if (failures && failures.consumedPoints >= LOGIN_FAILURES_ALLOWED) {
       const retryAfter = Math.max(1, Math.ceil(failures.msBeforeNext / 1000));
       req.log.warn({ code: 'admin_login_throttled', client }, 'admin login refused: too many failed attempts');
-      res.status(429).setHeader('Retry-After', String(retryAfter)).type('html').send(loginPage({ next, error: `Too many failed attempts from this address; try again in ${Math.ceil(retryAfter / 60)} min.` }));
+      res
+        .status(429)
+        .setHeader('Retry-After', String(retryAfter))
+        .type('html')
+        .send(loginPage({ next, error: `Too many failed attempts from this address; try again in ${Math.ceil(retryAfter / 60)} min.` }));
       return;
     }
     if (typeof body.token !== 'string' || !safeEqual(body.token, config.token)) {
       await failedLogins.penalty(client, 1).catch(() => undefined);
       req.log.warn({ code: 'admin_login_failed', client }, 'admin login failed');
-      res.status(401).type('html').send(loginPage({ next, error: 'Wrong token.' }));
+      res
+        .status(401)
+        .type('html')
+        .send(loginPage({ next, error: 'Wrong token.' }));
       return;
     }
     await failedLogins.delete(client).catch(() => undefined);

@@ -151,7 +151,8 @@ function jobPage(job: Job, timeline: TimelineEntry[]): string {
     ['Callback URL', job.callbackUrl ? `<span class="mono">${esc(job.callbackUrl)}</span>` : '—'],
   ];
   if (job.previousJobId) facts.push(['Continues', `<a class="mono" href="/admin/jobs/${esc(job.previousJobId)}">${esc(job.previousJobId)}</a>`]);
-  if (job.threadId && job.threadId !== job.id) facts.push(['Thread', `<a class="mono" href="/admin/jobs/${esc(job.threadId)}">${esc(job.threadId)}</a> <span class="muted">(first job)</span>`]);
+  if (job.threadId && job.threadId !== job.id)
+    facts.push(['Thread', `<a class="mono" href="/admin/jobs/${esc(job.threadId)}">${esc(job.threadId)}</a> <span class="muted">(first job)</span>`]);
   const conversation = typeof job.request.conversation === 'string' ? job.request.conversation : (job.request.conversation as { id?: string } | undefined)?.id;
   if (conversation) facts.push(['Conversation', `<span class="mono">${esc(conversation)}</span>`]);
   if (job.promptId) facts.push(['Prompt', `<span class="mono">${esc(job.promptId)}</span> version ${esc(String(job.promptVersion))}`]);
@@ -199,7 +200,8 @@ export function adminJobsRouter(deps: ApiDeps): Router {
       results = data.length
         ? `<div class="scroll"><table id="results"><thead><tr><th>Job</th><th>Status</th><th>Tenant</th><th>Model</th><th>Response</th><th>Created (UTC)</th><th>Finished (UTC)</th><th>Cost</th><th>Metadata</th></tr></thead><tbody>${data
             .map(
-              (j) => `<tr><td class="mono"><a href="/admin/jobs/${esc(j.id)}">${esc(j.id)}</a></td><td>${statusBadge(j.status)}</td><td class="mono">${esc(j.tenantId)}</td><td>${esc(j.model)}</td><td class="mono">${esc(j.responseId ?? '—')}</td><td class="mono">${esc(time(j.createdAt))}</td><td class="mono">${esc(time(j.finishedAt))}</td><td>${esc(usd(j.costUsd))}</td><td>${metadataCell(j.metadata)}</td></tr>`,
+              (j) =>
+                `<tr><td class="mono"><a href="/admin/jobs/${esc(j.id)}">${esc(j.id)}</a></td><td>${statusBadge(j.status)}</td><td class="mono">${esc(j.tenantId)}</td><td>${esc(j.model)}</td><td class="mono">${esc(j.responseId ?? '—')}</td><td class="mono">${esc(time(j.createdAt))}</td><td class="mono">${esc(time(j.finishedAt))}</td><td>${esc(usd(j.costUsd))}</td><td>${metadataCell(j.metadata)}</td></tr>`,
             )
             .join('')}</tbody></table></div>${hasMore ? nextPageLink(req, data.at(-1)!.id) : ''}`
         : '<p class="empty">No job matches.</p>';
@@ -210,7 +212,10 @@ export function adminJobsRouter(deps: ApiDeps): Router {
   router.get('/:id', async (req, res) => {
     const job = ids.job.safeParse(req.params.id).success ? await getJob(deps.db, req.params.id) : null;
     if (!job) {
-      res.status(404).type('html').send(layout({ title: 'Not found', active: 'jobs', body: `<h1>No job <span class="mono">${esc(req.params.id)}</span></h1><p><a href="/admin/jobs">← Search</a></p>` }));
+      res
+        .status(404)
+        .type('html')
+        .send(layout({ title: 'Not found', active: 'jobs', body: `<h1>No job <span class="mono">${esc(req.params.id)}</span></h1><p><a href="/admin/jobs">← Search</a></p>` }));
       return;
     }
     res.locals.logFields = { job_id: job.id, tenant_id: job.tenantId, response_id: job.responseId };

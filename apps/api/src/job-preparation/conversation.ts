@@ -60,9 +60,17 @@ export function normalizeHistory(input: unknown): unknown {
 export async function applyConversationState(ctx: ApiContext, tenantId: string, original: Record<string, unknown>, previousJobId: string | null): Promise<ConversationStep> {
   const input = normalizeHistory(original.input);
   const params = input === original.input ? original : { ...original, input };
-  const given = [previousJobId !== null && 'previous_job_id', params.previous_response_id !== undefined && 'previous_response_id', params.conversation !== undefined && 'conversation'].filter(Boolean);
+  const given = [
+    previousJobId !== null && 'previous_job_id',
+    params.previous_response_id !== undefined && 'previous_response_id',
+    params.conversation !== undefined && 'conversation',
+  ].filter(Boolean);
   if (given.length > 1) {
-    throw new ValidationError(`Give at most one of 'previous_job_id', 'previous_response_id' and 'conversation' (got ${given.map((p) => `'${p}'`).join(' and ')}).`, String(given[1]), 'conflicting_parameters');
+    throw new ValidationError(
+      `Give at most one of 'previous_job_id', 'previous_response_id' and 'conversation' (got ${given.map((p) => `'${p}'`).join(' and ')}).`,
+      String(given[1]),
+      'conflicting_parameters',
+    );
   }
 
   if (previousJobId !== null) {
@@ -72,9 +80,17 @@ export async function applyConversationState(ctx: ApiContext, tenantId: string, 
       throw new ConflictError(`Job ${previous.id} is still ${previous.status}; a job can continue it once it has finished.`, 'previous_job_not_finished');
     }
     if (!previous.responseId) {
-      throw new ConflictError(`Job ${previous.id} finished (${previous.status}) without a stored provider response, so there is no context to continue.`, 'previous_job_has_no_response');
+      throw new ConflictError(
+        `Job ${previous.id} finished (${previous.status}) without a stored provider response, so there is no context to continue.`,
+        'previous_job_has_no_response',
+      );
     }
-    return { params: { ...params, previous_response_id: previous.responseId }, previousJobId: previous.id, threadId: previous.threadId ?? previous.id, contextTokens: contextTokensOf(previous) };
+    return {
+      params: { ...params, previous_response_id: previous.responseId },
+      previousJobId: previous.id,
+      threadId: previous.threadId ?? previous.id,
+      contextTokens: contextTokensOf(previous),
+    };
   }
 
   if (typeof params.previous_response_id === 'string') {

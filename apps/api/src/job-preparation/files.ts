@@ -108,7 +108,11 @@ export async function applyFileInputs(ctx: ApiContext, tenantId: string, origina
     if (part.type === 'input_file') {
       const sources = ['file_id', 'file_url', 'file_data'].filter((k) => part[k] !== undefined);
       if (sources.length !== 1) {
-        throw new ValidationError(`${path} must have exactly one of 'file_id', 'file_url' and 'file_data'${sources.length ? ` (got ${sources.join(', ')})` : ''}.`, path, 'invalid_file_part');
+        throw new ValidationError(
+          `${path} must have exactly one of 'file_id', 'file_url' and 'file_data'${sources.length ? ` (got ${sources.join(', ')})` : ''}.`,
+          path,
+          'invalid_file_part',
+        );
       }
     }
     const inlineValue = part.type === 'input_file' ? part.file_data : typeof part.image_url === 'string' && part.image_url.startsWith('data:') ? part.image_url : undefined;
@@ -152,7 +156,11 @@ export async function applyFileInputs(ctx: ApiContext, tenantId: string, origina
     }
     total += bytes;
     if (total > limits.maxTotalBytes) {
-      throw new PayloadTooLargeError(`The files of this request add up to more than ${mb(limits.maxTotalBytes)} (the limit is crossed at ${located.path}).`, located.path, 'files_too_large');
+      throw new PayloadTooLargeError(
+        `The files of this request add up to more than ${mb(limits.maxTotalBytes)} (the limit is crossed at ${located.path}).`,
+        located.path,
+        'files_too_large',
+      );
     }
   }
 

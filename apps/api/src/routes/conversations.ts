@@ -10,9 +10,7 @@ import type { ApiContext } from '../context.ts';
 import { callProvider, requireProvider } from '../provider-calls.ts';
 import { checkPathIds, ids, parseInput } from '../request-input.ts';
 
-const metadata = z
-  .record(z.string().min(1).max(64), z.string().max(512))
-  .refine((m) => Object.keys(m).length <= 16, { message: 'metadata has at most 16 keys' });
+const metadata = z.record(z.string().min(1).max(64), z.string().max(512)).refine((m) => Object.keys(m).length <= 16, { message: 'metadata has at most 16 keys' });
 
 /** Seed items pass through to the provider, which validates them (at most 20, as OpenAI allows). */
 const createBody = z.strictObject({

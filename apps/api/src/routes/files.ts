@@ -41,7 +41,14 @@ export function filesRouter(ctx: ApiContext): Router {
       upload(req, req.res!, (err: unknown) => {
         if (!err) return resolve();
         if (err instanceof multer.MulterError) {
-          if (err.code === 'LIMIT_FILE_SIZE') return reject(new PayloadTooLargeError(`The file must be smaller than ${(maxFileBytes / (1024 * 1024)).toFixed(0)} MB (the limit for model input files).`, 'file', 'file_too_large'));
+          if (err.code === 'LIMIT_FILE_SIZE')
+            return reject(
+              new PayloadTooLargeError(
+                `The file must be smaller than ${(maxFileBytes / (1024 * 1024)).toFixed(0)} MB (the limit for model input files).`,
+                'file',
+                'file_too_large',
+              ),
+            );
           return reject(new ValidationError(`Invalid multipart upload: ${err.message}.`, err.field ?? null, 'invalid_upload'));
         }
         const message = err instanceof Error ? err.message : String(err);
@@ -54,7 +61,8 @@ export function filesRouter(ctx: ApiContext): Router {
     await receive(req);
     const purpose = (req.body as Record<string, unknown> | undefined)?.purpose;
     if (purpose === undefined) throw new ValidationError("Missing required parameter: 'purpose'.", 'purpose', 'missing_required_parameter');
-    if (!PURPOSES.includes(purpose as (typeof PURPOSES)[number])) throw new ValidationError(`Invalid 'purpose': Longhaul uploads files for model inputs, so it must be one of ${PURPOSES.join(', ')}.`, 'purpose', 'invalid_value');
+    if (!PURPOSES.includes(purpose as (typeof PURPOSES)[number]))
+      throw new ValidationError(`Invalid 'purpose': Longhaul uploads files for model inputs, so it must be one of ${PURPOSES.join(', ')}.`, 'purpose', 'invalid_value');
     const file = req.file;
     if (!file) throw new ValidationError("Missing required parameter: 'file'.", 'file', 'missing_required_parameter');
     if (file.size === 0) throw new ValidationError('The file is empty.', 'file', 'empty_file');
@@ -62,7 +70,15 @@ export function filesRouter(ctx: ApiContext): Router {
     if (filenameProblem) throw new ValidationError(`Invalid 'file': its filename ${filenameProblem}.`, 'file', 'invalid_filename');
     const provider = requireProvider(ctx);
     const created = await callProvider(() => provider.createFile({ data: file.buffer, filename: file.originalname || 'upload', contentType: file.mimetype }, 'user_data'));
-    const row = await recordFile(ctx.db, { id: created.id, tenantId: req.tenantId!, filename: created.filename ?? file.originalname, bytes: file.size, purpose: 'user_data', jobId: null, createdAt: ctx.clock() });
+    const row = await recordFile(ctx.db, {
+      id: created.id,
+      tenantId: req.tenantId!,
+      filename: created.filename ?? file.originalname,
+      bytes: file.size,
+      purpose: 'user_data',
+      jobId: null,
+      createdAt: ctx.clock(),
+    });
     req.log.info({ tenant_id: req.tenantId, file_id: row.id, bytes: row.bytes }, 'file uploaded');
     res.json(toFileObject(row));
   });

@@ -20,7 +20,8 @@ function cursorOf(req: Request): string {
   const raw = req.get('last-event-id') ?? (typeof req.query.starting_after === 'string' ? req.query.starting_after : undefined);
   if (raw === undefined || raw === '') return '0-0';
   const entryId = fromEventId(raw);
-  if (!entryId) throw new ValidationError(`Invalid event cursor '${raw}': use an event id from this stream.`, req.get('last-event-id') ? 'Last-Event-ID' : 'starting_after', 'invalid_cursor');
+  if (!entryId)
+    throw new ValidationError(`Invalid event cursor '${raw}': use an event id from this stream.`, req.get('last-event-id') ? 'Last-Event-ID' : 'starting_after', 'invalid_cursor');
   return entryId;
 }
 

@@ -16,17 +16,7 @@
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { NotFoundError, ValidationError, checkPromptTraffic, extractPromptVariables, staticPrefixChars, type PromptTemplate } from '@longhaul/core';
-import {
-  addPromptVersion,
-  createPrompt,
-  getPromptForTenant,
-  getPromptVersion,
-  listPromptVersions,
-  listPrompts,
-  updatePrompt,
-  type Prompt,
-  type PromptVersion,
-} from '@longhaul/db';
+import { addPromptVersion, createPrompt, getPromptForTenant, getPromptVersion, listPromptVersions, listPrompts, updatePrompt, type Prompt, type PromptVersion } from '@longhaul/db';
 import type { ApiContext } from '../context.ts';
 import { jobRequestSchema } from '../job-request.ts';
 import { checkPathIds, ids, parseInput } from '../request-input.ts';
@@ -124,7 +114,11 @@ export function promptsRouter(deps: ApiContext): Router {
 
   router.post('/', async (req, res) => {
     const body = parseInput(createSchema, req.body);
-    const { prompt } = await createPrompt(db, { tenantId: tenantOf(req), name: body.name, description: body.description ?? null, ...newVersion(body.template, body.note) }, clock());
+    const { prompt } = await createPrompt(
+      db,
+      { tenantId: tenantOf(req), name: body.name, description: body.description ?? null, ...newVersion(body.template, body.note) },
+      clock(),
+    );
     res.status(201).setHeader('Location', `/v1/prompts/${prompt.id}`).json(toPromptObject(prompt));
   });
 
@@ -143,7 +137,11 @@ export function promptsRouter(deps: ApiContext): Router {
     const prompt = await promptOr404(req);
     // Versions are 1..latest_version and never deleted, so a version checked here still exists when written.
     if (body.current_version !== undefined && body.current_version > prompt.latestVersion) {
-      throw new ValidationError(`Prompt '${prompt.id}' has no version ${body.current_version} (versions 1 to ${prompt.latestVersion}).`, 'current_version', 'prompt_version_not_found');
+      throw new ValidationError(
+        `Prompt '${prompt.id}' has no version ${body.current_version} (versions 1 to ${prompt.latestVersion}).`,
+        'current_version',
+        'prompt_version_not_found',
+      );
     }
     let traffic = body.traffic;
     if (traffic) {
@@ -151,13 +149,7 @@ export function promptsRouter(deps: ApiContext): Router {
       if (!checked.ok) throw new ValidationError(`Invalid 'traffic[${checked.error.index}]': ${checked.error.message}.`, `traffic[${checked.error.index}]`, 'invalid_traffic');
       traffic = checked.value;
     }
-    const updated = await updatePrompt(
-      db,
-      tenantOf(req),
-      prompt.id,
-      { name: body.name, description: body.description, currentVersion: body.current_version, traffic },
-      clock(),
-    );
+    const updated = await updatePrompt(db, tenantOf(req), prompt.id, { name: body.name, description: body.description, currentVersion: body.current_version, traffic }, clock());
     if (!updated) throw new NotFoundError(`No prompt with id '${req.params.id}'.`, 'id', 'prompt_not_found');
     res.json(toPromptObject(updated));
   });
@@ -166,10 +158,7 @@ export function promptsRouter(deps: ApiContext): Router {
     const body = parseInput(versionSchema, req.body);
     const added = await addPromptVersion(db, tenantOf(req), String(req.params.id), newVersion(body.template, body.note), clock());
     if (!added) throw new NotFoundError(`No prompt with id '${req.params.id}'.`, 'id', 'prompt_not_found');
-    res
-      .status(201)
-      .setHeader('Location', `/v1/prompts/${added.prompt.id}/versions/${added.version.version}`)
-      .json(toPromptVersionObject(added.version));
+    res.status(201).setHeader('Location', `/v1/prompts/${added.prompt.id}/versions/${added.version.version}`).json(toPromptVersionObject(added.version));
   });
 
   router.get('/:id/versions', async (req, res) => {

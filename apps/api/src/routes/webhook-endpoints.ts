@@ -62,7 +62,16 @@ function toDeliveryObject(d: CallbackDelivery, attempts?: CallbackAttempt[]) {
     created_at: unix(d.createdAt),
     finished_at: unix(d.finishedAt),
     ...(attempts
-      ? { attempt_log: attempts.map((a) => ({ attempt: a.attempt, status_code: a.statusCode, latency_ms: a.latencyMs, error: a.error, at: unix(a.at), next_attempt_at: unix(a.nextAttemptAt) })) }
+      ? {
+          attempt_log: attempts.map((a) => ({
+            attempt: a.attempt,
+            status_code: a.statusCode,
+            latency_ms: a.latencyMs,
+            error: a.error,
+            at: unix(a.at),
+            next_attempt_at: unix(a.nextAttemptAt),
+          })),
+        }
       : {}),
   };
 }
@@ -76,7 +85,14 @@ const createSchema = z.strictObject({
   thin_payload: z.boolean().optional(),
 });
 const patchSchema = createSchema.partial();
-const rotateSchema = z.strictObject({ overlap_seconds: z.number().int().min(0).max(7 * 86_400).default(86_400) });
+const rotateSchema = z.strictObject({
+  overlap_seconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(7 * 86_400)
+    .default(86_400),
+});
 const recoverSchema = z.strictObject({ since: z.number().int().nonnegative() });
 const listDeliveriesSchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
@@ -109,7 +125,15 @@ export function webhookEndpointsRouter(deps: ApiDeps): Router {
     const secret = generateWebhookSecret();
     const endpoint = await createEndpoint(
       db,
-      { tenantId: tenantOf(req), url: body.url, description: body.description ?? null, eventTypes: body.event_types ?? [], enabled: body.enabled ?? true, thinPayload: body.thin_payload ?? false, secret },
+      {
+        tenantId: tenantOf(req),
+        url: body.url,
+        description: body.description ?? null,
+        eventTypes: body.event_types ?? [],
+        enabled: body.enabled ?? true,
+        thinPayload: body.thin_payload ?? false,
+        secret,
+      },
       clock(),
     );
     req.log.info({ endpoint_id: endpoint.id, tenant_id: endpoint.tenantId }, 'webhook endpoint created');
@@ -196,7 +220,12 @@ export function deliveriesRouter(deps: ApiDeps): Router {
   router.post('/:id/retry', async (req, res) => {
     const retried = await retryDelivery(db, tenantOf(req), String(req.params.id), clock());
     if (!retried.delivery) throw new NotFoundError(`No delivery with id '${req.params.id}'.`, 'id');
-    if (!retried.ok) throw new ValidationError(`Delivery ${retried.delivery.id} is ${retried.delivery.status}; only failed or cancelled deliveries can be retried.`, 'id', 'delivery_not_retryable');
+    if (!retried.ok)
+      throw new ValidationError(
+        `Delivery ${retried.delivery.id} is ${retried.delivery.status}; only failed or cancelled deliveries can be retried.`,
+        'id',
+        'delivery_not_retryable',
+      );
     await dispatchAll(deps, req, [retried.delivery.id]);
     res.status(202).json(toDeliveryObject(retried.delivery));
   });

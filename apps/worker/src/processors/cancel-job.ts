@@ -26,7 +26,9 @@ export function cancelJobProcessor(deps: WorkerContext) {
       if (!(err instanceof ProviderError)) throw err;
       if (err.kind === 'not_found') {
         const error = { code: 'response_not_found', message: `The provider no longer knows response ${job.responseId}.` };
-        await jobEffects.afterJobChange(await applyJobEvent(db.db, job, { type: 'response_lost', error }, { source: 'cancel', now: clock() }, { error }), { type: 'response_lost' });
+        await jobEffects.afterJobChange(await applyJobEvent(db.db, job, { type: 'response_lost', error }, { source: 'cancel', now: clock() }, { error }), {
+          type: 'response_lost',
+        });
         return;
       }
       if (err.kind !== 'rejected') throw err; // rate limit / transient: BullMQ retries with backoff

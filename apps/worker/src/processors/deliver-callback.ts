@@ -76,7 +76,13 @@ export function deliverCallbackProcessor(deps: WorkerDeps) {
       retry: retryable ? { schedule: config.callbacks.schedule, random: Math.random(), retryAfterMs: result.retryAfterMs } : null,
     });
     const next = recorded.ok && recorded.delivery.status === DeliveryStatus.Pending ? recorded.delivery.nextAttemptAt : null;
-    const fields = { attempt: recorded.ok ? recorded.delivery.attempts : undefined, outcome: result.outcome, status_code: result.statusCode, error: result.error, next_attempt_at: next?.toISOString() ?? null };
+    const fields = {
+      attempt: recorded.ok ? recorded.delivery.attempts : undefined,
+      outcome: result.outcome,
+      status_code: result.statusCode,
+      error: result.error,
+      next_attempt_at: next?.toISOString() ?? null,
+    };
     if (disabledReason && endpoint && (await disableEndpoint(db.db, endpoint.id, disabledReason, at))) {
       log.warn({ ...fields, code: 'endpoint_disabled', reason: disabledReason }, 'webhook endpoint disabled');
     }

@@ -34,7 +34,10 @@ export function pollJobProcessor(deps: WorkerContext) {
       if (!(err instanceof ProviderError)) throw err;
       if (err.kind === 'not_found') {
         const error = { code: 'response_not_found', message: `The provider no longer knows response ${job.responseId}.` };
-        await jobEffects.afterJobChange(await applyJobEvent(db.db, job, { type: 'response_lost', error }, { source: 'poll', now: clock(), details: { status: err.status } }, { error }), { type: 'response_lost' });
+        await jobEffects.afterJobChange(
+          await applyJobEvent(db.db, job, { type: 'response_lost', error }, { source: 'poll', now: clock(), details: { status: err.status } }, { error }),
+          { type: 'response_lost' },
+        );
         metrics.poll('not_found');
         log.error({ code: error.code }, error.message);
         return;

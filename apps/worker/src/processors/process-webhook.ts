@@ -46,7 +46,12 @@ export function processWebhookProcessor(deps: WorkerContext) {
         return;
       }
       retrieved ??= await provider.retrieveResponse(responseId, { jobId: job.id });
-      const result = await reconcileJob(db.db, job, retrieved.response, { source: 'webhook', now: clock(), details: { webhook_id: row.webhookId, event_type: row.eventType }, prices: config.prices });
+      const result = await reconcileJob(db.db, job, retrieved.response, {
+        source: 'webhook',
+        now: clock(),
+        details: { webhook_id: row.webhookId, event_type: row.eventType },
+        prices: config.prices,
+      });
       // A job the webhook finished has its pending safety poll retired.
       await jobEffects.afterJobChange(result, { type: 'webhook' });
       await settleInboxRow(db.db, row.id, 'applied', { jobId: job.id, now: clock() });

@@ -129,7 +129,13 @@ async function submitTaken(deps: WorkerContext, work: QueueJob, jobId: string, f
       err.kind === 'transient'
         ? { code: 'provider_unavailable', message: `Provider unavailable after ${work.attemptsMade + 1} attempts: ${err.message}` }
         : { code: err.code, message: err.message };
-    const failed = await applyJobEvent(db.db, job, { type: 'submit_failed', error }, { source: 'submit', now: clock(), details: { status: err.status, code: err.code } }, { error });
+    const failed = await applyJobEvent(
+      db.db,
+      job,
+      { type: 'submit_failed', error },
+      { source: 'submit', now: clock(), details: { status: err.status, code: err.code } },
+      { error },
+    );
     await jobEffects.afterJobChange(failed, { type: 'submit_failed' });
     log.warn({ code: err.code, status: err.status, changed: failed.ok && failed.changed }, 'job failed at submission');
     return 'done';
@@ -151,7 +157,9 @@ async function submitTaken(deps: WorkerContext, work: QueueJob, jobId: string, f
   if (!result.ok) {
     // Cancelled (or expired) while we were creating: do not leave a billed response running.
     jobLog.info({ status: result.job?.status }, 'job finished during submission: cancelling the new response');
-    await provider.cancelResponse(response.id, { jobId: job.id }).catch((cancelErr: unknown) => jobLog.warn({ err: cancelErr, code: 'orphan_cancel_failed' }, 'could not cancel orphaned response'));
+    await provider
+      .cancelResponse(response.id, { jobId: job.id })
+      .catch((cancelErr: unknown) => jobLog.warn({ err: cancelErr, code: 'orphan_cancel_failed' }, 'could not cancel orphaned response'));
     return 'done';
   }
   jobLog.info({ status: result.job.status, request_id: created.requestId }, 'response created');
