@@ -1,7 +1,8 @@
 /**
  * One outgoing callback attempt: POST with a hard timeout, SSRF-checked at parse and connect
- * time, no redirects followed (a 3xx is a failure), and at most `maxResponseBytes` of the answer
- * read. Never throws: every outcome is a result the delivery log can record.
+ * time, no redirects followed (a 3xx is a failure, reported by its status: its Location goes to
+ * the operator's log as a host only), and at most `maxResponseBytes` of the answer read. Never
+ * throws: every outcome is a result the delivery log can record.
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -19,6 +20,12 @@ export interface AttemptResult {
   retryAfterMs?: number;
   /** The first bytes of the answer (for the delivery log). */
   responseSnippet?: string;
+  /**
+   * On a redirect: the host its Location pointed at, at most 100 characters, for the operator's
+   * log only. `error` (what the tenant sees) never carries the Location: it could name an
+   * internal host or carry a secret in its path or query.
+   */
+  redirectHost?: string;
 }
 
 export interface SendOptions {
@@ -43,6 +50,16 @@ function agentFor(protocol: string): http.Agent {
     agents.set(protocol, agent);
   }
   return agent;
+}
+
+/** The host a redirect's Location names (relative to the request URL), bounded; never its path or query. */
+function redirectHost(location: string | undefined, base: URL): string {
+  if (!location) return '(none)';
+  try {
+    return new URL(location, base).host.slice(0, 100) || '(none)';
+  } catch {
+    return '(unparsable)';
+  }
 }
 
 export function sendCallback(options: SendOptions): Promise<AttemptResult> {
@@ -83,7 +100,9 @@ export function sendCallback(options: SendOptions): Promise<AttemptResult> {
           const snippet = Buffer.concat(chunks).toString('utf8');
           const base = { statusCode: status, latencyMs: elapsed(), responseSnippet: snippet };
           if (status >= 200 && status < 300) return finish({ ...base, outcome: 'success', error: null });
-          if (status >= 300 && status < 400) return finish({ ...base, outcome: 'redirect', error: `redirect to ${res.headers.location ?? '?'} not followed` });
+          if (status >= 300 && status < 400) {
+            return finish({ ...base, outcome: 'redirect', error: `redirect refused (status ${status})`, redirectHost: redirectHost(res.headers.location, url) });
+          }
           if (status === 410) return finish({ ...base, outcome: 'gone', error: 'endpoint answered 410 Gone' });
           const retryAfterMs = status === 429 || status === 503 ? parseRetryAfterMs(res.headers['retry-after'], options.now?.() ?? new Date()) : undefined;
           finish({ ...base, outcome: 'failure', error: `HTTP ${status}`, retryAfterMs });

@@ -6,8 +6,17 @@
  * - at connect time: the socket's `lookup` hook refuses any resolved address that is not, so DNS
  *   rebinding cannot slip through (see `guardedLookup`).
  * Refused: loopback, private, link-local, CGNAT, multicast, broadcast, reserved, documentation,
- * benchmarking, 6to4 and NAT64 (which embed IPv4), IPv4-mapped forms of all of these (Node's
- * BlockList matches ::ffff:a.b.c.d against IPv4 rules), and cloud metadata (169.254.169.254).
+ * benchmarking and cloud metadata (169.254.169.254), in IPv4 and IPv6.
+ *
+ * Addresses that carry an IPv4 address (see `embeddedIPv4`):
+ * - IPv4-mapped (::ffff:a.b.c.d) is how a dual-stack socket dials that IPv4 address: it is judged
+ *   as the IPv4 address, allow-list included (Node's BlockList already matches it against IPv4 rules);
+ * - IPv4-translated (::ffff:0:a.b.c.d), NAT64 (64:ff9b::/96, 64:ff9b:1::/48), 6to4 (2002::/16)
+ *   and Teredo (2001::/32) reach the IPv4 address through a translator or relay, never this host:
+ *   refused whatever they carry, unless the allow-list names the IPv6 range itself (an IPv6-only
+ *   network behind NAT64) and the policy also admits every IPv4 address it carries. So allowing
+ *   127.0.0.0/8 never admits [::ffff:0:127.0.0.1], and allowing 64:ff9b::/96 never admits
+ *   64:ff9b::a9fe:a9fe (cloud metadata).
  * An explicit allow-list of CIDRs (off by default) admits addresses for local development/tests.
  */
 import dns, { type LookupAddress } from 'node:dns';
@@ -33,6 +42,7 @@ const BLOCKED_V4 = [
 
 const BLOCKED_V6 = [
   '::/96', // unspecified, loopback, IPv4-compatible (deprecated)
+  '::ffff:0:0:0/96', // IPv4-translated (SIIT)
   '64:ff9b::/96', // NAT64
   '64:ff9b:1::/48', // local-use NAT64
   '100::/64', // discard-only
@@ -58,6 +68,43 @@ function addCidr(list: net.BlockList, cidr: string): void {
   list.addSubnet(address!, Number(prefix ?? (family === 'ipv6' ? 128 : 32)), family);
 }
 
+/** The eight 16-bit groups of an IPv6 address; the WHATWG URL parser does the spelling (dotted tails, case, `::`). */
+function ipv6Groups(ip: string): number[] | null {
+  let host: string;
+  try {
+    host = new URL(`http://[${ip.replace(/%.*$/, '')}]/`).hostname.slice(1, -1);
+  } catch {
+    return null;
+  }
+  const [head = '', tail] = host.split('::');
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const groups = [...left, ...Array<string>(tail === undefined ? 0 : 8 - left.length - right.length).fill('0'), ...right].map((g) => Number.parseInt(g, 16));
+  return groups.length === 8 ? groups : null;
+}
+
+const dotted = (hi: number, lo: number) => `${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`;
+
+/**
+ * The IPv4 addresses an IPv6 address carries, and how: `mapped` (::ffff:0:0/96, dialled as that
+ * IPv4 address), or `translated` (::ffff:0:0:0/96, RFC 7915), `nat64` (64:ff9b::/96 RFC 6052, and
+ * 64:ff9b:1::/48 RFC 8215 read in its /96 layout), `6to4` (2002::/16 RFC 3056: bits 16-47) or
+ * `teredo` (2001::/32 RFC 4380: the server in bits 32-63 and the client, inverted, in the last 32).
+ * Null for any other address.
+ */
+function embeddedIPv4(ip: string): { form: 'mapped' | 'translated' | 'nat64' | '6to4' | 'teredo'; ipv4: string[] } | null {
+  const g = ipv6Groups(ip);
+  if (!g) return null;
+  const zeros = (from: number, to: number) => g.slice(from, to).every((x) => x === 0);
+  const last = dotted(g[6]!, g[7]!);
+  if (zeros(0, 5) && g[5] === 0xffff) return { form: 'mapped', ipv4: [last] };
+  if (zeros(0, 4) && g[4] === 0xffff && g[5] === 0) return { form: 'translated', ipv4: [last] };
+  if (g[0] === 0x64 && g[1] === 0xff9b && (zeros(2, 6) || g[2] === 1)) return { form: 'nat64', ipv4: [last] };
+  if (g[0] === 0x2002) return { form: '6to4', ipv4: [dotted(g[1]!, g[2]!)] };
+  if (g[0] === 0x2001 && g[1] === 0) return { form: 'teredo', ipv4: [dotted(g[2]!, g[3]!), dotted(g[6]! ^ 0xffff, g[7]! ^ 0xffff)] };
+  return null;
+}
+
 /** A policy refusing every non-public address, except those in `allowCidrs`. */
 export function createAddressPolicy(allowCidrs: readonly string[] = []): AddressPolicy {
   const blocked = new net.BlockList();
@@ -65,13 +112,17 @@ export function createAddressPolicy(allowCidrs: readonly string[] = []): Address
   for (const cidr of BLOCKED_V6) addCidr(blocked, cidr);
   const allowed = new net.BlockList();
   for (const cidr of allowCidrs) addCidr(allowed, cidr);
+  const ipv4Allowed = (ip: string) => allowed.check(ip, 'ipv4') || !blocked.check(ip, 'ipv4');
   return {
     isAllowed(ip) {
       const family = net.isIP(ip);
       if (family === 0) return false;
-      const type = family === 6 ? 'ipv6' : 'ipv4';
-      if (allowed.check(ip, type)) return true;
-      return !blocked.check(ip, type);
+      if (family === 4) return ipv4Allowed(ip);
+      const embedded = embeddedIPv4(ip);
+      if (embedded?.form === 'mapped') return ipv4Allowed(embedded.ipv4[0]!);
+      // Translator and relay forms: the IPv6 range must be allowed explicitly, and what it reaches too.
+      if (embedded) return allowed.check(ip, 'ipv6') && embedded.ipv4.every(ipv4Allowed);
+      return allowed.check(ip, 'ipv6') || !blocked.check(ip, 'ipv6');
     },
   };
 }

@@ -57,5 +57,5 @@ export function queueBoardRouter(queues: Queues, options: { readOnly: boolean })
       },
     },
   });
-  return serverAdapter.getRouter() as Router;
+  return serverAdapter.getRouter().disable('x-powered-by') as Router; // bull-board's own Express app would send X-Powered-By
 }

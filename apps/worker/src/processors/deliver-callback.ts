@@ -83,6 +83,7 @@ export function deliverCallbackProcessor(deps: WorkerDeps) {
       error: result.error,
       next_attempt_at: next?.toISOString() ?? null,
     };
+    if (result.redirectHost) log.debug({ ...fields, redirect_host: result.redirectHost }, 'callback endpoint redirected; not followed (the tenant sees the status only)');
     if (disabledReason && endpoint && (await disableEndpoint(db.db, endpoint.id, disabledReason, at))) {
       log.warn({ ...fields, code: 'endpoint_disabled', reason: disabledReason }, 'webhook endpoint disabled');
     }
