@@ -12,7 +12,7 @@
  */
 import type { Router } from 'express';
 import { z } from 'zod';
-import { ValidationError } from '@longhaul/core';
+import { ID_PREFIX, ValidationError } from '@longhaul/core';
 import { fromZodError, pathToParam } from './errors.ts';
 
 const longhaulId = (prefix: string, what: string) => z.string().regex(new RegExp(`^${prefix}_[0-9A-Za-z]{8,64}$`), `must be ${what} id (${prefix}_…)`);
@@ -21,12 +21,12 @@ const providerId = (what: string) => z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]
 
 /** The id of each kind of object, as it may appear in a path, a query or a body. */
 export const ids = {
-  job: longhaulId('job', 'a job'),
-  prompt: longhaulId('prm', 'a prompt'),
-  webhookEndpoint: longhaulId('we', 'a webhook endpoint'),
+  job: longhaulId(ID_PREFIX.job, 'a job'),
+  prompt: longhaulId(ID_PREFIX.prompt, 'a prompt'),
+  webhookEndpoint: longhaulId(ID_PREFIX.webhookEndpoint, 'a webhook endpoint'),
   /** `dlv_` + 32 hex characters (minted in SQL), within the general shape. */
-  delivery: longhaulId('dlv', 'a delivery'),
-  tenant: longhaulId('ten', 'a tenant'),
+  delivery: longhaulId(ID_PREFIX.delivery, 'a delivery'),
+  tenant: longhaulId(ID_PREFIX.tenant, 'a tenant'),
   file: providerId('a file'),
   conversation: providerId('a conversation'),
   conversationItem: providerId('an item'),

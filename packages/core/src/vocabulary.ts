@@ -28,3 +28,20 @@ export function isTerminalProviderStatus(status: string | null | undefined): sta
  * `response.<terminal status>` (streams have no `response.cancelled`; webhooks do).
  */
 export const TERMINAL_RESPONSE_EVENT_TYPES: readonly string[] = TERMINAL_PROVIDER_STATUSES.map((s) => `response.${s}`);
+
+/**
+ * The type prefix of each id Longhaul mints (`job_4f9Qx…`): `newId` in @longhaul/db writes them,
+ * the API's input parsing checks a path or body id against them before it reaches Postgres.
+ */
+export const ID_PREFIX = {
+  job: 'job',
+  prompt: 'prm',
+  webhookEndpoint: 'we',
+  /** Minted in SQL (`dlv_` + 32 hex characters) when a job's outcome is fanned out. */
+  delivery: 'dlv',
+  tenant: 'ten',
+  apiKey: 'key',
+  /** A tenant's API key itself (the secret), not its row id. */
+  secretKey: 'lh_sk',
+  event: 'evt',
+} as const;

@@ -3,7 +3,7 @@
  * and their attempt log. Every tenant-facing query is scoped by tenant.
  */
 import { and, desc, eq, gte, isNull, lt, lte, or, sql } from 'drizzle-orm';
-import { type DeliveryStatus, DeliveryStatus as Status } from '@longhaul/core';
+import { type DeliveryStatus, ID_PREFIX, DeliveryStatus as Status } from '@longhaul/core';
 import type { Database } from './client.ts';
 import { type DbExecutor, type DeliveryChangeResult, changeDeliveryState, changeDeliveryStates } from './delivery-transitions.ts';
 import { newId } from './ids.ts';
@@ -34,7 +34,7 @@ export async function createEndpoint(db: Database, input: NewEndpoint, now: Date
   const { secret, ...rest } = input;
   const [row] = await db
     .insert(webhookEndpoints)
-    .values({ id: newId('we', 20), ...rest, secrets: [{ secret, createdAt: now.toISOString(), expiresAt: null }], createdAt: now, updatedAt: now })
+    .values({ id: newId(ID_PREFIX.webhookEndpoint, 20), ...rest, secrets: [{ secret, createdAt: now.toISOString(), expiresAt: null }], createdAt: now, updatedAt: now })
     .returning();
   return row!;
 }
@@ -184,7 +184,7 @@ export async function disableEndpoint(db: Database, endpointId: string, reason: 
       .where(and(eq(webhookEndpoints.id, endpointId), eq(webhookEndpoints.enabled, true)))
       .returning();
     if (!row) return false;
-    const eventId = newId('evt');
+    const eventId = newId(ID_PREFIX.event);
     await tx.insert(callbackEvents).values({
       id: eventId,
       tenantId: row.tenantId,

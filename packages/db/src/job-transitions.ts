@@ -15,6 +15,7 @@
 import { sql } from 'drizzle-orm';
 import {
   type EventSource,
+  ID_PREFIX,
   type JobEvent,
   JobStatus,
   type PriceTable,
@@ -102,7 +103,7 @@ async function writeDecision(db: Database, job: Job, decision: Extract<Decision,
   const announce = decision.changed && isAnnounced(decision.status);
   const type = `job.${decision.status}`;
   const terminal = isTerminal(decision.status);
-  const eventId = newId('evt');
+  const eventId = newId(ID_PREFIX.event);
   const payload = announce ? { id: eventId, type, created_at: Math.floor(ctx.now.getTime() / 1000), sequence: 0, data: toJobObject(updated) } : null;
 
   const result = await db.execute<{ updated: number; deliveries: string | null }>(sql`
@@ -128,7 +129,7 @@ async function writeDecision(db: Database, job: Job, decision: Extract<Decision,
       returning id
     ), dlv as (
       insert into ${callbackDeliveries} (id, tenant_id, event_id, job_id, endpoint_id, url, thin_payload, next_attempt_at, created_at, updated_at)
-      select 'dlv_' || replace(gen_random_uuid()::text, '-', ''), ${job.tenantId}, cev.id, ${job.id}, t.endpoint_id, t.url, t.thin_payload, ${at}::timestamptz, ${at}::timestamptz, ${at}::timestamptz
+      select ${sql.raw(`'${ID_PREFIX.delivery}_'`)} || replace(gen_random_uuid()::text, '-', ''), ${job.tenantId}, cev.id, ${job.id}, t.endpoint_id, t.url, t.thin_payload, ${at}::timestamptz, ${at}::timestamptz, ${at}::timestamptz
       from targets t cross join cev
       returning id
     )

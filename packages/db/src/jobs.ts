@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { and, asc, desc, eq, gt, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm';
-import { ACTIVE_STATUSES, ConflictError, EventSource, JobStatus } from '@longhaul/core';
+import { ACTIVE_STATUSES, ConflictError, EventSource, ID_PREFIX, JobStatus } from '@longhaul/core';
 import type { Database } from './client.ts';
 import { newId } from './ids.ts';
 import { insertClause } from './sql-values.ts';
@@ -108,7 +108,7 @@ export async function createJob(db: Database, input: NewJob, now: Date, idempote
 
 /** Insert a pending job and its first event in one statement. */
 async function insertJob(db: Database, input: NewJob, now: Date, details: Record<string, unknown>): Promise<Job> {
-  const id = newId('job');
+  const id = newId(ID_PREFIX.job);
   const job: Job = {
     id,
     ...input,

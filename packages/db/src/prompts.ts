@@ -4,6 +4,7 @@
  * is `1 <= v <= latest_version`; a new version takes its number by incrementing latest_version
  * under the prompt's row lock, in the same transaction that inserts it.
  */
+import { ID_PREFIX } from '@longhaul/core';
 import { and, desc, eq, lt, or, sql } from 'drizzle-orm';
 import type { Database } from './client.ts';
 import { newId } from './ids.ts';
@@ -27,7 +28,16 @@ export async function createPrompt(db: Database, input: NewPrompt, now: Date): P
   return db.transaction(async (tx) => {
     const [prompt] = await tx
       .insert(prompts)
-      .values({ id: newId('prm'), tenantId: input.tenantId, name: input.name, description: input.description, currentVersion: 1, latestVersion: 1, createdAt: now, updatedAt: now })
+      .values({
+        id: newId(ID_PREFIX.prompt),
+        tenantId: input.tenantId,
+        name: input.name,
+        description: input.description,
+        currentVersion: 1,
+        latestVersion: 1,
+        createdAt: now,
+        updatedAt: now,
+      })
       .returning();
     const [version] = await tx
       .insert(promptVersions)

@@ -1,3 +1,4 @@
+import { ID_PREFIX } from '@longhaul/core';
 import { and, eq, isNull } from 'drizzle-orm';
 import type { Database } from './client.ts';
 import { newId, sha256Hex } from './ids.ts';
@@ -5,7 +6,7 @@ import { apiKeys, tenants } from './schema.ts';
 
 /** Generate a new secret API key. Only its hash is ever stored. */
 export function generateApiKey(): string {
-  return newId('lh_sk', 40);
+  return newId(ID_PREFIX.secretKey, 40);
 }
 
 function keyPrefix(key: string): string {
@@ -24,10 +25,10 @@ export async function findTenantByApiKey(db: Database, key: string): Promise<{ t
 
 /** Create a tenant with one API key; returns the key (shown once). */
 export async function createTenant(db: Database, name: string, key = generateApiKey()): Promise<{ tenantId: string; apiKey: string }> {
-  const tenantId = newId('ten', 16);
+  const tenantId = newId(ID_PREFIX.tenant, 16);
   await db.transaction(async (tx) => {
     await tx.insert(tenants).values({ id: tenantId, name });
-    await tx.insert(apiKeys).values({ id: newId('key', 16), tenantId, keyHash: sha256Hex(key), prefix: keyPrefix(key) });
+    await tx.insert(apiKeys).values({ id: newId(ID_PREFIX.apiKey, 16), tenantId, keyHash: sha256Hex(key), prefix: keyPrefix(key) });
   });
   return { tenantId, apiKey: key };
 }
@@ -41,11 +42,11 @@ export async function ensureTenantWithApiKey(db: Database, key: string, name = '
   if (existing) return { tenantId: existing.tenantId, created: false };
   return db
     .transaction(async (tx) => {
-      const tenantId = newId('ten', 16);
+      const tenantId = newId(ID_PREFIX.tenant, 16);
       await tx.insert(tenants).values({ id: tenantId, name });
       const inserted = await tx
         .insert(apiKeys)
-        .values({ id: newId('key', 16), tenantId, keyHash: sha256Hex(key), prefix: keyPrefix(key) })
+        .values({ id: newId(ID_PREFIX.apiKey, 16), tenantId, keyHash: sha256Hex(key), prefix: keyPrefix(key) })
         .onConflictDoNothing({ target: apiKeys.keyHash })
         .returning({ id: apiKeys.id });
       if (inserted.length === 0) {
