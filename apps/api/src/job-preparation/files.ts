@@ -1,7 +1,9 @@
 /**
- * Step 3: file inputs (see ./index.ts). Every `input_file` / `input_image` part of the request
- * (in `input`, and in a hosted prompt's variables) is checked before anything reaches the
- * provider:
+ * Step 3: file inputs (see ./index.ts). Every provider resource the request names, wherever it
+ * is (tool outputs and tool definitions included), is checked against the tenant first: see
+ * ./file-references.ts (tenants share one provider account, so this is their isolation). Every
+ * `input_file` / `input_image` part of the request (in `input`, and in a hosted prompt's
+ * variables) is then checked before anything reaches the provider:
  *
  * - exactly one source: `file_id` (a file this tenant uploaded through Longhaul), `file_url`
  *   (http(s), fetched by the provider: only its form is checked) or `file_data` (a base64 data
@@ -12,9 +14,10 @@
  *   referenced by id, so the job row (read by every poll) does not carry megabytes of base64.
  *   If the upload fails the part stays inline: the job is not refused for it.
  */
-import { NotFoundError, PayloadTooLargeError, ValidationError } from '@longhaul/core';
-import { getFilesForTenant, recordFile } from '@longhaul/db';
+import { PayloadTooLargeError, ValidationError } from '@longhaul/core';
+import { recordFile } from '@longhaul/db';
 import type { ApiContext, FileLimits } from '../context.ts';
+import { checkFileReferences, collectFileReferences } from './file-references.ts';
 
 export type { FileLimits } from '../context.ts';
 
@@ -94,11 +97,15 @@ function isHttpUrl(value: string): boolean {
 
 const mb = (bytes: number) => `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
 
-export async function applyFileInputs(ctx: ApiContext, tenantId: string, original: Record<string, unknown>): Promise<FilesStep> {
+/**
+ * `original`: the request as the earlier steps made it (what will be sent). `asWritten`: the
+ * body as the tenant wrote it, when a step rewrote it (a Longhaul prompt's variables rendered into
+ * `input`): its references are checked too and come first, so an error names the place the tenant
+ * gave the id (`prompt.variables.doc.file_id`) rather than where rendering put it.
+ */
+export async function applyFileInputs(ctx: ApiContext, tenantId: string, original: Record<string, unknown>, asWritten: Record<string, unknown> = original): Promise<FilesStep> {
   const limits = { ...DEFAULT_FILE_LIMITS, ...ctx.config.files };
   const { params, parts } = locateParts(original);
-  const fileBytes = new Map<string, number>();
-  if (parts.length === 0) return { params: original, fileBytes };
 
   // Shape first, with the sizes that are known from the request itself.
   const sized: { located: Located; bytes: number; inline: { mimeType: string | null; bodyStart: number } | null }[] = [];
@@ -136,16 +143,12 @@ export async function applyFileInputs(ctx: ApiContext, tenantId: string, origina
     else if (part.type === 'input_image') throw new ValidationError(`${path} must have 'image_url' or 'file_id'.`, path, 'invalid_file_part');
   }
 
-  if (byId.length > 0) {
-    const rows = await getFilesForTenant(ctx.db, tenantId, [...new Set(byId.map((l) => l.part.file_id as string))]);
-    for (const row of rows) fileBytes.set(row.id, row.bytes);
-    for (const located of byId) {
-      const id = located.part.file_id as string;
-      const bytes = fileBytes.get(id);
-      if (bytes === undefined) throw new NotFoundError(`No file with id '${id}'. Upload it with POST /v1/files first.`, `${located.path}.file_id`, 'file_not_found');
-      sized.push({ located, bytes, inline: null });
-    }
-  }
+  const references = collectFileReferences(asWritten);
+  if (asWritten !== original) references.push(...collectFileReferences(original));
+  const fileBytes = await checkFileReferences(ctx.db, tenantId, references);
+  if (parts.length === 0) return { params: original, fileBytes };
+  // Every part by id is one of the references just checked, so its size is known.
+  for (const located of byId) sized.push({ located, bytes: fileBytes.get(located.part.file_id as string)!, inline: null });
 
   // The guide's limits, in request order so the error names the part that crossed the line.
   sized.sort((a, b) => parts.indexOf(a.located) - parts.indexOf(b.located));

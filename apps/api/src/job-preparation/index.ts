@@ -6,8 +6,11 @@
  *                    an OpenAI hosted prompt (`pmpt_…`) passes through.
  *   2. conversation  `previous_job_id` / `previous_response_id` / `conversation` are resolved
  *                    and checked against the tenant; the job joins its thread.
- *   3. files         file and image parts are checked against the guide's size limits; large
- *                    inline files may be uploaded to the provider and referenced by id.
+ *   3. files         every file the request names (anywhere: tool outputs and tools too) must
+ *                    be the tenant's, and vector stores / containers / skills by id are
+ *                    refused; file and image parts are checked against the guide's size
+ *                    limits; large inline files may be uploaded to the provider and referenced
+ *                    by id.
  *   4. estimate      input tokens are estimated, for the tenant's tokens-per-minute budget
  *                    (a continued job's earlier turns included: they are input again).
  *
@@ -37,7 +40,7 @@ export async function prepareJob(ctx: ApiContext, tenantId: string, body: JobReq
   const split = splitJobRequest(body);
   const prompt = await applyPrompt(ctx, tenantId, split.providerParams);
   const thread = await applyConversationState(ctx, tenantId, prompt.params, split.previousJobId);
-  const files = await applyFileInputs(ctx, tenantId, thread.params);
+  const files = await applyFileInputs(ctx, tenantId, thread.params, split.providerParams);
   const providerParams = files.params;
   const model = providerParams.model;
   if (typeof model !== 'string' || model.length === 0) {

@@ -1,12 +1,14 @@
 /**
  * /v1/conversations: created at the provider (Conversations API) and recorded as the tenant's,
- * so jobs may use them with `conversation` and no other tenant can.
+ * so jobs may use them with `conversation` and no other tenant can. Seed items are checked like a
+ * job's input (job-preparation/file-references.ts): only the tenant's own files.
  */
 import { Router } from 'express';
 import { z } from 'zod';
 import { NotFoundError } from '@longhaul/core';
 import { getConversationForTenant, markConversationDeleted, recordConversation } from '@longhaul/db';
 import type { ApiContext } from '../context.ts';
+import { checkFileReferences, collectFileReferences } from '../job-preparation/file-references.ts';
 import { callProvider, requireProvider } from '../provider-calls.ts';
 import { checkPathIds, ids, parseInput } from '../request-input.ts';
 
@@ -30,6 +32,7 @@ export function conversationsRouter(ctx: ApiContext): Router {
 
   router.post('/', async (req, res) => {
     const body = parseInput(createBody, req.body);
+    await checkFileReferences(ctx.db, req.tenantId!, collectFileReferences(body.items ?? [], 'items'));
     const provider = requireProvider(ctx);
     const created = await callProvider(() => provider.createConversation(body));
     await recordConversation(ctx.db, { id: created.id, tenantId: req.tenantId!, metadata: body.metadata ?? {}, createdAt: ctx.clock() });
