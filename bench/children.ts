@@ -35,7 +35,8 @@ const TAIL_BYTES = 8_192;
 export function spawnApp(name: AppName, env: Record<string, string>, nodeArgs: string[] = []): Child {
   const proc: ChildProcess = spawn(process.execPath, [...nodeArgs, '--conditions=@longhaul/source', '--import', 'tsx', ENTRIES[name]], {
     cwd: ROOT,
-    env: { ...process.env, ...env },
+    // LONGHAUL_PARENT_PID: an app exits by itself if the bench dies without stopping it.
+    env: { ...process.env, LONGHAUL_PARENT_PID: String(process.pid), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let tail = '';

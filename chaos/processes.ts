@@ -42,7 +42,8 @@ export function spawnApp(kind: AppName, name: string, env: Record<string, string
   const fd = openSync(logFile, 'a');
   const child: ChildProcess = spawn(process.execPath, ['--conditions=@longhaul/source', '--import', 'tsx', ENTRIES[kind]], {
     cwd: ROOT,
-    env: { ...process.env, ...env },
+    // LONGHAUL_PARENT_PID: an app exits by itself if the chaos run dies without stopping it.
+    env: { ...process.env, LONGHAUL_PARENT_PID: String(process.pid), ...env },
     stdio: ['ignore', fd, fd],
   });
   closeSync(fd);

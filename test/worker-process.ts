@@ -9,6 +9,8 @@ export function spawnWorker(stack: Stack, redisUrl: string, env: Record<string, 
     stdio: ['ignore', 'ignore', 'pipe'],
     env: {
       ...process.env,
+      // The worker exits by itself if the test process dies without stopping it.
+      LONGHAUL_PARENT_PID: String(process.pid),
       DATABASE_URL: stack.database.url,
       REDIS_URL: redisUrl,
       QUEUE_PREFIX: stack.prefix,
