@@ -1,9 +1,15 @@
 /**
  * pino JSON logs for every Longhaul process. Secrets never reach a log line: the redaction list
- * covers auth headers, API keys and webhook/signing secrets wherever they appear in an object.
+ * covers auth headers, API keys and webhook/signing secrets wherever they appear in an object,
+ * and errors are written by `serializeError` (log-errors.ts), which keeps no query parameters,
+ * statement text or Postgres details. No line grows with the request: a top-level string field,
+ * a child binding or a message longer than FIELD_TEXT_LIMIT is cut, saying by how much.
  */
 import { pino, type Logger, type LoggerOptions } from 'pino';
+import { capText, safeErrorMessage, serializeError } from './log-errors.ts';
 import { stdoutDestination } from './stdio.ts';
+
+export { serializeError } from './log-errors.ts';
 
 export type { Logger } from 'pino';
 
@@ -46,6 +52,27 @@ export const REDACT_PATHS = [
   'config.admin.basicAuth',
 ];
 
+/** Longest top-level string field, child binding or message written; longer ones are cut. */
+const FIELD_TEXT_LIMIT = 2_048;
+
+/** Keys whose values are errors: written by `serializeError`. */
+const ERROR_KEYS = ['err', 'error', 'cause'] as const;
+
+/** Top-level strings cut to FIELD_TEXT_LIMIT and errors under any key serialized; copied only when something changes. */
+function boundedFields(fields: Record<string, unknown>): Record<string, unknown> {
+  let out = fields;
+  for (const key of Object.keys(fields)) {
+    const value = fields[key];
+    let bounded = value;
+    if (typeof value === 'string' && value.length > FIELD_TEXT_LIMIT) bounded = capText(value, FIELD_TEXT_LIMIT);
+    else if (value instanceof Error) bounded = serializeError(value);
+    if (bounded === value) continue;
+    if (out === fields) out = { ...fields };
+    out[key] = bounded;
+  }
+  return out;
+}
+
 export interface LoggerConfig {
   /** Process name, on every line as `service`. */
   service: string;
@@ -63,10 +90,31 @@ export function createLogger(config: LoggerConfig): Logger {
     base: { service: config.service },
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) },
-    serializers: { err: pino.stdSerializers.err },
+    formatters: { level: (label) => ({ level: label }), log: boundedFields },
+    serializers: Object.fromEntries(ERROR_KEYS.map((key) => [key, serializeError])),
+    hooks: {
+      // pino uses an error's own message as the line's message when none is given; a failed
+      // query's message is its statement and parameters, so the safe message is given instead.
+      logMethod(args, method) {
+        const [first, second] = args as unknown[];
+        if (typeof first === 'string') return method.apply(this, [capText(first, FIELD_TEXT_LIMIT), ...args.slice(1)] as Parameters<typeof method>);
+        if (typeof second === 'string') return method.apply(this, [first, capText(second, FIELD_TEXT_LIMIT), ...args.slice(2)] as Parameters<typeof method>);
+        if (second === undefined && typeof first === 'object' && first !== null) {
+          const err = first instanceof Error ? first : (first as { err?: unknown }).err;
+          if (err instanceof Error && (first as { msg?: unknown }).msg === undefined) return method.apply(this, [first, safeErrorMessage(err)] as Parameters<typeof method>);
+        }
+        return method.apply(this, args);
+      },
+    },
   };
-  return pino(options, config.destination ?? stdoutDestination({ service: config.service }));
+  const logger = pino(options, config.destination ?? stdoutDestination({ service: config.service }));
+  // pino applies no formatter to a child's bindings (a header value, say), so `child` is wrapped;
+  // every descendant finds this `child` first on its prototype chain.
+  const child = logger.child;
+  logger.child = function boundedChild(this: Logger, bindings, childOptions) {
+    return child.call(this, boundedFields(bindings), childOptions);
+  } as typeof logger.child;
+  return logger;
 }
 
 /** The fields every log line about a job carries. */
