@@ -153,7 +153,16 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     children.push(
       spawnApp(
         'api',
-        { ...common, HOST: '127.0.0.1', PORT: String(apiPort), LONGHAUL_BOOTSTRAP_API_KEY: apiKey, API_RPM_LIMIT: process.env.API_RPM_LIMIT ?? '0', ...options.apiEnv },
+        // API_METRICS_PORT 0: the API's metrics listener on any free port (9465 may be taken).
+        {
+          ...common,
+          HOST: '127.0.0.1',
+          PORT: String(apiPort),
+          API_METRICS_PORT: '0',
+          LONGHAUL_BOOTSTRAP_API_KEY: apiKey,
+          API_RPM_LIMIT: process.env.API_RPM_LIMIT ?? '0',
+          ...options.apiEnv,
+        },
         nodeArgs,
       ),
     );

@@ -227,7 +227,8 @@ async function deploy(dir: string, postgres: PostgresServer, redis: RedisServer,
   const spawnApi = (port: number): AppProcess => {
     counter.api += 1;
     const n = counter.api;
-    const env = { ...CHAOS_API_ENV, ...common, HOST: '127.0.0.1', PORT: String(port), OPENAI_WEBHOOK_SECRET: webhookSecret, ...options.apiEnv };
+    // API_METRICS_PORT 0: several APIs on one host, each with its metrics listener on a free port.
+    const env = { ...CHAOS_API_ENV, ...common, HOST: '127.0.0.1', PORT: String(port), API_METRICS_PORT: '0', OPENAI_WEBHOOK_SECRET: webhookSecret, ...options.apiEnv };
     const p = spawnApp('api', `api-${n}`, env, join(logs, `api-${n}.log`));
     all.push(p);
     return p;

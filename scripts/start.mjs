@@ -144,6 +144,8 @@ if (useSimulator) {
 launch('api', 'apps/api/src/index.ts');
 launch('worker', 'apps/worker/src/index.ts', { LONGHAUL_MIGRATE_ON_START: 'false' });
 
+// Each app's metrics listener (loopback unless METRICS_HOST says otherwise); the API's own port serves no /metrics without METRICS_TOKEN.
+const metricsUrl = (port) => `http://${env.METRICS_HOST ?? '127.0.0.1'}:${port}/metrics`;
 setTimeout(() => {
   process.stderr.write(`
   Longhaul is running
@@ -152,7 +154,7 @@ setTimeout(() => {
     Webhooks   ${apiUrl}/webhooks/openai   (${env.OPENAI_WEBHOOK_SECRET ? 'verifying' : 'off: set OPENAI_WEBHOOK_SECRET'}; completion mode ${env.COMPLETION_MODE ?? 'hybrid'})
     API key    ${env.LONGHAUL_BOOTSTRAP_API_KEY}
     Admin      ${apiUrl}/admin/queues/ and ${apiUrl}/admin/jobs${env.ADMIN_TOKEN ? `   (log in with ADMIN_TOKEN ${env.ADMIN_TOKEN})` : ''}
-    Metrics    ${apiUrl}/metrics (API), http://${env.METRICS_HOST ?? '127.0.0.1'}:${env.METRICS_PORT ?? '9464'}/metrics (worker); /healthz, /readyz on both
+    Metrics    ${metricsUrl(env.API_METRICS_PORT ?? '9465')} (API), ${metricsUrl(env.METRICS_PORT ?? '9464')} (worker)${env.METRICS_TOKEN ? ', with Authorization: Bearer $METRICS_TOKEN' : ''}; /healthz, /readyz there too
 
   Try:
     curl -s -X POST ${apiUrl}/v1/jobs -H "Authorization: Bearer ${env.LONGHAUL_BOOTSTRAP_API_KEY}" \\

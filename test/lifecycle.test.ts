@@ -130,7 +130,7 @@ async function waitFor<T>(what: string, check: () => Promise<T | undefined | fal
 // ---- the system --------------------------------------------------------------------------------
 
 async function system(overrides: Record<string, string> = {}): Promise<System> {
-  const [port, simPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
+  const [port, simPort, metricsPort, apiMetricsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const apiKey = `lh_sk_${randomBytes(16).toString('hex')}`;
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -141,6 +141,7 @@ async function system(overrides: Record<string, string> = {}): Promise<System> {
     PORT: String(port),
     SIM_PORT: String(simPort),
     METRICS_PORT: String(metricsPort),
+    API_METRICS_PORT: String(apiMetricsPort),
     LONGHAUL_SKIP_INSTALL: '1',
     LONGHAUL_BOOTSTRAP_API_KEY: apiKey,
     ADMIN_TOKEN: `lh_admin_${randomBytes(16).toString('hex')}`,
@@ -150,7 +151,7 @@ async function system(overrides: Record<string, string> = {}): Promise<System> {
     ...overrides,
   };
   prefixes.push(env.QUEUE_PREFIX!);
-  return { env, ports: [port, simPort, metricsPort], apiUrl: `http://127.0.0.1:${port}`, apiKey, logFile: path.join(dir, `${env.QUEUE_PREFIX}.log`) };
+  return { env, ports: [port, simPort, metricsPort, apiMetricsPort], apiUrl: `http://127.0.0.1:${port}`, apiKey, logFile: path.join(dir, `${env.QUEUE_PREFIX}.log`) };
 }
 
 interface StartOptions {

@@ -1,29 +1,33 @@
 /**
- * GET /metrics on the API and the worker, scraped and parsed while jobs run: the counters move
- * with the work, and token and cost counters match what Postgres recorded for the jobs.
+ * GET /metrics on the API's and the worker's metrics listeners, scraped and parsed while jobs run:
+ * the counters move with the work, and token and cost counters match what Postgres recorded for
+ * the jobs. The API's tenant-facing port serves none (test/metrics-exposure.test.ts runs the real
+ * processes, METRICS_TOKEN included).
  */
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signWebhook } from '@longhaul/webhooks';
+import { type MetricsServer, startMetricsServer } from '@longhaul/metrics/server';
+import { checkReadiness, createLogger, readinessResponse } from '@longhaul/runtime';
 import { type OpsServer, startOpsServer, workerReadinessChecks } from '@longhaul/worker/http';
 import { type Stack, isTerminalJob, jobBody, startStack } from './harness.ts';
 import { type Sample, scrape, total } from './prometheus.ts';
 
 let stack: Stack;
 let ops: OpsServer;
+/** The API's metrics listener, as apps/api/src/index.ts opens it beside the tenant-facing port. */
+let apiOps: MetricsServer;
 
 beforeAll(async () => {
   stack = await startStack({ webhooks: true });
-  ops = await startOpsServer({
-    host: '127.0.0.1',
-    port: 0,
-    metrics: stack.workerMetrics,
-    checks: workerReadinessChecks({ db: stack.db, queues: stack.queues }),
-    logger: (await import('@longhaul/runtime')).createLogger({ service: 'test', level: 'silent' }),
-  });
+  const logger = createLogger({ service: 'test', level: 'silent' });
+  const checks = workerReadinessChecks({ db: stack.db, queues: stack.queues });
+  ops = await startOpsServer({ port: 0, metrics: stack.workerMetrics, checks, logger });
+  apiOps = await startMetricsServer({ port: 0, metrics: stack.apiMetrics, readiness: async () => readinessResponse(await checkReadiness(checks)), logger });
 });
 afterAll(async () => {
+  await apiOps?.close();
   await ops?.close();
   await stack?.stop();
 });
@@ -53,7 +57,7 @@ describe('metrics', () => {
   it('counts jobs, durations, provider requests, polls, tokens and cost as jobs run', async () => {
     // Polls alone finish these jobs (no webhook races them), so every count below is exact.
     await stack.simApi('POST', '/sim/config', { webhook_urls: [] });
-    const apiBefore = await scrape(stack.apiUrl);
+    const apiBefore = await scrape(apiOps.url);
     const workerBefore = await scrape(ops.url);
     const ids = await Promise.all([
       // 30 simulated seconds = 300 ms here: polled while in progress.
@@ -64,7 +68,7 @@ describe('metrics', () => {
     const jobs = await stack.waitForAll(ids, isTerminalJob, 30_000);
     await stack.simApi('POST', '/sim/config', { webhook_urls: [`${stack.apiUrl}/webhooks/openai`] });
 
-    const api = await scrape(stack.apiUrl);
+    const api = await scrape(apiOps.url);
     expect(total(api, 'longhaul_jobs_created_total', { model: 'o3' }) - total(apiBefore, 'longhaul_jobs_created_total', { model: 'o3' })).toBe(7);
     expect(total(api, 'longhaul_jobs_created_total', { model: 'gpt-5-mini' }) - total(apiBefore, 'longhaul_jobs_created_total', { model: 'gpt-5-mini' })).toBe(1);
     expect(total(api, 'longhaul_http_requests_total', { method: 'POST', route: '/v1/jobs/', status_code: '202' })).toBeGreaterThanOrEqual(8);
@@ -100,7 +104,7 @@ describe('metrics', () => {
   });
 
   it('reports queue depth per queue and state at scrape time, on both processes', async () => {
-    for (const url of [stack.apiUrl, ops.url]) {
+    for (const url of [apiOps.url, ops.url]) {
       const samples = await scrape(url);
       const queues = new Set(samples.filter((s) => s.name === 'longhaul_queue_jobs').map((s) => s.labels.queue));
       expect([...queues]).toEqual(expect.arrayContaining(['submit', 'poll', 'cancel', 'webhook']));
@@ -110,12 +114,12 @@ describe('metrics', () => {
     }
     // A job waiting far in the future sits in the poll queue's delayed set.
     await stack.queues.add('poll', { jobId: 'job_metricsdelayed0001', attempt: 0 }, { delayMs: 3_600_000 });
-    await eventually(stack.apiUrl, (s) => expect(total(s, 'longhaul_queue_jobs', { queue: 'poll', state: 'delayed' })).toBeGreaterThanOrEqual(1));
+    await eventually(apiOps.url, (s) => expect(total(s, 'longhaul_queue_jobs', { queue: 'poll', state: 'delayed' })).toBeGreaterThanOrEqual(1));
     await stack.queues.get('poll').remove('job_metricsdelayed0001');
   });
 
   it('counts OpenAI webhooks received, duplicate and rejected', async () => {
-    const before = await scrape(stack.apiUrl);
+    const before = await scrape(apiOps.url);
     // The simulator delivers signed webhooks for every finished response (the stack wires them).
     const id = await submit(jobBody({ input: 'webhook metrics' }, 100));
     const job = await stack.waitForJob(id, isTerminalJob);
@@ -131,7 +135,7 @@ describe('metrics', () => {
     expect((await post(headers)).status).toBe(200);
     expect((await post(headers)).status).toBe(200);
     expect((await post({ ...headers, 'webhook-signature': 'v1,AAAA' })).status).toBe(400);
-    const after = await eventually(stack.apiUrl, (s) =>
+    const after = await eventually(apiOps.url, (s) =>
       expect(total(s, 'longhaul_openai_webhooks_total', { result: 'received' }) - total(before, 'longhaul_openai_webhooks_total', { result: 'received' })).toBeGreaterThanOrEqual(
         2,
       ),
@@ -186,6 +190,14 @@ describe('metrics', () => {
         receiver.closeAllConnections();
       });
     }
+  });
+
+  it('serves no /metrics on the API’s tenant-facing port without METRICS_TOKEN', async () => {
+    const res = await fetch(`${stack.apiUrl}/metrics`);
+    expect(res.status).toBe(404);
+    expect(await res.json()).toMatchObject({ error: { type: 'not_found_error', code: 'not_found' } });
+    // The listener has them, tenants and models included.
+    expect((await scrape(apiOps.url)).some((s) => s.name === 'longhaul_jobs_created_total')).toBe(true);
   });
 
   it('serves /healthz and /readyz on the worker too, and nothing else', async () => {

@@ -89,7 +89,7 @@ describe('readiness follows Redis', () => {
       expect((await fetch(`${url}/healthz`)).status).toBe(200);
     }
     // Scraping metrics still works while Redis is down (queue gauges are just left out).
-    expect((await fetch(`${stack.apiUrl}/metrics`)).status).toBe(200);
+    expect((await fetch(`${ops.url}/metrics`)).status).toBe(200);
 
     redis = await startPrivateRedis([], port);
     for (const url of [stack.apiUrl, ops.url]) expect((await until(url, 200)).status).toBe('ready');

@@ -53,6 +53,10 @@ const schema = z.object({
   ADMIN_READ_ONLY: bool.default(false),
   METRICS_ENABLED: bool.default(true),
   METRICS_TOKEN: z.string().min(16, 'use at least 16 characters').optional(),
+  // The metrics listener (/metrics, /healthz, /readyz), apart from the tenant-facing port. Its port
+  // has a name of its own (the worker's is METRICS_PORT): npm start gives both apps one environment.
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  API_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9465),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

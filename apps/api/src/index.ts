@@ -6,7 +6,10 @@ import { createProvider } from '@longhaul/provider';
 import { parseSecrets } from '@longhaul/webhooks';
 import { createAddressPolicy, parseCidrs } from '@longhaul/callbacks';
 import { Registry, createMetrics, disabledMetrics } from '@longhaul/metrics';
+import { startMetricsServer } from '@longhaul/metrics/server';
+import { checkReadiness, readinessResponse } from '@longhaul/runtime';
 import { loadEnv } from './env.ts';
+import { apiReadinessChecks } from './ops.ts';
 import { createServer } from './server.ts';
 import { createStreamHub } from './stream-hub.ts';
 
@@ -64,6 +67,28 @@ const app = createServer({
     files: { autoUploadBytes: env.FILES_AUTO_UPLOAD_BYTES },
   },
 });
+// The metrics listener opens before the tenant-facing port: an API whose API_METRICS_PORT is taken
+// stops here, and once the port answers, so do the metrics. The public port serves /metrics only
+// with METRICS_TOKEN (ops.ts).
+const readinessChecks = apiReadinessChecks({ db: dbHandle.db, queues });
+const metricsServer = env.METRICS_ENABLED
+  ? await startMetricsServer({
+      host: env.METRICS_HOST,
+      port: env.API_METRICS_PORT,
+      token: env.METRICS_TOKEN,
+      metrics,
+      readiness: async () => readinessResponse(await checkReadiness(readinessChecks)),
+      logger,
+    }).catch((err: Error) => {
+      throw new Error(
+        `cannot listen on METRICS_HOST:API_METRICS_PORT ${env.METRICS_HOST}:${env.API_METRICS_PORT} (${err.message}); set API_METRICS_PORT to a free port, or 0 for any`,
+      );
+    })
+  : undefined;
+if (metricsServer) {
+  logger.info({ url: metricsServer.url, metrics_token: env.METRICS_TOKEN ? 'required' : 'none' }, 'api metrics listener listening (/metrics, /healthz, /readyz)');
+}
+
 const server = app.listen(env.PORT, env.HOST, () => {
   logger.info({ url: `http://${env.HOST}:${env.PORT}` }, 'api listening');
 });
@@ -84,6 +109,7 @@ onShutdown(
     // Live job streams end now; their clients resume on another instance with Last-Event-ID.
     await streamHub.close();
     await closing;
+    await metricsServer?.close();
     await queues.close();
     await dbHandle.close();
   },

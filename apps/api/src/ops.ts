@@ -1,23 +1,32 @@
 /**
- * The API's operations endpoints: `GET /healthz` (the process is alive), `GET /readyz` (Postgres
- * and Redis reachable, migrations applied; 503 with the reason when not) and `GET /metrics`
- * (Prometheus; behind METRICS_TOKEN when one is configured), plus the per-request HTTP metrics.
+ * The API's operations endpoints on its tenant-facing port: `GET /healthz` (the process is alive),
+ * `GET /readyz` (Postgres and Redis reachable, migrations applied; 503 with the reason when not),
+ * and the per-request HTTP metrics. `GET /metrics` is served here only when METRICS_TOKEN is
+ * configured, and then only with it (401 otherwise): the metrics name models and tenants. Without
+ * a token it is a 404 like any unknown route; scrape the metrics listener instead
+ * (METRICS_HOST:API_METRICS_PORT, loopback by default; see index.ts and @longhaul/metrics/server).
  */
 import { Router, type RequestHandler } from 'express';
-import { migrationsCheck, pingDatabase } from '@longhaul/db';
+import { LonghaulError } from '@longhaul/core';
+import { type Database, migrationsCheck, pingDatabase } from '@longhaul/db';
 import type { Metrics } from '@longhaul/metrics';
-import { pingRedis } from '@longhaul/queue';
-import { checkReadiness, readinessResponse } from '@longhaul/runtime';
-import { safeEqual } from './admin/auth.ts';
+import { bearerMatches } from '@longhaul/metrics/server';
+import { type Queues, pingRedis } from '@longhaul/queue';
+import { type ReadinessCheck, checkReadiness, readinessResponse } from '@longhaul/runtime';
 import type { ApiDeps } from './context.ts';
 
-export function opsRouter(deps: ApiDeps & { metrics: Metrics }): Router {
-  const router = Router();
-  const checks = {
+/** The API's readiness, on its port and on its metrics listener: Postgres answers, migrations are applied, Redis answers. */
+export function apiReadinessChecks(deps: { db: Database; queues: Queues }): Record<string, ReadinessCheck> {
+  return {
     postgres: () => pingDatabase(deps.db),
     migrations: migrationsCheck(deps.db),
     redis: () => pingRedis(deps.queues.connection),
   };
+}
+
+export function opsRouter(deps: ApiDeps & { metrics: Metrics }): Router {
+  const router = Router();
+  const checks = apiReadinessChecks(deps);
 
   router.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -30,15 +39,17 @@ export function opsRouter(deps: ApiDeps & { metrics: Metrics }): Router {
     res.status(status).setHeader('Cache-Control', 'no-store').json(body);
   });
 
-  if (deps.metrics.enabled) {
-    const token = deps.config.metricsToken;
+  const token = deps.config.metricsToken;
+  if (deps.metrics.enabled && token) {
     router.get('/metrics', async (req, res) => {
-      const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1];
-      if (token && (bearer === undefined || !safeEqual(bearer, token))) {
-        res.status(401).setHeader('WWW-Authenticate', 'Bearer realm="metrics"').type('text/plain').send('METRICS_TOKEN required\n');
-        return;
+      if (!bearerMatches(req.headers.authorization, token)) {
+        res.setHeader('WWW-Authenticate', 'Bearer realm="metrics"');
+        throw new LonghaulError('Send METRICS_TOKEN as "Authorization: Bearer <token>".', { code: 'invalid_metrics_token', status: 401, type: 'authentication_error' });
       }
-      res.setHeader('Content-Type', deps.metrics.contentType).send(await deps.metrics.render());
+      res
+        .setHeader('Cache-Control', 'no-store')
+        .setHeader('Content-Type', deps.metrics.contentType)
+        .send(await deps.metrics.render());
     });
   }
   return router;

@@ -71,6 +71,8 @@ const schema = z
       .transform((v) => v === 'true' || v === '1'),
     METRICS_HOST: z.string().min(1).default('127.0.0.1'),
     METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+    /** When set, GET /metrics on the metrics listener requires `Authorization: Bearer <METRICS_TOKEN>` (the probes stay open). */
+    METRICS_TOKEN: z.string().min(16, 'use at least 16 characters').optional(),
     PROVIDER_CALL_LOG: z
       .enum(['true', 'false', '1', '0'])
       .default('true')

@@ -32,10 +32,17 @@ const provider = createProvider({
 });
 
 // Before any work is taken: a worker that cannot serve its probes (METRICS_PORT taken) fails fast.
-const ops = await startOpsServer({ host: env.METRICS_HOST, port: env.METRICS_PORT, metrics, checks: workerReadinessChecks({ db, queues }), logger }).catch((err: Error) => {
+const ops = await startOpsServer({
+  host: env.METRICS_HOST,
+  port: env.METRICS_PORT,
+  token: env.METRICS_TOKEN,
+  metrics,
+  checks: workerReadinessChecks({ db, queues }),
+  logger,
+}).catch((err: Error) => {
   throw new Error(`cannot listen on METRICS_HOST:METRICS_PORT ${env.METRICS_HOST}:${env.METRICS_PORT} (${err.message}); set METRICS_PORT to a free port, or 0 for any`);
 });
-logger.info({ url: ops.url }, 'worker ops endpoint listening (/metrics, /healthz, /readyz)');
+logger.info({ url: ops.url, metrics_token: env.METRICS_TOKEN ? 'required' : 'none' }, 'worker metrics listener listening (/metrics, /healthz, /readyz)');
 
 const worker = createWorker({
   db,
