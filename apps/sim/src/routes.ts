@@ -103,6 +103,9 @@ export function simRouter(sim: Simulator): Router {
   router.post('/prompts', (req, res) => {
     res.json(sim.registerPrompt(req.body));
   });
+  router.get('/request-log', (_req, res) => {
+    res.json(sim.requests.list());
+  });
   router.get('/requests/:id', (req, res) => {
     res.json(sim.receivedRequest(req.params['id'] as string));
   });

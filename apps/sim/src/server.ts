@@ -61,7 +61,11 @@ export function createSimServer(options: SimOptions = {}, deps: SimServerDeps = 
   app.get('/health', (_req, res) => {
     res.json({ ok: true });
   });
-  app.use('/v1', v1Router(simulator, delays));
+  app.use(
+    '/v1',
+    simulator.requests.middleware(() => simulator.now()),
+    v1Router(simulator, delays),
+  );
   app.use('/sim', simRouter(simulator));
   app.use(notFound);
   app.use(errorHandler(logger));

@@ -19,6 +19,7 @@ import { effortProfile, generate } from './generation.ts';
 import { newId } from './ids.ts';
 import { PromptRegistry, type RenderedPrompt } from './prompts.ts';
 import { createRandom, type Random } from './random.ts';
+import { RequestLog } from './request-log.ts';
 import { parseCreateRequest, parseDirectives, promptText, type CreateRequest, type Directives } from './request.ts';
 import { abandonResponse, cancelResponse, isTerminal, renderResponse, statusAt, terminalAt, type SettledOutcome, type SimResponse } from './responses.ts';
 import type { RequestValidator, ValidatedOperation } from './spec-validation.ts';
@@ -50,6 +51,8 @@ export interface SimulatorDeps {
 export class Simulator {
   readonly scheduler: Scheduler;
   readonly webhooks: WebhookSender;
+  /** Every `/v1` request received (`GET /sim/request-log`). */
+  readonly requests = new RequestLog();
   readonly #streams: StreamHub;
   readonly #initial: SimConfig;
   readonly #clock: Clock;
@@ -312,6 +315,7 @@ export class Simulator {
     this.#prompts.clear();
     this.#requestLog.clear();
     this.#requestLogChars = 0;
+    this.requests.clear();
     this.#stats = emptyStats();
   }
 
