@@ -26,7 +26,11 @@ export interface ApiConfig {
   callbackPolicy: AddressPolicy;
   /** Admin UI (/admin) credentials and mode. Default: not configured (the UI answers 503). */
   admin?: AdminConfig;
-  /** When set, `GET /metrics` requires `Authorization: Bearer <metricsToken>`. */
+  /**
+   * `GET /metrics` on the tenant-facing port is served only when this is set, and then only with
+   * `Authorization: Bearer <metricsToken>` (401 otherwise); unset, it is a 404. Scrapers use the
+   * metrics listener (METRICS_HOST:API_METRICS_PORT), which takes the same token.
+   */
   metricsToken?: string;
   /** File input limits and automatic upload of large inline files (see job-preparation/files.ts). */
   files?: Partial<FileLimits>;
