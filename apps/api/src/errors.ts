@@ -37,12 +37,46 @@ function isDatabaseUnavailable(err: unknown): boolean {
   return e.cause !== undefined && e.cause !== err && isDatabaseUnavailable(e.cause);
 }
 
+/**
+ * Postgres's refusals of a value (SQLSTATE) that a request carried past the checks in
+ * request-input.ts, and what the caller is told. They are the caller's 400, never a 500: class 22
+ * codes name a value that cannot be stored as given, 54001 a value too deeply nested to process.
+ * Postgres's own message is not passed on (it can quote the value).
+ */
+const POSTGRES_INPUT_ERRORS: Record<string, { code: string; message: string }> = {
+  '22021': { code: 'invalid_characters', message: 'The request contains characters that cannot be stored (such as NUL, \\u0000).' },
+  '22P05': { code: 'invalid_characters', message: 'The request contains characters that cannot be stored (such as NUL, \\u0000).' },
+  '54001': { code: 'request_too_complex', message: 'The request is too deeply nested or too complex to store.' },
+  '22P02': { code: 'invalid_value', message: 'The request contains a value that cannot be stored as given.' },
+  '22001': { code: 'invalid_value', message: 'The request contains a value that is too long to store.' },
+  '22003': { code: 'invalid_value', message: 'The request contains a number out of the range that can be stored.' },
+  '22007': { code: 'invalid_value', message: 'The request contains a date or time that cannot be stored.' },
+  '22008': { code: 'invalid_value', message: 'The request contains a date or time out of the range that can be stored.' },
+};
+
+/**
+ * The refusal, when `err` is (or wraps: drizzle's DrizzleQueryError has it as `cause`) a Postgres
+ * error (pg's DatabaseError: a SQLSTATE `code` and a `severity`) listed in POSTGRES_INPUT_ERRORS.
+ */
+function postgresInputError(err: unknown): { sqlstate: string; code: string; message: string } | null {
+  let current = err as { code?: unknown; severity?: unknown; cause?: unknown } | undefined;
+  for (let depth = 0; depth < 5 && current && typeof current === 'object'; depth++) {
+    if (typeof current.code === 'string' && typeof current.severity === 'string') {
+      const refused = Object.hasOwn(POSTGRES_INPUT_ERRORS, current.code) ? POSTGRES_INPUT_ERRORS[current.code] : undefined;
+      return refused ? { sqlstate: current.code, ...refused } : null;
+    }
+    current = current.cause as typeof current;
+  }
+  return null;
+}
+
 export const notFoundHandler: RequestHandler = (req, _res, next) => {
   next(new NotFoundError(`Unknown route: ${req.method} ${req.path}`));
 };
 
 export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
   let error: LonghaulError;
+  const refusedValue = postgresInputError(err);
   const status = (err as { status?: number; type?: string }).status;
   const bodyErrorType = (err as { type?: string }).type;
   if (err instanceof LonghaulError) {
@@ -57,6 +91,10 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
     error = new LonghaulError('Unsupported content encoding or charset.', { code: 'unsupported_encoding', status: 415, type: 'invalid_request_error' });
   } else if (typeof status === 'number' && status >= 400 && status < 500) {
     error = new LonghaulError((err as Error).message || 'Bad request.', { code: 'invalid_request', status, type: 'invalid_request_error' });
+  } else if (refusedValue) {
+    error = new ValidationError(refusedValue.message, null, refusedValue.code);
+    // The error serializer keeps the SQLSTATE, routine, table and column, never the values.
+    req.log?.warn({ err, code: refusedValue.code, sqlstate: refusedValue.sqlstate }, 'database refused a value of the request');
   } else if (isDatabaseUnavailable(err)) {
     error = new ServiceUnavailableError('The database is unavailable; retry later.', 'database_unavailable', err);
   } else {

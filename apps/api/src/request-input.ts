@@ -52,11 +52,31 @@ export const storableText = (schema: z.ZodString = z.string()) =>
 /** Deeper than this a body is refused: deeper still, serialising it for Postgres would overflow the stack. */
 export const MAX_NESTING = 64;
 
+/** What is wrong with a request value, and where; `code` defaults to `invalid_characters`. */
+export interface InputProblem {
+  path: (string | number)[];
+  problem: string;
+  code?: string;
+}
+
+/** A container at `path` nested past MAX_NESTING (json-depth.ts finds these in raw JSON). */
+export const tooDeep = (path: (string | number)[]): InputProblem => ({ path, problem: `is nested deeper than ${MAX_NESTING} levels`, code: 'nesting_too_deep' });
+
+/** Longest `param` named in an error: a path through long keys can be any length. */
+const PARAM_LIMIT = 512;
+
+/** The ValidationError for `found`, its param cut to PARAM_LIMIT characters. */
+export function inputProblemError(found: InputProblem, prefix: (string | number)[] = []): ValidationError {
+  const full = pathToParam([...prefix, ...found.path]);
+  const param = full.length > PARAM_LIMIT ? `${full.slice(0, PARAM_LIMIT)}…` : full || null;
+  return new ValidationError(`${param ? `Invalid '${param}': ` : 'The request body '}${found.problem}.`, param, found.code ?? 'invalid_characters');
+}
+
 /**
  * The first string (value or key) in `value` that Postgres could not store, or a nesting deeper
  * than MAX_NESTING, with where it is. Iterative, so no body can exhaust the stack here.
  */
-export function findUnstorableText(value: unknown): { path: (string | number)[]; problem: string } | null {
+export function findUnstorableText(value: unknown): InputProblem | null {
   const pending: Array<{ value: unknown; path: (string | number)[] }> = [{ value, path: [] }];
   while (pending.length > 0) {
     const { value: current, path } = pending.pop()!;
@@ -66,7 +86,7 @@ export function findUnstorableText(value: unknown): { path: (string | number)[];
       continue;
     }
     if (typeof current !== 'object' || current === null) continue;
-    if (path.length >= MAX_NESTING) return { path, problem: `is nested deeper than ${MAX_NESTING} levels` };
+    if (path.length >= MAX_NESTING) return tooDeep(path);
     // Pushed in reverse so the first offending field, in document order, is reported.
     const entries: Array<[string | number, unknown]> = Array.isArray(current) ? current.map((item, i) => [i, item]) : Object.entries(current);
     for (let i = entries.length - 1; i >= 0; i--) {
@@ -84,9 +104,7 @@ export function findUnstorableText(value: unknown): { path: (string | number)[];
 /** A ValidationError for the first unstorable string of `value`, or null. */
 export function unstorableTextError(value: unknown, prefix: (string | number)[] = []): ValidationError | null {
   const found = findUnstorableText(value);
-  if (!found) return null;
-  const param = pathToParam([...prefix, ...found.path]) || null;
-  return new ValidationError(`${param ? `Invalid '${param}': ` : 'The request body '}${found.problem}.`, param, 'invalid_characters');
+  return found ? inputProblemError(found, prefix) : null;
 }
 
 /**

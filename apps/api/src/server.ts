@@ -2,12 +2,14 @@ import express, { type Express } from 'express';
 import { pinoHttp } from 'pino-http';
 import { randomUUID } from 'node:crypto';
 import { queueDepths } from '@longhaul/queue';
+import { serializeError } from '@longhaul/runtime';
 import { adminRouter } from './admin/index.ts';
 import { httpMetrics, opsRouter } from './ops.ts';
 import { usageRouter } from './routes/usage.ts';
 import { requireApiKey } from './auth.ts';
 import { rateLimitRequests } from './rate-limit.ts';
 import { errorHandler, notFoundHandler } from './errors.ts';
+import { refuseDeepJson } from './json-depth.ts';
 import { jobsRouter } from './routes/jobs.ts';
 import { filesRouter } from './routes/files.ts';
 import { conversationsRouter } from './routes/conversations.ts';
@@ -32,6 +34,9 @@ export function createServer(apiDeps: ApiDeps): Express {
   app.use(
     pinoHttp({
       logger: deps.logger,
+      // pino-http would otherwise put pino's standard serializer (every property, query params
+      // included) in front of the logger's own on req.log.
+      serializers: { err: serializeError },
       genReqId: (req, res) => {
         const incoming = req.headers['x-request-id'];
         const id = typeof incoming === 'string' && /^[\w.:-]{1,128}$/.test(incoming) ? incoming : `req_${randomUUID().replaceAll('-', '')}`;
@@ -56,7 +61,7 @@ export function createServer(apiDeps: ApiDeps): Express {
   const v1 = express.Router();
   v1.use(requireApiKey(deps.db));
   v1.use(rateLimitRequests({ limits: deps.admission.limits, redis: deps.queues.connection, prefix: deps.queues.prefix, logger: deps.logger, config: deps.config.rateLimits }));
-  v1.use(express.json({ limit: deps.config.bodyLimit, strict: true, type: ['application/json', 'application/*+json'] }));
+  v1.use(express.json({ limit: deps.config.bodyLimit, strict: true, type: ['application/json', 'application/*+json'], verify: refuseDeepJson }));
   v1.use('/jobs', jobStreamRouter(deps));
   v1.use('/jobs', jobsRouter(deps));
   v1.use('/usage', usageRouter(deps));

@@ -4,7 +4,8 @@
  * Verified on the raw body (Standard Webhooks, every configured secret), recorded in the
  * Postgres inbox keyed by `webhook-id` (a redelivery is a 200 that changes nothing), and handed
  * to the worker, which retrieves the response and reconciles it. The answer is immediate: the
- * provider call happens in the worker. A bad signature is a 400 and nothing else happens.
+ * provider call happens in the worker. A bad signature is a 400 and nothing else happens; so is
+ * a signed body nested deeper than 64 levels, refused on its bytes before it is parsed.
  */
 import express, { Router } from 'express';
 import { z } from 'zod';
@@ -12,6 +13,7 @@ import { LonghaulError, ServiceUnavailableError, ValidationError } from '@longha
 import { recordWebhook } from '@longhaul/db';
 import { verifyWebhook } from '@longhaul/webhooks';
 import type { ApiContext } from '../context.ts';
+import { nestingError } from '../json-depth.ts';
 import { unstorableTextError } from '../request-input.ts';
 
 const eventSchema = z.object({
@@ -40,6 +42,13 @@ export function openaiWebhooksRouter(deps: ApiContext): Router {
       throw new LonghaulError(`Webhook signature verification failed: ${verified.reason}.`, { code: 'invalid_webhook_signature', status: 400, type: 'invalid_request_error' });
     }
 
+    // Refused before it is parsed, as every JSON body of the API is (json-depth.ts).
+    const tooDeep = nestingError(raw);
+    if (tooDeep) {
+      log.warn({ code: 'webhook_malformed', param: tooDeep.param }, 'signed OpenAI webhook nested too deeply');
+      metrics.openaiWebhook('malformed');
+      throw new ValidationError(`Webhook body is not a valid event: ${tooDeep.message}`, tooDeep.param, 'invalid_webhook_payload');
+    }
     let event: z.infer<typeof eventSchema>;
     try {
       event = eventSchema.parse(JSON.parse(raw.toString('utf8')));

@@ -93,7 +93,8 @@ const rotateSchema = z.strictObject({
     .max(7 * 86_400)
     .default(86_400),
 });
-const recoverSchema = z.strictObject({ since: z.number().int().nonnegative() });
+/** Unix seconds up to the end of year 9999: a later `since` is no date at all (it was a 500, Invalid time value). */
+const recoverSchema = z.strictObject({ since: z.number().int().nonnegative().max(253_402_300_799) });
 const listDeliveriesSchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   after: ids.delivery.optional(),
