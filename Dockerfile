@@ -37,7 +37,7 @@ COPY --from=manifests /manifests/ ./
 RUN --mount=type=cache,id=longhaul-pnpm-store,target=/pnpm-store \
     pnpm install --frozen-lockfile --prod=false --store-dir /pnpm-store
 COPY . .
-RUN pnpm run build \
+RUN pnpm exec turbo run build \
  && sh scripts/collect-runtime.sh /runtime
 
 FROM pnpm AS prod-deps
