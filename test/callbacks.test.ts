@@ -183,10 +183,26 @@ describe('failing receivers', () => {
       const events = await stack.db.pool.query('select type from callback_events where endpoint_id = $1', [ep.id]);
       expect(events.rows).toEqual([{ type: 'webhook_endpoint.disabled' }]);
       const count = rx.received.length;
-      const { body: job2 } = await stack.api('POST', '/v1/jobs', jobBody({}, 0));
-      await stack.waitForJob(job2.id, isTerminalJob);
-      await new Promise((r) => setTimeout(r, 300));
-      expect(rx.received.length).toBe(count);
+      // A healthy endpoint beside it: once every delivery of job2's event (to either endpoint) is
+      // final, the worker has handled job2's callbacks and nothing more can reach the 410 one.
+      const control = await startReceiver();
+      const controlEp = await createEndpoint(stack, { url: control.url });
+      try {
+        const { body: job2 } = await stack.api('POST', '/v1/jobs', jobBody({}, 0));
+        await stack.waitForJob(job2.id, isTerminalJob);
+        const ours = new Set([ep.id, controlEp.id]);
+        const job2Deliveries = await until('job2 deliveries final', async () => {
+          const list = (await stack.api('GET', `/v1/deliveries?job_id=${job2.id}&limit=100`)).body.data.filter((d: any) => ours.has(d.endpoint_id));
+          return list.length > 0 && list.every((d: any) => d.status !== 'pending') ? list : null;
+        });
+        expect(job2Deliveries.filter((d: any) => d.endpoint_id === controlEp.id).map((d: any) => d.status)).toEqual(['succeeded']);
+        expect(job2Deliveries.filter((d: any) => d.endpoint_id === ep.id && d.attempts > 0)).toEqual([]);
+        expect(control.received).toHaveLength(1);
+        expect(rx.received.length).toBe(count);
+      } finally {
+        await stack.api('DELETE', `/v1/webhook-endpoints/${controlEp.id}`);
+        await control.close();
+      }
       await stack.api('DELETE', `/v1/webhook-endpoints/${ep.id}`);
     } finally {
       await rx.close();
@@ -337,10 +353,12 @@ describe('worker killed mid-delivery', () => {
       await until('first delivery attempt in flight', async () => rx.received.length === 1, 30_000);
       first.kill('SIGKILL');
       await exited(first);
+      const restartedAt = Date.now();
       const second = spawnWorker(stack, stack.redisUrl);
       children.push(second);
-      const delivered = await until('delivered after restart', async () => rx.received.length >= 2, 30_000);
-      expect(delivered).toBe(true);
+      await until('delivered after restart', async () => rx.received.length >= 2, 30_000);
+      // The redelivery came from the new worker: the old one was dead before it started.
+      expect(rx.received[1]!.at).toBeGreaterThanOrEqual(restartedAt);
       const wh = new Webhook(ep.secret);
       const events = rx.received.map((r) => wh.verify(r.body, r.headers as Record<string, string>) as any);
       expect(events.every((e) => e.data.id === job.id && e.type === 'job.completed')).toBe(true);
