@@ -141,7 +141,7 @@ describe('admin authentication', () => {
     expect((await fetch(`${open}/admin/queues/api/queues`)).status).toBe(200);
   });
 
-  it('refuses the login form for a while after 10 wrong tokens from one address (429 with Retry-After)', async () => {
+  it('refuses the login form, and the token as a Bearer, for a while after 10 wrong tokens from one address (429 with Retry-After)', async () => {
     const attempt = (token: string) => fetch(`${stack.apiUrl}/admin/login`, { method: 'POST', body: new URLSearchParams({ token, next: '/admin/jobs' }), redirect: 'manual' });
     try {
       for (let i = 0; i < 10; i++) expect((await attempt(`wrong-${i}`)).status).toBe(401);
@@ -149,17 +149,17 @@ describe('admin authentication', () => {
       expect(locked.status).toBe(429);
       expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(60);
       expect(await locked.text()).toContain('Too many failed attempts');
-      // The token itself still works as a bearer credential.
-      expect((await fetch(`${stack.apiUrl}/admin/jobs`, { headers: bearer })).status).toBe(200);
+      // Every way of presenting the token is counted together: the Bearer header is locked too.
+      expect((await fetch(`${stack.apiUrl}/admin/jobs`, { headers: bearer })).status).toBe(429);
     } finally {
-      const keys = await stack.redis.keys(`${stack.prefix}:admin-login-failures*`);
+      const keys = await stack.redis.keys(`${stack.prefix}:admin-auth-failures*`);
       expect(keys.length).toBeGreaterThan(0);
       await stack.redis.del(...keys);
     }
     expect((await attempt(TOKEN)).status).toBe(303);
   });
 
-  it('logs in through the form with an HttpOnly, SameSite=Strict session cookie, and out again', async () => {
+  it('logs in through the form with an HttpOnly, SameSite=Strict session cookie, and out again (the cookie is dead afterwards)', async () => {
     const wrong = await fetch(`${stack.apiUrl}/admin/login`, { method: 'POST', body: new URLSearchParams({ token: 'nope', next: '/admin/jobs' }), redirect: 'manual' });
     expect(wrong.status).toBe(401);
     const login = await fetch(`${stack.apiUrl}/admin/login`, { method: 'POST', body: new URLSearchParams({ token: TOKEN, next: 'https://evil.example/' }), redirect: 'manual' });
@@ -172,8 +172,11 @@ describe('admin authentication', () => {
     const cookie = setCookie.split(';')[0]!;
     expect((await fetch(`${stack.apiUrl}/admin/jobs`, { headers: { cookie } })).status).toBe(200);
     expect((await fetch(`${stack.apiUrl}/admin/jobs`, { headers: { cookie: `${cookie}x` } })).status).toBe(401);
-    const logout = await fetch(`${stack.apiUrl}/admin/logout`, { method: 'POST', headers: { cookie }, redirect: 'manual' });
+    // Logging out is a POST from the admin UI's own origin, and ends the session on the server.
+    const logout = await fetch(`${stack.apiUrl}/admin/logout`, { method: 'POST', headers: { cookie, origin: stack.apiUrl }, redirect: 'manual' });
+    expect(logout.status).toBe(303);
     expect(logout.headers.get('set-cookie')).toMatch(/longhaul_admin=;/);
+    expect((await fetch(`${stack.apiUrl}/admin/jobs`, { headers: { cookie } })).status).toBe(401);
   });
 });
 

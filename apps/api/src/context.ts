@@ -27,6 +27,14 @@ export interface ApiConfig {
   /** Admin UI (/admin) credentials and mode. Default: not configured (the UI answers 503). */
   admin?: AdminConfig;
   /**
+   * Which proxies in front of the API are trusted to say who the client is (X-Forwarded-For) and
+   * how it connected (X-Forwarded-Proto, X-Forwarded-Host): Express's `trust proxy` (`true`: any;
+   * a number: that many hops; addresses, CIDR ranges or `loopback`/`linklocal`/`uniquelocal`).
+   * The admin UI's credential throttle counts per client address. Default false: the socket's
+   * peer is the client, and forwarding headers are ignored.
+   */
+  trustProxy?: TrustProxySetting;
+  /**
    * `GET /metrics` on the tenant-facing port is served only when this is set, and then only with
    * `Authorization: Bearer <metricsToken>` (401 otherwise); unset, it is a 404. Scrapers use the
    * metrics listener (METRICS_HOST:API_METRICS_PORT), which takes the same token.
@@ -41,6 +49,8 @@ export interface ApiConfig {
   /** How often a job stream checks Postgres for a final state its event log never carried. Default 5 000 ms. */
   streamFinalCheckMs?: number;
 }
+
+export type TrustProxySetting = boolean | number | string[];
 
 export interface ApiDeps {
   /** Live job event streams (SSE); absent: /v1/jobs/{id}/stream answers 404. */

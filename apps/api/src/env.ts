@@ -2,10 +2,61 @@
  * The API's configuration, parsed once from the environment. Fails fast naming the variable; an
  * empty value counts as unset (see parseEnv in @longhaul/runtime).
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseEnv } from '@longhaul/runtime';
+import type { TrustProxySetting } from './context.ts';
 
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const NAMED_PROXY_RANGES = ['loopback', 'linklocal', 'uniquelocal'];
+
+function isAddressOrCidr(entry: string): boolean {
+  const [address = '', prefix, extra] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || extra !== undefined) return false;
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
+}
+
+/**
+ * TRUST_PROXY, as Express's `trust proxy` takes it: `true`/`false`, a number of hops, or a
+ * comma-separated list of addresses, CIDR ranges and the names loopback, linklocal, uniquelocal.
+ */
+const trustProxy = z.string().transform((value, ctx): TrustProxySetting => {
+  const v = value.trim().toLowerCase();
+  if (['true', 'yes'].includes(v)) return true;
+  if (['false', 'no', '0'].includes(v)) return false;
+  if (/^\d+$/.test(v)) return Number(v);
+  const entries = value.split(',').map((e) => e.trim());
+  const bad = entries.findIndex((e) => !NAMED_PROXY_RANGES.includes(e) && !isAddressOrCidr(e));
+  if (bad >= 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `entry ${bad + 1} is not an IP address, a CIDR range or one of ${NAMED_PROXY_RANGES.join(', ')} (or use true, false or a number of hops)`,
+    });
+    return z.NEVER;
+  }
+  return entries;
+});
+
+/** ADMIN_PUBLIC_ORIGIN: comma-separated origins such as https://admin.example.com (no path). */
+const origins = z.string().transform((value, ctx) => {
+  const out: string[] = [];
+  for (const [i, entry] of value
+    .split(',')
+    .map((e) => e.trim())
+    .entries()) {
+    const url = URL.canParse(entry) ? new URL(entry) : undefined;
+    if (!url || !['http:', 'https:'].includes(url.protocol) || entry.replace(/\/$/, '') !== url.origin) {
+      ctx.addIssue({ code: 'custom', message: `entry ${i + 1} is not an origin like https://admin.example.com (scheme, host, optional port, no path)` });
+      return z.NEVER;
+    }
+    out.push(url.origin);
+  }
+  return out;
+});
+
+const cookieSecure = z.enum(['auto', 'true', 'false', '1', '0', 'yes', 'no']).transform((v) => (v === 'auto' ? ('auto' as const) : v === 'true' || v === '1' || v === 'yes'));
 
 const schema = z.object({
   HOST: z.string().default('127.0.0.1'),
@@ -51,6 +102,18 @@ const schema = z.object({
     .optional(),
   ADMIN_AUTH_DISABLED: bool.default(false),
   ADMIN_READ_ONLY: bool.default(false),
+  /** Where browsers open the admin UI, when a proxy changes the scheme or Host (cross-site check). */
+  ADMIN_PUBLIC_ORIGIN: origins.optional(),
+  ADMIN_COOKIE_SECURE: cookieSecure.default('auto'),
+  ADMIN_SESSION_TTL_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .default(12 * 3600),
+  ADMIN_AUTH_MAX_FAILURES: z.coerce.number().int().min(1).default(10),
+  ADMIN_AUTH_MAX_FAILURES_GLOBAL: z.coerce.number().int().min(0).default(1000),
+  ADMIN_AUTH_FAILURE_WINDOW_SECONDS: z.coerce.number().int().min(1).default(900),
+  TRUST_PROXY: trustProxy.default(false),
   METRICS_ENABLED: bool.default(true),
   METRICS_TOKEN: z.string().min(16, 'use at least 16 characters').optional(),
   // The metrics listener (/metrics, /healthz, /readyz), apart from the tenant-facing port. Its port

@@ -28,7 +28,7 @@ export function createServer(apiDeps: ApiDeps): Express {
   deps.metrics.setQueueDepthSource(() => queueDepths(deps.queues));
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', false);
+  app.set('trust proxy', deps.config.trustProxy ?? false);
   app.set('query parser', 'simple');
 
   app.use(

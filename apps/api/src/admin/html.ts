@@ -67,6 +67,20 @@ export function layout(opts: { title: string; body: string; active?: 'queues' | 
 <body>${nav}<main>${opts.body}</main></body></html>`;
 }
 
+/** What GET /admin/logout shows (bull-board's "Log out" link): logging out is a POST, so a link or an image elsewhere cannot do it. */
+export function logoutPage(opts: { error?: string } = {}): string {
+  return layout({
+    title: 'Log out',
+    nav: false,
+    body: `<form class="login" method="post" action="/admin/logout">
+  <h1>Log out</h1>
+  ${opts.error ? `<p class="error" role="alert">${esc(opts.error)}</p>` : '<p>End this admin session (on every API instance).</p>'}
+  <button class="primary" type="submit">Log out</button>
+  <a href="/admin/queues/">Back to the queues</a>
+</form>`,
+  });
+}
+
 export function loginPage(opts: { next: string; error?: string }): string {
   return layout({
     title: 'Log in',

@@ -1,0 +1,97 @@
+/**
+ * Admin sessions: what the login form hands out, kept server-side in Redis so logging out ends
+ * them everywhere, on every API instance.
+ *
+ * The cookie is `<id>.<mac>`: 32 random bytes, and an HMAC-SHA256 of them keyed with the admin
+ * token. Redis holds only a SHA-256 of the id, with the session's lifetime as its TTL (absolute,
+ * not sliding). A session is valid while both hold: the MAC matches the current token (so
+ * changing ADMIN_TOKEN ends every session at once) and its key exists (so logout, which deletes
+ * it, ends that one). Neither a copy of Redis nor write access to it is enough to make a cookie.
+ *
+ * A cookie of any other shape is no session: it is never decoded, so no value can make it throw.
+ */
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { isIPv4, isIPv6 } from 'node:net';
+import type { Request, Response } from 'express';
+import type { Redis } from 'ioredis';
+
+export const SESSION_COOKIE = 'longhaul_admin';
+const COOKIE_PATH = '/admin';
+const SESSION_SHAPE = /^([A-Za-z0-9_-]{43})\.([A-Za-z0-9_-]{43})$/;
+
+export interface AdminSessions {
+  /** A new session; returns the cookie value. */
+  create(now: Date): Promise<string>;
+  /** Whether a cookie value is a live session of the current token. Rejects when Redis does not answer. */
+  verify(value: string): Promise<boolean>;
+  /** End the session (nothing happens for a value that is none). */
+  revoke(value: string): Promise<void>;
+}
+
+export function createAdminSessions(options: { redis: Redis; prefix: string; token: string; ttlMs: number }): AdminSessions {
+  const mac = (id: string) => createHmac('sha256', options.token).update(`longhaul-admin-session:${id}`).digest('base64url');
+  const key = (id: string) => `${options.prefix}:admin-session:${createHash('sha256').update(id).digest('hex')}`;
+  /** The session id of a cookie value that carries this token's MAC, else undefined. */
+  const idOf = (value: string): string | undefined => {
+    const [, id, given] = SESSION_SHAPE.exec(value) ?? [];
+    if (!id || !given) return undefined;
+    return timingSafeEqual(Buffer.from(given), Buffer.from(mac(id))) ? id : undefined;
+  };
+  return {
+    async create(now) {
+      const id = randomBytes(32).toString('base64url');
+      await options.redis.set(key(id), JSON.stringify({ created_at: now.toISOString() }), 'PX', options.ttlMs);
+      return `${id}.${mac(id)}`;
+    },
+    async verify(value) {
+      const id = idOf(value);
+      return id !== undefined && (await options.redis.exists(key(id))) === 1;
+    },
+    async revoke(value) {
+      const id = idOf(value);
+      if (id !== undefined) await options.redis.del(key(id));
+    },
+  };
+}
+
+/** The session cookie's raw value, if the request has one (not decoded: a session is plain base64url). */
+export function sessionCookie(req: Request): string | undefined {
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === SESSION_COOKIE) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+/**
+ * `Secure` on the session cookie: always (`true`), never (`false`), or `auto`: unless the browser
+ * talks plain HTTP to this machine (the request is not over TLS, its Host is a loopback name or
+ * address and its Origin, when sent, is plain HTTP too). So `npm start` works on
+ * http://127.0.0.1:3000 while behind TLS termination (the browser's Origin is https, or it reached
+ * us by a real name) the cookie is never sent in clear.
+ */
+export type CookieSecureSetting = boolean | 'auto';
+
+function isLoopbackHost(host: string): boolean {
+  const name = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  if (name === 'localhost' || name.endsWith('.localhost')) return true;
+  if (isIPv4(name)) return name.startsWith('127.');
+  return isIPv6(name) && (name === '::1' || name === '::ffff:127.0.0.1' || /^::ffff:127\./.test(name));
+}
+
+export function cookieIsSecure(req: Request, setting: CookieSecureSetting): boolean {
+  if (setting !== 'auto') return setting;
+  if (req.secure) return true;
+  const origin = req.headers.origin;
+  if (origin && !origin.startsWith('http://')) return true;
+  if (origin && !isLoopbackHost(URL.canParse(origin) ? new URL(origin).hostname : '')) return true;
+  return !isLoopbackHost(req.hostname ?? '');
+}
+
+export function setSessionCookie(res: Response, req: Request, value: string, options: { ttlMs: number; secure: CookieSecureSetting }): void {
+  res.cookie(SESSION_COOKIE, value, { httpOnly: true, sameSite: 'strict', path: COOKIE_PATH, secure: cookieIsSecure(req, options.secure), maxAge: options.ttlMs });
+}
+
+export function clearSessionCookie(res: Response, req: Request, secure: CookieSecureSetting): void {
+  res.clearCookie(SESSION_COOKIE, { httpOnly: true, sameSite: 'strict', path: COOKIE_PATH, secure: cookieIsSecure(req, secure) });
+}
