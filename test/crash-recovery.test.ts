@@ -87,16 +87,29 @@ describe('crash safety', () => {
   });
 
   it('finishes every job after FLUSHALL wipes Redis mid-run', async () => {
-    const worker = stack.startWorker({ sweep: { intervalMs: 500, overdueGraceMs: 1_000, batchSize: 500, webhookWaitMs: 60_000 } });
-    const ids: string[] = [];
-    for (let i = 0; i < 40; i++) ids.push((await stack.api('POST', '/v1/jobs', jobBody({ input: `flush story ${i}` }, (i % 4) * 15_000))).body.id);
-    await new Promise((r) => setTimeout(r, 150));
+    // Two submissions at a time against 40 ms creates: a backlog of pending jobs builds up.
+    const worker = stack.startWorker({ submitConcurrency: 2, sweep: { intervalMs: 500, overdueGraceMs: 1_000, batchSize: 500, webhookWaitMs: 60_000 } });
+    const ids = (await Promise.all(Array.from({ length: 40 }, (_, i) => stack.api('POST', '/v1/jobs', jobBody({ input: `flush story ${i}` }, (i % 4) * 15_000))))).map(
+      (r) => r.body.id as string,
+    );
+    // Flush once Redis holds both kinds of work: fair-queue entries of pending jobs and polls of
+    // jobs at the provider.
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const seen = await statuses(stack, ids);
+      if ((seen.pending ?? 0) >= 5 && (seen.queued ?? 0) + (seen.in_progress ?? 0) >= 5) break;
+      if (Date.now() > deadline) throw new Error(`no mix of pending and running jobs to flush: ${JSON.stringify(seen)}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
     await stack.redis.flushall();
     const flushedAt = Date.now();
-    const before = await statuses(stack, ids);
-    const done = await stack.waitForAll(ids, isTerminalJob, 60_000);
+    // Postgres is untouched by the flush: these are the jobs whose Redis work was wiped.
+    const atFlush = await statuses(stack, ids);
+    expect(atFlush.pending ?? 0, JSON.stringify(atFlush)).toBeGreaterThan(0);
+    expect((atFlush.queued ?? 0) + (atFlush.in_progress ?? 0), JSON.stringify(atFlush)).toBeGreaterThan(0);
+    const done = await stack.waitForAll(ids, isTerminalJob, 30_000);
     for (const job of done) expect(job.status).toBe('completed');
-    console.info(`[flushall] states at flush ${JSON.stringify(before)}; all terminal ${Date.now() - flushedAt} ms after FLUSHALL`);
+    console.info(`[flushall] states at flush ${JSON.stringify(atFlush)}; all terminal ${Date.now() - flushedAt} ms after FLUSHALL`);
     await worker.close();
   });
 });
