@@ -34,7 +34,7 @@ export async function startPrivateRedis(args: string[] = [], port?: number): Pro
     port,
     stop: () =>
       new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
+        if (child.exitCode !== null || child.signalCode !== null) return resolve(); // already exited (a signal leaves exitCode null)
         child.once('exit', () => resolve());
         child.kill('SIGKILL');
       }),
