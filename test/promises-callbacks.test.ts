@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Webhook } from 'standardwebhooks';
 import { createAddressPolicy } from '@longhaul/callbacks';
 import { type Stack, isTerminalJob, jobBody, startStack } from './harness.ts';
-import { type Receiver, startReceiver } from './receiver.ts';
+import { startReceiver } from './receiver.ts';
 
 async function until<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -77,7 +77,8 @@ describe('delivery attempts', () => {
   });
 
   it('an attempt with no answer within the timeout is recorded as timed out, then retried', async () => {
-    const rx = await startReceiver((r) => (rx.received.indexOf(r) === 0 ? 'hang' : 200));
+    let calls = 0;
+    const rx = await startReceiver(() => (calls++ === 0 ? 'hang' : 200));
     try {
       const ep = await createEndpoint(stack, rx.url);
       const delivery = await deliveryOf(stack, ep.id);
@@ -97,12 +98,13 @@ describe('delivery attempts', () => {
   });
 
   it.each([
-    ['429', 429, () => '2', 2_000],
-    ['503', 503, () => '2', 2_000],
+    ['429', 429, (): string => '2', 2_000],
+    ['503', 503, (): string => '2', 2_000],
     // An HTTP date 3 s ahead (whole seconds): at least 2 s from now.
-    ['503 with an HTTP date', 503, () => new Date(Date.now() + 3_000).toUTCString(), 2_000],
+    ['503 with an HTTP date', 503, (): string => new Date(Date.now() + 3_000).toUTCString(), 2_000],
   ] as const)('%s Retry-After is waited at least before the next attempt', async (_name, status, retryAfter, atLeastMs) => {
-    const rx = await startReceiver((r) => (rx.received.indexOf(r) === 0 ? { status, headers: { 'retry-after': retryAfter() } } : 200));
+    let calls = 0;
+    const rx = await startReceiver(() => (calls++ === 0 ? { status, headers: { 'retry-after': retryAfter() } } : 200));
     try {
       const ep = await createEndpoint(stack, rx.url);
       const delivery = await deliveryOf(stack, ep.id);
@@ -133,7 +135,8 @@ describe('an endpoint removed while its delivery waits for a retry', () => {
   it.each(['delete', 'disable'] as const)('%s: the waiting delivery is cancelled and the endpoint receives nothing more', async (removal) => {
     // Both endpoints fail their first attempt; the control endpoint, left alone, shows when the retry was due.
     const removed = await startReceiver(() => 500);
-    const control = await startReceiver((r) => (control.received.indexOf(r) === 0 ? 500 : 200));
+    let controlCalls = 0;
+    const control = await startReceiver(() => (controlCalls++ === 0 ? 500 : 200));
     try {
       const gone = await createEndpoint(stack, removed.url);
       const kept = await createEndpoint(stack, control.url);
@@ -190,7 +193,8 @@ describe('secrets in the logs', () => {
   it('never contain a callback or endpoint signing secret, through creation, rotation, signing, retries, redirects and replays', async () => {
     const secrets: string[] = [];
     // A receiver that fails once then accepts, and one that redirects.
-    const flaky = await startReceiver((r) => (flaky.received.indexOf(r) === 0 ? 500 : 200));
+    let flakyCalls = 0;
+    const flaky = await startReceiver(() => (flakyCalls++ === 0 ? 500 : 200));
     const redirecting = await startReceiver(() => ({ status: 302, headers: { location: 'http://127.0.0.1:9/elsewhere' } }));
     const own = await startReceiver();
     try {
