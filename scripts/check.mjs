@@ -13,7 +13,9 @@ const bin = (name) => path.join(ROOT, 'node_modules', '.bin', name);
 const fix = process.argv.includes('--fix');
 
 log(fix ? 'biome: applying fixes and formatting' : 'biome: lint and format');
-run(bin('biome'), fix ? ['check', '--write', '.'] : ['ci', '--error-on-warnings', '.']);
+// Plain text when not on a terminal (CI logs): Biome would otherwise colour every character.
+const colors = process.stderr.isTTY ? [] : ['--colors=off'];
+run(bin('biome'), fix ? ['check', '--write', ...colors, '.'] : ['ci', '--error-on-warnings', ...colors, '.']);
 
 log('madge: import cycles');
 const cycles = await importCycles();

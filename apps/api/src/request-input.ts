@@ -12,10 +12,10 @@
  */
 import type { Router } from 'express';
 import { z } from 'zod';
-import { ID_PREFIX, ValidationError } from '@longhaul/core';
+import { ID_PREFIX, ValidationError, idPattern } from '@longhaul/core';
 import { fromZodError, pathToParam } from './errors.ts';
 
-const longhaulId = (prefix: string, what: string) => z.string().regex(new RegExp(`^${prefix}_[0-9A-Za-z]{8,64}$`), `must be ${what} id (${prefix}_…)`);
+const longhaulId = (prefix: (typeof ID_PREFIX)[keyof typeof ID_PREFIX], what: string) => z.string().regex(idPattern(prefix), `must be ${what} id (${prefix}_…)`);
 /** OpenAI's ids: `file-…`, `conv_…`, `resp_…`, `msg_…`. */
 const providerId = (what: string) => z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/, `must be ${what} id (up to 128 letters, digits, '_' and '-')`);
 

@@ -45,3 +45,8 @@ export const ID_PREFIX = {
   secretKey: 'lh_sk',
   event: 'evt',
 } as const;
+
+/** The shape of an id Longhaul minted with `prefix`: the prefix, `_`, then 8–64 base-62 characters. */
+export function idPattern(prefix: (typeof ID_PREFIX)[keyof typeof ID_PREFIX]): RegExp {
+  return new RegExp(`^${prefix}_[0-9A-Za-z]{8,64}$`);
+}

@@ -6,10 +6,11 @@
  * Every work item's BullMQ job id is the Longhaul job id, so dispatching the same job twice (the
  * API after commit, then the sweeper after a suspected loss) never creates two work items.
  */
-import { z } from 'zod';
+import { ID_PREFIX, idPattern } from '@longhaul/core';
 import type { JobsOptions } from 'bullmq';
+import { z } from 'zod';
 
-export const jobIdSchema = z.string().regex(/^job_[0-9A-Za-z]{8,64}$/);
+export const jobIdSchema = z.string().regex(idPattern(ID_PREFIX.job));
 
 /**
  * Work items retried on failure with the core retry schedule (the worker's `longhaul` backoff
@@ -60,7 +61,7 @@ export const queueCatalog = {
   /** Send one callback delivery; re-delays itself on the retry schedule until it succeeds or dies. */
   deliver: {
     name: 'deliver',
-    payload: z.object({ deliveryId: z.string().regex(/^dlv_[0-9A-Za-z]{8,64}$/) }),
+    payload: z.object({ deliveryId: z.string().regex(idPattern(ID_PREFIX.delivery)) }),
     options: retried(30),
   },
 } as const satisfies Record<string, { name: string; payload: z.ZodType; options: JobsOptions }>;
