@@ -13,6 +13,8 @@ export interface SseOptions {
   signal?: AbortSignal;
   /** Comment lines seen (heartbeats). */
   onComment?: (text: string) => void;
+  /** Each event as it arrives (to act while the stream is still open). */
+  onEvent?: (event: SseEvent) => void;
 }
 
 /** Read events until the server closes the stream (or `maxEvents` / the timeout). */
@@ -41,7 +43,10 @@ export async function readSse(url: string, options: SseOptions = {}): Promise<{ 
         const line = buffer.slice(0, newline).replace(/\r$/, '');
         buffer = buffer.slice(newline + 1);
         if (line === '') {
-          if (hasData) events.push(current);
+          if (hasData) {
+            events.push(current);
+            options.onEvent?.(current);
+          }
           current = { id: null, event: 'message', data: '' };
           hasData = false;
           if (options.maxEvents !== undefined && events.length >= options.maxEvents) {

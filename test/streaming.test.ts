@@ -159,17 +159,33 @@ describe('worker killed mid-stream', () => {
     const first = spawnWorker(stack, stack.redisUrl);
     children.push(first);
     const jobs = await Promise.all(Array.from({ length: 5 }, (_, i) => stack.api('POST', '/v1/jobs', jobBody({ input: `kill ${i}`, stream: true }, 200_000)).then((r) => r.body)));
-    const watching = jobs.map((j) => readSse(`${stack.apiUrl}/v1/jobs/${j.id}/stream`, { headers: { authorization: `Bearer ${stack.apiKey}` }, timeoutMs: 60_000 }));
-    // Kill once every job's text has started to flow.
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const { rows } = await stack.db.pool.query<{ n: number }>("select count(*)::int n from jobs where id = any($1) and status = 'in_progress'", [jobs.map((j) => j.id)]);
-      if (rows[0]!.n === jobs.length || Date.now() > deadline) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    await new Promise((r) => setTimeout(r, 300));
+    // Kill once every watcher has received text: each job is mid-stream, some text stored, more to come.
+    const flowing = new Set<string>();
+    let allFlowing!: () => void;
+    const textFlows = new Promise<void>((resolve) => (allFlowing = resolve));
+    const watching = jobs.map((j) =>
+      readSse(`${stack.apiUrl}/v1/jobs/${j.id}/stream`, {
+        headers: { authorization: `Bearer ${stack.apiKey}` },
+        timeoutMs: 60_000,
+        onEvent: (e) => {
+          if (e.event !== 'response.output_text.delta') return;
+          flowing.add(j.id);
+          if (flowing.size === jobs.length) allFlowing();
+        },
+      }),
+    );
+    await Promise.race([
+      textFlows,
+      Promise.all(watching).then(() => {
+        throw new Error(`streams ended before text flowed for every job (${flowing.size} of ${jobs.length})`);
+      }),
+    ]);
     first.kill('SIGKILL');
     await exited(first);
+    // Nobody works on the jobs now: their states are the states at the kill.
+    const { rows: atKill } = await stack.db.pool.query<{ status: string }>('select status from jobs where id = any($1)', [jobs.map((j) => j.id)]);
+    expect(atKill.map((r) => r.status)).toEqual(jobs.map(() => 'in_progress'));
+    const resumedAtKill = (await stack.simApi('GET', '/sim/stats')).streams.resumed;
     const second = spawnWorker(stack, stack.redisUrl);
     children.push(second);
     const streams = await Promise.all(watching);
@@ -183,6 +199,10 @@ describe('worker killed mid-stream', () => {
       assertContiguous(streams[i]!.events);
       expect(text(streams[i]!.events)).toBe(job.output_text);
     }
+    // The new worker resumed each provider stream (no new response was created).
+    const stats = await stack.simApi('GET', '/sim/stats');
+    expect(stats.streams.resumed - resumedAtKill).toBeGreaterThanOrEqual(jobs.length);
+    expect(jobs.map((j) => stats.creates_by_job[j.id])).toEqual(jobs.map(() => 1));
     second.kill('SIGTERM');
     await exited(second);
   });
@@ -200,12 +220,23 @@ describe('graceful worker shutdown mid-stream', () => {
   it('hands the stream back at once and another worker finishes it without gap or duplicate', async () => {
     const first = stack.startWorker();
     const { body: job } = await stack.api('POST', '/v1/jobs', jobBody({ stream: true }, 300_000)); // ~6 s real
-    const watching = readSse(`${stack.apiUrl}/v1/jobs/${job.id}/stream`, { headers: { authorization: `Bearer ${stack.apiKey}` }, timeoutMs: 60_000 });
-    await stack.waitForJob(job.id, (j) => j.status === 'in_progress');
-    await new Promise((r) => setTimeout(r, 500));
-    const started = Date.now();
+    let textFlowing!: () => void;
+    const flowing = new Promise<void>((resolve) => (textFlowing = resolve));
+    const watching = readSse(`${stack.apiUrl}/v1/jobs/${job.id}/stream`, {
+      headers: { authorization: `Bearer ${stack.apiKey}` },
+      timeoutMs: 60_000,
+      onEvent: (e) => {
+        if (e.event === 'response.output_text.delta') textFlowing();
+      },
+    });
+    await flowing;
     await first.close(30_000);
-    expect(Date.now() - started).toBeLessThan(5_000); // not the ~5 s the response still had to run
+    // Handed back at once: the close returned while the response was still running at the
+    // provider (it did not wait for the stream to end), and the job was left in progress.
+    const { response_id: responseId } = (await stack.api('GET', `/v1/jobs/${job.id}`)).body;
+    const atProvider = await fetch(`${stack.simUrl}/v1/responses/${responseId}`, { headers: { authorization: 'Bearer sk-test' } }).then((r) => r.json());
+    expect(atProvider.status).toBe('in_progress');
+    expect((await stack.api('GET', `/v1/jobs/${job.id}`)).body.status).toBe('in_progress');
     stack.startWorker();
     const { events } = await watching;
     const done = await stack.waitForJob(job.id, isTerminalJob, 30_000);
