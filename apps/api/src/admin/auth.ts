@@ -84,13 +84,14 @@ export function verdictError(verdict: Extract<CredentialVerdict, { outcome: 'thr
 /** Log what a verdict means for the admin's security (never the credential). */
 export function logVerdict(req: Request, kind: 'form' | 'bearer' | 'basic', verdict: CredentialVerdict): void {
   const client = req.ip ?? null;
-  if (verdict.outcome === 'refused') req.log.warn({ code: 'admin_auth_failed', client, credential: kind }, 'wrong admin credential');
-  else if (verdict.outcome === 'throttled' && verdict.firstRefusal)
-    req.log.warn(
-      { code: 'admin_auth_throttled', client, scope: verdict.scope, retry_after_s: verdict.retryAfterSeconds },
-      'too many wrong admin credentials: refusing further attempts',
-    );
-  else if (verdict.outcome === 'unavailable') req.log.error({ err: verdict.error, code: 'admin_auth_unavailable' }, 'admin credential check unavailable (Redis)');
+  if (verdict.outcome === 'refused') {
+    req.log.warn({ code: 'admin_auth_failed', client, credential: kind }, 'wrong admin credential');
+    if (verdict.exhausted)
+      req.log.warn(
+        { code: 'admin_auth_throttled', client, scope: verdict.exhausted.scope, retry_after_s: verdict.exhausted.retryAfterSeconds },
+        'too many wrong admin credentials: refusing further attempts',
+      );
+  } else if (verdict.outcome === 'unavailable') req.log.error({ err: verdict.error, code: 'admin_auth_unavailable' }, 'admin credential check unavailable (Redis)');
 }
 
 type HeaderCredential = { kind: 'bearer' | 'basic'; value: string } | undefined;

@@ -40,9 +40,9 @@ export interface CredentialThrottleOptions {
 
 export type CredentialVerdict =
   | { outcome: 'accepted' }
-  | { outcome: 'refused' }
-  /** `firstRefusal`: this attempt is the one that reached the limit (log it once, not per request). */
-  | { outcome: 'throttled'; scope: 'address' | 'global'; retryAfterSeconds: number; firstRefusal: boolean }
+  /** `exhausted`: this failure used the last one allowed; attempts are throttled from now on (log it once). */
+  | { outcome: 'refused'; exhausted?: { scope: 'address' | 'global'; retryAfterSeconds: number } }
+  | { outcome: 'throttled'; scope: 'address' | 'global'; retryAfterSeconds: number }
   | { outcome: 'unavailable'; error: unknown };
 
 export interface CredentialThrottle {
@@ -115,19 +115,24 @@ export function createCredentialThrottle(options: CredentialThrottleOptions): Cr
       const key = clientKey(clientAddress);
       const right = matches();
       try {
+        // Both credentials take the same path while a limit holds (the same reads, the same 429),
+        // so a locked-out guesser cannot tell a right one by its answer or by its timing.
+        const [current, all] = await withTimeout(Promise.all([perAddress.get(key), global ? global.get(GLOBAL_KEY) : null]));
+        if (reached(current, options.perAddress)) return { outcome: 'throttled', scope: 'address', retryAfterSeconds: seconds(current!) };
+        if (reached(all, options.global)) return { outcome: 'throttled', scope: 'global', retryAfterSeconds: seconds(all!) };
         if (right) {
-          const [mine, all] = await withTimeout(Promise.all([perAddress.get(key), global ? global.get(GLOBAL_KEY) : null]));
-          if (reached(mine, options.perAddress)) return { outcome: 'throttled', scope: 'address', retryAfterSeconds: seconds(mine!), firstRefusal: false };
-          if (reached(all, options.global)) return { outcome: 'throttled', scope: 'global', retryAfterSeconds: seconds(all!), firstRefusal: false };
-          if (mine) await withTimeout(perAddress.delete(key));
+          if (current) await withTimeout(perAddress.delete(key));
           return { outcome: 'accepted' };
         }
+        // Parallel guesses may all have read a count below the limit: the atomic increment decides.
         const mine = await consume(perAddress, key);
-        if (!mine.ok) return { outcome: 'throttled', scope: 'address', retryAfterSeconds: seconds(mine.res), firstRefusal: mine.res.consumedPoints === options.perAddress + 1 };
+        if (!mine.ok) return { outcome: 'throttled', scope: 'address', retryAfterSeconds: seconds(mine.res) };
         if (global) {
-          const all = await consume(global, GLOBAL_KEY);
-          if (!all.ok) return { outcome: 'throttled', scope: 'global', retryAfterSeconds: seconds(all.res), firstRefusal: all.res.consumedPoints === options.global + 1 };
+          const everyone = await consume(global, GLOBAL_KEY);
+          if (!everyone.ok) return { outcome: 'throttled', scope: 'global', retryAfterSeconds: seconds(everyone.res) };
+          if (everyone.res.consumedPoints === options.global) return { outcome: 'refused', exhausted: { scope: 'global', retryAfterSeconds: seconds(everyone.res) } };
         }
+        if (mine.res.consumedPoints === options.perAddress) return { outcome: 'refused', exhausted: { scope: 'address', retryAfterSeconds: seconds(mine.res) } };
         return { outcome: 'refused' };
       } catch (error) {
         return { outcome: 'unavailable', error };
