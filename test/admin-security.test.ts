@@ -217,6 +217,54 @@ describe('guessing admin credentials', () => {
   });
 });
 
+describe('what the README promises about the throttle and sessions', () => {
+  const wrong = (url: string) => fetch(`${url}/admin/jobs`, { headers: bearer('wrong_token_guess_0123456789') });
+  const right = (url: string) => fetch(`${url}/admin/jobs`, { headers: bearer(TOKEN) });
+
+  it('shares the failure count between API processes: failures at one lock the address at the other', async () => {
+    const other = await apiWith({ admin: { token: TOKEN } });
+    expect((await right(stack.apiUrl)).status).toBe(200);
+    const statuses = [];
+    for (let i = 0; i < LIMIT; i++) statuses.push((await wrong(other)).status);
+    expect(tally(statuses)).toEqual({ 401: LIMIT });
+    const locked = await right(stack.apiUrl);
+    expect(locked.status).toBe(429);
+    expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0);
+  });
+
+  it('lets the address in again once the window has passed, not before', async () => {
+    const windowSeconds = 2;
+    const url = await apiWith({ admin: { token: TOKEN, failureWindowSeconds: windowSeconds } });
+    const firstFailure = Date.now();
+    for (let i = 0; i < LIMIT; i++) expect((await wrong(url)).status).toBe(401);
+    expect((await right(url)).status).toBe(429);
+    // Wait for the lock to lift (the observable), then check when it did: never before the window.
+    let status = 429;
+    while (status === 429 && Date.now() - firstFailure < 30_000) {
+      await new Promise((r) => setTimeout(r, 100));
+      status = (await right(url)).status;
+    }
+    expect(status).toBe(200);
+    expect(Date.now() - firstFailure).toBeGreaterThanOrEqual(windowSeconds * 1000 - 50);
+  });
+
+  it('ends a session after its lifetime (ADMIN_SESSION_TTL_SECONDS), not before', async () => {
+    const ttlMs = 2_000;
+    const url = await apiWith({ admin: { token: TOKEN, sessionTtlMs: ttlMs } });
+    const loggedInAt = Date.now();
+    const { cookie, setCookie } = await login(url);
+    expect(setCookie).toMatch(/; Max-Age=2(;|$)/);
+    expect((await fetch(`${url}/admin/jobs`, { headers: { cookie } })).status).toBe(200);
+    let status = 200;
+    while (status === 200 && Date.now() - loggedInAt < 30_000) {
+      await new Promise((r) => setTimeout(r, 100));
+      status = (await fetch(`${url}/admin/jobs`, { headers: { cookie } })).status;
+    }
+    expect(status).toBe(401);
+    expect(Date.now() - loggedInAt).toBeGreaterThanOrEqual(ttlMs - 50);
+  });
+});
+
 describe('admin security settings', () => {
   it('parses TRUST_PROXY as Express takes it, off by default', () => {
     expect(loadEnv({}).TRUST_PROXY).toBe(false);
