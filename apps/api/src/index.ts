@@ -9,6 +9,7 @@ import { Registry, createMetrics, disabledMetrics } from '@longhaul/metrics';
 import { startMetricsServer } from '@longhaul/metrics/server';
 import { checkReadiness, readinessResponse } from '@longhaul/runtime';
 import { loadEnv } from './env.ts';
+import { gracefulClose } from './graceful-close.ts';
 import { apiReadinessChecks } from './ops.ts';
 import { createServer } from './server.ts';
 import { createStreamHub } from './stream-hub.ts';
@@ -105,19 +106,14 @@ const server = app.listen(env.PORT, env.HOST, () => {
   logger.info({ url: `http://${env.HOST}:${env.PORT}` }, 'api listening');
 });
 server.keepAliveTimeout = 65_000;
+// Requests in flight at shutdown are finished and answered with `Connection: close` (graceful-close.ts).
+const httpServer = gracefulClose(server);
 
 onShutdown(
   logger,
   env.SHUTDOWN_TIMEOUT_MS,
   async () => {
-    // close() only stops new connections: a busy keep-alive connection would go on carrying
-    // requests and keep the process alive until the deadline. Answer whatever still arrives on one
-    // with `Connection: close`, so each client finishes its request and moves to another instance.
-    server.prependListener('request', (_req, res) => res.setHeader('Connection', 'close'));
-    const closing = new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeIdleConnections();
-    });
+    const closing = httpServer.close();
     // Live job streams end now; their clients resume on another instance with Last-Event-ID.
     await streamHub.close();
     await closing;
