@@ -30,6 +30,31 @@ async function terminalEvents(stack: Stack, ids: string[]): Promise<Map<string, 
   return new Map(rows.map((r) => [r.job_id, r.n]));
 }
 
+/**
+ * Wait until nothing more can happen for these responses: the simulator has delivered every
+ * webhook it will send (each terminal event's first delivery and every injected duplicate, all
+ * answered 2xx) and the worker has settled every inbox row naming them. Read from the simulator's
+ * own counters and Postgres, not from the code under test's say-so.
+ */
+async function webhooksSettled(stack: Stack, responseIds: string[], timeoutMs = 20_000): Promise<any> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const stats = await stack.simApi('GET', '/sim/stats');
+    const w = stats.webhooks;
+    // One first delivery per finished response (one webhook URL), minus the dropped ones.
+    const firsts = Object.keys(stats.terminal_at_ms).length - w.dropped;
+    if (responseIds.every((id) => id in stats.terminal_at_ms) && w.delivered === firsts + w.duplicated) {
+      const { rows } = await stack.db.pool.query<{ open: number; responses: number }>(
+        "select count(*) filter (where status in ('received', 'waiting'))::int open, count(distinct response_id)::int responses from webhook_inbox where response_id = any($1)",
+        [responseIds],
+      );
+      if (rows[0]!.open === 0 && rows[0]!.responses === responseIds.length) return w;
+    }
+    if (Date.now() > deadline) throw new Error(`webhooks did not settle in ${timeoutMs} ms: ${JSON.stringify(w)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 describe('webhook mode', () => {
   let stack: Stack;
   beforeAll(async () => {
@@ -92,9 +117,11 @@ describe('hybrid mode with duplicated, reordered webhooks', () => {
     const ids = await submitMany(stack, 100, 500);
     const done = await stack.waitForAll(ids, isTerminalJob, 45_000);
     expect(done.every((j) => j.status === 'completed')).toBe(true);
-    await new Promise((r) => setTimeout(r, 500)); // let the duplicates land
-    const stats = await stack.simApi('GET', '/sim/stats');
-    expect(stats.webhooks.duplicated).toBeGreaterThanOrEqual(100);
+    const webhooks = await webhooksSettled(
+      stack,
+      done.map((j) => j.response_id),
+    );
+    expect(webhooks.duplicated).toBeGreaterThanOrEqual(100);
     const events = await terminalEvents(stack, ids);
     expect(events.size).toBe(100);
     expect([...events.values()].every((n) => n === 1)).toBe(true);
@@ -122,7 +149,10 @@ describe('hybrid mode with duplicated, reordered webhooks', () => {
       ),
     );
     expect(answers.filter((a) => a.duplicate).length).toBe(20);
-    await new Promise((r) => setTimeout(r, 500));
+    await webhooksSettled(
+      stack,
+      done.map((j) => j.response_id),
+    );
     const events = await terminalEvents(stack, ids);
     expect([...events.values()].every((n) => n === 1)).toBe(true);
     const inbox = await stack.db.pool.query<{ status: string; note: string }>("select status, note from webhook_inbox where webhook_id like 'wh_replay_%'");
