@@ -155,6 +155,19 @@ describe('a create that keeps failing', () => {
     await exited(worker);
   });
 
+  it('honours a SUBMIT_MAX_ATTEMPTS above 50 too: the job fails after exactly that many creates', async () => {
+    const many = await startStack({ sim: { error_rate: 1, fault_endpoints: ['create'] }, worker: { retry: { baseMs: 10, maxMs: 20, maxAttempts: 55, maxElapsedMs: 600_000 } } });
+    try {
+      const { body: job } = await many.api('POST', '/v1/jobs', jobBody({}, 0));
+      const failed = await many.waitForJob(job.id, isTerminalJob, 30_000);
+      expect(failed.status).toBe('failed');
+      expect(failed.error).toEqual({ code: 'provider_unavailable', message: expect.stringContaining('after 55 attempts') });
+      expect(await createsOf(many, job.id)).toHaveLength(55);
+    } finally {
+      await many.stop();
+    }
+  });
+
   it('fails the job with provider_unavailable once SUBMIT_RETRY_WINDOW_SECONDS has passed since the first failed create', async () => {
     const windowed = await startStack({
       sim: { error_rate: 1, fault_endpoints: ['create'] },

@@ -20,6 +20,9 @@ function retried(attempts: number): JobsOptions {
   return { attempts, backoff: { type: 'longhaul' }, removeOnComplete: true, removeOnFail: { age: 7 * 24 * 3600, count: 10_000 } };
 }
 
+/** Far above any SUBMIT_MAX_ATTEMPTS: the submit processor's budget is the one that counts. */
+const SUBMIT_WORK_ITEM_ATTEMPTS = 1_000_000;
+
 export const queueCatalog = {
   /** Create the background response at the provider. */
   submit: {
@@ -27,9 +30,11 @@ export const queueCatalog = {
     // `firstAttemptAt` (epoch ms): when the turn's first provider create failed; the retry time
     // budget counts from there, not from job creation (a job may wait long for its token budget).
     payload: z.object({ jobId: jobIdSchema, firstAttemptAt: z.number().int().positive().optional() }),
-    // Transient provider failures are retried until this many attempts; the time budget is
-    // enforced by the processor.
-    options: retried(50),
+    // The processor alone decides when a failing create has had enough (SUBMIT_MAX_ATTEMPTS,
+    // SUBMIT_RETRY_WINDOW_SECONDS) and fails the job with provider_unavailable. BullMQ must never
+    // give up first: a work item it failed on its own would leave the job pending, re-dispatched
+    // by the sweeper with its attempt count and window restarted, retried forever.
+    options: retried(SUBMIT_WORK_ITEM_ATTEMPTS),
   },
   /** Retrieve the response and reconcile it; re-delays itself until the response is terminal. */
   poll: {
