@@ -116,10 +116,20 @@ describe('cancellation without a running worker', () => {
     const res = await quiet.api('POST', `/v1/jobs/${job.id}/cancel`);
     expect(res.status).toBe(200);
     expect(res.body.status).toBe('cancelled');
-    const worker = quiet.startWorker();
-    await new Promise((r) => setTimeout(r, 500));
+    // One submission at a time, in order: once a job sent after the cancelled one has reached the
+    // provider and no submit work is left, the worker has handled the cancelled job's turn.
+    const worker = quiet.startWorker({ submitConcurrency: 1 });
+    const { body: later } = await quiet.api('POST', '/v1/jobs', jobBody({}, 0));
+    await quiet.waitForJob(later.id, isTerminalJob);
+    const submitQueue = quiet.queues.get('submit');
+    for (;;) {
+      const counts = await submitQueue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+      if (Object.values(counts).every((n) => n === 0)) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
     await worker.close();
     const stats = await quiet.simApi('GET', '/sim/stats');
+    expect(stats.creates_by_job[later.id]).toBe(1);
     expect(stats.creates_by_job[job.id] ?? 0).toBe(0);
     expect((await quiet.api('GET', `/v1/jobs/${job.id}`)).body.status).toBe('cancelled');
   });
@@ -130,9 +140,12 @@ describe('cancellation without a running worker', () => {
     const worker = quiet.startWorker({ poll: { initialMs: 60_000, maxMs: 60_000 } });
     const { body: job } = await quiet.api('POST', '/v1/jobs', jobBody({}, 100));
     const queued = await quiet.waitForJob(job.id, (j) => j.response_id !== null);
-    await new Promise((r) => setTimeout(r, 200)); // 100 simulated ms × 0.01 scale: long done
-    const providerView = await fetch(`${quiet.simUrl}/v1/responses/${queued.response_id}`, { headers: { authorization: 'Bearer sk-test' } }).then((r) => r.json());
-    expect(providerView.status).toBe('completed');
+    // 100 simulated ms × 0.01 scale: the provider finishes at once; nobody polls it for this job.
+    const providerView = async () => fetch(`${quiet.simUrl}/v1/responses/${queued.response_id}`, { headers: { authorization: 'Bearer sk-test' } }).then((r) => r.json());
+    const deadline = Date.now() + 10_000;
+    while ((await providerView()).status !== 'completed' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect((await providerView()).status).toBe('completed');
+    expect((await quiet.api('GET', `/v1/jobs/${job.id}`)).body.status).not.toBe('completed');
 
     const cancel = await quiet.api('POST', `/v1/jobs/${job.id}/cancel`);
     expect(cancel.body.status).toBe('cancelling');
