@@ -8,7 +8,7 @@ import { Registry, callbackAttemptObserver, createMetrics, disabledMetrics } fro
 import { startOpsServer, workerReadinessChecks } from './http.ts';
 import { createProviderObserver } from './provider-observer.ts';
 import { loadEnv } from './env.ts';
-import { createWorker } from './worker.ts';
+import { createWorker, providerRateLimitWindow } from './worker.ts';
 
 const env = loadConfigOrExit(loadEnv);
 const logger = createLogger({ service: 'worker', level: env.LOG_LEVEL });
@@ -58,7 +58,7 @@ const worker = createWorker({
     cancelConcurrency: env.CANCEL_CONCURRENCY,
     webhookConcurrency: env.WEBHOOK_CONCURRENCY,
     completionMode: env.COMPLETION_MODE,
-    providerRateLimit: env.PROVIDER_RATE_LIMIT_PER_SECOND ? { max: Math.max(1, Math.round(env.PROVIDER_RATE_LIMIT_PER_SECOND)), durationMs: 1000 } : undefined,
+    providerRateLimit: env.PROVIDER_RATE_LIMIT_PER_SECOND ? providerRateLimitWindow(env.PROVIDER_RATE_LIMIT_PER_SECOND) : undefined,
     poll: { initialMs: env.POLL_INITIAL_MS, maxMs: env.POLL_MAX_MS, factor: env.POLL_FACTOR, safetyIntervalMs: env.SAFETY_POLL_MS },
     retry: { baseMs: env.RETRY_BASE_MS, maxMs: env.RETRY_MAX_MS, maxAttempts: env.SUBMIT_MAX_ATTEMPTS, maxElapsedMs: env.SUBMIT_RETRY_WINDOW_SECONDS * 1000 },
     sweep: {

@@ -27,6 +27,15 @@ export interface LonghaulWorker {
   close(timeoutMs?: number): Promise<void>;
 }
 
+/**
+ * PROVIDER_RATE_LIMIT_PER_SECOND as a BullMQ limiter window (whole creates per window): never
+ * above the rate, fractional rates included (0.5 is one create per 2 s, 2.5 two per 800 ms).
+ */
+export function providerRateLimitWindow(perSecond: number): { max: number; durationMs: number } {
+  const max = Math.max(1, Math.floor(perSecond));
+  return { max, durationMs: Math.ceil((1_000 * max) / perSecond) };
+}
+
 export function createWorker(deps: WorkerDeps): LonghaulWorker {
   const { config, logger } = deps;
   deps.metrics.setQueueDepthSource(() => queueDepths(deps.queues));
