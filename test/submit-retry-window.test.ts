@@ -25,12 +25,11 @@ it('retries a transient create failure of a job that waited for its token budget
   const body = jobBody({ input: `Budgeted request ${'x'.repeat(400)}` }, 50);
   const first = (await stack.api('POST', '/v1/jobs', body)).body;
   await stack.waitForJob(first.id, (j) => j.status !== 'pending');
-  const second = (await stack.api('POST', '/v1/jobs', body)).body;
+  // Every create fails from now on: the first job is already at the provider (its polls are not faulted).
   await stack.simApi('POST', '/sim/config', { error_rate: 1 });
-  const waited = await stack.waitForJob(second.id, (j) => j.status !== 'pending', 1_500).catch(() => null);
-  expect(waited, 'the second job should still be waiting for budget').toBeNull();
+  const second = (await stack.api('POST', '/v1/jobs', body)).body;
 
-  // Its first create fails (after > 1 s in pending); the provider recovers for the retry.
+  // Its first create fails; the provider recovers for the retry.
   const deadline = Date.now() + 15_000;
   while ((await stack.simApi('GET', '/sim/stats')).errors < 1) {
     if (Date.now() > deadline) throw new Error('the second job never reached the provider');
@@ -39,6 +38,14 @@ it('retries a transient create failure of a job that waited for its token budget
   await stack.simApi('POST', '/sim/config', { error_rate: 0 });
   const done = await stack.waitForJob(second.id, isTerminalJob, 15_000);
   expect(done.status, JSON.stringify(done.error)).toBe('completed');
-  const { rows } = await stack.db.pool.query<{ submit_attempts: number }>('select submit_attempts from jobs where id = $1', [second.id]);
+  const { rows } = await stack.db.pool.query<{ submit_attempts: number; created_at: Date }>('select submit_attempts, created_at from jobs where id = $1', [second.id]);
   expect(rows[0]!.submit_attempts).toBeGreaterThanOrEqual(2);
+  // The case under test: the failed create came after the job had waited in pending longer than
+  // the whole retry window (1 s), so a window counted from acceptance would have failed the job.
+  const { rows: creates } = await stack.db.pool.query<{ status_code: number | null; at: Date }>(
+    "select status_code, at from provider_calls where job_id = $1 and operation = 'create' order by at",
+    [second.id],
+  );
+  expect(creates[0]!.status_code, JSON.stringify(creates)).toBe(500);
+  expect(creates[0]!.at.getTime() - rows[0]!.created_at.getTime()).toBeGreaterThan(1_000);
 });
