@@ -115,6 +115,8 @@ export interface Deployment {
   crashed(): AppProcess[];
   simConfig(patch: Record<string, unknown>): Promise<void>;
   simStats(): Promise<SimStatsView>;
+  /** Every /v1 request the simulator received (arrival time on its clock, the status it answered), oldest first. */
+  simRequestLog(): Promise<SimArrival[]>;
   /** Work items per queue in the `active` state (read from Redis). */
   activeWorkItems(): Promise<Record<string, number>>;
   /**
@@ -133,7 +135,20 @@ export interface SimStatsView {
   rate_limited: number;
   errors: number;
   creates_by_job: Record<string, number>;
+  /** By response id: when it reached its terminal state (ms since the epoch). */
+  terminal_at_ms: Record<string, number>;
   webhooks: { sent: number; delivered: number; dropped: number; duplicated: number; failed_attempts: number };
+}
+
+/** One entry of the simulator's `GET /sim/request-log`. */
+export interface SimArrival {
+  at_ms: number;
+  method: string;
+  path: string;
+  /** Null while the answer was still being written. */
+  status: number | null;
+  /** The Longhaul job a create names. */
+  job_id: string | null;
 }
 
 export async function startCluster(options: ClusterOptions = {}): Promise<Cluster> {
@@ -279,6 +294,11 @@ async function deploy(dir: string, postgres: PostgresServer, redis: RedisServer,
     },
     async simStats() {
       return (await (await fetch(`${simUrl}/sim/stats`)).json()) as SimStatsView;
+    },
+    async simRequestLog() {
+      const log = (await (await fetch(`${simUrl}/sim/request-log`)).json()) as { data: SimArrival[]; dropped: number };
+      if (log.dropped > 0) throw new Error(`the simulator dropped ${log.dropped} request-log entries: a check would read a partial log`);
+      return log.data;
     },
     async activeWorkItems() {
       const depths = await queueDepths(queues);

@@ -2,10 +2,18 @@
  * The client side of a scenario: submits jobs at a steady rate across the API processes, the way
  * a careful client does (an Idempotency-Key per job; on a 503, a refused or reset connection or a
  * 409 in flight it waits, honouring Retry-After, and retries on the next API), and records every
- * answer. "Accepted" means a 202 was received: those are the jobs that must never be lost.
+ * request it made (when it was sent, when and how it ended). "Accepted" means a 202 was received:
+ * those are the jobs that must never be lost.
  *
  * Every answer is classified; a 500, an unexpected 4xx or a request that hangs past HANG_MS are
- * what the scenarios count as violations.
+ * what the scenarios count as violations. The record is the client's own, independent of what the
+ * API logs: scenarios read from it what the API answered during a fault (202s while Redis was
+ * down) and which requests a shutdown dropped.
+ *
+ * A connection that ends without an answer is one of two things, told apart afterwards from the
+ * same key's next answer: a request the API never processed (the retry is answered with a fresh
+ * 202) or one it processed and then dropped unanswered (the retry is answered as a replay, or 409
+ * while the first is still being processed). Only the second is a request lost in flight.
  */
 import { type Deployment, SIM_TIME_SCALE } from './cluster.ts';
 import { sleep, unitRandom } from './time.ts';
@@ -29,12 +37,42 @@ export interface AnswerCounts {
   reset: number;
   hangs: number;
   reads: number;
+  /** Submission attempts after a job's first (each after a 503, 409, refusal, reset or hang). */
+  retries: number;
+}
+
+/** How one request ended, as the client saw it. */
+export type RequestOutcome = 'accepted' | 'replayed' | 'unavailable' | 'in_flight' | 'server_error' | 'unexpected' | 'refused' | 'reset' | 'hang' | 'ok';
+
+/** One request of the client's own record. */
+export interface RecordedRequest {
+  method: 'POST' | 'GET';
+  /** The Idempotency-Key of a submission; null for a read. */
+  key: string | null;
+  apiUrl: string;
+  /** When it was sent and when it ended (answered, refused, reset or given up), client clock. */
+  sentAt: number;
+  endedAt: number;
+  outcome: RequestOutcome;
+  /** The HTTP status; null when the connection ended without an answer. */
+  status: number | null;
 }
 
 export interface Load {
   /** Job ids in the order they were accepted. */
   accepted(): string[];
+  /** Jobs the client set out to submit (accepted or not). */
+  submitted(): number;
   counts: AnswerCounts;
+  /** Every request made, in the order they ended. */
+  requests: RecordedRequest[];
+  /** Submissions sent at or after `from` and answered 202 (fresh or replayed) at or before `to`. */
+  acceptedBetween(from: number, to: number): RecordedRequest[];
+  /**
+   * Submissions whose connection ended without an answer although the API had processed them:
+   * the key's next answer was a replay (or a 409 while the first was still being processed).
+   */
+  droppedInFlight(): RecordedRequest[];
   /** Every violation, with what was answered (first few kept). */
   violations: string[];
   maxLatencyMs: number;
@@ -77,7 +115,9 @@ export function createLoad(deployment: Deployment, name: string): Load {
     reset: 0,
     hangs: 0,
     reads: 0,
+    retries: 0,
   };
+  const requests: RecordedRequest[] = [];
   const violations: string[] = [];
   const acceptedIds: string[] = [];
   let nextIndex = 0;
@@ -89,28 +129,32 @@ export function createLoad(deployment: Deployment, name: string): Load {
   };
   const headers = { authorization: `Bearer ${deployment.apiKey}`, 'content-type': 'application/json' };
 
-  type Outcome = { kind: 'accepted'; id: string } | { kind: 'retry'; waitMs: number } | { kind: 'fatal' };
+  type Outcome = { kind: 'accepted'; id: string; as: RequestOutcome } | { kind: 'retry'; waitMs: number; as: RequestOutcome } | { kind: 'fatal'; as: RequestOutcome };
 
   const classifyError = (err: unknown, what: string): Outcome => {
     const e = err as { name?: string; cause?: { code?: string; message?: string } };
     if (e.name === 'TimeoutError' || e.name === 'AbortError') {
       counts.hangs += 1;
       violation(`${what}: no answer within ${HANG_MS} ms`);
-      return { kind: 'retry', waitMs: 500 };
+      return { kind: 'retry', waitMs: 500, as: 'hang' };
     }
-    if (e.cause?.code === 'ECONNREFUSED') counts.refused += 1;
-    else counts.reset += 1;
-    return { kind: 'retry', waitMs: 300 };
+    if (e.cause?.code === 'ECONNREFUSED') {
+      counts.refused += 1;
+      return { kind: 'retry', waitMs: 300, as: 'refused' };
+    }
+    counts.reset += 1;
+    return { kind: 'retry', waitMs: 300, as: 'reset' };
   };
 
-  const classifyAnswer = async (res: Response, what: string): Promise<Outcome | null> => {
+  const classifyAnswer = async (res: Response, what: string): Promise<Outcome> => {
     const text = await res.text();
     if (res.status === 503) {
       let code = '';
       try {
         code = (JSON.parse(text) as { error?: { code?: string } }).error?.code ?? '';
       } catch {}
-      if (code === 'database_unavailable') counts.unavailable += 1;
+      const unavailable = code === 'database_unavailable';
+      if (unavailable) counts.unavailable += 1;
       else {
         counts.serverErrors += 1;
         violation(`${what}: 503 ${text.slice(0, 200)}`);
@@ -118,42 +162,47 @@ export function createLoad(deployment: Deployment, name: string): Load {
       const retryAfter = Number(res.headers.get('retry-after'));
       if (!res.headers.has('retry-after')) counts.missingRetryAfter += 1;
       // Honour Retry-After, capped: the scenarios are time-scaled.
-      return { kind: 'retry', waitMs: Math.min(1_000, Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : 500) };
+      return { kind: 'retry', waitMs: Math.min(1_000, Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : 500), as: unavailable ? 'unavailable' : 'server_error' };
     }
     if (res.status >= 500) {
       counts.serverErrors += 1;
       violation(`${what}: ${res.status} ${text.slice(0, 200)}`);
-      return { kind: 'retry', waitMs: 500 };
+      return { kind: 'retry', waitMs: 500, as: 'server_error' };
     }
     if (res.status === 409) {
       counts.inFlight += 1;
-      return { kind: 'retry', waitMs: 200 };
+      return { kind: 'retry', waitMs: 200, as: 'in_flight' };
     }
     if (res.status >= 400) {
       counts.unexpected += 1;
       violation(`${what}: ${res.status} ${text.slice(0, 200)}`);
-      return { kind: 'fatal' };
+      return { kind: 'fatal', as: 'unexpected' };
     }
     if (res.status === 202) {
-      if (res.headers.get('idempotent-replayed') === 'true') counts.replayed += 1;
-      return { kind: 'accepted', id: (JSON.parse(text) as { id: string }).id };
+      const replayed = res.headers.get('idempotent-replayed') === 'true';
+      if (replayed) counts.replayed += 1;
+      return { kind: 'accepted', id: (JSON.parse(text) as { id: string }).id, as: replayed ? 'replayed' : 'accepted' };
     }
-    return null;
+    return { kind: 'fatal', as: 'ok' };
   };
 
   const submitOne = async (i: number, body: string, giveUpAt: number): Promise<void> => {
     const key = `${name}-${i}`;
     for (let attempt = 0; Date.now() < giveUpAt; attempt++) {
       const apiUrl = deployment.apiUrls[(i + attempt) % deployment.apiUrls.length]!;
+      if (attempt > 0) counts.retries += 1;
       const started = Date.now();
       let outcome: Outcome;
+      let status: number | null = null;
       try {
         const res = await fetch(`${apiUrl}/v1/jobs`, { method: 'POST', headers: { ...headers, 'idempotency-key': key }, body, signal: AbortSignal.timeout(HANG_MS) });
-        outcome = (await classifyAnswer(res, `POST /v1/jobs (${apiUrl})`)) ?? { kind: 'fatal' };
+        status = res.status;
+        outcome = await classifyAnswer(res, `POST /v1/jobs (${apiUrl})`);
         state.maxLatencyMs = Math.max(state.maxLatencyMs, Date.now() - started);
       } catch (err) {
         outcome = classifyError(err, `POST /v1/jobs (${apiUrl})`);
       }
+      requests.push({ method: 'POST', key, apiUrl, sentAt: started, endedAt: Date.now(), outcome: outcome.as, status });
       if (outcome.kind === 'accepted') {
         counts.accepted += 1;
         acceptedIds.push(outcome.id);
@@ -169,19 +218,47 @@ export function createLoad(deployment: Deployment, name: string): Load {
     const apiUrl = deployment.apiUrls[i % deployment.apiUrls.length]!;
     const path = ids.length > 0 && i % 3 !== 0 ? `/v1/jobs/${ids[Math.floor(unitRandom(i, 3) * ids.length)]}` : '/v1/jobs?limit=20';
     const started = Date.now();
+    let outcome: Outcome;
+    let status: number | null = null;
     try {
       const res = await fetch(`${apiUrl}${path}`, { headers, signal: AbortSignal.timeout(HANG_MS) });
       counts.reads += 1;
-      await classifyAnswer(res, `GET ${path}`);
+      status = res.status;
+      outcome = await classifyAnswer(res, `GET ${path}`);
       state.maxLatencyMs = Math.max(state.maxLatencyMs, Date.now() - started);
     } catch (err) {
-      classifyError(err, `GET ${path}`);
+      outcome = classifyError(err, `GET ${path}`);
     }
+    requests.push({ method: 'GET', key: null, apiUrl, sentAt: started, endedAt: Date.now(), outcome: outcome.as, status });
+  };
+
+  const droppedInFlight = (): RecordedRequest[] => {
+    const byKey = new Map<string, RecordedRequest[]>();
+    for (const r of requests) {
+      if (r.key === null) continue;
+      const list = byKey.get(r.key) ?? [];
+      list.push(r);
+      byKey.set(r.key, list);
+    }
+    const dropped: RecordedRequest[] = [];
+    for (const list of byKey.values()) {
+      list.forEach((r, n) => {
+        if (r.outcome !== 'reset' && r.outcome !== 'hang') return;
+        // The key's next attempt that reached an API: a refusal or another reset says nothing.
+        const next = list.slice(n + 1).find((x) => x.status !== null);
+        if (next && (next.outcome === 'replayed' || next.outcome === 'in_flight')) dropped.push(r);
+      });
+    }
+    return dropped;
   };
 
   return {
     accepted: () => [...acceptedIds],
+    submitted: () => nextIndex,
     counts,
+    requests,
+    acceptedBetween: (from, to) => requests.filter((r) => r.method === 'POST' && (r.outcome === 'accepted' || r.outcome === 'replayed') && r.sentAt >= from && r.endedAt <= to),
+    droppedInFlight,
     violations,
     get maxLatencyMs() {
       return state.maxLatencyMs;

@@ -1,7 +1,10 @@
 /**
  * What a scenario reports, measured from Postgres (the source of truth) and the simulator:
  *
- * - lost: accepted (a 202 was received) − terminal once the settle deadline has passed;
+ * - outcome: every accepted job (a 202 was received) must reach the status its scenario expects
+ *   (completed, unless the scenario makes another outcome correct); a job in any other status
+ *   after the settle deadline, terminal or not, fails the scenario;
+ * - lost: accepted − terminal once the settle deadline has passed;
  * - duplicate creates: Σ over jobs of max(0, creates − 1), from the simulator's per-job counts;
  * - duplicate terminal events: `job_events` rows into a terminal status beyond one per job (a
  *   terminal transition written twice); the same is checked for terminal callback events;
@@ -13,6 +16,16 @@ import type { Deployment } from './cluster.ts';
 import { seconds, sleep } from './time.ts';
 
 export const TERMINAL_STATUSES = JOB_STATUSES.filter(isTerminal);
+
+/** The status a job of a scenario must end in. */
+export type ExpectedOutcome = (typeof JOB_STATUSES)[number];
+
+/** An accepted job that did not end as expected: its status, or `absent` when Postgres has no such job. */
+export interface WrongOutcome {
+  id: string;
+  expected: ExpectedOutcome;
+  status: string;
+}
 const TERMINAL_EVENT_TYPES = TERMINAL_STATUSES.map((s) => `job.${s}`);
 
 export interface Check {
@@ -27,6 +40,8 @@ export interface ScenarioResult {
   accepted: number;
   terminal: number;
   completed: number;
+  /** Accepted jobs in another status than the scenario expects (terminal or not). */
+  wrongOutcomes: number;
   lost: number;
   duplicateCreates: number;
   duplicateTerminalEvents: number;
@@ -61,6 +76,8 @@ export interface Measured {
   terminal: number;
   completed: number;
   lost: number;
+  /** Accepted jobs not in their expected status, in acceptance order. */
+  wrongOutcomes: WrongOutcome[];
   /** Jobs not accepted by the client but present in Postgres (a 202 that never arrived). */
   unacknowledged: number;
   byStatus: Record<string, number>;
@@ -72,11 +89,18 @@ export interface Measured {
   maxTimeToTerminalMs: number | null;
 }
 
-export async function measure(deployment: Deployment, accepted: string[]): Promise<Measured> {
+export async function measure(deployment: Deployment, accepted: string[], expected: (id: string) => ExpectedOutcome): Promise<Measured> {
   const db = deployment.pool;
-  const { rows: statusRows } = await db.query<{ status: string; n: number }>('select status, count(*)::int as n from jobs where id = any($1) group by status', [accepted]);
-  const byStatus = Object.fromEntries(statusRows.map((r) => [r.status, r.n]));
+  const { rows: jobRows } = await db.query<{ id: string; status: string }>('select id, status from jobs where id = any($1)', [accepted]);
+  const statusOf = new Map(jobRows.map((r) => [r.id, r.status]));
+  const byStatus: Record<string, number> = {};
+  for (const r of jobRows) byStatus[r.status] = (byStatus[r.status] ?? 0) + 1;
   const terminal = TERMINAL_STATUSES.reduce((sum, s) => sum + (byStatus[s] ?? 0), 0);
+  const wrongOutcomes: WrongOutcome[] = [];
+  for (const id of accepted) {
+    const status = statusOf.get(id) ?? 'absent';
+    if (status !== expected(id)) wrongOutcomes.push({ id, expected: expected(id), status });
+  }
   const { rows: extra } = await db.query<{ n: number }>('select count(*)::int as n from jobs where not (id = any($1))', [accepted]);
   const { rows: ttt } = await db.query<{ ms: number | null }>('select max(extract(epoch from finished_at - created_at) * 1000)::float8 as ms from jobs');
   const { rows: dupEvents } = await db.query<{ n: number }>(
@@ -94,6 +118,7 @@ export async function measure(deployment: Deployment, accepted: string[]): Promi
     terminal,
     completed: byStatus.completed ?? 0,
     lost: accepted.length - terminal,
+    wrongOutcomes,
     unacknowledged: extra[0]?.n ?? 0,
     byStatus,
     duplicateCreates: creates.reduce((sum, n) => sum + Math.max(0, n - 1), 0),
@@ -107,7 +132,7 @@ export async function measure(deployment: Deployment, accepted: string[]): Promi
 /** The one line a scenario prints. */
 export function formatLine(r: ScenarioResult): string {
   return (
-    `#${r.id} ${r.name}: accepted ${r.accepted}, terminal ${r.terminal}, completed ${r.completed}, lost ${r.lost}, ` +
+    `#${r.id} ${r.name}: accepted ${r.accepted}, terminal ${r.terminal}, completed ${r.completed}, not as expected ${r.wrongOutcomes}, lost ${r.lost}, ` +
     `duplicate creates ${r.duplicateCreates}, duplicate terminal events ${r.duplicateTerminalEvents}, ` +
     `max time-to-terminal ${seconds(r.maxTimeToTerminalMs)}, recovery ${seconds(r.recoveryMs)} — ${r.passed ? 'PASS' : 'FAIL'}`
   );
@@ -121,11 +146,11 @@ export function formatDetails(r: ScenarioResult): string[] {
 
 /** The README table of a run. */
 export function formatTable(results: ScenarioResult[]): string {
-  const header = '| # | scenario | accepted | terminal | completed | lost | duplicate creates | duplicate terminal events | max time-to-terminal | recovery |';
-  const rule = '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |';
+  const header = '| # | scenario | accepted | terminal | completed | not as expected | lost | duplicate creates | duplicate terminal events | max time-to-terminal | recovery |';
+  const rule = '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |';
   const rows = results.map(
     (r) =>
-      `| ${r.id} | ${r.name} | ${r.accepted} | ${r.terminal} | ${r.completed} | ${r.lost} | ${r.duplicateCreates} | ${r.duplicateTerminalEvents} | ${seconds(r.maxTimeToTerminalMs)} | ${seconds(r.recoveryMs)} |`,
+      `| ${r.id} | ${r.name} | ${r.accepted} | ${r.terminal} | ${r.completed} | ${r.wrongOutcomes} | ${r.lost} | ${r.duplicateCreates} | ${r.duplicateTerminalEvents} | ${seconds(r.maxTimeToTerminalMs)} | ${seconds(r.recoveryMs)} |`,
   );
   return [header, rule, ...rows].join('\n');
 }

@@ -1,11 +1,18 @@
 /**
  * What every scenario shares: its options, and how it concludes (wait for every accepted job to
- * be terminal, measure, and add the checks that hold in every scenario: no process crashed, the
+ * be terminal, measure, and add the checks that hold in every scenario: every submitted job was
+ * accepted, every accepted job reached the outcome the scenario expects, no process crashed, the
  * API never answered a 500, an unexpected 4xx or hung, one terminal callback event per job).
+ *
+ * A scenario's own checks come in two kinds: that its fault really happened, measured from
+ * outside the code under test (the simulator's counters and request log, the callback receiver's
+ * log, the load client's record, the orchestrator's own connections), so that a scenario whose
+ * fault did not bite cannot pass; and that recovery held. Checks that depend on every job having
+ * settled are computed in `settled`, after the wait.
  */
 import type { Cluster, DeployOptions, Deployment } from './cluster.ts';
 import type { Load } from './load.ts';
-import { type Check, type ScenarioResult, measure, waitForTerminal } from './report.ts';
+import { type Check, type ExpectedOutcome, type Measured, type ScenarioResult, type WrongOutcome, measure, waitForTerminal } from './report.ts';
 import { describeExit } from './processes.ts';
 
 export interface ScenarioOptions {
@@ -31,7 +38,11 @@ export interface Conclusion {
   /** When the (last) fault ended; recovery is measured from it. Null: no recovery figure. */
   faultEndedAt: number | null;
   settleTimeoutMs: number;
+  /** The status every accepted job must end in (per job, or one for all). Default `completed`. */
+  expect?: ExpectedOutcome | ((jobId: string) => ExpectedOutcome);
   checks?: Check[];
+  /** Checks and figures measured after the settle wait (every accepted job terminal, or the deadline). */
+  settled?: (m: Measured) => Promise<{ checks?: Check[]; notes?: string[] }>;
   notes?: string[];
   /** A scenario-specific recovery figure, instead of "until every job was terminal". */
   recoveryMs?: number | null;
@@ -39,6 +50,22 @@ export interface Conclusion {
 
 export function check(name: string, ok: boolean, detail: string): Check {
   return { name, ok, detail };
+}
+
+/** A check that the scenario's fault really happened (so recovery was exercised), measured from outside. */
+export function faultCheck(name: string, ok: boolean, detail: string): Check {
+  return { name: `fault injected: ${name}`, ok, detail };
+}
+
+/** `job_a failed, job_b in_progress, …` for the first few. */
+export function describeWrongOutcomes(wrong: WrongOutcome[], limit = 5): string {
+  const listed = wrong.slice(0, limit).map((w) => `${w.id} ${w.status}`);
+  return `${listed.join(', ')}${wrong.length > limit ? `, … (${wrong.length - limit} more)` : ''}`;
+}
+
+/** The first few items of a list for a check's detail. */
+export function firstFew<T>(items: T[], show: (item: T) => string, limit = 5): string {
+  return `${items.slice(0, limit).map(show).join('; ')}${items.length > limit ? `; … (${items.length - limit} more)` : ''}`;
 }
 
 /** Deploy (with the run's process counts), run the scenario's body, and always stop the deployment. */
@@ -61,17 +88,24 @@ export async function withDeployment(
 export async function conclude(meta: { id: number; name: string }, deployment: Deployment, startedAt: number, c: Conclusion): Promise<ScenarioResult> {
   const accepted = c.load.accepted();
   const allTerminalAt = await waitForTerminal(deployment, accepted, c.settleTimeoutMs);
-  const m = await measure(deployment, accepted);
+  const expected = c.expect ?? 'completed';
+  const expectedFor = typeof expected === 'function' ? expected : () => expected;
+  const m = await measure(deployment, accepted, expectedFor);
+  const after = (await c.settled?.(m)) ?? {};
   const counts = c.load.counts;
   const crashed = deployment.crashed();
+  const outcomeName = typeof expected === 'function' ? 'every accepted job reached its expected outcome' : `every accepted job ${expected}`;
   const checks: Check[] = [
+    check('every submitted job was accepted (202)', accepted.length === c.load.submitted(), `${accepted.length} of ${c.load.submitted()} accepted`),
+    check(outcomeName, m.wrongOutcomes.length === 0, `${m.wrongOutcomes.length} of ${accepted.length} did not: ${describeWrongOutcomes(m.wrongOutcomes)}`),
     ...(c.checks ?? []),
+    ...(after.checks ?? []),
     check('no process crashed', crashed.length === 0, crashed.map((p) => `${p.name} ${describeExit(p.exitStatus())}`).join(', ')),
     check('the API never answered 500, an unexpected 4xx, or hung', counts.serverErrors + counts.unexpected + counts.hangs === 0, c.load.violations.join('; ')),
     check('one terminal callback event per job', m.duplicateTerminalCallbacks === 0, `${m.duplicateTerminalCallbacks} duplicate terminal callback events`),
   ];
-  const notes = [...(c.notes ?? [])];
-  if (m.lost > 0 || m.unacknowledged > 0)
+  const notes = [...(c.notes ?? []), ...(after.notes ?? [])];
+  if (m.wrongOutcomes.length > 0 || m.unacknowledged > 0)
     notes.push(`statuses of accepted jobs: ${JSON.stringify(m.byStatus)}; jobs in Postgres never acknowledged to the client: ${m.unacknowledged}`);
   const recoveryMs = c.recoveryMs !== undefined ? c.recoveryMs : c.faultEndedAt !== null && allTerminalAt !== null ? Math.max(0, allTerminalAt - c.faultEndedAt) : null;
   return {
@@ -80,6 +114,7 @@ export async function conclude(meta: { id: number; name: string }, deployment: D
     accepted: m.accepted,
     terminal: m.terminal,
     completed: m.completed,
+    wrongOutcomes: m.wrongOutcomes.length,
     lost: m.lost,
     duplicateCreates: m.duplicateCreates,
     duplicateTerminalEvents: m.duplicateTerminalEvents,
@@ -89,6 +124,6 @@ export async function conclude(meta: { id: number; name: string }, deployment: D
     checks,
     notes,
     durationMs: Date.now() - startedAt,
-    passed: m.lost === 0 && m.duplicateTerminalEvents === 0 && checks.every((x) => x.ok),
+    passed: m.lost === 0 && m.wrongOutcomes.length === 0 && m.duplicateTerminalEvents === 0 && checks.every((x) => x.ok),
   };
 }
