@@ -151,17 +151,32 @@ export async function ensureRedis(url) {
   await waitReachable(host, port, 'Redis');
 }
 
+/** True in CI: `CI` set to anything but empty, `false` or `0` (what CI services set, and `is-ci` reads). */
+function isCi(env = process.env) {
+  return !['', 'false', '0'].includes(env.CI ?? '');
+}
+
 /**
  * Headless Chromium for the admin UI's browser test (playwright-core drives it; no browser is
  * downloaded). Installed from Debian packages when missing and we can; a no-op when present.
+ *
+ * In CI a browser that is still missing fails the run (throws): the browser test would otherwise
+ * go unrun and nobody would see it. On a developer's machine that cannot install it (no apt-get,
+ * or neither root nor sudo: macOS, a locked-down laptop) it is a warning and the browser test
+ * skips itself, saying why, so the rest of the suite still runs. A failed install (apt-get
+ * exiting non-zero, or a package that left no executable there) throws everywhere: that machine
+ * could have the browser and something is wrong with it.
  */
-export function ensureChromium(executable = '/usr/bin/chromium') {
+export function ensureChromium(executable = '/usr/bin/chromium', env = process.env) {
   if (existsSync(executable)) return;
   if (!has('apt-get') || (process.getuid?.() !== 0 && !has('sudo'))) {
-    log(`${executable} is missing and cannot be installed here: the browser test will be skipped`);
+    const why = `${executable} is missing and cannot be installed here (needs apt-get, as root or with sudo)`;
+    if (isCi(env)) throw new Error(`${why}: CI is set, so the admin UI browser test must run; install Chromium at ${executable}`);
+    log(`WARNING: ${why}: the admin UI browser test will be skipped (in CI this fails the run)`);
     return;
   }
   aptInstall(['chromium']);
+  if (!existsSync(executable)) throw new Error(`installed the chromium package but ${executable} is still missing: the admin UI browser test cannot run`);
 }
 
 /** Read KEY=VALUE lines (the local, git-ignored settings `npm start` generates once). */
