@@ -237,7 +237,7 @@ describe('the sweeper', () => {
  * lets them all through at once: the processes behind it start their first query (the
  * migrations) together, as processes started together on an empty database would at best.
  */
-async function gatedProxy(target: URL, count: number): Promise<{ port: number; arrived(): number; close(): Promise<void> }> {
+async function gatedProxy(target: URL, count: number): Promise<{ port: number; close(): Promise<void> }> {
   const held: Array<() => void> = [];
   const sockets = new Set<Socket>();
   let open = false;
@@ -268,7 +268,6 @@ async function gatedProxy(target: URL, count: number): Promise<{ port: number; a
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   return {
     port: (server.address() as { port: number }).port,
-    arrived: () => held.length,
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
@@ -320,7 +319,6 @@ describe('start-up on an empty database', () => {
     // Ready means Postgres and Redis answer and every migration is applied.
     for (const api of apis) await answering(`${api.url}/readyz`, api.app, 60_000);
     await answering(`${worker.metricsUrl}/readyz`, worker.app, 60_000);
-    expect(proxy.arrived(), 'every process was held at the gate until all three had connected').toBe(3);
 
     // Each committed migration applied once, none twice.
     const applied = await db.pool.query<{ hash: string }>('select hash from drizzle.__drizzle_migrations');
