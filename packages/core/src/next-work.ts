@@ -19,7 +19,10 @@
  *   schedule of the completion mode (first poll after `nextPollDelayMs(mode, 0)`, or the
  *   provider's `openai-poll-after-ms` hint); a cancel that raced the create is also carried out;
  * - a poll that found the job still running polls again (poll `attempt + 1` of the schedule:
- *   growing in `poll`/`hybrid` mode, the safety interval in `webhook` mode);
+ *   growing in `poll` mode, the safety interval in `webhook` mode);
+ * - in `hybrid` mode the schedule follows the webhooks' health (`options.webhooks`): while they
+ *   arrive, polls are a safety net (the first when the job should have finished, from its
+ *   `expectedDurationMs`, then every safety interval); otherwise the growing schedule;
  * - a stream the provider will no longer serve is tried again on the poll schedule, `webhook`
  *   mode included (its 5-minute safety interval would leave the stream's watchers waiting);
  * - an overdue job (its work item lost with Redis, found by the sweeper) gets its work again at
@@ -30,6 +33,7 @@
  */
 import { JobStatus, assertNever, isAtProvider, isTerminal } from './job-state.ts';
 import { type CompletionMode, type PollScheduleOptions, nextPollDelayMs } from './schedules.ts';
+import type { WebhookHealthState } from './webhook-health.ts';
 
 /** One piece of work for a job. Work items are keyed by job id, so dispatching one twice is harmless. */
 export type WorkItem =
@@ -76,6 +80,11 @@ export interface NextWorkOptions {
   completionMode?: CompletionMode;
   /** The poll schedule (defaults: schedules.ts). */
   poll?: PollScheduleOptions;
+  /**
+   * Hybrid mode: the webhooks' health as last learned (the worker's webhook-health tracker).
+   * `healthy`: polls are a safety net; `unknown`, `degraded` or absent: adaptive polling.
+   */
+  webhooks?: WebhookHealthState;
 }
 
 /** The job as far as its next work is concerned. */
@@ -83,6 +92,8 @@ export interface WorkSubject {
   status: JobStatus;
   /** A `stream: true` job: followed by its stream rather than polled. */
   streamed: boolean;
+  /** How long a job of its kind is expected to take at the provider (expected-duration.ts); absent: not known. */
+  expectedDurationMs?: number;
 }
 
 const SUBMIT: WorkItem = { kind: 'submit' };
@@ -96,7 +107,8 @@ const NOTHING: readonly WorkItem[] = [];
  */
 export function nextWorkFor(job: WorkSubject, change: JobChange, options: NextWorkOptions = {}): readonly WorkItem[] {
   const mode = options.completionMode ?? 'hybrid';
-  const poll = (attempt: number, pollAfterMs?: number): WorkItem => ({ kind: 'poll', attempt, delayMs: nextPollDelayMs(mode, attempt, options.poll, pollAfterMs) });
+  const context = { webhooks: options.webhooks, expectedDurationMs: job.expectedDurationMs };
+  const poll = (attempt: number, pollAfterMs?: number): WorkItem => ({ kind: 'poll', attempt, delayMs: nextPollDelayMs(mode, attempt, options.poll, pollAfterMs, context) });
 
   if (isTerminal(job.status)) return change.type === 'webhook' ? [RETIRE_POLL] : NOTHING;
   switch (change.type) {

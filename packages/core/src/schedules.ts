@@ -2,19 +2,27 @@
  * Retry and poll schedules: pure functions of (attempt, elapsed). Callers pass randomness in so
  * the schedules stay deterministic under test.
  */
+import type { WebhookHealthState } from './webhook-health.ts';
 
 /**
  * How a job's completion is detected:
  * - `poll`: adaptive polling only (no webhooks configured);
  * - `webhook`: OpenAI's webhooks finish jobs; a poll every `safetyIntervalMs` catches lost ones;
- * - `hybrid`: webhooks and adaptive polling both, whichever comes first.
+ * - `hybrid`: webhooks and polls both, whichever comes first, the polls chosen by the webhooks'
+ *   health (webhook-health.ts): a safety net while webhooks arrive, adaptive polling otherwise.
  */
 export type CompletionMode = 'poll' | 'webhook' | 'hybrid';
 export const COMPLETION_MODES: readonly CompletionMode[] = ['poll', 'webhook', 'hybrid'];
 
 export interface PollScheduleOptions {
-  /** Webhook mode: the safety-net poll interval. Default 300 000 ms (5 minutes). */
+  /** Webhook mode, and hybrid mode while webhooks are healthy: the safety-net poll interval. Default 300 000 ms (5 minutes). */
   safetyIntervalMs?: number;
+  /**
+   * Hybrid mode: how late a webhook may be before it counts as lost. A job whose expected duration
+   * is known is polled at the latest this long after it (its webhook overdue), and a poll that finds
+   * a response finished this long ago with no webhook counts against webhooks. Default 30 000 ms.
+   */
+  webhookGraceMs?: number;
   /** First delay after submission. Default 1 000 ms. */
   initialMs?: number;
   /** Growth factor per poll. Default 2. */
@@ -38,10 +46,60 @@ export function pollDelayMs(attempt: number, options: PollScheduleOptions = {}, 
   return Math.round(Math.min(max, initial * factor ** Math.max(0, attempt)));
 }
 
+/** What hybrid mode's choice of schedule depends on. */
+export interface PollContext {
+  /** The webhooks' health: `healthy` polls as a safety net; anything else (or absent) polls adaptively. */
+  webhooks?: WebhookHealthState;
+  /** How long the job is expected to take at the provider (expected-duration.ts); absent: not known. */
+  expectedDurationMs?: number;
+}
+
 /** Delay before poll number `attempt` (0-based) in the given completion mode. */
-export function nextPollDelayMs(mode: CompletionMode, attempt: number, options: PollScheduleOptions = {}, providerHintMs?: number): number {
+export function nextPollDelayMs(mode: CompletionMode, attempt: number, options: PollScheduleOptions = {}, providerHintMs?: number, context: PollContext = {}): number {
   if (mode === 'webhook') return options.safetyIntervalMs ?? 300_000;
+  if (mode === 'hybrid' && context.webhooks === 'healthy') return safetyNetPollDelayMs(attempt, options, context.expectedDurationMs);
   return pollDelayMs(attempt, options, providerHintMs);
+}
+
+/**
+ * Hybrid mode while webhooks arrive: polls are only a safety net, for the webhook that gets lost.
+ * A job's first poll waits until it is expected to have finished (`expectedDurationMs`), then at
+ * most until its webhook is overdue (`webhookGraceMs` later), within those two bounds after
+ * `safetyIntervalMs`; a job of no known duration is first polled after `safetyIntervalMs`. Every
+ * later poll follows `safetyIntervalMs` after the one before. The provider's poll hint is not
+ * followed: the webhook is what is waited for.
+ *
+ * So a job whose webhook arrives costs no poll at all (the webhook retires it), and one whose
+ * webhook is lost is found within the grace period of its expected end.
+ */
+export function safetyNetPollDelayMs(attempt: number, options: PollScheduleOptions = {}, expectedDurationMs?: number): number {
+  const safety = options.safetyIntervalMs ?? 300_000;
+  if (attempt > 0 || expectedDurationMs === undefined || !Number.isFinite(expectedDurationMs)) return safety;
+  const expected = Math.max(0, expectedDurationMs);
+  const overdue = expected + (options.webhookGraceMs ?? 30_000);
+  return Math.round(Math.max(expected, Math.min(safety, overdue)));
+}
+
+/**
+ * Where a job `elapsedMs` after its submission stands in the adaptive schedule (`pollDelayMs`):
+ * the number of its next poll and the delay until it. Used to put a job back on adaptive polling
+ * (webhooks degraded) as if it had always been on it, rather than starting the schedule again.
+ */
+export function adaptivePollAfter(elapsedMs: number, options: PollScheduleOptions = {}): { attempt: number; delayMs: number } {
+  const max = options.maxMs ?? 30_000;
+  const elapsed = Math.max(0, elapsedMs);
+  let at = 0;
+  for (let attempt = 0; ; attempt++) {
+    const delay = pollDelayMs(attempt, options);
+    // Once the delay is at its cap the rest of the schedule is regular: jump straight to the poll.
+    if (delay >= max || delay <= 0 || (options.factor ?? 2) <= 1) {
+      const skipped = delay > 0 ? Math.max(0, Math.floor((elapsed - at) / delay)) : 0;
+      const next = at + (skipped + 1) * Math.max(1, delay);
+      return { attempt: attempt + skipped, delayMs: Math.round(next - elapsed) };
+    }
+    at += delay;
+    if (at > elapsed) return { attempt, delayMs: Math.round(at - elapsed) };
+  }
 }
 
 export interface RetryScheduleOptions {
