@@ -12,7 +12,8 @@ import { createAddressPolicy } from '@longhaul/callbacks';
 import { createDb, createTenant, type DbHandle } from '@longhaul/db';
 import { createTestDatabase, type TestDatabase } from '@longhaul/db/testing';
 import { createProvider } from '@longhaul/provider';
-import { createJobStreams, createQueues, type Queues } from '@longhaul/queue';
+import { Cluster } from 'ioredis';
+import { type RedisClient, createJobStreams, createQueues, createRedis, type Queues } from '@longhaul/queue';
 import { createLogger, type LoggerConfig } from '@longhaul/runtime';
 import { DEFAULT_MODEL_PRICES } from '@longhaul/core';
 import { Registry, callbackAttemptObserver, createMetrics, type Metrics } from '@longhaul/metrics';
@@ -53,6 +54,8 @@ export interface StackOptions {
   startWorker?: boolean;
   /** Default: the machine's Redis (REDIS_URL). */
   redisUrl?: string;
+  /** `redisUrl` is a seed node of a Redis Cluster: cluster clients everywhere, and a hash-tagged prefix (default false). */
+  redisCluster?: boolean;
   /** Wire the simulator's signed webhooks to the API's receiver (default false). */
   webhooks?: boolean;
   /** Where the API's and the worker's log lines go, and from which level (default: TEST_LOG_LEVEL or silent). */
@@ -73,7 +76,8 @@ export interface Stack {
   queues: Queues;
   prefix: string;
   redisUrl: string;
-  redis: Redis;
+  /** A connection of the test's own (a cluster client with `redisCluster`). */
+  redis: RedisClient;
   worker: LonghaulWorker | null;
   /** The API's and the workers' metrics (separate registries, as in separate processes). */
   apiMetrics: Metrics;
@@ -92,15 +96,17 @@ export const isTerminalJob = (job: any) => TERMINAL.includes(job.status);
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const database = await createTestDatabase(testDatabaseBaseUrl());
   const redisUrl = options.redisUrl ?? testRedisUrl();
-  const prefix = `lhtest_${randomBytes(6).toString('hex')}`;
+  const cluster = options.redisCluster ? {} : undefined;
+  const tag = `lhtest_${randomBytes(6).toString('hex')}`;
+  const prefix = cluster ? `{${tag}}` : tag;
   const logger = createLogger({ service: 'test', level: options.logLevel ?? process.env.TEST_LOG_LEVEL ?? 'silent', destination: options.logDestination });
   const apiMetrics = createMetrics(new Registry());
   const workerMetrics = createMetrics(new Registry());
   const sim = await createSimServer({ time_scale: 0.01, ...options.sim }).listen(0);
   const db = createDb({ connectionString: database.url, max: 20 });
-  const queues = createQueues({ redisUrl, prefix, role: 'producer' });
-  const workerQueues = createQueues({ redisUrl, prefix, role: 'worker' });
-  const redis = new Redis(redisUrl);
+  const queues = createQueues({ redisUrl, cluster, prefix, role: 'producer' });
+  const workerQueues = createQueues({ redisUrl, cluster, prefix, role: 'worker' });
+  const redis = cluster ? createRedis({ redisUrl, cluster, role: 'worker' }) : new Redis(redisUrl);
   const { apiKey, tenantId } = await createTenant(db.db, 'test tenant');
   const clock = () => new Date();
   const webhookSecret = `whsec_${randomBytes(32).toString('base64')}`;
@@ -223,14 +229,18 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   return stack;
 }
 
-/** Remove every Redis key of a test's queue prefix. */
-export async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.del(...keys);
-  } while (cursor !== '0');
+/** Remove every Redis key of a test's queue prefix (on a cluster, from every master: SCAN sees one node's keys). */
+export async function deletePrefix(redis: RedisClient, prefix: string): Promise<void> {
+  const pattern = `${prefix.replace(/[{}[\]*?\\]/g, '\\$&')}:*`;
+  for (const node of redis instanceof Cluster ? redis.nodes('master') : [redis]) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      // One DEL per key on a cluster: a multi-key DEL must stay in one slot.
+      if (keys.length) await (redis instanceof Cluster ? Promise.all(keys.map((k) => node.del(k))) : node.del(...keys));
+    } while (cursor !== '0');
+  }
 }
 
 export function jobBody(overrides: Record<string, unknown> = {}, simDurationMs = 200): Record<string, unknown> {

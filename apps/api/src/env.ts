@@ -4,6 +4,7 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { clusterPrefixProblem, defaultQueuePrefix, namesNonZeroDatabase, parseClusterNode } from '@longhaul/queue';
 import { parseEnv } from '@longhaul/runtime';
 import type { TrustProxySetting } from './context.ts';
 
@@ -56,6 +57,17 @@ const origins = z.string().transform((value, ctx) => {
   return out;
 });
 
+/** REDIS_CLUSTER_NODES: comma-separated `host:port` seed nodes of the cluster besides REDIS_URL's. */
+const clusterNodes = z.string().transform((value, ctx) => {
+  const entries = value.split(',').map((e) => e.trim());
+  const bad = entries.findIndex((e) => parseClusterNode(e) === null);
+  if (bad >= 0) {
+    ctx.addIssue({ code: 'custom', message: `entry ${bad + 1} is not host:port` });
+    return z.NEVER;
+  }
+  return entries;
+});
+
 const cookieSecure = z.enum(['auto', 'true', 'false', '1', '0', 'yes', 'no']).transform((v) => (v === 'auto' ? ('auto' as const) : v === 'true' || v === '1' || v === 'yes'));
 
 const schema = z.object({
@@ -64,7 +76,11 @@ const schema = z.object({
   DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/longhaul'),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).default(10),
   REDIS_URL: z.url().default('redis://127.0.0.1:6379'),
-  QUEUE_PREFIX: z.string().min(1).default('longhaul'),
+  /** REDIS_URL is one node of a Redis Cluster. */
+  REDIS_CLUSTER: bool.default(false),
+  REDIS_CLUSTER_NODES: clusterNodes.optional(),
+  /** Default `longhaul`, or `{longhaul}` with REDIS_CLUSTER (where it must hold a hash tag). */
+  QUEUE_PREFIX: z.string().min(1).optional(),
   LONGHAUL_BOOTSTRAP_API_KEY: z.string().min(16, 'use at least 16 characters').optional(),
   LONGHAUL_MIGRATE_ON_START: bool.default(true),
   OPENAI_WEBHOOK_SECRET: z.string().optional(),
@@ -123,9 +139,22 @@ const schema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
-export type ApiEnv = z.infer<typeof schema>;
+/** The Redis settings as a whole: a cluster needs a hash-tagged prefix, and gets `{longhaul}` by default. */
+const settings = schema
+  .superRefine((e, ctx) => {
+    if (!e.REDIS_CLUSTER) {
+      if (e.REDIS_CLUSTER_NODES) ctx.addIssue({ code: 'custom', path: ['REDIS_CLUSTER_NODES'], message: 'names nodes of a Redis Cluster: set REDIS_CLUSTER=true too' });
+      return;
+    }
+    const problem = e.QUEUE_PREFIX === undefined ? null : clusterPrefixProblem(e.QUEUE_PREFIX);
+    if (problem) ctx.addIssue({ code: 'custom', path: ['QUEUE_PREFIX'], message: problem });
+    if (namesNonZeroDatabase(e.REDIS_URL)) ctx.addIssue({ code: 'custom', path: ['REDIS_URL'], message: 'a Redis Cluster has only database 0: name none' });
+  })
+  .transform((e) => ({ ...e, QUEUE_PREFIX: e.QUEUE_PREFIX ?? defaultQueuePrefix(e.REDIS_CLUSTER) }));
+
+export type ApiEnv = z.infer<typeof settings>;
 
 /** Throws InvalidConfigError (one line naming each bad variable); empty values count as unset. */
 export function loadEnv(env: NodeJS.ProcessEnv = process.env): ApiEnv {
-  return parseEnv(schema, env, 'API');
+  return parseEnv(settings, env, 'API');
 }

@@ -19,6 +19,7 @@ const logger = createLogger({ service: 'api', level: env.LOG_LEVEL });
 const dbHandle = createDb({ connectionString: env.DATABASE_URL, max: env.DATABASE_POOL_SIZE, applicationName: 'longhaul-api' });
 const queues = createQueues({
   redisUrl: env.REDIS_URL,
+  cluster: env.REDIS_CLUSTER ? { nodes: env.REDIS_CLUSTER_NODES } : undefined,
   prefix: env.QUEUE_PREFIX,
   role: 'producer',
   onError: throttled(10_000, (suppressed, err: Error) => logger.warn({ err, suppressed, code: 'redis_unavailable' }, 'redis connection error')),

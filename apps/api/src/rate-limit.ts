@@ -14,7 +14,7 @@
  * one tenant-limit resolver (@longhaul/engine, shared with admission: one cache policy).
  */
 import type { RequestHandler } from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@longhaul/queue';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { RateLimitedError } from '@longhaul/core';
 import type { TenantLimitResolver } from '@longhaul/engine';
@@ -37,7 +37,7 @@ export interface RateLimitConfig {
 export interface RateLimitDeps {
   /** The process's tenant-limit resolver (`admission.limits`). */
   limits: TenantLimitResolver;
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   logger: Logger;
   config?: RateLimitConfig;

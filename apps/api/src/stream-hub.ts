@@ -4,8 +4,16 @@
  * a thousand watchers cost one Redis connection, not a thousand. A watcher joins with its own
  * cursor: it first catches up with XRANGE, and entries it may see twice (from the catch-up and
  * the live tail) are dropped by id, so it sees every entry exactly once, in order.
+ *
+ * A newly watched job joins the read at once: the blocked XREAD also reads a wake stream of this
+ * hub's own (`<prefix>:stream-hub:<uuid>`), and appending to it makes the read return. The read
+ * starts after the last wake entry seen, so a wake written before the read reaches Redis still
+ * counts. (CLIENT UNBLOCK would need the blocked connection's id on its node, which a cluster
+ * client does not expose; the wake key shares the job streams' hash tag, so on a Redis Cluster
+ * the one XREAD still reads one slot.)
  */
-import { type JobStreamEntry, type JobStreams, type Queues, createJobStreams, jobStreamKey, toEntry } from '@longhaul/queue';
+import { randomUUID } from 'node:crypto';
+import { type JobStreamEntry, type JobStreams, type Queues, createJobStreams, duplicateWaiting, jobStreamKey, toEntry } from '@longhaul/queue';
 import type { Logger } from '@longhaul/runtime';
 
 export interface Watcher {
@@ -49,13 +57,16 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
   const { connection: redis, prefix } = options.queues;
   const jobStreams = createJobStreams(redis, { prefix });
   // A connection of its own: it blocks in XREAD (and waits for Redis instead of failing fast).
-  const blocking = redis.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true });
+  const blocking = duplicateWaiting(redis);
+  const wakeKey = `${prefix}:stream-hub:${randomUUID()}`;
+  /** The last wake entry the read has seen; a wake is pending while one is written and not yet seen. */
+  let wakeCursor = '0-0';
+  let wakePending = false;
   const watchers = new Map<string, Set<Watcher>>();
   /** Per watched job, the entry id the hub reads after. */
   const cursors = new Map<string, string>();
   let closed = false;
   let wake: (() => void) | null = null;
-  let blockingClientId: number | null = null;
   let reading = false;
 
   /** Live entries that arrive while a watcher is still catching up wait here, in order. */
@@ -73,7 +84,6 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
   };
 
   async function loop(): Promise<void> {
-    blockingClientId = Number(await blocking.client('ID'));
     while (!closed) {
       if (cursors.size === 0) {
         await new Promise<void>((resolve) => (wake = resolve));
@@ -90,20 +100,25 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
           'BLOCK',
           5000,
           'STREAMS',
+          wakeKey,
           ...jobIds.map((id) => jobStreamKey(prefix, id)),
+          wakeCursor,
           ...jobIds.map((id) => cursors.get(id)!),
         )) as unknown as typeof result;
       } catch (err) {
         reading = false;
         if (closed) return;
-        if (!(err instanceof Error && /UNBLOCKED/.test(err.message))) {
-          logger.warn({ err, code: 'stream_hub_read_failed' }, 'stream hub read failed; retrying');
-          await new Promise((r) => setTimeout(r, 500));
-        }
+        logger.warn({ err, code: 'stream_hub_read_failed' }, 'stream hub read failed; retrying');
+        await new Promise((r) => setTimeout(r, 500));
         continue;
       }
       reading = false;
       for (const [key, rows] of result ?? []) {
+        if (key === wakeKey) {
+          wakeCursor = rows.at(-1)?.[0] ?? wakeCursor;
+          wakePending = false;
+          continue;
+        }
         const jobId = key.slice(prefix.length + ':jobstream:'.length);
         const set = watchers.get(jobId);
         if (!set || rows.length === 0) continue;
@@ -118,10 +133,25 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
     }
   }
 
-  /** Make the blocked XREAD return so it picks up a newly watched key. */
+  /** Make the blocked XREAD return so it picks up a newly watched key (one wake at a time is enough). */
   const interrupt = () => {
     if (wake) wake();
-    else if (reading && blockingClientId !== null) void redis.client('UNBLOCK', blockingClientId, 'ERROR').catch(() => {});
+    else if (reading && !wakePending && !closed) {
+      wakePending = true;
+      redis
+        .multi()
+        .xadd(wakeKey, 'MAXLEN', '1', '*', 'w', '1')
+        .pexpire(wakeKey, 60_000)
+        .exec()
+        .then(
+          (replies) => {
+            if (!replies || replies.some(([err]) => err)) wakePending = false;
+          },
+          () => {
+            wakePending = false; // Redis down: the read fails too, and is retried with every watched key
+          },
+        );
+    }
   };
 
   const running = loop().catch((err: unknown) => logger.error({ err, code: 'stream_hub_stopped' }, 'stream hub stopped'));
@@ -177,9 +207,10 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
       closed = true;
       clearInterval(heartbeat);
       for (const set of [...watchers.values()]) for (const w of [...set]) w.end();
-      interrupt();
+      wake?.();
       blocking.disconnect();
       await running;
+      await redis.del(wakeKey).catch(() => {});
     },
   };
 }

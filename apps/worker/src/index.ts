@@ -15,6 +15,7 @@ const logger = createLogger({ service: 'worker', level: env.LOG_LEVEL });
 const db = createDb({ connectionString: env.DATABASE_URL, max: env.DATABASE_POOL_SIZE, applicationName: 'longhaul-worker' });
 const queues = createQueues({
   redisUrl: env.REDIS_URL,
+  cluster: env.REDIS_CLUSTER ? { nodes: env.REDIS_CLUSTER_NODES } : undefined,
   prefix: env.QUEUE_PREFIX,
   role: 'worker',
   onError: throttled(10_000, (suppressed, err: Error) => logger.warn({ err, suppressed, code: 'redis_unavailable' }, 'redis connection error')),
@@ -47,7 +48,7 @@ logger.info({ url: ops.url, metrics_token: env.METRICS_TOKEN ? 'required' : 'non
 const worker = createWorker({
   db,
   queues,
-  jobStreams: createJobStreams(queues.connection, { prefix: env.QUEUE_PREFIX }),
+  jobStreams: createJobStreams(queues.connection, { prefix: queues.prefix }),
   provider,
   logger,
   metrics,
@@ -84,7 +85,10 @@ const worker = createWorker({
     admission: { defaultTokenLimit: env.TENANT_TPM_LIMIT, windowMs: env.TENANT_TPM_WINDOW_MS, order: env.ADMISSION_ORDER },
   },
 });
-logger.info({ provider: env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1', queue_prefix: env.QUEUE_PREFIX, completion_mode: env.COMPLETION_MODE }, 'worker started');
+logger.info(
+  { provider: env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1', queue_prefix: queues.prefix, redis_cluster: env.REDIS_CLUSTER, completion_mode: env.COMPLETION_MODE },
+  'worker started',
+);
 
 onShutdown(
   logger,

@@ -6,7 +6,7 @@
 import { Worker, type ConnectionOptions, type Processor, type WorkerOptions } from 'bullmq';
 import { retryDelayMs } from '@longhaul/core';
 import { createAdmission, createJobEffects } from '@longhaul/engine';
-import { queueCatalog, queueDepths, type QueueKey } from '@longhaul/queue';
+import { duplicateWaiting, queueCatalog, queueDepths, type QueueKey } from '@longhaul/queue';
 import { throttled } from '@longhaul/runtime';
 import type { WorkerContext, WorkerDeps } from './deps.ts';
 import { cancelJobProcessor } from './processors/cancel-job.ts';
@@ -41,7 +41,7 @@ export function createWorker(deps: WorkerDeps): LonghaulWorker {
   deps.metrics.setQueueDepthSource(() => queueDepths(deps.queues));
   // Workers need a connection that waits for Redis (maxRetriesPerRequest: null) whatever the
   // producer side uses; BullMQ duplicates it again for its blocking commands.
-  const connection = deps.queues.connection.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true });
+  const connection = duplicateWaiting(deps.queues.connection);
   const redisWarning = throttled(10_000, (suppressed, err: Error, queue?: string) => logger.warn({ err, suppressed, queue, code: 'redis_unavailable' }, 'redis connection error'));
   connection.on('error', (err) => redisWarning(err));
 

@@ -27,6 +27,20 @@ describe('loadEnv', () => {
     );
   });
 
+  test('Redis Cluster: REDIS_URL seeds it, the prefix defaults to {longhaul} and must hold a hash tag', () => {
+    expect(loadEnv({ ...SIMULATOR }).QUEUE_PREFIX).toBe('longhaul');
+    const env = loadEnv({ ...SIMULATOR, REDIS_CLUSTER: 'true', REDIS_CLUSTER_NODES: '10.0.0.2:6379, [::1]:7000' });
+    expect(env).toMatchObject({ REDIS_CLUSTER: true, REDIS_CLUSTER_NODES: ['10.0.0.2:6379', '[::1]:7000'], QUEUE_PREFIX: '{longhaul}' });
+    expect(loadEnv({ ...SIMULATOR, REDIS_CLUSTER: 'true', QUEUE_PREFIX: 'acme{lh}' }).QUEUE_PREFIX).toBe('acme{lh}');
+    expect(() => loadEnv({ ...SIMULATOR, REDIS_CLUSTER: 'true', QUEUE_PREFIX: 'longhaul' })).toThrow(
+      /^invalid worker configuration: QUEUE_PREFIX: on a Redis Cluster the prefix must contain a hash tag, e\.g\. \{longhaul\}/,
+    );
+    expect(() => loadEnv({ ...SIMULATOR, REDIS_CLUSTER: 'true', QUEUE_PREFIX: '{}longhaul' })).toThrow(/QUEUE_PREFIX: on a Redis Cluster/);
+    expect(() => loadEnv({ ...SIMULATOR, REDIS_CLUSTER: 'true', REDIS_URL: 'redis://10.0.0.1:6379/2' })).toThrow(/REDIS_URL: a Redis Cluster has only database 0/);
+    expect(() => loadEnv({ ...SIMULATOR, REDIS_CLUSTER: 'true', REDIS_CLUSTER_NODES: '10.0.0.2' })).toThrow(/REDIS_CLUSTER_NODES: entry 1 is not host:port/);
+    expect(() => loadEnv({ ...SIMULATOR, REDIS_CLUSTER_NODES: '10.0.0.2:6379' })).toThrow(/REDIS_CLUSTER_NODES: names nodes of a Redis Cluster: set REDIS_CLUSTER=true too/);
+  });
+
   test('the entrypoint exits 1 with that one line on stderr, no stack trace', () => {
     const run = spawnSync(process.execPath, ['--conditions=@longhaul/source', '--import', 'tsx', ENTRY], {
       env: { PATH: process.env.PATH, ...SIMULATOR, DATABASE_URL: 'not a url' },

@@ -27,8 +27,14 @@
  * job ids, `tenants` zset tenant → virtual time, `vt`, `seq`, `limits` hash tenant → limit,
  * `bucket:<tenant>` hash {level, ts} (expires once full again), `taken` hash job → turn, `turns`
  * hash turn → job.
+ *
+ * Redis Cluster: the scripts derive the per-tenant keys (`q:<tenant>`, `bucket:<tenant>`) from
+ * KEYS[1] (TAKE visits every active tenant, so they cannot all be declared), which is sound because
+ * the whole key set shares the queue prefix's hash tag (`{longhaul}`): one slot, as BullMQ's own
+ * scripts assume. A prefix without a tag is refused on a cluster (ClusterPrefixError).
  */
-import type { Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
+import { ClusterPrefixError, type RedisClient, isHashTagged } from './redis.ts';
 
 const PUSH = `
 local base = KEYS[1]
@@ -185,22 +191,23 @@ type Scripts = {
   fairqForgetTaken(base: string, ...args: (string | number)[]): Promise<number>;
 };
 
-function withScripts(redis: Redis): Redis & Scripts {
-  const r = redis as Redis & Partial<Scripts>;
+function withScripts(redis: RedisClient): RedisClient & Scripts {
+  const r = redis as RedisClient & Partial<Scripts>;
   if (typeof r.fairqTake !== 'function') {
     redis.defineCommand('fairqPush', { numberOfKeys: 1, lua: PUSH });
     redis.defineCommand('fairqTake', { numberOfKeys: 1, lua: TAKE });
     redis.defineCommand('fairqRelease', { numberOfKeys: 1, lua: RELEASE });
     redis.defineCommand('fairqForgetTaken', { numberOfKeys: 1, lua: FORGET_TAKEN });
   }
-  return redis as Redis & Scripts;
+  return redis as RedisClient & Scripts;
 }
 
 export function fairQueueKey(prefix: string): string {
   return `${prefix}:fairq:`;
 }
 
-export function createFairQueue(redis: Redis, options: FairQueueOptions): FairQueue {
+export function createFairQueue(redis: RedisClient, options: FairQueueOptions): FairQueue {
+  if (redis instanceof Cluster && !isHashTagged(options.prefix)) throw new ClusterPrefixError(options.prefix);
   const r = withScripts(redis);
   const base = fairQueueKey(options.prefix);
   const windowMs = options.windowMs ?? 60_000;

@@ -1,5 +1,6 @@
 export * from './catalog.ts';
 export * from './queues.ts';
+export * from './redis.ts';
 export * from './job-stream.ts';
 export * from './health.ts';
 export * from './depth.ts';

@@ -10,8 +10,11 @@
  *
  * Retention: each stream is capped (approximate MAXLEN) and expires some time after its job
  * finished. Postgres stays the truth: a stream lost with Redis is replaced by the job's final state.
+ *
+ * Redis Cluster: every operation here touches one key; reading many jobs' streams in one XREAD
+ * (the API's stream hub) works because they share the prefix's hash tag, i.e. one slot.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.ts';
 
 export interface JobStreamEntry {
   /** Redis entry id `a-b`. */
@@ -72,7 +75,7 @@ export interface JobStreams {
   expire(jobId: string, seconds: number): Promise<void>;
 }
 
-export function createJobStreams(redis: Redis, options: JobStreamOptions): JobStreams {
+export function createJobStreams(redis: RedisClient, options: JobStreamOptions): JobStreams {
   const maxLength = String(options.maxLength ?? 20_000);
   const key = (jobId: string) => jobStreamKey(options.prefix, jobId);
   return {

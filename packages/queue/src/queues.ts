@@ -1,16 +1,14 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
-import { Redis, type RedisOptions } from 'ioredis';
 import { type Payload, type PayloadInput, type QueueKey, QUEUE_KEYS, queueCatalog } from './catalog.ts';
+import { ClusterPrefixError, type RedisClient, type RedisConnectionOptions, createRedis, defaultQueuePrefix, isHashTagged } from './redis.ts';
 
-export interface QueueOptions {
-  redisUrl: string;
-  /** Redis key prefix of every queue; lets several deployments (or tests) share one Redis. Default "longhaul". */
-  prefix?: string;
+export interface QueueOptions extends RedisConnectionOptions {
   /**
-   * Producers (the API) fail fast when Redis is down (the job is already in Postgres and the
-   * sweeper dispatches it later); workers wait for Redis to come back.
+   * Redis key prefix of every queue; lets several deployments (or tests) share one Redis. Default
+   * "longhaul", or "{longhaul}" on a cluster, where it must contain a hash tag (ClusterPrefixError
+   * otherwise): one prefix is one slot.
    */
-  role: 'producer' | 'worker';
+  prefix?: string;
   /**
    * Producers give up on an `add` after this long (the work is durable in Postgres; the sweeper
    * dispatches it later). Default 1 000 ms for producers, none for workers.
@@ -20,27 +18,17 @@ export interface QueueOptions {
   onError?: (err: Error) => void;
 }
 
-/** An ioredis connection configured the way BullMQ needs for the given role. */
-export function createRedis(options: Pick<QueueOptions, 'redisUrl' | 'role'>, extra: RedisOptions = {}): Redis {
-  return new Redis(options.redisUrl, {
-    maxRetriesPerRequest: options.role === 'worker' ? null : 1,
-    enableOfflineQueue: options.role === 'worker',
-    connectTimeout: 5_000,
-    retryStrategy: (times) => Math.min(times * 200, 2_000),
-    ...extra,
-  });
-}
-
 export interface Queues {
   prefix: string;
-  connection: Redis;
+  connection: RedisClient;
   get<K extends QueueKey>(key: K): Queue<Payload<K>>;
   add<K extends QueueKey>(key: K, payload: PayloadInput<K>, opts?: { delayMs?: number; jobId?: string }): Promise<void>;
   close(): Promise<void>;
 }
 
 export function createQueues(options: QueueOptions): Queues {
-  const prefix = options.prefix ?? 'longhaul';
+  const prefix = options.prefix ?? defaultQueuePrefix(options.cluster !== undefined);
+  if (options.cluster && !isHashTagged(prefix)) throw new ClusterPrefixError(prefix);
   const connection = createRedis(options);
   const queues = new Map<QueueKey, Queue>();
   for (const key of QUEUE_KEYS) {

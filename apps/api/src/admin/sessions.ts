@@ -13,7 +13,7 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
 import type { Request, Response } from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@longhaul/queue';
 
 export const SESSION_COOKIE = 'longhaul_admin';
 const COOKIE_PATH = '/admin';
@@ -28,7 +28,7 @@ export interface AdminSessions {
   revoke(value: string): Promise<void>;
 }
 
-export function createAdminSessions(options: { redis: Redis; prefix: string; token: string; ttlMs: number }): AdminSessions {
+export function createAdminSessions(options: { redis: RedisClient; prefix: string; token: string; ttlMs: number }): AdminSessions {
   const mac = (id: string) => createHmac('sha256', options.token).update(`longhaul-admin-session:${id}`).digest('base64url');
   const key = (id: string) => `${options.prefix}:admin-session:${createHash('sha256').update(id).digest('hex')}`;
   /** The session id of a cookie value that carries this token's MAC, else undefined. */

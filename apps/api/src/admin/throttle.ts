@@ -22,11 +22,11 @@
  * Redis, so the UI cannot work without it anyway, and most of it (bull-board) shows Redis.
  */
 import { isIPv4, isIPv6 } from 'node:net';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@longhaul/queue';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 
 export interface CredentialThrottleOptions {
-  redis: Redis;
+  redis: RedisClient;
   /** Redis key prefix (the deployment's queue prefix). */
   prefix: string;
   /** Wrong credentials allowed per client address per window. */
