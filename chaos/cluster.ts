@@ -210,11 +210,29 @@ async function deploy(dir: string, postgres: PostgresServer, redis: RedisServer,
   const prefix = `chaos_${name}`;
   const webhookSecret = `whsec_${randomBytes(32).toString('base64')}`;
   const apiCount = options.apis ?? 2;
-  const apiPorts = await Promise.all(Array.from({ length: apiCount }, () => freePort()));
+  // Every port of the deployment is chosen here, none left to the kernel (port 0), and no two
+  // alike: a port is only free until someone binds it, and processes take seconds to boot, so a
+  // metrics listener on port 0 (or a port handed out twice) could take an API's port and answer
+  // its /readyz in its place.
+  const taken = new Set<number>();
+  const allocatePort = async (): Promise<number> => {
+    for (;;) {
+      const port = await freePort();
+      if (taken.has(port)) continue;
+      taken.add(port);
+      return port;
+    }
+  };
+  const apiPorts: number[] = [];
+  const apiMetricsPorts: number[] = [];
+  for (let i = 0; i < apiCount; i++) {
+    apiPorts.push(await allocatePort());
+    apiMetricsPorts.push(await allocatePort());
+  }
   const apiUrls = apiPorts.map((port) => `http://127.0.0.1:${port}`);
-  const simPort = await freePort();
+  const simPort = await allocatePort();
   const simUrl = `http://127.0.0.1:${simPort}`;
-  const proxy = options.providerProxy ? await startTcpProxy(simPort, await freePort()) : null;
+  const proxy = options.providerProxy ? await startTcpProxy(simPort, await allocatePort()) : null;
   const providerUrl = `${proxy ? proxy.url : simUrl}/v1`;
   const hookTargets = (options.webhooks === 'all' ? apiUrls : apiUrls.slice(0, 1)).map((u) => `${u}/webhooks/openai`);
 
@@ -239,22 +257,31 @@ async function deploy(dir: string, postgres: PostgresServer, redis: RedisServer,
   );
   all.push(sim);
 
-  const spawnApi = (port: number): AppProcess => {
+  const spawnApi = (i: number): AppProcess => {
     counter.api += 1;
     const n = counter.api;
-    // API_METRICS_PORT 0: several APIs on one host, each with its metrics listener on a free port.
-    const env = { ...CHAOS_API_ENV, ...common, HOST: '127.0.0.1', PORT: String(port), API_METRICS_PORT: '0', OPENAI_WEBHOOK_SECRET: webhookSecret, ...options.apiEnv };
+    // Several APIs on one host: each with its metrics listener on a port of its own.
+    const env = {
+      ...CHAOS_API_ENV,
+      ...common,
+      HOST: '127.0.0.1',
+      PORT: String(apiPorts[i]),
+      API_METRICS_PORT: String(apiMetricsPorts[i]),
+      OPENAI_WEBHOOK_SECRET: webhookSecret,
+      ...options.apiEnv,
+    };
     const p = spawnApp('api', `api-${n}`, env, join(logs, `api-${n}.log`));
     all.push(p);
     return p;
   };
-  const apiReady = (url: string) => waitFor(`the API at ${url}`, async () => (await fetch(`${url}/readyz`)).ok, 60_000, 200);
+  const spawnApis = () => apiPorts.map((_, i) => spawnApi(i));
+  const apiReady = (p: AppProcess, url: string) => waitFor(`the API at ${url}`, async () => p.exitStatus() === null && (await fetch(`${url}/readyz`)).ok, 60_000, 200);
 
   const workers: WorkerProcess[] = [];
   const startWorker = async (wait = true): Promise<WorkerProcess> => {
     counter.worker += 1;
     const n = counter.worker;
-    const port = await freePort();
+    const port = await allocatePort();
     const env = { ...CHAOS_WORKER_ENV, ...common, OPENAI_BASE_URL: providerUrl, METRICS_HOST: '127.0.0.1', METRICS_PORT: String(port), ...options.workerEnv };
     const p: WorkerProcess = Object.assign(spawnApp('worker', `worker-${n}`, env, join(logs, `worker-${n}.log`)), { opsUrl: `http://127.0.0.1:${port}` });
     all.push(p);
@@ -283,8 +310,8 @@ async function deploy(dir: string, postgres: PostgresServer, redis: RedisServer,
     workers,
     startWorker,
     async restartApis() {
-      deployment.apis = apiPorts.map((port) => spawnApi(port));
-      await Promise.all(apiUrls.map(apiReady));
+      deployment.apis = spawnApis();
+      await Promise.all(deployment.apis.map((p, i) => apiReady(p, apiUrls[i]!)));
     },
     expectExit: (p) => void expected.add(p),
     crashed: () => all.filter((p) => p.exitStatus() !== null && !expected.has(p)),
@@ -323,11 +350,11 @@ async function deploy(dir: string, postgres: PostgresServer, redis: RedisServer,
   try {
     // Everything starts at once (two cores boot six processes faster together than in turn): the
     // workers only reach the simulator when they have work.
-    deployment.apis = apiPorts.map((port) => spawnApi(port));
+    deployment.apis = spawnApis();
     const workerCount = options.workers ?? 3;
     await Promise.all([
       waitFor('the simulator', async () => (await fetch(`${simUrl}/health`)).ok, 60_000, 200),
-      ...apiUrls.map(apiReady),
+      ...deployment.apis.map((p, i) => apiReady(p, apiUrls[i]!)),
       ...Array.from({ length: workerCount }, () => startWorker(true)),
     ]);
   } catch (err) {
