@@ -7,6 +7,7 @@ import type { CallbackScheduleOptions, CompletionMode, PollScheduleOptions, Pric
 import type { AddressPolicy, AttemptOutcome } from '@longhaul/callbacks';
 import type { JobStreams } from '@longhaul/queue';
 import type { Admission, AdmissionConfig, JobEffects } from '@longhaul/engine';
+import type { WebhookHealthConfig, WebhookHealthTracker } from './webhook-health.ts';
 
 export type { AdmissionConfig } from '@longhaul/engine';
 
@@ -19,9 +20,15 @@ export interface WorkerConfig {
   webhookConcurrency: number;
   /** Provider create rate limit shared by every worker (BullMQ limiter): at most `max` per `durationMs`. */
   providerRateLimit?: { max: number; durationMs: number };
-  /** How completion is detected: `webhook` (polls only as a slow safety net), `poll`, or `hybrid` (both). */
+  /**
+   * How completion is detected: `webhook` (polls only as a slow safety net), `poll`, or `hybrid`
+   * (both: polls as a safety net while webhooks arrive, adaptive polling while they do not).
+   */
   completionMode: CompletionMode;
+  /** The poll schedules: adaptive (`initialMs`, `factor`, `maxMs`), the safety net (`safetyIntervalMs`) and the webhook grace period (`webhookGraceMs`). */
   poll: PollScheduleOptions;
+  /** Hybrid mode: how the webhooks' health is learned and shared (thresholds, refresh interval). Defaults: webhook-health.ts. */
+  webhookHealth?: WebhookHealthConfig;
   retry: RetryScheduleOptions & {
     /** A submission failing transiently is retried at most this many times... */
     maxAttempts: number;
@@ -88,4 +95,6 @@ export interface WorkerContext extends WorkerDeps {
   admission: Admission;
   /** What follows every state change (metrics, the lifecycle stream event, the next work item): `jobEffects.afterJobChange`. */
   jobEffects: JobEffects;
+  /** Hybrid mode: the webhooks' health, which the poll and webhook processors report what they see to. Absent in other modes. */
+  webhookHealth?: WebhookHealthTracker;
 }

@@ -43,6 +43,8 @@ const schema = z
     WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).default(20),
     COMPLETION_MODE: z.enum(['poll', 'webhook', 'hybrid']).default('hybrid'),
     SAFETY_POLL_MS: z.coerce.number().int().min(1000).default(300_000),
+    /** Hybrid mode: how late a webhook may be before it counts as lost (and a job's webhook is overdue). */
+    WEBHOOK_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
     WEBHOOK_WAIT_SECONDS: z.coerce.number().int().min(1).default(3600),
     POLL_INITIAL_MS: z.coerce.number().int().min(10).default(1_000),
     POLL_MAX_MS: z.coerce.number().int().min(10).default(30_000),

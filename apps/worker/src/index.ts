@@ -60,7 +60,7 @@ const worker = createWorker({
     webhookConcurrency: env.WEBHOOK_CONCURRENCY,
     completionMode: env.COMPLETION_MODE,
     providerRateLimit: env.PROVIDER_RATE_LIMIT_PER_SECOND ? providerRateLimitWindow(env.PROVIDER_RATE_LIMIT_PER_SECOND) : undefined,
-    poll: { initialMs: env.POLL_INITIAL_MS, maxMs: env.POLL_MAX_MS, factor: env.POLL_FACTOR, safetyIntervalMs: env.SAFETY_POLL_MS },
+    poll: { initialMs: env.POLL_INITIAL_MS, maxMs: env.POLL_MAX_MS, factor: env.POLL_FACTOR, safetyIntervalMs: env.SAFETY_POLL_MS, webhookGraceMs: env.WEBHOOK_GRACE_MS },
     retry: { baseMs: env.RETRY_BASE_MS, maxMs: env.RETRY_MAX_MS, maxAttempts: env.SUBMIT_MAX_ATTEMPTS, maxElapsedMs: env.SUBMIT_RETRY_WINDOW_SECONDS * 1000 },
     sweep: {
       intervalMs: env.SWEEP_INTERVAL_MS,

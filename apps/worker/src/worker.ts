@@ -17,6 +17,7 @@ import { streamJobProcessor } from './processors/stream-job.ts';
 import { startOutboxListener } from './outbox-listener.ts';
 import { submitJobProcessor } from './processors/submit-job.ts';
 import { sweepOnce, type SweepReport } from './sweeper.ts';
+import { startWebhookHealth } from './webhook-health.ts';
 
 export type { WorkerConfig, WorkerDeps } from './deps.ts';
 
@@ -79,6 +80,11 @@ export function createWorker(deps: WorkerDeps): LonghaulWorker {
   // One admission per process (the submit turns and the sweeper share its tenant-limit cache), and
   // one place that carries out what follows every state change, for the processors and the sweeper.
   const admission = createAdmission({ db: deps.db.db, queues: deps.queues, clock: deps.clock, config: config.admission });
+  // Hybrid mode learns whether webhooks arrive, shared by every worker through Redis.
+  const webhookHealth =
+    config.completionMode === 'hybrid'
+      ? startWebhookHealth({ queues: deps.queues, logger, metrics: deps.metrics, clock: deps.clock, poll: config.poll, config: config.webhookHealth })
+      : undefined;
   const jobEffects = createJobEffects({
     db: deps.db.db,
     queues: deps.queues,
@@ -87,8 +93,9 @@ export function createWorker(deps: WorkerDeps): LonghaulWorker {
     admission,
     logger,
     config: { completionMode: config.completionMode, poll: config.poll, streamRetentionSeconds: config.streamRetentionSeconds },
+    detection: webhookHealth,
   });
-  const ctx: WorkerContext = { ...deps, admission, jobEffects };
+  const ctx: WorkerContext = { ...deps, admission, jobEffects, webhookHealth };
   const workers = [
     make('submit', submitJobProcessor(ctx), config.submitConcurrency, { limiter: submitLimiter }),
     make('poll', pollJobProcessor(ctx), config.pollConcurrency),
@@ -132,6 +139,7 @@ export function createWorker(deps: WorkerDeps): LonghaulWorker {
           logger.warn({ code: 'shutdown_forced' }, 'in-flight work did not finish in time: leaving it to another worker');
         }
         await sweeping?.catch(() => {});
+        await webhookHealth?.close();
         connection.disconnect();
       })()),
   };

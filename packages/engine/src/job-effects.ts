@@ -23,6 +23,10 @@
  *   whatever went missing); in the worker it throws, failing the work item at hand for BullMQ to
  *   retry, as any Redis error there does.
  * - Refused changes (`ok: false`) are followed by nothing.
+ * - Hybrid completion detection (`detection`, the worker's webhook-health tracker): the poll
+ *   schedule `nextWorkFor` chooses depends on the webhooks' health and on how long a job of this
+ *   kind is expected to take, both read from the tracker's cache (no Redis round trip here); a
+ *   job that finished at the provider is reported to it, for the expected durations.
  *
  * Why a package of its own (@longhaul/engine) rather than @longhaul/queue: it needs Postgres (the
  * job's row, its tenant's limit through admission.ts), Redis (queues, streams) and the metrics;
@@ -31,7 +35,18 @@
  * (`createJobEffects`, in the API's createServer and the worker's createWorker) and passes it in
  * its deps.
  */
-import { type JobChange, JobStatus, type NextWorkOptions, type WorkItem, assertNever, isTerminal, nextWorkFor } from '@longhaul/core';
+import {
+  type JobChange,
+  JobStatus,
+  type NextWorkOptions,
+  type WebhookHealthState,
+  type WorkItem,
+  type WorkSubject,
+  assertNever,
+  isTerminal,
+  nextPollDelayMs,
+  nextWorkFor,
+} from '@longhaul/core';
 import { type Database, type Job, getJob, toJobObject } from '@longhaul/db';
 import { type Metrics, observeStateChange } from '@longhaul/metrics';
 import type { JobStreams, Queues } from '@longhaul/queue';
@@ -49,6 +64,20 @@ export interface JobEffectsConfig extends NextWorkOptions {
   onDispatchFailure?: 'defer' | 'throw';
 }
 
+/**
+ * What hybrid completion detection knows right now, learned across workers. Every method answers
+ * from memory: the implementation (apps/worker/src/webhook-health.ts) refreshes from Redis on its
+ * own timer.
+ */
+export interface CompletionDetection {
+  /** The webhooks' health as last read: `healthy` makes polls a safety net. */
+  webhookHealth(): WebhookHealthState;
+  /** How long a job of this one's kind (model, effort, tier) is expected to take at the provider; undefined: not known yet. */
+  expectedDurationMs(job: Job): number | undefined;
+  /** A job finished at the provider (completed, failed, incomplete) `durationMs` after its submission. */
+  jobFinished(job: Job, durationMs: number): void;
+}
+
 export interface JobEffectsDeps {
   db: Database;
   queues: Queues;
@@ -58,6 +87,8 @@ export interface JobEffectsDeps {
   admission: Admission;
   logger: Logger;
   config?: JobEffectsConfig;
+  /** Hybrid mode's view of webhooks (the worker's); absent: the completion mode's fixed schedule (the API). */
+  detection?: CompletionDetection;
 }
 
 /** The result of a state change (`changeJobState`), or a new job as `{ ok: true, changed: true, job }`. */
@@ -86,6 +117,11 @@ export interface JobEffects {
   /** Record, publish and dispatch what follows a job's state change. */
   afterJobChange(result: JobChangeResult, change: JobChange, options?: AfterJobChangeOptions): Promise<AfterJobChange>;
   /**
+   * The delay before a job just submitted is next looked at, as `afterJobChange` will schedule it
+   * (the submit processor stores it as the job's next check, for the sweeper).
+   */
+  firstCheckDelayMs(job: Job, pollAfterMs?: number): number;
+  /**
    * Dispatch an overdue job's work again (the sweeper). Work items are keyed by job id, so a live
    * one is left as it is. Returns true when the job's work had been lost (and is dispatched anew).
    */
@@ -96,12 +132,24 @@ export interface JobEffects {
 const LIVE_TURN = ['active', 'waiting', 'delayed', 'prioritized', 'waiting-children'];
 const LIVE_WORK_ITEM = ['active', 'waiting', 'delayed', 'prioritized'];
 const DEFERRED_PUSH_TIMEOUT_MS = 1_000;
+/** Outcomes whose duration is the provider's work (a cancelled or expired job's is not). */
+const FINISHED_AT_PROVIDER: ReadonlySet<JobStatus> = new Set([JobStatus.Completed, JobStatus.Failed, JobStatus.Incomplete]);
 
 export function createJobEffects(deps: JobEffectsDeps): JobEffects {
   const { db, queues, jobStreams, metrics, admission, logger } = deps;
   const config = deps.config ?? {};
   const defer = config.onDispatchFailure === 'defer';
   const retentionSeconds = config.streamRetentionSeconds ?? 86_400;
+  const { detection } = deps;
+
+  /** The schedules, with the webhooks' health as last read. */
+  const workOptions = (): NextWorkOptions => (detection ? { ...config, webhooks: detection.webhookHealth() } : config);
+  /** The job as `nextWorkFor` sees it; its expected duration only matters to the poll after its submission. */
+  const subject = (job: Job, change: JobChange): WorkSubject => ({
+    status: job.status,
+    streamed: job.request.stream === true,
+    expectedDurationMs: change.type === 'submitted' ? detection?.expectedDurationMs(job) : undefined,
+  });
 
   async function publishLifecycle(job: Job, log: Logger): Promise<void> {
     if (!jobStreams) return;
@@ -214,14 +262,25 @@ export function createJobEffects(deps: JobEffectsDeps): JobEffects {
       if (change.type === 'created') metrics.jobCreated(job.model);
       if (change.type === 'submitted' && job.submittedAt) metrics.jobSubmitted(job.model, job.submittedAt.getTime() - job.createdAt.getTime());
       if (result.changed && change.type !== 'created') await publishLifecycle(job, log);
+      if (detection && result.changed && FINISHED_AT_PROVIDER.has(job.status) && job.submittedAt && job.finishedAt) {
+        detection.jobFinished(job, job.finishedAt.getTime() - job.submittedAt.getTime());
+      }
 
-      const work = nextWorkFor({ status: job.status, streamed: job.request.stream === true }, change, config);
+      const work = nextWorkFor(subject(job, change), change, workOptions());
       let again: ContinuingWork | null = null;
       for (const item of work) {
         if ((item.kind === 'poll' || item.kind === 'stream') && item.kind === options.self) again = item;
         else await dispatch(job, item, log);
       }
       return { work, again };
+    },
+
+    firstCheckDelayMs(job, pollAfterMs) {
+      const submitted: JobChange = { type: 'submitted', pollAfterMs };
+      const [first] = nextWorkFor({ ...subject(job, submitted), status: JobStatus.Queued }, submitted, workOptions());
+      // A streamed job is followed at once, and looked at again on the poll schedule if its stream fails.
+      if (first?.kind === 'poll') return first.delayMs;
+      return nextPollDelayMs(config.completionMode ?? 'hybrid', 0, config.poll, pollAfterMs);
     },
 
     async redispatch(job) {

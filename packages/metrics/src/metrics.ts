@@ -8,7 +8,7 @@
  * `disabledMetrics()` has the same shape and does nothing (METRICS_ENABLED=false).
  */
 import { Counter, Gauge, Histogram, type Registry, collectDefaultMetrics } from 'prom-client';
-import { type JobStatus, isTerminal } from '@longhaul/core';
+import { type JobStatus, WEBHOOK_HEALTH_STATES, type WebhookHealthState, isTerminal } from '@longhaul/core';
 import { boundedLabel } from './labels.ts';
 
 /** One row of queue depth: the number of work items of `queue` in `state` (waiting, delayed, ...). */
@@ -64,6 +64,13 @@ export interface Metrics {
   providerRequest(observation: ProviderRequestObservation): void;
   poll(result: PollResult): void;
   openaiWebhook(result: OpenAIWebhookResult): void;
+  /**
+   * Hybrid mode: the webhooks' health as this worker last read it (`unknown`, `healthy`,
+   * `degraded`) and the estimated fraction of late or lost webhooks.
+   */
+  webhookHealth(state: WebhookHealthState, loss: number): void;
+  /** Hybrid mode: this worker moved the shared webhook health from one state to another (counted once per change, by the worker that made it). */
+  webhookHealthChanged(from: WebhookHealthState, to: WebhookHealthState): void;
   /**
    * One outgoing callback attempt. `result`: `success`, `failure` (non-2xx), `gone` (410: the
    * receiver asked to stop), `timeout`, `network_error`, `blocked` (SSRF guard), ...
@@ -142,6 +149,23 @@ export function createMetrics(registry: Registry, options: MetricsOptions = {}):
     name: `${p}openai_webhooks_total`,
     help: 'OpenAI webhooks by outcome: received, duplicate, rejected (signature), malformed.',
     labelNames: ['result'],
+    registers,
+  });
+  const webhookHealth = new Gauge({
+    name: `${p}webhook_health`,
+    help: 'Hybrid completion mode: 1 for the state of OpenAI webhooks this worker polls by (unknown, healthy: polls are a safety net, degraded: adaptive polling), 0 for the others.',
+    labelNames: ['state'],
+    registers,
+  });
+  const webhookLoss = new Gauge({
+    name: `${p}webhook_loss_ratio`,
+    help: 'Hybrid completion mode: estimated fraction of finished responses whose webhook was late or lost (weighted towards the last few).',
+    registers,
+  });
+  const webhookHealthTransitions = new Counter({
+    name: `${p}webhook_health_transitions_total`,
+    help: 'Hybrid completion mode: changes of the webhooks health, counted by the worker that made them.',
+    labelNames: ['from', 'to'],
     registers,
   });
   const callbackAttempts = new Counter({ name: `${p}callback_attempts_total`, help: 'Outgoing callback attempts by result.', labelNames: ['result'], registers });
@@ -247,6 +271,13 @@ export function createMetrics(registry: Registry, options: MetricsOptions = {}):
     openaiWebhook(result) {
       webhooks.inc({ result });
     },
+    webhookHealth(state, loss) {
+      for (const s of WEBHOOK_HEALTH_STATES) webhookHealth.set({ state: s }, s === state ? 1 : 0);
+      webhookLoss.set(loss);
+    },
+    webhookHealthChanged(from, to) {
+      webhookHealthTransitions.inc({ from, to });
+    },
     callbackAttempt(result, durationMs) {
       callbackAttempts.inc({ result });
       callbackAttemptSeconds.observe({ result }, durationMs / 1000);
@@ -292,6 +323,8 @@ export function disabledMetrics(): Metrics {
     providerRequest: noop,
     poll: noop,
     openaiWebhook: noop,
+    webhookHealth: noop,
+    webhookHealthChanged: noop,
     callbackAttempt: noop,
     callbackDelivered: noop,
     httpRequest: noop,

@@ -1,7 +1,8 @@
 /**
  * webhook: act on an OpenAI webhook recorded in the inbox. The payload is thin (a response id),
  * so the response is retrieved and applied through the one reconcile path. A job that is already
- * terminal costs no provider call: duplicates and late redeliveries end here.
+ * terminal costs no provider call: duplicates and late redeliveries end here. In hybrid mode every
+ * webhook applied to a job (or finding it already finished) tells the webhook health it arrived.
  *
  * A webhook can arrive before the submit processor has committed the response id. Then the
  * response's metadata names the job: the row waits (`waiting`), the work item looks again after
@@ -42,6 +43,8 @@ export function processWebhookProcessor(deps: WorkerContext) {
       const jobLog = log.child(jobLogFields(job));
       if (isTerminal(job.status)) {
         await settleInboxRow(db.db, row.id, 'applied', { jobId: job.id, note: `job already ${job.status}`, now: clock() });
+        // Late for this job (a poll finished it first), but webhooks are arriving.
+        deps.webhookHealth?.webhookArrived();
         jobLog.debug('webhook for a finished job: nothing to do');
         return;
       }
@@ -55,6 +58,7 @@ export function processWebhookProcessor(deps: WorkerContext) {
       // A job the webhook finished has its pending safety poll retired.
       await jobEffects.afterJobChange(result, { type: 'webhook' });
       await settleInboxRow(db.db, row.id, 'applied', { jobId: job.id, now: clock() });
+      deps.webhookHealth?.webhookArrived();
       if (result.ok && result.changed) jobLog.info({ from: result.from, to: result.job.status }, 'job status changed');
     };
 

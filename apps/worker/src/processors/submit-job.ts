@@ -15,7 +15,7 @@
  * `submit_attempts` counter is bumped before each create so such duplicates are visible.
  */
 import { DelayedError, RateLimitError, UnrecoverableError, type Job as QueueJob } from 'bullmq';
-import { JOB_ID_METADATA_KEY, JobStatus, mayRetry, nextPollDelayMs } from '@longhaul/core';
+import { JOB_ID_METADATA_KEY, JobStatus, mayRetry } from '@longhaul/core';
 import { type Job, applyJobEvent, claimSubmission, getJob } from '@longhaul/db';
 import { ProviderError, type ProviderResult } from '@longhaul/provider';
 import { parsePayload, type Turn } from '@longhaul/queue';
@@ -142,9 +142,9 @@ async function submitTaken(deps: WorkerContext, work: QueueJob, jobId: string, f
   }
 
   const response = created.response;
-  // When the sweeper should next expect a look at the job: the first poll's delay, which is what
-  // nextWorkFor gives the poll that follows a submission.
-  const firstPollMs = nextPollDelayMs(config.completionMode, 0, config.poll, created.pollAfterMs);
+  // When the sweeper should next expect a look at the job: the first poll's delay, as
+  // afterJobChange will schedule it (in hybrid mode it depends on the webhooks' health).
+  const firstPollMs = jobEffects.firstCheckDelayMs(job, created.pollAfterMs);
   const at = clock();
   const result = await applyJobEvent(
     db.db,
