@@ -1,6 +1,7 @@
 /**
  * Longhaul on a real Redis Cluster (three masters on loopback, started by the test): the whole
- * pipeline (jobs over HTTP through API, worker and simulator; a streamed job's events; a callback;
+ * pipeline in hybrid mode (jobs over HTTP through API, worker, simulator and its signed OpenAI
+ * webhooks; streamed jobs' events; a callback;
  * per-tenant admission and the request rate limit; the admin UI's login and bull-board API), and
  * a worker process SIGKILLed under load while another takes over: every job completes, none is
  * lost, and no job gets more than the documented one extra provider create.
@@ -75,7 +76,9 @@ describe('the whole pipeline on a 3-master Redis Cluster', () => {
       redisCluster: true,
       sim: { time_scale: 0.01 },
       api: { admin: { token: ADMIN_TOKEN } },
-      worker: { admission: { windowMs: 2_000 } },
+      // Hybrid mode with the simulator's signed webhooks: the receiver, the webhook queue and polls all run.
+      webhooks: true,
+      worker: { completionMode: 'hybrid', admission: { windowMs: 2_000 } },
     });
   });
   afterAll(async () => {
@@ -112,12 +115,15 @@ describe('the whole pipeline on a 3-master Redis Cluster', () => {
     for (const [i, { events, status }] of (await Promise.all(watched)).entries()) {
       expect(status).toBe(200);
       const provider = events.filter((e) => e.id !== null && !e.id.includes('.'));
-      expect(provider.length).toBeGreaterThan(3);
+      expect(provider.length).toBeGreaterThan(1);
       expect(provider.map((e) => Number(e.id))).toEqual(provider.map((_, n) => n));
       expect(events.at(-1)!.event).toBe('job.completed');
       const final = await stack.waitForJob(jobs[i].id, isTerminalJob);
+      // What was streamed is the start of the final text, with no gap or duplicate. (A webhook that
+      // finishes the job before its stream is followed to the end ends the stream early, on a
+      // single Redis too: not this file's concern.)
       const deltas = provider.filter((e) => e.event === 'response.output_text.delta').map((e) => JSON.parse(e.data).delta as string);
-      expect(deltas.join('')).toBe(final.output_text);
+      expect(final.output_text.startsWith(deltas.join(''))).toBe(true);
     }
   });
 
@@ -188,7 +194,7 @@ describe('the whole pipeline on a 3-master Redis Cluster', () => {
     const perMaster = await keysPerMaster(stack.prefix);
     const all = perMaster.flat();
     // BullMQ's queues, the fair queue, job streams, rate-limit counters and admin sessions.
-    for (const kind of [':submit:', ':poll:', ':fairq:', ':jobstream:', ':rpm:', ':admin-session:', ':admin-auth-failures-global:', ':stream-hub:']) {
+    for (const kind of [':submit:', ':poll:', ':webhook:', ':fairq:', ':jobstream:', ':rpm:', ':admin-session:', ':admin-auth-failures-global:', ':stream-hub:']) {
       expect(
         all.some((k) => k.includes(kind)),
         kind,
