@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTenant, setTenantLimits } from '@longhaul/db';
 import { spawnApp } from './app-process.ts';
 import { type Stack, isTerminalJob, jobBody, startStack } from './harness.ts';
+import { startPrivateRedis } from './private-redis.ts';
 import { startReceiver } from './receiver.ts';
 import { type LocalRedisCluster, startRedisCluster } from './redis-cluster.ts';
 import { readSse } from './sse.ts';
@@ -262,6 +263,25 @@ describe('start-up on a cluster', () => {
       });
       expect(await proc.exited()).toEqual({ code: 1, signal: null });
       expect(proc.tail()).toMatch(/QUEUE_PREFIX: .*hash tag.*\{longhaul\}/);
+    }
+  });
+
+  it('says why when REDIS_URL is not a cluster node', async () => {
+    const single = await startPrivateRedis();
+    const worker = spawnApp('worker', {
+      REDIS_URL: single.url,
+      REDIS_CLUSTER: 'true',
+      OPENAI_BASE_URL: 'http://127.0.0.1:9/v1',
+      LONGHAUL_MIGRATE_ON_START: 'false',
+      METRICS_PORT: '0',
+    });
+    try {
+      const line = await worker.waitForLog('a redis_unavailable warning with the reason', (l) => l.code === 'redis_unavailable' && /cluster support disabled/.test(l.err?.message));
+      expect(line.err.message).toBe('Redis Cluster: no seed node answered with the slot map (ERR This instance has cluster support disabled)');
+    } finally {
+      worker.child.kill('SIGKILL');
+      await worker.exited();
+      await single.stop();
     }
   });
 });

@@ -1,6 +1,6 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
 import { type Payload, type PayloadInput, type QueueKey, QUEUE_KEYS, queueCatalog } from './catalog.ts';
-import { ClusterPrefixError, type RedisClient, type RedisConnectionOptions, createRedis, defaultQueuePrefix, isHashTagged } from './redis.ts';
+import { ClusterPrefixError, type RedisClient, type RedisConnectionOptions, createRedis, defaultQueuePrefix, explainRedisError, isHashTagged } from './redis.ts';
 
 export interface QueueOptions extends RedisConnectionOptions {
   /**
@@ -34,10 +34,10 @@ export function createQueues(options: QueueOptions): Queues {
   for (const key of QUEUE_KEYS) {
     const entry = queueCatalog[key];
     const queue = new Queue(entry.name, { connection: connection as ConnectionOptions, prefix, defaultJobOptions: entry.options });
-    queue.on('error', (err) => options.onError?.(err));
+    queue.on('error', (err) => options.onError?.(explainRedisError(err)));
     queues.set(key, queue);
   }
-  connection.on('error', (err) => options.onError?.(err));
+  connection.on('error', (err) => options.onError?.(explainRedisError(err)));
   const addTimeoutMs = options.addTimeoutMs ?? (options.role === 'producer' ? 1_000 : undefined);
   let closing: Promise<void> | undefined;
   return {

@@ -113,6 +113,17 @@ export function createRedis(options: RedisConnectionOptions, extra: RedisOptions
 }
 
 /**
+ * A cluster client's "Failed to refresh slots cache." does not say why; this names the last seed
+ * node's own error (connection refused, "This instance has cluster support disabled", ...). Any
+ * other error is returned as it is.
+ */
+export function explainRedisError(err: Error): Error {
+  const last = (err as { lastNodeError?: unknown }).lastNodeError;
+  if (err.name !== 'ClusterAllFailedError' || !(last instanceof Error)) return err;
+  return new Error(`Redis Cluster: no seed node answered with the slot map (${last.message})`, { cause: err });
+}
+
+/**
  * A second connection like `connection` that waits for Redis instead of failing fast (workers,
  * blocking reads): `maxRetriesPerRequest: null`, offline queue on.
  */
