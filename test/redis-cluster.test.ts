@@ -14,6 +14,7 @@ import type { ChildProcess } from 'node:child_process';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTenant, setTenantLimits } from '@longhaul/db';
+import { createQueues } from '@longhaul/queue';
 import { spawnApp } from './app-process.ts';
 import { type Stack, isTerminalJob, jobBody, startStack } from './harness.ts';
 import { startPrivateRedis } from './private-redis.ts';
@@ -263,6 +264,22 @@ describe('start-up on a cluster', () => {
       });
       expect(await proc.exited()).toEqual({ code: 1, signal: null });
       expect(proc.tail()).toMatch(/QUEUE_PREFIX: .*hash tag.*\{longhaul\}/);
+    }
+  });
+
+  it("connects to every node of a cluster that requires a password, with REDIS_URL's credentials", async () => {
+    const secured = await startRedisCluster({ password: 'cluster pass/word' });
+    const queues = createQueues({ redisUrl: secured.url, cluster: {}, role: 'producer' });
+    try {
+      expect(queues.prefix).toBe('{longhaul}');
+      // Work items of three jobs, and a key per master: every node was reached with the password.
+      for (let i = 0; i < 3; i++) await queues.add('poll', { jobId: `job_${'x'.repeat(20)}${i}` });
+      expect((await queues.get('poll').getJobCounts('waiting')).waiting).toBe(3);
+      for (const tag of ['a', 'b', 'c']) await queues.connection.set(`{${tag}}:probe`, '1');
+      expect((await Promise.all(secured.masters.map((m) => m.dbsize()))).every((n) => n > 0)).toBe(true);
+    } finally {
+      await queues.close();
+      await secured.stop();
     }
   });
 

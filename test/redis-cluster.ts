@@ -12,7 +12,7 @@ import { Redis } from 'ioredis';
 import { freePort } from '../chaos/servers.ts';
 
 export interface LocalRedisCluster {
-  /** One seed node, as REDIS_URL names it (`redis://127.0.0.1:<port>`). */
+  /** One seed node, as REDIS_URL names it (`redis://[:password@]127.0.0.1:<port>`). */
   url: string;
   ports: number[];
   /** A plain connection to each master (CLUSTER KEYSLOT, SCAN of that node alone). */
@@ -33,7 +33,16 @@ async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs 
   }
 }
 
-export async function startRedisCluster(masterCount = 3): Promise<LocalRedisCluster> {
+export interface RedisClusterOptions {
+  /** Masters (default 3). */
+  masters?: number;
+  /** `requirepass` (and `masterauth`) of every node; the url then carries it. */
+  password?: string;
+}
+
+export async function startRedisCluster(options: RedisClusterOptions = {}): Promise<LocalRedisCluster> {
+  const masterCount = options.masters ?? 3;
+  const auth = options.password === undefined ? [] : ['--requirepass', options.password, '--masterauth', options.password];
   const dir = await mkdtemp(join(tmpdir(), 'longhaul-cluster-'));
   const children: ChildProcess[] = [];
   const masters: Redis[] = [];
@@ -61,15 +70,16 @@ export async function startRedisCluster(masterCount = 3): Promise<LocalRedisClus
       const args = [
         '--port', String(port), '--cluster-port', String(busPort), '--bind', '127.0.0.1',
         '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`),
-        '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', dir,
+        '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', dir, ...auth,
       ];
       children.push(spawn('redis-server', args, { stdio: 'ignore' }));
-      const master = new Redis(port, '127.0.0.1', { retryStrategy: () => 50, maxRetriesPerRequest: null });
+      const master = new Redis(port, '127.0.0.1', { password: options.password, retryStrategy: () => 50, maxRetriesPerRequest: null });
       master.on('error', () => {}); // refused until the server is up
       masters.push(master);
     }
     await Promise.all(masters.map((m, i) => waitUntil(`node ${ports[i]} did not answer PING`, async () => (await m.ping()) === 'PONG')));
-    await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30_000 });
+    const cliAuth = options.password === undefined ? [] : ['--no-auth-warning', '-a', options.password];
+    await run('redis-cli', [...cliAuth, '--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30_000 });
     const clusterOk = async (m: Redis) => {
       const info = await m.cluster('INFO');
       return /cluster_state:ok/.test(info) && new RegExp(`cluster_known_nodes:${masterCount}\\b`).test(info) && /cluster_slots_ok:16384\b/.test(info);
@@ -80,7 +90,7 @@ export async function startRedisCluster(masterCount = 3): Promise<LocalRedisClus
     throw err;
   }
   return {
-    url: `redis://127.0.0.1:${ports[0]}`,
+    url: `redis://${options.password === undefined ? '' : `:${encodeURIComponent(options.password)}@`}127.0.0.1:${ports[0]}`,
     ports,
     masters,
     async masterForSlot(slot) {
