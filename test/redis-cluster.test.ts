@@ -195,8 +195,20 @@ describe('the whole pipeline on a 3-master Redis Cluster', () => {
     const slot = Number(await cluster.masters[0]!.cluster('KEYSLOT', tag));
     const perMaster = await keysPerMaster(stack.prefix);
     const all = perMaster.flat();
-    // BullMQ's queues, the fair queue, job streams, rate-limit counters and admin sessions.
-    for (const kind of [':submit:', ':poll:', ':webhook:', ':fairq:', ':jobstream:', ':rpm:', ':admin-session:', ':admin-auth-failures-global:', ':stream-hub:']) {
+    // BullMQ's queues, the webhook health, the fair queue, job streams, rate-limit counters, admin
+    // sessions and throttle counts, the stream hub's wake key.
+    for (const kind of [
+      ':submit:',
+      ':poll:',
+      ':webhook:',
+      ':webhook-health',
+      ':fairq:',
+      ':jobstream:',
+      ':rpm:',
+      ':admin-session:',
+      ':admin-auth-failures-global:',
+      ':stream-hub:',
+    ]) {
       expect(
         all.some((k) => k.includes(kind)),
         kind,
