@@ -1,6 +1,6 @@
 /** Entrypoint: wire real dependencies, listen, shut down cleanly on SIGTERM/SIGINT or when the launcher is gone. */
 import { createDb, ensureTenantWithApiKey, runMigrations } from '@longhaul/db';
-import { createLogger, loadConfigOrExit, onShutdown, throttled } from '@longhaul/runtime';
+import { createLogger, loadConfigOrExit, onShutdown, startupStepOrExit, throttled } from '@longhaul/runtime';
 import { createQueues } from '@longhaul/queue';
 import { createProvider } from '@longhaul/provider';
 import { parseSecrets } from '@longhaul/webhooks';
@@ -25,9 +25,14 @@ const queues = createQueues({
   onError: throttled(10_000, (suppressed, err: Error) => logger.warn({ err, suppressed, code: 'redis_unavailable' }, 'redis connection error')),
 });
 
-if (env.LONGHAUL_MIGRATE_ON_START) await runMigrations(dbHandle.db);
+if (env.LONGHAUL_MIGRATE_ON_START) {
+  await startupStepOrExit(logger, { code: 'migration_failed', message: 'could not apply migrations at start-up; exiting' }, () => runMigrations(dbHandle.db));
+}
 if (env.LONGHAUL_BOOTSTRAP_API_KEY) {
-  const { tenantId, created } = await ensureTenantWithApiKey(dbHandle.db, env.LONGHAUL_BOOTSTRAP_API_KEY);
+  const key = env.LONGHAUL_BOOTSTRAP_API_KEY;
+  const { tenantId, created } = await startupStepOrExit(logger, { code: 'bootstrap_key_failed', message: 'could not ensure the bootstrap API key; exiting' }, () =>
+    ensureTenantWithApiKey(dbHandle.db, key),
+  );
   logger.info({ tenant_id: tenantId, created }, 'bootstrap API key ensured');
 }
 

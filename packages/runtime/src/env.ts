@@ -62,3 +62,23 @@ export function loadConfigOrExit<T>(load: () => T): T {
     process.exit(1);
   }
 }
+
+/**
+ * Run a start-up step (migrations, the bootstrap key) that needs Postgres or Redis. If it fails
+ * (the database unreachable, a migration refused), log one line naming the step with `code` and the
+ * error in its safe form (no query parameters: see log-errors.ts) and exit 1, instead of an
+ * unhandled rejection's stack trace on stderr.
+ */
+export async function startupStepOrExit<T>(
+  logger: { fatal(fields: object, message: string): void; flush?(): void },
+  step: { code: string; message: string },
+  run: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    logger.fatal({ err, code: step.code }, step.message);
+    logger.flush?.();
+    process.exit(1);
+  }
+}
