@@ -53,7 +53,7 @@ export interface WebhookHealthTracker extends CompletionDetection {
   /** A webhook of a finished response arrived (it was applied, or found its job already finished). */
   webhookArrived(): void;
   /** This worker's poll found the job's response finished, with no webhook applied. */
-  pollFoundFinished(response: ProviderResponse): void;
+  pollFoundFinished(job: Job, response: ProviderResponse): void;
   /** Fold what was seen into the shared record and read it back now (the timer does it every `refreshMs`). */
   refresh(): Promise<void>;
   /** Stop the timer after a last flush, and any pulling forward of polls. Idempotent. */
@@ -222,8 +222,15 @@ export function startWebhookHealth(deps: WebhookHealthDeps): WebhookHealthTracke
     webhookArrived() {
       seen.arrived += 1;
     },
-    pollFoundFinished(response) {
-      if (webhookIsLate(response, clock().getTime(), graceMs)) seen.late += 1;
+    pollFoundFinished(job, response) {
+      const found = {
+        response,
+        nowMs: clock().getTime(),
+        graceMs,
+        submittedAtMs: job.submittedAt?.getTime(),
+        expectedDurationMs: expected.get(durationKind(job.model, job.request)),
+      };
+      if (webhookIsLate(found)) seen.late += 1;
     },
     refresh,
     close: () =>

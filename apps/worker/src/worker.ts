@@ -20,6 +20,7 @@ import { sweepOnce, type SweepReport } from './sweeper.ts';
 import { startWebhookHealth } from './webhook-health.ts';
 
 export type { WorkerConfig, WorkerDeps } from './deps.ts';
+export { webhookHealthKey } from './webhook-health.ts';
 
 export interface LonghaulWorker {
   /** Run one sweep now (tests, admin). */

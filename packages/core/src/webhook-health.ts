@@ -7,10 +7,10 @@
  * Design note: two observations, both about a finished response:
  * - a webhook arrived (for a job still running, or one a poll had already finished: either way
  *   webhooks are being delivered);
- * - a poll found the response finished longer than the grace period ago with no webhook applied
- *   (`webhookIsLate`): its webhook is late or lost. A poll that finds a response just finished
- *   says nothing (its webhook may be on its way), so adaptive polling, which finds most responses
- *   within one poll interval, does not count against webhooks.
+ * - a poll found the response finished with no webhook applied, longer than the grace period
+ *   ago or past the job's expected duration (`webhookIsLate`): its webhook is late or lost. A
+ *   poll that finds a response just finished, early in the job's expected run, says nothing (its
+ *   webhook may be on its way).
  * The model keeps `loss`, an exponentially weighted estimate of the fraction of late webhooks
  * (each observation weighs `weight`, 0.2: the last ~10 dominate), and moves between states with
  * hysteresis: degraded at `loss >= degradeAt` (0.5: four late webhooks in a row from a clean
@@ -89,15 +89,33 @@ function nextState(state: WebhookHealthState, loss: number, samples: number, opt
   }
 }
 
+/** `completed_at` is in whole seconds: a response completed up to this long after it says. */
+const COMPLETED_AT_RESOLUTION_MS = 1_000;
+
+/** A poll that found a job's response finished, with no webhook applied to the job. */
+export interface FinishedByPoll {
+  response: { status?: string | null; completed_at?: number | null };
+  nowMs: number;
+  /** How late a webhook may be (`webhookGraceMs`). */
+  graceMs: number;
+  /** When the job was submitted, and how long a job of its kind is expected to take (expected-duration.ts), if known. */
+  submittedAtMs?: number;
+  expectedDurationMs?: number;
+}
+
 /**
  * Whether a response a poll found finished (its job not yet finished by a webhook) tells of a
- * late webhook: it completed at least `graceMs` before `nowMs`. `completed_at` is in whole
- * seconds, so the age is read up to a second long; with a grace of seconds that does not matter.
- * A response without `completed_at` (failed, incomplete, cancelled) tells nothing.
+ * late webhook. Either it surely completed at least `graceMs` before the poll (`completed_at` is
+ * in whole seconds, so it is read as the end of its second: a response just completed never
+ * counts), or the job has run past its expected duration, which is learned from when jobs'
+ * webhooks (or polls) finished them and so already holds the usual webhook delay. Otherwise the
+ * poll came first by chance, the webhook may be on its way, and nothing is learned.
  */
-export function webhookIsLate(response: { status?: string | null; completed_at?: number | null }, nowMs: number, graceMs: number): boolean {
+export function webhookIsLate(found: FinishedByPoll): boolean {
+  const { response, nowMs, graceMs, submittedAtMs, expectedDurationMs } = found;
+  if (submittedAtMs !== undefined && expectedDurationMs !== undefined && nowMs - submittedAtMs >= expectedDurationMs) return true;
   if (response.status !== 'completed' || typeof response.completed_at !== 'number') return false;
-  return nowMs - response.completed_at * 1000 >= graceMs;
+  return nowMs - (response.completed_at * 1000 + COMPLETED_AT_RESOLUTION_MS) >= graceMs;
 }
 
 export function isWebhookHealthState(value: unknown): value is WebhookHealthState {

@@ -74,15 +74,26 @@ describe('observeWebhooks', () => {
 });
 
 describe('webhookIsLate', () => {
+  const completed = { status: 'completed', completed_at: T0 / 1000 };
+
   it('counts a completed response found at least the grace period after it completed', () => {
-    const completedAt = T0 / 1000;
-    expect(webhookIsLate({ status: 'completed', completed_at: completedAt }, T0 + 30_000, 30_000)).toBe(true);
-    expect(webhookIsLate({ status: 'completed', completed_at: completedAt }, T0 + 29_999, 30_000)).toBe(false);
+    // completed_at is whole seconds: read as the end of its second.
+    expect(webhookIsLate({ response: completed, nowMs: T0 + 31_000, graceMs: 30_000 })).toBe(true);
+    expect(webhookIsLate({ response: completed, nowMs: T0 + 30_999, graceMs: 30_000 })).toBe(false);
+    expect(webhookIsLate({ response: completed, nowMs: T0 + 999, graceMs: 0 })).toBe(false);
   });
 
-  it('says nothing of responses without a completion time', () => {
-    expect(webhookIsLate({ status: 'failed', completed_at: null }, T0, 0)).toBe(false);
-    expect(webhookIsLate({ status: 'completed' }, T0, 0)).toBe(false);
+  it('counts a response found finished once its job has run past its expected duration', () => {
+    const job = { submittedAtMs: T0 - 60_000, graceMs: 30_000, nowMs: T0 + 100 };
+    expect(webhookIsLate({ ...job, response: completed, expectedDurationMs: 60_000 })).toBe(true);
+    expect(webhookIsLate({ ...job, response: { status: 'failed' }, expectedDurationMs: 60_000 })).toBe(true);
+    expect(webhookIsLate({ ...job, response: completed, expectedDurationMs: 61_000 })).toBe(false);
+    expect(webhookIsLate({ ...job, response: completed })).toBe(false);
+  });
+
+  it('says nothing of responses without a completion time early in their expected run', () => {
+    expect(webhookIsLate({ response: { status: 'failed', completed_at: null }, nowMs: T0, graceMs: 0 })).toBe(false);
+    expect(webhookIsLate({ response: { status: 'completed' }, nowMs: T0, graceMs: 0 })).toBe(false);
   });
 });
 

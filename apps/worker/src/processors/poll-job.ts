@@ -3,7 +3,8 @@
  * moved back to the delayed set for the next poll (adaptive: ~1 s growing to a cap, the delay
  * chosen by `nextWorkFor` through `afterJobChange`), so a waiting job costs one Redis entry and no
  * timer or promise in any process. In hybrid mode a poll that finishes a job tells the webhook
- * health (a response long finished with no webhook: its webhook is late or lost).
+ * health (a response long finished, or past its expected duration, with no webhook: its webhook
+ * is late or lost).
  */
 import { DelayedError, UnrecoverableError, type Job as QueueJob } from 'bullmq';
 import { JobStatus, isTerminal, retryDelayMs } from '@longhaul/core';
@@ -28,7 +29,7 @@ export function pollJobProcessor(deps: WorkerContext) {
       const result = await reconcileJob(db.db, job, retrieved.response, { source: 'poll', now: clock(), details: { poll: attempt + 1 }, prices: config.prices });
       if (result.ok && result.changed) log.info({ from: result.from, to: result.job.status, poll: attempt + 1 }, 'job status changed');
       // This poll, not a webhook, finished the job: hybrid mode's webhook health hears of it.
-      if (result.ok && result.changed && isTerminal(result.job.status)) deps.webhookHealth?.pollFoundFinished(retrieved.response);
+      if (result.ok && result.changed && isTerminal(result.job.status)) deps.webhookHealth?.pollFoundFinished(job, retrieved.response);
       const { again } = await jobEffects.afterJobChange(result, { type: 'polled', attempt, pollAfterMs: retrieved.pollAfterMs }, { self: 'poll' });
       metrics.poll(result.ok && !isTerminal(result.job.status) ? 'pending' : 'terminal');
       if (again?.kind !== 'poll') return;
