@@ -1,9 +1,9 @@
 /**
  * Expected durations: how long a kind of job (its model, reasoning effort and service tier) takes
  * at the provider, learned from the jobs of that kind that finished. Hybrid mode, webhooks
- * healthy, polls a job first when it should have finished (schedules.ts `safetyNetPollDelayMs`),
- * not before: a poll before the end finds nothing, and one long after it catches a lost webhook
- * late.
+ * healthy, polls a job first when its webhook is overdue: a grace period after its expected
+ * duration (schedules.ts `safetyNetPollDelayMs`), not before (a poll before the end finds
+ * nothing), nor long after (it would catch a lost webhook late).
  *
  * Design note: durations of one kind spread multiplicatively (a longer prompt, more reasoning),
  * so the estimate lives in log space: an exponentially weighted mean `mean` of ln(ms) and mean

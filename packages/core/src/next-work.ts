@@ -21,7 +21,7 @@
  * - a poll that found the job still running polls again (poll `attempt + 1` of the schedule:
  *   growing in `poll` mode, the safety interval in `webhook` mode);
  * - in `hybrid` mode the schedule follows the webhooks' health (`options.webhooks`): while they
- *   arrive, polls are a safety net (the first when the job should have finished, from its
+ *   arrive, polls are a safety net (the first when the job's webhook is overdue, from its
  *   `expectedDurationMs`, then every safety interval); otherwise the growing schedule;
  * - a stream the provider will no longer serve is tried again on the poll schedule, `webhook`
  *   mode included (its 5-minute safety interval would leave the stream's watchers waiting);

@@ -63,21 +63,21 @@ export function nextPollDelayMs(mode: CompletionMode, attempt: number, options: 
 
 /**
  * Hybrid mode while webhooks arrive: polls are only a safety net, for the webhook that gets lost.
- * A job's first poll waits until it is expected to have finished (`expectedDurationMs`), then at
- * most until its webhook is overdue (`webhookGraceMs` later), within those two bounds after
- * `safetyIntervalMs`; a job of no known duration is first polled after `safetyIntervalMs`. Every
- * later poll follows `safetyIntervalMs` after the one before. The provider's poll hint is not
- * followed: the webhook is what is waited for.
+ * A job's first poll comes when its webhook is overdue: `webhookGraceMs` after the job is expected
+ * to have finished (`expectedDurationMs`; at most `safetyIntervalMs` after it); a job of no known
+ * duration is first polled after `safetyIntervalMs`. Every later poll follows `safetyIntervalMs`
+ * after the one before. The provider's poll hint is not followed: the webhook is what is waited
+ * for.
  *
- * So a job whose webhook arrives costs no poll at all (the webhook retires it), and one whose
- * webhook is lost is found within the grace period of its expected end.
+ * So a job whose webhook arrives costs no poll at all (the webhook retires it), however long it
+ * runs, and one whose webhook is lost is found a grace period after its expected end. (The first
+ * poll is not capped at `safetyIntervalMs`: a 5-minute job and the default 5-minute interval would
+ * have it poll right at the job's end and cost 3 calls instead of 2.)
  */
 export function safetyNetPollDelayMs(attempt: number, options: PollScheduleOptions = {}, expectedDurationMs?: number): number {
   const safety = options.safetyIntervalMs ?? 300_000;
   if (attempt > 0 || expectedDurationMs === undefined || !Number.isFinite(expectedDurationMs)) return safety;
-  const expected = Math.max(0, expectedDurationMs);
-  const overdue = expected + (options.webhookGraceMs ?? 30_000);
-  return Math.round(Math.max(expected, Math.min(safety, overdue)));
+  return Math.round(Math.max(0, expectedDurationMs) + Math.min(options.webhookGraceMs ?? 30_000, safety));
 }
 
 /**

@@ -132,10 +132,12 @@ describe('hybrid poll schedule', () => {
     // A 4 s job: polled 30 s after its expected end (its webhook overdue), then every 5 minutes.
     expect(safetyNetPollDelayMs(0, POLL, 4_000)).toBe(34_000);
     expect(safetyNetPollDelayMs(1, POLL, 4_000)).toBe(300_000);
-    // A 5-minute job: not before its expected end (a poll then finds it running, its webhook not due yet).
-    expect(safetyNetPollDelayMs(0, POLL, 300_000)).toBe(300_000);
-    expect(safetyNetPollDelayMs(0, POLL, 280_000)).toBe(300_000);
-    expect(safetyNetPollDelayMs(0, POLL, 600_000)).toBe(600_000);
+    // A 5-minute job with the 5-minute safety interval: not at its end (a poll then may find it
+    // running, its webhook not due yet) but when its webhook is overdue; a longer one alike.
+    expect(safetyNetPollDelayMs(0, POLL, 300_000)).toBe(330_000);
+    expect(safetyNetPollDelayMs(0, POLL, 600_000)).toBe(630_000);
+    // The grace period is at most the safety interval.
+    expect(safetyNetPollDelayMs(0, { ...POLL, safetyIntervalMs: 2_000 }, 4_000)).toBe(6_000);
     // No known duration: the safety interval.
     expect(safetyNetPollDelayMs(0, POLL)).toBe(300_000);
   });
