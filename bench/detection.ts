@@ -1,8 +1,11 @@
 /**
- * Scenario: completion detection (issue 3). For ~5-minute simulated jobs, time-scaled so they
- * last seconds, how many provider calls each job costs and how long after the provider finished
- * a response its job is terminal in Postgres, in each COMPLETION_MODE, against the guide's fixed
- * 2 s polling loop measured in the same run.
+ * Scenario: completion detection (issues 3 and 13). For ~5-minute simulated jobs, time-scaled so
+ * they last seconds, how many provider calls each job costs and how long after the provider
+ * finished a response its job is terminal in Postgres, in each COMPLETION_MODE, against the
+ * guide's fixed 2 s polling loop measured in the same run. Hybrid mode runs twice, each time on a
+ * deployment that has first learned that webhooks arrive (a few jobs, until the worker's webhook
+ * health says `healthy`; those jobs are not counted): `hybrid` with webhooks arriving, and
+ * `hybrid-dropped` with every webhook dropped from then on.
  *
  * Fairness: the simulator multiplies every duration by the time scale, so the worker's poll
  * schedule (POLL_INITIAL_MS, POLL_MAX_MS), webhook mode's safety poll and the guide loop's 2 s
@@ -21,21 +24,27 @@ import { createJobsClient } from './http.ts';
 import { runGuidePolling, type GuidePollingResult } from './guide-poller.ts';
 import { sleep } from './pool.ts';
 import { newWebhookSecret, patchSimConfig, providerCalls, providerTerminalMs, simStats } from './sim-control.ts';
+import { webhookHealthKey } from '@longhaul/worker';
 import { deadChild, startStack, type Stack } from './stack.ts';
 import { summarize, type Summary } from './stats.ts';
 import { formatUsage, snapshotUsage, usageBetween } from './usage.ts';
 
-export const DETECTION_MODES = ['webhook', 'hybrid', 'poll'] as const;
+export const DETECTION_MODES = ['webhook', 'hybrid', 'hybrid-dropped', 'poll'] as const;
 export type DetectionMode = (typeof DETECTION_MODES)[number];
 
 const TARGET_WEBHOOK_CALLS = 2;
 const TARGET_POLL_CALLS = 15;
+/** Jobs a hybrid deployment runs first, to learn that webhooks arrive (not counted). */
+const LEARNING_JOBS = 10;
 const TARGET_DETECTION_P99_MS = 200;
 /** Unscaled worker defaults, scaled for the run. */
 const POLL_INITIAL_MS = 1_000;
 const POLL_MAX_MS = 30_000;
 /** Webhook mode's safety poll, unscaled: well past the job's end so only webhooks finish jobs. */
 const SAFETY_POLL_MS = 600_000;
+/** Hybrid mode's safety poll and webhook grace period: the worker's defaults, unscaled. */
+const HYBRID_SAFETY_POLL_MS = 300_000;
+const WEBHOOK_GRACE_MS = 30_000;
 const GUIDE_INTERVAL_MS = 2_000;
 const TERMINAL = ['completed', 'failed', 'cancelled', 'incomplete', 'expired'];
 
@@ -63,6 +72,8 @@ export interface ModeResult {
   /** Which path made jobs terminal (job_events.source of the terminal transition), and its latency. */
   detectedBy: Record<string, number>;
   detectionBySource: Record<string, Summary>;
+  /** Hybrid modes: the worker's webhook health once every job was terminal. */
+  webhookHealth?: string;
 }
 
 /** Provider calls of a job of `durationMs` under the adaptive schedule: the create, then polls until one is past the end. */
@@ -77,10 +88,17 @@ const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) :
 const verdict = (ok: boolean) => (ok ? 'PASS' : 'MISS');
 const scaled = (ms: number, scale: number, min: number) => String(Math.max(min, Math.round(ms * scale)));
 
+const completionModeOf = (mode: DetectionMode) => (mode === 'hybrid-dropped' ? 'hybrid' : mode);
+
 /** Worker knobs of a mode: the default schedule, multiplied by the time scale. */
 export function modeKnobs(mode: DetectionMode, scale: number): Record<string, string> {
-  const knobs: Record<string, string> = { COMPLETION_MODE: mode, POLL_INITIAL_MS: scaled(POLL_INITIAL_MS, scale, 10), POLL_MAX_MS: scaled(POLL_MAX_MS, scale, 10) };
+  const completion = completionModeOf(mode);
+  const knobs: Record<string, string> = { COMPLETION_MODE: completion, POLL_INITIAL_MS: scaled(POLL_INITIAL_MS, scale, 10), POLL_MAX_MS: scaled(POLL_MAX_MS, scale, 10) };
   if (mode === 'webhook') knobs.SAFETY_POLL_MS = scaled(SAFETY_POLL_MS, scale, 1_000);
+  if (completion === 'hybrid') {
+    knobs.SAFETY_POLL_MS = scaled(HYBRID_SAFETY_POLL_MS, scale, 1_000);
+    knobs.WEBHOOK_GRACE_MS = scaled(WEBHOOK_GRACE_MS, scale, 0);
+  }
   return knobs;
 }
 
@@ -91,7 +109,7 @@ export async function runDetection(options: DetectionOptions): Promise<{ results
     `detection: ${options.jobs} jobs per mode of ${fmt(options.simulatedMs / 60_000, 1)} simulated minutes at SIM_TIME_SCALE=${timeScale} (${fmt(realMs / 1000, 2)} s real each), creates spread over ${fmt(options.spreadMs / 1000, 1)} s`,
   );
   log(
-    `  every interval scaled by ${timeScale}: worker polls ${POLL_INITIAL_MS} ms -> ${POLL_MAX_MS} ms become ${modeKnobs('poll', timeScale).POLL_INITIAL_MS} -> ${modeKnobs('poll', timeScale).POLL_MAX_MS} ms, webhook-mode safety poll ${SAFETY_POLL_MS / 60_000} min becomes ${modeKnobs('webhook', timeScale).SAFETY_POLL_MS} ms, the guide's 2 s loop ${fmt(GUIDE_INTERVAL_MS * timeScale, 0)} ms`,
+    `  every interval scaled by ${timeScale}: worker polls ${POLL_INITIAL_MS} ms -> ${POLL_MAX_MS} ms become ${modeKnobs('poll', timeScale).POLL_INITIAL_MS} -> ${modeKnobs('poll', timeScale).POLL_MAX_MS} ms, webhook-mode safety poll ${SAFETY_POLL_MS / 60_000} min becomes ${modeKnobs('webhook', timeScale).SAFETY_POLL_MS} ms, hybrid's ${HYBRID_SAFETY_POLL_MS / 60_000} min and ${WEBHOOK_GRACE_MS / 1000} s grace ${modeKnobs('hybrid', timeScale).SAFETY_POLL_MS} and ${modeKnobs('hybrid', timeScale).WEBHOOK_GRACE_MS} ms, the guide's 2 s loop ${fmt(GUIDE_INTERVAL_MS * timeScale, 0)} ms`,
   );
   log(
     `  detection latency is real ms (not scaled); where a poll detects, most of it is the wait for that poll, which IS scaled (x${timeScale}: real time waits up to ${POLL_MAX_MS / 1000} s, or 2 s for the guide loop)`,
@@ -131,12 +149,19 @@ async function runMode(mode: DetectionMode, options: DetectionOptions, withGuide
         .map(([k, v]) => `${k}=${v}`)
         .join(' ')}; ${webhooks ? 'simulator sends signed webhooks to /webhooks/openai' : 'no webhooks'}`,
     );
+    const hybrid = completionModeOf(mode) === 'hybrid';
+    const learning = hybrid ? await learnWebhooks(stack, options) : new Set<string>();
+    if (mode === 'hybrid-dropped') {
+      await patchSimConfig(stack.simUrl, { webhook_drop_rate: 1 });
+      log('    from here on the simulator drops every webhook');
+    }
     const before = await snapshotUsage(stack);
     const submitted = await submitPaced(stack, options.jobs, options.simulatedMs, options.spreadMs);
-    await waitForTerminal(stack, submitted, realMs + 30_000);
-    const result = await collect(stack, mode);
+    await waitForTerminal(stack, submitted + learning.size, realMs + 30_000);
+    const result = await collect(stack, mode, learning);
+    if (hybrid) result.webhookHealth = (await stack.redis.hget(webhookHealthKey(stack.prefix), 'state')) ?? 'none';
     log(
-      `    ${result.terminal}/${options.jobs} terminal ${JSON.stringify(result.byStatus)}, detected by ${JSON.stringify(result.detectedBy)}; calls/job mean ${fmt(result.calls.mean, 2)} (min ${result.calls.min}, max ${result.calls.max}); detection ms p50 ${fmt(result.detection.p50)} p99 ${fmt(result.detection.p99)} max ${fmt(result.detection.max)}`,
+      `    ${result.terminal}/${options.jobs} terminal ${JSON.stringify(result.byStatus)}, detected by ${JSON.stringify(result.detectedBy)}; calls/job mean ${fmt(result.calls.mean, 2)} (min ${result.calls.min}, max ${result.calls.max}); detection ms p50 ${fmt(result.detection.p50)} p99 ${fmt(result.detection.p99)} max ${fmt(result.detection.max)}${hybrid ? `; webhook health at the end: ${result.webhookHealth}` : ''}`,
     );
     for (const [source, s] of Object.entries(result.detectionBySource)) log(`    detected by ${source}: ${s.count} jobs, ms p50 ${fmt(s.p50)} p99 ${fmt(s.p99)} max ${fmt(s.max)}`);
     const usage = formatUsage(usageBetween(before, await snapshotUsage(stack), Math.max(1, result.terminal)), 'job');
@@ -155,6 +180,32 @@ async function runMode(mode: DetectionMode, options: DetectionOptions, withGuide
   } finally {
     await stack.stop();
   }
+}
+
+/**
+ * A fresh hybrid deployment polls adaptively until it has seen webhooks arrive: run a few jobs
+ * and wait for the worker's webhook health (its Redis record) to say `healthy`. Returns their ids.
+ */
+async function learnWebhooks(stack: Stack, options: DetectionOptions): Promise<Set<string>> {
+  const startedAt = performance.now();
+  const client = createJobsClient(stack.apiUrl, stack.apiKey, LEARNING_JOBS);
+  const body = (i: number) =>
+    JSON.stringify({ model: 'o3', input: `Learning ${i}: write a long novel about otters in space.`, metadata: { sim_duration_ms: String(options.simulatedMs) } });
+  const ids = await Promise.all(Array.from({ length: LEARNING_JOBS }, (_, i) => client.submit(body(i)).then((r) => r.jobId)));
+  client.close();
+  if (ids.some((id) => id === undefined)) throw new Error('a learning job was not accepted');
+  await waitForTerminal(stack, LEARNING_JOBS, options.simulatedMs * options.timeScale + 30_000);
+  const deadline = performance.now() + 30_000;
+  while ((await stack.redis.hget(webhookHealthKey(stack.prefix), 'state')) !== 'healthy') {
+    if (performance.now() > deadline) {
+      const record = await stack.redis.hgetall(webhookHealthKey(stack.prefix));
+      const { rows } = await stack.pool.query<{ status: string; n: number }>('select status::text, count(*)::int n from webhook_inbox group by 1');
+      throw new Error(`the worker did not learn that webhooks arrive within 30 s of its learning jobs: health ${JSON.stringify(record)}, inbox ${JSON.stringify(rows)}`);
+    }
+    await sleep(100);
+  }
+  options.log(`    learned that webhooks arrive from ${LEARNING_JOBS} jobs in ${fmt((performance.now() - startedAt) / 1000, 1)} s (not counted below)`);
+  return new Set(ids as string[]);
 }
 
 /** Open loop: job i is sent at start + i × spreadMs / jobs, whatever happened to the others. */
@@ -191,11 +242,12 @@ async function waitForTerminal(stack: Stack, jobs: number, timeoutMs: number): P
   }
 }
 
-async function collect(stack: Stack, mode: DetectionMode): Promise<ModeResult> {
+async function collect(stack: Stack, mode: DetectionMode, exclude: ReadonlySet<string>): Promise<ModeResult> {
   const stats = await simStats(stack.simUrl);
-  const { rows } = await stack.pool.query<{ id: string; response_id: string | null; status: string; finished_ms: number | null }>(
+  const { rows: all } = await stack.pool.query<{ id: string; response_id: string | null; status: string; finished_ms: number | null }>(
     'select id, response_id, status, (extract(epoch from finished_at) * 1000)::float8 as finished_ms from jobs',
   );
+  const rows = all.filter((j) => !exclude.has(j.id));
   const { rows: sources } = await stack.pool.query<{ job_id: string; source: string }>(
     'select distinct on (job_id) job_id, source::text from job_events where to_status = any($1::job_status[]) order by job_id, id',
     [TERMINAL],
@@ -229,14 +281,22 @@ function detectionRows(results: ModeResult[], guide: GuidePollingResult, simulat
   const rows: string[][] = [];
   for (const r of results) {
     const calls = `${fmt(r.calls.mean, 2)} (${r.calls.min}-${r.calls.max})`;
-    if (r.mode === 'webhook')
+    if (r.mode === 'webhook' || r.mode === 'hybrid')
       rows.push([
-        `detection webhook: provider calls/job`,
+        `detection ${r.mode === 'hybrid' ? 'hybrid, webhooks arriving' : 'webhook'}: provider calls/job`,
         calls,
         `${fmt(TARGET_WEBHOOK_CALLS, 2)}`,
         verdict(r.calls.min === TARGET_WEBHOOK_CALLS && r.calls.max === TARGET_WEBHOOK_CALLS),
       ]);
-    else if (r.mode === 'poll') {
+    else if (r.mode === 'hybrid-dropped') {
+      rows.push([
+        `detection hybrid, webhooks all dropped: provider calls/job (${fmt(simulatedMs / 60_000, 0)}-min job)`,
+        calls,
+        `<= ${TARGET_POLL_CALLS}, all terminal`,
+        verdict(r.calls.max <= TARGET_POLL_CALLS && r.terminal === r.calls.count),
+      ]);
+      rows.push(['detection hybrid, webhooks all dropped: webhook health at the end', r.webhookHealth ?? 'n/a', '', '']);
+    } else if (r.mode === 'poll') {
       // Scaled polls drift later (per-poll work is real time): the schedule's own count must pass too.
       const planned = scheduledCalls(simulatedMs);
       rows.push([
@@ -247,9 +307,10 @@ function detectionRows(results: ModeResult[], guide: GuidePollingResult, simulat
       ]);
     } else rows.push([`detection ${r.mode}: provider calls/job`, calls, '', '']);
     // Poll-detected latency is mostly the wait for the next poll, which is scaled (x timeScale).
-    const unit = r.mode === 'poll' ? `ms, wait x${timeScale}` : 'ms';
+    const polled = r.mode === 'poll' || r.mode === 'hybrid-dropped';
+    const unit = polled ? `ms, wait x${timeScale}` : 'ms';
     rows.push([`detection ${r.mode}: latency p50 (${unit})`, fmt(r.detection.p50), '', '']);
-    const p99Target = r.mode === 'poll' ? ['', ''] : [`<= ${TARGET_DETECTION_P99_MS}`, verdict(r.detection.p99 <= TARGET_DETECTION_P99_MS && r.detection.count === r.terminal)];
+    const p99Target = polled ? ['', ''] : [`<= ${TARGET_DETECTION_P99_MS}`, verdict(r.detection.p99 <= TARGET_DETECTION_P99_MS && r.detection.count === r.terminal)];
     rows.push([`detection ${r.mode}: latency p99 (${unit})`, fmt(r.detection.p99), ...p99Target]);
   }
   rows.push([`detection guide 2 s loop: provider calls/job`, `${fmt(guide.calls.mean, 2)} (${guide.calls.min}-${guide.calls.max})`, '', '']);
