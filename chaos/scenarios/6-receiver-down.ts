@@ -1,10 +1,12 @@
 /**
  * 6. The tenant's callback receiver is down for an hour (time-scaled with CALLBACK_TIME_SCALE),
  * then back. Down means: for the first half of the hour its load balancer answers 503 with
- * `Retry-After: 1`, for the second half its connections are dropped unanswered (the service
- * behind it crashed). Three destinations: endpoint A (all terminal events), each job's own
- * `callback_url`, and endpoint B, disabled (PATCH enabled=false) half-way through the outage,
- * while deliveries to it wait for their next retry.
+ * `Retry-After: 2`, for the rest its connections are dropped unanswered (the service behind it
+ * crashed). Three destinations: endpoint A (all terminal events), each job's own `callback_url`,
+ * and endpoint B, disabled (PATCH enabled=false) when the 503s give way to dropped connections,
+ * while deliveries to it wait for their next retry. That switch comes half-way through the outage,
+ * or later on a loaded machine (up to 80 % of it) until B has failed and Retry-After has held back
+ * retries, so that both are exercised.
  *
  * Everything is measured at the receiver, which logs every request it read and what it answered:
  * - once it is back, every accepted job's terminal event (`job.completed`) is answered 2xx at A
@@ -32,8 +34,12 @@ const MINUTE_MS = 60_000;
 const SPEC_SCHEDULE_MS = [0, 5_000, 5 * MINUTE_MS, 30 * MINUTE_MS, 2 * HOUR_MS, 5 * HOUR_MS, 10 * HOUR_MS, 14 * HOUR_MS, 20 * HOUR_MS, 24 * HOUR_MS];
 /** The jitter the schedule allows each way. */
 const JITTER = 0.1;
-/** `Retry-After` the receiver's load balancer sends with its 503s (real seconds, never scaled). */
-const RETRY_AFTER_S = 1;
+/**
+ * `Retry-After` the receiver's load balancer sends with its 503s (real seconds, never scaled):
+ * well above the schedule's first delays (8 ms and 450 ms at the fast scale) plus the queue's
+ * re-delay latency on a loaded machine (up to a second or so), so a sender that ignores it shows.
+ */
+const RETRY_AFTER_S = 2;
 /** An attempt may arrive this much after its time (queue latency, a loaded machine). */
 const LATE_TOLERANCE_MS = 5_000;
 /** Clock and measurement slack on the early side. */
@@ -147,7 +153,15 @@ export const receiverDown: Scenario = {
         const downAt = Date.now();
         options.log(`  receiver down for ${seconds(outageMs)} (1 h at CALLBACK_TIME_SCALE ${scale}): 503 Retry-After ${RETRY_AFTER_S} s, then connections dropped`);
         await load.submit(jobs - before, { ratePerSecond: (jobs - before) / ((outageMs * 0.4) / 1000), body });
-        await sleep(Math.max(0, downAt + outageMs / 2 - Date.now()));
+        // Half-way, or later on a loaded machine (where the outage's first callbacks come late).
+        const exercised = () =>
+          receiver.received.filter((r) => r.path === '/b' && r.at >= downAt).length >= 3 &&
+          retryTiming(
+            receiver.received.filter((r) => r.path !== '/b'),
+            scale,
+          ).retryAfterBinding >= 3;
+        for (const latest = downAt + outageMs * 0.8; Date.now() < latest && (Date.now() < downAt + outageMs / 2 || !exercised()); ) await sleep(50);
+        const switchedAt = Date.now();
         receiver.fail('drop');
         await api('PATCH', `/v1/webhook-endpoints/${b.id}`, { enabled: false });
         const disabledAt = Date.now();
@@ -223,7 +237,7 @@ export const receiverDown: Scenario = {
             ),
           ],
           notes: [
-            `receiver down ${seconds(outageMs)} (= 1 h × ${scale}); every job's event delivered to A and its URL ${deliveredAt === null ? 'NEVER' : `${seconds(deliveredAt - backAt)} after it came back`}; ${timing.retries} retries timed at the receiver (${timing.afterDrop} after a dropped connection, ${timing.retryAfterBinding} held back by Retry-After; the latest ${timing.maxLateMs} ms after its time: ${timing.latest}); endpoint B (disabled half-way): ${bFailingBefore.length} failed requests before, ${bCancelled} waiting deliveries cancelled, ${bAfterDisable.length} requests after`,
+            `receiver down ${seconds(outageMs)} (= 1 h × ${scale}; 503s for the first ${seconds(switchedAt - downAt)}); every job's event delivered to A and its URL ${deliveredAt === null ? 'NEVER' : `${seconds(deliveredAt - backAt)} after it came back`}; ${timing.retries} retries timed at the receiver (${timing.afterDrop} after a dropped connection, ${timing.retryAfterBinding} held back by Retry-After; the latest ${timing.maxLateMs} ms after its time: ${timing.latest}); endpoint B (disabled when the 503s stopped): ${bFailingBefore.length} failed requests before, ${bCancelled} waiting deliveries cancelled, ${bAfterDisable.length} requests after`,
           ],
         });
       });

@@ -10,8 +10,10 @@
  * completed and its callback was answered 2xx at the receiver; the APIs finished the requests they
  * had taken (the client retries refused submissions with the same Idempotency-Key, and none of
  * its requests was processed and then dropped unanswered: a retry answered as a replay says so).
- * Fault checks, from the receiver's log: callbacks were held in flight when the signal came, and
- * some of them were sent again after the restart with the same webhook-id and answered 2xx.
+ * Fault checks: from the receiver's log, callbacks were held in flight when the signal came, and
+ * some of them were sent again after the restart with the same webhook-id and answered 2xx; from
+ * the client's record, submissions (a burst of BURST just before the signal) were in flight at
+ * the APIs when it arrived.
  */
 import { CHAOS_WORKER_ENV } from '../cluster.ts';
 import { createLoad, durationFor, jobBody } from '../load.ts';
@@ -22,6 +24,9 @@ import { seconds, sleep } from '../time.ts';
 
 const META = { id: 7, name: 'graceful shutdown under load' };
 const SHUTDOWN_TIMEOUT_MS = 3_000;
+/** Submissions fired just before the signal, so that some are being processed when it arrives. */
+const BURST = 20;
+const BURST_LEAD_MS = 15;
 
 export const gracefulShutdown: Scenario = {
   ...META,
@@ -43,11 +48,11 @@ export const gracefulShutdown: Scenario = {
         async (d) => {
           const load = createLoad(d, 'shutdown');
           receiver.hang();
-          const submitting = load.submit(jobs, {
-            ratePerSecond: jobs / submitSeconds,
-            body: (i) => jobBody(i, durationFor(i, 300, 3_000), { callback_url: `${receiver.url}/job` }),
-          });
+          const body = (i: number) => jobBody(i, durationFor(i, 300, 3_000), { callback_url: `${receiver.url}/job` });
+          const submitting = load.submit(jobs, { ratePerSecond: jobs / submitSeconds, body });
           await sleep(submitSeconds * 400);
+          const burst = load.submit(BURST, { ratePerSecond: 5_000, body });
+          await sleep(BURST_LEAD_MS);
 
           const processes = [...d.apis, ...d.workers.filter((w) => w.exitStatus() === null)];
           const signalledAt = Date.now();
@@ -76,7 +81,7 @@ export const gracefulShutdown: Scenario = {
           const held = receiver.received.filter((r) => r.at < answeredAt && r.status === null);
           await Promise.all([d.restartApis(), ...processes.filter((p) => p.kind === 'worker').map(() => d.startWorker(true))]);
           const restartedAt = Date.now();
-          await submitting;
+          await Promise.all([submitting, burst]);
           return conclude(META, d, startedAt, {
             load,
             faultEndedAt: restartedAt,
@@ -115,12 +120,18 @@ export const gracefulShutdown: Scenario = {
               const stats = await d.simStats();
               const createdTwice = Object.entries(stats.creates_by_job).filter(([, n]) => n > 1);
               const dropped = load.droppedInFlight();
+              const inFlightAtSignal = load.requests.filter((r) => r.method === 'POST' && r.sentAt < signalledAt && r.endedAt >= signalledAt);
               return {
                 checks: [
                   faultCheck(
                     'callbacks were in flight at the shutdown and handed back: sent again after the restart with the same webhook-id (receiver’s log)',
                     heldIds.length > 0 && redone.length > 0,
                     `${heldIds.length} callbacks held unanswered when the processes exited, ${redone.length} of them sent again and answered 2xx`,
+                  ),
+                  faultCheck(
+                    'submissions were in flight at the APIs when SIGTERM arrived (client’s record)',
+                    inFlightAtSignal.length > 0,
+                    `${inFlightAtSignal.length} sent before the signal and ended after it: ${[...new Set(inFlightAtSignal.map((r) => r.outcome))].join(', ')}`,
                   ),
                   check('no work item stays active', stuck.length === 0, JSON.stringify(stillActive)),
                   check(
@@ -136,11 +147,11 @@ export const gracefulShutdown: Scenario = {
                   check(
                     'the APIs dropped no request they had processed (client’s record: a reset answered later as a replay)',
                     dropped.length === 0,
-                    firstFew(dropped, (r) => `${r.key} to ${r.apiUrl} ${r.outcome} at +${r.sentAt - signalledAt} ms`),
+                    firstFew(dropped, (r) => `${r.key} to ${r.apiUrl}: ${r.outcome}, sent ${r.sentAt - signalledAt} ms from the signal`),
                   ),
                 ],
                 notes: [
-                  `${processes.length} processes SIGTERMed under load, all exited within ${seconds(slowest)} (${[...new Set(exits.map((e) => describeExit(e.status)))].join(', ')}); ${handedBackCount} work items still running at the deadline; at the receiver ${heldIds.length} callbacks were held unanswered, ${redone.length} sent again after the restart with the same webhook-id; client: ${load.counts.retries} retries (${load.counts.refused} refused connections, ${load.counts.reset} connections closed unanswered, ${dropped.length} of them after the API had processed the request); recovery measured from the restart`,
+                  `${processes.length} processes SIGTERMed under load, all exited within ${seconds(slowest)} (${[...new Set(exits.map((e) => describeExit(e.status)))].join(', ')}); ${handedBackCount} work items still running at the deadline; at the receiver ${heldIds.length} callbacks were held unanswered, ${redone.length} sent again after the restart with the same webhook-id; client: ${inFlightAtSignal.length} submissions in flight at the signal (${inFlightAtSignal.filter((r) => r.outcome === 'accepted').length} answered 202), ${load.counts.retries} retries (${load.counts.refused} refused connections, ${load.counts.reset} connections closed unanswered, ${dropped.length} of them after the API had processed the request); recovery measured from the restart`,
                 ],
               };
             },
