@@ -3,7 +3,7 @@ import { createDb, runMigrations } from '@longhaul/db';
 import { createAddressPolicy, parseCidrs } from '@longhaul/callbacks';
 import { createProvider } from '@longhaul/provider';
 import { createQueues, createJobStreams } from '@longhaul/queue';
-import { createLogger, loadConfigOrExit, onShutdown, throttled } from '@longhaul/runtime';
+import { createLogger, loadConfigOrExit, onShutdown, startupStepOrExit, throttled } from '@longhaul/runtime';
 import { Registry, callbackAttemptObserver, createMetrics, disabledMetrics } from '@longhaul/metrics';
 import { startOpsServer, workerReadinessChecks } from './http.ts';
 import { createProviderObserver } from './provider-observer.ts';
@@ -20,7 +20,9 @@ const queues = createQueues({
   role: 'worker',
   onError: throttled(10_000, (suppressed, err: Error) => logger.warn({ err, suppressed, code: 'redis_unavailable' }, 'redis connection error')),
 });
-if (env.LONGHAUL_MIGRATE_ON_START) await runMigrations(db.db);
+if (env.LONGHAUL_MIGRATE_ON_START) {
+  await startupStepOrExit(logger, { code: 'migration_failed', message: 'could not apply migrations at start-up; exiting' }, () => runMigrations(db.db));
+}
 
 const metrics = env.METRICS_ENABLED ? createMetrics(new Registry(), { processMetrics: true }) : disabledMetrics();
 const providerObserver = createProviderObserver({ db, metrics, logger, recordCalls: env.PROVIDER_CALL_LOG });
