@@ -1,6 +1,8 @@
 /**
  * `pnpm chaos` / `npm run chaos`: break a real Longhaul deployment in the ways production does
- * and check that no job is lost and no job finishes twice.
+ * and check that every accepted job reaches the outcome it should (completed), none finishes
+ * twice, and the fault really happened (measured from outside Longhaul: the simulator's request
+ * log and counters, the callback receiver's log, the load client's own record).
  *
  *   --only N[,M...]  run only these scenarios (1–7)
  *   --fast           the shortened variants (what `npm test` runs in test/chaos.test.ts)
@@ -11,8 +13,9 @@
  *
  * It starts its own Postgres (initdb, on a spare port) and Redis (AOF everysec, noeviction), and
  * for each scenario the simulator, N API and M worker processes on a fresh database. Each
- * scenario prints one line (accepted, terminal, completed, lost, duplicate creates, duplicate
- * terminal events, max time-to-terminal, recovery), then a table of all of them. Exits non-zero
+ * scenario prints one line (accepted, terminal, completed, not as expected, lost, duplicate
+ * creates, duplicate terminal events, max time-to-terminal, recovery) and any failed check, then
+ * a table of all of them. Exits non-zero
  * when a scenario fails; the run directory is then kept for its logs.
  */
 import { parseArgs } from 'node:util';

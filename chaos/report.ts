@@ -82,8 +82,6 @@ export interface Measured {
   unacknowledged: number;
   byStatus: Record<string, number>;
   duplicateCreates: number;
-  /** Jobs created more than twice at the provider. */
-  jobsCreatedMoreThanTwice: number;
   duplicateTerminalEvents: number;
   duplicateTerminalCallbacks: number;
   maxTimeToTerminalMs: number | null;
@@ -122,7 +120,6 @@ export async function measure(deployment: Deployment, accepted: string[], expect
     unacknowledged: extra[0]?.n ?? 0,
     byStatus,
     duplicateCreates: creates.reduce((sum, n) => sum + Math.max(0, n - 1), 0),
-    jobsCreatedMoreThanTwice: creates.filter((n) => n > 2).length,
     duplicateTerminalEvents: dupEvents[0]?.n ?? 0,
     duplicateTerminalCallbacks: dupCallbacks[0]?.n ?? 0,
     maxTimeToTerminalMs: ttt[0]?.ms ?? null,
