@@ -40,8 +40,11 @@ const JITTER = 0.1;
  * re-delay latency on a loaded machine (up to a second or so), so a sender that ignores it shows.
  */
 const RETRY_AFTER_S = 2;
-/** An attempt may arrive this much after its time (queue latency, a loaded machine). */
-const LATE_TOLERANCE_MS = 5_000;
+/**
+ * An attempt may arrive this much after its time (queue latency, a loaded machine: 3.8 s was seen
+ * at a load average of 17 on 2 cores). Lateness is not the fault under test; arriving too early is.
+ */
+const LATE_TOLERANCE_MS = 8_000;
 /** Clock and measurement slack on the early side. */
 const EARLY_TOLERANCE_MS = 5;
 
