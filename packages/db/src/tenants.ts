@@ -1,5 +1,5 @@
 import { ID_PREFIX } from '@longhaul/core';
-import { and, eq, isNull } from 'drizzle-orm';
+import { TransactionRollbackError, and, eq, isNull } from 'drizzle-orm';
 import type { Database } from './client.ts';
 import { newId, sha256Hex } from './ids.ts';
 import { apiKeys, tenants } from './schema.ts';
@@ -56,7 +56,8 @@ export async function ensureTenantWithApiKey(db: Database, key: string, name = '
       return { tenantId, created: true };
     })
     .catch(async (err: unknown) => {
-      if (err instanceof Error && err.name === 'TransactionRollbackError') {
+      // drizzle's TransactionRollbackError is named 'DrizzleError': test the class, not the name.
+      if (err instanceof TransactionRollbackError) {
         const winner = await findTenantByApiKey(db, key);
         if (winner) return { tenantId: winner.tenantId, created: false };
       }
