@@ -34,7 +34,7 @@ export interface CredentialThrottleOptions {
   /** Wrong credentials allowed from all addresses together per window; 0: no such cap. */
   global: number;
   windowSeconds: number;
-  /** Give up on Redis after this long (the attempt is then `unavailable`). Default 1 000 ms. */
+  /** Give up on Redis after this long (the attempt is then `unavailable`). Default 5 000 ms. */
   redisTimeoutMs?: number;
 }
 
@@ -82,7 +82,10 @@ const reached = (res: RateLimiterRes | null, limit: number) => res !== null && r
 const seconds = (res: RateLimiterRes) => Math.max(1, Math.ceil(res.msBeforeNext / 1000));
 
 export function createCredentialThrottle(options: CredentialThrottleOptions): CredentialThrottle {
-  const redisTimeoutMs = options.redisTimeoutMs ?? 1_000;
+  // Generous: failing closed on a timeout refuses a right credential too, and under a burst the
+  // time also counts the wait in this process's event loop. A Redis that is down (not connected)
+  // is refused at once (rejectIfRedisNotReady), whatever this says.
+  const redisTimeoutMs = options.redisTimeoutMs ?? 5_000;
   const limiter = (name: string, points: number) =>
     new RateLimiterRedis({ storeClient: options.redis, keyPrefix: `${options.prefix}:${name}`, points, duration: options.windowSeconds, rejectIfRedisNotReady: true });
   const perAddress = limiter('admin-auth-failures', options.perAddress);
