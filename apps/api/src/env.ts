@@ -4,7 +4,7 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { clusterPrefixProblem, defaultQueuePrefix, namesNonZeroDatabase, parseClusterNode } from '@longhaul/queue';
+import { clusterNodesSchema, defaultQueuePrefix, redisSettingsProblems } from '@longhaul/queue';
 import { parseEnv } from '@longhaul/runtime';
 import type { TrustProxySetting } from './context.ts';
 
@@ -57,17 +57,6 @@ const origins = z.string().transform((value, ctx) => {
   return out;
 });
 
-/** REDIS_CLUSTER_NODES: comma-separated `host:port` seed nodes of the cluster besides REDIS_URL's. */
-const clusterNodes = z.string().transform((value, ctx) => {
-  const entries = value.split(',').map((e) => e.trim());
-  const bad = entries.findIndex((e) => parseClusterNode(e) === null);
-  if (bad >= 0) {
-    ctx.addIssue({ code: 'custom', message: `entry ${bad + 1} is not host:port` });
-    return z.NEVER;
-  }
-  return entries;
-});
-
 const cookieSecure = z.enum(['auto', 'true', 'false', '1', '0', 'yes', 'no']).transform((v) => (v === 'auto' ? ('auto' as const) : v === 'true' || v === '1' || v === 'yes'));
 
 const schema = z.object({
@@ -78,7 +67,7 @@ const schema = z.object({
   REDIS_URL: z.url().default('redis://127.0.0.1:6379'),
   /** REDIS_URL is one node of a Redis Cluster. */
   REDIS_CLUSTER: bool.default(false),
-  REDIS_CLUSTER_NODES: clusterNodes.optional(),
+  REDIS_CLUSTER_NODES: clusterNodesSchema.optional(),
   /** Default `longhaul`, or `{longhaul}` with REDIS_CLUSTER (where it must hold a hash tag). */
   QUEUE_PREFIX: z.string().min(1).optional(),
   LONGHAUL_BOOTSTRAP_API_KEY: z.string().min(16, 'use at least 16 characters').optional(),
@@ -142,13 +131,7 @@ const schema = z.object({
 /** The Redis settings as a whole: a cluster needs a hash-tagged prefix, and gets `{longhaul}` by default. */
 const settings = schema
   .superRefine((e, ctx) => {
-    if (!e.REDIS_CLUSTER) {
-      if (e.REDIS_CLUSTER_NODES) ctx.addIssue({ code: 'custom', path: ['REDIS_CLUSTER_NODES'], message: 'names nodes of a Redis Cluster: set REDIS_CLUSTER=true too' });
-      return;
-    }
-    const problem = e.QUEUE_PREFIX === undefined ? null : clusterPrefixProblem(e.QUEUE_PREFIX);
-    if (problem) ctx.addIssue({ code: 'custom', path: ['QUEUE_PREFIX'], message: problem });
-    if (namesNonZeroDatabase(e.REDIS_URL)) ctx.addIssue({ code: 'custom', path: ['REDIS_URL'], message: 'a Redis Cluster has only database 0: name none' });
+    for (const { variable, message } of redisSettingsProblems(e)) ctx.addIssue({ code: 'custom', path: [variable], message });
   })
   .transform((e) => ({ ...e, QUEUE_PREFIX: e.QUEUE_PREFIX ?? defaultQueuePrefix(e.REDIS_CLUSTER) }));
 
