@@ -14,6 +14,14 @@
  *   every change of status, and a finished job's stream is set to expire. Best effort: Postgres
  *   already holds the change, and a watcher of a finished job is given its final state from there.
  *   A new job's stream starts empty: its first event is its first change.
+ * - A `stream: true` job that finished at the provider (completed, failed, incomplete) is the
+ *   exception: its `job.<status>` ends every watcher's SSE, so it must come after the provider's
+ *   events up to its terminal one, and a webhook or a retrieve can learn the outcome before the
+ *   stream work item has stored them. The stream work item owns that end: whoever changes the
+ *   state, it appends `job.<status>` (`streamEnded`) once it has stored the terminal event, and
+ *   a stream work item that finds such a job finished without its end follows the provider's
+ *   stream to it first (stream-job.ts). If no stream work item ever gets there, the API gives
+ *   watchers the final state from Postgres (routes/job-stream.ts).
  * - The next work item: admission to the provider (the fair queue and a submit turn), a poll, a
  *   stream, a cancel, or retiring a poll. A work item that continues itself (a poll re-delaying
  *   itself with BullMQ's `moveToDelayed`) names itself as `self`: the item of its own kind comes
@@ -117,6 +125,12 @@ export interface JobEffects {
   /** Record, publish and dispatch what follows a job's state change. */
   afterJobChange(result: JobChangeResult, change: JobChange, options?: AfterJobChangeOptions): Promise<AfterJobChange>;
   /**
+   * The stream work item stored the provider's terminal event of a finished job that
+   * `endsWithProviderStream`: append its `job.<status>` now (once; a retry appends nothing more).
+   * Best effort, as every lifecycle event.
+   */
+  streamEnded(job: Job, options?: Pick<AfterJobChangeOptions, 'logger'>): Promise<void>;
+  /**
    * The delay before a job just submitted is next looked at, as `afterJobChange` will schedule it
    * (the submit processor stores it as the job's next check, for the sweeper).
    */
@@ -134,6 +148,16 @@ const LIVE_WORK_ITEM = ['active', 'waiting', 'delayed', 'prioritized'];
 const DEFERRED_PUSH_TIMEOUT_MS = 1_000;
 /** Outcomes whose duration is the provider's work (a cancelled or expired job's is not). */
 const FINISHED_AT_PROVIDER: ReadonlySet<JobStatus> = new Set([JobStatus.Completed, JobStatus.Failed, JobStatus.Incomplete]);
+/** Changes that learn the provider's outcome (from its stream or a retrieve), which its stream also carries to the end. */
+const OUTCOME_FROM_PROVIDER: ReadonlySet<JobChange['type']> = new Set(['streamed', 'webhook', 'polled', 'cancel_answered']);
+
+/**
+ * A `stream: true` job finished with an outcome its provider stream ends with (`response.<status>`):
+ * its terminal lifecycle event is appended by the stream work item after that event (`streamEnded`).
+ */
+export function endsWithProviderStream(job: Pick<Job, 'status' | 'request'>): boolean {
+  return job.request.stream === true && FINISHED_AT_PROVIDER.has(job.status);
+}
 
 export function createJobEffects(deps: JobEffectsDeps): JobEffects {
   const { db, queues, jobStreams, metrics, admission, logger } = deps;
@@ -151,11 +175,14 @@ export function createJobEffects(deps: JobEffectsDeps): JobEffects {
     expectedDurationMs: change.type === 'submitted' ? detection?.expectedDurationMs(job) : undefined,
   });
 
-  async function publishLifecycle(job: Job, log: Logger): Promise<void> {
+  async function publishLifecycle(job: Job, change: JobChange['type'] | 'stream_ended', log: Logger): Promise<void> {
     if (!jobStreams) return;
     const type = `job.${job.status}`;
+    const data = JSON.stringify({ type, job: toJobObject(job) });
     try {
-      await jobStreams.appendLifecycleEvent(job.id, type, JSON.stringify({ type, job: toJobObject(job) }));
+      if (change === 'stream_ended') await jobStreams.appendLifecycleEventOnce(job.id, type, data);
+      // The stream work item appends this one after the provider's terminal event (`streamEnded`).
+      else if (!(endsWithProviderStream(job) && OUTCOME_FROM_PROVIDER.has(change))) await jobStreams.appendLifecycleEvent(job.id, type, data);
       if (isTerminal(job.status)) await jobStreams.expire(job.id, retentionSeconds);
     } catch (err) {
       log.warn({ err, ...jobLogFields(job), code: 'event_log_unavailable' }, 'could not append a lifecycle event to the job stream');
@@ -261,7 +288,7 @@ export function createJobEffects(deps: JobEffectsDeps): JobEffects {
       const log = options.logger ?? logger;
       if (change.type === 'created') metrics.jobCreated(job.model);
       if (change.type === 'submitted' && job.submittedAt) metrics.jobSubmitted(job.model, job.submittedAt.getTime() - job.createdAt.getTime());
-      if (result.changed && change.type !== 'created') await publishLifecycle(job, log);
+      if (result.changed && change.type !== 'created') await publishLifecycle(job, change.type, log);
       if (detection && result.changed && FINISHED_AT_PROVIDER.has(job.status) && job.submittedAt && job.finishedAt) {
         detection.jobFinished(job, job.finishedAt.getTime() - job.submittedAt.getTime());
       }
@@ -273,6 +300,10 @@ export function createJobEffects(deps: JobEffectsDeps): JobEffects {
         else await dispatch(job, item, log);
       }
       return { work, again };
+    },
+
+    async streamEnded(job, options = {}) {
+      if (endsWithProviderStream(job)) await publishLifecycle(job, 'stream_ended', options.logger ?? logger);
     },
 
     firstCheckDelayMs(job, pollAfterMs) {

@@ -7,6 +7,9 @@
  * stored) is refused by Redis itself: no duplicates. A lifecycle event is stored right after the
  * newest entry, at `a-k` (k ≥ 1), by an atomic script. Clients see ids as `s` for provider events
  * and `s.k` for lifecycle events (`-1.k` before the first provider event), and resume with them.
+ * A lifecycle event is only ever placed after what is stored: whoever appends a job's terminal one
+ * (which ends every watcher's SSE) must have stored the provider events that come before it
+ * (see @longhaul/engine job-effects.ts, `streamEnded`).
  *
  * Retention: each stream is capped (approximate MAXLEN) and expires some time after its job
  * finished. Postgres stays the truth: a stream lost with Redis is replaced by the job's final state.
@@ -58,13 +61,34 @@ if top[1] then ms = string.match(top[1][1], '^(%d+)') end
 return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], ms .. '-*', 'type', ARGV[2], 'data', ARGV[3])
 `;
 
+/** As APPEND_LIFECYCLE, unless the newest entry already is an event of this type (returns false then). */
+const APPEND_LIFECYCLE_ONCE = `
+local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local ms = '0'
+if top[1] then
+  ms = string.match(top[1][1], '^(%d+)')
+  local fields = top[1][2]
+  for i = 1, #fields, 2 do
+    if fields[i] == 'type' and fields[i + 1] == ARGV[2] then return false end
+  end
+end
+return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], ms .. '-*', 'type', ARGV[2], 'data', ARGV[3])
+`;
+
 export interface JobStreams {
   /** Append a provider event; returns false when it was already stored (a duplicate). */
   appendProviderEvent(jobId: string, sequenceNumber: number, type: string, data: string): Promise<boolean>;
   /** Append a Longhaul lifecycle event after everything stored so far. */
   appendLifecycleEvent(jobId: string, type: string, data: string): Promise<string>;
+  /**
+   * Append a lifecycle event after everything stored so far unless the newest entry already is one
+   * of this type (a retried work item appending a job's end again); returns its entry id, or null.
+   */
+  appendLifecycleEventOnce(jobId: string, type: string, data: string): Promise<string | null>;
   /** The newest provider sequence number stored, or null. */
   lastProviderSequence(jobId: string): Promise<number | null>;
+  /** The newest provider event stored, or null. */
+  lastProviderEvent(jobId: string): Promise<JobStreamEntry | null>;
   /** The newest entry, or null. */
   last(jobId: string): Promise<JobStreamEntry | null>;
   /** Entries after `afterEntryId` (exclusive), oldest first. */
@@ -91,6 +115,9 @@ export function createJobStreams(redis: RedisClient, options: JobStreamOptions):
     async appendLifecycleEvent(jobId, type, data) {
       return (await redis.eval(APPEND_LIFECYCLE, 1, key(jobId), maxLength, type, data)) as string;
     },
+    async appendLifecycleEventOnce(jobId, type, data) {
+      return ((await redis.eval(APPEND_LIFECYCLE_ONCE, 1, key(jobId), maxLength, type, data)) as string | null) ?? null;
+    },
     async lastProviderSequence(jobId) {
       // Lifecycle entries share the newest provider entry's first part, so the top tells.
       const top = await redis.xrevrange(key(jobId), '+', '-', 'COUNT', 1);
@@ -98,6 +125,14 @@ export function createJobStreams(redis: RedisClient, options: JobStreamOptions):
       if (!first) return null;
       const a = Number(first.split('-')[0]);
       return a === 0 ? null : a - 1;
+    },
+    async lastProviderEvent(jobId) {
+      const [top] = await redis.xrevrange(key(jobId), '+', '-', 'COUNT', 1);
+      if (!top) return null;
+      const a = top[0].split('-')[0];
+      if (a === '0') return null;
+      const [entry] = await redis.xrange(key(jobId), `${a}-0`, `${a}-0`);
+      return entry ? toEntry(entry[0], entry[1]) : null;
     },
     async last(jobId) {
       const [top] = await redis.xrevrange(key(jobId), '+', '-', 'COUNT', 1);

@@ -10,11 +10,19 @@ import { type Request, type Response, Router } from 'express';
 import { NotFoundError, ValidationError, isTerminal } from '@longhaul/core';
 import { TERMINAL_EVENT_TYPES as TERMINAL_JOB_EVENT_TYPES, getJobForTenant, toJobObject, type Job } from '@longhaul/db';
 import { type JobStreamEntry, fromEventId, toEventId } from '@longhaul/queue';
+import { endsWithProviderStream } from '@longhaul/engine';
 import type { ApiDeps } from '../context.ts';
 import { checkPathIds, ids } from '../request-input.ts';
 import { type Watcher, compareEntryIds } from '../stream-hub.ts';
 
 const TERMINAL_EVENT_TYPES = new Set(TERMINAL_JOB_EVENT_TYPES);
+/**
+ * How long after a job finished its log may still lack its final event before Postgres speaks
+ * for it: a streamed job's final event waits for the worker to store the provider's last events.
+ */
+const FINAL_EVENT_GRACE_MS = 2_000;
+/** States of a stream work item that will still run (a crashed worker's active item is retried). */
+const LIVE_WORK_ITEM = new Set(['active', 'waiting', 'delayed', 'prioritized']);
 
 function cursorOf(req: Request): string {
   const raw = req.get('last-event-id') ?? (typeof req.query.starting_after === 'string' ? req.query.starting_after : undefined);
@@ -28,7 +36,14 @@ function cursorOf(req: Request): string {
 export function jobStreamRouter(deps: ApiDeps): Router {
   const router = Router();
   checkPathIds(router, { id: ids.job });
-  const { db, streamHub } = deps;
+  const { db, streamHub, queues } = deps;
+  /** Redis unreachable: not alive (the answer then comes from Postgres). */
+  const streamWorkAlive = (jobId: string) =>
+    queues
+      .get('stream')
+      .getJobState(jobId)
+      .then((state) => LIVE_WORK_ITEM.has(state))
+      .catch(() => false);
 
   router.get('/:id/stream', async (req: Request, res: Response) => {
     if (!streamHub) throw new NotFoundError('Job streams are not enabled on this server.');
@@ -84,14 +99,17 @@ export function jobStreamRouter(deps: ApiDeps): Router {
         finish(); // the log has its end; this client is past it
         return;
       }
+      // While its stream work item lives, a worker stores the provider's last events and then ends the log itself.
+      if (endsWithProviderStream(current) && (await streamWorkAlive(current.id))) return;
       const [a, b] = (top?.entryId ?? '0-0').split('-').map(Number) as [number, number];
       write({ eventId: toEventId(`${a}-${b + 1}`), type: `job.${current.status}`, data: JSON.stringify({ type: `job.${current.status}`, job: toJobObject(current) }) });
     };
+    /** Give the log a moment to carry the terminal event itself before speaking for it. */
+    const pastGrace = (current: Job) => current.finishedAt !== null && deps.clock().getTime() - current.finishedAt.getTime() > FINAL_EVENT_GRACE_MS;
     const finalCheck = setInterval(() => {
       getJobForTenant(db, job.tenantId, job.id)
         .then(async (current) => {
-          // Give the log a moment to carry the terminal event itself before speaking for it.
-          if (current && isTerminal(current.status) && current.finishedAt && deps.clock().getTime() - current.finishedAt.getTime() > 2_000) await closeFromDatabase(current);
+          if (current && isTerminal(current.status) && pastGrace(current)) await closeFromDatabase(current);
         })
         .catch(() => {});
     }, deps.config.streamFinalCheckMs ?? 5_000);
@@ -102,7 +120,9 @@ export function jobStreamRouter(deps: ApiDeps): Router {
     } catch (err) {
       log.warn({ err, code: 'event_log_unavailable' }, 'job event log unavailable; answering from Postgres');
     }
-    if (!ended && isTerminal(job.status)) await closeFromDatabase(job);
+    // A streamed job's log gets its end from the worker after the provider's last events: wait for
+    // it (live) unless it is overdue.
+    if (!ended && isTerminal(job.status) && (!endsWithProviderStream(job) || pastGrace(job))) await closeFromDatabase(job);
   });
 
   return router;

@@ -10,10 +10,17 @@
  * Redis: watchers see no gap and no duplicate. When the provider can no longer stream the
  * response (OpenAI refuses resuming after a while), the work item polls for the final state and
  * stores a final `response.<status>` event, so the stream still ends with the final state.
+ *
+ * This work item ends the job's log: after the provider's terminal event it appends the final
+ * `job.<status>` (`jobEffects.streamEnded`), also when a webhook or a retrieve finished the job
+ * first (they leave that event to it, so watchers' SSE does not close before the provider's last
+ * events). A run that finds the job finished but its log without that end (this work item
+ * retried after a crash, or delayed when the webhook came) follows the stream to it first.
  */
 import { DelayedError, UnrecoverableError, type Job as QueueJob } from 'bullmq';
 import { JobStatus, TERMINAL_RESPONSE_EVENT_TYPES, isTerminal, isTerminalProviderStatus, nextWorkFor } from '@longhaul/core';
 import { type Job, getJob, reconcileJob, scheduleNextCheck } from '@longhaul/db';
+import { endsWithProviderStream } from '@longhaul/engine';
 import { ProviderError, type ProviderEventStream, type ProviderResponseObject, type ProviderStreamEvent } from '@longhaul/provider';
 import { parsePayload } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
@@ -33,22 +40,35 @@ const HEARTBEAT_MS = 10_000;
 export function streamJobProcessor(deps: WorkerContext, shutdown: AbortSignal) {
   const { db, provider, jobStreams, clock, config, jobEffects } = deps;
 
+  /** The provider's terminal event is stored: settle the job (if nothing did yet) and end its log. */
   async function reconcileFinal(job: Job, response: ProviderResponseObject): Promise<void> {
     const result = await reconcileJob(db.db, job, response, { source: 'poll', now: clock(), details: { via: 'stream' }, prices: config.prices });
     await jobEffects.afterJobChange(result, { type: 'streamed' });
+    const final = result.ok && isTerminal(result.job.status) ? result.job : await getJob(db.db, job.id);
+    if (final && isTerminal(final.status)) await jobEffects.streamEnded(final);
+  }
+
+  /** A finished job whose log still lacks its final `job.<status>` (the provider's last events may be missing too). */
+  async function awaitsItsEnd(job: Job): Promise<boolean> {
+    if (!endsWithProviderStream(job)) return false;
+    return (await jobStreams.last(job.id))?.type !== `job.${job.status}`;
   }
 
   return async (work: QueueJob, token?: string): Promise<void> => {
     const { jobId } = parsePayload('stream', work.data);
     const job = await getJob(db.db, jobId);
     if (!job) throw new UnrecoverableError(`job ${jobId} does not exist`);
-    if (isTerminal(job.status) || job.status === JobStatus.Pending || !job.responseId) return;
+    if (job.status === JobStatus.Pending || !job.responseId) return;
+    if (isTerminal(job.status) && !(await awaitsItsEnd(job))) return;
     const responseId = job.responseId;
     const log = deps.logger.child(jobLogFields(job));
 
     const appendFinal = async (response: ProviderResponseObject) => {
       // Only statuses with a stream event of their own (there is no response.cancelled event).
       if (response.status === 'cancelled') return;
+      // Stored already (a run that stopped between storing it and ending the log): not twice.
+      const stored = await jobStreams.lastProviderEvent(job.id);
+      if (stored && TERMINAL_EVENTS.has(stored.type)) return;
       const sequence = ((await jobStreams.lastProviderSequence(job.id)) ?? -1) + 1;
       const type = `response.${response.status}`;
       await jobStreams.appendProviderEvent(job.id, sequence, type, JSON.stringify({ type, sequence_number: sequence, response }));
