@@ -2,18 +2,19 @@
  * 5. OpenAI webhooks misbehaving, with workers in `webhook` completion mode (a safety poll every
  * SAFETY_POLL_MS is the only polling): 30 % dropped, every one duplicated (each is sent 2–3
  * times with the same webhook-id, to both API processes), reordered, early (the provider answers
- * a create CREATE_ANSWER_DELAY_MS after making the response, so most responses finish, and their
- * webhook is sent, before the submission has committed its response id: the webhook waits and is
- * processed again), and for the second half of the jobs delayed until well after the safety poll
- * has finished the job.
+ * a create CREATE_ANSWER_DELAY_MS after making the response, so responses finish, and their
+ * webhook is sent and acted on, before the submission has committed its response id: the
+ * webhook waits and is processed again), and for the second half of the jobs delayed until well
+ * after the safety poll has finished the job.
  * Expect: every accepted job completed, one terminal transition per job, one terminal callback
  * event per job (and one distinct `webhook-id` per job at the tenant's receiver, answered 2xx),
  * every inbox row settled.
  * Fault checks, from the simulator's counters and request log and the receiver's log: webhooks
- * were dropped and duplicated; webhooks were sent before their create was answered; in the
- * second half, jobs' callbacks reached the tenant before the provider had even sent their
- * webhook, and webhooks were still delivered to the API after every job was terminal.
- * (Reordering is configured but not measured.)
+ * were dropped and duplicated; webhooks were acted on before their create was answered (the
+ * response was retrieved at the simulator before its create's answer, when only its webhook
+ * could have named it); in the second half, jobs' callbacks reached the tenant before the
+ * provider had even sent their webhook, and webhooks were still delivered to the API after every
+ * job was terminal. (Reordering is configured but not measured.)
  */
 import { createLoad, durationFor, jobBody } from '../load.ts';
 import { startReceiver } from '../receiver.ts';
@@ -26,7 +27,12 @@ const META = { id: 5, name: 'webhooks dropped, duplicated, reordered, late' };
 const SAFETY_POLL_MS = 1_500;
 /** Second half: webhooks sent this long (real time) after the response finished. */
 const LATE_WEBHOOK_MS = 4_000;
-const CREATE_ANSWER_DELAY_MS = 1_000;
+/**
+ * The provider answers a create this long after making the response: every response (0.1–1.2 s)
+ * finishes and has its webhook sent before, with time to spare on a loaded machine for the API and
+ * a worker to act on the webhook before the submission commits the response id.
+ */
+const CREATE_ANSWER_DELAY_MS = 2_000;
 const REORDER_WINDOW_MS = 300;
 
 export const webhookChaos: Scenario = {
@@ -123,15 +129,25 @@ export const webhookChaos: Scenario = {
           }).length;
           const lateDeliveries = stats.webhooks.delivered - deliveredWhenAllTerminal;
           // Early: a response whose webhook was sent (at the latest REORDER_WINDOW_MS after it
-          // finished) before the provider answered its create.
+          // finished) before the provider answered its create; and one the worker acted on before
+          // that: a retrieve of the response reached the simulator before its create was answered,
+          // when only the webhook could have named it.
+          const requestLog = await d.simRequestLog();
           const createdAt = new Map<string, number>();
-          for (const r of await d.simRequestLog()) if (r.method === 'POST' && r.path === '/v1/responses' && r.job_id && !createdAt.has(r.job_id)) createdAt.set(r.job_id, r.at_ms);
-          const webhookBeforeCreateAnswered = accepted.filter((id) => {
+          for (const r of requestLog) if (r.method === 'POST' && r.path === '/v1/responses' && r.job_id && !createdAt.has(r.job_id)) createdAt.set(r.job_id, r.at_ms);
+          const firstRetrieve = new Map<string, number>();
+          for (const r of requestLog) if (r.method === 'GET' && r.path.startsWith('/v1/responses/') && !firstRetrieve.has(r.path)) firstRetrieve.set(r.path, r.at_ms);
+          let webhookBeforeCreateAnswered = 0;
+          let processedBeforeCommit = 0;
+          for (const id of accepted) {
             const responseId = firstCallback.get(id)?.responseId;
-            const terminalAt = responseId ? stats.terminal_at_ms[responseId] : undefined;
             const created = createdAt.get(id);
-            return terminalAt !== undefined && created !== undefined && terminalAt + REORDER_WINDOW_MS < created + CREATE_ANSWER_DELAY_MS;
-          }).length;
+            if (!responseId || created === undefined) continue;
+            const terminalAt = stats.terminal_at_ms[responseId];
+            if (terminalAt !== undefined && terminalAt + REORDER_WINDOW_MS < created + CREATE_ANSWER_DELAY_MS) webhookBeforeCreateAnswered += 1;
+            const retrievedAt = firstRetrieve.get(`/v1/responses/${responseId}`);
+            if (retrievedAt !== undefined && retrievedAt < created + CREATE_ANSWER_DELAY_MS) processedBeforeCommit += 1;
+          }
           return conclude(META, d, startedAt, {
             load,
             faultEndedAt: null,
@@ -143,9 +159,9 @@ export const webhookChaos: Scenario = {
                 `${stats.webhooks.dropped} dropped, ${stats.webhooks.duplicated} duplicate sends`,
               ),
               faultCheck(
-                'webhooks sent before their create was answered (simulator)',
-                webhookBeforeCreateAnswered > 0,
-                `${webhookBeforeCreateAnswered} responses finished and had their webhook sent before their create was answered`,
+                'webhooks acted on before their create was answered (the response retrieved at the simulator before its id was answered)',
+                processedBeforeCommit > 0,
+                `${processedBeforeCommit} responses retrieved before their create was answered (${webhookBeforeCreateAnswered} had their webhook sent before it)`,
               ),
               faultCheck(
                 'late webhooks: jobs finished before their webhook was sent, and webhooks still delivered after every job was terminal',
@@ -160,7 +176,7 @@ export const webhookChaos: Scenario = {
               ),
             ],
             notes: [
-              `simulator webhooks: ${stats.webhooks.sent} sent, ${stats.webhooks.dropped} dropped, ${stats.webhooks.duplicated} duplicate sends, ${lateDeliveries} delivered after every job was terminal; ${webhookBeforeCreateAnswered} webhooks sent before their create was answered; ${finishedBeforeWebhook} jobs finished before their webhook was sent; inbox: ${inbox.reduce((s, r) => s + r.n, 0)} distinct webhooks, ${late} arrived after the job was already terminal (no-ops); terminal transitions by ${bySource.map((r) => `${r.source} ${r.n}`).join(', ')}`,
+              `simulator webhooks: ${stats.webhooks.sent} sent, ${stats.webhooks.dropped} dropped, ${stats.webhooks.duplicated} duplicate sends, ${lateDeliveries} delivered after every job was terminal; ${webhookBeforeCreateAnswered} webhooks sent and ${processedBeforeCommit} acted on before their create was answered; ${finishedBeforeWebhook} jobs finished before their webhook was sent; inbox: ${inbox.reduce((s, r) => s + r.n, 0)} distinct webhooks, ${late} arrived after the job was already terminal (no-ops); terminal transitions by ${bySource.map((r) => `${r.source} ${r.n}`).join(', ')}`,
             ],
           });
         },
