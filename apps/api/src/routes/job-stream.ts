@@ -96,7 +96,9 @@ export function jobStreamRouter(deps: ApiDeps): Router {
       if (ended || !isTerminal(current.status)) return;
       const top = await streamHub.jobStreams.last(current.id).catch(() => null);
       if (top && TERMINAL_EVENT_TYPES.has(top.type)) {
-        finish(); // the log has its end; this client is past it
+        // The log has its end. A client past it is done; one that is not yet gets it (and whatever
+        // precedes it) from the hub, which follows the log: closing now would drop those events.
+        if (compareEntryIds(watcher.lastEntryId, top.entryId) >= 0) finish();
         return;
       }
       // While its stream work item lives, a worker stores the provider's last events and then ends the log itself.
