@@ -17,6 +17,7 @@ import { type AppProcess, answering, killAll, spawnApp, until } from './app-proc
 import { createTenant } from '@longhaul/db';
 import { type Stack, jobBody, startStack } from './harness.ts';
 import { type Receiver, startReceiver } from './receiver.ts';
+import { workerTestEnv } from './worker-process.ts';
 
 let stack: Stack;
 const apps: AppProcess[] = [];
@@ -49,23 +50,7 @@ async function startApi(env: Record<string, string> = {}) {
 }
 
 function startWorker(env: Record<string, string> = {}): AppProcess {
-  const app = spawnApp('worker', {
-    DATABASE_URL: stack.database.url,
-    REDIS_URL: stack.redisUrl,
-    QUEUE_PREFIX: stack.prefix,
-    OPENAI_BASE_URL: `${stack.simUrl}/v1`,
-    LONGHAUL_MIGRATE_ON_START: 'false',
-    COMPLETION_MODE: 'poll',
-    POLL_INITIAL_MS: '100',
-    POLL_MAX_MS: '500',
-    LOCK_DURATION_MS: '2000',
-    STALLED_INTERVAL_MS: '1000',
-    SWEEP_INTERVAL_MS: '500',
-    SWEEP_OVERDUE_GRACE_MS: '1500',
-    CALLBACK_ALLOWED_CIDRS: '127.0.0.0/8',
-    METRICS_PORT: '0',
-    ...env,
-  });
+  const app = spawnApp('worker', { ...workerTestEnv(stack), ...env });
   apps.push(app);
   return app;
 }
