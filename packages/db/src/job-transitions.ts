@@ -31,7 +31,7 @@ import { CALLBACK_NOTIFY_CHANNEL, isAnnounced } from './callback-outbox.ts';
 import { newId } from './ids.ts';
 import { toJobObject } from './job-object.ts';
 import { getJob } from './jobs.ts';
-import { setClause } from './sql-values.ts';
+import { executePrepared, setClause } from './sql-values.ts';
 import { callbackDeliveries, callbackEvents, jobEvents, jobs, webhookEndpoints, type Job } from './schema.ts';
 
 type JobColumns = Partial<Omit<typeof jobs.$inferInsert, 'id' | 'tenantId' | 'status'>>;
@@ -106,7 +106,9 @@ async function writeDecision(db: Database, job: Job, decision: Extract<Decision,
   const eventId = newId(ID_PREFIX.event);
   const payload = announce ? { id: eventId, type, created_at: Math.floor(ctx.now.getTime() / 1000), sequence: 0, data: toJobObject(updated) } : null;
 
-  const result = await db.execute<{ updated: number; deliveries: string | null }>(sql`
+  const rows = await executePrepared<{ updated: number; deliveries: string | null }>(
+    db,
+    sql`
     with upd as (
       update ${jobs} set ${setClause(jobs, { ...fields, status: decision.status })}
       where ${jobs.id} = ${job.id} and ${jobs.status} = ${job.status}
@@ -135,8 +137,9 @@ async function writeDecision(db: Database, job: Job, decision: Extract<Decision,
     )
     select (select count(*) from upd)::int as updated,
            (select string_agg(id, ',') from dlv) as deliveries,
-           (select pg_notify(${CALLBACK_NOTIFY_CHANNEL}, string_agg(id, ',')) from dlv having count(*) > 0) as notified`);
-  if (result.rows[0]?.updated !== 1) return null;
+           (select pg_notify(${CALLBACK_NOTIFY_CHANNEL}, string_agg(id, ',')) from dlv having count(*) > 0) as notified`,
+  );
+  if (rows[0]?.updated !== 1) return null;
   return { ok: true, changed: decision.changed, from: job.status, job: updated };
 }
 

@@ -7,7 +7,7 @@ import { and, asc, desc, eq, gt, inArray, isNull, lt, lte, or, sql } from 'drizz
 import { ACTIVE_STATUSES, ConflictError, EventSource, ID_PREFIX, JobStatus } from '@longhaul/core';
 import type { Database } from './client.ts';
 import { newId } from './ids.ts';
-import { insertClause } from './sql-values.ts';
+import { executePrepared, insertClause } from './sql-values.ts';
 import { idempotencyKeys, jobEvents, jobs, type Job } from './schema.ts';
 
 export interface NewJob {
@@ -136,10 +136,13 @@ async function insertJob(db: Database, input: NewJob, now: Date, details: Record
     finishedAt: null,
     costUsd: null,
   };
-  await db.execute(sql`
+  await executePrepared(
+    db,
+    sql`
     with j as (insert into ${jobs} ${insertClause(jobs, job)} returning id)
     insert into ${jobEvents} (job_id, tenant_id, from_status, to_status, source, at, details)
-    select j.id, ${job.tenantId}, null, ${JobStatus.Pending}, ${EventSource.Api}, ${now.toISOString()}::timestamptz, ${JSON.stringify(details)}::jsonb from j`);
+    select j.id, ${job.tenantId}, null, ${JobStatus.Pending}, ${EventSource.Api}, ${now.toISOString()}::timestamptz, ${JSON.stringify(details)}::jsonb from j`,
+  );
   return job;
 }
 
@@ -177,12 +180,23 @@ export async function getJob(db: Database, jobId: string): Promise<Job | null> {
  * look at it, in one statement. Null when the job is no longer pending (or does not exist).
  */
 export async function claimSubmission(db: Database, jobId: string, nextCheckAt: Date): Promise<Job | null> {
-  const [job] = await db
-    .update(jobs)
-    .set({ submitAttempts: sql`${jobs.submitAttempts} + 1`, nextCheckAt })
-    .where(and(eq(jobs.id, jobId), eq(jobs.status, JobStatus.Pending)))
-    .returning();
+  let statement = claimStatements.get(db);
+  if (!statement) {
+    statement = prepareClaim(db);
+    claimStatements.set(db, statement);
+  }
+  const [job] = await statement.execute({ id: jobId, nextCheckAt });
   return job ?? null;
+}
+
+const claimStatements = new WeakMap<Database, ReturnType<typeof prepareClaim>>();
+function prepareClaim(db: Database) {
+  return db
+    .update(jobs)
+    .set({ submitAttempts: sql`${jobs.submitAttempts} + 1`, nextCheckAt: sql`${sql.placeholder('nextCheckAt')}::timestamptz` })
+    .where(and(eq(jobs.id, sql.placeholder('id')), eq(jobs.status, JobStatus.Pending)))
+    .returning()
+    .prepare('longhaul_claim_submission');
 }
 
 export interface ListJobsOptions {

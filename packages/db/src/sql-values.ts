@@ -3,8 +3,9 @@
  * value with its column's own driver mapping (jsonb, timestamps, enums) exactly as the query
  * builder would.
  */
+import { createHash } from 'node:crypto';
 import { getTableColumns, sql, type SQL } from 'drizzle-orm';
-import type { PgTable } from 'drizzle-orm/pg-core';
+import type { PgDialect, PgSession, PgTable } from 'drizzle-orm/pg-core';
 
 function entries(table: PgTable, row: Record<string, unknown>) {
   const columns = getTableColumns(table) as Record<string, { name: string }>;
@@ -35,4 +36,25 @@ export function insertClause(table: PgTable, row: Record<string, unknown>): SQL 
     list.map(({ column, value }) => sql.param(value, column as never)),
     sql`, `,
   )})`;
+}
+
+/** Statement names by SQL text: one name per distinct text, so each is parsed and planned once per connection. */
+const statementNames = new Map<string, string>();
+
+/**
+ * Run hand-written SQL as a named (server-side prepared) statement: Postgres parses and plans
+ * it once per connection instead of on every call. For the hot statements whose text takes a
+ * few shapes (a state change's columns vary with the change), never for text that embeds values.
+ * Rows come back as node-postgres parses them (not mapped to drizzle's column types).
+ */
+export async function executePrepared<Row extends Record<string, unknown>>(db: unknown, statement: SQL): Promise<Row[]> {
+  const internals = db as { dialect: PgDialect; _: { session: PgSession } };
+  const query = internals.dialect.sqlToQuery(statement);
+  let name = statementNames.get(query.sql);
+  if (!name) {
+    name = `lh_${createHash('sha1').update(query.sql).digest('hex').slice(0, 20)}`;
+    if (statementNames.size < 1_000) statementNames.set(query.sql, name);
+  }
+  const result = (await internals._.session.prepareQuery(query, undefined, name, false).execute()) as { rows: Row[] };
+  return result.rows;
 }
