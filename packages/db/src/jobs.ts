@@ -272,17 +272,20 @@ export async function findExpiredJobs(db: Database, now: Date, limit: number): P
 
 /**
  * Bookkeeping that is not a state change: when the worker next expects to look at the job, and
- * counters. Never touches `status`.
+ * counters. Never touches `status`. Answers the job's status, or null when it is no longer active
+ * (finished meanwhile: nothing was written).
  */
-export async function scheduleNextCheck(db: Database, jobId: string, at: Date, counters: { poll?: boolean; submitAttempt?: boolean } = {}): Promise<void> {
-  await db
+export async function scheduleNextCheck(db: Database, jobId: string, at: Date, counters: { poll?: boolean; submitAttempt?: boolean } = {}): Promise<JobStatus | null> {
+  const [row] = await db
     .update(jobs)
     .set({
       nextCheckAt: at,
       ...(counters.poll ? { polls: sql`${jobs.polls} + 1` } : {}),
       ...(counters.submitAttempt ? { submitAttempts: sql`${jobs.submitAttempts} + 1` } : {}),
     })
-    .where(and(eq(jobs.id, jobId), inArray(jobs.status, ACTIVE_STATUSES)));
+    .where(and(eq(jobs.id, jobId), inArray(jobs.status, ACTIVE_STATUSES)))
+    .returning({ status: jobs.status });
+  return row?.status ?? null;
 }
 
 /** Forget idempotency keys past their expiry. Returns how many were removed. */

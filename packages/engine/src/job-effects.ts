@@ -55,7 +55,7 @@ import {
   nextPollDelayMs,
   nextWorkFor,
 } from '@longhaul/core';
-import { type Database, type Job, getJob, toJobObject } from '@longhaul/db';
+import { type Database, type Job, getJob, toJobObject, toJobSnapshot } from '@longhaul/db';
 import { type Metrics, observeStateChange } from '@longhaul/metrics';
 import type { JobStreams, Queues } from '@longhaul/queue';
 import { type Logger, jobLogFields } from '@longhaul/runtime';
@@ -223,7 +223,7 @@ export function createJobEffects(deps: JobEffectsDeps): JobEffects {
         if (await step(job, 'submit', log, () => admitWithin(job))) await step(job, 'submit', log, () => queues.add('submit', { jobId: job.id }));
         return;
       case 'poll':
-        await step(job, 'poll', log, () => queues.add('poll', { jobId: job.id, attempt: item.attempt }, { delayMs: item.delayMs }));
+        await step(job, 'poll', log, () => queues.add('poll', { jobId: job.id, attempt: item.attempt, job: toJobSnapshot(job) }, { delayMs: item.delayMs }));
         return;
       case 'stream':
         await step(job, 'stream', log, () => queues.add('stream', { jobId: job.id }, { delayMs: item.delayMs }));

@@ -39,7 +39,9 @@ export const queueCatalog = {
   /** Retrieve the response and reconcile it; re-delays itself until the response is terminal. */
   poll: {
     name: 'poll',
-    payload: z.object({ jobId: jobIdSchema, attempt: z.number().int().nonnegative().default(0) }),
+    // `job`: the job as the poll last knew it (@longhaul/db toJobSnapshot), so it needs no read
+    // before its guarded write; absent (the sweeper, an older item), the poll reads the row.
+    payload: z.object({ jobId: jobIdSchema, attempt: z.number().int().nonnegative().default(0), job: z.record(z.string(), z.unknown()).optional() }),
     options: retried(50),
   },
   /**

@@ -5,10 +5,14 @@
  * timer or promise in any process. In hybrid mode a poll that finishes a job tells the webhook
  * health (a response long finished, or past its expected duration, with no webhook: its webhook
  * is late or lost).
+ *
+ * The work item carries the job as it last knew it (a snapshot without the request body), so a
+ * poll reads nothing from Postgres before its guarded write; its one statement per pending poll
+ * (the next check) also tells it whether the job is still active and its status unchanged.
  */
 import { DelayedError, UnrecoverableError, type Job as QueueJob } from 'bullmq';
 import { JobStatus, isTerminal, retryDelayMs } from '@longhaul/core';
-import { applyJobEvent, getJob, reconcileJob, scheduleNextCheck } from '@longhaul/db';
+import { type Job, applyJobEvent, fromJobSnapshot, getJob, reconcileJob, scheduleNextCheck, toJobSnapshot } from '@longhaul/db';
 import { ProviderError } from '@longhaul/provider';
 import { parsePayload } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
@@ -17,13 +21,16 @@ import type { WorkerContext } from '../deps.ts';
 export function pollJobProcessor(deps: WorkerContext) {
   const { db, provider, clock, config, metrics, jobEffects } = deps;
   return async (work: QueueJob, token?: string): Promise<void> => {
-    const { jobId, attempt } = parsePayload('poll', work.data);
-    const job = await getJob(db.db, jobId);
+    const { jobId, attempt, job: carried } = parsePayload('poll', work.data);
+    // The job as this work item last knew it (no read before the guarded write), else its row.
+    const job = fromJobSnapshot(carried, jobId) ?? (await getJob(db.db, jobId));
     if (!job) throw new UnrecoverableError(`job ${jobId} does not exist`);
     if (isTerminal(job.status) || job.status === JobStatus.Pending || !job.responseId) return;
     const log = deps.logger.child(jobLogFields(job));
 
     let delayMs: number;
+    /** The job as it stands after this poll, carried by the next one. */
+    let known: Job = job;
     try {
       const retrieved = await provider.retrieveResponse(job.responseId, { jobId: job.id });
       const result = await reconcileJob(db.db, job, retrieved.response, { source: 'poll', now: clock(), details: { poll: attempt + 1 }, prices: config.prices });
@@ -33,6 +40,7 @@ export function pollJobProcessor(deps: WorkerContext) {
       const { again } = await jobEffects.afterJobChange(result, { type: 'polled', attempt, pollAfterMs: retrieved.pollAfterMs }, { self: 'poll' });
       metrics.poll(result.ok && !isTerminal(result.job.status) ? 'pending' : 'terminal');
       if (again?.kind !== 'poll') return;
+      if (result.ok) known = result.job;
       delayMs = again.delayMs;
     } catch (err) {
       if (!(err instanceof ProviderError)) throw err;
@@ -53,8 +61,11 @@ export function pollJobProcessor(deps: WorkerContext) {
     }
 
     const next = clock().getTime() + delayMs;
-    await scheduleNextCheck(db.db, job.id, new Date(next), { poll: true });
-    await work.updateData({ jobId, attempt: attempt + 1 });
+    const status = await scheduleNextCheck(db.db, job.id, new Date(next), { poll: true });
+    // Finished meanwhile (by a webhook, a cancel, the sweeper): nothing left to poll.
+    if (status === null) return;
+    // A status that moved under this poll: the next one reads the row.
+    await work.updateData({ jobId, attempt: attempt + 1, job: status === known.status ? toJobSnapshot(known) : undefined });
     await work.moveToDelayed(next, token);
     throw new DelayedError();
   };
