@@ -4,9 +4,11 @@
  * (10 in flight, after a warm-up), with the server side's CPU (Postgres backends or the
  * simulator) alongside. Summing the rows a job uses gives a cost model to hold against the
  * worker's and API's measured CPU per job, and shows which layer (drizzle vs. raw pg, the OpenAI
- * SDK vs. a plain request, pino child loggers, BullMQ adds) is worth optimizing.
+ * SDK vs. the provider's own HTTP path vs. a plain request, pino child loggers, BullMQ adds) is
+ * worth optimizing.
  */
 import { request, Agent } from 'node:http';
+import OpenAI from 'openai';
 import pg from 'pg';
 import type { JobStatus } from '@longhaul/core';
 import { Redis } from 'ioredis';
@@ -72,6 +74,8 @@ export async function runOps(iterations: number, log: (line: string) => void): P
     sim = spawnApp('sim', { SIM_PORT: '0', SIM_LOG_LEVEL: 'info' });
     const simUrl = (JSON.parse(await sim.waitForLine((l) => l.includes('"simulator listening"'), 30_000)) as { url: string }).url;
     const provider = createProvider({ apiKey: 'sk-bench', baseURL: `${simUrl}/v1`, timeoutMs: 10_000 });
+    // The SDK path create and retrieve took before the provider's own HTTP path (http.ts), priced beside it.
+    const sdk = new OpenAI({ apiKey: 'sk-bench', baseURL: `${simUrl}/v1`, timeout: 10_000 });
     const { tenantId, apiKey } = await createTenant(handle.db, 'bench');
     const newJob = () =>
       createJob(
@@ -116,8 +120,14 @@ export async function runOps(iterations: number, log: (line: string) => void): P
         (i) => changeJobState(handle.db, job(i).id, { source: 'poll', now: new Date() }, (j) => ({ ok: true, status: j.status as JobStatus, changed: true, fields: {} })),
       ],
       ['db: createJob tx (API, 4 round trips)', pgPids, () => newJob()],
-      ['provider: createResponse (openai SDK)', simPids, () => provider.createResponse({ model: 'o3', input: 'x', metadata: { sim_duration_ms: '0' } })],
-      ['provider: retrieveResponse (openai SDK)', simPids, () => provider.retrieveResponse(responseId)],
+      ['provider: createResponse', simPids, () => provider.createResponse({ model: 'o3', input: 'x', metadata: { sim_duration_ms: '0' } })],
+      [
+        'provider: same create, openai SDK',
+        simPids,
+        () => sdk.responses.create({ model: 'o3', input: 'x', metadata: { sim_duration_ms: '0' }, background: true, store: true }, { maxRetries: 0 }).withResponse(),
+      ],
+      ['provider: retrieveResponse', simPids, () => provider.retrieveResponse(responseId)],
+      ['provider: same retrieve, openai SDK', simPids, () => sdk.responses.retrieve(responseId).withResponse()],
       [
         'http: same GET, global fetch',
         simPids,

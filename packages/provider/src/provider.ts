@@ -1,26 +1,28 @@
 /**
- * The provider adapter: the official `openai` SDK, pointed at OpenAI or any compatible server
- * (the simulator by default). Create, retrieve and cancel answer the Response plus the hints
- * Longhaul schedules by; the streaming variants answer the response's event stream. Failures
- * are thrown as classified ProviderErrors.
+ * The provider adapter, pointed at OpenAI or any compatible server (the simulator by default).
+ * Create, retrieve and cancel answer the Response plus the hints Longhaul schedules by; they go
+ * through the lighter HTTP path of http.ts (the SDK cost more CPU than the call). The streaming
+ * variants, files and conversations use the official `openai` SDK. Failures are thrown as
+ * classified ProviderErrors either way.
  */
 import OpenAI, { toFile } from 'openai';
 import type { ProviderResponse } from '@longhaul/core';
 import { toProviderError } from './errors.ts';
+import { createResponsesHttp, type HttpAnswer, withOutputText } from './http.ts';
 
 export interface ProviderOptions {
   apiKey: string;
   /** Default: the SDK's (https://api.openai.com/v1). */
   baseURL?: string;
-  /** Per-request timeout. Default 60 000 ms. */
+  /** Per-request timeout (each attempt; for create, retrieve and cancel it covers reading the answer too). Default 60 000 ms. */
   timeoutMs?: number;
-  /** SDK retries for retrieve and cancel (safe to repeat). Create is never retried by the SDK. Default 2. */
+  /** Retries of retrieve and cancel (safe to repeat), on the SDK's conditions and delays. Create is never retried. Default 2. */
   readRetries?: number;
   /** Injectable clock, for parsing Retry-After dates. */
   clock?: () => Date;
   /**
    * Called after every provider operation, successful or not (metrics, the job timeline). Must
-   * not throw. One call per operation: the SDK's own retries of a read count as one.
+   * not throw. One call per operation: the retries of a read count as one.
    */
   onRequest?: (event: ProviderRequestEvent) => void;
 }
@@ -135,12 +137,10 @@ const STREAM_TIMEOUT_MS = 10 * 60_000;
 
 export function createProvider(options: ProviderOptions): Provider {
   const clock = options.clock ?? (() => new Date());
-  const client = new OpenAI({
-    apiKey: options.apiKey,
-    baseURL: options.baseURL,
-    timeout: options.timeoutMs ?? 60_000,
-    maxRetries: options.readRetries ?? 2,
-  });
+  const readRetries = options.readRetries ?? 2;
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const client = new OpenAI({ apiKey: options.apiKey, baseURL: options.baseURL, timeout: timeoutMs, maxRetries: readRetries });
+  const responses = createResponsesHttp(client, { timeoutMs });
 
   const report = (event: ProviderRequestEvent) => {
     try {
@@ -150,27 +150,23 @@ export function createProvider(options: ProviderOptions): Provider {
     }
   };
 
-  async function call(
-    operation: ProviderOperation,
-    target: { responseId: string | null; context?: CallContext },
-    run: () => Promise<{ data: unknown; response: Response; request_id: string | null }>,
-  ): Promise<ProviderResult> {
+  async function call(operation: ProviderOperation, target: { responseId: string | null; context?: CallContext }, run: () => Promise<HttpAnswer>): Promise<ProviderResult> {
     const at = clock();
     const started = performance.now();
     const jobId = target.context?.jobId ?? null;
     try {
-      const { data, response, request_id } = await run();
-      const hint = Number(response.headers.get('openai-poll-after-ms'));
+      const { data, status, header, requestId } = await run();
+      const hint = header('openai-poll-after-ms');
       const result: ProviderResult = {
         response: data as ProviderResult['response'],
-        pollAfterMs: response.headers.has('openai-poll-after-ms') && Number.isFinite(hint) ? hint : undefined,
-        requestId: request_id,
+        pollAfterMs: hint !== null && Number.isFinite(Number(hint)) ? Number(hint) : undefined,
+        requestId,
       };
       report({
         operation,
-        status: response.status,
+        status,
         durationMs: performance.now() - started,
-        requestId: request_id,
+        requestId,
         responseId: result.response.id ?? target.responseId,
         jobId,
         at,
@@ -285,10 +281,19 @@ export function createProvider(options: ProviderOptions): Provider {
             .withResponse() as never,
       ),
     createResponse: (params, context) =>
-      // A retried POST can start a second billed response: never let the SDK retry a create;
+      // A retried POST can start a second billed response: a create is never retried here;
       // the submit queue's own retry policy decides.
-      call('create', { responseId: null, context }, () => client.responses.create({ ...params, background: true, store: true } as never, { maxRetries: 0 }).withResponse()),
-    retrieveResponse: (id, context) => call('retrieve', { responseId: id, context }, () => client.responses.retrieve(id).withResponse()),
-    cancelResponse: (id, context) => call('cancel', { responseId: id, context }, () => client.responses.cancel(id).withResponse()),
+      call('create', { responseId: null, context }, async () => {
+        const answer = await responses.send({ method: 'POST', path: '/responses', body: { ...params, background: true, store: true }, retries: 0 });
+        return { ...answer, data: withOutputText(answer.data) };
+      }),
+    retrieveResponse: (id, context) =>
+      call('retrieve', { responseId: id, context }, async () => {
+        const answer = await responses.send({ method: 'GET', path: `/responses/${encodeURIComponent(id)}`, retries: readRetries });
+        return { ...answer, data: withOutputText(answer.data) };
+      }),
+    // As in the SDK, a cancel's Response gets no output_text.
+    cancelResponse: (id, context) =>
+      call('cancel', { responseId: id, context }, () => responses.send({ method: 'POST', path: `/responses/${encodeURIComponent(id)}/cancel`, retries: readRetries })),
   };
 }
