@@ -20,6 +20,8 @@ export interface E2eOptions {
   jobs: number;
   concurrency: number;
   log: (line: string) => void;
+  /** Jobs of the run's database already terminal before it (not counted). */
+  alreadyTerminal?: number;
 }
 
 export interface E2eResult {
@@ -71,8 +73,9 @@ export async function runE2e(stack: Stack, options: E2eOptions): Promise<E2eResu
     const dead = deadChild(stack);
     if (dead) throw new Error(`${dead.name} exited (${dead.exitCode()}) during the run\n${dead.output()}`);
     const now = performance.now();
-    if (rows[0]!.n > terminal) lastProgress = now;
-    terminal = rows[0]!.n;
+    const n = rows[0]!.n - (options.alreadyTerminal ?? 0);
+    if (n > terminal) lastProgress = now;
+    terminal = n;
     ended = now;
     if (submitDone && terminal >= sentAt.size) break;
     if (now - lastProgress > STALL_MS) {

@@ -4,7 +4,8 @@
  *   --jobs N          jobs for the end-to-end and baseline runs (default 2000)
  *   --rate R          submit rate of the latency run, req/s (default 200)
  *   --duration S      length of the latency run, seconds (default 10)
- *   --only X          e2e | latency | baseline | detection | callbacks | streaming (default: all six), fairness
+ *   --only X          e2e | system | latency | baseline | detection | callbacks | streaming (default: all seven;
+ *                     system: what `npm start` runs, defaults, webhooks and info logs), fairness
  *                     (two tenants, one at 10x the other's rate: the small one's submit→provider latency
  *                     with the fair queue and with plain FIFO), or ops: the
  *                     CPU cost of each operation a job goes through (a diagnostic, with --iterations N,
@@ -42,6 +43,7 @@ import { runCallbacks } from './callbacks.ts';
 import { runDetection } from './detection.ts';
 import { runFairness } from './fairness.ts';
 import { runStreaming } from './streaming.ts';
+import { runSystem } from './system.ts';
 import { runE2e, type E2eResult } from './e2e.ts';
 import { runLatency, type LatencyResult } from './latency.ts';
 import { runOps } from './ops.ts';
@@ -60,8 +62,8 @@ const WORKER_KNOBS: Record<string, string> = {
   POLL_INITIAL_MS: '50',
 };
 
-const SCENARIOS = ['e2e', 'latency', 'baseline', 'detection', 'callbacks', 'streaming', 'fairness', 'ops'] as const;
-const DEFAULT_SCENARIOS: Scenario[] = ['e2e', 'latency', 'baseline', 'detection', 'callbacks', 'streaming'];
+const SCENARIOS = ['e2e', 'system', 'latency', 'baseline', 'detection', 'callbacks', 'streaming', 'fairness', 'ops'] as const;
+const DEFAULT_SCENARIOS: Scenario[] = ['e2e', 'system', 'latency', 'baseline', 'detection', 'callbacks', 'streaming'];
 type Scenario = (typeof SCENARIOS)[number];
 type LatencyVariant = 'with' | 'without';
 const VARIANT_LABEL: Record<LatencyVariant, string> = { with: 'worker running', without: 'worker stopped' };
@@ -235,6 +237,7 @@ async function main(): Promise<void> {
   }
 
   const extraRows: string[][] = [];
+  if (want('system')) extraRows.push(...(await runSystem({ jobs: cli.jobs, concurrency: cli.concurrency, workerOverrides: cli.overrides, nodeArgs, log })).rows);
   if (want('detection')) extraRows.push(...(await runDetection({ ...cli.detection, workerOverrides: cli.overrides, nodeArgs, log })).rows);
   if (want('callbacks')) extraRows.push(...(await runCallbacks({ ...cli.callbacks, workerOverrides: cli.overrides, nodeArgs, log })).rows);
   if (want('fairness')) extraRows.push(...(await runFairness({ ...cli.fairness, submitConcurrency: 2, createMs: 100, nodeArgs, log })).rows);

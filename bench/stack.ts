@@ -34,6 +34,8 @@ export interface StackOptions {
   kind?: string;
   /** Worker processes (default 1). */
   workers?: number;
+  /** LOG_LEVEL of the API and the worker (default `warn`: the scenarios measure the pipeline, not logging). */
+  logLevel?: string;
 }
 
 /** The first child that exited (a crash: children only stop when the stack stops them). */
@@ -110,7 +112,14 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
   const children: Child[] = [];
   const nodeArgs = options.nodeArgs ?? [];
-  const common = { DATABASE_URL: database.url, REDIS_URL: redisUrl, QUEUE_PREFIX: prefix, LOG_LEVEL: 'warn', LONGHAUL_MIGRATE_ON_START: 'false', SHUTDOWN_TIMEOUT_MS: '5000' };
+  const common = {
+    DATABASE_URL: database.url,
+    REDIS_URL: redisUrl,
+    QUEUE_PREFIX: prefix,
+    LOG_LEVEL: options.logLevel ?? 'warn',
+    LONGHAUL_MIGRATE_ON_START: 'false',
+    SHUTDOWN_TIMEOUT_MS: '5000',
+  };
 
   let stopping: Promise<void> | undefined;
   const stack: Stack = {

@@ -55,6 +55,18 @@ async function webhooksSettled(stack: Stack, responseIds: string[], timeoutMs = 
   }
 }
 
+type InboxRow = { status: string; job_id: string; note: string | null };
+
+/** The inbox rows once `settled` says so (applied rows are settled in batches, a moment after their job changed). */
+async function waitForInbox(stack: Stack, settled: (rows: InboxRow[]) => boolean, timeoutMs = 5_000): Promise<{ rows: InboxRow[] }> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const result = await stack.db.pool.query<InboxRow>('select status, job_id, note from webhook_inbox');
+    if (settled(result.rows) || Date.now() > deadline) return result;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 describe('webhook mode', () => {
   let stack: Stack;
   beforeAll(async () => {
@@ -315,7 +327,8 @@ describe('a webhook that arrives before the submission commits', () => {
     const ids = await submitMany(stack, 5, 0);
     const done = await stack.waitForAll(ids, isTerminalJob, 20_000);
     expect(done.every((j) => j.status === 'completed')).toBe(true);
-    const inbox = await stack.db.pool.query<{ status: string; job_id: string; note: string | null }>('select status, job_id, note from webhook_inbox');
+    // Applied rows are settled in batches, a moment after their job's change.
+    const inbox = await waitForInbox(stack, (rows) => rows.length === 5 && rows.every((r) => r.status !== 'received' && r.status !== 'waiting'));
     expect(inbox.rows).toHaveLength(5);
     expect(inbox.rows.every((r) => r.status === 'applied')).toBe(true);
     // Each one went through the waiting state first (its note says why it waited).

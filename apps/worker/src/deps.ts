@@ -7,6 +7,7 @@ import type { CallbackScheduleOptions, CompletionMode, PollScheduleOptions, Pric
 import type { AddressPolicy, AttemptOutcome } from '@longhaul/callbacks';
 import type { JobStreams } from '@longhaul/queue';
 import type { Admission, AdmissionConfig, JobEffects } from '@longhaul/engine';
+import type { InboxSettler } from './inbox-settler.ts';
 import type { WebhookHealthConfig, WebhookHealthTracker } from './webhook-health.ts';
 
 export type { AdmissionConfig } from '@longhaul/engine';
@@ -97,4 +98,6 @@ export interface WorkerContext extends WorkerDeps {
   jobEffects: JobEffects;
   /** Hybrid mode: the webhooks' health, which the poll and webhook processors report what they see to. Absent in other modes. */
   webhookHealth?: WebhookHealthTracker;
+  /** Settles applied webhooks' inbox rows in batches. */
+  inboxSettler: InboxSettler;
 }

@@ -9,6 +9,7 @@ import { createAdmission, createJobEffects } from '@longhaul/engine';
 import { duplicateWaiting, queueCatalog, queueDepths, type QueueKey } from '@longhaul/queue';
 import { throttled } from '@longhaul/runtime';
 import type { WorkerContext, WorkerDeps } from './deps.ts';
+import { createInboxSettler } from './inbox-settler.ts';
 import { cancelJobProcessor } from './processors/cancel-job.ts';
 import { pollJobProcessor } from './processors/poll-job.ts';
 import { processWebhookProcessor } from './processors/process-webhook.ts';
@@ -96,7 +97,8 @@ export function createWorker(deps: WorkerDeps): LonghaulWorker {
     config: { completionMode: config.completionMode, poll: config.poll, streamRetentionSeconds: config.streamRetentionSeconds },
     detection: webhookHealth,
   });
-  const ctx: WorkerContext = { ...deps, admission, jobEffects, webhookHealth };
+  const inboxSettler = createInboxSettler({ db: deps.db, logger });
+  const ctx: WorkerContext = { ...deps, admission, jobEffects, webhookHealth, inboxSettler };
   const workers = [
     make('submit', submitJobProcessor(ctx), config.submitConcurrency, { limiter: submitLimiter }),
     make('poll', pollJobProcessor(ctx), config.pollConcurrency),
@@ -140,6 +142,7 @@ export function createWorker(deps: WorkerDeps): LonghaulWorker {
           logger.warn({ code: 'shutdown_forced' }, 'in-flight work did not finish in time: leaving it to another worker');
         }
         await sweeping?.catch(() => {});
+        await inboxSettler.close();
         await webhookHealth?.close();
         connection.disconnect();
       })()),

@@ -62,6 +62,16 @@ export function nextPollDelayMs(mode: CompletionMode, attempt: number, options: 
 }
 
 /**
+ * Whether polls are how a job's outcome is found (poll mode; hybrid mode while webhooks are not
+ * known to arrive) rather than a safety net behind webhooks. A primary poll carries the job as it
+ * last knew it and reads nothing before its write; a safety-net poll first reads the job, which a
+ * webhook has most likely finished already, to spare the provider a call.
+ */
+export function pollsArePrimary(mode: CompletionMode, webhooks?: WebhookHealthState): boolean {
+  return mode === 'poll' || (mode === 'hybrid' && webhooks !== 'healthy');
+}
+
+/**
  * Hybrid mode while webhooks arrive: polls are only a safety net, for the webhook that gets lost.
  * A job's first poll comes when its webhook is overdue: `webhookGraceMs` after the job is expected
  * to have finished (`expectedDurationMs`; at most `safetyIntervalMs` after it); a job of no known

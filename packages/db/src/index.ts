@@ -18,5 +18,5 @@ export * from './conversations.ts';
 export * from './prompts.ts';
 export * as schema from './schema.ts';
 export type { FileRow, Prompt, PromptVersion } from './schema.ts';
-export type { CallbackAttempt, CallbackDelivery, Job, WebhookEndpoint } from './schema.ts';
+export type { CallbackAttempt, CallbackDelivery, Job, WebhookEndpoint, WebhookInboxRow } from './schema.ts';
 export * from './delivery-transitions.ts';

@@ -1,5 +1,5 @@
 /** Queries of the OpenAI webhook inbox (see `webhookInbox` in schema.ts). */
-import { and, eq, inArray, lt, or, sql } from 'drizzle-orm';
+import { and, eq, getTableColumns, inArray, lt, or, sql } from 'drizzle-orm';
 import type { Database } from './client.ts';
 import { jobs, webhookInbox, type Job, type WebhookInboxRow, type WebhookInboxStatus } from './schema.ts';
 
@@ -12,10 +12,19 @@ export interface InboxInput {
   receivedAt: Date;
 }
 
-/** Record a delivery; `null` when this `webhook-id` was seen before (a redelivery). */
-export async function recordWebhook(db: Database, input: InboxInput): Promise<{ id: number } | null> {
-  const [row] = await db.insert(webhookInbox).values(input).onConflictDoNothing({ target: webhookInbox.webhookId }).returning({ id: webhookInbox.id });
-  return row ?? null;
+/**
+ * Record a delivery; `null` when this `webhook-id` was seen before (a redelivery). In the same
+ * statement, the job whose response it names (null when none has committed that response id yet),
+ * so the work item can carry it and the worker need not read it again.
+ */
+export async function recordWebhook(db: Database, input: InboxInput): Promise<{ id: number; job: Job | null } | null> {
+  const inserted = db.$with('inserted').as(db.insert(webhookInbox).values(input).onConflictDoNothing({ target: webhookInbox.webhookId }).returning({ id: webhookInbox.id }));
+  const [row] = await db
+    .with(inserted)
+    .select({ id: inserted.id, job: getTableColumns(jobs) })
+    .from(inserted)
+    .leftJoin(jobs, input.responseId === null ? sql`false` : eq(jobs.responseId, input.responseId));
+  return row ? { id: row.id, job: row.job } : null;
 }
 
 export async function getInboxRow(db: Database, id: number): Promise<WebhookInboxRow | null> {
@@ -29,6 +38,30 @@ export async function settleInboxRow(db: Database, id: number, status: WebhookIn
     .update(webhookInbox)
     .set({ status, jobId: fields.jobId, note: fields.note, processedAt: status === 'waiting' ? null : fields.now })
     .where(and(eq(webhookInbox.id, id), inArray(webhookInbox.status, ['received', 'waiting'])));
+}
+
+/** A webhook applied to its job, to be settled (`settleAppliedRows`). */
+export interface AppliedInboxRow {
+  id: number;
+  jobId: string;
+  note: string | null;
+  at: Date;
+}
+
+/**
+ * Settle many applied rows in one statement (the worker batches them). Guarded as
+ * `settleInboxRow`: only open rows (received, waiting) move; a row's note is kept when none is given.
+ */
+export async function settleAppliedRows(db: Database, rows: readonly AppliedInboxRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  const values = sql.join(
+    rows.map((r) => sql`(${r.id}::bigint, ${r.jobId}::text, ${r.note}::text, ${r.at.toISOString()}::timestamptz)`),
+    sql`, `,
+  );
+  await db.execute(sql`
+    update ${webhookInbox} set status = 'applied', job_id = v.job_id, note = coalesce(v.note, ${webhookInbox.note}), processed_at = v.at
+    from (values ${values}) as v(id, job_id, note, at)
+    where ${webhookInbox.id} = v.id and ${webhookInbox.status} in ('received', 'waiting')`);
 }
 
 export async function findJobByResponseId(db: Database, responseId: string): Promise<Job | null> {

@@ -54,8 +54,9 @@ import {
   isTerminal,
   nextPollDelayMs,
   nextWorkFor,
+  pollsArePrimary,
 } from '@longhaul/core';
-import { type Database, type Job, getJob, toJobObject, toJobSnapshot } from '@longhaul/db';
+import { type Database, type Job, type JobSnapshot, getJob, toJobObject, toJobSnapshot } from '@longhaul/db';
 import { type Metrics, observeStateChange } from '@longhaul/metrics';
 import type { JobStreams, Queues } from '@longhaul/queue';
 import { type Logger, jobLogFields } from '@longhaul/runtime';
@@ -136,6 +137,12 @@ export interface JobEffects {
    */
   firstCheckDelayMs(job: Job, pollAfterMs?: number): number;
   /**
+   * The job as its next poll work item carries it (@longhaul/db toJobSnapshot), so the poll reads
+   * nothing before its guarded write; undefined while polls are only a safety net behind arriving
+   * webhooks: such a poll reads the job first, which its webhook has most likely finished.
+   */
+  pollSnapshot(job: Job): JobSnapshot | undefined;
+  /**
    * Dispatch an overdue job's work again (the sweeper). Work items are keyed by job id, so a live
    * one is left as it is. Returns true when the job's work had been lost (and is dispatched anew).
    */
@@ -165,6 +172,9 @@ export function createJobEffects(deps: JobEffectsDeps): JobEffects {
   const defer = config.onDispatchFailure === 'defer';
   const retentionSeconds = config.streamRetentionSeconds ?? 86_400;
   const { detection } = deps;
+
+  /** What a poll work item carries of its job: a snapshot while polls are primary (see `pollsArePrimary`), else nothing. */
+  const pollSnapshot = (job: Job) => (pollsArePrimary(config.completionMode ?? 'hybrid', detection?.webhookHealth()) ? toJobSnapshot(job) : undefined);
 
   /** The schedules, with the webhooks' health as last read. */
   const workOptions = (): NextWorkOptions => (detection ? { ...config, webhooks: detection.webhookHealth() } : config);
@@ -223,7 +233,7 @@ export function createJobEffects(deps: JobEffectsDeps): JobEffects {
         if (await step(job, 'submit', log, () => admitWithin(job))) await step(job, 'submit', log, () => queues.add('submit', { jobId: job.id }));
         return;
       case 'poll':
-        await step(job, 'poll', log, () => queues.add('poll', { jobId: job.id, attempt: item.attempt, job: toJobSnapshot(job) }, { delayMs: item.delayMs }));
+        await step(job, 'poll', log, () => queues.add('poll', { jobId: job.id, attempt: item.attempt, job: pollSnapshot(job) }, { delayMs: item.delayMs }));
         return;
       case 'stream':
         await step(job, 'stream', log, () => queues.add('stream', { jobId: job.id }, { delayMs: item.delayMs }));
@@ -305,6 +315,8 @@ export function createJobEffects(deps: JobEffectsDeps): JobEffects {
     async streamEnded(job, options = {}) {
       if (endsWithProviderStream(job)) await publishLifecycle(job, 'stream_ended', options.logger ?? logger);
     },
+
+    pollSnapshot,
 
     firstCheckDelayMs(job, pollAfterMs) {
       const submitted: JobChange = { type: 'submitted', pollAfterMs };

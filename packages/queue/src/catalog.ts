@@ -62,7 +62,15 @@ export const queueCatalog = {
   /** Act on a received OpenAI webhook: retrieve the (thin-payload) response and reconcile it. */
   webhook: {
     name: 'webhook',
-    payload: z.object({ inboxId: z.number().int().positive(), waits: z.number().int().nonnegative().default(0) }),
+    // What the receiver knew, so the worker reads neither the inbox row nor the job before its
+    // guarded write: the event (`event`) and the job whose response it names (`job`, a
+    // toJobSnapshot of @longhaul/db). Absent (the sweeper's, an older item's): both are read.
+    payload: z.object({
+      inboxId: z.number().int().positive(),
+      waits: z.number().int().nonnegative().default(0),
+      event: z.object({ webhookId: z.string(), eventType: z.string(), responseId: z.string().nullable() }).optional(),
+      job: z.record(z.string(), z.unknown()).optional(),
+    }),
     options: retried(30),
   },
   /** Send one callback delivery; re-delays itself on the retry schedule until it succeeds or dies. */

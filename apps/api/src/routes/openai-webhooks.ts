@@ -3,14 +3,15 @@
  *
  * Verified on the raw body (Standard Webhooks, every configured secret), recorded in the
  * Postgres inbox keyed by `webhook-id` (a redelivery is a 200 that changes nothing), and handed
- * to the worker, which retrieves the response and reconciles it. The answer is immediate: the
+ * to the worker, which retrieves the response and reconciles it. The work item carries the event and
+ * the job it names (looked up by the inbox insert itself), so the worker reads neither again. The answer is immediate: the
  * provider call happens in the worker. A bad signature is a 400 and nothing else happens; so is
  * a signed body nested deeper than 64 levels, refused on its bytes before it is parsed.
  */
 import express, { Router } from 'express';
 import { z } from 'zod';
 import { LonghaulError, ServiceUnavailableError, ValidationError } from '@longhaul/core';
-import { recordWebhook } from '@longhaul/db';
+import { recordWebhook, toJobSnapshot } from '@longhaul/db';
 import { verifyWebhook } from '@longhaul/webhooks';
 import type { ApiContext } from '../context.ts';
 import { nestingError } from '../json-depth.ts';
@@ -82,7 +83,8 @@ export function openaiWebhooksRouter(deps: ApiContext): Router {
       return;
     }
     try {
-      await queues.add('webhook', { inboxId: recorded.id });
+      const job = recorded.job ? toJobSnapshot(recorded.job) : undefined;
+      await queues.add('webhook', { inboxId: recorded.id, event: { webhookId: verified.webhookId, eventType: event.type, responseId }, job });
     } catch (err) {
       eventLog.warn({ err, code: 'dispatch_deferred' }, 'could not reach Redis; the sweeper will process the webhook');
     }

@@ -6,13 +6,16 @@
  * health (a response long finished, or past its expected duration, with no webhook: its webhook
  * is late or lost).
  *
- * The work item carries the job as it last knew it (a snapshot without the request body), so a
- * poll reads nothing from Postgres before its guarded write; its one statement per pending poll
- * (the next check) also tells it whether the job is still active and its status unchanged.
+ * While polls are how outcomes are found (`pollsArePrimary`), the work item carries the job as it
+ * last knew it (a snapshot without the request body), so a poll reads nothing from Postgres
+ * before its guarded write; its one statement per pending poll (the next check) also tells it
+ * whether the job is still active and its status unchanged. A safety-net poll behind arriving
+ * webhooks reads the job first: its webhook has most likely finished it, and a read is cheaper
+ * than a provider call.
  */
 import { DelayedError, UnrecoverableError, type Job as QueueJob } from 'bullmq';
 import { JobStatus, isTerminal, retryDelayMs } from '@longhaul/core';
-import { type Job, applyJobEvent, fromJobSnapshot, getJob, reconcileJob, scheduleNextCheck, toJobSnapshot } from '@longhaul/db';
+import { type Job, applyJobEvent, fromJobSnapshot, getJob, reconcileJob, scheduleNextCheck } from '@longhaul/db';
 import { ProviderError } from '@longhaul/provider';
 import { parsePayload } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
@@ -65,7 +68,7 @@ export function pollJobProcessor(deps: WorkerContext) {
     // Finished meanwhile (by a webhook, a cancel, the sweeper): nothing left to poll.
     if (status === null) return;
     // A status that moved under this poll: the next one reads the row.
-    await work.updateData({ jobId, attempt: attempt + 1, job: status === known.status ? toJobSnapshot(known) : undefined });
+    await work.updateData({ jobId, attempt: attempt + 1, job: status === known.status ? jobEffects.pollSnapshot(known) : undefined });
     await work.moveToDelayed(next, token);
     throw new DelayedError();
   };

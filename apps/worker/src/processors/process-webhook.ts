@@ -9,10 +9,14 @@
  * growing delays (without asking the provider again), and after those the sweeper applies it once
  * the job has its response id. A response no Longhaul job owns, or a duplicate created by a crash
  * that its job has since replaced, is recorded as an orphan.
+ *
+ * The receiver's work item carries the event and the job it names (a snapshot, looked up when the
+ * webhook was recorded), so the common case reads nothing before the guarded reconcile; an item
+ * without them (the sweeper's, a job that had not committed its response id) reads both.
  */
 import { DelayedError, UnrecoverableError, type Job as QueueJob } from 'bullmq';
 import { JOB_ID_METADATA_KEY, TERMINAL_RESPONSE_EVENT_TYPES, isTerminal } from '@longhaul/core';
-import { type Job, findJobByResponseId, getInboxRow, getJob, reconcileJob, settleInboxRow } from '@longhaul/db';
+import { type Job, type WebhookInboxRow, findJobByResponseId, fromJobSnapshot, getInboxRow, getJob, reconcileJob, settleInboxRow } from '@longhaul/db';
 import { ProviderError, type ProviderResult } from '@longhaul/provider';
 import { parsePayload } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
@@ -24,10 +28,13 @@ const WAITING_RETRY_DELAYS_MS = [100, 250, 500, 1_000, 2_000, 5_000];
 const TERMINAL_EVENTS = new Set(TERMINAL_RESPONSE_EVENT_TYPES);
 
 export function processWebhookProcessor(deps: WorkerContext) {
-  const { db, provider, clock, config, jobEffects } = deps;
+  const { db, provider, clock, config, jobEffects, inboxSettler } = deps;
   return async (work: QueueJob, token?: string): Promise<void> => {
-    const { inboxId, waits } = parsePayload('webhook', work.data);
-    const row = await getInboxRow(db.db, inboxId);
+    const { inboxId, waits, event, job: carried } = parsePayload('webhook', work.data);
+    // The receiver's item carries the event of the row it has just inserted (`received`); settling
+    // it is guarded by the row's status, so a row settled meanwhile stays as it is.
+    const row: Pick<WebhookInboxRow, 'id' | 'status' | 'webhookId' | 'eventType' | 'responseId' | 'jobId'> | null =
+      event && waits === 0 ? { id: inboxId, status: 'received', jobId: null, ...event } : await getInboxRow(db.db, inboxId);
     if (!row) throw new UnrecoverableError(`webhook inbox row ${inboxId} does not exist`);
     if (row.status !== 'received' && row.status !== 'waiting') return;
     const log = deps.logger.child({ webhook_id: row.webhookId, response_id: row.responseId, event_type: row.eventType });
@@ -42,7 +49,7 @@ export function processWebhookProcessor(deps: WorkerContext) {
     const applyToJob = async (job: Job, retrieved?: ProviderResult): Promise<void> => {
       const jobLog = log.child(jobLogFields(job));
       if (isTerminal(job.status)) {
-        await settleInboxRow(db.db, row.id, 'applied', { jobId: job.id, note: `job already ${job.status}`, now: clock() });
+        inboxSettler.applied({ id: row.id, jobId: job.id, note: `job already ${job.status}`, at: clock() });
         // Late for this job (a poll finished it first), but webhooks are arriving.
         deps.webhookHealth?.webhookArrived();
         jobLog.debug('webhook for a finished job: nothing to do');
@@ -57,12 +64,13 @@ export function processWebhookProcessor(deps: WorkerContext) {
       });
       // A job the webhook finished has its pending safety poll retired.
       await jobEffects.afterJobChange(result, { type: 'webhook' });
-      await settleInboxRow(db.db, row.id, 'applied', { jobId: job.id, now: clock() });
+      inboxSettler.applied({ id: row.id, jobId: job.id, note: null, at: clock() });
       deps.webhookHealth?.webhookArrived();
       if (result.ok && result.changed) jobLog.info({ from: result.from, to: result.job.status }, 'job status changed');
     };
 
-    const job = await findJobByResponseId(db.db, responseId);
+    const known = fromJobSnapshot(carried, typeof carried?.id === 'string' ? carried.id : '');
+    const job = known?.responseId === responseId ? known : await findJobByResponseId(db.db, responseId);
     if (job) return applyToJob(job);
 
     // A waiting row already knows its job from the response's metadata.
