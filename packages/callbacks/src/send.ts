@@ -40,16 +40,31 @@ export interface SendOptions {
   now?: () => Date;
 }
 
+/** How long a host's checked DNS answer serves new connections (see guardedLookup). */
+const DNS_CACHE_TTL_MS = 30_000;
+
 const agents = new Map<string, http.Agent>();
 function agentFor(protocol: string): http.Agent {
-  // Keep-alive per protocol. The lookup hook travels with each request's options, and a reused
-  // socket was checked when it connected.
+  // Keep-alive per protocol: a socket to an endpoint's host and port is reused by the next
+  // attempt to it. The lookup hook travels with each request's options, and a reused socket was
+  // checked when it connected.
   let agent = agents.get(protocol);
   if (!agent) {
     agent = protocol === 'https:' ? new https.Agent({ keepAlive: true, maxSockets: 256 }) : new http.Agent({ keepAlive: true, maxSockets: 256 });
     agents.set(protocol, agent);
   }
   return agent;
+}
+
+/** One lookup hook (and so one DNS cache) per policy. */
+const lookups = new WeakMap<AddressPolicy, ReturnType<typeof guardedLookup>>();
+function lookupFor(policy: AddressPolicy): ReturnType<typeof guardedLookup> {
+  let lookup = lookups.get(policy);
+  if (!lookup) {
+    lookup = guardedLookup(policy, { cacheTtlMs: DNS_CACHE_TTL_MS });
+    lookups.set(policy, lookup);
+  }
+  return lookup;
 }
 
 /** The host a redirect's Location names (relative to the request URL), bounded; never its path or query. */
@@ -84,7 +99,7 @@ export function sendCallback(options: SendOptions): Promise<AttemptResult> {
       {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(options.body), 'user-agent': 'Longhaul-Webhooks/1.0', ...options.headers },
-        lookup: guardedLookup(options.policy) as never,
+        lookup: lookupFor(options.policy) as never,
         agent: agentFor(url.protocol),
       },
       (res) => {

@@ -184,18 +184,61 @@ export class SsrfBlockedError extends Error {
 }
 
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
+type Resolve = (hostname: string, options: dns.LookupAllOptions, callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void) => void;
 
-/** A `lookup` for http(s).request / net.connect that refuses non-public addresses. */
-export function guardedLookup(policy: AddressPolicy) {
-  return (hostname: string, options: dns.LookupOptions, callback: LookupCallback): void => {
-    dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
+export interface GuardedLookupOptions {
+  /**
+   * How long an answer the policy admitted is reused for the same host and family, in ms. Default
+   * 0: every connection resolves afresh. Only admitted answers are kept (a refusal or a failure is
+   * resolved again next time), at most 1 000 hosts.
+   */
+  cacheTtlMs?: number;
+  /** The resolver; default `dns.lookup` (tests pass their own). */
+  resolve?: Resolve;
+  /** Clock for the cache, ms; default `performance.now`. */
+  now?: () => number;
+}
+
+const MAX_CACHED_HOSTS = 1_000;
+
+/**
+ * A `lookup` for http(s).request / net.connect that refuses non-public addresses. The socket
+ * dials the address this hook answers, so what it checked is what is dialled: a DNS answer
+ * changing after the check (rebinding) cannot move a connection to a refused address. That
+ * holds for a cached answer too: it is the very answer that was checked, reused for new
+ * connections to the same host until `cacheTtlMs` passes.
+ */
+export function guardedLookup(policy: AddressPolicy, options: GuardedLookupOptions = {}) {
+  const resolve: Resolve = options.resolve ?? dns.lookup;
+  const ttlMs = options.cacheTtlMs ?? 0;
+  const now = options.now ?? (() => performance.now());
+  const cache = new Map<string, { addresses: LookupAddress[]; until: number }>();
+  const answer = (hostname: string, lookupOptions: dns.LookupOptions, addresses: LookupAddress[], callback: LookupCallback): void => {
+    const first = addresses[0];
+    if (lookupOptions.all) callback(null, addresses);
+    else if (first) callback(null, first.address, first.family);
+    else callback(Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' }), '', 4);
+  };
+  return (hostname: string, lookupOptions: dns.LookupOptions, callback: LookupCallback): void => {
+    const key = `${hostname.toLowerCase()} ${lookupOptions.family ?? 0}`;
+    const cached = ttlMs > 0 ? cache.get(key) : undefined;
+    if (cached && cached.until > now()) {
+      answer(hostname, lookupOptions, cached.addresses, callback);
+      return;
+    }
+    resolve(hostname, { ...lookupOptions, all: true }, (err, addresses) => {
       if (err) return callback(err, '', 4);
       const refused = addresses.find((a) => !policy.isAllowed(a.address));
-      if (refused) return callback(new SsrfBlockedError(`${hostname} resolves to ${refused.address}, which is not a public address`), '', 4);
-      if (options.all) return callback(null, addresses);
-      const first = addresses[0];
-      if (!first) return callback(Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' }), '', 4);
-      callback(null, first.address, first.family);
+      if (refused) {
+        cache.delete(key);
+        return callback(new SsrfBlockedError(`${hostname} resolves to ${refused.address}, which is not a public address`), '', 4);
+      }
+      if (ttlMs > 0 && addresses.length > 0) {
+        cache.delete(key);
+        cache.set(key, { addresses, until: now() + ttlMs });
+        if (cache.size > MAX_CACHED_HOSTS) cache.delete(cache.keys().next().value!);
+      }
+      answer(hostname, lookupOptions, addresses, callback);
     });
   };
 }
