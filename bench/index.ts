@@ -4,8 +4,9 @@
  *   --jobs N          jobs for the end-to-end and baseline runs (default 2000)
  *   --rate R          submit rate of the latency run, req/s (default 200)
  *   --duration S      length of the latency run, seconds (default 10)
- *   --only X          e2e | system | latency | baseline | detection | callbacks | streaming (default: all seven;
- *                     system: what `npm start` runs, defaults, webhooks and info logs), fairness
+ *   --only X          e2e | system | latency | baseline | detection | callbacks | streaming | memory (default:
+ *                     all eight; system: what `npm start` runs, defaults, webhooks and info logs; memory:
+ *                     Redis bytes and worker/API RSS with many jobs waiting at the provider), fairness
  *                     (two tenants, one at 10x the other's rate: the small one's submit→provider latency
  *                     with the fair queue and with plain FIFO), or ops: the
  *                     CPU cost of each operation a job goes through (a diagnostic, with --iterations N,
@@ -30,6 +31,8 @@
  *   --fairness-ratio K      the big tenant's rate as a multiple of it (default 10)
  *   --fairness-duration S   seconds of each phase (default 20)
  *   --fairness-orders L     fair,fifo (default both; fifo = fairness off)
+ *   --memory-counts L       waiting jobs at which the memory scenario measures, comma-separated
+ *                           (default 1000,10000, about 2 minutes; 100000 adds about 10 minutes of submits)
  *
  * A measurement, not a test: exits 0 whether or not targets are met (PASS/MISS is printed), and
  * non-zero only when the benchmark itself could not run.
@@ -46,6 +49,7 @@ import { runStreaming } from './streaming.ts';
 import { runSystem } from './system.ts';
 import { runE2e, type E2eResult } from './e2e.ts';
 import { runLatency, type LatencyResult } from './latency.ts';
+import { runMemory } from './memory.ts';
 import { runOps } from './ops.ts';
 import { runPendingCleanups, startStack } from './stack.ts';
 import { formatUsage, loadLine, snapshotUsage, usageBetween } from './usage.ts';
@@ -62,8 +66,8 @@ const WORKER_KNOBS: Record<string, string> = {
   POLL_INITIAL_MS: '50',
 };
 
-const SCENARIOS = ['e2e', 'system', 'latency', 'baseline', 'detection', 'callbacks', 'streaming', 'fairness', 'ops'] as const;
-const DEFAULT_SCENARIOS: Scenario[] = ['e2e', 'system', 'latency', 'baseline', 'detection', 'callbacks', 'streaming'];
+const SCENARIOS = ['e2e', 'system', 'latency', 'baseline', 'detection', 'callbacks', 'streaming', 'fairness', 'memory', 'ops'] as const;
+const DEFAULT_SCENARIOS: Scenario[] = ['e2e', 'system', 'latency', 'baseline', 'detection', 'callbacks', 'streaming', 'memory'];
 type Scenario = (typeof SCENARIOS)[number];
 type LatencyVariant = 'with' | 'without';
 const VARIANT_LABEL: Record<LatencyVariant, string> = { with: 'worker running', without: 'worker stopped' };
@@ -95,6 +99,7 @@ function parseCli(argv: string[]) {
       'fairness-ratio': { type: 'string', default: '10' },
       'fairness-duration': { type: 'string', default: '20' },
       'fairness-orders': { type: 'string', default: 'fair,fifo' },
+      'memory-counts': { type: 'string', default: '1000,10000' },
     },
     strict: true,
   });
@@ -146,6 +151,7 @@ function parseCli(argv: string[]) {
         return o;
       }),
     },
+    memoryCounts: values['memory-counts'].split(',').map((c) => Math.round(positive('memory-counts', c))),
     cpuProf: values['cpu-prof'],
     latencyVariants: (latencyWorker === 'both' ? ['with', 'without'] : [latencyWorker]) as LatencyVariant[],
   };
@@ -241,6 +247,7 @@ async function main(): Promise<void> {
   if (want('detection')) extraRows.push(...(await runDetection({ ...cli.detection, workerOverrides: cli.overrides, nodeArgs, log })).rows);
   if (want('callbacks')) extraRows.push(...(await runCallbacks({ ...cli.callbacks, workerOverrides: cli.overrides, nodeArgs, log })).rows);
   if (want('fairness')) extraRows.push(...(await runFairness({ ...cli.fairness, submitConcurrency: 2, createMs: 100, nodeArgs, log })).rows);
+  if (want('memory')) extraRows.push(...(await runMemory({ counts: cli.memoryCounts, concurrency: cli.concurrency, workerOverrides: cli.overrides, nodeArgs, log })).rows);
   if (want('streaming')) {
     const watchers = 1000;
     const jobs = 20;
