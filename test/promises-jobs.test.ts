@@ -437,9 +437,12 @@ describe('the event stream of a finished job', () => {
 
   it('is replayed in full, then expires STREAM_RETENTION_SECONDS after the job finished (only the final state, from Postgres, remains)', async () => {
     const auth = { authorization: `Bearer ${stack.apiKey}` };
-    const { body: job } = await stack.api('POST', '/v1/jobs', jobBody({}, 0));
+    // Watched from the start (a job nobody watches keeps no events: test/waiting-job-redis.test.ts).
+    const { body: job } = await stack.api('POST', '/v1/jobs', jobBody({}, 500_000));
+    const live = await readSse(`${stack.apiUrl}/v1/jobs/${job.id}/stream`, { headers: auth });
     const done = await stack.waitForJob(job.id, isTerminalJob);
     const full = await readSse(`${stack.apiUrl}/v1/jobs/${job.id}/stream`, { headers: auth });
+    expect(full.events).toEqual(live.events);
     expect(full.events.length).toBeGreaterThanOrEqual(2);
     expect(full.events[0]!.event).toBe('job.queued');
     expect(full.events.at(-1)!.event).toBe('job.completed');

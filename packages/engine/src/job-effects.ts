@@ -191,6 +191,9 @@ export function createJobEffects(deps: JobEffectsDeps): JobEffects {
     const data = JSON.stringify({ type, job: toJobObject(job) });
     try {
       if (change === 'stream_ended') await jobStreams.appendLifecycleEventOnce(job.id, type, data);
+      // A job that does not stream from the provider has a stream only once someone watches it
+      // (the SSE route opens it): waiting unwatched, it costs no Redis for its events.
+      else if (job.request.stream !== true) await jobStreams.appendLifecycleEventIfOpen(job.id, type, data);
       // The stream work item appends this one after the provider's terminal event (`streamEnded`).
       else if (!(endsWithProviderStream(job) && OUTCOME_FROM_PROVIDER.has(change))) await jobStreams.appendLifecycleEvent(job.id, type, data);
       if (isTerminal(job.status)) await jobStreams.expire(job.id, retentionSeconds);

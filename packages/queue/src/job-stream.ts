@@ -11,8 +11,21 @@
  * (which ends every watcher's SSE) must have stored the provider events that come before it
  * (see @longhaul/engine job-effects.ts, `streamEnded`).
  *
+ * Which jobs have a stream: a `stream: true` job always (its provider events are stored for its
+ * watchers to resume from); any other job only once someone watches it. A Redis Stream costs
+ * about 4.7 KB even with one small entry (Redis preallocates each stream node's listpack), which
+ * per waiting job would be most of what Redis holds for it. So the lifecycle events of a job that
+ * does not stream from the provider are appended only to a stream that exists
+ * (`appendLifecycleEventIfOpen`), and the first watcher opens it (`openForWatcher`): empty, then
+ * the job's current state read from Postgres after the opening, unless a change got there first.
+ * Every change committed after the opening finds the stream and is appended; one committed before
+ * is in the state that was read; the two may carry the same change, which is stored once (an
+ * append of the type the stream ends with is a duplicate). A watcher who joins late therefore
+ * gets the job's current state, then every later change.
+ *
  * Retention: each stream is capped (approximate MAXLEN) and expires some time after its job
- * finished. Postgres stays the truth: a stream lost with Redis is replaced by the job's final state.
+ * finished (an opened stream also expires on its own, a day after the job's deadline). Postgres
+ * stays the truth: a stream lost with Redis, or never opened, is replaced by the job's final state.
  *
  * Redis Cluster: every operation here touches one key; reading many jobs' streams in one XREAD
  * (the API's stream hub) works because they share the prefix's hash tag, i.e. one slot.
@@ -75,6 +88,43 @@ end
 return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], ms .. '-*', 'type', ARGV[2], 'data', ARGV[3])
 `;
 
+/** As APPEND_LIFECYCLE_ONCE, only to a stream that exists (returns false when it does not). */
+const APPEND_LIFECYCLE_IF_OPEN = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+${APPEND_LIFECYCLE_ONCE}`;
+
+/**
+ * Create an empty stream unless the key exists, expiring after ARGV[1] ms. Its last id is 0-0, as
+ * a stream's before its first entry, so the first lifecycle event is still `-1.1`. (A consumer
+ * group's MKSTREAM is the one way to create an empty stream; the group goes at once.)
+ */
+const OPEN = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('XGROUP', 'CREATE', KEYS[1], 'open', '$', 'MKSTREAM')
+redis.call('XGROUP', 'DESTROY', KEYS[1], 'open')
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+`;
+
+/** Append a lifecycle event to a stream that exists and holds nothing yet (returns false otherwise). */
+const SEED = `
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('XLEN', KEYS[1]) > 0 then return false end
+return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '0-*', 'type', ARGV[2], 'data', ARGV[3])
+`;
+
+/** A lifecycle event as stored: `job.<status>` and its JSON. */
+export interface LifecycleEvent {
+  type: string;
+  data: string;
+}
+
+export interface OpenForWatcherOptions {
+  /** How long the opened stream lives if its job never finishes (finishing sets the retention instead). */
+  ttlMs: number;
+  /** The job's current lifecycle event, read from Postgres (null: none yet, e.g. a pending job). */
+  current(): Promise<LifecycleEvent | null>;
+}
+
 export interface JobStreams {
   /** Append a provider event; returns false when it was already stored (a duplicate). */
   appendProviderEvent(jobId: string, sequenceNumber: number, type: string, data: string): Promise<boolean>;
@@ -85,6 +135,16 @@ export interface JobStreams {
    * of this type (a retried work item appending a job's end again); returns its entry id, or null.
    */
   appendLifecycleEventOnce(jobId: string, type: string, data: string): Promise<string | null>;
+  /**
+   * As `appendLifecycleEventOnce`, for a job that does not stream from the provider: only when its
+   * stream exists (someone watches it); returns its entry id, or null when nothing was appended.
+   */
+  appendLifecycleEventIfOpen(jobId: string, type: string, data: string): Promise<string | null>;
+  /**
+   * A watcher joins a job that does not stream from the provider: make sure its stream exists and,
+   * if it holds nothing yet, starts with the job's current state (see the design note).
+   */
+  openForWatcher(jobId: string, options: OpenForWatcherOptions): Promise<void>;
   /** The newest provider sequence number stored, or null. */
   lastProviderSequence(jobId: string): Promise<number | null>;
   /** The newest provider event stored, or null. */
@@ -117,6 +177,15 @@ export function createJobStreams(redis: RedisClient, options: JobStreamOptions):
     },
     async appendLifecycleEventOnce(jobId, type, data) {
       return ((await redis.eval(APPEND_LIFECYCLE_ONCE, 1, key(jobId), maxLength, type, data)) as string | null) ?? null;
+    },
+    async appendLifecycleEventIfOpen(jobId, type, data) {
+      return ((await redis.eval(APPEND_LIFECYCLE_IF_OPEN, 1, key(jobId), maxLength, type, data)) as string | null) ?? null;
+    },
+    async openForWatcher(jobId, { ttlMs, current }) {
+      await redis.eval(OPEN, 1, key(jobId), String(Math.max(1, Math.ceil(ttlMs))));
+      // Read after the opening: a change committed since is appended by whoever made it.
+      const event = await current();
+      if (event) await redis.eval(SEED, 1, key(jobId), maxLength, event.type, event.data);
     },
     async lastProviderSequence(jobId) {
       // Lifecycle entries share the newest provider entry's first part, so the top tells.

@@ -5,6 +5,11 @@
  * cursor replays from the first event. A finished job replays and closes; a running one is
  * followed live until its terminal lifecycle event. Comment lines every few seconds keep idle
  * proxies from cutting the connection.
+ *
+ * A job that does not stream from the provider has a log only once someone watches it (what a
+ * waiting job costs in Redis: @longhaul/queue job-stream.ts): the first watcher opens it, with
+ * the job's current state, and every change after it is stored. A finished job that never had a
+ * log is told from Postgres, as its final event `-1.1`.
  */
 import { type Request, type Response, Router } from 'express';
 import { NotFoundError, ValidationError, isTerminal } from '@longhaul/core';
@@ -21,6 +26,10 @@ const TERMINAL_EVENT_TYPES = new Set(TERMINAL_JOB_EVENT_TYPES);
  * for it: a streamed job's final event waits for the worker to store the provider's last events.
  */
 const FINAL_EVENT_GRACE_MS = 2_000;
+/** An opened stream of a job that never finishes expires this long after the job's deadline. */
+const OPENED_STREAM_GRACE_MS = 24 * 3_600_000;
+/** The one event a finished job without a log is told as, from Postgres. */
+const FINAL_FROM_DATABASE_ENTRY = '0-1';
 /** States of a stream work item that will still run (a crashed worker's active item is retried). */
 const LIVE_WORK_ITEM = new Set(['active', 'waiting', 'delayed', 'prioritized']);
 
@@ -31,6 +40,12 @@ function cursorOf(req: Request): string {
   if (!entryId)
     throw new ValidationError(`Invalid event cursor '${raw}': use an event id from this stream.`, req.get('last-event-id') ? 'Last-Event-ID' : 'starting_after', 'invalid_cursor');
   return entryId;
+}
+
+/** A job's lifecycle event as the worker appends it: `job.<status>` carrying the job object. */
+function lifecycleEvent(job: Job): { type: string; data: string } {
+  const type = `job.${job.status}`;
+  return { type, data: JSON.stringify({ type, job: toJobObject(job) }) };
 }
 
 export function jobStreamRouter(deps: ApiDeps): Router {
@@ -53,10 +68,27 @@ export function jobStreamRouter(deps: ApiDeps): Router {
     const log = req.log.child({ job_id: job.id, tenant_id: job.tenantId, response_id: job.responseId });
 
     const lastStored = await streamHub.jobStreams.last(job.id).catch(() => null);
-    if (isTerminal(job.status) && lastStored && TERMINAL_EVENT_TYPES.has(lastStored.type) && compareEntryIds(cursor, lastStored.entryId) >= 0) {
-      // Nothing after the cursor, ever: 204 tells EventSource clients to stop reconnecting.
+    // Nothing after the cursor, ever: 204 tells EventSource clients to stop reconnecting. A
+    // finished job without a log (never watched, or lost with Redis) is told as one event, -1.1.
+    const pastEnd = lastStored
+      ? TERMINAL_EVENT_TYPES.has(lastStored.type) && compareEntryIds(cursor, lastStored.entryId) >= 0
+      : compareEntryIds(cursor, FINAL_FROM_DATABASE_ENTRY) === 0;
+    if (isTerminal(job.status) && pastEnd) {
       res.status(204).end();
       return;
+    }
+    // A job that does not stream from the provider has a log only once someone watches it: open it.
+    if (!lastStored && !isTerminal(job.status) && job.request.stream !== true) {
+      const ttlMs = job.deadlineAt.getTime() - deps.clock().getTime() + OPENED_STREAM_GRACE_MS;
+      await streamHub.jobStreams
+        .openForWatcher(job.id, {
+          ttlMs,
+          current: async () => {
+            const current = await getJobForTenant(db, job.tenantId, job.id);
+            return current && current.status !== 'pending' ? lifecycleEvent(current) : null;
+          },
+        })
+        .catch((err: unknown) => log.warn({ err, code: 'event_log_unavailable' }, 'could not open the job event log; answering from Postgres'));
     }
 
     res.writeHead(200, {
@@ -104,7 +136,7 @@ export function jobStreamRouter(deps: ApiDeps): Router {
       // While its stream work item lives, a worker stores the provider's last events and then ends the log itself.
       if (endsWithProviderStream(current) && (await streamWorkAlive(current.id))) return;
       const [a, b] = (top?.entryId ?? '0-0').split('-').map(Number) as [number, number];
-      write({ eventId: toEventId(`${a}-${b + 1}`), type: `job.${current.status}`, data: JSON.stringify({ type: `job.${current.status}`, job: toJobObject(current) }) });
+      write({ eventId: toEventId(`${a}-${b + 1}`), ...lifecycleEvent(current) });
     };
     /** Give the log a moment to carry the terminal event itself before speaking for it. */
     const pastGrace = (current: Job) => current.finishedAt !== null && deps.clock().getTime() - current.finishedAt.getTime() > FINAL_EVENT_GRACE_MS;
