@@ -90,13 +90,14 @@ export async function runCallbacks(options: CallbacksOptions): Promise<{ phases:
       const rate = phase === 'paced' ? options.rate : 0;
       log(`  ${phase}: jobs submitted ${rate > 0 ? `at ${rate}/s, open loop (${fmt(rate * options.endpoints, 0)} deliveries/s offered)` : 'all at once'}`);
       const from = receiver.arrivals.length;
+      const connectionsBefore = receiver.connections();
       const before = await snapshotUsage(stack);
       const jobIds = await submitJobs(stack, options.jobs, rate);
       await waitForArrivals(stack, receiver, from + expected, log);
       const usage = usageBetween(before, await snapshotUsage(stack, true), Math.max(1, receiver.arrivals.length - from));
       const result = await measure(stack, phase, receiver.arrivals.slice(from), jobIds, expected);
       log(
-        `    ${result.received}/${expected} received (${result.duplicates} duplicates); latency ms p50 ${fmt(result.latency.p50)} p99 ${fmt(result.latency.p99)} max ${fmt(result.latency.max)}; ${fmt(result.deliveriesPerSecond, 0)} deliveries/s`,
+        `    ${result.received}/${expected} received (${result.duplicates} duplicates) over ${receiver.connections() - connectionsBefore} new connections; latency ms p50 ${fmt(result.latency.p50)} p99 ${fmt(result.latency.p99)} max ${fmt(result.latency.max)}; ${fmt(result.deliveriesPerSecond, 0)} deliveries/s`,
       );
       for (const line of formatUsage(usage, 'callback')) log(`  ${line}`);
       phases.push(result);

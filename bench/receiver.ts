@@ -17,6 +17,8 @@ export interface Arrival {
 export interface Receiver {
   url: string;
   arrivals: Arrival[];
+  /** Connections accepted so far (keep-alive reuse shows as far fewer than arrivals). */
+  connections(): number;
   close(): Promise<void>;
 }
 
@@ -32,6 +34,10 @@ export async function startReceiver(): Promise<Receiver> {
   });
   // Longer than the sender's keep-alive would ever idle: no connection churn during a run.
   server.keepAliveTimeout = 60_000;
+  let connections = 0;
+  server.on('connection', () => {
+    connections += 1;
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', resolve);
@@ -40,6 +46,7 @@ export async function startReceiver(): Promise<Receiver> {
   return {
     url: `http://127.0.0.1:${port}`,
     arrivals,
+    connections: () => connections,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -6,6 +6,7 @@
  */
 import pg from 'pg';
 import { CALLBACK_NOTIFY_CHANNEL } from '@longhaul/db';
+import { parsePayload } from '@longhaul/queue';
 import type { WorkerDeps } from './deps.ts';
 
 export interface OutboxListener {
@@ -18,12 +19,17 @@ export function startOutboxListener(deps: WorkerDeps): OutboxListener {
   let closed = false;
   let retryTimer: NodeJS.Timeout | undefined;
 
+  // One notification names every delivery of one state change (an event fanned out to all its
+  // endpoints): they are dispatched in one Redis round trip. The work item id is the delivery id
+  // (as `queues.add` would give it), so a delivery dispatched twice is one work item.
   const dispatch = (payload: string | undefined) => {
-    for (const deliveryId of (payload ?? '').split(',').filter(Boolean)) {
-      queues
-        .add('deliver', { deliveryId })
-        .catch((err: unknown) => logger.warn({ err, delivery_id: deliveryId, code: 'dispatch_deferred' }, 'could not dispatch a callback; the sweeper will'));
-    }
+    const ids = (payload ?? '').split(',').filter(Boolean);
+    if (ids.length === 0) return;
+    const add = async () => {
+      const items = ids.map((deliveryId) => ({ name: 'deliver', data: parsePayload('deliver', { deliveryId }), opts: { jobId: deliveryId } }));
+      await queues.get('deliver').addBulk(items);
+    };
+    add().catch((err: unknown) => logger.warn({ err, delivery_ids: ids, code: 'dispatch_deferred' }, 'could not dispatch callbacks; the sweeper will'));
   };
 
   const connect = async (attempt = 0): Promise<void> => {

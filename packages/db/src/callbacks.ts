@@ -7,6 +7,7 @@ import { type DeliveryStatus, ID_PREFIX, DeliveryStatus as Status } from '@longh
 import type { Database } from './client.ts';
 import { type DbExecutor, type DeliveryChangeResult, changeDeliveryState, changeDeliveryStates } from './delivery-transitions.ts';
 import { newId } from './ids.ts';
+import { executePrepared } from './sql-values.ts';
 import {
   callbackAttempts,
   callbackDeliveries,
@@ -15,7 +16,6 @@ import {
   webhookEndpoints,
   type CallbackAttempt,
   type CallbackDelivery,
-  type CallbackEvent,
   type SigningSecret,
   type WebhookEndpoint,
 } from './schema.ts';
@@ -138,20 +138,106 @@ export async function tenantCallbackSecret(db: Database, tenantId: string, gener
   return updated!.secret!;
 }
 
+/** What the deliver processor needs of an endpoint. */
+export type DeliveryEndpoint = Pick<WebhookEndpoint, 'id' | 'enabled' | 'deletedAt' | 'secrets' | 'failingSince'>;
+
 export interface DeliveryWork {
   delivery: CallbackDelivery;
-  event: CallbackEvent;
-  endpoint: WebhookEndpoint | null;
+  event: {
+    id: string;
+    createdAt: Date;
+    /** The stored payload as JSON text; null when the caller named this event as one it holds. */
+    payloadJson: string | null;
+  };
+  /** Null for a delivery to a job's own callback_url. */
+  endpoint: DeliveryEndpoint | null;
+  /** The tenant's callback secret, for a delivery to a job's own callback_url (null: not created yet). */
+  tenantSecret: string | null;
 }
 
-export async function getDeliveryWork(db: Database, deliveryId: string): Promise<DeliveryWork | null> {
-  const [row] = await db
-    .select({ delivery: callbackDeliveries, event: callbackEvents, endpoint: webhookEndpoints })
-    .from(callbackDeliveries)
-    .innerJoin(callbackEvents, eq(callbackEvents.id, callbackDeliveries.eventId))
-    .leftJoin(webhookEndpoints, eq(webhookEndpoints.id, callbackDeliveries.endpointId))
-    .where(eq(callbackDeliveries.id, deliveryId));
-  return row ?? null;
+interface DeliveryWorkRow extends Record<string, unknown> {
+  id: string;
+  tenant_id: string;
+  event_id: string;
+  job_id: string | null;
+  endpoint_id: string | null;
+  url: string;
+  thin_payload: boolean;
+  status: DeliveryStatus;
+  attempts: number;
+  next_attempt_at: string | null;
+  last_status_code: number | null;
+  last_error: string | null;
+  created_at: string;
+  updated_at: string;
+  finished_at: string | null;
+  event_created_at: string;
+  event_payload: string | null;
+  endpoint_enabled: boolean | null;
+  endpoint_deleted_at: string | null;
+  endpoint_secrets: SigningSecret[] | null;
+  endpoint_failing_since: string | null;
+  tenant_secret: string | null;
+}
+
+/** node-postgres hands timestamps to drizzle's sessions as Postgres text; drizzle maps them the same way. */
+const toDate = (value: string) => new Date(value);
+const toDateOrNull = (value: string | null) => (value === null ? null : new Date(value));
+
+/**
+ * Everything the deliver processor needs for each of `ids`, in one prepared statement (the
+ * delivery, its event, its endpoint, the tenant's callback secret), whatever the number of ids.
+ * Rows are in no particular order; an unknown id has none. An event named in
+ * `knownEventIds` comes without its payload: the caller already holds it (an event fanned out
+ * to many endpoints is read and parsed once, not once per delivery).
+ */
+export async function getDeliveryWork(db: Database, ids: readonly string[], knownEventIds: readonly string[] = []): Promise<DeliveryWork[]> {
+  const rows = await executePrepared<DeliveryWorkRow>(
+    db,
+    sql`
+    select d.id, d.tenant_id, d.event_id, d.job_id, d.endpoint_id, d.url, d.thin_payload, d.status, d.attempts, d.next_attempt_at,
+           d.last_status_code, d.last_error, d.created_at, d.updated_at, d.finished_at,
+           e.created_at as event_created_at,
+           case when e.id = any(${sql.param(knownEventIds)}::text[]) then null else e.payload::text end as event_payload,
+           w.enabled as endpoint_enabled, w.deleted_at as endpoint_deleted_at, w.secrets as endpoint_secrets, w.failing_since as endpoint_failing_since,
+           t.callback_secret as tenant_secret
+    from ${callbackDeliveries} d
+    join ${callbackEvents} e on e.id = d.event_id
+    left join ${webhookEndpoints} w on w.id = d.endpoint_id
+    left join ${tenants} t on d.endpoint_id is null and t.id = d.tenant_id
+    where d.id = any(${sql.param(ids)}::text[])`,
+  );
+  return rows.map((r) => ({
+    delivery: {
+      id: r.id,
+      tenantId: r.tenant_id,
+      eventId: r.event_id,
+      jobId: r.job_id,
+      endpointId: r.endpoint_id,
+      url: r.url,
+      thinPayload: r.thin_payload,
+      status: r.status,
+      attempts: r.attempts,
+      nextAttemptAt: toDateOrNull(r.next_attempt_at),
+      lastStatusCode: r.last_status_code,
+      lastError: r.last_error,
+      createdAt: toDate(r.created_at),
+      updatedAt: toDate(r.updated_at),
+      finishedAt: toDateOrNull(r.finished_at),
+    },
+    event: { id: r.event_id, createdAt: toDate(r.event_created_at), payloadJson: r.event_payload },
+    endpoint:
+      r.endpoint_id === null || r.endpoint_enabled === null
+        ? null
+        : {
+            id: r.endpoint_id,
+            enabled: r.endpoint_enabled,
+            deletedAt: toDateOrNull(r.endpoint_deleted_at),
+            secrets: r.endpoint_secrets ?? [],
+            failingSince: toDateOrNull(r.endpoint_failing_since),
+          },
+    tenantSecret: r.tenant_secret,
+  }));
 }
 
 /** A successful attempt ends the endpoint's failure streak. */

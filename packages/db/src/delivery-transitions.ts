@@ -9,11 +9,16 @@
  * disabling a failing endpoint; none writes a delivery's status any other way. That is what makes
  * a cancellation win over an attempt still in flight: its answer is decided on the cancelled row
  * and refused, because terminal states are sticky.
+ *
+ * Attempts' answers (`recordAttempts`, the deliver processor's hot path) are decided the same way
+ * and written with their attempt log rows in one statement for a whole batch; a row that moved
+ * takes the careful path (`recordAttempt`: read again, decide again, log).
  */
 import { eq, inArray, sql } from 'drizzle-orm';
 import { type DeliveryEvent, type DeliveryState, type DeliveryStatus, type DeliveryTransitionError, deliveryTransition } from '@longhaul/core';
 import type { Database } from './client.ts';
 import { callbackAttempts, callbackDeliveries, type CallbackDelivery } from './schema.ts';
+import { executePrepared } from './sql-values.ts';
 
 /** The pool or an open transaction: a change joins the caller's transaction when it has one. */
 export type DbExecutor = Database | Parameters<Parameters<Database['transaction']>[0]>[0];
@@ -108,6 +113,86 @@ export async function recordAttempt(
     });
     return result;
   });
+}
+
+export interface AttemptRecord {
+  /** The row the attempt was made on, as read before it. */
+  delivery: CallbackDelivery;
+  attempt: AttemptLog;
+  event: Extract<DeliveryEvent, { type: 'attempt_succeeded' | 'attempt_failed' }>;
+}
+
+/**
+ * Record the answers of several attempts (the deliver processor's concurrent attempts, batched):
+ * what `recordAttempt` does for each, with the common case in ONE statement for all of them.
+ * Each answer is decided on its row in hand; the decisions and their attempt log rows are
+ * written together, each delivery guarded by the status its decision was taken on, and only a
+ * delivery whose write applied gets its log row there. A delivery that moved meanwhile (its
+ * endpoint removed during the attempt) goes through `recordAttempt`, which decides again on the
+ * fresh row and logs the attempt. Results are in input order.
+ */
+export async function recordAttempts(db: Database, records: readonly AttemptRecord[]): Promise<DeliveryChangeResult[]> {
+  const seen = new Set<string>();
+  const decided = records.map(({ delivery, attempt, event }) => {
+    // A delivery twice in one batch (a stalled work item run again) takes the careful path the second time.
+    if (seen.has(delivery.id)) return null;
+    seen.add(delivery.id);
+    const decision = deliveryTransition(delivery, event, attempt.at);
+    if (!decision.ok || !decision.changed) return null;
+    return { row: delivery, next: { ...delivery, ...pickState(decision.next), updatedAt: attempt.at }, attempt };
+  });
+  const writes = decided.filter((w): w is NonNullable<typeof w> => w !== null);
+  const written = writes.length > 0 ? await writeAttempts(db, writes) : new Set<string>();
+  return Promise.all(
+    records.map((record, i): DeliveryChangeResult | Promise<DeliveryChangeResult> => {
+      const write = decided[i];
+      if (write && written.has(write.row.id)) return { ok: true, changed: true, from: write.row.status, delivery: write.next };
+      return recordAttempt(db, record.delivery, record.attempt, record.event);
+    }),
+  );
+}
+
+/**
+ * Decisions and their attempt log rows in one statement; returns the ids written (a missing id
+ * had moved meanwhile: neither its state nor its log row was written).
+ */
+async function writeAttempts(db: Database, writes: { row: CallbackDelivery; next: CallbackDelivery; attempt: AttemptLog }[]): Promise<Set<string>> {
+  const rows = writes.map(({ row, next, attempt }) => ({
+    id: row.id,
+    from_status: row.status,
+    status: next.status,
+    attempts: next.attempts,
+    next_attempt_at: next.nextAttemptAt?.toISOString() ?? null,
+    finished_at: next.finishedAt?.toISOString() ?? null,
+    last_status_code: next.lastStatusCode,
+    last_error: next.lastError,
+    updated_at: next.updatedAt.toISOString(),
+    status_code: attempt.statusCode,
+    latency_ms: attempt.latencyMs,
+    error: attempt.error,
+    at: attempt.at.toISOString(),
+  }));
+  const result = await executePrepared<{ id: string }>(
+    db,
+    sql`
+    with v as (
+      select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as v(
+        id text, from_status callback_delivery_status, status callback_delivery_status, attempts int,
+        next_attempt_at timestamptz, finished_at timestamptz, last_status_code int, last_error text, updated_at timestamptz,
+        status_code int, latency_ms int, error text, at timestamptz)
+    ), upd as (
+      update ${callbackDeliveries} d set
+        status = v.status, attempts = v.attempts, next_attempt_at = v.next_attempt_at, finished_at = v.finished_at,
+        last_status_code = v.last_status_code, last_error = v.last_error, updated_at = v.updated_at
+      from v where d.id = v.id and d.status = v.from_status
+      returning d.id
+    ), logged as (
+      insert into ${callbackAttempts} (delivery_id, attempt, status_code, latency_ms, error, at, next_attempt_at)
+      select v.id, v.attempts, v.status_code, v.latency_ms, v.error, v.at, v.next_attempt_at from v join upd on upd.id = v.id
+    )
+    select id from upd`,
+  );
+  return new Set(result.map((r) => r.id));
 }
 
 function pickState(s: DeliveryState): DeliveryState {
