@@ -3,8 +3,9 @@
  *
  * The row without its request body: of the create parameters only what the poll path reads is
  * kept (`stream`, `conversation`, `prompt`, `reasoning.effort`, `service_tier`: the job object's
- * derived fields and the job's duration kind). Only a job that is not finished is carried (its
- * output, usage and error are still null), so a snapshot is a few hundred bytes of Redis.
+ * derived fields and the job's duration kind), and of the row only the columns set (a job that is
+ * not finished has no output, usage or error yet). About 400 bytes of Redis with no metadata; a
+ * poll work item carries one only for a poll due soon (job-effects.ts `pollSnapshot`).
  *
  * A snapshot can be stale: the job may have moved on since it was taken. That is safe where it is
  * used: a state change is written guarded by the status it was decided on, and decided again on
@@ -16,30 +17,67 @@ import type { Job } from './schema.ts';
 
 export type JobSnapshot = Record<string, unknown>;
 
-const DATE_FIELDS = ['nextCheckAt', 'deadlineAt', 'createdAt', 'updatedAt', 'submittedAt', 'startedAt', 'cancelRequestedAt', 'finishedAt'] as const;
+/** Columns a snapshot keeps when set; the rest are what a job that is not finished has (null, 0) or bookkeeping the poll path never reads. */
+const KEPT = [
+  'id',
+  'tenantId',
+  'status',
+  'model',
+  'metadata',
+  'callbackUrl',
+  'responseId',
+  'submitAttempts',
+  'previousJobId',
+  'threadId',
+  'promptId',
+  'promptVersion',
+  'estimatedInputTokens',
+] as const satisfies readonly (keyof Job)[];
+const DATES = ['deadlineAt', 'createdAt', 'submittedAt', 'startedAt', 'cancelRequestedAt'] as const satisfies readonly (keyof Job)[];
 /** The create parameters the poll path reads. */
 const REQUEST_FIELDS = ['stream', 'conversation', 'prompt', 'service_tier'] as const;
 
-/** The snapshot of a job that is not finished; undefined for a finished one (its poll is over). */
+/** What a job that is not finished has in the columns a snapshot leaves out. */
+const UNFINISHED: Omit<Job, (typeof KEPT)[number] | (typeof DATES)[number] | 'request'> = {
+  output: null,
+  outputText: null,
+  usage: null,
+  error: null,
+  incompleteDetails: null,
+  reasoningSummary: null,
+  costUsd: null,
+  finishedAt: null,
+  nextCheckAt: null,
+  polls: 0,
+  updatedAt: new Date(0),
+};
+
+/** The snapshot of a job that is not finished (only its set fields, dates as epoch ms); undefined for a finished one. */
 export function toJobSnapshot(job: Job): JobSnapshot | undefined {
   if (isTerminal(job.status)) return undefined;
   const request: Record<string, unknown> = {};
   for (const key of REQUEST_FIELDS) if (job.request[key] !== undefined) request[key] = job.request[key];
   const effort = (job.request.reasoning as { effort?: unknown } | null | undefined)?.effort;
   if (effort !== undefined) request.reasoning = { effort };
-  const snapshot: JobSnapshot = { ...job, request };
-  for (const key of DATE_FIELDS) snapshot[key] = job[key]?.getTime() ?? null;
+  const snapshot: JobSnapshot = { request };
+  for (const key of KEPT) if (job[key] !== null) snapshot[key] = job[key];
+  if (Object.keys(job.metadata).length === 0) delete snapshot.metadata;
+  for (const key of DATES) if (job[key]) snapshot[key] = job[key]!.getTime();
   return snapshot;
 }
 
 /** The job a snapshot describes, or undefined when it is not one (an item from another version: the poll reads the row). */
 export function fromJobSnapshot(snapshot: JobSnapshot | undefined, jobId: string): Job | undefined {
   if (!snapshot || snapshot.id !== jobId || typeof snapshot.status !== 'string' || typeof snapshot.request !== 'object' || snapshot.request === null) return undefined;
-  const job = { ...snapshot } as Record<string, unknown>;
-  for (const key of DATE_FIELDS) {
+  const job: Record<string, unknown> = { ...UNFINISHED, metadata: {} };
+  for (const key of KEPT) job[key] = snapshot[key] ?? job[key] ?? null;
+  job.request = snapshot.request;
+  for (const key of DATES) {
     const value = snapshot[key];
-    if (value !== null && typeof value !== 'number') return undefined;
-    job[key] = value === null ? null : new Date(value);
+    if (value !== undefined && typeof value !== 'number') return undefined;
+    job[key] = value === undefined ? null : new Date(value);
   }
+  if (!(job.createdAt instanceof Date) || !(job.deadlineAt instanceof Date)) return undefined;
+  job.updatedAt = job.createdAt;
   return job as unknown as Job;
 }

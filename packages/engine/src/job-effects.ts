@@ -13,7 +13,9 @@
  * - The lifecycle event (`job.<status>` on the job's Redis Stream, which SSE watchers read) follows
  *   every change of status, and a finished job's stream is set to expire. Best effort: Postgres
  *   already holds the change, and a watcher of a finished job is given its final state from there.
- *   A new job's stream starts empty: its first event is its first change.
+ *   A new job's stream starts empty: its first event is its first change. A job that does not
+ *   stream from the provider has a stream only once someone watches it (the SSE route opens it
+ *   with the job's state from Postgres): a job nobody watches costs Redis no stream.
  * - A `stream: true` job that finished at the provider (completed, failed, incomplete) is the
  *   exception: its `job.<status>` ends every watcher's SSE, so it must come after the provider's
  *   events up to its terminal one, and a webhook or a retrieve can learn the outcome before the
@@ -138,10 +140,12 @@ export interface JobEffects {
   firstCheckDelayMs(job: Job, pollAfterMs?: number): number;
   /**
    * The job as its next poll work item carries it (@longhaul/db toJobSnapshot), so the poll reads
-   * nothing before its guarded write; undefined while polls are only a safety net behind arriving
-   * webhooks: such a poll reads the job first, which its webhook has most likely finished.
+   * nothing before its guarded write. Undefined while polls are only a safety net behind arriving
+   * webhooks (such a poll reads the job first, which its webhook has most likely finished), and
+   * for a poll more than a minute away: a job waiting long costs Redis no snapshot, and one read
+   * per minute costs Postgres next to nothing.
    */
-  pollSnapshot(job: Job): JobSnapshot | undefined;
+  pollSnapshot(job: Job, delayMs: number): JobSnapshot | undefined;
   /**
    * Dispatch an overdue job's work again (the sweeper). Work items are keyed by job id, so a live
    * one is left as it is. Returns true when the job's work had been lost (and is dispatched anew).
@@ -153,6 +157,8 @@ export interface JobEffects {
 const LIVE_TURN = ['active', 'waiting', 'delayed', 'prioritized', 'waiting-children'];
 const LIVE_WORK_ITEM = ['active', 'waiting', 'delayed', 'prioritized'];
 const DEFERRED_PUSH_TIMEOUT_MS = 1_000;
+/** A poll due later than this carries no job snapshot (`pollSnapshot`). */
+const SNAPSHOT_HORIZON_MS = 60_000;
 /** Outcomes whose duration is the provider's work (a cancelled or expired job's is not). */
 const FINISHED_AT_PROVIDER: ReadonlySet<JobStatus> = new Set([JobStatus.Completed, JobStatus.Failed, JobStatus.Incomplete]);
 /** Changes that learn the provider's outcome (from its stream or a retrieve), which its stream also carries to the end. */
@@ -173,8 +179,9 @@ export function createJobEffects(deps: JobEffectsDeps): JobEffects {
   const retentionSeconds = config.streamRetentionSeconds ?? 86_400;
   const { detection } = deps;
 
-  /** What a poll work item carries of its job: a snapshot while polls are primary (see `pollsArePrimary`), else nothing. */
-  const pollSnapshot = (job: Job) => (pollsArePrimary(config.completionMode ?? 'hybrid', detection?.webhookHealth()) ? toJobSnapshot(job) : undefined);
+  /** What a poll work item carries of its job: a snapshot for a primary poll due soon, else nothing (see `JobEffects.pollSnapshot`). */
+  const pollSnapshot = (job: Job, delayMs: number) =>
+    delayMs <= SNAPSHOT_HORIZON_MS && pollsArePrimary(config.completionMode ?? 'hybrid', detection?.webhookHealth()) ? toJobSnapshot(job) : undefined;
 
   /** The schedules, with the webhooks' health as last read. */
   const workOptions = (): NextWorkOptions => (detection ? { ...config, webhooks: detection.webhookHealth() } : config);
@@ -236,7 +243,7 @@ export function createJobEffects(deps: JobEffectsDeps): JobEffects {
         if (await step(job, 'submit', log, () => admitWithin(job))) await step(job, 'submit', log, () => queues.add('submit', { jobId: job.id }));
         return;
       case 'poll':
-        await step(job, 'poll', log, () => queues.add('poll', { jobId: job.id, attempt: item.attempt, job: pollSnapshot(job) }, { delayMs: item.delayMs }));
+        await step(job, 'poll', log, () => queues.add('poll', { jobId: job.id, attempt: item.attempt, job: pollSnapshot(job, item.delayMs) }, { delayMs: item.delayMs }));
         return;
       case 'stream':
         await step(job, 'stream', log, () => queues.add('stream', { jobId: job.id }, { delayMs: item.delayMs }));

@@ -6,8 +6,8 @@
  * health (a response long finished, or past its expected duration, with no webhook: its webhook
  * is late or lost).
  *
- * While polls are how outcomes are found (`pollsArePrimary`), the work item carries the job as it
- * last knew it (a snapshot without the request body), so a poll reads nothing from Postgres
+ * While polls are how outcomes are found (`pollsArePrimary`) and the next is due within a minute,
+ * the work item carries the job as it last knew it (a snapshot without the request body), so a poll reads nothing from Postgres
  * before its guarded write; its one statement per pending poll (the next check) also tells it
  * whether the job is still active and its status unchanged. A safety-net poll behind arriving
  * webhooks reads the job first: its webhook has most likely finished it, and a read is cheaper
@@ -68,7 +68,7 @@ export function pollJobProcessor(deps: WorkerContext) {
     // Finished meanwhile (by a webhook, a cancel, the sweeper): nothing left to poll.
     if (status === null) return;
     // A status that moved under this poll: the next one reads the row.
-    await work.updateData({ jobId, attempt: attempt + 1, job: status === known.status ? jobEffects.pollSnapshot(known) : undefined });
+    await work.updateData({ jobId, attempt: attempt + 1, job: status === known.status ? jobEffects.pollSnapshot(known, delayMs) : undefined });
     await work.moveToDelayed(next, token);
     throw new DelayedError();
   };
