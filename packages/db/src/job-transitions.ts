@@ -34,6 +34,9 @@ import { getJob } from './jobs.ts';
 import { executePrepared, setClause } from './sql-values.ts';
 import { callbackDeliveries, callbackEvents, jobEvents, jobs, webhookEndpoints, type Job } from './schema.ts';
 
+/** Delivery ids per notification: a pg_notify payload must stay under 8,000 bytes (an id is 36 characters, 37 with its comma). */
+const NOTIFY_IDS_PER_MESSAGE = 200;
+
 type JobColumns = Partial<Omit<typeof jobs.$inferInsert, 'id' | 'tenantId' | 'status'>>;
 
 /** What a decision function answers: the next status and the columns that go with it. */
@@ -84,7 +87,8 @@ export async function changeJobState(db: Database, target: string | Job, ctx: Ch
  * Write a decision taken on `job` in ONE statement (so one round trip, and atomic): the guarded
  * update of the row, its job_events row, and the callback outbox: the event and one delivery per
  * interested destination (the tenant's endpoints subscribed to this event type, and the job's own
- * callback_url for terminal events), with a pg_notify of the delivery ids delivered on commit.
+ * callback_url for terminal events), with pg_notify of the delivery ids (up to 200 per
+ * notification, a payload's limit being 8,000 bytes) delivered on commit.
  * Returns null when the row's status was no longer `job.status`.
  */
 async function writeDecision(db: Database, job: Job, decision: Extract<Decision, { ok: true }>, ctx: ChangeContext): Promise<ChangeResult | null> {
@@ -137,7 +141,9 @@ async function writeDecision(db: Database, job: Job, decision: Extract<Decision,
     )
     select (select count(*) from upd)::int as updated,
            (select string_agg(id, ',') from dlv) as deliveries,
-           (select pg_notify(${CALLBACK_NOTIFY_CHANNEL}, string_agg(id, ',')) from dlv having count(*) > 0) as notified`,
+           (select count(pg_notify(${CALLBACK_NOTIFY_CHANNEL}, ids)) from (
+              select string_agg(id, ',') as ids from (select id, (row_number() over ()) / ${NOTIFY_IDS_PER_MESSAGE} as chunk from dlv) c group by chunk
+           ) n) as notified`,
   );
   if (rows[0]?.updated !== 1) return null;
   return { ok: true, changed: decision.changed, from: job.status, job: updated };
