@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { readSpecJson } from '@longhaul/specs';
+import { Webhook } from 'standardwebhooks';
 import { describe, expect, it } from 'vitest';
 import { parseSecrets, signWebhook, verifyWebhook } from '../src/index.ts';
 
@@ -79,5 +81,28 @@ describe('verifyWebhook edge cases', () => {
 
   it('rejects a tampered body', () => {
     expect(check(base, { payload: `${v.payload} ` }).ok).toBe(false);
+  });
+});
+
+describe('signWebhook against the standardwebhooks library', () => {
+  it('signs as the library does, for any secret, id, time and body', () => {
+    for (let i = 0; i < 200; i++) {
+      const secret = `${i % 2 ? 'whsec_' : ''}${randomBytes(8 + (i % 40)).toString('base64')}`;
+      const webhookId = `msg_${randomBytes(6).toString('hex')}`;
+      const now = new Date(1_700_000_000_000 + i * 1_234_567);
+      const payload = JSON.stringify({ i, text: 'héllo ✓ '.repeat(i % 7), nested: { n: i } });
+      const expected = new Webhook(secret).sign(webhookId, now, payload);
+      expect(signWebhook({ secrets: [secret], webhookId, payload, now })['webhook-signature']).toBe(expected);
+      const header = (name: string) => ({ 'webhook-id': webhookId, 'webhook-timestamp': String(Math.floor(now.getTime() / 1000)), 'webhook-signature': expected })[name];
+      expect(verifyWebhook({ payload: Buffer.from(payload), header, secrets: [secret], now }).ok).toBe(true);
+    }
+  });
+
+  it('refuses to sign with a secret that is not base64, and never verifies with one', () => {
+    expect(() => signWebhook({ secrets: ['whsec_not base64!'], webhookId: 'msg_1', payload: '{}', now: new Date() })).toThrow();
+    const v = vectors.find((x) => x.valid && x.timestamp !== null)!;
+    const header = headersOf({ 'webhook-id': v.msg_id, 'webhook-timestamp': String(v.timestamp), 'webhook-signature': v.expected_signature });
+    expect(verifyWebhook({ payload: v.payload, header, secrets: ['whsec_%%%', v.secret], now: new Date(v.timestamp! * 1000) }).ok).toBe(true);
+    expect(verifyWebhook({ payload: v.payload, header, secrets: ['whsec_%%%'], now: new Date(v.timestamp! * 1000) }).ok).toBe(false);
   });
 });
