@@ -48,7 +48,7 @@ export interface StreamHubOptions {
   /** The process's queues: their connection (catch-up reads, unblocking) and key prefix. */
   queues: Pick<Queues, 'connection' | 'prefix'>;
   logger: Logger;
-  /** Comment lines sent to every watcher this often, so idle proxies keep the connection. Default 15 000 ms. */
+  /** A watcher sent nothing this long gets a comment line, so idle proxies keep the connection. Default 15 000 ms. */
   heartbeatMs?: number;
 }
 
@@ -69,6 +69,14 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
   let wake: (() => void) | null = null;
   let reading = false;
 
+  /** When each watcher was last written to (an entry or a heartbeat). */
+  const lastSent = new WeakMap<Watcher, number>();
+  const send = (watcher: Watcher, entry: JobStreamEntry) => {
+    watcher.lastEntryId = entry.entryId;
+    lastSent.set(watcher, Date.now());
+    watcher.send(entry);
+  };
+
   /** Live entries that arrive while a watcher is still catching up wait here, in order. */
   const catchingUp = new Map<Watcher, JobStreamEntry[]>();
 
@@ -79,8 +87,7 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
       return;
     }
     if (compareEntryIds(entry.entryId, watcher.lastEntryId) <= 0) return; // seen already
-    watcher.lastEntryId = entry.entryId;
-    watcher.send(entry);
+    send(watcher, entry);
   };
 
   async function loop(): Promise<void> {
@@ -155,9 +162,19 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
   };
 
   const running = loop().catch((err: unknown) => logger.error({ err, code: 'stream_hub_stopped' }, 'stream hub stopped'));
+  // A watcher sent nothing for a heartbeat interval gets a comment line. Checked twice an
+  // interval, so a connection is never silent longer than one; a busy one gets none (a thousand
+  // watchers fed events do not all get a write at the same instant).
+  const heartbeatMs = options.heartbeatMs ?? 15_000;
   const heartbeat = setInterval(() => {
-    for (const set of watchers.values()) for (const w of set) w.heartbeat();
-  }, options.heartbeatMs ?? 15_000);
+    const idleSince = Date.now() - heartbeatMs / 2;
+    for (const set of watchers.values())
+      for (const w of set) {
+        if ((lastSent.get(w) ?? 0) > idleSince) continue;
+        lastSent.set(w, Date.now());
+        w.heartbeat();
+      }
+  }, heartbeatMs / 2);
 
   return {
     jobStreams,
@@ -181,8 +198,7 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
           const entries = await jobStreams.readAfter(watcher.jobId, watcher.lastEntryId, 1000);
           for (const entry of entries) {
             if (compareEntryIds(entry.entryId, watcher.lastEntryId) <= 0) continue;
-            watcher.lastEntryId = entry.entryId;
-            watcher.send(entry);
+            send(watcher, entry);
           }
           if (entries.length < 1000) break;
         }

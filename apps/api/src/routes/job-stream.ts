@@ -48,10 +48,60 @@ function lifecycleEvent(job: Job): { type: string; data: string } {
   return { type, data: JSON.stringify({ type, job: toJobObject(job) }) };
 }
 
+/** An entry's SSE frame, encoded once however many watchers it goes to (the hub hands each of them the same entry). */
+const frames = new WeakMap<object, Buffer>();
+function frameOf(entry: Pick<JobStreamEntry, 'eventId' | 'type' | 'data'>): Buffer {
+  let frame = frames.get(entry);
+  if (!frame) {
+    frame = Buffer.from(`id: ${entry.eventId}\nevent: ${entry.type}\ndata: ${entry.data}\n\n`);
+    frames.set(entry, frame);
+  }
+  return frame;
+}
+
+/**
+ * The periodic look at a watched job's row (has it finished without its log saying so?), one per
+ * job however many watch it: a thousand watchers of a few jobs cost a few reads per interval, not
+ * a thousand reads at once.
+ */
+function createFinalChecks(intervalMs: number, read: (job: Pick<Job, 'id' | 'tenantId'>) => Promise<Job | null>) {
+  const checks = new Map<string, { listeners: Set<(current: Job) => void>; timer: NodeJS.Timeout }>();
+  return {
+    /** Call `listener` with the job's row every interval while subscribed; returns the unsubscribe. */
+    subscribe(job: Pick<Job, 'id' | 'tenantId'>, listener: (current: Job) => void): () => void {
+      let check = checks.get(job.id);
+      if (!check) {
+        const listeners = new Set<(current: Job) => void>();
+        const timer = setInterval(() => {
+          read(job)
+            .then((current) => {
+              if (current) for (const l of listeners) l(current);
+            })
+            .catch(() => {});
+        }, intervalMs);
+        timer.unref();
+        check = { listeners, timer };
+        checks.set(job.id, check);
+      }
+      check.listeners.add(listener);
+      return () => {
+        const current = checks.get(job.id);
+        if (!current) return;
+        current.listeners.delete(listener);
+        if (current.listeners.size === 0) {
+          clearInterval(current.timer);
+          checks.delete(job.id);
+        }
+      };
+    },
+  };
+}
+
 export function jobStreamRouter(deps: ApiDeps): Router {
   const router = Router();
   checkPathIds(router, { id: ids.job });
   const { db, streamHub, queues } = deps;
+  const finalChecks = createFinalChecks(deps.config.streamFinalCheckMs ?? 5_000, (job) => getJobForTenant(db, job.tenantId, job.id));
   /** Redis unreachable: not alive (the answer then comes from Postgres). */
   const streamWorkAlive = (jobId: string) =>
     queues
@@ -104,12 +154,12 @@ export function jobStreamRouter(deps: ApiDeps): Router {
       if (ended) return;
       ended = true;
       streamHub.unwatch(watcher);
-      clearInterval(finalCheck);
+      stopFinalCheck();
       res.end();
     };
     const write = (entry: Pick<JobStreamEntry, 'eventId' | 'type' | 'data'>) => {
       if (ended) return;
-      res.write(`id: ${entry.eventId}\nevent: ${entry.type}\ndata: ${entry.data}\n\n`);
+      res.write(frameOf(entry));
       if (TERMINAL_EVENT_TYPES.has(entry.type)) finish();
     };
     const watcher: Watcher = {
@@ -140,13 +190,9 @@ export function jobStreamRouter(deps: ApiDeps): Router {
     };
     /** Give the log a moment to carry the terminal event itself before speaking for it. */
     const pastGrace = (current: Job) => current.finishedAt !== null && deps.clock().getTime() - current.finishedAt.getTime() > FINAL_EVENT_GRACE_MS;
-    const finalCheck = setInterval(() => {
-      getJobForTenant(db, job.tenantId, job.id)
-        .then(async (current) => {
-          if (current && isTerminal(current.status) && pastGrace(current)) await closeFromDatabase(current);
-        })
-        .catch(() => {});
-    }, deps.config.streamFinalCheckMs ?? 5_000);
+    const stopFinalCheck = finalChecks.subscribe(job, (current) => {
+      if (isTerminal(current.status) && pastGrace(current)) closeFromDatabase(current).catch(() => {});
+    });
     req.on('close', finish);
 
     try {
