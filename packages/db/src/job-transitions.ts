@@ -31,7 +31,7 @@ import { CALLBACK_NOTIFY_CHANNEL, isAnnounced } from './callback-outbox.ts';
 import { newId } from './ids.ts';
 import { toJobObject } from './job-object.ts';
 import { getJob } from './jobs.ts';
-import { executePrepared, setClause } from './sql-values.ts';
+import { compiledStatement, prefixed, setPlaceholders } from './sql-values.ts';
 import { callbackDeliveries, callbackEvents, jobEvents, jobs, webhookEndpoints, type Job } from './schema.ts';
 
 /** Delivery ids per notification: a pg_notify payload must stay under 8,000 bytes (an id is 36 characters, 37 with its comma). */
@@ -83,6 +83,43 @@ export async function changeJobState(db: Database, target: string | Job, ctx: Ch
   }
 }
 
+const p = sql.placeholder;
+/** writeDecision's statement; its shape is the columns the change sets (a few per kind of change). */
+const writeDecisionStatement = compiledStatement<{ updated: number; deliveries: string | null }>(
+  (columns) => sql`
+    with upd as (
+      update ${jobs} set ${setPlaceholders(jobs, columns.split(','), 'f_')}
+      where ${jobs.id} = ${p('jobId')} and ${jobs.status} = ${p('fromStatus')}
+      returning ${jobs.id}
+    ), ev as (
+      insert into ${jobEvents} (job_id, tenant_id, from_status, to_status, source, at, details)
+      select upd.id, ${p('tenantId')}, ${p('fromStatus')}, ${p('toStatus')}, ${p('source')}, ${p('at')}::timestamptz, ${p('details')}::jsonb
+      from upd where ${p('changed')}
+    ), targets as (
+      select e.id as endpoint_id, e.url, e.thin_payload from ${webhookEndpoints} e join upd on true
+      where ${p('announce')} and e.tenant_id = ${p('tenantId')} and e.enabled and e.deleted_at is null
+        and case when cardinality(e.event_types) > 0 then ${p('type')} = any(e.event_types) else ${p('terminal')} end
+      union all
+      select null, ${p('callbackUrl')}::text, false from upd where ${p('announceCallbackUrl')}
+    ), cev as (
+      insert into ${callbackEvents} (id, tenant_id, job_id, type, sequence, payload, created_at)
+      select ${p('eventId')}, ${p('tenantId')}, ${p('jobId')}, ${p('type')}, s.n, jsonb_set(${p('payload')}::jsonb, '{sequence}', to_jsonb(s.n)), ${p('at')}::timestamptz
+      from (select coalesce(max(sequence), 0)::int + 1 as n from ${callbackEvents} where job_id = ${p('jobId')}) s
+      where exists (select 1 from targets)
+      returning id
+    ), dlv as (
+      insert into ${callbackDeliveries} (id, tenant_id, event_id, job_id, endpoint_id, url, thin_payload, next_attempt_at, created_at, updated_at)
+      select ${sql.raw(`'${ID_PREFIX.delivery}_'`)} || replace(gen_random_uuid()::text, '-', ''), ${p('tenantId')}, cev.id, ${p('jobId')}, t.endpoint_id, t.url, t.thin_payload, ${p('at')}::timestamptz, ${p('at')}::timestamptz, ${p('at')}::timestamptz
+      from targets t cross join cev
+      returning id
+    )
+    select (select count(*) from upd)::int as updated,
+           (select string_agg(id, ',') from dlv) as deliveries,
+           (select count(pg_notify(${CALLBACK_NOTIFY_CHANNEL}, ids)) from (
+              select string_agg(id, ',') as ids from (select id, (row_number() over ()) / ${sql.raw(String(NOTIFY_IDS_PER_MESSAGE))} as chunk from dlv) c group by chunk
+           ) n) as notified`,
+);
+
 /**
  * Write a decision taken on `job` in ONE statement (so one round trip, and atomic): the guarded
  * update of the row, its job_events row, and the callback outbox: the event and one delivery per
@@ -110,40 +147,30 @@ async function writeDecision(db: Database, job: Job, decision: Extract<Decision,
   const eventId = newId(ID_PREFIX.event);
   const payload = announce ? { id: eventId, type, created_at: Math.floor(ctx.now.getTime() / 1000), sequence: 0, data: toJobObject(updated) } : null;
 
-  const rows = await executePrepared<{ updated: number; deliveries: string | null }>(
+  const set = { ...fields, status: decision.status };
+  const rows = await writeDecisionStatement(
     db,
-    sql`
-    with upd as (
-      update ${jobs} set ${setClause(jobs, { ...fields, status: decision.status })}
-      where ${jobs.id} = ${job.id} and ${jobs.status} = ${job.status}
-      returning ${jobs.id}
-    ), ev as (
-      insert into ${jobEvents} (job_id, tenant_id, from_status, to_status, source, at, details)
-      select upd.id, ${job.tenantId}, ${job.status}, ${decision.status}, ${ctx.source}, ${at}::timestamptz, ${JSON.stringify(ctx.details ?? {})}::jsonb
-      from upd where ${decision.changed}
-    ), targets as (
-      select e.id as endpoint_id, e.url, e.thin_payload from ${webhookEndpoints} e join upd on true
-      where ${announce} and e.tenant_id = ${job.tenantId} and e.enabled and e.deleted_at is null
-        and case when cardinality(e.event_types) > 0 then ${type} = any(e.event_types) else ${terminal} end
-      union all
-      select null, ${updated.callbackUrl}::text, false from upd where ${announce && terminal && updated.callbackUrl !== null}
-    ), cev as (
-      insert into ${callbackEvents} (id, tenant_id, job_id, type, sequence, payload, created_at)
-      select ${eventId}, ${job.tenantId}, ${job.id}, ${type}, s.n, jsonb_set(${JSON.stringify(payload)}::jsonb, '{sequence}', to_jsonb(s.n)), ${at}::timestamptz
-      from (select coalesce(max(sequence), 0)::int + 1 as n from ${callbackEvents} where job_id = ${job.id}) s
-      where exists (select 1 from targets)
-      returning id
-    ), dlv as (
-      insert into ${callbackDeliveries} (id, tenant_id, event_id, job_id, endpoint_id, url, thin_payload, next_attempt_at, created_at, updated_at)
-      select ${sql.raw(`'${ID_PREFIX.delivery}_'`)} || replace(gen_random_uuid()::text, '-', ''), ${job.tenantId}, cev.id, ${job.id}, t.endpoint_id, t.url, t.thin_payload, ${at}::timestamptz, ${at}::timestamptz, ${at}::timestamptz
-      from targets t cross join cev
-      returning id
-    )
-    select (select count(*) from upd)::int as updated,
-           (select string_agg(id, ',') from dlv) as deliveries,
-           (select count(pg_notify(${CALLBACK_NOTIFY_CHANNEL}, ids)) from (
-              select string_agg(id, ',') as ids from (select id, (row_number() over ()) / ${NOTIFY_IDS_PER_MESSAGE} as chunk from dlv) c group by chunk
-           ) n) as notified`,
+    Object.keys(set)
+      .filter((k) => set[k as keyof typeof set] !== undefined)
+      .join(','),
+    {
+      ...prefixed(set, 'f_'),
+      jobId: job.id,
+      fromStatus: job.status,
+      toStatus: decision.status,
+      tenantId: job.tenantId,
+      source: ctx.source,
+      at,
+      details: JSON.stringify(ctx.details ?? {}),
+      changed: decision.changed,
+      announce,
+      type,
+      terminal,
+      callbackUrl: updated.callbackUrl,
+      announceCallbackUrl: announce && terminal && updated.callbackUrl !== null,
+      eventId,
+      payload: JSON.stringify(payload),
+    },
   );
   if (rows[0]?.updated !== 1) return null;
   return { ok: true, changed: decision.changed, from: job.status, job: updated };

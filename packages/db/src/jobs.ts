@@ -7,7 +7,7 @@ import { and, asc, desc, eq, gt, inArray, isNull, lt, lte, or, sql } from 'drizz
 import { ACTIVE_STATUSES, ConflictError, EventSource, ID_PREFIX, JobStatus } from '@longhaul/core';
 import type { Database } from './client.ts';
 import { newId } from './ids.ts';
-import { executePrepared, insertClause } from './sql-values.ts';
+import { compiledStatement, insertPlaceholders, prefixed } from './sql-values.ts';
 import { idempotencyKeys, jobEvents, jobs, type Job } from './schema.ts';
 
 export interface NewJob {
@@ -106,6 +106,14 @@ export async function createJob(db: Database, input: NewJob, now: Date, idempote
   });
 }
 
+/** The job row and its first event (`pending`, from the API); the shape is the row's columns. */
+const insertJobStatement = compiledStatement(
+  (columns) => sql`
+    with j as (insert into ${jobs} ${insertPlaceholders(jobs, columns.split(','), 'c_')} returning id, tenant_id)
+    insert into ${jobEvents} (job_id, tenant_id, from_status, to_status, source, at, details)
+    select j.id, j.tenant_id, null, ${JobStatus.Pending}, ${EventSource.Api}, ${sql.placeholder('at')}::timestamptz, ${sql.placeholder('details')}::jsonb from j`,
+);
+
 /** Insert a pending job and its first event in one statement. */
 async function insertJob(db: Database, input: NewJob, now: Date, details: Record<string, unknown>): Promise<Job> {
   const id = newId(ID_PREFIX.job);
@@ -136,13 +144,8 @@ async function insertJob(db: Database, input: NewJob, now: Date, details: Record
     finishedAt: null,
     costUsd: null,
   };
-  await executePrepared(
-    db,
-    sql`
-    with j as (insert into ${jobs} ${insertClause(jobs, job)} returning id)
-    insert into ${jobEvents} (job_id, tenant_id, from_status, to_status, source, at, details)
-    select j.id, ${job.tenantId}, null, ${JobStatus.Pending}, ${EventSource.Api}, ${now.toISOString()}::timestamptz, ${JSON.stringify(details)}::jsonb from j`,
-  );
+  const columns = Object.keys(job).filter((key) => job[key as keyof Job] !== undefined);
+  await insertJobStatement(db, columns.join(','), { ...prefixed(job, 'c_'), at: now.toISOString(), details: JSON.stringify(details) });
   return job;
 }
 
