@@ -7,37 +7,6 @@ import { createHash } from 'node:crypto';
 import { type Query, getTableColumns, sql, type SQL } from 'drizzle-orm';
 import { PgDialect, type PgSession, type PgTable } from 'drizzle-orm/pg-core';
 
-function entries(table: PgTable, row: Record<string, unknown>) {
-  const columns = getTableColumns(table) as Record<string, { name: string }>;
-  return Object.entries(row)
-    .filter(([, value]) => value !== undefined)
-    .map(([key, value]) => {
-      const column = columns[key];
-      if (!column) throw new Error(`unknown column ${key}`);
-      return { column, value };
-    });
-}
-
-/** `"col_a" = $1, "col_b" = $2` for an UPDATE. */
-export function setClause(table: PgTable, row: Record<string, unknown>): SQL {
-  return sql.join(
-    entries(table, row).map(({ column, value }) => sql`${sql.identifier(column.name)} = ${sql.param(value, column as never)}`),
-    sql`, `,
-  );
-}
-
-/** `("col_a", "col_b") values ($1, $2)` for an INSERT. */
-export function insertClause(table: PgTable, row: Record<string, unknown>): SQL {
-  const list = entries(table, row);
-  return sql`(${sql.join(
-    list.map(({ column }) => sql.identifier(column.name)),
-    sql`, `,
-  )}) values (${sql.join(
-    list.map(({ column, value }) => sql.param(value, column as never)),
-    sql`, `,
-  )})`;
-}
-
 /** Statement names by SQL text: one name per distinct text, so each is parsed and planned once per connection. */
 const statementNames = new Map<string, string>();
 
