@@ -1,11 +1,13 @@
 /**
  * Child processes of the benchmark: each app runs from its sources (`node
  * --conditions=@longhaul/source --import tsx <entry>`), configured by environment only, so the
- * simulator, the API and the worker use separate cores. A child's output is drained into a small
- * ring buffer, shown only when something goes wrong.
+ * simulator, the API and the worker use separate cores, with the settings `npm start` gives apps
+ * sharing a machine (scripts/start-defaults.mjs). A child's output is drained into a small ring
+ * buffer, shown only when something goes wrong.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { COLOCATED_ENV } from '../scripts/start-defaults.mjs';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -35,8 +37,10 @@ const TAIL_BYTES = 8_192;
 export function spawnApp(name: AppName, env: Record<string, string>, nodeArgs: string[] = []): Child {
   const proc: ChildProcess = spawn(process.execPath, [...nodeArgs, '--conditions=@longhaul/source', '--import', 'tsx', ENTRIES[name]], {
     cwd: ROOT,
-    // LONGHAUL_PARENT_PID: an app exits by itself if the bench dies without stopping it.
-    env: { ...process.env, LONGHAUL_PARENT_PID: String(process.pid), ...env },
+    // LONGHAUL_PARENT_PID: an app exits by itself if the bench dies without stopping it. The apps
+    // share the machine's cores as with `npm start`, and get its settings for that (the worker's CPU
+    // priority): what users get is what is measured; the bench's environment or --worker K=V wins.
+    env: { ...COLOCATED_ENV[name as keyof typeof COLOCATED_ENV], ...process.env, LONGHAUL_PARENT_PID: String(process.pid), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let tail = '';

@@ -29,6 +29,7 @@ import {
   run,
   watchParent,
 } from './lib/setup.mjs';
+import { COLOCATED_ENV } from './start-defaults.mjs';
 
 /** A repeat of the first signal within this window is the same Ctrl-C (the terminal and npm both send it). */
 const REPEAT_WINDOW_MS = 1_000;
@@ -122,7 +123,8 @@ function launch(name, entry, extraEnv = {}) {
   if (stopping) return;
   const child = spawn(process.execPath, ['--conditions=@longhaul/source', '--import', 'tsx', entry], {
     cwd: ROOT,
-    env: { ...env, ...extraEnv, LONGHAUL_PARENT_PID: String(process.pid) },
+    // The apps share this machine's cores: COLOCATED_ENV (e.g. the worker's CPU priority) unless set.
+    env: { ...COLOCATED_ENV[name], ...env, ...extraEnv, LONGHAUL_PARENT_PID: String(process.pid) },
     stdio: ['ignore', 'inherit', 'inherit'],
     detached: true,
   });

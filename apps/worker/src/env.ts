@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { parsePriceTable } from '@longhaul/core';
 import { clusterNodesSchema, defaultQueuePrefix, redisSettingsProblems } from '@longhaul/queue';
 import { parseEnv } from '@longhaul/runtime';
+import { CPU_PRIORITIES } from './priority.ts';
 
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 
@@ -68,6 +69,12 @@ const schema = z
     LOCK_DURATION_MS: z.coerce.number().int().min(1000).default(30_000),
     STALLED_INTERVAL_MS: z.coerce.number().int().min(1000).default(30_000),
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(30_000),
+    /**
+     * How much of a shared core the worker yields, set once at start: `normal` (what it inherited),
+     * `low` (niceness 10) or `idle` (Linux SCHED_IDLE: only cores nothing else wants). `npm start`
+     * sets `idle`, so that an API on the same cores keeps its latency.
+     */
+    WORKER_CPU_PRIORITY: z.enum(CPU_PRIORITIES).default('normal'),
     /** Set by the launcher (scripts/start.mjs, scripts/run-app.mjs): exit when that process is gone. */
     LONGHAUL_PARENT_PID: z.coerce.number().int().positive().optional(),
     LONGHAUL_MIGRATE_ON_START: z

@@ -8,10 +8,17 @@ import { Registry, callbackAttemptObserver, createMetrics, disabledMetrics } fro
 import { startOpsServer, workerReadinessChecks } from './http.ts';
 import { createProviderObserver } from './provider-observer.ts';
 import { loadEnv } from './env.ts';
+import { lowerCpuPriority } from './priority.ts';
 import { createWorker, providerRateLimitWindow } from './worker.ts';
 
 const env = loadConfigOrExit(loadEnv);
 const logger = createLogger({ service: 'worker', level: env.LOG_LEVEL });
+// First, before the pools and libuv's threads exist: threads started later inherit it.
+if (env.WORKER_CPU_PRIORITY !== 'normal') {
+  const priority = lowerCpuPriority(env.WORKER_CPU_PRIORITY);
+  if (priority.fallback) logger.warn({ ...priority, code: 'cpu_priority_fallback' }, 'worker cpu priority: SCHED_IDLE unavailable, niceness used instead');
+  else logger.info(priority, 'worker cpu priority set');
+}
 const db = createDb({ connectionString: env.DATABASE_URL, max: env.DATABASE_POOL_SIZE, applicationName: 'longhaul-worker' });
 const queues = createQueues({
   redisUrl: env.REDIS_URL,
