@@ -4,39 +4,19 @@
  * one-at-a-time path (a delivery that moved meanwhile is decided again on its fresh row, every
  * attempt is logged exactly once).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createDb,
-  createEndpoint,
-  createTenant,
-  deleteEndpoint,
-  getDelivery,
-  getDeliveryWork,
-  recordAttempts,
-  schema,
-  tenantCallbackSecret,
-  type CallbackDelivery,
-  type DbHandle,
-} from '../src/index.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createEndpoint, deleteEndpoint, getDelivery, getDeliveryWork, recordAttempts, schema, tenantCallbackSecret, type CallbackDelivery, type DbHandle } from '../src/index.ts';
 import { newId } from '../src/ids.ts';
-import { createTestDatabase, type TestDatabase } from '../src/testing.ts';
+import { useTestDatabase } from './test-database.ts';
 
-const base = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const now = new Date('2026-01-01T00:00:00Z');
 const later = new Date('2026-01-01T00:00:05Z');
 const retry = { schedule: { jitter: 0 }, random: 0.5 };
-let database: TestDatabase;
+const testDb = useTestDatabase('delivery-batches');
 let handle: DbHandle;
 let tenantId: string;
-
-beforeAll(async () => {
-  database = await createTestDatabase(base);
-  handle = createDb({ connectionString: database.url, max: 4 });
-  ({ tenantId } = await createTenant(handle.db, 'delivery-batches'));
-});
-afterAll(async () => {
-  await handle?.close();
-  await database?.drop();
+beforeAll(() => {
+  ({ handle, tenantId } = testDb);
 });
 
 const newEndpoint = (secret = 'whsec_test') =>

@@ -3,12 +3,10 @@
  * meanwhile is taken again on the fresh row, so an endpoint removal wins over an answer that
  * arrives after it.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   changeDeliveryState,
-  createDb,
   createEndpoint,
-  createTenant,
   deleteEndpoint,
   getDelivery,
   recordAttempt,
@@ -19,24 +17,16 @@ import {
   type DbHandle,
 } from '../src/index.ts';
 import { newId } from '../src/ids.ts';
-import { createTestDatabase, type TestDatabase } from '../src/testing.ts';
+import { useTestDatabase } from './test-database.ts';
 
-const base = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const now = new Date('2026-01-01T00:00:00Z');
 const later = new Date('2026-01-01T00:00:05Z');
 const retry = { schedule: { jitter: 0 }, random: 0.5 };
-let database: TestDatabase;
+const testDb = useTestDatabase('deliveries');
 let handle: DbHandle;
 let tenantId: string;
-
-beforeAll(async () => {
-  database = await createTestDatabase(base);
-  handle = createDb({ connectionString: database.url, max: 4 });
-  ({ tenantId } = await createTenant(handle.db, 'deliveries'));
-});
-afterAll(async () => {
-  await handle?.close();
-  await database?.drop();
+beforeAll(() => {
+  ({ handle, tenantId } = testDb);
 });
 
 async function newEndpoint() {

@@ -3,14 +3,12 @@
  * (Redis), a state change decided on it is the one a fresh row gives, and a snapshot the job has
  * moved past is decided again on the fresh row (the write is guarded by the snapshot's status).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { JobStatus } from '@longhaul/core';
 import {
   applyJobEvent,
   claimSubmission,
-  createDb,
   createJob,
-  createTenant,
   fromJobSnapshot,
   getJob,
   listJobEvents,
@@ -21,22 +19,14 @@ import {
   type DbHandle,
   type Job,
 } from '../src/index.ts';
-import { createTestDatabase, type TestDatabase } from '../src/testing.ts';
+import { useTestDatabase } from './test-database.ts';
 
-const base = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const now = new Date('2026-01-01T00:00:00Z');
-let database: TestDatabase;
+const testDb = useTestDatabase('snapshots');
 let handle: DbHandle;
 let tenantId: string;
-
-beforeAll(async () => {
-  database = await createTestDatabase(base);
-  handle = createDb({ connectionString: database.url, max: 4 });
-  ({ tenantId } = await createTenant(handle.db, 'snapshots'));
-});
-afterAll(async () => {
-  await handle?.close();
-  await database?.drop();
+beforeAll(() => {
+  ({ handle, tenantId } = testDb);
 });
 
 /** A job submitted to the provider (status queued), as the submit processor leaves it. */
