@@ -18,13 +18,33 @@ export interface InboxInput {
  * so the work item can carry it and the worker need not read it again.
  */
 export async function recordWebhook(db: Database, input: InboxInput): Promise<{ id: number; job: Job | null } | null> {
-  const inserted = db.$with('inserted').as(db.insert(webhookInbox).values(input).onConflictDoNothing({ target: webhookInbox.webhookId }).returning({ id: webhookInbox.id }));
-  const [row] = await db
+  let statement = recordStatements.get(db);
+  if (!statement) {
+    statement = prepareRecord(db);
+    recordStatements.set(db, statement);
+  }
+  const [row] = await statement.execute({ ...input });
+  return row ? { id: row.id, job: row.job } : null;
+}
+
+/** A prepared statement: one per webhook the API receives. */
+const recordStatements = new WeakMap<Database, ReturnType<typeof prepareRecord>>();
+function prepareRecord(db: Database) {
+  const p = sql.placeholder;
+  const inserted = db.$with('inserted').as(
+    db
+      .insert(webhookInbox)
+      .values({ webhookId: p('webhookId'), eventId: p('eventId'), eventType: p('eventType'), responseId: p('responseId'), payload: p('payload'), receivedAt: p('receivedAt') })
+      .onConflictDoNothing({ target: webhookInbox.webhookId })
+      .returning({ id: webhookInbox.id }),
+  );
+  // A null response id matches no job (`= null` is never true).
+  return db
     .with(inserted)
     .select({ id: inserted.id, job: getTableColumns(jobs) })
     .from(inserted)
-    .leftJoin(jobs, input.responseId === null ? sql`false` : eq(jobs.responseId, input.responseId));
-  return row ? { id: row.id, job: row.job } : null;
+    .leftJoin(jobs, eq(jobs.responseId, p('responseId')))
+    .prepare('longhaul_record_webhook');
 }
 
 export async function getInboxRow(db: Database, id: number): Promise<WebhookInboxRow | null> {
