@@ -3,8 +3,8 @@
  * count it in the metrics and, when enabled, log it for the job's admin timeline.
  *
  * Design note: the timeline rows are buffered and written in one multi-row insert per
- * `flushIntervalMs` (or per `batchSize` rows), not one transaction per request, so the log costs
- * the pipeline almost nothing (see the README's bench figures). The price is that a crash loses
+ * `flushIntervalMs` (or per `batchSize` rows; batch-writer.ts), not one transaction per request,
+ * so the log costs the pipeline almost nothing (see the README's bench figures). The price is that a crash loses
  * the last interval's rows: acceptable for an observability log; job state never depends on it.
  * A failing flush is logged and its rows dropped; the buffer never holds more than `maxBuffered`.
  */
@@ -12,6 +12,7 @@ import { type DbHandle, type NewProviderCall, recordProviderCalls } from '@longh
 import type { Metrics } from '@longhaul/metrics';
 import type { ProviderRequestEvent } from '@longhaul/provider';
 import type { Logger } from '@longhaul/runtime';
+import { createBatchWriter } from './batch-writer.ts';
 
 export interface ProviderObserverOptions {
   db: DbHandle;
@@ -38,29 +39,19 @@ export interface ProviderObserver {
 export function createProviderObserver(options: ProviderObserverOptions): ProviderObserver {
   const { db, metrics, logger } = options;
   const record = options.recordCalls ?? true;
-  const batchSize = options.batchSize ?? 500;
-  const maxBuffered = options.maxBuffered ?? 20_000;
-  let buffer: NewProviderCall[] = [];
-  let flushing: Promise<void> = Promise.resolve();
+  const writer = createBatchWriter<NewProviderCall>({
+    write: (rows) => recordProviderCalls(db.db, rows),
+    onError: (err, rows) => logger.warn({ err, rows: rows.length, code: 'provider_calls_dropped' }, 'could not record provider calls'),
+    flushIntervalMs: options.flushIntervalMs ?? 1_000,
+    batchSize: options.batchSize ?? 500,
+    maxBuffered: options.maxBuffered ?? 20_000,
+  });
 
-  const flush = (): Promise<void> => {
-    if (buffer.length === 0) return flushing;
-    const rows = buffer;
-    buffer = [];
-    flushing = flushing.then(() =>
-      recordProviderCalls(db.db, rows).catch((err: unknown) => logger.warn({ err, rows: rows.length, code: 'provider_calls_dropped' }, 'could not record provider calls')),
-    );
-    return flushing;
-  };
-  const timer = record ? setInterval(() => void flush(), options.flushIntervalMs ?? 1_000) : undefined;
-  timer?.unref();
-
-  let closing: Promise<void> | undefined;
   return {
     onRequest(event) {
       metrics.providerRequest({ endpoint: event.operation, status: event.status, durationMs: event.durationMs });
       if (!record || !event.jobId) return;
-      buffer.push({
+      writer.add({
         jobId: event.jobId,
         operation: event.operation,
         statusCode: typeof event.status === 'number' ? event.status : null,
@@ -70,14 +61,8 @@ export function createProviderObserver(options: ProviderObserverOptions): Provid
         responseId: event.responseId,
         at: event.at,
       });
-      if (buffer.length > maxBuffered) buffer.splice(0, buffer.length - maxBuffered);
-      if (buffer.length >= batchSize) void flush();
     },
-    flush,
-    close: () =>
-      (closing ??= (async () => {
-        clearInterval(timer);
-        await flush();
-      })()),
+    flush: writer.flush,
+    close: writer.close,
   };
 }

@@ -7,7 +7,7 @@ import { type DeliveryStatus, ID_PREFIX, DeliveryStatus as Status } from '@longh
 import type { Database } from './client.ts';
 import { type DbExecutor, type DeliveryChangeResult, changeDeliveryState, changeDeliveryStates } from './delivery-transitions.ts';
 import { newId } from './ids.ts';
-import { executePrepared } from './sql-values.ts';
+import { compiledStatement } from './sql-values.ts';
 import {
   callbackAttempts,
   callbackDeliveries,
@@ -184,6 +184,22 @@ interface DeliveryWorkRow extends Record<string, unknown> {
 const toDate = (value: string) => new Date(value);
 const toDateOrNull = (value: string | null) => (value === null ? null : new Date(value));
 
+/** getDeliveryWork's statement (its text never varies). */
+const deliveryWorkStatement = compiledStatement<DeliveryWorkRow>(
+  () => sql`
+    select d.id, d.tenant_id, d.event_id, d.job_id, d.endpoint_id, d.url, d.thin_payload, d.status, d.attempts, d.next_attempt_at,
+           d.last_status_code, d.last_error, d.created_at, d.updated_at, d.finished_at,
+           e.created_at as event_created_at,
+           case when e.id = any(${sql.placeholder('known')}::text[]) then null else e.payload::text end as event_payload,
+           w.enabled as endpoint_enabled, w.deleted_at as endpoint_deleted_at, w.secrets as endpoint_secrets, w.failing_since as endpoint_failing_since,
+           t.callback_secret as tenant_secret
+    from ${callbackDeliveries} d
+    join ${callbackEvents} e on e.id = d.event_id
+    left join ${webhookEndpoints} w on w.id = d.endpoint_id
+    left join ${tenants} t on d.endpoint_id is null and t.id = d.tenant_id
+    where d.id = any(${sql.placeholder('ids')}::text[])`,
+);
+
 /**
  * Everything the deliver processor needs for each of `ids`, in one prepared statement (the
  * delivery, its event, its endpoint, the tenant's callback secret), whatever the number of ids.
@@ -192,21 +208,7 @@ const toDateOrNull = (value: string | null) => (value === null ? null : new Date
  * to many endpoints is read and parsed once, not once per delivery).
  */
 export async function getDeliveryWork(db: Database, ids: readonly string[], knownEventIds: readonly string[] = []): Promise<DeliveryWork[]> {
-  const rows = await executePrepared<DeliveryWorkRow>(
-    db,
-    sql`
-    select d.id, d.tenant_id, d.event_id, d.job_id, d.endpoint_id, d.url, d.thin_payload, d.status, d.attempts, d.next_attempt_at,
-           d.last_status_code, d.last_error, d.created_at, d.updated_at, d.finished_at,
-           e.created_at as event_created_at,
-           case when e.id = any(${sql.param(knownEventIds)}::text[]) then null else e.payload::text end as event_payload,
-           w.enabled as endpoint_enabled, w.deleted_at as endpoint_deleted_at, w.secrets as endpoint_secrets, w.failing_since as endpoint_failing_since,
-           t.callback_secret as tenant_secret
-    from ${callbackDeliveries} d
-    join ${callbackEvents} e on e.id = d.event_id
-    left join ${webhookEndpoints} w on w.id = d.endpoint_id
-    left join ${tenants} t on d.endpoint_id is null and t.id = d.tenant_id
-    where d.id = any(${sql.param(ids)}::text[])`,
-  );
+  const rows = await deliveryWorkStatement(db, '', { ids, known: knownEventIds });
   return rows.map((r) => ({
     delivery: {
       id: r.id,

@@ -18,7 +18,7 @@ import { eq, inArray, sql } from 'drizzle-orm';
 import { type DeliveryEvent, type DeliveryState, type DeliveryStatus, type DeliveryTransitionError, deliveryTransition } from '@longhaul/core';
 import type { Database } from './client.ts';
 import { callbackAttempts, callbackDeliveries, type CallbackDelivery } from './schema.ts';
-import { executePrepared } from './sql-values.ts';
+import { compiledStatement } from './sql-values.ts';
 
 /** The pool or an open transaction: a change joins the caller's transaction when it has one. */
 export type DbExecutor = Database | Parameters<Parameters<Database['transaction']>[0]>[0];
@@ -152,12 +152,9 @@ export async function recordAttempts(db: Database, records: readonly AttemptReco
   );
 }
 
-/**
- * Decisions and their attempt log rows in one statement; returns the ids written (a missing id
- * had moved meanwhile: neither its state nor its log row was written).
- */
-async function writeAttempts(db: Database, writes: { row: CallbackDelivery; next: CallbackDelivery; attempt: AttemptLog }[]): Promise<Set<string>> {
-  const rows = writes.map(({ row, next, attempt }) => ({
+/** A decision as one row of the statements below: the delivery's new state, guarded by the status it was taken on. */
+function decisionRow(row: CallbackDelivery, next: CallbackDelivery) {
+  return {
     id: row.id,
     from_status: row.status,
     status: next.status,
@@ -166,17 +163,14 @@ async function writeAttempts(db: Database, writes: { row: CallbackDelivery; next
     finished_at: next.finishedAt?.toISOString() ?? null,
     last_status_code: next.lastStatusCode,
     last_error: next.lastError,
-    updated_at: next.updatedAt.toISOString(),
-    status_code: attempt.statusCode,
-    latency_ms: attempt.latencyMs,
-    error: attempt.error,
-    at: attempt.at.toISOString(),
-  }));
-  const result = await executePrepared<{ id: string }>(
-    db,
-    sql`
+  };
+}
+
+/** writeAttempts' statement (its text never varies). */
+const writeAttemptsStatement = compiledStatement<{ id: string }>(
+  () => sql`
     with v as (
-      select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as v(
+      select * from jsonb_to_recordset(${sql.placeholder('rows')}::jsonb) as v(
         id text, from_status callback_delivery_status, status callback_delivery_status, attempts int,
         next_attempt_at timestamptz, finished_at timestamptz, last_status_code int, last_error text, updated_at timestamptz,
         status_code int, latency_ms int, error text, at timestamptz)
@@ -191,7 +185,22 @@ async function writeAttempts(db: Database, writes: { row: CallbackDelivery; next
       select v.id, v.attempts, v.status_code, v.latency_ms, v.error, v.at, v.next_attempt_at from v join upd on upd.id = v.id
     )
     select id from upd`,
-  );
+);
+
+/**
+ * Decisions and their attempt log rows in one statement; returns the ids written (a missing id
+ * had moved meanwhile: neither its state nor its log row was written).
+ */
+async function writeAttempts(db: Database, writes: { row: CallbackDelivery; next: CallbackDelivery; attempt: AttemptLog }[]): Promise<Set<string>> {
+  const rows = writes.map(({ row, next, attempt }) => ({
+    ...decisionRow(row, next),
+    updated_at: next.updatedAt.toISOString(),
+    status_code: attempt.statusCode,
+    latency_ms: attempt.latencyMs,
+    error: attempt.error,
+    at: attempt.at.toISOString(),
+  }));
+  const result = await writeAttemptsStatement(db, '', { rows: JSON.stringify(rows) });
   return new Set(result.map((r) => r.id));
 }
 
@@ -212,16 +221,7 @@ function readDeliveries(db: DbExecutor, ids: string[]): Promise<CallbackDelivery
  */
 async function writeDecisions(db: DbExecutor, writes: { row: CallbackDelivery; next: CallbackDelivery }[], now: Date): Promise<Set<string>> {
   if (writes.length === 0) return new Set();
-  const rows = writes.map(({ row, next }) => ({
-    id: row.id,
-    from_status: row.status,
-    status: next.status,
-    attempts: next.attempts,
-    next_attempt_at: next.nextAttemptAt?.toISOString() ?? null,
-    finished_at: next.finishedAt?.toISOString() ?? null,
-    last_status_code: next.lastStatusCode,
-    last_error: next.lastError,
-  }));
+  const rows = writes.map(({ row, next }) => decisionRow(row, next));
   const result = await db.execute<{ id: string }>(sql`
     update ${callbackDeliveries} d set
       status = v.status, attempts = v.attempts, next_attempt_at = v.next_attempt_at, finished_at = v.finished_at,

@@ -66,9 +66,20 @@ export function toJobSnapshot(job: Job): JobSnapshot | undefined {
   return snapshot;
 }
 
-/** The job a snapshot describes, or undefined when it is not one (an item from another version: the poll reads the row). */
-export function fromJobSnapshot(snapshot: JobSnapshot | undefined, jobId: string): Job | undefined {
-  if (!snapshot || snapshot.id !== jobId || typeof snapshot.status !== 'string' || typeof snapshot.request !== 'object' || snapshot.request === null) return undefined;
+/**
+ * The job a snapshot describes (of job `jobId`, when given), or undefined when it is not one (an
+ * item from another version: the caller reads the row).
+ */
+export function fromJobSnapshot(snapshot: JobSnapshot | undefined, jobId?: string): Job | undefined {
+  if (
+    !snapshot ||
+    typeof snapshot.id !== 'string' ||
+    (jobId !== undefined && snapshot.id !== jobId) ||
+    typeof snapshot.status !== 'string' ||
+    typeof snapshot.request !== 'object' ||
+    snapshot.request === null
+  )
+    return undefined;
   const job: Record<string, unknown> = { ...UNFINISHED, metadata: {} };
   for (const key of KEPT) job[key] = snapshot[key] ?? job[key] ?? null;
   job.request = snapshot.request;

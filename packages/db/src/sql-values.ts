@@ -7,27 +7,6 @@ import { createHash } from 'node:crypto';
 import { type Query, getTableColumns, sql, type SQL } from 'drizzle-orm';
 import { PgDialect, type PgSession, type PgTable } from 'drizzle-orm/pg-core';
 
-/** Statement names by SQL text: one name per distinct text, so each is parsed and planned once per connection. */
-const statementNames = new Map<string, string>();
-
-/**
- * Run hand-written SQL as a named (server-side prepared) statement: Postgres parses and plans
- * it once per connection instead of on every call. For the hot statements whose text takes a
- * few shapes (a state change's columns vary with the change), never for text that embeds values.
- * Rows come back as node-postgres parses them (not mapped to drizzle's column types).
- */
-export async function executePrepared<Row extends Record<string, unknown>>(db: unknown, statement: SQL): Promise<Row[]> {
-  const internals = db as { dialect: PgDialect; _: { session: PgSession } };
-  const query = internals.dialect.sqlToQuery(statement);
-  let name = statementNames.get(query.sql);
-  if (!name) {
-    name = `lh_${createHash('sha1').update(query.sql).digest('hex').slice(0, 20)}`;
-    if (statementNames.size < 1_000) statementNames.set(query.sql, name);
-  }
-  const result = (await internals._.session.prepareQuery(query, undefined, name, false).execute()) as { rows: Row[] };
-  return result.rows;
-}
-
 /** A column's driver encoding for a placeholder value, passing null through (drizzle encodes a placeholder's value even when null). */
 function nullSafe(column: unknown): { mapToDriverValue(value: unknown): unknown } {
   const encoder = column as { mapToDriverValue(value: unknown): unknown };
@@ -85,7 +64,7 @@ interface CompiledVariant {
  * column-typed values), compiled to text once and run as a named statement (parsed and planned
  * once per connection), each call only filling in values. drizzle's query building was a third
  * of a state change's CPU in the worker and the API. `shape` names what varies in the text (the
- * columns a state change sets); a few shapes each.
+ * columns a state change sets); a few shapes each, `''` for a statement whose text never varies.
  */
 export function compiledStatement<Row extends Record<string, unknown>>(build: (shape: string) => SQL) {
   const variants = new Map<string, CompiledVariant>();

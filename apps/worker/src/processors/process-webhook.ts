@@ -69,7 +69,7 @@ export function processWebhookProcessor(deps: WorkerContext) {
       if (result.ok && result.changed) jobLog.info({ from: result.from, to: result.job.status }, 'job status changed');
     };
 
-    const known = fromJobSnapshot(carried, typeof carried?.id === 'string' ? carried.id : '');
+    const known = fromJobSnapshot(carried);
     const job = known?.responseId === responseId ? known : await findJobByResponseId(db.db, responseId);
     if (job) return applyToJob(job);
 
