@@ -1,73 +1,14 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { readSpecJson } from '@longhaul/specs';
-import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
-import addFormatsModule from 'ajv-formats';
+import { specSchemaErrors } from '@longhaul/specs/validation';
 import OpenAI from 'openai';
+
+export { specSchemaErrors, streamEventErrors, streamEventVariants } from '@longhaul/specs/validation';
 import { createSimServer, type SimOptions, type SimServer } from '../src/server.ts';
-
-let ajv: Ajv2020 | undefined;
-const validators = new Map<string, ValidateFunction>();
-
-/** A validator for components.schemas.<name> of the OpenAPI 3.1 subset in `@longhaul/specs` (compiled once). */
-function specValidator(name: string): ValidateFunction {
-  if (ajv === undefined) {
-    const spec = readSpecJson<Record<string, unknown>>('responses-subset.json');
-    ajv = new Ajv2020({ strict: false, allErrors: true });
-    const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;
-    addFormats(ajv);
-    ajv.addFormat('unixtime', { type: 'number', validate: (value: number) => Number.isFinite(value) });
-    ajv.addSchema(spec, 'openai.json');
-  }
-  let validator = validators.get(name);
-  if (validator === undefined) {
-    validator = ajv.getSchema(`openai.json#/components/schemas/${name}`);
-    if (validator === undefined) throw new Error(`${name} schema not found`);
-    validators.set(name, validator);
-  }
-  return validator;
-}
-
-function schemaErrors(name: string, body: unknown): string | null {
-  const validator = specValidator(name);
-  return validator(body) ? null : JSON.stringify(validator.errors?.slice(0, 5), null, 1);
-}
-
-/** Validates against components.schemas.<name> of the OpenAPI 3.1 subset in `@longhaul/specs`. */
-export function specSchemaErrors(name: string, body: unknown): string | null {
-  return schemaErrors(name, body);
-}
 
 /** Validates against components.schemas.Response of the OpenAPI 3.1 subset in `@longhaul/specs`. */
 export function responseSchemaErrors(body: unknown): string | null {
-  return schemaErrors('Response', body);
-}
-
-export interface StreamEventVariant {
-  schema: string;
-  type: string;
-  required: string[];
-  properties: string[];
-}
-
-let streamEventTable: Map<string, StreamEventVariant> | undefined;
-
-/** The 58 ResponseStreamEvent variants of `@longhaul/specs` response-stream-events.json, by event type. */
-export function streamEventVariants(): Map<string, StreamEventVariant> {
-  streamEventTable ??= new Map(readSpecJson<StreamEventVariant[]>('response-stream-events.json').map((variant) => [variant.type, variant]));
-  return streamEventTable;
-}
-
-/**
- * Problems with one streamed event: a type missing from the table, a required field of its variant
- * missing, or (ajv) a mismatch with the variant's OpenAPI schema. Null when it is fine.
- */
-export function streamEventErrors(event: Record<string, unknown>): string | null {
-  const variant = streamEventVariants().get(String(event['type']));
-  if (variant === undefined) return `unknown event type ${String(event['type'])}`;
-  const missing = variant.required.filter((field) => !(field in event));
-  if (missing.length > 0) return `${variant.type} lacks ${missing.join(', ')}`;
-  return schemaErrors(variant.schema, event);
+  return specSchemaErrors('Response', body);
 }
 
 export interface TestSim {
