@@ -10,6 +10,7 @@ import type { Provider } from '@longhaul/provider';
 import type { Queues } from '@longhaul/queue';
 import type { Logger } from '@longhaul/runtime';
 import type { AdminConfig } from './admin/auth.ts';
+import type { Following } from './job-follow.ts';
 import type { RateLimitConfig } from './rate-limit.ts';
 import type { StreamHub } from './stream-hub.ts';
 
@@ -72,6 +73,8 @@ export type ApiContext = ApiDeps & {
   admission: Admission;
   /** What follows a job's state change (metrics, the lifecycle stream event, the next work item). */
   jobEffects: JobEffects;
+  /** Following jobs' event logs live (SSE, synchronous waits); absent without a stream hub. */
+  following?: Following;
 };
 
 export interface FileLimits {

@@ -8,6 +8,7 @@
 import { type AdmissionConfig, createAdmission, createJobEffects } from '@longhaul/engine';
 import { disabledMetrics } from '@longhaul/metrics';
 import type { ApiConfig, ApiContext, ApiDeps } from './context.ts';
+import { createFollowing } from './job-follow.ts';
 
 /** The deployment's admission settings, honouring the deprecated `rateLimits` aliases when `admission` leaves them unset. */
 function admissionConfigOf(config: ApiConfig): AdmissionConfig {
@@ -38,5 +39,6 @@ export function createApiContext(deps: ApiDeps): ApiContext {
     logger: deps.logger,
     config: { onDispatchFailure: 'defer' },
   });
-  return { ...deps, metrics, admission, jobEffects };
+  const following = deps.streamHub ? createFollowing({ ...deps, streamHub: deps.streamHub }) : undefined;
+  return { ...deps, metrics, admission, jobEffects, following };
 }
