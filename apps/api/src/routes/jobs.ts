@@ -1,27 +1,21 @@
 /**
- * /v1/jobs: submit, read, list and cancel jobs. Postgres is written first; what follows (the
- * fair-queue push and submit turn of a new job, the cancel work item, the lifecycle stream event,
- * metrics) is `jobEffects.afterJobChange`, best effort here: Redis may fail (Redis down) without
- * losing the job, and the worker's sweeper dispatches any job whose work item is missing.
+ * /v1/jobs: submit (../job-submission.ts), read, list and cancel jobs. Postgres is written first;
+ * what follows (the fair-queue push and submit turn of a new job, the cancel work item, the
+ * lifecycle stream event, metrics) is `jobEffects.afterJobChange`, best effort here: Redis may
+ * fail (Redis down) without losing the job, and the worker's sweeper dispatches any job whose
+ * work item is missing.
  */
-import { createHash } from 'node:crypto';
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { ConflictError, JOB_STATUSES, NotFoundError, ValidationError } from '@longhaul/core';
-import { applyJobEvent, createJob, findIdempotentReplay, getJobForTenant, listJobEvents, listJobs, type Job } from '@longhaul/db';
-import { checkCallbackUrlResolved } from '@longhaul/callbacks';
+import { applyJobEvent, getJobForTenant, listJobEvents, listJobs } from '@longhaul/db';
 import { jobLogFields } from '@longhaul/runtime';
 import type { ApiContext } from '../context.ts';
 import { jobRequestSchema } from '../job-request.ts';
 import { checkPathIds, ids, parseInput } from '../request-input.ts';
-import { prepareJob } from '../job-preparation/index.ts';
+import { idempotencyKeyOf, submitJob } from '../job-submission.ts';
 import { toJobEventObject, toJobObject } from '@longhaul/db';
 
-const idempotencyKeySchema = z
-  .string()
-  .min(1)
-  .max(255)
-  .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
 const listQuerySchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   after: ids.job.optional(),
@@ -30,29 +24,12 @@ const listQuerySchema = z.strictObject({
   thread: ids.job.optional(),
 });
 
-/** Stable hash of a JSON body: key order does not matter. */
-function canonicalHash(value: unknown): string {
-  const canonical = (v: unknown): unknown =>
-    Array.isArray(v)
-      ? v.map(canonical)
-      : v && typeof v === 'object'
-        ? Object.fromEntries(
-            Object.keys(v)
-              .sort()
-              .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
-          )
-        : v;
-  return createHash('sha256')
-    .update(JSON.stringify(canonical(value)))
-    .digest('hex');
-}
-
 function tenantOf(req: Request): string {
   return req.tenantId!;
 }
 
 export function jobsRouter(deps: ApiContext): Router {
-  const { db, clock, config, jobEffects } = deps;
+  const { db, clock, jobEffects } = deps;
   const router = Router();
   checkPathIds(router, { id: ids.job });
 
@@ -60,58 +37,12 @@ export function jobsRouter(deps: ApiContext): Router {
     if (req.body === undefined || req.body === null || typeof req.body !== 'object' || Array.isArray(req.body)) {
       throw new ValidationError('Request body must be a JSON object (Content-Type: application/json).', null, 'invalid_body');
     }
-    const rawKey = req.get('Idempotency-Key');
-    let idempotencyKey: string | undefined;
-    if (rawKey !== undefined) {
-      const parsedKey = idempotencyKeySchema.safeParse(rawKey);
-      if (!parsedKey.success) throw new ValidationError('Idempotency-Key must be 1-255 printable ASCII characters.', 'Idempotency-Key', 'invalid_idempotency_key');
-      idempotencyKey = parsedKey.data;
-    }
+    const idempotencyKey = idempotencyKeyOf(req);
     const body = parseInput(jobRequestSchema, req.body);
-    const requestHash = idempotencyKey ? canonicalHash(req.body) : '';
-    const accepted = (job: Job, replayed: boolean) => {
-      res.locals.logFields = jobLogFields(job);
-      if (replayed) {
-        res.setHeader('Idempotent-Replayed', 'true');
-        req.log.child(jobLogFields(job)).info({ idempotency_key: idempotencyKey }, 'idempotent replay');
-      }
-      res.status(202).setHeader('Location', `/v1/jobs/${job.id}`).json(toJobObject(job));
-    };
-    if (idempotencyKey) {
-      // A repeated request is answered before preparation, which may upload files.
-      const earlier = await findIdempotentReplay(db, tenantOf(req), { key: idempotencyKey, requestHash }, clock());
-      if (earlier) return accepted(earlier, true);
-    }
-    const prepared = await prepareJob(deps, tenantOf(req), body);
-    const { callbackUrl } = prepared;
-    if (callbackUrl) {
-      const checked = await checkCallbackUrlResolved(callbackUrl, config.callbackPolicy);
-      if (!checked.ok) throw new ValidationError(`Invalid 'callback_url': ${checked.reason}.`, 'callback_url', 'url_not_allowed');
-    }
-    const now = clock();
-    const { job, replayed } = await createJob(
-      db,
-      {
-        tenantId: tenantOf(req),
-        model: prepared.model,
-        request: prepared.providerParams,
-        metadata: prepared.metadata,
-        callbackUrl,
-        previousJobId: prepared.previousJobId,
-        threadId: prepared.threadId,
-        promptId: prepared.promptId,
-        promptVersion: prepared.promptVersion,
-        estimatedInputTokens: prepared.estimatedInputTokens,
-        deadlineAt: new Date(now.getTime() + config.jobDeadlineMs),
-      },
-      now,
-      idempotencyKey ? { key: idempotencyKey, requestHash, ttlMs: config.idempotencyTtlMs } : undefined,
-    );
-    if (!replayed) {
-      req.log.child(jobLogFields(job)).info({ model: job.model }, 'job accepted');
-      await jobEffects.afterJobChange({ ok: true, changed: true, job }, { type: 'created' }, { logger: req.log });
-    }
-    accepted(job, replayed);
+    const { job, replayed } = await submitJob(deps, req, { tenantId: tenantOf(req), body, rawBody: req.body, idempotencyKey });
+    res.locals.logFields = jobLogFields(job);
+    if (replayed) res.setHeader('Idempotent-Replayed', 'true');
+    res.status(202).setHeader('Location', `/v1/jobs/${job.id}`).json(toJobObject(job));
   });
 
   router.get('/', async (req, res) => {
