@@ -14,6 +14,7 @@ import { jobsRouter } from './routes/jobs.ts';
 import { filesRouter } from './routes/files.ts';
 import { conversationsRouter } from './routes/conversations.ts';
 import { promptsRouter } from './routes/prompts.ts';
+import { responsesRouter } from './routes/responses.ts';
 import { jobStreamRouter } from './routes/job-stream.ts';
 import { openaiWebhooksRouter } from './routes/openai-webhooks.ts';
 import { callbackSecretRouter, deliveriesRouter, webhookEndpointsRouter } from './routes/webhook-endpoints.ts';
@@ -64,6 +65,7 @@ export function createServer(apiDeps: ApiDeps): Express {
   v1.use(express.json({ limit: deps.config.bodyLimit, strict: true, type: ['application/json', 'application/*+json'], verify: refuseDeepJson }));
   v1.use('/jobs', jobStreamRouter(deps));
   v1.use('/jobs', jobsRouter(deps));
+  v1.use('/responses', responsesRouter(deps));
   v1.use('/usage', usageRouter(deps));
   v1.use('/files', filesRouter(deps));
   v1.use('/conversations', conversationsRouter(deps));
