@@ -140,7 +140,7 @@ export function renderResponse(response: SimResponse, now: number): Record<strin
     conversation: req.conversationId === null ? null : { id: req.conversationId },
     prompt: req.prompt,
     prompt_cache_key: req.promptCacheKey,
-    reasoning: { effort: req.effort, summary: req.summary },
+    reasoning: NON_REASONING_MODEL.test(req.model) ? { effort: null, summary: null } : { effort: req.effort, summary: req.summary },
     safety_identifier: req.safetyIdentifier,
     service_tier: req.serviceTier,
     store: response.store,
@@ -159,8 +159,16 @@ export function renderResponse(response: SimResponse, now: number): Record<strin
   return body;
 }
 
+/**
+ * Models that do not reason (the GPT-4 and GPT-3.5 families): no reasoning item, no reasoning
+ * tokens, as OpenAI answers for them (the guide's manual-history example copies every output item
+ * of gpt-4o-mini back into the next input; a reasoning item there would be one OpenAI never sent).
+ */
+const NON_REASONING_MODEL = /^(gpt-4|gpt-3\.5|chatgpt-4o)/;
+
 function renderOutput(response: SimResponse, status: ResponseStatus): RenderedOutput {
   const gen = response.generation;
+  const reasons = !NON_REASONING_MODEL.test(response.request.model);
   switch (status) {
     case 'queued':
     case 'in_progress':
@@ -169,14 +177,14 @@ function renderOutput(response: SimResponse, status: ResponseStatus): RenderedOu
       return { output: [], outputText: '', usage: undefined };
     case 'completed':
       return {
-        output: [reasoningItem(response), messageItem(response, gen.text, 'completed')],
+        output: [...(reasons ? [reasoningItem(response)] : []), messageItem(response, gen.text, 'completed')],
         outputText: gen.text,
-        usage: usageFor(response, gen.reasoningTokens, gen.textTokens),
+        usage: usageFor(response, reasons ? gen.reasoningTokens : 0, gen.textTokens),
       };
     case 'incomplete': {
-      const reasoningTokens = Math.min(gen.reasoningTokens, response.incompleteBudget);
+      const reasoningTokens = reasons ? Math.min(gen.reasoningTokens, response.incompleteBudget) : 0;
       const text = truncateToTokens(gen.text, response.incompleteBudget - reasoningTokens);
-      const output = [reasoningItem(response)];
+      const output = reasons ? [reasoningItem(response)] : [];
       if (text.length > 0) output.push(messageItem(response, text, 'incomplete'));
       return { output, outputText: text, usage: usageFor(response, reasoningTokens, countTokens(text)) };
     }

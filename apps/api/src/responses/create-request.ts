@@ -14,6 +14,7 @@
 import type { Request } from 'express';
 import { JOB_ID_METADATA_KEY, ValidationError } from '@longhaul/core';
 import { loadRequestValidator } from '@longhaul/specs/validation';
+import { normalizeHistory } from '../job-preparation/conversation.ts';
 import type { PreparedJob } from '../job-preparation/index.ts';
 import { type JobRequest, jobRequestSchema } from '../job-request.ts';
 import { inputProblemError, findUnstorableText } from '../request-input.ts';
@@ -62,6 +63,9 @@ export function parseResponseCreate(req: Request): ResponseCreate {
     if (!checked.success) throw new ValidationError(`Invalid '${option}': ${checked.error.issues[0]?.message ?? 'invalid value'}.`, option, 'invalid_value');
   }
 
+  // The guide's manual history copies output messages back without their ids: OpenAI takes them,
+  // its document does not; they are sent in the input-message form it defines (as on /v1/jobs).
+  if (Array.isArray(params.input)) params.input = normalizeHistory(params.input);
   const problem = loadRequestValidator().validate('createResponse', params);
   if (problem) throw new ValidationError(problem.message, problem.param, problem.code);
   if (params.store === false) {
