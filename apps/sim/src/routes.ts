@@ -40,6 +40,12 @@ export function v1Router(sim: Simulator, delays: Delays): Router {
   router.post('/responses/:id/cancel', injectFaults(sim, delays, 'cancel'), (req, res) => {
     res.json(sim.cancel(req.params['id'] as string));
   });
+  router.delete('/responses/:id', (req, res) => {
+    res.json(sim.deleteResponse(req.params['id'] as string));
+  });
+  router.get('/responses/:id/input_items', (req, res) => {
+    res.json(sim.listInputItems(req.params['id'] as string, req.query));
+  });
 
   router.post('/conversations', (req, res) => {
     res.json(sim.createConversation(req.body));

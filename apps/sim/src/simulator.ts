@@ -1,6 +1,6 @@
 /**
  * The simulator's application layer: owns configuration, stored responses, the prompt cache,
- * stats, the scheduler and the webhook sender, and implements create / retrieve / cancel with
+ * stats, the scheduler and the webhook sender, and implements create / retrieve / cancel / delete with
  * OpenAI's semantics. HTTP concerns (auth, fault injection, JSON) live in routes.ts.
  *
  * Invariant: the only scheduled work is (a) one "settled" check per background response at its
@@ -17,6 +17,7 @@ import { ApiError, invalidRequest, responseNotFound, responseNotStreamable, stre
 import { FileStore, readUpload, renderFile } from './files.ts';
 import { effortProfile, generate } from './generation.ts';
 import { newId } from './ids.ts';
+import { InputItemStore, type InputItemsQuery } from './input-items.ts';
 import { PromptRegistry, type RenderedPrompt } from './prompts.ts';
 import { createRandom, type Random } from './random.ts';
 import { RequestLog } from './request-log.ts';
@@ -64,6 +65,7 @@ export class Simulator {
   #cache = new PromptCache();
   #files = new FileStore();
   #conversations = new ConversationStore();
+  #inputItems = new InputItemStore();
   #prompts = new PromptRegistry();
   #requestLog = new Map<string, { body: unknown; chars: number }>();
   #requestLogChars = 0;
@@ -136,7 +138,7 @@ export class Simulator {
     const now = this.#clock();
     const response = this.#build(request, { model, prompt, previous, conversation }, directives, now);
 
-    if (response.store) this.#remember(response);
+    if (response.store) this.#remember(response, request.input ?? null);
     this.#logRequest(response.id, body);
     countCreate(this.#stats, response.id, request.metadata?.[JOB_ID_METADATA_KEY]);
     if (background) this.scheduler.schedule(response.endsAtMs, () => this.#settle(response));
@@ -267,6 +269,19 @@ export class Simulator {
     return renderResponse(response, this.#clock());
   }
 
+  /** `DELETE /v1/responses/{id}`: afterwards the response is unknown to every endpoint (its create body stays in `/sim/requests`). */
+  deleteResponse(id: string): Record<string, unknown> {
+    this.#find(id);
+    this.#responses.delete(id);
+    this.#inputItems.forget(id);
+    return { id, object: 'response.deleted', deleted: true };
+  }
+
+  listInputItems(id: string, query: InputItemsQuery): Record<string, unknown> {
+    this.#find(id);
+    return this.#inputItems.list(id, query);
+  }
+
   cancel(id: string): Record<string, unknown> {
     const response = this.#find(id);
     const now = this.#clock();
@@ -312,6 +327,7 @@ export class Simulator {
     this.#cache.clear();
     this.#files.clear();
     this.#conversations.clear();
+    this.#inputItems.clear();
     this.#prompts.clear();
     this.#requestLog.clear();
     this.#requestLogChars = 0;
@@ -486,11 +502,15 @@ export class Simulator {
     return response;
   }
 
-  #remember(response: SimResponse): void {
+  #remember(response: SimResponse, input: CreateRequest['input']): void {
     this.#responses.set(response.id, response);
+    this.#inputItems.remember(response.id, input ?? null);
     if (this.#responses.size > MAX_STORED_RESPONSES) {
       const oldest = this.#responses.keys().next().value;
-      if (oldest !== undefined) this.#responses.delete(oldest);
+      if (oldest !== undefined) {
+        this.#responses.delete(oldest);
+        this.#inputItems.forget(oldest);
+      }
     }
   }
 }
