@@ -32,6 +32,8 @@ export type ProviderOperation =
   | 'retrieve'
   | 'cancel'
   | 'stream'
+  | 'delete'
+  | 'input_items'
   | 'file_create'
   | 'file_retrieve'
   | 'file_delete'
@@ -120,6 +122,10 @@ export interface Provider {
   streamResponse(responseId: string, startingAfter: number | null, context?: CallContext): Promise<ProviderEventStream>;
   retrieveResponse(responseId: string, context?: CallContext): Promise<ProviderResult>;
   cancelResponse(responseId: string, context?: CallContext): Promise<ProviderResult>;
+  /** Delete a stored response; afterwards every call on it, a second delete included, fails with `not_found`. */
+  deleteResponse(responseId: string, context?: CallContext): Promise<{ id: string; deleted: boolean }>;
+  /** One page of the response's own input items (the provider's list object: `data`, `first_id`, `last_id`, `has_more`). */
+  listInputItems(responseId: string, query: { limit?: number; after?: string; order?: 'asc' | 'desc' }, context?: CallContext): Promise<Record<string, unknown>>;
   /** Upload a file through the Files API (`purpose` is `user_data` for model inputs). */
   createFile(upload: FileUpload, purpose: string, context?: CallContext): Promise<ProviderFile>;
   retrieveFile(fileId: string, context?: CallContext): Promise<ProviderFile>;
@@ -221,18 +227,22 @@ export function createProvider(options: ProviderOptions): Provider {
     };
   }
 
-  /** Calls on other resources (files, conversations): the same error classification and reporting. */
+  /**
+   * Calls answered with something other than a Response (files, conversations, a response's
+   * deletion or input items): the same error classification and reporting.
+   */
   async function resource<T>(
     operation: ProviderOperation,
     context: CallContext | undefined,
     run: () => Promise<{ data: unknown; response: Response; request_id: string | null }>,
+    responseId: string | null = null,
   ): Promise<T> {
     const at = clock();
     const started = performance.now();
     const jobId = context?.jobId ?? null;
     try {
       const { data, response, request_id } = await run();
-      report({ operation, status: response.status, durationMs: performance.now() - started, requestId: request_id, responseId: null, jobId, at });
+      report({ operation, status: response.status, durationMs: performance.now() - started, requestId: request_id, responseId, jobId, at });
       return data as T;
     } catch (err) {
       const error = toProviderError(err, clock());
@@ -241,7 +251,7 @@ export function createProvider(options: ProviderOptions): Provider {
         status: error.status ?? (error.code === 'provider_timeout' ? 'timeout' : 'network_error'),
         durationMs: performance.now() - started,
         requestId: error.requestId,
-        responseId: null,
+        responseId,
         jobId,
         at,
       });
@@ -292,6 +302,16 @@ export function createProvider(options: ProviderOptions): Provider {
         const answer = await responses.send({ method: 'GET', path: `/responses/${encodeURIComponent(id)}`, retries: readRetries });
         return { ...answer, data: withOutputText(answer.data) };
       }),
+    deleteResponse: async (id, context) => {
+      const answer = await resource<unknown>('delete', context, () => client.responses.delete(id).withResponse(), id);
+      // OpenAI answers `{ id, object, deleted }` (the SDK types it void); a compatible server may
+      // answer 204 without a body. A 2xx is the deletion either way.
+      const body = typeof answer === 'object' && answer !== null ? (answer as { id?: unknown; deleted?: unknown }) : {};
+      return { id: typeof body.id === 'string' ? body.id : id, deleted: typeof body.deleted === 'boolean' ? body.deleted : true };
+    },
+    // One page only, as for conversation items: the raw list, not the SDK's auto-paginating page.
+    listInputItems: (id, query, context) =>
+      resource('input_items', context, () => client.get(`/responses/${encodeURIComponent(id)}/input_items`, { query }).withResponse() as never, id),
     // As in the SDK, a cancel's Response gets no output_text.
     cancelResponse: (id, context) =>
       call('cancel', { responseId: id, context }, () => responses.send({ method: 'POST', path: `/responses/${encodeURIComponent(id)}/cancel`, retries: readRetries })),
