@@ -110,6 +110,53 @@ describe('POST /v1/responses', () => {
     expect(again.status).toBe('cancelled');
   });
 
+  it("lists a response's input items, before and after the provider has it", async () => {
+    const done = await client.responses.create({
+      model: 'o3',
+      input: [
+        { role: 'developer', content: 'Be brief.' },
+        { role: 'user', content: 'Plan a bridge.' },
+      ],
+      metadata: sim(20),
+    });
+    const items = await client.responses.inputItems.list(done.id, { order: 'asc' });
+    const raw = await stack.api('GET', `/v1/responses/${done.id}/input_items?order=asc`);
+    expect(specSchemaErrors('ResponseItemList', raw.body)).toBeNull();
+    expect(items.data.map((item) => (item as { role?: string }).role)).toEqual(['developer', 'user']);
+    // A job still waiting for admission has no provider response yet: its stored request answers.
+    const stack2 = await startStack({ startWorker: false });
+    try {
+      const waiting = new OpenAI({ apiKey: stack2.apiKey, baseURL: `${stack2.apiUrl}/v1`, maxRetries: 0 });
+      const queued = await waiting.responses.create({ model: 'o3', input: 'Plan a bridge.', background: true, metadata: sim(20) });
+      const page = await waiting.responses.inputItems.list(queued.id);
+      expect(page.data).toHaveLength(1);
+      expect(page.data[0]).toMatchObject({ type: 'message', role: 'user', content: [{ type: 'input_text', text: 'Plan a bridge.' }] });
+      const rawQueued = await stack2.api('GET', `/v1/responses/${queued.id}/input_items`);
+      expect(specSchemaErrors('ResponseItemList', rawQueued.body)).toBeNull();
+    } finally {
+      await stack2.stop();
+    }
+  });
+
+  it('deletes a finished response: gone here and at the provider, its job kept without its content', async () => {
+    const done = await client.responses.create({ model: 'o3', input: 'A secret plan.', metadata: sim(20) });
+    const jobId = done.metadata?.longhaul_job_id;
+    const before = await stack.api('GET', `/v1/jobs/${jobId}`);
+    const deleted = await stack.api('DELETE', `/v1/responses/${done.id}`);
+    expect(deleted.body).toEqual({ id: done.id, object: 'response.deleted', deleted: true });
+    await expect(client.responses.retrieve(done.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+    await expect(client.responses.delete(done.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+    const atProvider = await fetch(`${stack.simUrl}/v1/responses/${before.body.response_id}`, { headers: { authorization: 'Bearer sk-test' } });
+    expect(atProvider.status).toBe(404);
+    const job = await stack.api('GET', `/v1/jobs/${jobId}`);
+    expect(job.body).toMatchObject({ status: 'completed', output_text: null, output: null, metadata: {}, usage: before.body.usage });
+    expect(job.body.erased_at).toEqual(expect.any(Number));
+    expect(JSON.stringify(job.body)).not.toContain('A secret plan');
+    // A running response must be cancelled (or finish) first.
+    const running = await client.responses.create({ model: 'o3', input: 'x', background: true, metadata: sim(600_000) });
+    await expect(client.responses.delete(running.id)).rejects.toBeInstanceOf(OpenAI.ConflictError);
+  });
+
   it('reports errors as the SDK expects them', async () => {
     await expect(client.responses.retrieve('resp_lh_doesnotexist00000000')).rejects.toBeInstanceOf(OpenAI.NotFoundError);
     const bad = await client.responses.create({ model: 'o3', input: 'x', temperature: 'hot' as never }).catch((err: unknown) => err);

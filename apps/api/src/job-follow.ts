@@ -16,7 +16,8 @@ import { TERMINAL_EVENT_TYPES as TERMINAL_JOB_EVENT_TYPES, getJobForTenant, toJo
 import { endsWithProviderStream } from '@longhaul/engine';
 import { type JobStreamEntry, toEventId } from '@longhaul/queue';
 import type { Logger } from '@longhaul/runtime';
-import type { ApiDeps } from './context.ts';
+import type { Database } from '@longhaul/db';
+import type { Queues } from '@longhaul/queue';
 import { type StreamHub, type Watcher, compareEntryIds } from './stream-hub.ts';
 
 export const TERMINAL_EVENT_TYPES: ReadonlySet<string> = new Set(TERMINAL_JOB_EVENT_TYPES);
@@ -100,7 +101,15 @@ function createFinalChecks(intervalMs: number, read: (job: Pick<Job, 'id' | 'ten
   };
 }
 
-export function createFollowing(deps: Pick<ApiDeps, 'db' | 'queues' | 'clock' | 'config'> & { streamHub: StreamHub }): Following {
+export interface FollowingDeps {
+  db: Database;
+  queues: Queues;
+  clock: () => Date;
+  streamHub: StreamHub;
+  config: { /** How often a followed job's row is checked for a final state its log never carried. Default 5 000 ms. */ streamFinalCheckMs?: number };
+}
+
+export function createFollowing(deps: FollowingDeps): Following {
   const { db, streamHub, queues } = deps;
   const finalChecks = createFinalChecks(deps.config.streamFinalCheckMs ?? 5_000, (job) => getJobForTenant(db, job.tenantId, job.id));
   /** Redis unreachable: not alive (the answer then comes from Postgres). */

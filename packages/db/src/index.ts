@@ -3,6 +3,7 @@ export * from './ids.ts';
 export * from './migrate.ts';
 export * from './tenants.ts';
 export * from './jobs.ts';
+export * from './job-erasure.ts';
 export * from './job-transitions.ts';
 export * from './webhook-inbox.ts';
 export * from './provider-calls.ts';

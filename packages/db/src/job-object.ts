@@ -52,6 +52,8 @@ export function toJobObject(job: Job) {
     cost_usd: job.costUsd === null ? null : Number(job.costUsd),
     error: job.error,
     incomplete_details: job.incompleteDetails,
+    /** When the job's content was erased (DELETE /v1/responses/{id}): input, output and metadata are gone, usage and cost stay. */
+    erased_at: unix(job.erasedAt),
   };
 }
 

@@ -47,6 +47,7 @@ const UNFINISHED: Omit<Job, (typeof KEPT)[number] | (typeof DATES)[number] | 're
   reasoningSummary: null,
   costUsd: null,
   finishedAt: null,
+  erasedAt: null,
   nextCheckAt: null,
   polls: 0,
   updatedAt: new Date(0),

@@ -142,6 +142,7 @@ async function insertJob(db: Database, input: NewJob, now: Date, details: Record
     startedAt: null,
     cancelRequestedAt: null,
     finishedAt: null,
+    erasedAt: null,
     costUsd: null,
   };
   const columns = Object.keys(job).filter((key) => job[key as keyof Job] !== undefined);

@@ -79,6 +79,8 @@ export const jobs = pgTable(
     estimatedInputTokens: integer('estimated_input_tokens'),
     /** The reasoning summary parts of the output (`summary_text` items), kept apart for display. */
     reasoningSummary: jsonb('reasoning_summary').$type<{ type: string; text: string }[]>(),
+    /** When the job's content (input, output, metadata, callback bodies) was erased at the tenant's request; what it cost stays. */
+    erasedAt: timestamp('erased_at', { withTimezone: true, mode: 'date' }),
   },
   (t) => [
     index('jobs_tenant_created_idx').on(t.tenantId, t.createdAt.desc(), t.id.desc()),

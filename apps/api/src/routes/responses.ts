@@ -16,18 +16,26 @@
 import { type Request, type Response, Router } from 'express';
 import { z } from 'zod';
 import { ConflictError, LonghaulError, NotFoundError, ValidationError, isTerminal } from '@longhaul/core';
-import { applyJobEvent, getJobForTenant, type Job } from '@longhaul/db';
+import { applyJobEvent, eraseJobContent, getJobForTenant, type Job } from '@longhaul/db';
 import { jobLogFields } from '@longhaul/runtime';
 import type { ApiContext } from '../context.ts';
 import { idempotencyKeyOf, submitJob } from '../job-submission.ts';
 import { parseInput } from '../request-input.ts';
 import { parseResponseCreate } from '../responses/create-request.ts';
-import { findResponseJob } from '../responses/ids.ts';
-import { toResponseObject } from '../responses/response-object.ts';
+import { findResponseJob, responseIdOf } from '../responses/ids.ts';
+import { inputItemsPage } from '../responses/input-items.ts';
+import { responseStatusOf, toResponseObject } from '../responses/response-object.ts';
+import { callProvider, requireProvider } from '../provider-calls.ts';
 import { sendResponseEvents } from '../responses/stream.ts';
 
 /** How long a cancel waits for the provider to confirm before answering with the response as it is. */
 const CANCEL_WAIT_MS = 5_000;
+
+const inputItemsQuery = z.looseObject({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  order: z.enum(['asc', 'desc']).default('desc'),
+  after: z.string().min(1).max(256).optional(),
+});
 
 const retrieveQuery = z.looseObject({
   stream: z.enum(['true', 'false']).optional(),
@@ -62,7 +70,8 @@ export function responsesRouter(ctx: ApiContext): Router {
   const findJob = async (req: Request): Promise<Job> => {
     const id = String(req.params.id);
     const job = await findResponseJob(db, req.tenantId!, id);
-    if (!job) throw new NotFoundError(`Response with id '${id}' not found.`, 'response_id', 'response_not_found');
+    // An erased (deleted) response is gone, as at OpenAI.
+    if (!job || job.erasedAt !== null) throw new NotFoundError(`Response with id '${id}' not found.`, 'response_id', 'response_not_found');
     return job;
   };
 
@@ -141,6 +150,47 @@ export function responsesRouter(ctx: ApiContext): Router {
     await jobEffects.afterJobChange(result, { type: 'cancel_requested' }, { logger: req.log });
     const current = ctx.following ? await waitForEnd(req, result.job, CANCEL_WAIT_MS) : result.job;
     res.json(toResponseObject(current));
+  });
+
+  router.get('/:id/input_items', async (req: Request, res: Response) => {
+    const query = parseInput(inputItemsQuery, req.query);
+    const job = await findJob(req);
+    res.locals.logFields = jobLogFields(job);
+    res.setHeader('Longhaul-Job-Id', job.id);
+    if (job.responseId === null || !ctx.provider) return void res.json(inputItemsPage(job, query));
+    const provider = ctx.provider;
+    const responseId = job.responseId;
+    const page = await callProvider(() => provider.listInputItems(responseId, { limit: query.limit, order: query.order, after: query.after }, { jobId: job.id })).catch(
+      (err: unknown) => {
+        // Gone at the provider (its retention): the job still has its input.
+        if (err instanceof NotFoundError) return inputItemsPage(job, query);
+        throw err;
+      },
+    );
+    res.json(page);
+  });
+
+  router.delete('/:id', async (req: Request, res: Response) => {
+    const job = await findJob(req);
+    res.locals.logFields = jobLogFields(job);
+    res.setHeader('Longhaul-Job-Id', job.id);
+    if (!isTerminal(job.status)) {
+      throw new ConflictError(
+        `Response ${responseIdOf(job.id)} is still ${responseStatusOf(job.status)}: cancel it (POST /v1/responses/{id}/cancel) or let it finish, then delete it.`,
+        'response_not_finished',
+      );
+    }
+    if (job.responseId !== null) {
+      const provider = requireProvider(ctx);
+      const responseId = job.responseId;
+      await callProvider(() => provider.deleteResponse(responseId, { jobId: job.id })).catch((err: unknown) => {
+        // Already gone at the provider (a retried delete, or its retention): erasing here is what is asked.
+        if (!(err instanceof NotFoundError)) throw err;
+      });
+    }
+    await eraseJobContent(db, job.tenantId, job.id, clock());
+    req.log.child(jobLogFields(job)).info('response deleted: job content erased');
+    res.json({ id: responseIdOf(job.id), object: 'response.deleted', deleted: true });
   });
 
   return router;
