@@ -5,7 +5,7 @@
  * stream resumed after a cut. Plus what makes the switch safe: Idempotency-Key, tenant scoping,
  * Longhaul's own options as extra body fields or headers, callbacks and usage for every response.
  */
-import { createTenant } from '@longhaul/db';
+import { createTenant, setTenantLimits } from '@longhaul/db';
 import OpenAI, { toFile } from 'openai';
 import { specSchemaErrors } from '@longhaul/specs/validation';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -236,6 +236,37 @@ describe('what makes the switch safe', () => {
     await client.responses.create({ model: 'o3', input: 'Plan a bridge.', metadata: sim(20) });
     const after = await stack.api('GET', '/v1/usage');
     expect(after.body.total.jobs).toBe(before.body.total.jobs + 1);
+  });
+
+  it('answers over-limit requests with 429 and Retry-After, which the SDK honours', async () => {
+    const limited = await createTenant(stack.db.db, 'limited tenant');
+    await setTenantLimits(stack.db.db, limited.tenantId, { rpmLimit: 2 });
+    const sdk = new OpenAI({ apiKey: limited.apiKey, baseURL: `${stack.apiUrl}/v1`, maxRetries: 0 });
+    await sdk.responses.create({ model: 'o3', input: 'x', background: true, metadata: sim(20) });
+    await sdk.responses.create({ model: 'o3', input: 'x', background: true, metadata: sim(20) });
+    const over = await sdk.responses.create({ model: 'o3', input: 'x', background: true, metadata: sim(20) }).catch((err: unknown) => err);
+    expect(over).toBeInstanceOf(OpenAI.RateLimitError);
+    const retryAfter = Number((over as InstanceType<typeof OpenAI.RateLimitError>).headers?.get('retry-after'));
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    expect(
+      specSchemaErrors('ErrorResponse', (over as InstanceType<typeof OpenAI.RateLimitError>).error ? { error: (over as InstanceType<typeof OpenAI.RateLimitError>).error } : null),
+    ).toBeNull();
+  });
+
+  it('runs a Longhaul prompt by its id, with variables', async () => {
+    const created = await stack.api('POST', '/v1/prompts', {
+      name: 'support-reply',
+      template: { model: 'o3', reasoning: { effort: 'low' }, instructions: 'You answer for {{company}}.', input: 'Question: {{question}}' },
+    });
+    expect(created.status).toBe(201);
+    const response = await client.responses.create({ prompt: { id: created.body.id, variables: { company: 'Acme', question: 'Where is my parcel?' } }, metadata: sim(20) });
+    expect(response.status).toBe('completed');
+    expect(response.model).toBe('o3');
+    expect(response.prompt).toEqual({ id: created.body.id, version: '1', variables: null });
+    expectValidResponse(response);
+    const sent = await sentToProvider(response);
+    expect(sent.instructions).toBe('You answer for Acme.');
   });
 
   it('refuses store: false with a 400 naming it, and a Longhaul option given twice differently', async () => {
