@@ -154,6 +154,26 @@ describe('the guide through the OpenAI SDK', () => {
     });
   });
 
+  it('runs OpenAI hosted prompts, with a file as a variable', async () => {
+    await stack.simApi('POST', '/sim/prompts', { id: 'pmpt_abc123', version: '2', model: 'gpt-5', instructions: 'Help {{customer_name}} with the {{product}}.' });
+    const response = await client.responses.create({
+      model: 'gpt-5',
+      prompt: { id: 'pmpt_abc123', version: '2', variables: { customer_name: 'Jane Doe', product: '40oz juice box' } },
+      metadata: sim(20),
+    });
+    expect(response.status).toBe('completed');
+    expect(response.prompt).toEqual({ id: 'pmpt_abc123', version: '2', variables: { customer_name: 'Jane Doe', product: '40oz juice box' } });
+    expectValidResponse(response);
+    const file = await client.files.create({ file: await toFile(Buffer.from('%PDF-1.4\n%%EOF\n'), 'draconomicon.pdf', { type: 'application/pdf' }), purpose: 'user_data' });
+    await stack.simApi('POST', '/sim/prompts', { id: 'pmpt_dragons', version: '1', model: 'gpt-5', instructions: 'Tell me about {{topic}}, using {{reference_pdf}}.' });
+    const withFile = await client.responses.create({
+      model: 'gpt-5',
+      prompt: { id: 'pmpt_dragons', variables: { topic: 'Dragons', reference_pdf: { type: 'input_file', file_id: file.id } } },
+      metadata: sim(20),
+    });
+    expect(withFile.status).toBe('completed');
+  });
+
   it('reports cached tokens for a repeated prefix with prompt_cache_key', async () => {
     const prefix = 'You are a careful planner. '.repeat(400);
     const ask = () => client.responses.create({ model: 'o3', instructions: prefix, input: 'Plan a bridge.', prompt_cache_key: 'bridge-planner', metadata: sim(20) });

@@ -50,7 +50,8 @@ function createErrorOf(job: Job): LonghaulError | null {
   if (error.code === 'provider_unavailable' || error.code.startsWith('http_5')) {
     return new LonghaulError(error.message, { code: error.code, status: 502, type: 'server_error' });
   }
-  return new ValidationError(error.message, null, error.code);
+  // The provider's message as its own 400 said it (the SDK's text starts with the status).
+  return new ValidationError(error.message.replace(/^\d{3} /, ''), null, error.code);
 }
 
 export function responsesRouter(ctx: ApiContext): Router {
