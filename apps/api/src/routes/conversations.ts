@@ -14,10 +14,13 @@ import { checkPathIds, ids, parseInput } from '../request-input.ts';
 
 const metadata = z.record(z.string().min(1).max(64), z.string().max(512)).refine((m) => Object.keys(m).length <= 16, { message: 'metadata has at most 16 keys' });
 
-/** Seed items pass through to the provider, which validates them (at most 20, as OpenAI allows). */
+/**
+ * Seed items pass through to the provider, which validates them (at most 20, as OpenAI allows).
+ * Both fields may be null, as OpenAI's document allows and the SDK's types let a caller send.
+ */
 const createBody = z.strictObject({
-  items: z.array(z.looseObject({})).max(20).optional(),
-  metadata: metadata.optional(),
+  items: z.array(z.looseObject({})).max(20).nullish(),
+  metadata: metadata.nullish(),
 });
 
 const itemsQuery = z.strictObject({
@@ -32,10 +35,12 @@ export function conversationsRouter(ctx: ApiContext): Router {
 
   router.post('/', async (req, res) => {
     const body = parseInput(createBody, req.body);
-    await checkFileReferences(ctx.db, req.tenantId!, collectFileReferences(body.items ?? [], 'items'));
+    const items = body.items ?? undefined;
+    const metadata = body.metadata ?? undefined;
+    await checkFileReferences(ctx.db, req.tenantId!, collectFileReferences(items ?? [], 'items'));
     const provider = requireProvider(ctx);
-    const created = await callProvider(() => provider.createConversation(body));
-    await recordConversation(ctx.db, { id: created.id, tenantId: req.tenantId!, metadata: body.metadata ?? {}, createdAt: ctx.clock() });
+    const created = await callProvider(() => provider.createConversation({ items, metadata }));
+    await recordConversation(ctx.db, { id: created.id, tenantId: req.tenantId!, metadata: metadata ?? {}, createdAt: ctx.clock() });
     req.log.info({ tenant_id: req.tenantId, conversation_id: created.id }, 'conversation created');
     res.json(created);
   });

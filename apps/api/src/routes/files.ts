@@ -2,6 +2,11 @@
  * /v1/files: upload (multipart, `purpose=user_data`) through the provider's Files API, list,
  * read and delete. Longhaul records which tenant owns each file: a job may only reference its
  * own tenant's files by `file_id`.
+ *
+ * The answers are OpenAI's File, list and deletion objects, so the official SDK pointed at
+ * Longhaul works unchanged (test/openai-sdk-files-conversations.test.ts): the list takes OpenAI's
+ * `purpose`, `order`, `after` and `limit` (1 to 10 000, default 10 000, as OpenAI's). Reading a
+ * file's bytes back (`/content`) is not offered: the provider adapter has no such call.
  */
 import { Router, type Request } from 'express';
 import multer from 'multer';
@@ -16,6 +21,11 @@ import { checkPathIds, ids, parseInput, textProblem } from '../request-input.ts'
 /** Purposes Longhaul uploads for: files that are model inputs. */
 const PURPOSES = ['user_data'] as const;
 
+/**
+ * OpenAI's File object. `status` is required by OpenAI's document (and deprecated there): a file
+ * is recorded only once the provider has accepted it, and a `user_data` file is usable at once,
+ * so it is always `processed`.
+ */
 export function toFileObject(file: FileRow) {
   return {
     id: file.id,
@@ -24,10 +34,32 @@ export function toFileObject(file: FileRow) {
     created_at: Math.floor(file.createdAt.getTime() / 1000),
     filename: file.filename,
     purpose: file.purpose,
+    status: 'processed' as const,
   };
 }
 
-const listQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(20) });
+/** OpenAI's list parameters, with its bounds and defaults. */
+const listQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(10_000).default(10_000),
+  order: z.enum(['asc', 'desc']).default('desc'),
+  after: ids.file.optional(),
+  purpose: z.string().max(64).optional(),
+});
+
+/**
+ * Form fields of an upload besides `file` and `purpose`. `expires_after` is OpenAI's, but the
+ * provider adapter cannot pass it on: accepting it silently would keep a file the caller meant
+ * to expire, so it is refused by name.
+ */
+function uploadFieldProblem(fields: Record<string, unknown>): ValidationError | null {
+  for (const field of Object.keys(fields)) {
+    if (field === 'purpose') continue;
+    if (field === 'expires_after')
+      return new ValidationError("Longhaul does not support 'expires_after' on uploads: delete the file when it is no longer needed.", 'expires_after', 'unsupported_parameter');
+    return new ValidationError(`Unknown parameter: '${field}'.`, field, 'unknown_parameter');
+  }
+  return null;
+}
 
 export function filesRouter(ctx: ApiContext): Router {
   const router = Router();
@@ -59,7 +91,10 @@ export function filesRouter(ctx: ApiContext): Router {
   router.post('/', async (req, res) => {
     if (!req.is('multipart/form-data')) throw new ValidationError('Upload a file as multipart/form-data with the fields `file` and `purpose`.', null, 'invalid_content_type');
     await receive(req);
-    const purpose = (req.body as Record<string, unknown> | undefined)?.purpose;
+    const fields = (req.body as Record<string, unknown> | undefined) ?? {};
+    const fieldProblem = uploadFieldProblem(fields);
+    if (fieldProblem) throw fieldProblem;
+    const purpose = fields.purpose;
     if (purpose === undefined) throw new ValidationError("Missing required parameter: 'purpose'.", 'purpose', 'missing_required_parameter');
     if (!PURPOSES.includes(purpose as (typeof PURPOSES)[number]))
       throw new ValidationError(`Invalid 'purpose': Longhaul uploads files for model inputs, so it must be one of ${PURPOSES.join(', ')}.`, 'purpose', 'invalid_value');
@@ -85,7 +120,7 @@ export function filesRouter(ctx: ApiContext): Router {
 
   router.get('/', async (req, res) => {
     const query = parseInput(listQuery, req.query);
-    const { data, hasMore } = await listFiles(ctx.db, req.tenantId!, query.limit);
+    const { data, hasMore } = await listFiles(ctx.db, req.tenantId!, query);
     res.json({ object: 'list', data: data.map(toFileObject), first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: hasMore });
   });
 
