@@ -53,11 +53,9 @@ describe('POST /v1/responses', () => {
     expect(resp.status).toBe('queued');
     expect(resp.background).toBe(true);
     expectValidResponse(resp);
-    const seen = new Set<string>([resp.status]);
     while (resp.status === 'queued' || resp.status === 'in_progress') {
       await new Promise((resolve) => setTimeout(resolve, 50));
       resp = await client.responses.retrieve(resp.id);
-      seen.add(resp.status);
       expectValidResponse(resp);
     }
     expect(resp.status).toBe('completed');

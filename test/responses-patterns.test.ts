@@ -131,7 +131,8 @@ describe('the guide through the OpenAI SDK', () => {
       top_p: 0.9,
       user: 'user-1234',
       include: ['reasoning.encrypted_content'],
-      max_tool_calls: 3,
+      // In OpenAI's document, not in this SDK version's types: extra fields go through as they are.
+      ...({ max_tool_calls: 3 } as object),
       prompt_cache_retention: '24h',
       metadata: sim(20),
     });
