@@ -205,6 +205,15 @@ describe('conversations through the SDK', () => {
     expect(rest.data.map(textOf)).toEqual(texts.slice(2));
   });
 
+  it("updates a conversation's metadata (a ConversationResource)", async () => {
+    const conversation = await client.conversations.create({ metadata: { topic: 'draft' } });
+    const updated = await client.conversations.update(conversation.id, { metadata: { topic: 'final', owner: 'ops' } });
+    expectSpec('ConversationResource', updated);
+    expect(updated.metadata).toEqual({ topic: 'final', owner: 'ops' });
+    expect((await client.conversations.retrieve(conversation.id)).metadata).toEqual({ topic: 'final', owner: 'ops' });
+    expect(await failure(stranger.conversations.update(conversation.id, { metadata: { topic: 'theirs' } }))).toBeInstanceOf(OpenAI.NotFoundError);
+  });
+
   it('deletes a conversation (a DeletedConversationResource); afterwards it is a NotFoundError', async () => {
     const conversation = await client.conversations.create({ metadata: { topic: 'short-lived' } });
     const deleted = await client.conversations.delete(conversation.id);

@@ -23,3 +23,11 @@ export async function markConversationDeleted(db: Database, tenantId: string, co
     .set({ deletedAt: at })
     .where(and(eq(conversations.id, conversationId), eq(conversations.tenantId, tenantId)));
 }
+
+/** Record the metadata a conversation was updated with (the provider holds the truth; this is what Longhaul shows and searches). */
+export async function updateConversationMetadata(db: Database, tenantId: string, conversationId: string, metadata: Record<string, string>): Promise<void> {
+  await db
+    .update(conversations)
+    .set({ metadata })
+    .where(and(eq(conversations.id, conversationId), eq(conversations.tenantId, tenantId), isNull(conversations.deletedAt)));
+}

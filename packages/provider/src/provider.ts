@@ -39,6 +39,7 @@ export type ProviderOperation =
   | 'file_delete'
   | 'conversation_create'
   | 'conversation_retrieve'
+  | 'conversation_update'
   | 'conversation_delete'
   | 'conversation_items';
 
@@ -133,6 +134,8 @@ export interface Provider {
   /** Create a conversation (its `items` seed it; `metadata` is the provider's). */
   createConversation(params: { items?: unknown[]; metadata?: Record<string, string> }, context?: CallContext): Promise<ProviderConversation>;
   retrieveConversation(conversationId: string, context?: CallContext): Promise<ProviderConversation>;
+  /** Replace a conversation's metadata (the provider's update). */
+  updateConversation(conversationId: string, params: { metadata: Record<string, string> | null }, context?: CallContext): Promise<ProviderConversation>;
   deleteConversation(conversationId: string, context?: CallContext): Promise<{ id: string; deleted: boolean }>;
   /** One page of a conversation's items (the provider's list object: `data`, `first_id`, `last_id`, `has_more`). */
   listConversationItems(conversationId: string, query: { limit?: number; after?: string; order?: 'asc' | 'desc' }, context?: CallContext): Promise<Record<string, unknown>>;
@@ -269,6 +272,7 @@ export function createProvider(options: ProviderOptions): Provider {
     deleteFile: (id, context) => resource('file_delete', context, () => client.files.delete(id).withResponse()),
     createConversation: (params, context) => resource('conversation_create', context, () => client.conversations.create(params as never, { maxRetries: 0 }).withResponse()),
     retrieveConversation: (id, context) => resource('conversation_retrieve', context, () => client.conversations.retrieve(id).withResponse()),
+    updateConversation: (id, params, context) => resource('conversation_update', context, () => client.conversations.update(id, params as never).withResponse()),
     deleteConversation: (id, context) => resource('conversation_delete', context, () => client.conversations.delete(id).withResponse()),
     // One page only (the SDK's page object would fetch further pages on iteration): the raw list.
     listConversationItems: (id, query, context) =>

@@ -6,7 +6,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { NotFoundError } from '@longhaul/core';
-import { getConversationForTenant, markConversationDeleted, recordConversation } from '@longhaul/db';
+import { getConversationForTenant, markConversationDeleted, recordConversation, updateConversationMetadata } from '@longhaul/db';
 import type { ApiContext } from '../context.ts';
 import { checkFileReferences, collectFileReferences } from '../job-preparation/file-references.ts';
 import { callProvider, requireProvider } from '../provider-calls.ts';
@@ -22,6 +22,9 @@ const createBody = z.strictObject({
   items: z.array(z.looseObject({})).max(20).nullish(),
   metadata: metadata.nullish(),
 });
+
+/** OpenAI's update: the metadata replaces the conversation's (null clears it). */
+const updateBody = z.strictObject({ metadata: metadata.nullable() });
 
 const itemsQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
@@ -50,6 +53,17 @@ export function conversationsRouter(ctx: ApiContext): Router {
     if (!conversation) throw new NotFoundError(`No conversation with id '${req.params.id}'.`, 'id', 'conversation_not_found');
     const provider = requireProvider(ctx);
     res.json(await callProvider(() => provider.retrieveConversation(conversation.id)));
+  });
+
+  router.post('/:id', async (req, res) => {
+    const body = parseInput(updateBody, req.body);
+    const conversation = await getConversationForTenant(ctx.db, req.tenantId!, req.params.id!);
+    if (!conversation) throw new NotFoundError(`No conversation with id '${req.params.id}'.`, 'id', 'conversation_not_found');
+    const provider = requireProvider(ctx);
+    const updated = await callProvider(() => provider.updateConversation(conversation.id, { metadata: body.metadata }));
+    await updateConversationMetadata(ctx.db, req.tenantId!, conversation.id, body.metadata ?? {});
+    req.log.info({ tenant_id: req.tenantId, conversation_id: conversation.id }, 'conversation updated');
+    res.json(updated);
   });
 
   router.get('/:id/items', async (req, res) => {
