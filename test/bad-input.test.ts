@@ -96,6 +96,16 @@ describe('path parameters', () => {
     }
   });
 
+  it('a value of the wrong type is an invalid value, and only an absent one is missing', async () => {
+    const wrongType = await stack.api('POST', '/v1/jobs', jobBody({ metadata: 5 }));
+    expect(wrongType.status).toBe(400);
+    expect(wrongType.body.error).toMatchObject({ code: 'invalid_value', param: 'metadata' });
+    expect(wrongType.body.error.message).not.toMatch(/missing/i);
+    const absent = await stack.api('POST', '/v1/webhook-endpoints', {});
+    expect(absent.status).toBe(400);
+    expect(absent.body.error).toMatchObject({ code: 'missing_required_parameter', param: 'url' });
+  });
+
   it("a prompt's version must be a version number", async () => {
     for (const version of ['%00', LONG, '1%00', '99999999999999999999', '-1', '1.5']) {
       expectRefused(await stack.api('GET', `/v1/prompts/${promptId}/versions/${version}`), `version ${version}`);

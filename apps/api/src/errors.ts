@@ -13,8 +13,22 @@ export function pathToParam(path: readonly PropertyKey[]): string {
   return out;
 }
 
-/** The first zod issue as a ValidationError naming the offending field. */
-export function fromZodError(err: z.ZodError, prefix: string[] = []): ValidationError {
+/** The value at `path` in `root`, or undefined. */
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let current = root;
+  for (const key of path) {
+    if (typeof current !== 'object' || current === null) return undefined;
+    current = (current as Record<PropertyKey, unknown>)[key];
+  }
+  return current;
+}
+
+/**
+ * The first zod issue as a ValidationError naming the offending field. A value of the wrong type
+ * is told from a missing one by looking at `input` (what was parsed) when given: zod 4 does not put
+ * the offending value in its issues.
+ */
+export function fromZodError(err: z.ZodError, prefix: string[] = [], input?: unknown): ValidationError {
   const issue = err.issues[0]!;
   if (issue.code === 'unrecognized_keys') {
     const param = pathToParam([...prefix, ...issue.path, issue.keys[0]!]);
@@ -22,8 +36,9 @@ export function fromZodError(err: z.ZodError, prefix: string[] = []): Validation
   }
   const param = pathToParam([...prefix, ...issue.path]) || null;
   const where = param ? `Invalid '${param}': ` : '';
-  const code = issue.code === 'invalid_type' && issue.input === undefined ? 'missing_required_parameter' : 'invalid_value';
-  const message = issue.code === 'invalid_type' && issue.input === undefined ? `Missing required parameter: '${param}'.` : `${where}${issue.message}.`;
+  const missing = issue.code === 'invalid_type' && (input === undefined ? / received undefined$/.test(issue.message) : valueAt(input, issue.path) === undefined);
+  const code = missing ? 'missing_required_parameter' : 'invalid_value';
+  const message = missing ? `Missing required parameter: '${param}'.` : `${where}${issue.message}.`;
   return new ValidationError(message, param, code);
 }
 

@@ -116,7 +116,7 @@ export function parseInput<T extends z.ZodType>(schema: T, value: unknown): z.in
   const unstorable = unstorableTextError(input);
   if (unstorable) throw unstorable;
   const parsed = schema.safeParse(input);
-  if (!parsed.success) throw fromZodError(parsed.error);
+  if (!parsed.success) throw fromZodError(parsed.error, [], input);
   return parsed.data;
 }
 
