@@ -4,9 +4,10 @@
  *   --jobs N          jobs for the end-to-end and baseline runs (default 2000)
  *   --rate R          submit rate of the latency run, req/s (default 200)
  *   --duration S      length of the latency run, seconds (default 10)
- *   --only X          e2e | system | latency | baseline | detection | callbacks | streaming | memory (default:
- *                     all eight; system: what `npm start` runs, defaults, webhooks and info logs; memory:
- *                     Redis bytes and worker/API RSS with many jobs waiting at the provider), fairness
+ *   --only X          e2e | system | latency | baseline | detection | callbacks | streaming | responses | memory
+ *                     (default: all nine; system: what `npm start` runs, defaults, webhooks and info logs;
+ *                     responses: the latency /v1/responses adds over the simulator, with the openai SDK;
+ *                     memory: Redis bytes and worker/API RSS with many jobs waiting at the provider), fairness
  *                     (two tenants, one at 10x the other's rate: the small one's submit→provider latency
  *                     with the fair queue and with plain FIFO), or ops: the
  *                     CPU cost of each operation a job goes through (a diagnostic, with --iterations N,
@@ -33,6 +34,10 @@
  *   --fairness-orders L     fair,fifo (default both; fifo = fairness off)
  *   --memory-counts L       waiting jobs at which the memory scenario measures, comma-separated
  *                           (default 1000,10000, about 2 minutes; 100000 adds about 10 minutes of submits)
+ *   --responses-creates N   sequential synchronous creates per side and round of the responses scenario (the
+ *                           OpenAI-compatible /v1/responses against the simulator, with the openai SDK; default 100)
+ *   --responses-concurrency C  its requests in flight in the concurrent phases (default 20)
+ *   --responses-rounds R    its rounds, samples pooled (default 3)
  *
  * A measurement, not a test: exits 0 whether or not targets are met (PASS/MISS is printed), and
  * non-zero only when the benchmark itself could not run.
@@ -51,6 +56,7 @@ import { runE2e, type E2eResult } from './e2e.ts';
 import { runLatency, type LatencyResult } from './latency.ts';
 import { runMemory } from './memory.ts';
 import { runOps } from './ops.ts';
+import { runResponses } from './responses.ts';
 import { runPendingCleanups, startStack } from './stack.ts';
 import { formatUsage, loadLine, snapshotUsage, usageBetween } from './usage.ts';
 
@@ -66,8 +72,8 @@ const WORKER_KNOBS: Record<string, string> = {
   POLL_INITIAL_MS: '50',
 };
 
-const SCENARIOS = ['e2e', 'system', 'latency', 'baseline', 'detection', 'callbacks', 'streaming', 'fairness', 'memory', 'ops'] as const;
-const DEFAULT_SCENARIOS: Scenario[] = ['e2e', 'system', 'latency', 'baseline', 'detection', 'callbacks', 'streaming', 'memory'];
+const SCENARIOS = ['e2e', 'system', 'latency', 'baseline', 'detection', 'callbacks', 'streaming', 'responses', 'fairness', 'memory', 'ops'] as const;
+const DEFAULT_SCENARIOS: Scenario[] = ['e2e', 'system', 'latency', 'baseline', 'detection', 'callbacks', 'streaming', 'responses', 'memory'];
 type Scenario = (typeof SCENARIOS)[number];
 type LatencyVariant = 'with' | 'without';
 const VARIANT_LABEL: Record<LatencyVariant, string> = { with: 'worker running', without: 'worker stopped' };
@@ -100,6 +106,9 @@ function parseCli(argv: string[]) {
       'fairness-duration': { type: 'string', default: '20' },
       'fairness-orders': { type: 'string', default: 'fair,fifo' },
       'memory-counts': { type: 'string', default: '1000,10000' },
+      'responses-creates': { type: 'string', default: '100' },
+      'responses-concurrency': { type: 'string', default: '20' },
+      'responses-rounds': { type: 'string', default: '3' },
     },
     strict: true,
   });
@@ -150,6 +159,11 @@ function parseCli(argv: string[]) {
         if (o !== 'fair' && o !== 'fifo') throw new Error(`--fairness-orders lists fair and/or fifo, got '${o}'`);
         return o;
       }),
+    },
+    responses: {
+      creates: Math.round(positive('responses-creates', values['responses-creates'])),
+      concurrency: Math.round(positive('responses-concurrency', values['responses-concurrency'])),
+      rounds: Math.round(positive('responses-rounds', values['responses-rounds'])),
     },
     memoryCounts: values['memory-counts'].split(',').map((c) => Math.round(positive('memory-counts', c))),
     cpuProf: values['cpu-prof'],
@@ -247,6 +261,7 @@ async function main(): Promise<void> {
   if (want('detection')) extraRows.push(...(await runDetection({ ...cli.detection, workerOverrides: cli.overrides, nodeArgs, log })).rows);
   if (want('callbacks')) extraRows.push(...(await runCallbacks({ ...cli.callbacks, workerOverrides: cli.overrides, nodeArgs, log })).rows);
   if (want('fairness')) extraRows.push(...(await runFairness({ ...cli.fairness, submitConcurrency: 2, createMs: 100, nodeArgs, log })).rows);
+  if (want('responses')) extraRows.push(...(await runResponses({ ...cli.responses, workerOverrides: cli.overrides, nodeArgs, log })).rows);
   if (want('memory')) extraRows.push(...(await runMemory({ counts: cli.memoryCounts, concurrency: cli.concurrency, workerOverrides: cli.overrides, nodeArgs, log })).rows);
   if (want('streaming')) {
     const watchers = 1000;
@@ -260,7 +275,7 @@ async function main(): Promise<void> {
       ['streaming: added latency per event p99 (ms)', fmt(s.addedLatency.p99, 2), '<= 30', verdict(s.addedLatency.p99 <= 30)],
     );
   }
-  if (profileDir && (want('detection') || want('callbacks'))) log(`cpu profiles: ${profileDir} (file names carry the pid)`);
+  if (profileDir && (want('detection') || want('callbacks') || want('responses'))) log(`cpu profiles: ${profileDir} (file names carry the pid)`);
 
   const rows: string[][] = [['metric', 'value', 'target', 'result']];
   if (e2e) {
