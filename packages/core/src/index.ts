@@ -13,3 +13,4 @@ export * from './prompts.ts';
 export * from './models.ts';
 export * from './delivery-state.ts';
 export * from './vocabulary.ts';
+export * from './response-cache.ts';

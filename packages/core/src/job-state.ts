@@ -16,6 +16,8 @@
  *
  *   any non-terminal ──deadline──▶ expired
  *
+ *   pending ──cache_hit──▶ completed (an identical request's result: response-cache.ts)
+ *
  * The work that follows a change (the next poll, following a stream, cancelling at the provider)
  * is decided beside this, by `nextWorkFor()` in next-work.ts.
  */
@@ -80,7 +82,9 @@ export type JobEvent =
   /** The provider no longer knows the response (404 on retrieve): it cannot finish. */
   | { type: 'response_lost'; error: JobError }
   /** The job passed its deadline without finishing. */
-  | { type: 'expired' };
+  | { type: 'expired' }
+  /** An identical request's completed result answers the job (response-cache.ts): it never reaches the provider. */
+  | { type: 'cache_hit' };
 
 export type TransitionError = { code: 'job_terminal'; message: string } | { code: 'illegal_transition'; message: string };
 
@@ -171,6 +175,10 @@ export function transition(job: { status: JobStatus }, event: JobEvent): Transit
     }
     case 'expired':
       return ok(JobStatus.Expired, from);
+    case 'cache_hit': {
+      if (from === JobStatus.Pending) return ok(JobStatus.Completed, from);
+      return refuse('illegal_transition', `a ${from} job is already at the provider; it cannot be answered from the cache`);
+    }
     default:
       return assertNever(event);
   }

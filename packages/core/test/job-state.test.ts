@@ -9,6 +9,7 @@ const ALL_EVENTS: JobEvent[] = [
   { type: 'submit_failed', error: { code: 'invalid_request', message: 'bad' } },
   { type: 'response_lost', error: { code: 'response_not_found', message: 'gone' } },
   { type: 'expired' },
+  { type: 'cache_hit' },
 ];
 
 describe('transition', () => {
@@ -29,6 +30,13 @@ describe('transition', () => {
           expect(result.error.code).toBe('job_terminal');
         }
       }
+    }
+  });
+
+  it('answers only a pending job from the cache', () => {
+    expect(transition({ status: 'pending' }, { type: 'cache_hit' })).toEqual({ ok: true, status: 'completed', changed: true });
+    for (const status of ['queued', 'in_progress', 'cancelling'] as const) {
+      expect(transition({ status }, { type: 'cache_hit' })).toMatchObject({ ok: false, error: { code: 'illegal_transition' } });
     }
   });
 
