@@ -1,6 +1,7 @@
 /**
  * The body of `POST /v1/jobs`: the Responses create parameters a reasoning job needs, plus
- * Longhaul's own `callback_url`. Strict objects everywhere we define the shape, so a misspelt
+ * Longhaul's own fields (`callback_url`, `previous_job_id`, `expected_duration_seconds`), which
+ * are never sent to the provider. Strict objects everywhere we define the shape, so a misspelt
  * field is a 400 naming it rather than silently ignored.
  */
 import { z } from 'zod';
@@ -68,6 +69,9 @@ const httpUrl = z
     }
   }, 'must be an absolute http(s) URL');
 
+/** The longest completion hint: a day, beyond any response OpenAI runs. */
+const MAX_EXPECTED_DURATION_SECONDS = 86_400;
+
 /** A prompt variable: text, or a content part (a file or image given as the variable's value). */
 const promptVariable = z.union([z.string().max(1_000_000), inputText, inputImage, inputFile]);
 
@@ -126,6 +130,11 @@ export const jobRequestSchema = z.strictObject({
   stream: z.boolean().optional(),
   store: z.literal(true).optional(),
   callback_url: httpUrl.optional(),
+  /**
+   * The completion hint: how long the job is expected to take at the provider, in seconds
+   * (fractions allowed). Its polls wait for about that long (schedules.ts in @longhaul/core).
+   */
+  expected_duration_seconds: z.number().positive().max(MAX_EXPECTED_DURATION_SECONDS).optional(),
 });
 
 export type JobRequest = z.infer<typeof jobRequestSchema>;
@@ -136,7 +145,15 @@ export function splitJobRequest(body: JobRequest): {
   metadata: Record<string, string>;
   callbackUrl: string | null;
   previousJobId: string | null;
+  /** The completion hint in whole milliseconds (at least 1), null when none was given. */
+  expectedDurationMs: number | null;
 } {
-  const { callback_url, metadata: meta, background: _b, store: _s, previous_job_id, ...providerParams } = body;
-  return { providerParams, metadata: meta ?? {}, callbackUrl: callback_url ?? null, previousJobId: previous_job_id ?? null };
+  const { callback_url, metadata: meta, background: _b, store: _s, previous_job_id, expected_duration_seconds, ...providerParams } = body;
+  return {
+    providerParams,
+    metadata: meta ?? {},
+    callbackUrl: callback_url ?? null,
+    previousJobId: previous_job_id ?? null,
+    expectedDurationMs: expected_duration_seconds === undefined ? null : Math.max(1, Math.round(expected_duration_seconds * 1000)),
+  };
 }

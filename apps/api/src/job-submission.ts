@@ -92,6 +92,7 @@ export async function submitJob(deps: ApiContext, req: Request, submission: Subm
       promptId: prepared.promptId,
       promptVersion: prepared.promptVersion,
       estimatedInputTokens: prepared.estimatedInputTokens,
+      expectedDurationMs: prepared.expectedDurationMs,
       deadlineAt: new Date(now.getTime() + config.jobDeadlineMs),
     },
     now,

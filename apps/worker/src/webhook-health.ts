@@ -21,6 +21,9 @@
  *   it by now (`adaptivePollAfter`, from the poll work item's age), so no job waits for a webhook
  *   that will not come. If that worker dies half-way, the rest keep their safety poll.
  * - Redis unreachable: the cache stays as it was and the counts wait for the next flush.
+ * - A job's completion hint (`expected_duration_seconds`) is its expected duration
+ *   (`expectedDurationMs`) ahead of its kind's; a hinted job's duration is still learned for its
+ *   kind, but the hint is never what tells a late webhook (`pollFoundFinished`).
  */
 import type { Job as QueueJob } from 'bullmq';
 import {
@@ -215,7 +218,8 @@ export function startWebhookHealth(deps: WebhookHealthDeps): WebhookHealthTracke
   let closing: Promise<void> | undefined;
   return {
     webhookHealth: () => health.state,
-    expectedDurationMs: (job: Job) => expected.get(durationKind(job.model, job.request)),
+    // The job's own completion hint, when it gave one, before what was learned of its kind.
+    expectedDurationMs: (job: Job) => job.expectedDurationMs ?? expected.get(durationKind(job.model, job.request)),
     jobFinished(job: Job, durationMs: number) {
       addDuration(seen, durationKind(job.model, job.request), durationMs);
     },
@@ -223,6 +227,9 @@ export function startWebhookHealth(deps: WebhookHealthDeps): WebhookHealthTracke
       seen.arrived += 1;
     },
     pollFoundFinished(job, response) {
+      // Against the learned duration only, never the job's hint: the learned one holds the usual
+      // webhook delay (webhookIsLate), a client's hint does not, and a wrong hint must not count
+      // as a lost webhook against every job's schedule.
       const found = {
         response,
         nowMs: clock().getTime(),

@@ -23,6 +23,9 @@
  * - in `hybrid` mode the schedule follows the webhooks' health (`options.webhooks`): while they
  *   arrive, polls are a safety net (the first when the job's webhook is overdue, from its
  *   `expectedDurationMs`, then every safety interval); otherwise the growing schedule;
+ * - a job with a completion hint (`hintedDurationMs`) has it replace the learned duration of its
+ *   kind for its safety poll, and, polled as the primary means, its first poll waits about the
+ *   hint and the growing schedule then starts over (schedules.ts has the exact rule);
  * - a stream the provider will no longer serve is tried again on the poll schedule, `webhook`
  *   mode included (its 5-minute safety interval would leave the stream's watchers waiting);
  * - an overdue job (its work item lost with Redis, found by the sweeper) gets its work again at
@@ -94,6 +97,11 @@ export interface WorkSubject {
   streamed: boolean;
   /** How long a job of its kind is expected to take at the provider (expected-duration.ts); absent: not known. */
   expectedDurationMs?: number;
+  /**
+   * The job's own completion hint (schedules.ts `completionHintMs`); absent: none given. Given for
+   * every change, not only `submitted`: the polls after the first follow a schedule shifted by it.
+   */
+  hintedDurationMs?: number;
 }
 
 const SUBMIT: WorkItem = { kind: 'submit' };
@@ -107,7 +115,7 @@ const NOTHING: readonly WorkItem[] = [];
  */
 export function nextWorkFor(job: WorkSubject, change: JobChange, options: NextWorkOptions = {}): readonly WorkItem[] {
   const mode = options.completionMode ?? 'hybrid';
-  const context = { webhooks: options.webhooks, expectedDurationMs: job.expectedDurationMs };
+  const context = { webhooks: options.webhooks, expectedDurationMs: job.expectedDurationMs, hintedDurationMs: job.hintedDurationMs };
   const poll = (attempt: number, pollAfterMs?: number): WorkItem => ({ kind: 'poll', attempt, delayMs: nextPollDelayMs(mode, attempt, options.poll, pollAfterMs, context) });
 
   if (isTerminal(job.status)) return change.type === 'webhook' ? [RETIRE_POLL] : NOTHING;

@@ -1,6 +1,21 @@
 /**
  * Retry and poll schedules: pure functions of (attempt, elapsed). Callers pass randomness in so
  * the schedules stay deterministic under test.
+ *
+ * A job's completion hint (`expected_duration_seconds` on its request, stored as
+ * `expected_duration_ms`; `completionHintMs` keeps it within the job's deadline) says how long it
+ * is expected to take at the provider. It shapes the poll schedule, by completion mode:
+ * - primary polling (`poll` mode; `hybrid` while webhooks are not `healthy`): poll 0 waits
+ *   `max(pollDelayMs(0), 0.9 × hint)`: about the hint, never less than the schedule's own first
+ *   delay (the provider's `openai-poll-after-ms`, when it is larger, still wins); poll n ≥ 1 waits
+ *   `pollDelayMs(n − 1)`: the adaptive schedule from its start. A 300 s job hinted 300 s costs 6
+ *   polls (at 270, 271, 273, 277, 285, 301 s) instead of 14; one that ends before 90 % of its hint
+ *   costs 1. A hint too short costs a few polls more than an exact one (after the first poll the
+ *   job is polled as a new one would be); a hint too long delays finding the job, up to 90 % of
+ *   the hint for one that ends at once: the hint is the client's trade of latency for calls.
+ * - `hybrid` with webhooks `healthy`: the hint replaces the learned expected duration of the job's
+ *   kind (`safetyNetPollDelayMs`): its one safety poll comes `webhookGraceMs` after the hint.
+ * - `webhook`: unchanged, every `safetyIntervalMs`.
  */
 import type { WebhookHealthState } from './webhook-health.ts';
 
@@ -46,19 +61,54 @@ export function pollDelayMs(attempt: number, options: PollScheduleOptions = {}, 
   return Math.round(Math.min(max, initial * factor ** Math.max(0, attempt)));
 }
 
-/** What hybrid mode's choice of schedule depends on. */
+/** Share of a job's completion hint its first primary poll waits: a job that ends a little early is found by that poll, one on time a few polls later. */
+const HINTED_FIRST_POLL_SHARE = 0.9;
+
+/** What the choice of schedule depends on, beyond the mode. */
 export interface PollContext {
   /** The webhooks' health: `healthy` polls as a safety net; anything else (or absent) polls adaptively. */
   webhooks?: WebhookHealthState;
-  /** How long the job is expected to take at the provider (expected-duration.ts); absent: not known. */
+  /** How long a job of its kind is expected to take at the provider, as learned (expected-duration.ts); absent: not known. */
   expectedDurationMs?: number;
+  /**
+   * The job's own completion hint (`completionHintMs`); absent: none given. It replaces
+   * `expectedDurationMs` and shapes primary polling (`hintedPollDelayMs`).
+   */
+  hintedDurationMs?: number;
 }
 
-/** Delay before poll number `attempt` (0-based) in the given completion mode. */
+/** Delay before poll number `attempt` (0-based) in the given completion mode (the rule: the design note above). */
 export function nextPollDelayMs(mode: CompletionMode, attempt: number, options: PollScheduleOptions = {}, providerHintMs?: number, context: PollContext = {}): number {
   if (mode === 'webhook') return options.safetyIntervalMs ?? 300_000;
-  if (mode === 'hybrid' && context.webhooks === 'healthy') return safetyNetPollDelayMs(attempt, options, context.expectedDurationMs);
+  if (mode === 'hybrid' && context.webhooks === 'healthy') return safetyNetPollDelayMs(attempt, options, context.hintedDurationMs ?? context.expectedDurationMs);
+  if (context.hintedDurationMs !== undefined) return hintedPollDelayMs(attempt, context.hintedDurationMs, options, providerHintMs);
   return pollDelayMs(attempt, options, providerHintMs);
+}
+
+/**
+ * Primary polling of a job with a completion hint: poll 0 after about the hint (90 % of it, at
+ * least the adaptive schedule's first delay, which the provider's poll hint may set), then the
+ * adaptive schedule from its start (poll n ≥ 1 is its poll n − 1). Waiting the whole hint would
+ * find a job that ends on time one poll later; 90 % finds a job that ends up to a tenth early
+ * by the first poll and one on time within a few.
+ */
+export function hintedPollDelayMs(attempt: number, hintedDurationMs: number, options: PollScheduleOptions = {}, providerHintMs?: number): number {
+  if (attempt > 0) return pollDelayMs(attempt - 1, options, providerHintMs);
+  const first = pollDelayMs(0, options, providerHintMs);
+  if (!Number.isFinite(hintedDurationMs)) return first;
+  return Math.round(Math.max(first, HINTED_FIRST_POLL_SHARE * hintedDurationMs));
+}
+
+/**
+ * A job's completion hint (its stored `expected_duration_ms`) as the schedules take it: at most
+ * the time left until its deadline (`untilDeadlineMs`, from its submission), so a hint longer than
+ * the job may run still has it polled before the sweeper expires it (the default deadline, 6 h,
+ * is shorter than the longest hint, 24 h); undefined when the job gave none.
+ */
+export function completionHintMs(hintMs: number | null | undefined, untilDeadlineMs?: number): number | undefined {
+  if (hintMs === null || hintMs === undefined || !Number.isFinite(hintMs) || hintMs <= 0) return undefined;
+  if (untilDeadlineMs === undefined || !Number.isFinite(untilDeadlineMs)) return hintMs;
+  return Math.max(0, Math.min(hintMs, untilDeadlineMs));
 }
 
 /**
@@ -74,10 +124,10 @@ export function pollsArePrimary(mode: CompletionMode, webhooks?: WebhookHealthSt
 /**
  * Hybrid mode while webhooks arrive: polls are only a safety net, for the webhook that gets lost.
  * A job's first poll comes when its webhook is overdue: `webhookGraceMs` after the job is expected
- * to have finished (`expectedDurationMs`; at most `safetyIntervalMs` after it); a job of no known
- * duration is first polled after `safetyIntervalMs`. Every later poll follows `safetyIntervalMs`
- * after the one before. The provider's poll hint is not followed: the webhook is what is waited
- * for.
+ * to have finished (`expectedDurationMs`: its completion hint, else the learned duration of its
+ * kind; at most `safetyIntervalMs` after it); a job of no known duration is first polled after
+ * `safetyIntervalMs`. Every later poll follows `safetyIntervalMs` after the one before. The
+ * provider's poll hint is not followed: the webhook is what is waited for.
  *
  * So a job whose webhook arrives costs no poll at all (the webhook retires it), however long it
  * runs, and one whose webhook is lost is found a grace period after its expected end. (The first

@@ -48,6 +48,8 @@ export function toJobObject(job: Job) {
     /** The Longhaul prompt and version this job was rendered from (hosted `pmpt_` prompts: version as given). */
     prompt: job.promptId ? { id: job.promptId, version: job.promptVersion } : hostedPrompt(job.request),
     estimated_input_tokens: job.estimatedInputTokens,
+    /** The completion hint the job was created with (seconds); null when it gave none. */
+    expected_duration_seconds: job.expectedDurationMs === null ? null : job.expectedDurationMs / 1000,
     /** Estimated from usage at the configured price table (USD); null until usage is known or for unpriced models. */
     cost_usd: job.costUsd === null ? null : Number(job.costUsd),
     error: job.error,

@@ -4,7 +4,8 @@
  * The row without its request body: of the create parameters only what the poll path reads is
  * kept (`stream`, `conversation`, `prompt`, `reasoning.effort`, `service_tier`: the job object's
  * derived fields and the job's duration kind), and of the row only the columns set (a job that is
- * not finished has no output, usage or error yet). About 400 bytes of Redis with no metadata; a
+ * not finished has no output, usage or error yet; its completion hint, which sets the delay of
+ * every poll after the first, is kept). About 400 bytes of Redis with no metadata; a
  * poll work item carries one only for a poll due soon (job-effects.ts `pollSnapshot`).
  *
  * A snapshot can be stale: the job may have moved on since it was taken. That is safe where it is
@@ -32,6 +33,7 @@ const KEPT = [
   'promptId',
   'promptVersion',
   'estimatedInputTokens',
+  'expectedDurationMs',
 ] as const satisfies readonly (keyof Job)[];
 const DATES = ['deadlineAt', 'createdAt', 'submittedAt', 'startedAt', 'cancelRequestedAt'] as const satisfies readonly (keyof Job)[];
 /** The create parameters the poll path reads. */

@@ -25,6 +25,8 @@ export interface NewJob {
   promptVersion?: number | null;
   /** Input tokens estimated before submission (charged to the tenant's TPM budget). */
   estimatedInputTokens?: number | null;
+  /** The job's completion hint: how long it is expected to take at the provider (`expected_duration_seconds`). */
+  expectedDurationMs?: number | null;
 }
 
 export interface IdempotencyInput {
@@ -125,6 +127,7 @@ async function insertJob(db: Database, input: NewJob, now: Date, details: Record
     promptId: input.promptId ?? null,
     promptVersion: input.promptVersion ?? null,
     estimatedInputTokens: input.estimatedInputTokens ?? null,
+    expectedDurationMs: input.expectedDurationMs ?? null,
     reasoningSummary: null,
     status: JobStatus.Pending,
     responseId: null,

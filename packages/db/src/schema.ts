@@ -77,6 +77,8 @@ export const jobs = pgTable(
     promptVersion: integer('prompt_version'),
     /** Input tokens estimated before submission: what the tenant's tokens-per-minute budget is charged. */
     estimatedInputTokens: integer('estimated_input_tokens'),
+    /** The job's completion hint (`expected_duration_seconds`): how long it is expected to take at the provider; shapes its polls. */
+    expectedDurationMs: integer('expected_duration_ms'),
     /** The reasoning summary parts of the output (`summary_text` items), kept apart for display. */
     reasoningSummary: jsonb('reasoning_summary').$type<{ type: string; text: string }[]>(),
     /** When the job's content (input, output, metadata, callback bodies) was erased at the tenant's request; what it cost stays. */

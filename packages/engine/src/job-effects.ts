@@ -37,6 +37,9 @@
  *   schedule `nextWorkFor` chooses depends on the webhooks' health and on how long a job of this
  *   kind is expected to take, both read from the tracker's cache (no Redis round trip here); a
  *   job that finished at the provider is reported to it, for the expected durations.
+ * - A job's completion hint (`expectedDurationMs`, its `expected_duration_seconds`) goes to
+ *   `nextWorkFor` with every change, in every mode, kept within the time left until its deadline
+ *   (`completionHintMs`): the polls after the first follow a schedule it shifted.
  *
  * Why a package of its own (@longhaul/engine) rather than @longhaul/queue: it needs Postgres (the
  * job's row, its tenant's limit through admission.ts), Redis (queues, streams) and the metrics;
@@ -53,6 +56,7 @@ import {
   type WorkItem,
   type WorkSubject,
   assertNever,
+  completionHintMs,
   isTerminal,
   nextPollDelayMs,
   nextWorkFor,
@@ -100,6 +104,8 @@ export interface JobEffectsDeps {
   config?: JobEffectsConfig;
   /** Hybrid mode's view of webhooks (the worker's); absent: the completion mode's fixed schedule (the API). */
   detection?: CompletionDetection;
+  /** What time it is: a job not yet submitted counts its time left to its deadline from now (`firstCheckDelayMs`). Default the system clock. */
+  clock?: () => Date;
 }
 
 /** The result of a state change (`changeJobState`), or a new job as `{ ok: true, changed: true, job }`. */
@@ -178,6 +184,7 @@ export function createJobEffects(deps: JobEffectsDeps): JobEffects {
   const defer = config.onDispatchFailure === 'defer';
   const retentionSeconds = config.streamRetentionSeconds ?? 86_400;
   const { detection } = deps;
+  const clock = deps.clock ?? (() => new Date());
 
   /** What a poll work item carries of its job: a snapshot for a primary poll due soon, else nothing (see `JobEffects.pollSnapshot`). */
   const pollSnapshot = (job: Job, delayMs: number) =>
@@ -185,11 +192,15 @@ export function createJobEffects(deps: JobEffectsDeps): JobEffects {
 
   /** The schedules, with the webhooks' health as last read. */
   const workOptions = (): NextWorkOptions => (detection ? { ...config, webhooks: detection.webhookHealth() } : config);
-  /** The job as `nextWorkFor` sees it; its expected duration only matters to the poll after its submission. */
+  /**
+   * The job as `nextWorkFor` sees it. The learned expected duration only matters to the poll after
+   * its submission; the job's own hint to every poll (the later ones follow a schedule it shifted).
+   */
   const subject = (job: Job, change: JobChange): WorkSubject => ({
     status: job.status,
     streamed: job.request.stream === true,
     expectedDurationMs: change.type === 'submitted' ? detection?.expectedDurationMs(job) : undefined,
+    hintedDurationMs: completionHintMs(job.expectedDurationMs, job.deadlineAt.getTime() - (job.submittedAt ?? clock()).getTime()),
   });
 
   async function publishLifecycle(job: Job, change: JobChange['type'] | 'stream_ended', log: Logger): Promise<void> {

@@ -34,6 +34,8 @@ export interface PreparedJob {
   promptId: string | null;
   promptVersion: number | null;
   estimatedInputTokens: number;
+  /** The job's completion hint (`expected_duration_seconds`), null when none was given. */
+  expectedDurationMs: number | null;
 }
 
 export async function prepareJob(ctx: ApiContext, tenantId: string, body: JobRequest): Promise<PreparedJob> {
@@ -64,5 +66,6 @@ export async function prepareJob(ctx: ApiContext, tenantId: string, body: JobReq
     promptId: prompt.promptId,
     promptVersion: prompt.promptVersion,
     estimatedInputTokens: estimateInputTokens(providerParams, { fileBytes: (id) => files.fileBytes.get(id) }) + thread.contextTokens,
+    expectedDurationMs: split.expectedDurationMs,
   };
 }

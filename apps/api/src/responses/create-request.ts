@@ -4,8 +4,9 @@
  * OpenAI's 400 naming the `param`), plus Longhaul's own options, given as extra body fields (what
  * the SDK sends when they are added to the params) or as `Longhaul-*` headers:
  *
- *   callback_url      / Longhaul-Callback-Url       signed callbacks when the response ends
- *   previous_job_id   / Longhaul-Previous-Job-Id    continue an earlier job
+ *   callback_url               / Longhaul-Callback-Url        signed callbacks when the response ends
+ *   previous_job_id            / Longhaul-Previous-Job-Id     continue an earlier job
+ *   expected_duration_seconds  / Longhaul-Expected-Duration   the completion hint: how long it is expected to run
  *
  * What the client asked of the mode (`background`, `stream`) decides how the answer is given;
  * at the provider every response runs in background mode. `previous_response_id` may name a
@@ -21,8 +22,15 @@ import { inputProblemError, findUnstorableText } from '../request-input.ts';
 import { jobIdOfResponseId } from './ids.ts';
 
 /** Longhaul's options: body field → header. */
-const LONGHAUL_OPTIONS = { callback_url: 'Longhaul-Callback-Url', previous_job_id: 'Longhaul-Previous-Job-Id' } as const;
+const LONGHAUL_OPTIONS = {
+  callback_url: 'Longhaul-Callback-Url',
+  previous_job_id: 'Longhaul-Previous-Job-Id',
+  expected_duration_seconds: 'Longhaul-Expected-Duration',
+} as const;
 type LonghaulOption = keyof typeof LONGHAUL_OPTIONS;
+/** Options that are numbers: a header is text, read as a number when it is written as one (else it stays text, which the option's schema refuses). */
+const NUMERIC_OPTIONS: ReadonlySet<LonghaulOption> = new Set(['expected_duration_seconds']);
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)$/;
 
 /** OpenAI allows 16 metadata keys; Longhaul adds JOB_ID_METADATA_KEY to what it sends. */
 const MAX_METADATA_KEYS = 15;
@@ -37,7 +45,8 @@ export interface ResponseCreate {
 }
 
 function optionOf(req: Request, body: Record<string, unknown>, option: LonghaulOption): unknown {
-  const header = req.get(LONGHAUL_OPTIONS[option]);
+  const text = req.get(LONGHAUL_OPTIONS[option])?.trim();
+  const header = text !== undefined && NUMERIC_OPTIONS.has(option) && DECIMAL.test(text) ? Number(text) : text;
   const field = body[option];
   if (header !== undefined && field !== undefined && header !== field) {
     throw new ValidationError(`'${option}' is given both as a body field and as the ${LONGHAUL_OPTIONS[option]} header, with different values.`, option, 'conflicting_parameters');
@@ -52,10 +61,11 @@ export function parseResponseCreate(req: Request): ResponseCreate {
   }
   const unstorable = findUnstorableText(raw);
   if (unstorable) throw inputProblemError(unstorable);
-  const { callback_url: _c, previous_job_id: _p, ...params } = raw as Record<string, unknown>;
+  const { callback_url: _c, previous_job_id: _p, expected_duration_seconds: _e, ...params } = raw as Record<string, unknown>;
   const options = {
     callback_url: optionOf(req, raw as Record<string, unknown>, 'callback_url'),
     previous_job_id: optionOf(req, raw as Record<string, unknown>, 'previous_job_id'),
+    expected_duration_seconds: optionOf(req, raw as Record<string, unknown>, 'expected_duration_seconds'),
   };
   for (const option of Object.keys(options) as LonghaulOption[]) {
     if (options[option] === undefined) continue;
@@ -108,6 +118,7 @@ export function parseResponseCreate(req: Request): ResponseCreate {
     ...params,
     ...(options.callback_url === undefined ? {} : { callback_url: options.callback_url }),
     ...(previousJobId === undefined ? {} : { previous_job_id: previousJobId }),
+    ...(options.expected_duration_seconds === undefined ? {} : { expected_duration_seconds: options.expected_duration_seconds }),
   } as JobRequest;
   return {
     body,

@@ -1,0 +1,1 @@
+ALTER TABLE "jobs" ADD COLUMN "expected_duration_ms" integer;
