@@ -5,7 +5,7 @@
  * field is a 400 naming it rather than silently ignored.
  */
 import { z } from 'zod';
-import { JOB_ID_METADATA_KEY } from '@longhaul/core';
+import { type CacheSetting, JOB_ID_METADATA_KEY, MAX_CACHE_TTL_SECONDS } from '@longhaul/core';
 import { ids } from './request-input.ts';
 
 /** OpenAI's limit; Longhaul's JOB_ID_METADATA_KEY counts towards it. */
@@ -75,6 +75,22 @@ const MAX_EXPECTED_DURATION_SECONDS = 86_400;
 /** A prompt variable: text, or a content part (a file or image given as the variable's value). */
 const promptVariable = z.union([z.string().max(1_000_000), inputText, inputImage, inputFile]);
 
+/** `{"ttl_seconds": 86400, "continuations"?: true}`, or `false`; also a prompt version's default. */
+export const cacheSetting = z.union([
+  z.literal(false),
+  z.strictObject({
+    ttl_seconds: z.number().int().positive().max(MAX_CACHE_TTL_SECONDS, `at most ${MAX_CACHE_TTL_SECONDS} s (30 days)`),
+    continuations: z.boolean().optional(),
+  }),
+]);
+
+/** The cache setting as core's rules take it. */
+export function toCacheSetting(raw: z.infer<typeof cacheSetting> | null | undefined): CacheSetting | false | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  if (raw === false) return false;
+  return { ttlSeconds: raw.ttl_seconds, continuations: raw.continuations };
+}
+
 export const jobRequestSchema = z.strictObject({
   /** Required unless the prompt supplies it. */
   model: z.string().min(1).max(256).optional(),
@@ -135,6 +151,8 @@ export const jobRequestSchema = z.strictObject({
    * (fractions allowed). Its polls wait for about that long (schedules.ts in @longhaul/core).
    */
   expected_duration_seconds: z.number().positive().max(MAX_EXPECTED_DURATION_SECONDS).optional(),
+  /** Response caching for this job: an identical earlier result answers it (`false`: never, whatever the defaults). */
+  cache: cacheSetting.optional(),
 });
 
 export type JobRequest = z.infer<typeof jobRequestSchema>;
@@ -147,9 +165,11 @@ export function splitJobRequest(body: JobRequest): {
   previousJobId: string | null;
   /** The completion hint in whole milliseconds (at least 1), null when none was given. */
   expectedDurationMs: number | null;
+  cache: CacheSetting | false | undefined;
 } {
-  const { callback_url, metadata: meta, background: _b, store: _s, previous_job_id, expected_duration_seconds, ...providerParams } = body;
+  const { callback_url, metadata: meta, background: _b, store: _s, previous_job_id, expected_duration_seconds, cache, ...providerParams } = body;
   return {
+    cache: toCacheSetting(cache),
     providerParams,
     metadata: meta ?? {},
     callbackUrl: callback_url ?? null,

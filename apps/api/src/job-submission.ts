@@ -8,8 +8,8 @@
 import { createHash } from 'node:crypto';
 import type { Request } from 'express';
 import { z } from 'zod';
-import { ValidationError } from '@longhaul/core';
-import { createJob, findIdempotentReplay, type Job } from '@longhaul/db';
+import { ValidationError, cacheDecision, isTerminal, responseCacheKey } from '@longhaul/core';
+import { applyCacheHit, claimCacheEntry, createJob, findIdempotentReplay, getJobForTenant, lookupCacheEntry, waitForCacheSource, type Job } from '@longhaul/db';
 import { checkCallbackUrlResolved } from '@longhaul/callbacks';
 import { jobLogFields } from '@longhaul/runtime';
 import type { ApiContext } from './context.ts';
@@ -79,6 +79,7 @@ export async function submitJob(deps: ApiContext, req: Request, submission: Subm
     if (!checked.ok) throw new ValidationError(`Invalid 'callback_url': ${checked.reason}.`, 'callback_url', 'url_not_allowed');
   }
   const now = clock();
+  const cacheKey = await cacheKeyOf(deps, tenantId, prepared);
   const { job, replayed } = await createJob(
     db,
     {
@@ -93,6 +94,7 @@ export async function submitJob(deps: ApiContext, req: Request, submission: Subm
       promptVersion: prepared.promptVersion,
       estimatedInputTokens: prepared.estimatedInputTokens,
       expectedDurationMs: prepared.expectedDurationMs,
+      cacheKey,
       deadlineAt: new Date(now.getTime() + config.jobDeadlineMs),
     },
     now,
@@ -100,9 +102,62 @@ export async function submitJob(deps: ApiContext, req: Request, submission: Subm
   );
   if (replayed) {
     req.log.child(jobLogFields(job)).info({ idempotency_key: idempotencyKey }, 'idempotent replay');
-  } else {
-    req.log.child(jobLogFields(job)).info({ model: job.model }, 'job accepted');
-    await jobEffects.afterJobChange({ ok: true, changed: true, job }, { type: 'created' }, { logger: req.log });
+    return { job, replayed };
   }
+  req.log.child(jobLogFields(job)).info({ model: job.model }, 'job accepted');
+  if (cacheKey) {
+    const answered = await answerFromCache(deps, req, job, cacheKey, prepared);
+    if (answered) return { job: answered, replayed: false };
+  }
+  await jobEffects.afterJobChange({ ok: true, changed: true, job }, { type: 'created' }, { logger: req.log });
   return { job, replayed };
+}
+
+/** The job's response-cache key, when its request may be cached (the job's setting, its prompt version's, its tenant's). */
+async function cacheKeyOf(deps: ApiContext, tenantId: string, prepared: PreparedJob): Promise<string | null> {
+  if (prepared.cache.job === false) return null;
+  const tenantTtl = prepared.cache.job || prepared.cache.prompt ? 0 : (await deps.admission.limits.of(tenantId)).cacheTtlSeconds;
+  const decision = cacheDecision(prepared.providerParams, { job: prepared.cache.job, prompt: prepared.cache.prompt, tenant: tenantTtl > 0 ? { ttlSeconds: tenantTtl } : null });
+  return decision.cache ? responseCacheKey(prepared.providerParams) : null;
+}
+
+/**
+ * A cacheable job, just written: answered at once from an identical completed job, left waiting
+ * for an identical job still running (single flight; that job's end answers or releases it), or,
+ * when there is neither, made the entry's source. Returns the job when it is taken care of here,
+ * null when it goes to the provider as any job does.
+ */
+async function answerFromCache(deps: ApiContext, req: Request, job: Job, key: string, prepared: PreparedJob): Promise<Job | null> {
+  const { db, clock, jobEffects, metrics } = deps;
+  const ttlSeconds = (prepared.cache.job || prepared.cache.prompt)?.ttlSeconds ?? (await deps.admission.limits.of(job.tenantId)).cacheTtlSeconds;
+  // Created like any job, though no submit turn follows.
+  const created = () => metrics.jobCreated(job.model);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const found = await lookupCacheEntry(db, job.tenantId, key, clock());
+    if (found.kind === 'hit') {
+      const hit = await applyCacheHit(db, job, found.source, { source: 'cache', now: clock() });
+      if (!hit.ok) return null;
+      created();
+      metrics.responseCache('hit', found.source.outputText?.length ?? 0);
+      req.log.child(jobLogFields(hit.job)).info({ cached_from: found.source.id }, 'answered from the response cache');
+      await jobEffects.afterJobChange(hit, { type: 'cache_hit' }, { logger: req.log });
+      return hit.job;
+    }
+    if (found.kind === 'wait') {
+      await waitForCacheSource(db, job.id, found.source.id);
+      created();
+      metrics.responseCache('wait');
+      const waiting = { ...job, cachedFrom: found.source.id };
+      // The source may have ended before this job was marked: settle it now rather than leave it to the sweeper.
+      const source = await getJobForTenant(db, job.tenantId, found.source.id);
+      if (!source || isTerminal(source.status)) await jobEffects.settleCacheWaiter(waiting, req.log);
+      return (await getJobForTenant(db, job.tenantId, job.id)) ?? waiting;
+    }
+    const claimed = await claimCacheEntry(db, { tenantId: job.tenantId, key, sourceJobId: job.id, ttlSeconds, promptId: job.promptId, promptVersion: job.promptVersion }, clock());
+    if (claimed) {
+      metrics.responseCache('miss');
+      return null;
+    }
+  }
+  return null;
 }

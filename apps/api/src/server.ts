@@ -14,6 +14,7 @@ import { jobsRouter } from './routes/jobs.ts';
 import { filesRouter } from './routes/files.ts';
 import { conversationsRouter } from './routes/conversations.ts';
 import { promptsRouter } from './routes/prompts.ts';
+import { cacheRouter } from './routes/cache.ts';
 import { responsesRouter } from './routes/responses.ts';
 import { jobStreamRouter } from './routes/job-stream.ts';
 import { openaiWebhooksRouter } from './routes/openai-webhooks.ts';
@@ -67,6 +68,7 @@ export function createServer(apiDeps: ApiDeps): Express {
   v1.use('/jobs', jobsRouter(deps));
   v1.use('/responses', responsesRouter(deps));
   v1.use('/usage', usageRouter(deps));
+  v1.use('/cache', cacheRouter(deps));
   v1.use('/files', filesRouter(deps));
   v1.use('/conversations', conversationsRouter(deps));
   v1.use('/prompts', promptsRouter(deps));

@@ -3,7 +3,8 @@
 // `migrate` applies the committed migrations; `create-tenant <name>` prints a new tenant's id and
 // API key (shown once); `tenant limits <tenant_id> [--rpm N|default] [--tpm N|default]` shows or
 // sets a tenant's requests per minute (API) and tokens per minute (provider budget); 0 = unlimited,
-// `default` = the deployment's API_RPM_LIMIT / TENANT_TPM_LIMIT.
+// `default` = the deployment's API_RPM_LIMIT / TENANT_TPM_LIMIT; `--cache-ttl N` turns response
+// caching on for the tenant's jobs that do not say otherwise (seconds; 0 or `default`: off).
 import { parseArgs } from 'node:util';
 import { createDb, createTenant, runMigrations, setTenantLimits } from '@longhaul/db';
 
@@ -33,13 +34,22 @@ try {
       break;
     }
     case 'tenant': {
-      const { values, positionals } = parseArgs({ args, options: { rpm: { type: 'string' }, tpm: { type: 'string' } }, allowPositionals: true, strict: true });
+      const { values, positionals } = parseArgs({
+        args,
+        options: { rpm: { type: 'string' }, tpm: { type: 'string' }, 'cache-ttl': { type: 'string' } },
+        allowPositionals: true,
+        strict: true,
+      });
       const [sub, tenantId] = positionals;
-      if (sub !== 'limits' || !tenantId) throw new Error('usage: tenant limits <tenant_id> [--rpm N|default] [--tpm N|default]');
-      const limits = await setTenantLimits(db.db, tenantId, { rpmLimit: limitArg('rpm', values.rpm), tpmLimit: limitArg('tpm', values.tpm) });
+      if (sub !== 'limits' || !tenantId) throw new Error('usage: tenant limits <tenant_id> [--rpm N|default] [--tpm N|default] [--cache-ttl SECONDS|default]');
+      const limits = await setTenantLimits(db.db, tenantId, {
+        rpmLimit: limitArg('rpm', values.rpm),
+        tpmLimit: limitArg('tpm', values.tpm),
+        cacheTtlSeconds: limitArg('cache-ttl', values['cache-ttl']),
+      });
       if (!limits) throw new Error(`no tenant ${tenantId}`);
       // Running processes pick a change up within 30 s (their cache of tenant limits).
-      console.log(JSON.stringify({ tenant_id: tenantId, rpm_limit: limits.rpmLimit, tpm_limit: limits.tpmLimit }));
+      console.log(JSON.stringify({ tenant_id: tenantId, rpm_limit: limits.rpmLimit, tpm_limit: limits.tpmLimit, cache_ttl_seconds: limits.cacheTtlSeconds }));
       break;
     }
     default:

@@ -22,6 +22,8 @@ import {
   findExpiredJobs,
   findOverdueDeliveries,
   findOverdueJobs,
+  staleCacheWaiters,
+  deleteExpiredCacheEntries,
   findStaleInboxRows,
   orphanOldWaitingRows,
   scheduleNextCheck,
@@ -40,6 +42,9 @@ export interface SweepReport {
   webhooksOrphaned: number;
   idempotencyKeysDeleted: number;
   providerCallsDeleted: number;
+  /** Jobs waiting for an identical job's result whose source had ended: answered or released. */
+  cacheWaitersSettled: number;
+  cacheEntriesExpired: number;
 }
 
 const DEFAULT_PROVIDER_CALL_RETENTION_MS = 30 * 86_400_000;
@@ -59,6 +64,8 @@ export async function sweepOnce(deps: WorkerContext): Promise<SweepReport> {
     webhooksOrphaned: 0,
     idempotencyKeysDeleted: 0,
     providerCallsDeleted: 0,
+    cacheWaitersSettled: 0,
+    cacheEntriesExpired: 0,
   };
   try {
     const lock = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1) as locked', [SWEEP_LOCK_ID]);
@@ -107,6 +114,11 @@ export async function sweepOnce(deps: WorkerContext): Promise<SweepReport> {
       }
       report.webhooksOrphaned = await orphanOldWaitingRows(db.db, new Date(now.getTime() - config.sweep.webhookWaitMs), now);
       report.idempotencyKeysDeleted = await deleteExpiredIdempotencyKeys(db.db, now);
+      for (const waiter of await staleCacheWaiters(db.db, config.sweep.batchSize)) {
+        await jobEffects.settleCacheWaiter(waiter);
+        report.cacheWaitersSettled += 1;
+      }
+      report.cacheEntriesExpired = await deleteExpiredCacheEntries(db.db, now, config.sweep.batchSize);
       const retentionMs = config.sweep.providerCallRetentionMs ?? DEFAULT_PROVIDER_CALL_RETENTION_MS;
       if (retentionMs > 0) report.providerCallsDeleted = await deleteProviderCallsBefore(db.db, new Date(now.getTime() - retentionMs), PROVIDER_CALL_DELETE_BATCH);
     } finally {

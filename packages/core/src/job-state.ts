@@ -57,6 +57,8 @@ export const EventSource = {
   Webhook: 'webhook',
   Sweeper: 'sweeper',
   Cancel: 'cancel',
+  /** A response-cache hit answered the job (response-cache.ts). */
+  Cache: 'cache',
 } as const;
 export type EventSource = (typeof EventSource)[keyof typeof EventSource];
 export const EVENT_SOURCES = Object.values(EventSource) as [EventSource, ...EventSource[]];

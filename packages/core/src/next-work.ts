@@ -55,6 +55,10 @@ export type WorkItem =
 export type JobChange =
   /** The API accepted a new job. */
   | { type: 'created' }
+  /** An identical request's result answered the job (response caching). */
+  | { type: 'cache_hit' }
+  /** The job waited for an identical job that did not complete: it runs itself now. */
+  | { type: 'cache_released' }
   /** The tenant asked to cancel (the API). */
   | { type: 'cancel_requested' }
   /** The provider accepted the create; `pollAfterMs` is its poll hint, if it sent one. */
@@ -121,6 +125,7 @@ export function nextWorkFor(job: WorkSubject, change: JobChange, options: NextWo
   if (isTerminal(job.status)) return change.type === 'webhook' ? [RETIRE_POLL] : NOTHING;
   switch (change.type) {
     case 'created':
+    case 'cache_released':
       return job.status === JobStatus.Pending ? [SUBMIT] : NOTHING;
     case 'cancel_requested':
       return job.status === JobStatus.Cancelling ? [CANCEL] : NOTHING;
@@ -138,6 +143,7 @@ export function nextWorkFor(job: WorkSubject, change: JobChange, options: NextWo
       if (job.status === JobStatus.Pending) return [SUBMIT];
       if (job.status === JobStatus.Cancelling) return [CANCEL, { kind: 'poll', attempt: 0, delayMs: 0 }];
       return [job.streamed ? { kind: 'stream', delayMs: 0 } : { kind: 'poll', attempt: 0, delayMs: 0 }];
+    case 'cache_hit':
     case 'streamed':
     case 'cancel_answered':
     case 'webhook':

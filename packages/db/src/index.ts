@@ -4,6 +4,7 @@ export * from './migrate.ts';
 export * from './tenants.ts';
 export * from './jobs.ts';
 export * from './job-erasure.ts';
+export * from './response-cache.ts';
 export * from './job-transitions.ts';
 export * from './webhook-inbox.ts';
 export * from './provider-calls.ts';

@@ -2,13 +2,13 @@
  * Erasing a finished job's content at the tenant's request (`DELETE /v1/responses/{id}`): its
  * input and every other create parameter that can carry the tenant's text (instructions, prompt
  * variables, tools, output format), its output and reasoning summary, its metadata, and the job
- * objects in its callback events' bodies. What the job was and cost stays: status, model, usage,
+ * objects in its callback events' bodies, and the response-cache entry it is the source of. What the job was and cost stays: status, model, usage,
  * cost, timestamps, error codes and the event log of its states, for usage and audit. One
  * statement, so a job is erased entirely or not at all.
  */
 import { sql } from 'drizzle-orm';
 import type { Database } from './client.ts';
-import { type Job, callbackEvents, jobs } from './schema.ts';
+import { type Job, callbackEvents, jobs, responseCache } from './schema.ts';
 
 /** Create parameters that say how the job ran, not what it said: kept. */
 const KEPT_REQUEST_FIELDS = ['model', 'stream', 'background', 'reasoning', 'service_tier', 'max_output_tokens', 'truncation'];
@@ -31,6 +31,8 @@ export async function eraseJobContent(db: Database, tenantId: string, jobId: str
       update ${callbackEvents}
          set payload = jsonb_set(${callbackEvents.payload}, '{data}', jsonb_build_object('id', ${callbackEvents.jobId}, 'object', 'job', 'erased', true))
        where ${callbackEvents.jobId} in (select id from erased)
+    ), cached as (
+      delete from ${responseCache} where ${responseCache.sourceJobId} in (select id from erased)
     )
     select id from erased`);
   if (result.rows.length === 0) return null;

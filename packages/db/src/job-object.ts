@@ -56,6 +56,10 @@ export function toJobObject(job: Job) {
     incomplete_details: job.incompleteDetails,
     /** When the job's content was erased (DELETE /v1/responses/{id}): input, output and metadata are gone, usage and cost stay. */
     erased_at: unix(job.erasedAt),
+    /** Response caching: the job whose result answered this one (or that it waits for), null otherwise. */
+    cached_from: job.cachedFrom,
+    /** What the cache hit saved: the source's cost (USD); null for a job that ran. */
+    saved_usd: job.savedUsd === null ? null : Number(job.savedUsd),
   };
 }
 

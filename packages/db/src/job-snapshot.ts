@@ -34,6 +34,7 @@ const KEPT = [
   'promptVersion',
   'estimatedInputTokens',
   'expectedDurationMs',
+  'cacheKey',
 ] as const satisfies readonly (keyof Job)[];
 const DATES = ['deadlineAt', 'createdAt', 'submittedAt', 'startedAt', 'cancelRequestedAt'] as const satisfies readonly (keyof Job)[];
 /** The create parameters the poll path reads. */
@@ -50,6 +51,8 @@ const UNFINISHED: Omit<Job, (typeof KEPT)[number] | (typeof DATES)[number] | 're
   costUsd: null,
   finishedAt: null,
   erasedAt: null,
+  cachedFrom: null,
+  savedUsd: null,
   nextCheckAt: null,
   polls: 0,
   updatedAt: new Date(0),

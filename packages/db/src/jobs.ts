@@ -27,6 +27,8 @@ export interface NewJob {
   estimatedInputTokens?: number | null;
   /** The job's completion hint: how long it is expected to take at the provider (`expected_duration_seconds`). */
   expectedDurationMs?: number | null;
+  /** Its request's response-cache key, when it may be cached (see response-cache.ts). */
+  cacheKey?: string | null;
 }
 
 export interface IdempotencyInput {
@@ -128,6 +130,9 @@ async function insertJob(db: Database, input: NewJob, now: Date, details: Record
     promptVersion: input.promptVersion ?? null,
     estimatedInputTokens: input.estimatedInputTokens ?? null,
     expectedDurationMs: input.expectedDurationMs ?? null,
+    cacheKey: input.cacheKey ?? null,
+    cachedFrom: null,
+    savedUsd: null,
     reasoningSummary: null,
     status: JobStatus.Pending,
     responseId: null,
@@ -254,18 +259,21 @@ export async function findOverdueJobs(
   overdueBefore: Date,
   limit: number,
 ): Promise<(Pick<Job, 'id' | 'tenantId' | 'status' | 'responseId'> & { streamed: boolean })[]> {
-  return db
-    .select({
-      id: jobs.id,
-      tenantId: jobs.tenantId,
-      status: jobs.status,
-      responseId: jobs.responseId,
-      streamed: sql<boolean>`coalesce((${jobs.request}->>'stream')::boolean, false)`,
-    })
-    .from(jobs)
-    .where(and(inArray(jobs.status, ACTIVE_STATUSES), or(lte(jobs.nextCheckAt, overdueBefore), isNull(jobs.nextCheckAt))))
-    .orderBy(jobs.nextCheckAt)
-    .limit(limit);
+  return (
+    db
+      .select({
+        id: jobs.id,
+        tenantId: jobs.tenantId,
+        status: jobs.status,
+        responseId: jobs.responseId,
+        streamed: sql<boolean>`coalesce((${jobs.request}->>'stream')::boolean, false)`,
+      })
+      .from(jobs)
+      // A job waiting for an identical job's result has no work item of its own (response-cache.ts).
+      .where(and(inArray(jobs.status, ACTIVE_STATUSES), or(lte(jobs.nextCheckAt, overdueBefore), isNull(jobs.nextCheckAt)), isNull(jobs.cachedFrom)))
+      .orderBy(jobs.nextCheckAt)
+      .limit(limit)
+  );
 }
 
 /** Non-terminal jobs past their deadline. */

@@ -15,6 +15,8 @@ export interface NewPromptVersion {
   /** The variable names the template uses, in order of first appearance. */
   variables: string[];
   note: string | null;
+  /** Response caching for the version's jobs that do not say otherwise; null: the tenant's default. */
+  cache?: { ttl_seconds: number; continuations?: boolean } | null;
 }
 
 export interface NewPrompt extends NewPromptVersion {
@@ -41,7 +43,16 @@ export async function createPrompt(db: Database, input: NewPrompt, now: Date): P
       .returning();
     const [version] = await tx
       .insert(promptVersions)
-      .values({ promptId: prompt!.id, version: 1, tenantId: input.tenantId, template: input.template, variables: input.variables, note: input.note, createdAt: now })
+      .values({
+        promptId: prompt!.id,
+        version: 1,
+        tenantId: input.tenantId,
+        template: input.template,
+        variables: input.variables,
+        note: input.note,
+        cache: input.cache ?? null,
+        createdAt: now,
+      })
       .returning();
     return { prompt: prompt!, version: version! };
   });
@@ -93,7 +104,16 @@ export async function addPromptVersion(
     if (!prompt) return null;
     const [version] = await tx
       .insert(promptVersions)
-      .values({ promptId, version: prompt.latestVersion, tenantId, template: input.template, variables: input.variables, note: input.note, createdAt: now })
+      .values({
+        promptId,
+        version: prompt.latestVersion,
+        tenantId,
+        template: input.template,
+        variables: input.variables,
+        note: input.note,
+        cache: input.cache ?? null,
+        createdAt: now,
+      })
       .returning();
     return { prompt, version: version! };
   });

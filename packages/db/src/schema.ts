@@ -20,6 +20,8 @@ export const tenants = pgTable('tenants', {
   rpmLimit: integer('rpm_limit'),
   /** Estimated input tokens per minute submitted to the provider; null: the default (TPM_LIMIT). */
   tpmLimit: integer('tpm_limit'),
+  /** Response caching for every job of the tenant that does not say otherwise (seconds); null: off. */
+  cacheTtlSeconds: integer('cache_ttl_seconds'),
   createdAt: createdAt(),
 });
 
@@ -83,6 +85,15 @@ export const jobs = pgTable(
     reasoningSummary: jsonb('reasoning_summary').$type<{ type: string; text: string }[]>(),
     /** When the job's content (input, output, metadata, callback bodies) was erased at the tenant's request; what it cost stays. */
     erasedAt: timestamp('erased_at', { withTimezone: true, mode: 'date' }),
+    /**
+     * Response caching (@longhaul/core response-cache.ts): the job whose result answers this one.
+     * Set while the job waits for that identical job to finish (single flight), and on the hit.
+     */
+    cachedFrom: text('cached_from'),
+    /** The cache key this job's request has, when it may be cached: a source settles its entry when it ends. */
+    cacheKey: text('cache_key'),
+    /** What a cache hit saved: the source's cost (USD). */
+    savedUsd: numeric('saved_usd', { precision: 20, scale: 9, mode: 'number' }),
   },
   (t) => [
     index('jobs_tenant_created_idx').on(t.tenantId, t.createdAt.desc(), t.id.desc()),
@@ -95,6 +106,7 @@ export const jobs = pgTable(
     index('jobs_metadata_idx').using('gin', t.metadata.op('jsonb_path_ops')),
     index('jobs_thread_idx').on(t.threadId, t.createdAt, t.id),
     index('jobs_prompt_idx').on(t.tenantId, t.promptId, t.promptVersion),
+    index('jobs_cache_waiters_idx').on(t.cachedFrom).where(sql.raw(`status = 'pending' and cached_from is not null`)),
   ],
 );
 
@@ -137,6 +149,8 @@ export const promptVersions = pgTable(
     /** The variable names the template uses, in order of first appearance. */
     variables: text('variables').array().notNull(),
     note: text('note'),
+    /** Response caching for the version's jobs that do not say otherwise: `{ttl_seconds, continuations?}`; null: the tenant's. */
+    cache: jsonb('cache').$type<{ ttl_seconds: number; continuations?: boolean }>(),
     createdAt: createdAt(),
   },
   (t) => [primaryKey({ columns: [t.promptId, t.version] })],
@@ -218,6 +232,33 @@ export const idempotencyKeys = pgTable(
 export const WEBHOOK_INBOX_STATUSES = ['received', 'waiting', 'applied', 'orphan', 'ignored'] as const;
 export type WebhookInboxStatus = (typeof WEBHOOK_INBOX_STATUSES)[number];
 export const webhookInboxStatusEnum = pgEnum('webhook_inbox_status', WEBHOOK_INBOX_STATUSES);
+
+/**
+ * Response cache entries (@longhaul/core response-cache.ts): per tenant and request key, the job
+ * whose result answers identical requests. `running` while that job runs (identical requests wait
+ * for it: single flight), `ready` once it completed, until `expires_at`. A source that ends any
+ * other way removes its entry. The result itself stays on the source job's row.
+ */
+export const responseCache = pgTable(
+  'response_cache',
+  {
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id),
+    key: text('key').notNull(),
+    sourceJobId: text('source_job_id')
+      .notNull()
+      .references(() => jobs.id),
+    status: text('status').$type<'running' | 'ready'>().notNull(),
+    ttlSeconds: integer('ttl_seconds').notNull(),
+    promptId: text('prompt_id'),
+    promptVersion: integer('prompt_version'),
+    createdAt: createdAt(),
+    /** Null while running; a ready entry answers until then. */
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.key] }), index('response_cache_source_idx').on(t.sourceJobId), index('response_cache_expires_idx').on(t.expiresAt)],
+);
 
 /**
  * Inbox of OpenAI webhooks: one row per `webhook-id` (the unique key makes redeliveries

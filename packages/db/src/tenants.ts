@@ -71,11 +71,17 @@ export interface TenantLimits {
   rpmLimit: number | null;
   /** Estimated provider input tokens per minute. */
   tpmLimit: number | null;
+  /** Response caching for the tenant's jobs that do not say otherwise (seconds; 0 or null: off). */
+  cacheTtlSeconds: number | null;
 }
 
 /** The tenant's limits, or null when there is no such tenant. */
 export async function getTenantLimits(db: Database, tenantId: string): Promise<TenantLimits | null> {
-  const rows = await db.select({ rpmLimit: tenants.rpmLimit, tpmLimit: tenants.tpmLimit }).from(tenants).where(eq(tenants.id, tenantId)).limit(1);
+  const rows = await db
+    .select({ rpmLimit: tenants.rpmLimit, tpmLimit: tenants.tpmLimit, cacheTtlSeconds: tenants.cacheTtlSeconds })
+    .from(tenants)
+    .where(eq(tenants.id, tenantId))
+    .limit(1);
   return rows[0] ?? null;
 }
 
@@ -84,7 +90,12 @@ export async function setTenantLimits(db: Database, tenantId: string, limits: Pa
   const set: Partial<TenantLimits> = {};
   if (limits.rpmLimit !== undefined) set.rpmLimit = limits.rpmLimit;
   if (limits.tpmLimit !== undefined) set.tpmLimit = limits.tpmLimit;
+  if (limits.cacheTtlSeconds !== undefined) set.cacheTtlSeconds = limits.cacheTtlSeconds;
   if (Object.keys(set).length === 0) return getTenantLimits(db, tenantId);
-  const rows = await db.update(tenants).set(set).where(eq(tenants.id, tenantId)).returning({ rpmLimit: tenants.rpmLimit, tpmLimit: tenants.tpmLimit });
+  const rows = await db
+    .update(tenants)
+    .set(set)
+    .where(eq(tenants.id, tenantId))
+    .returning({ rpmLimit: tenants.rpmLimit, tpmLimit: tenants.tpmLimit, cacheTtlSeconds: tenants.cacheTtlSeconds });
   return rows[0] ?? null;
 }

@@ -32,12 +32,17 @@ export interface UsageRow {
   outputTokens: number;
   reasoningTokens: number;
   costUsd: number;
+  /** Jobs answered from the response cache (their tokens are not in the sums: nobody spent them). */
+  cachedJobs: number;
+  /** What those hits would have cost (their sources' cost). */
+  savedUsd: number;
 }
 
 export async function usageForTenant(db: Database, query: UsageQuery): Promise<UsageRow[]> {
   const key = query.groupBy === 'day' ? sql<string>`to_char(${jobs.createdAt} at time zone 'UTC', 'YYYY-MM-DD')` : sql<string>`${jobs.model}`;
   const byPrompt = query.groupBy === 'prompt_version';
-  const tokens = (path: string) => sql<string>`coalesce(sum((${jobs.usage} #>> ${sql.raw(`'{${path}}'`)})::bigint), 0)::text`;
+  // A cache hit carries its source's usage, but no tokens were spent on it: it is not summed.
+  const tokens = (path: string) => sql<string>`coalesce(sum((${jobs.usage} #>> ${sql.raw(`'{${path}}'`)})::bigint) filter (where ${jobs.cachedFrom} is null), 0)::text`;
   const rows = await db
     .select({
       key,
@@ -51,6 +56,8 @@ export async function usageForTenant(db: Database, query: UsageQuery): Promise<U
       outputTokens: tokens('output_tokens'),
       reasoningTokens: tokens('output_tokens_details,reasoning_tokens'),
       costUsd: sql<string>`coalesce(sum(${jobs.costUsd}), 0)::text`,
+      cachedJobs: sql<number>`(count(*) filter (where ${jobs.cachedFrom} is not null and ${jobs.status} = 'completed'))::int`,
+      savedUsd: sql<string>`coalesce(sum(${jobs.savedUsd}), 0)::text`,
     })
     .from(jobs)
     .where(and(eq(jobs.tenantId, query.tenantId), gte(jobs.createdAt, query.from), lt(jobs.createdAt, query.to)))
@@ -66,5 +73,7 @@ export async function usageForTenant(db: Database, query: UsageQuery): Promise<U
     outputTokens: Number(r.outputTokens),
     reasoningTokens: Number(r.reasoningTokens),
     costUsd: Number(r.costUsd),
+    cachedJobs: r.cachedJobs,
+    savedUsd: Number(r.savedUsd),
   }));
 }

@@ -62,7 +62,7 @@ import {
   nextWorkFor,
   pollsArePrimary,
 } from '@longhaul/core';
-import { type Database, type Job, type JobSnapshot, getJob, toJobObject, toJobSnapshot } from '@longhaul/db';
+import { type Database, type Job, type JobSnapshot, applyCacheHit, cacheWaiters, getJob, releaseCacheWaiter, settleCacheEntry, toJobObject, toJobSnapshot } from '@longhaul/db';
 import { type Metrics, observeStateChange } from '@longhaul/metrics';
 import type { JobStreams, Queues } from '@longhaul/queue';
 import { type Logger, jobLogFields } from '@longhaul/runtime';
@@ -133,6 +133,11 @@ export type OverdueJob = Pick<Job, 'id' | 'tenantId' | 'status' | 'responseId'> 
 export interface JobEffects {
   /** Record, publish and dispatch what follows a job's state change. */
   afterJobChange(result: JobChangeResult, change: JobChange, options?: AfterJobChangeOptions): Promise<AfterJobChange>;
+  /**
+   * A job waiting for an identical job's result (response caching, `cached_from`) whose source has
+   * ended or vanished: answer it, or let it run itself (the sweeper's safety net).
+   */
+  settleCacheWaiter(waiter: Job, logger?: Logger): Promise<void>;
   /**
    * The stream work item stored the provider's terminal event of a finished job that
    * `endsWithProviderStream`: append its `job.<status>` now (once; a retry appends nothing more).
@@ -311,7 +316,37 @@ export function createJobEffects(deps: JobEffectsDeps): JobEffects {
     return lost;
   }
 
-  return {
+  /**
+   * A response-cache source ended: its entry answers from now on (completed) or goes, and the
+   * identical jobs waiting for it are answered with its result, or run themselves. A crash in
+   * between leaves waiters whose source has ended: the sweeper settles them (`settleCacheWaiter`).
+   */
+  async function settleCache(source: Job, log: Logger): Promise<void> {
+    await settleCacheEntry(db, source);
+    for (const waiter of await cacheWaiters(db, source.id)) await settleCacheWaiter(waiter, source, log);
+  }
+
+  async function settleCacheWaiter(waiter: Job, source: Job, log: Logger): Promise<void> {
+    if (source.status === JobStatus.Completed && source.erasedAt === null) {
+      const hit = await applyCacheHit(db, waiter, source, { source: 'cache', now: clock() });
+      if (hit.ok) metrics.responseCache('hit', source.outputText?.length ?? 0);
+      await effects.afterJobChange(hit, { type: 'cache_hit' }, { logger: log });
+      return;
+    }
+    const released = await releaseCacheWaiter(db, waiter.id);
+    if (released) await effects.afterJobChange({ ok: true, changed: true, job: released }, { type: 'cache_released' }, { logger: log });
+  }
+
+  const effects: JobEffects = {
+    async settleCacheWaiter(waiter, log) {
+      const source = waiter.cachedFrom ? await getJob(db, waiter.cachedFrom) : null;
+      if (source && isTerminal(source.status)) await settleCacheWaiter(waiter, source, log ?? logger);
+      else if (!source) {
+        const released = await releaseCacheWaiter(db, waiter.id);
+        if (released) await effects.afterJobChange({ ok: true, changed: true, job: released }, { type: 'cache_released' }, { logger: log ?? logger });
+      }
+    },
+
     async afterJobChange(result, change, options = {}) {
       observeStateChange(metrics, result);
       if (!result.ok) return { work: [], again: null };
@@ -323,6 +358,8 @@ export function createJobEffects(deps: JobEffectsDeps): JobEffects {
       if (detection && result.changed && FINISHED_AT_PROVIDER.has(job.status) && job.submittedAt && job.finishedAt) {
         detection.jobFinished(job, job.finishedAt.getTime() - job.submittedAt.getTime());
       }
+
+      if (result.changed && isTerminal(job.status) && job.cacheKey) await settleCache(job, log);
 
       const work = nextWorkFor(subject(job, change), change, workOptions());
       let again: ContinuingWork | null = null;
@@ -381,4 +418,5 @@ export function createJobEffects(deps: JobEffectsDeps): JobEffects {
       return lost;
     },
   };
+  return effects;
 }

@@ -17,6 +17,8 @@ export interface EffectiveLimits {
   requestsPerMinute: number;
   /** Estimated provider input tokens per admission window (a minute by default). */
   tokensPerMinute: number;
+  /** Response caching for the tenant's jobs that do not say otherwise (seconds; 0: off). */
+  cacheTtlSeconds: number;
 }
 
 export interface TenantLimitOptions {
@@ -48,6 +50,7 @@ export function createTenantLimitResolver(deps: { db: Database; clock: () => Dat
       const limits = {
         requestsPerMinute: row?.rpmLimit ?? options.defaultRequestLimit ?? 0,
         tokensPerMinute: row?.tpmLimit ?? options.defaultTokenLimit ?? 0,
+        cacheTtlSeconds: row?.cacheTtlSeconds ?? 0,
       };
       if (cache.size >= MAX_CACHED_TENANTS) cache.clear();
       cache.set(tenantId, { limits, until: now + cacheMs });

@@ -79,6 +79,12 @@ export interface Metrics {
   /** A callback delivery succeeded `latencyMs` after its event was created (retries included). */
   callbackDelivered(latencyMs: number): void;
   httpRequest(method: string, route: string, status: number, durationMs: number): void;
+  /**
+   * A cacheable job looked for an identical earlier result: `hit` (answered from it, `bytes` of
+   * output text served), `miss` (it runs and becomes the entry) or `wait` (an identical job is running:
+   * it waits for it).
+   */
+  responseCache(result: 'hit' | 'miss' | 'wait', bytes?: number): void;
 }
 
 export interface MetricsOptions {
@@ -107,6 +113,13 @@ export function createMetrics(registry: Registry, options: MetricsOptions = {}):
   const promptVersion = boundedLabel(options.maxPromptVersions ?? 1_000);
   if (options.processMetrics) collectDefaultMetrics({ register: registry, prefix: p });
 
+  const cacheLookups = new Counter({
+    name: `${p}response_cache_total`,
+    help: 'Response cache lookups of cacheable jobs, by result (hit, miss, wait).',
+    labelNames: ['result'],
+    registers,
+  });
+  const cacheBytes = new Counter({ name: `${p}response_cache_hit_bytes_total`, help: 'Output text served from the response cache (bytes of UTF-16 text length).', registers });
   const jobsCreated = new Counter({ name: `${p}jobs_created_total`, help: 'Jobs accepted by the API (idempotent replays excluded).', labelNames: ['model'], registers });
   const jobsFinished = new Counter({ name: `${p}jobs_finished_total`, help: 'Jobs that reached a terminal status.', labelNames: ['status', 'model'], registers });
   const queuedSeconds = new Histogram({
@@ -238,6 +251,10 @@ export function createMetrics(registry: Registry, options: MetricsOptions = {}):
     jobCreated(m) {
       jobsCreated.inc({ model: model(m) });
     },
+    responseCache(result, bytes = 0) {
+      cacheLookups.inc({ result });
+      if (bytes > 0) cacheBytes.inc(bytes);
+    },
     jobSubmitted(m, queuedMs) {
       queuedSeconds.observe({ model: model(m) }, Math.max(0, queuedMs) / 1000);
     },
@@ -318,6 +335,7 @@ export function disabledMetrics(): Metrics {
     contentType: 'text/plain; version=0.0.4; charset=utf-8',
     setQueueDepthSource: noop,
     jobCreated: noop,
+    responseCache: noop,
     jobSubmitted: noop,
     jobFinished: noop,
     providerRequest: noop,

@@ -16,7 +16,7 @@
  *
  * Nothing here writes a job: the route does, with the result.
  */
-import { ValidationError, checkReasoningEffort, estimateInputTokens } from '@longhaul/core';
+import { type CacheSetting, ValidationError, checkReasoningEffort, estimateInputTokens } from '@longhaul/core';
 import type { ApiContext } from '../context.ts';
 import { splitJobRequest, type JobRequest } from '../job-request.ts';
 import { applyPrompt } from './prompt.ts';
@@ -36,6 +36,8 @@ export interface PreparedJob {
   estimatedInputTokens: number;
   /** The job's completion hint (`expected_duration_seconds`), null when none was given. */
   expectedDurationMs: number | null;
+  /** Response caching: the job's own setting, and its prompt version's default (the tenant's is resolved at submission). */
+  cache: { job: CacheSetting | false | undefined; prompt: CacheSetting | null };
 }
 
 export async function prepareJob(ctx: ApiContext, tenantId: string, body: JobRequest): Promise<PreparedJob> {
@@ -67,5 +69,6 @@ export async function prepareJob(ctx: ApiContext, tenantId: string, body: JobReq
     promptVersion: prompt.promptVersion,
     estimatedInputTokens: estimateInputTokens(providerParams, { fileBytes: (id) => files.fileBytes.get(id) }) + thread.contextTokens,
     expectedDurationMs: split.expectedDurationMs,
+    cache: { job: split.cache, prompt: prompt.cache },
   };
 }

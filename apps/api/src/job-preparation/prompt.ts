@@ -5,6 +5,7 @@
  * @longhaul/core prompts.ts for why). An OpenAI hosted prompt (`pmpt_…`) is passed through.
  */
 import {
+  type CacheSetting,
   NotFoundError,
   ValidationError,
   choosePromptVersion,
@@ -21,6 +22,8 @@ export interface PromptStep {
   params: Record<string, unknown>;
   promptId: string | null;
   promptVersion: number | null;
+  /** The version's response-cache default, if it has one. */
+  cache: CacheSetting | null;
 }
 
 interface PromptReference {
@@ -35,11 +38,11 @@ const HOSTED_PROMPT = /^pmpt_/;
 /** `random`: uniform in [0, 1), for the A/B draw (tests may pass a fixed sequence). */
 export async function applyPrompt(ctx: ApiContext, tenantId: string, params: Record<string, unknown>, random: () => number = Math.random): Promise<PromptStep> {
   const ref = params.prompt as PromptReference | undefined;
-  if (ref === undefined) return { params, promptId: null, promptVersion: null };
+  if (ref === undefined) return { params, promptId: null, promptVersion: null, cache: null };
   if (HOSTED_PROMPT.test(ref.id)) {
     // OpenAI's create body takes the version as a string; everything else goes as given.
     const hosted = typeof ref.version === 'number' ? { ...ref, version: String(ref.version) } : ref;
-    return { params: { ...params, prompt: hosted }, promptId: null, promptVersion: null };
+    return { params: { ...params, prompt: hosted }, promptId: null, promptVersion: null, cache: null };
   }
   if (!LONGHAUL_PROMPT.test(ref.id)) {
     throw new NotFoundError(`No prompt found with id '${ref.id}' (Longhaul prompts are prm_…, OpenAI hosted prompts pmpt_…).`, 'prompt.id', 'prompt_not_found');
@@ -60,5 +63,6 @@ export async function applyPrompt(ctx: ApiContext, tenantId: string, params: Rec
     params: composePromptRequest(rendered.value, params, promptCacheKey(prompt.id, version)),
     promptId: prompt.id,
     promptVersion: version,
+    cache: row.cache ? { ttlSeconds: row.cache.ttl_seconds, continuations: row.cache.continuations } : null,
   };
 }

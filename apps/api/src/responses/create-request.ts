@@ -54,6 +54,22 @@ function optionOf(req: Request, body: Record<string, unknown>, option: LonghaulO
   return field ?? header;
 }
 
+/**
+ * Response caching for this request: the `cache` body field (`{"ttl_seconds": …}` or `false`), or
+ * the `Longhaul-Cache-Ttl: <seconds>` header (`0` or `off`: never cached).
+ */
+function cacheOptionOf(req: Request, field: unknown): unknown {
+  const text = req.get('Longhaul-Cache-Ttl')?.trim();
+  if (text !== undefined && field !== undefined) {
+    throw new ValidationError("'cache' is given both as a body field and as the Longhaul-Cache-Ttl header.", 'cache', 'conflicting_parameters');
+  }
+  const value = text === undefined ? field : text === 'off' || text === '0' ? false : /^\d+$/.test(text) ? { ttl_seconds: Number(text) } : text;
+  if (value === undefined) return undefined;
+  const checked = jobRequestSchema.shape.cache.safeParse(value);
+  if (!checked.success) throw new ValidationError(`Invalid 'cache': ${checked.error.issues[0]?.message ?? 'invalid value'}.`, 'cache', 'invalid_value');
+  return checked.data;
+}
+
 export function parseResponseCreate(req: Request): ResponseCreate {
   const raw = req.body as unknown;
   if (raw === undefined || raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
@@ -61,7 +77,8 @@ export function parseResponseCreate(req: Request): ResponseCreate {
   }
   const unstorable = findUnstorableText(raw);
   if (unstorable) throw inputProblemError(unstorable);
-  const { callback_url: _c, previous_job_id: _p, expected_duration_seconds: _e, ...params } = raw as Record<string, unknown>;
+  const { callback_url: _c, previous_job_id: _p, expected_duration_seconds: _e, cache: _k, ...params } = raw as Record<string, unknown>;
+  const cache = cacheOptionOf(req, (raw as Record<string, unknown>).cache);
   const options = {
     callback_url: optionOf(req, raw as Record<string, unknown>, 'callback_url'),
     previous_job_id: optionOf(req, raw as Record<string, unknown>, 'previous_job_id'),
@@ -116,6 +133,7 @@ export function parseResponseCreate(req: Request): ResponseCreate {
   const stream = params.stream === true;
   const body = {
     ...params,
+    ...(cache === undefined ? {} : { cache }),
     ...(options.callback_url === undefined ? {} : { callback_url: options.callback_url }),
     ...(previousJobId === undefined ? {} : { previous_job_id: previousJobId }),
     ...(options.expected_duration_seconds === undefined ? {} : { expected_duration_seconds: options.expected_duration_seconds }),

@@ -15,7 +15,7 @@
  */
 import { Router, type Request } from 'express';
 import { z } from 'zod';
-import { NotFoundError, ValidationError, checkPromptTraffic, extractPromptVariables, staticPrefixChars, type PromptTemplate } from '@longhaul/core';
+import { MAX_CACHE_TTL_SECONDS, NotFoundError, ValidationError, checkPromptTraffic, extractPromptVariables, staticPrefixChars, type PromptTemplate } from '@longhaul/core';
 import { addPromptVersion, createPrompt, getPromptForTenant, getPromptVersion, listPromptVersions, listPrompts, updatePrompt, type Prompt, type PromptVersion } from '@longhaul/db';
 import type { ApiContext } from '../context.ts';
 import { jobRequestSchema } from '../job-request.ts';
@@ -43,8 +43,10 @@ const name = z.string().trim().min(1).max(256);
 const description = z.string().max(4096).nullable();
 const note = z.string().max(1024).nullable();
 
-const createSchema = z.strictObject({ name, description: description.optional(), note: note.optional(), template: templateSchema });
-const versionSchema = z.strictObject({ note: note.optional(), template: templateSchema });
+/** The version's response-cache default (`null`: the tenant's); a job's own `cache` wins. */
+const versionCache = z.strictObject({ ttl_seconds: z.number().int().positive().max(MAX_CACHE_TTL_SECONDS), continuations: z.boolean().optional() }).nullable();
+const createSchema = z.strictObject({ name, description: description.optional(), note: note.optional(), cache: versionCache.optional(), template: templateSchema });
+const versionSchema = z.strictObject({ note: note.optional(), cache: versionCache.optional(), template: templateSchema });
 const updateSchema = z.strictObject({
   name: name.optional(),
   description: description.optional(),
@@ -86,6 +88,7 @@ function toPromptVersionObject(v: PromptVersion) {
     template: v.template,
     variables: v.variables,
     note: v.note,
+    cache: v.cache ?? null,
     /**
      * Estimated tokens of instructions + input before the first variable: what every job of this
      * version shares and may read from the prompt cache (which starts at 1024 tokens).
@@ -95,9 +98,9 @@ function toPromptVersionObject(v: PromptVersion) {
   };
 }
 
-function newVersion(template: z.infer<typeof templateSchema>, versionNote: string | null | undefined) {
+function newVersion(template: z.infer<typeof templateSchema>, versionNote: string | null | undefined, cache?: z.infer<typeof versionCache>) {
   const stored = template as PromptTemplate;
-  return { template: stored, variables: extractPromptVariables(stored), note: versionNote ?? null };
+  return { template: stored, variables: extractPromptVariables(stored), note: versionNote ?? null, cache: cache ?? null };
 }
 
 export function promptsRouter(deps: ApiContext): Router {
@@ -116,7 +119,7 @@ export function promptsRouter(deps: ApiContext): Router {
     const body = parseInput(createSchema, req.body);
     const { prompt } = await createPrompt(
       db,
-      { tenantId: tenantOf(req), name: body.name, description: body.description ?? null, ...newVersion(body.template, body.note) },
+      { tenantId: tenantOf(req), name: body.name, description: body.description ?? null, ...newVersion(body.template, body.note, body.cache) },
       clock(),
     );
     res.status(201).setHeader('Location', `/v1/prompts/${prompt.id}`).json(toPromptObject(prompt));
@@ -156,7 +159,7 @@ export function promptsRouter(deps: ApiContext): Router {
 
   router.post('/:id/versions', async (req, res) => {
     const body = parseInput(versionSchema, req.body);
-    const added = await addPromptVersion(db, tenantOf(req), String(req.params.id), newVersion(body.template, body.note), clock());
+    const added = await addPromptVersion(db, tenantOf(req), String(req.params.id), newVersion(body.template, body.note, body.cache), clock());
     if (!added) throw new NotFoundError(`No prompt with id '${req.params.id}'.`, 'id', 'prompt_not_found');
     res.status(201).setHeader('Location', `/v1/prompts/${added.prompt.id}/versions/${added.version.version}`).json(toPromptVersionObject(added.version));
   });

@@ -48,6 +48,9 @@ function usageObject(row: Omit<UsageRow, 'key'>) {
     cache_hit_ratio: row.inputTokens ? row.cachedTokens / row.inputTokens : null,
     cost_usd: roundUsd(row.costUsd),
     unpriced_jobs: row.unpricedJobs,
+    /** Jobs answered from the response cache (no tokens spent: not in the token sums), and what they would have cost. */
+    cached_jobs: row.cachedJobs,
+    saved_usd: roundUsd(row.savedUsd),
   };
 }
 
@@ -74,8 +77,10 @@ export function usageRouter(deps: ApiDeps): Router {
         outputTokens: t.outputTokens + r.outputTokens,
         reasoningTokens: t.reasoningTokens + r.reasoningTokens,
         costUsd: t.costUsd + r.costUsd,
+        cachedJobs: t.cachedJobs + r.cachedJobs,
+        savedUsd: t.savedUsd + r.savedUsd,
       }),
-      { jobs: 0, unpricedJobs: 0, inputTokens: 0, cachedTokens: 0, outputTokens: 0, reasoningTokens: 0, costUsd: 0 },
+      { jobs: 0, unpricedJobs: 0, inputTokens: 0, cachedTokens: 0, outputTokens: 0, reasoningTokens: 0, costUsd: 0, cachedJobs: 0, savedUsd: 0 },
     );
     res.json({
       object: 'usage',
