@@ -8,12 +8,13 @@
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { ConflictError, JOB_STATUSES, NotFoundError, ValidationError } from '@longhaul/core';
-import { applyJobEvent, getJobForTenant, listJobEvents, listJobs } from '@longhaul/db';
+import { getJobForTenant, listJobEvents, listJobs } from '@longhaul/db';
 import { jobLogFields } from '@longhaul/runtime';
 import type { ApiContext } from '../context.ts';
 import { jobRequestSchema } from '../job-request.ts';
 import { checkPathIds, ids, parseInput } from '../request-input.ts';
 import { idempotencyKeyOf, submitJob } from '../job-submission.ts';
+import { requestCancel } from '../job-cancellation.ts';
 import { toJobEventObject, toJobObject } from '@longhaul/db';
 
 const listQuerySchema = z.strictObject({
@@ -29,7 +30,7 @@ function tenantOf(req: Request): string {
 }
 
 export function jobsRouter(deps: ApiContext): Router {
-  const { db, clock, jobEffects } = deps;
+  const { db } = deps;
   const router = Router();
   checkPathIds(router, { id: ids.job });
 
@@ -82,16 +83,13 @@ export function jobsRouter(deps: ApiContext): Router {
     const job = await getJobForTenant(db, tenantOf(req), req.params.id!);
     if (!job) throw new NotFoundError(`No job with id '${req.params.id}'.`, 'id');
     res.locals.logFields = jobLogFields(job);
-    const result = await applyJobEvent(db, job, { type: 'cancel_requested' }, { source: 'api', now: clock() }, { nextCheckAt: clock() });
+    const result = await requestCancel(deps, req, job);
     if (!result.ok) {
       if (result.error.code === 'job_terminal') {
         throw new ConflictError(`Job ${job.id} has already finished (${result.job?.status}); it cannot be cancelled.`, 'job_already_finished');
       }
       throw new ConflictError(result.error.message, result.error.code);
     }
-    const log = req.log.child(jobLogFields(result.job));
-    if (result.changed) log.info({ from: result.from, to: result.job.status }, 'cancel requested');
-    await jobEffects.afterJobChange(result, { type: 'cancel_requested' }, { logger: req.log });
     res.json(toJobObject(result.job));
   });
 

@@ -16,10 +16,11 @@
 import { type Request, type Response, Router } from 'express';
 import { z } from 'zod';
 import { ConflictError, LonghaulError, NotFoundError, ValidationError, isTerminal } from '@longhaul/core';
-import { applyJobEvent, eraseJobContent, getJobForTenant, type Job } from '@longhaul/db';
+import { eraseJobContent, getJobForTenant, type Job } from '@longhaul/db';
 import { jobLogFields } from '@longhaul/runtime';
 import type { ApiContext } from '../context.ts';
 import { idempotencyKeyOf, submitJob } from '../job-submission.ts';
+import { requestCancel } from '../job-cancellation.ts';
 import { parseInput } from '../request-input.ts';
 import { parseResponseCreate } from '../responses/create-request.ts';
 import { findResponseJob, responseIdOf } from '../responses/ids.ts';
@@ -55,7 +56,7 @@ function createErrorOf(job: Job): LonghaulError | null {
 }
 
 export function responsesRouter(ctx: ApiContext): Router {
-  const { db, clock, jobEffects } = ctx;
+  const { db, clock } = ctx;
   const router = Router();
 
   const requireFollowing = () => {
@@ -68,11 +69,14 @@ export function responsesRouter(ctx: ApiContext): Router {
     return ctx.following;
   };
 
-  const findJob = async (req: Request): Promise<Job> => {
+  /** The tenant's job a path's response id names (404 otherwise), bound to the request's log line and its Longhaul-Job-Id header. */
+  const findJob = async (req: Request, res: Response): Promise<Job> => {
     const id = String(req.params.id);
     const job = await findResponseJob(db, req.tenantId!, id);
     // An erased (deleted) response is gone, as at OpenAI.
     if (!job || job.erasedAt !== null) throw new NotFoundError(`Response with id '${id}' not found.`, 'response_id', 'response_not_found');
+    res.locals.logFields = jobLogFields(job);
+    res.setHeader('Longhaul-Job-Id', job.id);
     return job;
   };
 
@@ -125,9 +129,7 @@ export function responsesRouter(ctx: ApiContext): Router {
 
   router.get('/:id', async (req: Request, res: Response) => {
     const query = parseInput(retrieveQuery, req.query);
-    const job = await findJob(req);
-    res.locals.logFields = jobLogFields(job);
-    res.setHeader('Longhaul-Job-Id', job.id);
+    const job = await findJob(req, res);
     if (query.stream !== 'true') return void res.json(toResponseObject(job));
     requireFollowing();
     if (job.request.stream !== true) {
@@ -137,27 +139,21 @@ export function responsesRouter(ctx: ApiContext): Router {
   });
 
   router.post('/:id/cancel', async (req: Request, res: Response) => {
-    const job = await findJob(req);
-    res.locals.logFields = jobLogFields(job);
-    res.setHeader('Longhaul-Job-Id', job.id);
+    const job = await findJob(req, res);
     // Cancelling a finished response answers it as it is: cancel is idempotent.
     if (isTerminal(job.status)) return void res.json(toResponseObject(job));
-    const result = await applyJobEvent(db, job, { type: 'cancel_requested' }, { source: 'api', now: clock() }, { nextCheckAt: clock() });
+    const result = await requestCancel(ctx, req, job);
     if (!result.ok) {
       if (result.job && isTerminal(result.job.status)) return void res.json(toResponseObject(result.job));
       throw new ConflictError(result.error.message, result.error.code);
     }
-    if (result.changed) req.log.child(jobLogFields(result.job)).info({ from: result.from, to: result.job.status }, 'cancel requested');
-    await jobEffects.afterJobChange(result, { type: 'cancel_requested' }, { logger: req.log });
     const current = ctx.following ? await waitForEnd(req, result.job, CANCEL_WAIT_MS) : result.job;
     res.json(toResponseObject(current));
   });
 
   router.get('/:id/input_items', async (req: Request, res: Response) => {
     const query = parseInput(inputItemsQuery, req.query);
-    const job = await findJob(req);
-    res.locals.logFields = jobLogFields(job);
-    res.setHeader('Longhaul-Job-Id', job.id);
+    const job = await findJob(req, res);
     if (job.responseId === null || !ctx.provider) return void res.json(inputItemsPage(job, query));
     const provider = ctx.provider;
     const responseId = job.responseId;
@@ -172,9 +168,7 @@ export function responsesRouter(ctx: ApiContext): Router {
   });
 
   router.delete('/:id', async (req: Request, res: Response) => {
-    const job = await findJob(req);
-    res.locals.logFields = jobLogFields(job);
-    res.setHeader('Longhaul-Job-Id', job.id);
+    const job = await findJob(req, res);
     if (!isTerminal(job.status)) {
       throw new ConflictError(
         `Response ${responseIdOf(job.id)} is still ${responseStatusOf(job.status)}: cancel it (POST /v1/responses/{id}/cancel) or let it finish, then delete it.`,
