@@ -194,6 +194,20 @@ describe('response cache', () => {
     expect(second.output_text).toBe(first.output_text);
     const job = await stack.api('GET', `/v1/jobs/${second.metadata?.longhaul_job_id}`);
     expect(job.body.cached_from).toBe(first.metadata?.longhaul_job_id);
+    // A streamed hit: the events a finished response has, from its row.
+    const stream = await client.responses.create({ ...params, stream: true }, { headers: { 'Longhaul-Cache-Ttl': '3600' } });
+    const types: string[] = [];
+    let streamedText = '';
+    for await (const event of stream) {
+      types.push(event.type);
+      if (event.type === 'response.completed')
+        streamedText = event.response.output
+          .flatMap((item) => (item.type === 'message' ? item.content : []))
+          .map((c) => (c.type === 'output_text' ? c.text : ''))
+          .join('');
+    }
+    expect(types).toEqual(['response.created', 'response.completed']);
+    expect(streamedText).toBe(first.output_text);
     await client.responses.delete(first.id);
     const third = await client.responses.create(params, { headers: { 'Longhaul-Cache-Ttl': '3600' } });
     const thirdJob = await stack.api('GET', `/v1/jobs/${third.metadata?.longhaul_job_id}`);
