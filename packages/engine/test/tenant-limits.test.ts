@@ -26,10 +26,10 @@ describe('tenant limits', () => {
     const resolver = createTenantLimitResolver({ db: handle.db, clock: () => new Date() }, { defaultTokenLimit: 500, defaultRequestLimit: 60 });
     const plain = await createTenant(handle.db, 'plain');
     const own = await createTenant(handle.db, 'own');
-    await setTenantLimits(handle.db, own.tenantId, { rpmLimit: 0, tpmLimit: 1_000 });
-    expect(await resolver.of(plain.tenantId)).toEqual({ requestsPerMinute: 60, tokensPerMinute: 500 });
-    expect(await resolver.of(own.tenantId)).toEqual({ requestsPerMinute: 0, tokensPerMinute: 1_000 });
-    expect(await resolver.of('ten_unknown')).toEqual({ requestsPerMinute: 60, tokensPerMinute: 500 });
+    await setTenantLimits(handle.db, own.tenantId, { rpmLimit: 0, tpmLimit: 1_000, cacheTtlSeconds: 3_600 });
+    expect(await resolver.of(plain.tenantId)).toEqual({ requestsPerMinute: 60, tokensPerMinute: 500, cacheTtlSeconds: 0 });
+    expect(await resolver.of(own.tenantId)).toEqual({ requestsPerMinute: 0, tokensPerMinute: 1_000, cacheTtlSeconds: 3_600 });
+    expect(await resolver.of('ten_unknown')).toEqual({ requestsPerMinute: 60, tokensPerMinute: 500, cacheTtlSeconds: 0 });
   });
 
   it('remembers a tenant for the cache period, then reads the changed limit', async () => {
