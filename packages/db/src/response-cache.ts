@@ -43,12 +43,16 @@ export async function lookupCacheEntry(db: Database, tenantId: string, key: stri
   if (entry.status === 'ready') {
     return source.status === JobStatus.Completed && entry.expiresAt !== null && entry.expiresAt > now ? { kind: 'hit', source } : { kind: 'none' };
   }
-  return TERMINAL_STATUSES.includes(source.status) ? { kind: 'none' } : { kind: 'wait', source };
+  if (!TERMINAL_STATUSES.includes(source.status)) return { kind: 'wait', source };
+  // The source completed and its entry is not settled yet (a moment, or a crash in between): it answers as a ready one would.
+  const answersUntil = source.finishedAt ? source.finishedAt.getTime() + entry.ttlSeconds * 1000 : 0;
+  return source.status === JobStatus.Completed && answersUntil > now.getTime() ? { kind: 'hit', source } : { kind: 'none' };
 }
 
 /**
  * Make `claim.sourceJobId` the source for its key: a new entry, or one that can no longer answer
- * (expired, or its source ended without completing) taken over. False when another job holds it:
+ * (expired, its source ended without completing, or left `running` by a crash after its source
+ * finished) taken over. False when another job holds it:
  * the caller looks again (and waits, or is answered).
  */
 export async function claimCacheEntry(db: Database, claim: CacheClaim, now: Date): Promise<boolean> {
@@ -61,7 +65,9 @@ export async function claimCacheEntry(db: Database, claim: CacheClaim, now: Date
           prompt_id = excluded.prompt_id, prompt_version = excluded.prompt_version, created_at = excluded.created_at, expires_at = null
       where (${responseCache.status} = 'ready' and ${responseCache.expiresAt} <= ${at}::timestamptz)
          or exists (select 1 from ${jobs} s where s.id = ${responseCache.sourceJobId}
-                     and (s.erased_at is not null or (s.status in ('failed', 'cancelled', 'incomplete', 'expired'))))
+                     and (s.erased_at is not null or s.status in ('failed', 'cancelled', 'incomplete', 'expired')
+                          -- left running by a crash after its source finished, and past its time
+                          or (${responseCache.status} = 'running' and s.finished_at + make_interval(secs => ${responseCache.ttlSeconds}) <= ${at}::timestamptz)))
     returning source_job_id`);
   return result.rows[0]?.source_job_id === claim.sourceJobId;
 }
