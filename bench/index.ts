@@ -4,10 +4,11 @@
  *   --jobs N          jobs for the end-to-end and baseline runs (default 2000)
  *   --rate R          submit rate of the latency run, req/s (default 200)
  *   --duration S      length of the latency run, seconds (default 10)
- *   --only X          e2e | system | latency | baseline | detection | callbacks | streaming | responses | memory
- *                     (default: all nine; system: what `npm start` runs, defaults, webhooks and info logs;
+ *   --only X          e2e | system | latency | baseline | detection | callbacks | streaming | responses | memory | cache
+ *                     (default: all ten; system: what `npm start` runs, defaults, webhooks and info logs;
  *                     responses: the latency /v1/responses adds over the simulator, with the openai SDK;
- *                     memory: Redis bytes and worker/API RSS with many jobs waiting at the provider), fairness
+ *                     memory: Redis bytes and worker/API RSS with many jobs waiting at the provider;
+ *                     cache: response caching's hit latency and provider calls saved), fairness
  *                     (two tenants, one at 10x the other's rate: the small one's submit→provider latency
  *                     with the fair queue and with plain FIFO), or ops: the
  *                     CPU cost of each operation a job goes through (a diagnostic, with --iterations N,
@@ -38,6 +39,11 @@
  *                           OpenAI-compatible /v1/responses against the simulator, with the openai SDK; default 100)
  *   --responses-concurrency C  its requests in flight in the concurrent phases (default 20)
  *   --responses-rounds R    its rounds, samples pooled (default 3)
+ *   --cache-rate R          cacheable submissions per second of the cache scenario (response caching: 30 % repeat
+ *                           an earlier completed request; default 40)
+ *   --cache-background-rate R  ordinary jobs per second beside them (default 20)
+ *   --cache-duration S      seconds of each of its phases, with and without cache (default 10)
+ *   --cache-rounds R        its rounds of both phases, the order alternating (default 2)
  *
  * A measurement, not a test: exits 0 whether or not targets are met (PASS/MISS is printed), and
  * non-zero only when the benchmark itself could not run.
@@ -47,6 +53,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runBaseline, type BaselineResult } from './baseline.ts';
+import { runCache } from './cache.ts';
 import { runCallbacks } from './callbacks.ts';
 import { runDetection } from './detection.ts';
 import { runFairness } from './fairness.ts';
@@ -72,8 +79,8 @@ const WORKER_KNOBS: Record<string, string> = {
   POLL_INITIAL_MS: '50',
 };
 
-const SCENARIOS = ['e2e', 'system', 'latency', 'baseline', 'detection', 'callbacks', 'streaming', 'responses', 'fairness', 'memory', 'ops'] as const;
-const DEFAULT_SCENARIOS: Scenario[] = ['e2e', 'system', 'latency', 'baseline', 'detection', 'callbacks', 'streaming', 'responses', 'memory'];
+const SCENARIOS = ['e2e', 'system', 'latency', 'baseline', 'detection', 'callbacks', 'streaming', 'responses', 'cache', 'fairness', 'memory', 'ops'] as const;
+const DEFAULT_SCENARIOS: Scenario[] = ['e2e', 'system', 'latency', 'baseline', 'detection', 'callbacks', 'streaming', 'responses', 'cache', 'memory'];
 type Scenario = (typeof SCENARIOS)[number];
 type LatencyVariant = 'with' | 'without';
 const VARIANT_LABEL: Record<LatencyVariant, string> = { with: 'worker running', without: 'worker stopped' };
@@ -109,6 +116,10 @@ function parseCli(argv: string[]) {
       'responses-creates': { type: 'string', default: '100' },
       'responses-concurrency': { type: 'string', default: '20' },
       'responses-rounds': { type: 'string', default: '3' },
+      'cache-rate': { type: 'string', default: '40' },
+      'cache-background-rate': { type: 'string', default: '20' },
+      'cache-duration': { type: 'string', default: '10' },
+      'cache-rounds': { type: 'string', default: '2' },
     },
     strict: true,
   });
@@ -128,6 +139,8 @@ function parseCli(argv: string[]) {
   }
   const callbackRate = Number(values['callback-rate']);
   if (!Number.isFinite(callbackRate) || callbackRate < 0) throw new Error(`--callback-rate must be 0 or a positive number`);
+  const cacheBackgroundRate = Number(values['cache-background-rate']);
+  if (!Number.isFinite(cacheBackgroundRate) || cacheBackgroundRate < 0) throw new Error(`--cache-background-rate must be 0 or a positive number`);
   return {
     jobs: Math.round(positive('jobs', values.jobs)),
     rate: positive('rate', values.rate),
@@ -164,6 +177,12 @@ function parseCli(argv: string[]) {
       creates: Math.round(positive('responses-creates', values['responses-creates'])),
       concurrency: Math.round(positive('responses-concurrency', values['responses-concurrency'])),
       rounds: Math.round(positive('responses-rounds', values['responses-rounds'])),
+    },
+    cache: {
+      rate: positive('cache-rate', values['cache-rate']),
+      backgroundRate: cacheBackgroundRate,
+      durationS: positive('cache-duration', values['cache-duration']),
+      rounds: Math.round(positive('cache-rounds', values['cache-rounds'])),
     },
     memoryCounts: values['memory-counts'].split(',').map((c) => Math.round(positive('memory-counts', c))),
     cpuProf: values['cpu-prof'],
@@ -262,6 +281,7 @@ async function main(): Promise<void> {
   if (want('callbacks')) extraRows.push(...(await runCallbacks({ ...cli.callbacks, workerOverrides: cli.overrides, nodeArgs, log })).rows);
   if (want('fairness')) extraRows.push(...(await runFairness({ ...cli.fairness, submitConcurrency: 2, createMs: 100, nodeArgs, log })).rows);
   if (want('responses')) extraRows.push(...(await runResponses({ ...cli.responses, workerOverrides: cli.overrides, nodeArgs, log })).rows);
+  if (want('cache')) extraRows.push(...(await runCache({ ...cli.cache, workerOverrides: cli.overrides, nodeArgs, log })).rows);
   if (want('memory')) extraRows.push(...(await runMemory({ counts: cli.memoryCounts, concurrency: cli.concurrency, workerOverrides: cli.overrides, nodeArgs, log })).rows);
   if (want('streaming')) {
     const watchers = 1000;
@@ -275,7 +295,7 @@ async function main(): Promise<void> {
       ['streaming: added latency per event p99 (ms)', fmt(s.addedLatency.p99, 2), '<= 30', verdict(s.addedLatency.p99 <= 30)],
     );
   }
-  if (profileDir && (want('detection') || want('callbacks') || want('responses'))) log(`cpu profiles: ${profileDir} (file names carry the pid)`);
+  if (profileDir && (want('detection') || want('callbacks') || want('responses') || want('cache'))) log(`cpu profiles: ${profileDir} (file names carry the pid)`);
 
   const rows: string[][] = [['metric', 'value', 'target', 'result']];
   if (e2e) {
