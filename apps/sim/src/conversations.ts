@@ -103,14 +103,7 @@ export function listItems(conversation: Conversation, query: ListQuery): Record<
     if (at < 0) throw listParamError(`Item with id '${query.after}' not found in conversation.`, 'after', 'invalid_value');
     start = at + 1;
   }
-  const data = ordered.slice(start, start + limit);
-  return {
-    object: 'list',
-    data,
-    first_id: (data[0]?.['id'] as string | undefined) ?? null,
-    last_id: (data.at(-1)?.['id'] as string | undefined) ?? null,
-    has_more: start + limit < ordered.length,
-  };
+  return page(ordered, start, limit);
 }
 
 export function listLimit(value: unknown, max = LIST_MAX_LIMIT, fallback = LIST_DEFAULT_LIMIT): number {
@@ -149,4 +142,16 @@ function role(item: Item): string {
 
 function messageItem(roleName: string, content: unknown[]): Item {
   return { type: 'message', id: newId('msg'), status: 'completed', role: roleName, content };
+}
+
+/** One page of `ordered` items from `start`, as OpenAI's list objects have it. */
+export function page(ordered: Item[], start: number, limit: number): Record<string, unknown> {
+  const data = ordered.slice(start, start + limit);
+  return {
+    object: 'list',
+    data,
+    first_id: (data[0]?.['id'] as string | undefined) ?? null,
+    last_id: (data.at(-1)?.['id'] as string | undefined) ?? null,
+    has_more: start + limit < ordered.length,
+  };
 }

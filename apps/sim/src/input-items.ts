@@ -7,7 +7,7 @@
  * with ids and caches them, so every later page and listing shows the same ids. Entries follow
  * their response: the simulator forgets one when it deletes or evicts the response.
  */
-import { listLimit, type Item } from './conversations.ts';
+import { listLimit, page, type Item } from './conversations.ts';
 import { invalidRequest } from './errors.ts';
 import { newId } from './ids.ts';
 
@@ -79,17 +79,6 @@ export class InputItemStore {
     }
     return page(ordered, start, limit);
   }
-}
-
-function page(ordered: Item[], start: number, limit: number): Record<string, unknown> {
-  const data = ordered.slice(start, start + limit);
-  return {
-    object: 'list',
-    data,
-    first_id: (data[0]?.['id'] as string | undefined) ?? null,
-    last_id: (data.at(-1)?.['id'] as string | undefined) ?? null,
-    has_more: start + limit < ordered.length,
-  };
 }
 
 function includes(query: InputItemsQuery): Set<string> {

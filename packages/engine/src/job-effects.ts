@@ -359,7 +359,8 @@ export function createJobEffects(deps: JobEffectsDeps): JobEffects {
         detection.jobFinished(job, job.finishedAt.getTime() - job.submittedAt.getTime());
       }
 
-      if (result.changed && isTerminal(job.status) && job.cacheKey) await settleCache(job, log);
+      // Only a source has an entry and waiters: a hit (`cachedFrom` set) was answered from one.
+      if (result.changed && isTerminal(job.status) && job.cacheKey && job.cachedFrom === null) await settleCache(job, log);
 
       const work = nextWorkFor(subject(job, change), change, workOptions());
       let again: ContinuingWork | null = null;
