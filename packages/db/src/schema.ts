@@ -22,20 +22,34 @@ export const tenants = pgTable('tenants', {
   tpmLimit: integer('tpm_limit'),
   /** Response caching for every job of the tenant that does not say otherwise (seconds); null: off. */
   cacheTtlSeconds: integer('cache_ttl_seconds'),
+  /** Days a finished job's content (input, output, events, callback bodies and attempts) is kept; null: the deployment default (RETENTION_DAYS); 0: kept until erased. */
+  retentionDays: integer('retention_days'),
   createdAt: createdAt(),
 });
 
-/** API keys: only a SHA-256 of the key is stored; `prefix` helps humans tell keys apart. */
-export const apiKeys = pgTable('api_keys', {
-  id: text('id').primaryKey(),
-  tenantId: text('tenant_id')
-    .notNull()
-    .references(() => tenants.id),
-  keyHash: text('key_hash').notNull().unique(),
-  prefix: text('prefix').notNull(),
-  createdAt: createdAt(),
-  revokedAt: timestamp('revoked_at', { withTimezone: true }),
-});
+/**
+ * API keys: only a SHA-256 of the key is stored; `prefix` helps humans tell keys apart. `scopes`
+ * say what the key may do (`*`: everything); a key past `expiresAt` or with `revokedAt` set is refused.
+ */
+export const apiKeys = pgTable(
+  'api_keys',
+  {
+    id: text('id').primaryKey(),
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id),
+    keyHash: text('key_hash').notNull().unique(),
+    prefix: text('prefix').notNull(),
+    name: text('name'),
+    scopes: text('scopes').array().notNull().default(sql`'{*}'::text[]`),
+    createdAt: createdAt(),
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }),
+    /** Updated at most once a minute per key (not on every request). */
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true, mode: 'date' }),
+    revokedAt: timestamp('revoked_at', { withTimezone: true }),
+  },
+  (t) => [index('api_keys_tenant_idx').on(t.tenantId, t.createdAt)],
+);
 
 export const jobs = pgTable(
   'jobs',
@@ -85,6 +99,12 @@ export const jobs = pgTable(
     reasoningSummary: jsonb('reasoning_summary').$type<{ type: string; text: string }[]>(),
     /** When the job's content (input, output, metadata, callback bodies) was erased at the tenant's request; what it cost stays. */
     erasedAt: timestamp('erased_at', { withTimezone: true, mode: 'date' }),
+    /** Why its content was erased: `request` (DELETE by the tenant), `retention` (the sweeper), `tenant` (the tenant's offboarding). */
+    erasedReason: text('erased_reason').$type<'request' | 'retention' | 'tenant'>(),
+    /** When the provider confirmed (or reported gone) the deletion of the job's stored response, after an erase that asks for it. */
+    providerDeletedAt: timestamp('provider_deleted_at', { withTimezone: true, mode: 'date' }),
+    /** The id (never the secret) of the provider key the job's responses were created with (@longhaul/provider keyring). */
+    providerKeyId: text('provider_key_id'),
     /**
      * Response caching (@longhaul/core response-cache.ts): the job whose result answers this one.
      * Set while the job waits for that identical job to finish (single flight), and on the hit.
@@ -107,6 +127,10 @@ export const jobs = pgTable(
     index('jobs_thread_idx').on(t.threadId, t.createdAt, t.id),
     index('jobs_prompt_idx').on(t.tenantId, t.promptId, t.promptVersion),
     index('jobs_cache_waiters_idx').on(t.cachedFrom).where(sql.raw(`status = 'pending' and cached_from is not null`)),
+    // Retention: a tenant's finished jobs whose content is still there, oldest first.
+    index('jobs_retention_idx').on(t.tenantId, t.finishedAt).where(sql.raw('finished_at is not null and erased_at is null')),
+    // Erased jobs whose stored response still has to be deleted at the provider.
+    index('jobs_provider_delete_idx').on(t.erasedAt).where(sql.raw(`erased_reason in ('request', 'tenant') and provider_deleted_at is null and response_id is not null`)),
   ],
 );
 
@@ -169,6 +193,8 @@ export const files = pgTable(
     purpose: text('purpose').notNull(),
     /** The job whose inline file was uploaded automatically, if any. */
     jobId: text('job_id'),
+    /** The provider key (its id) the file was uploaded with. */
+    providerKeyId: text('provider_key_id'),
     createdAt: createdAt(),
     deletedAt: timestamp('deleted_at', { withTimezone: true, mode: 'date' }),
   },
@@ -184,6 +210,8 @@ export const conversations = pgTable(
       .notNull()
       .references(() => tenants.id),
     metadata: jsonb('metadata').$type<Record<string, string>>().notNull().default({}),
+    /** The provider key (its id) the conversation was created with. */
+    providerKeyId: text('provider_key_id'),
     createdAt: createdAt(),
     deletedAt: timestamp('deleted_at', { withTimezone: true, mode: 'date' }),
   },
@@ -416,7 +444,56 @@ export const providerCalls = pgTable(
   (t) => [index('provider_calls_job_idx').on(t.jobId, t.at)],
 );
 
+export interface TenantErasureCounts {
+  jobsCancelled: number;
+  jobsErased: number;
+  providerDeletes: number;
+  providerDeleteFailures: number;
+  filesDeleted: number;
+  keysRevoked: number;
+  endpointsDisabled: number;
+}
+
+/**
+ * A tenant's offboarding erase: requested once, worked through by the sweeper in batches
+ * (`cursor`: the last job id done) so a crash resumes where it stopped; `counts` is its report.
+ */
+export const tenantErasures = pgTable('tenant_erasures', {
+  id: text('id').primaryKey(),
+  tenantId: text('tenant_id')
+    .notNull()
+    .references(() => tenants.id),
+  status: text('status').$type<'running' | 'completed'>().notNull().default('running'),
+  requestedBy: text('requested_by').notNull(),
+  cursor: text('cursor'),
+  counts: jsonb('counts').$type<TenantErasureCounts>().notNull(),
+  createdAt: createdAt(),
+  updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  finishedAt: timestamp('finished_at', { withTimezone: true, mode: 'date' }),
+});
+
+/** Every admin action (UI or bull-board: retry, cancel, clean, ...): who, what, on what, from where. */
+export const adminActions = pgTable(
+  'admin_actions',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    at: timestamp('at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    /** The admin identity: a named user (ADMIN_USERS), `token`, `basic:<user>`, or `anonymous` with auth disabled. */
+    actor: text('actor').notNull(),
+    action: text('action').notNull(),
+    target: text('target'),
+    address: text('address'),
+    /** The HTTP status the action was answered with. */
+    statusCode: integer('status_code'),
+    details: jsonb('details').$type<Record<string, unknown>>().notNull().default({}),
+  },
+  (t) => [index('admin_actions_at_idx').on(t.at.desc())],
+);
+
 export type Job = typeof jobs.$inferSelect;
+export type ApiKeyRow = typeof apiKeys.$inferSelect;
+export type TenantErasure = typeof tenantErasures.$inferSelect;
+export type AdminAction = typeof adminActions.$inferSelect;
 export type ProviderCall = typeof providerCalls.$inferSelect;
 export type WebhookEndpoint = typeof webhookEndpoints.$inferSelect;
 export type CallbackEvent = typeof callbackEvents.$inferSelect;
