@@ -3,7 +3,10 @@ import { and, asc, desc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { Database } from './client.ts';
 import { files, type FileRow } from './schema.ts';
 
-export async function recordFile(db: Database, file: Omit<FileRow, 'createdAt' | 'deletedAt' | 'providerKeyId'> & { createdAt?: Date; providerKeyId?: string | null }): Promise<FileRow> {
+export async function recordFile(
+  db: Database,
+  file: Omit<FileRow, 'createdAt' | 'deletedAt' | 'providerKeyId'> & { createdAt?: Date; providerKeyId?: string | null },
+): Promise<FileRow> {
   const [row] = await db.insert(files).values(file).returning();
   return row!;
 }
