@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signWebhook } from '@longhaul/webhooks';
 import { type Stack, isTerminalJob, jobBody, startStack } from './harness.ts';
+import { type Receiver, startReceiver } from './receiver.ts';
 
 const ADMIN_TOKEN = 'adm_tok_0123456789abcdefSECRET';
 const BASIC_PASSWORD = 'basic-pass-9876543210SECRET';
@@ -15,10 +16,19 @@ const METRICS_TOKEN = 'met_tok_0123456789abcdefSECRET';
 const WRONG_KEY = 'lh_sk_wrong_key_0123456789SECRET';
 
 let stack: Stack;
+let receiver: Receiver;
 const lines: string[] = [];
 const records = () => lines.map((l) => JSON.parse(l) as Record<string, any>);
 
 beforeAll(async () => {
+  // The first delivery of each callback fails: the retry's log lines are captured too.
+  const seen = new Set<string>();
+  receiver = await startReceiver((req) => {
+    const id = String(req.headers['webhook-id']);
+    if (seen.has(id)) return 200;
+    seen.add(id);
+    return 500;
+  });
   stack = await startStack({
     webhooks: true,
     logLevel: 'trace',
@@ -28,6 +38,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await stack?.stop();
+  await receiver?.close();
 });
 
 describe('logs', () => {
@@ -75,6 +86,60 @@ describe('logs', () => {
       webhookSecretBytes: stack.webhookSecret.slice('whsec_'.length),
     };
     for (const [name, secret] of Object.entries(secrets)) expect(all.includes(secret), `${name} appears in the logs`).toBe(false);
+  });
+
+  it("never contain a job's input, instructions, metadata, output or callback body", async () => {
+    const MARKER = 'walrus-obsidian-4417';
+    const content = { input: `Plan the ${MARKER} expedition.`, instructions: `You are ${MARKER}.` };
+    const ids: string[] = [];
+    const submit = async (body: Record<string, unknown>, expected = 202) => {
+      const res = await stack.api('POST', '/v1/jobs', body);
+      expect(res.status, JSON.stringify(res.body)).toBe(expected);
+      if (expected === 202) ids.push(res.body.id);
+      return res;
+    };
+    // A job with a callback (delivered on its second attempt), a streamed one, one the provider
+    // refuses with a message echoing the tenant's value, one cut short, and one deleted.
+    await submit(jobBody({ ...content, callback_url: receiver.url, metadata: { sim_duration_ms: '50', note: MARKER } }));
+    await submit(jobBody({ ...content, stream: true, metadata: { sim_duration_ms: '50', note: MARKER } }));
+    await submit(jobBody({ ...content, metadata: { sim_duration_ms: '50', sim_outcome: MARKER } }));
+    await submit(jobBody({ ...content, metadata: { sim_duration_ms: '50', sim_outcome: 'incomplete', note: MARKER } }));
+    const tool = { type: 'function', name: 'lookup', description: `Looks up ${MARKER}.`, parameters: { type: 'object', properties: {} }, strict: false };
+    await submit(jobBody({ ...content, tools: [tool], metadata: { sim_duration_ms: '50' } }));
+    // Refused by our own validation, with the tenant's text in the body.
+    await submit({ ...jobBody(content), metadata: { note: 5, other: MARKER } }, 400);
+    // The OpenAI-compatible surface: a synchronous create and a streamed one.
+    const sync = await stack.api('POST', '/v1/responses', { model: 'o3', ...content, metadata: { note: MARKER } });
+    expect(sync.status, JSON.stringify(sync.body)).toBe(200);
+    const streamed = await fetch(`${stack.apiUrl}/v1/responses`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${stack.apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'o3', ...content, stream: true, metadata: { sim_duration_ms: '50' } }),
+    });
+    expect(streamed.status).toBe(200);
+    const sse = await streamed.text();
+    const jobs = [];
+    for (const id of ids) jobs.push(await stack.waitForJob(id, isTerminalJob));
+    expect(
+      jobs.map((j) => j.status),
+      JSON.stringify(jobs.map((j) => j.error)),
+    ).toEqual(['completed', 'completed', 'failed', 'incomplete', 'completed']);
+    await new Promise<void>((resolve, reject) => {
+      const started = Date.now();
+      const tick = () => (receiver.received.length >= 2 ? resolve() : Date.now() - started > 15_000 ? reject(new Error('callback not retried')) : setTimeout(tick, 50));
+      tick();
+    });
+    expect((await stack.api('DELETE', `/v1/jobs/${jobs[0].id}`)).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 300));
+
+    // What the tenant sent and what the model wrote: the marker, and a stretch of each output.
+    const outputs = [...jobs.map((j) => j.output_text), sync.body.output?.at(-1)?.content?.[0]?.text].filter((t): t is string => typeof t === 'string' && t.length > 0);
+    expect(outputs.length).toBeGreaterThanOrEqual(3);
+    expect(sse).toContain('response.output_text.delta');
+    const all = lines.join('\n');
+    expect(all).toContain(jobs[0].id);
+    expect(all.includes(MARKER), 'the tenant text appears in the logs').toBe(false);
+    for (const text of outputs) expect(all.includes(text.slice(0, 40)), `output appears in the logs: ${text.slice(0, 40)}`).toBe(false);
   });
 
   it('has one line per request with its request id, incoming X-Request-Id kept', async () => {

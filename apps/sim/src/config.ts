@@ -7,7 +7,7 @@
 import { Webhook } from 'standardwebhooks';
 import { z } from 'zod';
 
-export const FAULT_ENDPOINTS = ['create', 'retrieve', 'cancel'] as const;
+export const FAULT_ENDPOINTS = ['create', 'retrieve', 'cancel', 'delete'] as const;
 export type FaultEndpoint = (typeof FAULT_ENDPOINTS)[number];
 
 const rate = z.number().min(0).max(1);

@@ -40,7 +40,7 @@ export function v1Router(sim: Simulator, delays: Delays): Router {
   router.post('/responses/:id/cancel', injectFaults(sim, delays, 'cancel'), (req, res) => {
     res.json(sim.cancel(req.params['id'] as string));
   });
-  router.delete('/responses/:id', (req, res) => {
+  router.delete('/responses/:id', injectFaults(sim, delays, 'delete'), (req, res) => {
     res.json(sim.deleteResponse(req.params['id'] as string));
   });
   router.get('/responses/:id/input_items', (req, res) => {

@@ -1,4 +1,4 @@
-import type { DbHandle } from '@longhaul/db';
+import type { DbHandle, ProviderDeleteSchedule } from '@longhaul/db';
 import type { Provider } from '@longhaul/provider';
 import type { Queues } from '@longhaul/queue';
 import type { Logger } from '@longhaul/runtime';
@@ -46,6 +46,8 @@ export interface WorkerConfig {
     webhookWaitMs: number;
     /** Provider call log rows (the admin timeline) older than this are deleted; 0 keeps them. Default 30 days. */
     providerCallRetentionMs?: number;
+    /** Data retention and deletion: retention erases, retried provider deletes, tenant erasures (data-retention.ts). Default: retention off. */
+    retention?: RetentionConfig;
   };
   callbacks: {
     /** Parallel deliveries per process. */
@@ -75,6 +77,19 @@ export interface WorkerConfig {
    * API's `admission` (TENANT_TPM_LIMIT, ...). Default: fair, unlimited, 60 s window.
    */
   admission?: AdmissionConfig;
+}
+
+export interface RetentionConfig {
+  /** Days a finished job's content is kept for tenants without their own `retention_days` (RETENTION_DAYS); 0 keeps it until erased. Default 0. */
+  defaultDays?: number;
+  /** Jobs per erase statement (retention and tenant erasures). Default 500. */
+  batchSize?: number;
+  /** Most time one sweep spends erasing in batches; the rest waits for the next sweep. Default 5 000 ms. */
+  budgetMs?: number;
+  /** Pause after each batch, as a multiple of the batch's own duration (Postgres headroom for live traffic). Default 1. */
+  pauseFactor?: number;
+  /** When erased jobs' provider deletes are retried (@longhaul/db DEFAULT_PROVIDER_DELETE_SCHEDULE). */
+  providerDeletes?: Partial<ProviderDeleteSchedule>;
 }
 
 export interface WorkerDeps {

@@ -66,6 +66,12 @@ const schema = z
     SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(10_000),
     SWEEP_OVERDUE_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
     PROVIDER_CALL_RETENTION_DAYS: z.coerce.number().min(0).default(30),
+    /** Days a finished job's content is kept for tenants without their own retention (`tenant limits --retention-days`); 0 keeps it until erased. */
+    RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(0),
+    /** Jobs erased per statement by retention and tenant erasures. */
+    RETENTION_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
+    /** First retry of a failed provider delete after an erase (then doubling, up to 6 h, for 3 days). */
+    PROVIDER_DELETE_RETRY_MS: z.coerce.number().int().min(100).default(30_000),
     LOCK_DURATION_MS: z.coerce.number().int().min(1000).default(30_000),
     STALLED_INTERVAL_MS: z.coerce.number().int().min(1000).default(30_000),
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(30_000),

@@ -77,6 +77,7 @@ const worker = createWorker({
       batchSize: 500,
       webhookWaitMs: env.WEBHOOK_WAIT_SECONDS * 1000,
       providerCallRetentionMs: env.PROVIDER_CALL_RETENTION_DAYS * 86_400_000,
+      retention: { defaultDays: env.RETENTION_DAYS, batchSize: env.RETENTION_BATCH_SIZE, providerDeletes: { baseMs: env.PROVIDER_DELETE_RETRY_MS } },
     },
     callbacks: {
       concurrency: env.CALLBACK_CONCURRENCY,

@@ -8,7 +8,11 @@
  *   only when it is neither waiting there nor taken by a live turn;
  * - webhooks whose processing was lost are dispatched again, and ones no job claims become orphans;
  * - pending callback deliveries whose attempt is overdue (work item lost) are dispatched again;
- * - expired idempotency keys are deleted, and provider call log rows past their retention.
+ * - expired idempotency keys are deleted, and provider call log rows past their retention;
+ * - data retention and deletion (data-retention.ts): erased jobs' provider deletes are retried,
+ *   tenant erasures advance (tenant-erasure.ts), and jobs past their tenant's retention are
+ *   erased, in bounded batches within a time budget, last (the rest of the sweep is never held up
+ *   by a backlog).
  *
  * It runs on a plain timer in every worker process, not as a BullMQ job (that would vanish with
  * the very Redis data it is meant to recover), and a Postgres advisory lock lets one process at a
@@ -29,7 +33,9 @@ import {
   scheduleNextCheck,
 } from '@longhaul/db';
 import { jobLogFields } from '@longhaul/runtime';
+import { retentionSettings, retryProviderDeletes, sweepBudget, sweepRetention } from './data-retention.ts';
 import type { WorkerContext } from './deps.ts';
+import { advanceTenantErasures } from './tenant-erasure.ts';
 
 const SWEEP_LOCK_ID = 7301972450114;
 
@@ -45,6 +51,14 @@ export interface SweepReport {
   /** Jobs waiting for an identical job's result whose source had ended: answered or released. */
   cacheWaitersSettled: number;
   cacheEntriesExpired: number;
+  /** Jobs erased past their tenant's retention. */
+  retentionErased: number;
+  /** Provider deletes of erased jobs retried, and how many the provider confirmed (or reported gone). */
+  providerDeletesRetried: number;
+  providerDeletesConfirmed: number;
+  /** Tenant erasure batches run, and erasures completed. */
+  tenantErasureBatches: number;
+  tenantErasuresCompleted: number;
 }
 
 const DEFAULT_PROVIDER_CALL_RETENTION_MS = 30 * 86_400_000;
@@ -66,6 +80,11 @@ export async function sweepOnce(deps: WorkerContext): Promise<SweepReport> {
     providerCallsDeleted: 0,
     cacheWaitersSettled: 0,
     cacheEntriesExpired: 0,
+    retentionErased: 0,
+    providerDeletesRetried: 0,
+    providerDeletesConfirmed: 0,
+    tenantErasureBatches: 0,
+    tenantErasuresCompleted: 0,
   };
   try {
     const lock = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1) as locked', [SWEEP_LOCK_ID]);
@@ -121,6 +140,16 @@ export async function sweepOnce(deps: WorkerContext): Promise<SweepReport> {
       report.cacheEntriesExpired = await deleteExpiredCacheEntries(db.db, now, config.sweep.batchSize);
       const retentionMs = config.sweep.providerCallRetentionMs ?? DEFAULT_PROVIDER_CALL_RETENTION_MS;
       if (retentionMs > 0) report.providerCallsDeleted = await deleteProviderCallsBefore(db.db, new Date(now.getTime() - retentionMs), PROVIDER_CALL_DELETE_BATCH);
+
+      const retention = retentionSettings(config.sweep.retention);
+      const deletes = await retryProviderDeletes(deps, retention);
+      report.providerDeletesRetried = deletes.attempted;
+      report.providerDeletesConfirmed = deletes.deleted;
+      const budget = sweepBudget(retention);
+      const erasures = await advanceTenantErasures(deps, retention, budget);
+      report.tenantErasureBatches = erasures.batches;
+      report.tenantErasuresCompleted = erasures.completed;
+      report.retentionErased = (await sweepRetention(deps, retention, budget)).jobsErased;
     } finally {
       await client.query('select pg_advisory_unlock($1)', [SWEEP_LOCK_ID]);
     }

@@ -73,12 +73,14 @@ export interface TenantLimits {
   tpmLimit: number | null;
   /** Response caching for the tenant's jobs that do not say otherwise (seconds; 0 or null: off). */
   cacheTtlSeconds: number | null;
+  /** Days a finished job's content is kept (0: until erased; null: the worker's RETENTION_DAYS). */
+  retentionDays: number | null;
 }
 
 /** The tenant's limits, or null when there is no such tenant. */
 export async function getTenantLimits(db: Database, tenantId: string): Promise<TenantLimits | null> {
   const rows = await db
-    .select({ rpmLimit: tenants.rpmLimit, tpmLimit: tenants.tpmLimit, cacheTtlSeconds: tenants.cacheTtlSeconds })
+    .select({ rpmLimit: tenants.rpmLimit, tpmLimit: tenants.tpmLimit, cacheTtlSeconds: tenants.cacheTtlSeconds, retentionDays: tenants.retentionDays })
     .from(tenants)
     .where(eq(tenants.id, tenantId))
     .limit(1);
@@ -91,11 +93,12 @@ export async function setTenantLimits(db: Database, tenantId: string, limits: Pa
   if (limits.rpmLimit !== undefined) set.rpmLimit = limits.rpmLimit;
   if (limits.tpmLimit !== undefined) set.tpmLimit = limits.tpmLimit;
   if (limits.cacheTtlSeconds !== undefined) set.cacheTtlSeconds = limits.cacheTtlSeconds;
+  if (limits.retentionDays !== undefined) set.retentionDays = limits.retentionDays;
   if (Object.keys(set).length === 0) return getTenantLimits(db, tenantId);
   const rows = await db
     .update(tenants)
     .set(set)
     .where(eq(tenants.id, tenantId))
-    .returning({ rpmLimit: tenants.rpmLimit, tpmLimit: tenants.tpmLimit, cacheTtlSeconds: tenants.cacheTtlSeconds });
+    .returning({ rpmLimit: tenants.rpmLimit, tpmLimit: tenants.tpmLimit, cacheTtlSeconds: tenants.cacheTtlSeconds, retentionDays: tenants.retentionDays });
   return rows[0] ?? null;
 }

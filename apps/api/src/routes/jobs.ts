@@ -1,5 +1,5 @@
 /**
- * /v1/jobs: submit (../job-submission.ts), read, list and cancel jobs. Postgres is written first;
+ * /v1/jobs: submit (../job-submission.ts), read, list, cancel and delete (../job-deletion.ts) jobs. Postgres is written first;
  * what follows (the fair-queue push and submit turn of a new job, the cancel work item, the
  * lifecycle stream event, metrics) is `jobEffects.afterJobChange`, best effort here: Redis may
  * fail (Redis down) without losing the job, and the worker's sweeper dispatches any job whose
@@ -15,6 +15,7 @@ import { jobRequestSchema } from '../job-request.ts';
 import { checkPathIds, ids, parseInput } from '../request-input.ts';
 import { idempotencyKeyOf, submitJob } from '../job-submission.ts';
 import { requestCancel } from '../job-cancellation.ts';
+import { requestDeletion } from '../job-deletion.ts';
 import { toJobEventObject, toJobObject } from '@longhaul/db';
 
 const listQuerySchema = z.strictObject({
@@ -77,6 +78,19 @@ export function jobsRouter(deps: ApiContext): Router {
     res.locals.logFields = jobLogFields(job);
     const events = await listJobEvents(db, job.id);
     res.json({ object: 'list', data: events.map(toJobEventObject), has_more: false });
+  });
+
+  // Erase a finished job's content and delete its stored response at the provider; the tombstone
+  // (usage, cost, timestamps) stays readable. A repeated delete answers the tombstone again.
+  router.delete('/:id', async (req, res) => {
+    const job = await getJobForTenant(db, tenantOf(req), req.params.id!);
+    if (!job) throw new NotFoundError(`No job with id '${req.params.id}'.`, 'id');
+    res.locals.logFields = jobLogFields(job);
+    const result = await requestDeletion(deps, req, job);
+    if (!result.ok) {
+      throw new ConflictError(`Job ${job.id} is still ${job.status}: cancel it (POST /v1/jobs/${job.id}/cancel) or let it finish, then delete it.`, 'job_not_finished');
+    }
+    res.json({ ...toJobObject(result.job), deleted: true });
   });
 
   router.post('/:id/cancel', async (req, res) => {

@@ -16,17 +16,18 @@
 import { type Request, type Response, Router } from 'express';
 import { z } from 'zod';
 import { ConflictError, LonghaulError, NotFoundError, ValidationError, isTerminal } from '@longhaul/core';
-import { eraseJobContent, getJobForTenant, type Job } from '@longhaul/db';
+import { getJobForTenant, type Job } from '@longhaul/db';
 import { jobLogFields } from '@longhaul/runtime';
 import type { ApiContext } from '../context.ts';
 import { idempotencyKeyOf, submitJob } from '../job-submission.ts';
 import { requestCancel } from '../job-cancellation.ts';
+import { requestDeletion } from '../job-deletion.ts';
 import { parseInput } from '../request-input.ts';
 import { parseResponseCreate } from '../responses/create-request.ts';
 import { findResponseJob, responseIdOf } from '../responses/ids.ts';
 import { inputItemsPage } from '../responses/input-items.ts';
 import { responseStatusOf, toResponseObject } from '../responses/response-object.ts';
-import { callProvider, requireProvider } from '../provider-calls.ts';
+import { callProvider } from '../provider-calls.ts';
 import { sendResponseEvents } from '../responses/stream.ts';
 
 /** How long a cancel waits for the provider to confirm before answering with the response as it is. */
@@ -56,7 +57,7 @@ function createErrorOf(job: Job): LonghaulError | null {
 }
 
 export function responsesRouter(ctx: ApiContext): Router {
-  const { db, clock } = ctx;
+  const { db } = ctx;
   const router = Router();
 
   const requireFollowing = () => {
@@ -169,22 +170,13 @@ export function responsesRouter(ctx: ApiContext): Router {
 
   router.delete('/:id', async (req: Request, res: Response) => {
     const job = await findJob(req, res);
-    if (!isTerminal(job.status)) {
+    const result = await requestDeletion(ctx, req, job);
+    if (!result.ok) {
       throw new ConflictError(
         `Response ${responseIdOf(job.id)} is still ${responseStatusOf(job.status)}: cancel it (POST /v1/responses/{id}/cancel) or let it finish, then delete it.`,
         'response_not_finished',
       );
     }
-    if (job.responseId !== null) {
-      const provider = requireProvider(ctx);
-      const responseId = job.responseId;
-      await callProvider(() => provider.deleteResponse(responseId, { jobId: job.id })).catch((err: unknown) => {
-        // Already gone at the provider (a retried delete, or its retention): erasing here is what is asked.
-        if (!(err instanceof NotFoundError)) throw err;
-      });
-    }
-    await eraseJobContent(db, job.tenantId, job.id, clock());
-    req.log.child(jobLogFields(job)).info('response deleted: job content erased');
     res.json({ id: responseIdOf(job.id), object: 'response.deleted', deleted: true });
   });
 

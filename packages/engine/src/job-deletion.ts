@@ -1,0 +1,92 @@
+/**
+ * Deleting a job: what `DELETE /v1/jobs/{id}` and `DELETE /v1/responses/{id}` share with the
+ * sweeper's retries and a tenant's offboarding.
+ *
+ * Design note: the erase commits first (@longhaul/db job-erasure.ts), then the job's stored
+ * response is deleted at the provider, at once. If that call fails (network, 5xx, 429) the job
+ * stays in `jobs_provider_delete_idx` and the sweeper tries again with backoff
+ * (@longhaul/db response-deletion.ts), so a provider outage never undoes nor blocks a deletion;
+ * a 404 means the provider no longer has it, which is what was asked. `deleteStoredResponse` and
+ * `deleteStoredFile` are the only places a deletion calls the provider: they are handed the
+ * row's provider key id along with the ids.
+ */
+import type { Database, Job, PendingProviderDelete } from '@longhaul/db';
+import { eraseJobContent, markProviderDeleted } from '@longhaul/db';
+import { type Provider, ProviderError } from '@longhaul/provider';
+import type { JobStreams } from '@longhaul/queue';
+import { type Logger, jobLogFields } from '@longhaul/runtime';
+
+export interface JobDeletionDeps {
+  db: Database;
+  /** Absent (an API without a provider): the erase stands and the sweeper makes the provider call. */
+  provider?: Provider;
+  logger: Logger;
+  clock: () => Date;
+  /** The finished job's live event stream (provider events of a `stream: true` job) is dropped with its content. */
+  jobStreams?: JobStreams;
+}
+
+/** What the provider said: `deleted`, `gone` (404: deleted already, or past its retention), or `failed` (retried later). */
+export type ProviderDeleteOutcome = 'deleted' | 'gone' | 'failed';
+
+/** The response of a job whose deletion at the provider is pending. */
+export type StoredResponse = Pick<PendingProviderDelete, 'id' | 'tenantId' | 'responseId' | 'providerKeyId'>;
+
+/**
+ * Erase a finished job of the tenant at its request (reason `request`) and delete its stored
+ * response at the provider. The tombstone, or null when the tenant has no such finished job.
+ */
+export async function deleteJob(deps: JobDeletionDeps, tenantId: string, jobId: string): Promise<Job | null> {
+  const job = await eraseJobContent(deps.db, tenantId, jobId, deps.clock(), 'request');
+  if (!job) return null;
+  const log = deps.logger.child(jobLogFields(job));
+  await deps.jobStreams
+    ?.clear(job.id)
+    .catch((err: unknown) => log.warn({ err, code: 'job_stream_clear_failed' }, 'could not drop the erased job event stream; it expires by itself'));
+  let provider: ProviderDeleteOutcome | 'none' | 'done' = job.responseId === null ? 'none' : 'done';
+  if (job.responseId !== null && job.providerDeletedAt === null) {
+    provider = await deleteStoredResponse(deps, { id: job.id, tenantId: job.tenantId, responseId: job.responseId, providerKeyId: job.providerKeyId }, log);
+  }
+  log.info({ reason: 'request', provider_delete: provider }, 'job content erased');
+  return job;
+}
+
+/** Delete an erased job's stored response at the provider and record it; a failure is logged and left for the sweeper's retry. */
+export async function deleteStoredResponse(deps: Omit<JobDeletionDeps, 'jobStreams'>, job: StoredResponse, log: Logger): Promise<ProviderDeleteOutcome> {
+  if (!deps.provider) return 'failed';
+  const outcome = await providerOutcome(() => deps.provider!.deleteResponse(job.responseId, { jobId: job.id }));
+  if (outcome.kind === 'failed') {
+    log.warn({ err: outcome.error, code: 'provider_delete_failed', status: outcome.status }, 'could not delete the stored response at the provider; retried later');
+    return 'failed';
+  }
+  await markProviderDeleted(deps.db, job.id, deps.clock());
+  return outcome.kind;
+}
+
+/** A file to delete at the provider. */
+export interface StoredFile {
+  id: string;
+  providerKeyId: string | null;
+}
+
+/** Delete a file at the provider (the caller records it); a failure is logged. */
+export async function deleteStoredFile(deps: Pick<JobDeletionDeps, 'provider'>, file: StoredFile, log: Logger): Promise<ProviderDeleteOutcome> {
+  if (!deps.provider) return 'failed';
+  const outcome = await providerOutcome(() => deps.provider!.deleteFile(file.id));
+  if (outcome.kind === 'failed') {
+    log.warn({ err: outcome.error, code: 'provider_file_delete_failed', file_id: file.id, status: outcome.status }, 'could not delete the file at the provider; retried later');
+  }
+  return outcome.kind;
+}
+
+type Outcome = { kind: 'deleted' | 'gone' } | { kind: 'failed'; error: unknown; status: number | null };
+
+async function providerOutcome(call: () => Promise<unknown>): Promise<Outcome> {
+  try {
+    await call();
+    return { kind: 'deleted' };
+  } catch (error) {
+    if (error instanceof ProviderError && error.kind === 'not_found') return { kind: 'gone' };
+    return { kind: 'failed', error, status: error instanceof ProviderError ? error.status : null };
+  }
+}
