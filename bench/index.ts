@@ -10,7 +10,8 @@
  *                     memory: Redis bytes and worker/API RSS with many jobs waiting at the provider;
  *                     cache: response caching's hit latency and provider calls saved), fairness
  *                     (two tenants, one at 10x the other's rate: the small one's submit→provider latency
- *                     with the fair queue and with plain FIFO), or ops: the
+ *                     with the fair queue and with plain FIFO), retention (the POST /v1/jobs p99 the
+ *                     sweeper's retention erasing adds while it works through a million old jobs), or ops: the
  *                     CPU cost of each operation a job goes through (a diagnostic, with --iterations N,
  *                     default 2000)
  *   --concurrency C   client requests / Queue.add calls in flight, closed loop (default 64)
@@ -44,6 +45,10 @@
  *   --cache-background-rate R  ordinary jobs per second beside them (default 20)
  *   --cache-duration S      seconds of each of its phases, with and without cache (default 10)
  *   --cache-rounds R        its rounds of both phases, the order alternating (default 2)
+ *   --retention-rows N      old finished jobs of the retention scenario's swept tenant (default 1000000)
+ *   --retention-rate R      POST /v1/jobs per second beside the sweeping (default 200)
+ *   --retention-duration S  seconds of each of its phases, idle and sweeping (default 15)
+ *   --retention-rounds R    its rounds of both phases, the order alternating (default 2)
  *
  * A measurement, not a test: exits 0 whether or not targets are met (PASS/MISS is printed), and
  * non-zero only when the benchmark itself could not run.
@@ -64,6 +69,7 @@ import { runLatency, type LatencyResult } from './latency.ts';
 import { runMemory } from './memory.ts';
 import { runOps } from './ops.ts';
 import { runResponses } from './responses.ts';
+import { runRetention } from './retention.ts';
 import { runPendingCleanups, startStack } from './stack.ts';
 import { formatUsage, loadLine, snapshotUsage, usageBetween } from './usage.ts';
 
@@ -79,7 +85,7 @@ const WORKER_KNOBS: Record<string, string> = {
   POLL_INITIAL_MS: '50',
 };
 
-const SCENARIOS = ['e2e', 'system', 'latency', 'baseline', 'detection', 'callbacks', 'streaming', 'responses', 'cache', 'fairness', 'memory', 'ops'] as const;
+const SCENARIOS = ['e2e', 'system', 'latency', 'baseline', 'detection', 'callbacks', 'streaming', 'responses', 'cache', 'fairness', 'retention', 'memory', 'ops'] as const;
 const DEFAULT_SCENARIOS: Scenario[] = ['e2e', 'system', 'latency', 'baseline', 'detection', 'callbacks', 'streaming', 'responses', 'cache', 'memory'];
 type Scenario = (typeof SCENARIOS)[number];
 type LatencyVariant = 'with' | 'without';
@@ -120,6 +126,10 @@ function parseCli(argv: string[]) {
       'cache-background-rate': { type: 'string', default: '20' },
       'cache-duration': { type: 'string', default: '10' },
       'cache-rounds': { type: 'string', default: '2' },
+      'retention-rows': { type: 'string', default: '1000000' },
+      'retention-rate': { type: 'string', default: '200' },
+      'retention-duration': { type: 'string', default: '15' },
+      'retention-rounds': { type: 'string', default: '2' },
     },
     strict: true,
   });
@@ -183,6 +193,12 @@ function parseCli(argv: string[]) {
       backgroundRate: cacheBackgroundRate,
       durationS: positive('cache-duration', values['cache-duration']),
       rounds: Math.round(positive('cache-rounds', values['cache-rounds'])),
+    },
+    retention: {
+      rows: Math.round(positive('retention-rows', values['retention-rows'])),
+      rate: positive('retention-rate', values['retention-rate']),
+      durationS: positive('retention-duration', values['retention-duration']),
+      rounds: Math.round(positive('retention-rounds', values['retention-rounds'])),
     },
     memoryCounts: values['memory-counts'].split(',').map((c) => Math.round(positive('memory-counts', c))),
     cpuProf: values['cpu-prof'],
@@ -282,6 +298,7 @@ async function main(): Promise<void> {
   if (want('fairness')) extraRows.push(...(await runFairness({ ...cli.fairness, submitConcurrency: 2, createMs: 100, nodeArgs, log })).rows);
   if (want('responses')) extraRows.push(...(await runResponses({ ...cli.responses, workerOverrides: cli.overrides, nodeArgs, log })).rows);
   if (want('cache')) extraRows.push(...(await runCache({ ...cli.cache, workerOverrides: cli.overrides, nodeArgs, log })).rows);
+  if (want('retention')) extraRows.push(...(await runRetention({ ...cli.retention, workerOverrides: cli.overrides, nodeArgs, log })).rows);
   if (want('memory')) extraRows.push(...(await runMemory({ counts: cli.memoryCounts, concurrency: cli.concurrency, workerOverrides: cli.overrides, nodeArgs, log })).rows);
   if (want('streaming')) {
     const watchers = 1000;
