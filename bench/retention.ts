@@ -163,7 +163,7 @@ export async function runRetention(options: RetentionOptions): Promise<{ rows: s
           `  round ${round + 1} ${phase}: ${r.latency.ok}/${r.latency.sent} accepted, POST p50 ${fmt(s.p50, 2)} p99 ${fmt(s.p99, 2)} max ${fmt(s.max, 1)} ms; ${r.erased} old jobs erased (${fmt(r.erased / r.seconds, 0)}/s); client send lag p99 ${fmt(r.latency.sendLagP99, 2)} ms`,
         );
         if (r.latency.errors) log(`    ${r.latency.errors} submits failed, first: ${r.latency.firstError}`);
-        formatUsage(r.usage, 'request').forEach((line) => log(`  ${line}`));
+        for (const line of formatUsage(r.usage, 'request')) log(`  ${line}`);
       }
     }
 
