@@ -10,9 +10,10 @@
  * with exact counts, and nothing was done twice.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTenant, findTenantByApiKey, getTenantLimits, listTenantErasures, requestTenantErasure, setTenantLimits, TENANT_ERASED_REASON } from '@longhaul/db';
+import { createTenant, findTenantByApiKey, getTenantLimits, listTenantErasures, setTenantLimits, TENANT_ERASED_REASON } from '@longhaul/db';
 import { type Stack, FAST_WORKER_CONFIG, jobBody, startStack } from './harness.ts';
 import { type Receiver, startReceiver } from './receiver.ts';
+import { spawnApp } from './app-process.ts';
 import { exited, spawnWorker } from './worker-process.ts';
 
 const MARKER = 'zebra-quartz-7731';
@@ -187,6 +188,13 @@ describe('tenant erase (offboarding)', () => {
     await receiver?.close();
   });
 
+  /** The operator CLI's `tenant <args>`: its one JSON line. */
+  const cli = async (args: string[], env: Record<string, string> = {}) => {
+    const run = spawnApp('cli', { DATABASE_URL: stack.database.url, ...env }, ['tenant', ...args]);
+    expect(await run.exited(), run.tail()).toEqual({ code: 0, signal: null });
+    return JSON.parse(run.tail().trim().split('\n').at(-1)!);
+  };
+
   it('works through every job in batches, survives a worker killed in the middle, and does nothing twice', async () => {
     const tenant = await createTenant(stack.db.db, 'leaving');
     const api = asTenant(stack, tenant.apiKey);
@@ -204,6 +212,8 @@ describe('tenant erase (offboarding)', () => {
         expect(up.status).toBe(200);
         fileIds.push(((await up.json()) as { id: string }).id);
       }
+      const conversation = await api('POST', '/v1/conversations', { metadata: { topic: MARKER } });
+      expect(conversation.status, JSON.stringify(conversation.body)).toBe(200);
       const submit = async (a: Api, durationMs: number) =>
         (await a('POST', '/v1/jobs', jobBody({ input: `Plan ${MARKER}`, metadata: { sim_duration_ms: String(durationMs) } }))).body.id as string;
       const done: string[] = [];
@@ -216,10 +226,13 @@ describe('tenant erase (offboarding)', () => {
       const responses = (await stack.db.pool.query<{ response_id: string }>('select response_id from jobs where tenant_id = $1', [tenant.tenantId])).rows.map((r) => r.response_id);
       expect(responses.filter(Boolean)).toHaveLength(155);
 
-      const requested = await requestTenantErasure(stack.db.db, tenant.tenantId, 'test', new Date());
-      expect(requested).toMatchObject({ created: true, erasure: { status: 'running', requestedBy: 'test' } });
-      expect(await requestTenantErasure(stack.db.db, tenant.tenantId, 'again', new Date())).toMatchObject({ created: false, erasure: { id: requested!.erasure.id } });
-      expect(await requestTenantErasure(stack.db.db, 'ten_nosuchtenant00', 'test', new Date())).toBeNull();
+      // Started by the operator CLI; asking again answers the erasure under way.
+      const requested = await cli(['erase', tenant.tenantId], { LONGHAUL_OPERATOR: 'ops@example.com' });
+      expect(requested).toMatchObject({ object: 'tenant_erasure', tenant_id: tenant.tenantId, status: 'running', requested_by: 'ops@example.com', created: true });
+      expect(await cli(['erase', tenant.tenantId])).toMatchObject({ id: requested.id, created: false });
+      const unknown = spawnApp('cli', { DATABASE_URL: stack.database.url }, ['tenant', 'erase', 'ten_nosuchtenant00']);
+      expect((await unknown.exited()).code).toBe(1);
+      expect(unknown.tail()).toContain('no tenant ten_nosuchtenant00');
 
       // Killed once the walk is well under way.
       await expect.poll(async () => (await listTenantErasures(stack.db.db, tenant.tenantId))[0]!.counts.jobsErased, { timeout: 20_000, interval: 10 }).toBeGreaterThanOrEqual(30);
@@ -243,12 +256,16 @@ describe('tenant erase (offboarding)', () => {
       await exited(second);
     }
     const [erasure] = await listTenantErasures(stack.db.db, tenant.tenantId);
+    const reported = await cli(['erase', tenant.tenantId, '--status']);
+    expect(reported.data).toHaveLength(1);
+    expect(reported.data[0]).toMatchObject({ id: erasure!.id, status: 'completed', counts: erasure!.counts, finished_at: erasure!.finishedAt!.toISOString() });
     expect(erasure!.counts).toEqual({
       jobsCancelled: 5,
       jobsErased: 155,
       providerDeletes: 155,
       providerDeleteFailures: 0,
       filesDeleted: 2,
+      conversationsDeleted: 1,
       keysRevoked: 1,
       endpointsDisabled: 2,
     });
@@ -286,6 +303,9 @@ describe('tenant erase (offboarding)', () => {
     expect(fileRows.every((f) => f.deleted_at instanceof Date)).toBe(true);
     for (const f of fileRows) expect((await fetch(`${stack.simUrl}/v1/files/${f.id}`, { headers: { authorization: 'Bearer sk-test' } })).status).toBe(404);
     expect((await stack.simApi('GET', '/sim/stats')).files.deleted).toBe(2);
+    const [conv] = (await stack.db.pool.query('select id, deleted_at, metadata from conversations where tenant_id = $1', [tenant.tenantId])).rows;
+    expect(conv).toMatchObject({ deleted_at: expect.any(Date), metadata: {} });
+    expect((await fetch(`${stack.simUrl}/v1/conversations/${conv.id}`, { headers: { authorization: 'Bearer sk-test' } })).status).toBe(404);
 
     // The tenant's key is refused (by every API process once its key cache lets go); the other tenant is untouched.
     expect(await findTenantByApiKey(stack.db.db, tenant.apiKey)).toBeNull();

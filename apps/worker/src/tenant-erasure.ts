@@ -9,9 +9,9 @@
  * (a failure is retried by the sweeper's provider-delete retries, and counted when it succeeds).
  *
  * When the walk has reached the end, the jobs it left behind are done (cancelled jobs that have
- * since finished), the tenant's files are deleted at the provider, and the erasure completes once
+ * since finished), the tenant's files and conversations are deleted at the provider, and the erasure completes once
  * no job of the tenant is active and no provider delete is still to be retried. Provider deletes
- * given up on (and files still there after the give-up period) are its `providerDeleteFailures`.
+ * given up on (and files or conversations still there after the give-up period) are its `providerDeleteFailures`.
  */
 import { isTerminal } from '@longhaul/core';
 import {
@@ -24,9 +24,9 @@ import {
   countActiveTenantJobs,
   disableTenantEndpoints,
   eraseTenantJobs,
-  liveTenantFiles,
+  liveTenantObjects,
   lockRunningErasure,
-  markErasedTenantFile,
+  markErasedTenantObject,
   nextTenantJobs,
   recordErasureProgress,
   revokeTenantApiKeys,
@@ -34,7 +34,7 @@ import {
   tenantProviderDeleteState,
   tenantStragglers,
 } from '@longhaul/db';
-import { deleteStoredFile, deleteStoredResponse } from '@longhaul/engine';
+import { deleteStoredObject, deleteStoredResponse } from '@longhaul/engine';
 import { jobLogFields } from '@longhaul/runtime';
 import { type Budget, type RetentionSettings, deletionDeps, inParallel } from './data-retention.ts';
 import type { WorkerContext } from './deps.ts';
@@ -132,29 +132,30 @@ async function erasureStep(ctx: WorkerContext, settings: RetentionSettings, row:
   return finishErasure(ctx, settings, batch.erasure, log);
 }
 
-/** The walk is done and nothing is left behind: files, then completion once nothing is pending. */
+/** The walk is done and nothing is left behind: files and conversations, then completion once nothing is pending. */
 async function finishErasure(ctx: WorkerContext, settings: RetentionSettings, erasure: TenantErasure, log: WorkerContext['logger']): Promise<Step> {
   const db = ctx.db.db;
   const now = ctx.clock();
   const givingUp = now.getTime() - erasure.createdAt.getTime() > settings.providerDeletes.giveUpAfterMs;
-  let filesLeft = 0;
+  let objectsLeft = 0;
   if (!givingUp) {
-    const live = await liveTenantFiles(db, erasure.tenantId, settings.batchSize);
-    await inParallel(live, PROVIDER_CONCURRENCY, async (file) => {
-      const outcome = await deleteStoredFile(ctx, file, log);
-      if (outcome === 'failed') filesLeft += 1;
-      else await markErasedTenantFile(db, erasure.tenantId, file.id, ctx.clock());
+    const live = await liveTenantObjects(db, erasure.tenantId, settings.batchSize);
+    await inParallel(live, PROVIDER_CONCURRENCY, async (object) => {
+      const outcome = await deleteStoredObject(ctx, object, log);
+      if (outcome === 'failed') objectsLeft += 1;
+      else await markErasedTenantObject(db, erasure.tenantId, object, ctx.clock());
     });
-    if (live.length === settings.batchSize || filesLeft > 0) return filesLeft > 0 ? 'waiting' : 'progress';
+    if (objectsLeft > 0) return 'waiting';
+    if (live.length > 0) return 'progress';
   }
   if ((await countActiveTenantJobs(db, erasure.tenantId)) > 0) return 'waiting';
   const deletes = await tenantProviderDeleteState(db, erasure.tenantId, now, settings.providerDeletes);
   if (deletes.pending > 0) return 'waiting';
-  const abandonedFiles = givingUp ? (await liveTenantFiles(db, erasure.tenantId, Number.MAX_SAFE_INTEGER)).length : 0;
+  const abandonedObjects = givingUp ? (await liveTenantObjects(db, erasure.tenantId, Number.MAX_SAFE_INTEGER)).length : 0;
   const counts = await db.transaction(async (tx) => {
     const locked = await lockRunningErasure(tx as unknown as Database, erasure.id);
     if (!locked) return null;
-    return completeTenantErasure(tx as unknown as Database, locked, deletes.abandoned + abandonedFiles, now);
+    return completeTenantErasure(tx as unknown as Database, locked, deletes.abandoned + abandonedObjects, now);
   });
   if (!counts) return 'busy';
   const done = { counts, duration_ms: now.getTime() - erasure.createdAt.getTime() };

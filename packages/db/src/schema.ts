@@ -450,6 +450,8 @@ export interface TenantErasureCounts {
   providerDeletes: number;
   providerDeleteFailures: number;
   filesDeleted: number;
+  /** Conversations deleted at the provider. */
+  conversationsDeleted: number;
   keysRevoked: number;
   endpointsDisabled: number;
 }

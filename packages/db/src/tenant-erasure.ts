@@ -7,7 +7,7 @@
  * walked) and `counts` with it, so a crash loses the batch whole and the next sweep does it again:
  * nothing is done or counted twice. What a batch cannot put in its transaction is counted where it
  * is recorded: a response deleted at the provider when its job is marked (response-deletion.ts), a
- * file when it is marked deleted (markErasedTenantFile).
+ * file or conversation when it is marked deleted (markErasedTenantObject).
  *
  * The walk goes through the tenant's jobs oldest first by (created_at, id) on
  * `jobs_tenant_created_idx`, so jobs created while it runs (before the tenant's keys are revoked,
@@ -20,7 +20,7 @@ import { ACTIVE_STATUSES } from '@longhaul/core';
 import type { Database } from './client.ts';
 import { newId } from './ids.ts';
 import { eraseJobsStatement, runErase, type ErasedJob } from './job-erasure.ts';
-import { type FileRow, type Job, type TenantErasure, type TenantErasureCounts, apiKeys, files, jobs, tenantErasures, tenants, webhookEndpoints } from './schema.ts';
+import { type Job, type TenantErasure, type TenantErasureCounts, apiKeys, conversations, files, jobs, tenantErasures, tenants, webhookEndpoints } from './schema.ts';
 
 export type { TenantErasure, TenantErasureCounts } from './schema.ts';
 
@@ -32,6 +32,7 @@ const NO_COUNTS: TenantErasureCounts = {
   providerDeletes: 0,
   providerDeleteFailures: 0,
   filesDeleted: 0,
+  conversationsDeleted: 0,
   keysRevoked: 0,
   endpointsDisabled: 0,
 };
@@ -175,26 +176,54 @@ export async function completeTenantErasure(tx: Database, erasure: TenantErasure
   return counts;
 }
 
-/** The tenant's files still held at the provider. */
-export async function liveTenantFiles(db: Database, tenantId: string, limit: number): Promise<FileRow[]> {
-  return db
-    .select()
-    .from(files)
-    .where(and(eq(files.tenantId, tenantId), isNull(files.deletedAt)))
-    .limit(limit);
+/** What a tenant holds at the provider besides its jobs' responses: deleted there when it is erased. */
+export type StoredObjectKind = 'file' | 'conversation';
+
+/** One of them, with the provider key it was created with. */
+export interface StoredObject {
+  kind: StoredObjectKind;
+  id: string;
+  providerKeyId: string | null;
 }
 
-/** A file of an erased tenant deleted at the provider: marked, and counted by its running erasure; false when it was marked already. */
-export async function markErasedTenantFile(db: Database, tenantId: string, fileId: string, now: Date): Promise<boolean> {
+const STORED = {
+  file: { table: files, count: 'filesDeleted' },
+  conversation: { table: conversations, count: 'conversationsDeleted' },
+} as const;
+
+/** The tenant's files and conversations still held at the provider, up to `limit` of each kind. */
+export async function liveTenantObjects(db: Database, tenantId: string, limit: number): Promise<StoredObject[]> {
+  const live: StoredObject[] = [];
+  for (const kind of Object.keys(STORED) as StoredObjectKind[]) {
+    const { table } = STORED[kind];
+    const rows = await db
+      .select({ id: table.id, providerKeyId: table.providerKeyId })
+      .from(table)
+      .where(and(eq(table.tenantId, tenantId), isNull(table.deletedAt)))
+      .limit(limit);
+    live.push(...rows.map((r) => ({ kind, ...r })));
+  }
+  return live;
+}
+
+/**
+ * A file or conversation of an erased tenant deleted at the provider: marked deleted (a
+ * conversation's metadata, the tenant's own strings, goes with it), and counted by its running
+ * erasure; false when it was marked already.
+ */
+export async function markErasedTenantObject(db: Database, tenantId: string, object: Pick<StoredObject, 'kind' | 'id'>, now: Date): Promise<boolean> {
+  const { table, count } = STORED[object.kind];
+  const at = sql`${now.toISOString()}::timestamptz`;
+  const metadata = object.kind === 'conversation' ? sql`, metadata = '{}'::jsonb` : sql``;
   const result = await db.execute<{ marked: number }>(sql`
     with marked as (
-      update ${files} set deleted_at = ${now.toISOString()}::timestamptz
-       where ${files.id} = ${fileId} and ${files.tenantId} = ${tenantId} and ${files.deletedAt} is null
-       returning ${files.id}
+      update ${table} set deleted_at = ${at}${metadata}
+       where ${table.id} = ${object.id} and ${table.tenantId} = ${tenantId} and ${table.deletedAt} is null
+       returning ${table.id}
     ), counted as (
       update ${tenantErasures}
-         set counts = jsonb_set(${tenantErasures.counts}, '{filesDeleted}', to_jsonb(coalesce((${tenantErasures.counts} ->> 'filesDeleted')::int, 0) + 1)),
-             updated_at = ${now.toISOString()}::timestamptz
+         set counts = jsonb_set(${tenantErasures.counts}, ${`{${count}}`}::text[], to_jsonb(coalesce((${tenantErasures.counts} ->> ${count})::int, 0) + 1)),
+             updated_at = ${at}
        where ${tenantErasures.status} = 'running' and ${tenantErasures.tenantId} = ${tenantId} and exists (select 1 from marked)
     )
     select count(*)::int as marked from marked`);

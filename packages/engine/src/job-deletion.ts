@@ -7,10 +7,10 @@
  * stays in `jobs_provider_delete_idx` and the sweeper tries again with backoff
  * (@longhaul/db response-deletion.ts), so a provider outage never undoes nor blocks a deletion;
  * a 404 means the provider no longer has it, which is what was asked. `deleteStoredResponse` and
- * `deleteStoredFile` are the only places a deletion calls the provider: they are handed the
+ * `deleteStoredObject` are the only places a deletion calls the provider: they are handed the
  * row's provider key id along with the ids.
  */
-import type { Database, Job, PendingProviderDelete } from '@longhaul/db';
+import type { Database, Job, PendingProviderDelete, StoredObject } from '@longhaul/db';
 import { eraseJobContent, markProviderDeleted } from '@longhaul/db';
 import { type Provider, ProviderError } from '@longhaul/provider';
 import type { JobStreams } from '@longhaul/queue';
@@ -63,18 +63,19 @@ export async function deleteStoredResponse(deps: Omit<JobDeletionDeps, 'jobStrea
   return outcome.kind;
 }
 
-/** A file to delete at the provider. */
-export interface StoredFile {
-  id: string;
-  providerKeyId: string | null;
-}
-
-/** Delete a file at the provider (the caller records it); a failure is logged. */
-export async function deleteStoredFile(deps: Pick<JobDeletionDeps, 'provider'>, file: StoredFile, log: Logger): Promise<ProviderDeleteOutcome> {
-  if (!deps.provider) return 'failed';
-  const outcome = await providerOutcome(() => deps.provider!.deleteFile(file.id));
+/**
+ * Delete a tenant's file or conversation at the provider (the caller records it); a failure is
+ * logged and left for the next sweep.
+ */
+export async function deleteStoredObject(deps: Pick<JobDeletionDeps, 'provider'>, object: StoredObject, log: Logger): Promise<ProviderDeleteOutcome> {
+  const provider = deps.provider;
+  if (!provider) return 'failed';
+  const outcome = await providerOutcome(() => (object.kind === 'file' ? provider.deleteFile(object.id) : provider.deleteConversation(object.id)));
   if (outcome.kind === 'failed') {
-    log.warn({ err: outcome.error, code: 'provider_file_delete_failed', file_id: file.id, status: outcome.status }, 'could not delete the file at the provider; retried later');
+    log.warn(
+      { err: outcome.error, code: `provider_${object.kind}_delete_failed`, [`${object.kind}_id`]: object.id, status: outcome.status },
+      `could not delete the ${object.kind} at the provider; retried later`,
+    );
   }
   return outcome.kind;
 }
