@@ -142,16 +142,21 @@ describe('guessing admin credentials', () => {
     expect(await locked.text()).toContain('Too many failed attempts');
   });
 
-  it('counts the form, Bearer and Basic together per address; a success starts the count again', async () => {
+  it('counts the token per address however it is sent (form, Bearer), each Basic user apart; a success clears its own count only', async () => {
     const url = await apiWith({ admin: { token: TOKEN, basicAuth: BASIC } });
     for (let i = 0; i < 4; i++) expect((await fetch(`${url}/admin/login`, { method: 'POST', body: form(`wrong-${i}`), redirect: 'manual' })).status).toBe(401);
     for (let i = 0; i < 3; i++) expect((await fetch(`${url}/admin/queues/api/queues`, { headers: bearer(`wrong-${i}-0123456789`) })).status).toBe(401);
     for (let i = 0; i < 2; i++) expect((await fetch(`${url}/admin/queues/api/queues`, { headers: basic(`ops:wrong-${i}`) })).status).toBe(401);
-    // Nine failures: the right Basic credentials still work, and clear the count.
+    // The right Basic credentials still work, and clear their own count (not the token's).
     expect((await fetch(`${url}/admin/queues/api/queues`, { headers: basic(BASIC) })).status).toBe(200);
+    for (let i = 0; i < 3; i++) expect((await fetch(`${url}/admin/jobs`, { headers: bearer(`again-${i}-0123456789`) })).status).toBe(401);
+    // Ten wrong tokens from this address: the token is locked here, through the form and the header alike...
+    expect((await fetch(`${url}/admin/jobs`, { headers: bearer(TOKEN) })).status).toBe(429);
+    expect((await fetch(`${url}/admin/login`, { method: 'POST', body: form(TOKEN), redirect: 'manual' })).status).toBe(429);
+    // ...while another credential from the same address is not (the address's own cap is higher).
+    expect((await fetch(`${url}/admin/jobs`, { headers: basic(BASIC) })).status).toBe(200);
     for (let i = 0; i < LIMIT; i++) expect((await fetch(`${url}/admin/jobs`, { headers: basic(`ops:again-${i}`) })).status).toBe(401);
     expect((await fetch(`${url}/admin/jobs`, { headers: basic(BASIC) })).status).toBe(429);
-    expect((await fetch(`${url}/admin/login`, { method: 'POST', body: form(TOKEN), redirect: 'manual' })).status).toBe(429);
   });
 
   it('ignores X-Forwarded-For unless the proxy is trusted (TRUST_PROXY), then counts each client apart', async () => {
@@ -279,7 +284,13 @@ describe('admin security settings', () => {
 
   it('parses ADMIN_PUBLIC_ORIGIN, ADMIN_COOKIE_SECURE and the throttle and session settings', () => {
     const defaults = loadEnv({});
-    expect(defaults).toMatchObject({ ADMIN_COOKIE_SECURE: 'auto', ADMIN_SESSION_TTL_SECONDS: 43_200, ADMIN_AUTH_MAX_FAILURES: 10, ADMIN_AUTH_MAX_FAILURES_GLOBAL: 1000 });
+    expect(defaults).toMatchObject({
+      ADMIN_COOKIE_SECURE: 'auto',
+      ADMIN_SESSION_TTL_SECONDS: 43_200,
+      ADMIN_AUTH_MAX_FAILURES_PER_CREDENTIAL: 10,
+      ADMIN_AUTH_MAX_FAILURES: 50,
+      ADMIN_AUTH_MAX_FAILURES_GLOBAL: 1000,
+    });
     expect(defaults.ADMIN_PUBLIC_ORIGIN).toBeUndefined();
     expect(loadEnv({ ADMIN_PUBLIC_ORIGIN: 'https://admin.example.com/, http://10.1.2.3:8080' }).ADMIN_PUBLIC_ORIGIN).toEqual(['https://admin.example.com', 'http://10.1.2.3:8080']);
     expect(() => loadEnv({ ADMIN_PUBLIC_ORIGIN: 'https://admin.example.com/admin' })).toThrow(/ADMIN_PUBLIC_ORIGIN: entry 1 is not an origin/);

@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { clusterNodesSchema, defaultQueuePrefix, redisSettingsProblems } from '@longhaul/queue';
 import { parseEnv } from '@longhaul/runtime';
+import { adminUsersSchema } from './admin/passwords.ts';
 import type { TrustProxySetting } from './context.ts';
 
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
@@ -105,6 +106,8 @@ const schema = z.object({
     .string()
     .regex(/^[^:]+:.{12,}$/, 'expected user:password, with a password of at least 12 characters')
     .optional(),
+  /** Named admins: `name:scrypt:…` (hash-password) entries, comma-separated. */
+  ADMIN_USERS: adminUsersSchema.optional(),
   ADMIN_AUTH_DISABLED: bool.default(false),
   ADMIN_READ_ONLY: bool.default(false),
   /** Where browsers open the admin UI, when a proxy changes the scheme or Host (cross-site check). */
@@ -115,7 +118,10 @@ const schema = z.object({
     .int()
     .min(60)
     .default(12 * 3600),
-  ADMIN_AUTH_MAX_FAILURES: z.coerce.number().int().min(1).default(10),
+  /** Wrong passwords per user name (all addresses), and wrong tokens per address, per window. */
+  ADMIN_AUTH_MAX_FAILURES_PER_CREDENTIAL: z.coerce.number().int().min(1).default(10),
+  /** Wrong admin credentials per client address per window, whatever they name. */
+  ADMIN_AUTH_MAX_FAILURES: z.coerce.number().int().min(1).default(50),
   ADMIN_AUTH_MAX_FAILURES_GLOBAL: z.coerce.number().int().min(0).default(1000),
   ADMIN_AUTH_FAILURE_WINDOW_SECONDS: z.coerce.number().int().min(1).default(900),
   TRUST_PROXY: trustProxy.default(false),

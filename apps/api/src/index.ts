@@ -71,11 +71,13 @@ const app = createServer({
     admin: {
       token: env.ADMIN_TOKEN,
       basicAuth: env.ADMIN_BASIC_AUTH,
+      users: env.ADMIN_USERS,
       authDisabled: env.ADMIN_AUTH_DISABLED,
       readOnly: env.ADMIN_READ_ONLY,
       publicOrigins: env.ADMIN_PUBLIC_ORIGIN,
       cookieSecure: env.ADMIN_COOKIE_SECURE,
       sessionTtlMs: env.ADMIN_SESSION_TTL_SECONDS * 1000,
+      maxFailuresPerCredential: env.ADMIN_AUTH_MAX_FAILURES_PER_CREDENTIAL,
       maxFailuresPerAddress: env.ADMIN_AUTH_MAX_FAILURES,
       maxFailuresGlobal: env.ADMIN_AUTH_MAX_FAILURES_GLOBAL,
       failureWindowSeconds: env.ADMIN_AUTH_FAILURE_WINDOW_SECONDS,

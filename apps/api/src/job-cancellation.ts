@@ -9,9 +9,10 @@ import { type ChangeResult, type Job, applyJobEvent } from '@longhaul/db';
 import { jobLogFields } from '@longhaul/runtime';
 import type { ApiContext } from './context.ts';
 
-export async function requestCancel(deps: ApiContext, req: Request, job: Job): Promise<ChangeResult> {
+/** `details` go on the job event (the admin UI names the admin who cancelled). */
+export async function requestCancel(deps: ApiContext, req: Request, job: Job, details?: Record<string, unknown>): Promise<ChangeResult> {
   const now = deps.clock();
-  const result = await applyJobEvent(deps.db, job, { type: 'cancel_requested' }, { source: 'api', now }, { nextCheckAt: now });
+  const result = await applyJobEvent(deps.db, job, { type: 'cancel_requested' }, { source: 'api', now, details }, { nextCheckAt: now });
   if (!result.ok) return result;
   if (result.changed) req.log.child(jobLogFields(result.job)).info({ from: result.from, to: result.job.status }, 'cancel requested');
   await deps.jobEffects.afterJobChange(result, { type: 'cancel_requested' }, { logger: req.log });

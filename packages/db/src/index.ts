@@ -25,3 +25,4 @@ export * as schema from './schema.ts';
 export type { FileRow, Prompt, PromptVersion } from './schema.ts';
 export type { CallbackAttempt, CallbackDelivery, Job, WebhookEndpoint, WebhookInboxRow } from './schema.ts';
 export * from './delivery-transitions.ts';
+export * from './admin-actions.ts';

@@ -52,6 +52,7 @@ export function queueBoardRouter(queues: Queues, options: { readOnly: boolean })
         hideDocsLink: true,
         miscLinks: [
           { text: 'Job search', url: '/admin/jobs' },
+          { text: 'Audit log', url: '/admin/audit' },
           { text: 'Log out', url: '/admin/logout' },
         ],
       },

@@ -28,7 +28,7 @@ body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-seri
 header{display:flex;gap:1.5rem;align-items:center;padding:.7rem 1.5rem;background:#151a21;color:#e8ecf1}
 header b{font-size:1.05rem;letter-spacing:.02em}
 header a{color:#c7d0db;text-decoration:none}header a:hover,header a.on{color:#fff;text-decoration:underline}
-header form{margin-left:auto}header button{background:none;border:1px solid #56606e;color:#c7d0db;border-radius:4px;padding:.2rem .6rem;cursor:pointer}
+header .who{margin-left:auto;color:#9aa5b3;font-size:.85rem}header form{margin-left:auto}header .who+form{margin-left:0}header button{background:none;border:1px solid #56606e;color:#c7d0db;border-radius:4px;padding:.2rem .6rem;cursor:pointer}
 main{padding:1.2rem 1.5rem;max-width:1400px}
 h1{font-size:1.25rem;margin:.2rem 0 1rem}h2{font-size:1.05rem;margin:1.4rem 0 .6rem}
 form.search{display:grid;grid-template-columns:repeat(auto-fill,minmax(190px,1fr));gap:.6rem 1rem;background:#fff;padding:1rem;border:1px solid #dde1e7;border-radius:6px}
@@ -50,17 +50,22 @@ pre{margin:0;white-space:pre-wrap;word-break:break-word;font-size:.8rem}
 .muted{color:#6b7582}.empty{padding:1rem;background:#fff;border:1px dashed #c5ccd6;border-radius:6px;color:#6b7582}
 .error{color:#a12a1f}.pager{margin-top:.8rem}.scroll{overflow-x:auto}
 #timeline td:first-child,#results td{white-space:nowrap}#timeline pre{max-width:60rem}
+form.inline{display:inline}h1 form.inline{margin-left:.8rem;vertical-align:middle}button.danger{font:500 .85rem/1.3 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:#fff;color:#a12a1f;border:1px solid #e3a19b;border-radius:4px;padding:.3rem .8rem;cursor:pointer}button.danger:hover{background:#fdf0ef}
+.code{display:inline-block;padding:.05rem .45rem;border-radius:9px;font-size:.78rem;background:#e6e9ee}.code.ok{background:#d8f3df;color:#176b30}.code.bad{background:#fde0de;color:#a12a1f}
+.hint{font-size:.78rem;color:#6b7582;margin:0}
 .login{max-width:360px;margin:12vh auto;background:#fff;border:1px solid #dde1e7;border-radius:8px;padding:1.5rem;display:flex;flex-direction:column;gap:.8rem}
 `;
 
-export function layout(opts: { title: string; body: string; active?: 'queues' | 'jobs'; nav?: boolean }): string {
+export function layout(opts: { title: string; body: string; active?: 'queues' | 'jobs' | 'audit'; nav?: boolean; actor?: string }): string {
+  const on = (page: string) => (opts.active === page ? ' class="on"' : '');
   const nav =
     opts.nav === false
       ? '<header><b>Longhaul admin</b></header>'
       : `<header><b>Longhaul admin</b>
-  <a href="/admin/queues/"${opts.active === 'queues' ? ' class="on"' : ''}>Queues</a>
-  <a href="/admin/jobs"${opts.active === 'jobs' ? ' class="on"' : ''}>Jobs</a>
-  <form method="post" action="/admin/logout"><button type="submit">Log out</button></form></header>`;
+  <a href="/admin/queues/"${on('queues')}>Queues</a>
+  <a href="/admin/jobs"${on('jobs')}>Jobs</a>
+  <a href="/admin/audit"${on('audit')}>Audit log</a>
+  ${opts.actor ? `<span class="who">${esc(opts.actor)}</span>` : ''}<form method="post" action="/admin/logout"><button type="submit">Log out</button></form></header>`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex"><title>${esc(opts.title)} · Longhaul admin</title><style>${STYLE}</style></head>
@@ -81,14 +86,25 @@ export function logoutPage(opts: { error?: string } = {}): string {
   });
 }
 
-export function loginPage(opts: { next: string; error?: string }): string {
+/** Which credentials the login form takes: the admin token, named admins' passwords, or both. */
+export interface LoginForms {
+  token: boolean;
+  users: boolean;
+}
+
+export function loginPage(opts: { next: string; error?: string; forms: LoginForms }): string {
+  const fields = opts.forms.users
+    ? `<label>User<input name="username" autocomplete="username" ${opts.forms.token ? '' : 'required '}autofocus></label>
+  <label>Password<input type="password" name="password" autocomplete="current-password" required></label>
+  ${opts.forms.token ? '<p class="hint">To log in with the admin token, leave the user empty and enter the token as the password.</p>' : ''}`
+    : '<label>Admin token<input type="password" name="token" autocomplete="current-password" required autofocus></label>';
   return layout({
     title: 'Log in',
     nav: false,
     body: `<form class="login" method="post" action="/admin/login">
   <h1>Log in</h1>
   ${opts.error ? `<p class="error" role="alert">${esc(opts.error)}</p>` : ''}
-  <label>Admin token<input type="password" name="token" autocomplete="current-password" required autofocus></label>
+  ${fields}
   <input type="hidden" name="next" value="${esc(opts.next)}">
   <button class="primary" type="submit">Log in</button>
 </form>`,

@@ -2,14 +2,18 @@
  * /admin/jobs: what bull-board cannot do. Search jobs in Postgres (tenant, status, model,
  * metadata key/value, creation time range, response id, job id) and open one job's whole
  * timeline: every state change with its source, every provider call, every OpenAI webhook
- * received about it and every callback attempt, with its usage and estimated cost.
+ * received about it and every callback attempt, with its usage and estimated cost. A job that
+ * has not finished can be cancelled from its page (as its tenant would: the same transition and
+ * what follows it), unless the admin UI is read-only; the audit log names who did it.
  */
-import { Router, type Request } from 'express';
+import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
-import { JOB_STATUSES } from '@longhaul/core';
+import { ConflictError, JOB_STATUSES, type LonghaulError, NotFoundError, PermissionError, isTerminal } from '@longhaul/core';
 import { type Job, getJob, listCallbackAttemptsForJob, listJobEvents, listProviderCallsForJob, listWebhooksForJob, searchJobs } from '@longhaul/db';
-import type { ApiDeps } from '../context.ts';
+import type { ApiContext } from '../context.ts';
+import { requestCancel } from '../job-cancellation.ts';
 import { ids, storableText } from '../request-input.ts';
+import { addAuditDetails, adminActor } from './audit.ts';
 import { esc, layout, time, usd } from './html.ts';
 
 const PAGE_SIZE = 50;
@@ -85,7 +89,7 @@ interface TimelineEntry {
   detail: string;
 }
 
-async function timelineOf(deps: ApiDeps, job: Job): Promise<TimelineEntry[]> {
+async function timelineOf(deps: ApiContext, job: Job): Promise<TimelineEntry[]> {
   const [events, calls, webhooks, attempts] = await Promise.all([
     listJobEvents(deps.db, job.id),
     listProviderCallsForJob(deps.db, job.id),
@@ -135,7 +139,12 @@ function usageRows(job: Job): string {
   return `<dl>${rows.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join('')}</dl>`;
 }
 
-function jobPage(job: Job, timeline: TimelineEntry[]): string {
+function cancelForm(job: Job, readOnly: boolean): string {
+  if (readOnly || isTerminal(job.status) || job.status === 'cancelling') return '';
+  return `<form class="inline" method="post" action="/admin/jobs/${esc(job.id)}/cancel"><button class="danger" type="submit">Cancel job</button></form>`;
+}
+
+function jobPage(job: Job, timeline: TimelineEntry[], readOnly: boolean): string {
   const facts: [string, string][] = [
     ['Status', statusBadge(job.status)],
     ['Tenant', `<a class="mono" href="/admin/jobs?tenant=${encodeURIComponent(job.tenantId)}">${esc(job.tenantId)}</a>`],
@@ -163,7 +172,7 @@ function jobPage(job: Job, timeline: TimelineEntry[]): string {
     .map((e) => `<tr data-kind="${e.kind}"><td class="mono">${esc(time(e.at))}</td><td class="kind">${e.kind}</td><td>${e.what}</td><td>${e.detail}</td></tr>`)
     .join('');
   return `<p><a href="/admin/jobs">← Search</a></p>
-<h1>Job <span class="mono">${esc(job.id)}</span></h1>
+<h1>Job <span class="mono">${esc(job.id)}</span> ${cancelForm(job, readOnly)}</h1>
 <dl>${facts.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join('')}</dl>
 <h2>Usage and cost</h2>
 ${usageRows(job)}
@@ -172,7 +181,24 @@ ${job.reasoningSummary ? `<h2>Reasoning summary</h2>${job.reasoningSummary.map((
 <table id="timeline"><thead><tr><th>At (UTC)</th><th>Kind</th><th>What</th><th>Details</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
 
-export function adminJobsRouter(deps: ApiDeps): Router {
+/** A refused action: a page for a browser's form post, the API's JSON error for a script. */
+function refuse(req: Request, res: Response, error: LonghaulError, jobId: string): void {
+  res.locals.logFields = { ...res.locals.logFields, error_code: error.code };
+  if (req.accepts(['json', 'html']) !== 'html') throw error;
+  res
+    .status(error.status)
+    .type('html')
+    .send(
+      layout({
+        title: 'Not done',
+        active: 'jobs',
+        actor: adminActor(res),
+        body: `<h1>Not done</h1><p class="error" role="alert">${esc(error.message)}</p><p><a href="/admin/jobs/${esc(jobId)}">← Job</a></p>`,
+      }),
+    );
+}
+
+export function adminJobsRouter(deps: ApiContext, options: { readOnly: boolean }): Router {
   const router = Router();
 
   router.get('/', async (req, res) => {
@@ -206,7 +232,11 @@ export function adminJobsRouter(deps: ApiDeps): Router {
             .join('')}</tbody></table></div>${hasMore ? nextPageLink(req, data.at(-1)!.id) : ''}`
         : '<p class="empty">No job matches.</p>';
     }
-    res.type('html').send(layout({ title: 'Jobs', active: 'jobs', body: `<h1>Jobs</h1>${searchForm(raw, parsed.success ? parsed.data : null)}<h2>Results</h2>${results}` }));
+    res
+      .type('html')
+      .send(
+        layout({ title: 'Jobs', active: 'jobs', actor: adminActor(res), body: `<h1>Jobs</h1>${searchForm(raw, parsed.success ? parsed.data : null)}<h2>Results</h2>${results}` }),
+      );
   });
 
   router.get('/:id', async (req, res) => {
@@ -215,11 +245,42 @@ export function adminJobsRouter(deps: ApiDeps): Router {
       res
         .status(404)
         .type('html')
-        .send(layout({ title: 'Not found', active: 'jobs', body: `<h1>No job <span class="mono">${esc(req.params.id)}</span></h1><p><a href="/admin/jobs">← Search</a></p>` }));
+        .send(
+          layout({
+            title: 'Not found',
+            active: 'jobs',
+            actor: adminActor(res),
+            body: `<h1>No job <span class="mono">${esc(req.params.id)}</span></h1><p><a href="/admin/jobs">← Search</a></p>`,
+          }),
+        );
       return;
     }
     res.locals.logFields = { job_id: job.id, tenant_id: job.tenantId, response_id: job.responseId };
-    res.type('html').send(layout({ title: job.id, active: 'jobs', body: jobPage(job, await timelineOf(deps, job)) }));
+    res.type('html').send(layout({ title: job.id, active: 'jobs', actor: adminActor(res), body: jobPage(job, await timelineOf(deps, job), options.readOnly) }));
+  });
+
+  router.post('/:id/cancel', async (req, res) => {
+    const id = req.params.id;
+    if (options.readOnly) return refuse(req, res, new PermissionError('The admin UI is read-only (ADMIN_READ_ONLY): jobs cannot be cancelled here.', 'admin_read_only'), id);
+    const job = ids.job.safeParse(id).success ? await getJob(deps.db, id) : null;
+    if (!job) return refuse(req, res, new NotFoundError(`No job with id '${id}'.`, 'id'), id);
+    res.locals.logFields = { job_id: job.id, tenant_id: job.tenantId, response_id: job.responseId };
+    addAuditDetails(res, { tenant_id: job.tenantId, from: job.status });
+    const result = await requestCancel(deps, req, job, { admin: adminActor(res) });
+    if (!result.ok) {
+      const finished = result.error.code === 'job_terminal';
+      return refuse(
+        req,
+        res,
+        new ConflictError(
+          finished ? `Job ${job.id} has already finished (${result.job?.status}); it cannot be cancelled.` : result.error.message,
+          finished ? 'job_already_finished' : result.error.code,
+        ),
+        id,
+      );
+    }
+    addAuditDetails(res, { to: result.job.status });
+    res.redirect(303, `/admin/jobs/${encodeURIComponent(job.id)}`);
   });
 
   return router;

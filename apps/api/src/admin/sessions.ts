@@ -1,12 +1,14 @@
 /**
  * Admin sessions: what the login form hands out, kept server-side in Redis so logging out ends
- * them everywhere, on every API instance.
+ * them everywhere, on every API instance. Each belongs to one actor (identities.ts).
  *
- * The cookie is `<id>.<mac>`: 32 random bytes, and an HMAC-SHA256 of them keyed with the admin
- * token. Redis holds only a SHA-256 of the id, with the session's lifetime as its TTL (absolute,
- * not sliding). A session is valid while both hold: the MAC matches the current token (so
- * changing ADMIN_TOKEN ends every session at once) and its key exists (so logout, which deletes
- * it, ends that one). Neither a copy of Redis nor write access to it is enough to make a cookie.
+ * The cookie is `<id>.<mac>`: 32 random bytes, and an HMAC-SHA256 of the actor and the id keyed
+ * with the actor's credential (the admin token, or the named admin's password hash). Redis holds,
+ * under a SHA-256 of the id, the actor and the login time, with the session's lifetime as its TTL
+ * (absolute, not sliding). A session is valid while both hold: its key exists (logout deletes
+ * it) and the MAC matches the actor's current credential (so changing ADMIN_TOKEN ends every
+ * token session, changing or removing a user ends theirs). A copy of Redis is not enough to make
+ * a cookie, nor is write access to it without the token or the user's hash.
  *
  * A cookie of any other shape is no session: it is never decoded, so no value can make it throw.
  */
@@ -20,36 +22,47 @@ const COOKIE_PATH = '/admin';
 const SESSION_SHAPE = /^([A-Za-z0-9_-]{43})\.([A-Za-z0-9_-]{43})$/;
 
 export interface AdminSessions {
-  /** A new session; returns the cookie value. */
-  create(now: Date): Promise<string>;
-  /** Whether a cookie value is a live session of the current token. Rejects when Redis does not answer. */
-  verify(value: string): Promise<boolean>;
-  /** End the session (nothing happens for a value that is none). */
-  revoke(value: string): Promise<void>;
+  /** A new session of `actor`; returns the cookie value. */
+  create(actor: string, now: Date): Promise<string>;
+  /** The actor of a live session, or undefined. Rejects when Redis does not answer. */
+  verify(value: string): Promise<string | undefined>;
+  /** End the session (nothing happens for a value that is none); returns whose it was. */
+  revoke(value: string): Promise<string | undefined>;
 }
 
-export function createAdminSessions(options: { redis: RedisClient; prefix: string; token: string; ttlMs: number }): AdminSessions {
-  const mac = (id: string) => createHmac('sha256', options.token).update(`longhaul-admin-session:${id}`).digest('base64url');
+export function createAdminSessions(options: { redis: RedisClient; prefix: string; ttlMs: number; secretOf: (actor: string) => string | undefined }): AdminSessions {
+  const mac = (secret: string, actor: string, id: string) => createHmac('sha256', secret).update(`longhaul-admin-session:${actor}:${id}`).digest('base64url');
   const key = (id: string) => `${options.prefix}:admin-session:${createHash('sha256').update(id).digest('hex')}`;
-  /** The session id of a cookie value that carries this token's MAC, else undefined. */
-  const idOf = (value: string): string | undefined => {
+  /** The session's id and actor, if the cookie value is a live session carrying its actor's current MAC. */
+  async function live(value: string): Promise<{ id: string; actor: string } | undefined> {
     const [, id, given] = SESSION_SHAPE.exec(value) ?? [];
     if (!id || !given) return undefined;
-    return timingSafeEqual(Buffer.from(given), Buffer.from(mac(id))) ? id : undefined;
-  };
+    const stored = await options.redis.get(key(id));
+    let actor: unknown;
+    try {
+      actor = stored === null ? undefined : (JSON.parse(stored) as { actor?: unknown }).actor;
+    } catch {
+      return undefined;
+    }
+    const secret = typeof actor === 'string' ? options.secretOf(actor) : undefined;
+    if (secret === undefined) return undefined;
+    return timingSafeEqual(Buffer.from(given), Buffer.from(mac(secret, actor as string, id))) ? { id, actor: actor as string } : undefined;
+  }
   return {
-    async create(now) {
+    async create(actor, now) {
+      const secret = options.secretOf(actor);
+      if (secret === undefined) throw new Error(`no credential to sign a session of ${actor}`);
       const id = randomBytes(32).toString('base64url');
-      await options.redis.set(key(id), JSON.stringify({ created_at: now.toISOString() }), 'PX', options.ttlMs);
-      return `${id}.${mac(id)}`;
+      await options.redis.set(key(id), JSON.stringify({ actor, created_at: now.toISOString() }), 'PX', options.ttlMs);
+      return `${id}.${mac(secret, actor, id)}`;
     },
     async verify(value) {
-      const id = idOf(value);
-      return id !== undefined && (await options.redis.exists(key(id))) === 1;
+      return (await live(value))?.actor;
     },
     async revoke(value) {
-      const id = idOf(value);
-      if (id !== undefined) await options.redis.del(key(id));
+      const session = await live(value);
+      if (session) await options.redis.del(key(session.id));
+      return session?.actor;
     },
   };
 }
