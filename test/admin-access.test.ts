@@ -184,6 +184,7 @@ describe('named admins', () => {
       [`${good},${good}`, /entry 2: 'bob' appears twice/],
       [good.replace(/^bob/, 'admin'), /'admin' is reserved/],
       [good.replace(':32768:', ':1000:'), /N must be a power of two/],
+      [good.replace(':32768:8:', ':1048576:32:'), /more than 256 MiB/],
     ] as const) {
       expect(() => loadEnv({ ADMIN_USERS: value }), value).toThrow(problem);
       expect(() => loadEnv({ ADMIN_USERS: value })).toThrow(/^invalid API configuration: ADMIN_USERS: /);

@@ -23,7 +23,7 @@ export const DEFAULT_SCRYPT: ScryptParams = { N: 2 ** 15, r: 8, p: 1 };
 const KEY_BYTES = 32;
 const SALT_BYTES = 16;
 /** Upper bounds a hash may ask for: a configured hash cannot make one check take a gigabyte. */
-const MAX = { N: 2 ** 20, r: 32, p: 16 };
+const MAX = { N: 2 ** 20, r: 32, p: 16, memoryBytes: 256 * 1024 * 1024 };
 export const MIN_PASSWORD_LENGTH = 12;
 
 export interface AdminUser {
@@ -46,6 +46,7 @@ function parseHash(text: string): ParsedHash | string {
   if (!(N >= 2 && N <= MAX.N && (N & (N - 1)) === 0)) return `N must be a power of two up to ${MAX.N}`;
   if (!(r >= 1 && r <= MAX.r)) return `r must be 1..${MAX.r}`;
   if (!(p >= 1 && p <= MAX.p)) return `p must be 1..${MAX.p}`;
+  if (128 * N * r > MAX.memoryBytes) return `N and r ask for more than ${MAX.memoryBytes / 2 ** 20} MiB (128·N·r bytes)`;
   const [salt, key] = [parts[4]!, parts[5]!];
   if (!B64URL.test(salt) || !B64URL.test(key)) return 'salt and key must be base64url';
   const parsed = { N, r, p, salt: Buffer.from(salt, 'base64url'), key: Buffer.from(key, 'base64url') };
