@@ -47,6 +47,12 @@ export interface ApiConfig {
   rateLimits?: RateLimitConfig;
   /** Per-tenant admission toward the provider (TENANT_TPM_LIMIT, ...): the same settings as the worker's `admission`. Default: unlimited. */
   admission?: AdmissionConfig;
+  /**
+   * How long each API process remembers a tenant API key it has read (API_KEY_CACHE_TTL_MS): a key
+   * revoked through another process (or the CLI) keeps working here for at most this long.
+   * Default 2 000 ms; 0: every request reads the key from Postgres.
+   */
+  apiKeyCacheTtlMs?: number;
   /** How often a job stream checks Postgres for a final state its event log never carried. Default 5 000 ms. */
   streamFinalCheckMs?: number;
 }

@@ -82,6 +82,8 @@ const schema = z.object({
   // Inline files (base64) of up to 32 MB per request make JSON bodies of ~43 MB.
   API_BODY_LIMIT: z.string().default('48mb'),
   API_RPM_LIMIT: z.coerce.number().int().min(0).default(600),
+  /** How long a tenant API key is remembered per process: a key revoked elsewhere works here at most this long. */
+  API_KEY_CACHE_TTL_MS: z.coerce.number().int().min(0).max(60_000).default(2_000),
   TENANT_TPM_LIMIT: z.coerce.number().int().min(0).default(0),
   FILES_AUTO_UPLOAD_BYTES: z.coerce
     .number()

@@ -31,10 +31,11 @@ if (env.LONGHAUL_MIGRATE_ON_START) {
 }
 if (env.LONGHAUL_BOOTSTRAP_API_KEY) {
   const key = env.LONGHAUL_BOOTSTRAP_API_KEY;
-  const { tenantId, created } = await startupStepOrExit(logger, { code: 'bootstrap_key_failed', message: 'could not ensure the bootstrap API key; exiting' }, () =>
-    ensureTenantWithApiKey(dbHandle.db, key),
+  const { tenantId, created, active } = await startupStepOrExit(logger, { code: 'bootstrap_key_failed', message: 'could not ensure the bootstrap API key; exiting' }, () =>
+    ensureTenantWithApiKey(dbHandle.db, key, new Date()),
   );
-  logger.info({ tenant_id: tenantId, created }, 'bootstrap API key ensured');
+  if (active) logger.info({ tenant_id: tenantId, created }, 'bootstrap API key ensured');
+  else logger.warn({ tenant_id: tenantId, code: 'bootstrap_key_inactive' }, 'LONGHAUL_BOOTSTRAP_API_KEY is revoked or expired; it stays so (set a new one, or unset it)');
 }
 
 if (env.ADMIN_AUTH_DISABLED) logger.warn({ code: 'admin_auth_disabled' }, 'ADMIN_AUTH_DISABLED=true: the admin UI at /admin is open to anyone who can reach this port');
@@ -85,6 +86,7 @@ const app = createServer({
     trustProxy: env.TRUST_PROXY,
     metricsToken: env.METRICS_TOKEN,
     rateLimits: { defaultRequestsPerMinute: env.API_RPM_LIMIT },
+    apiKeyCacheTtlMs: env.API_KEY_CACHE_TTL_MS,
     admission: { defaultTokenLimit: env.TENANT_TPM_LIMIT },
     files: { autoUploadBytes: env.FILES_AUTO_UPLOAD_BYTES },
   },

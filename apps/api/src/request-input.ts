@@ -27,6 +27,7 @@ export const ids = {
   /** `dlv_` + 32 hex characters (minted in SQL), within the general shape. */
   delivery: longhaulId(ID_PREFIX.delivery, 'a delivery'),
   tenant: longhaulId(ID_PREFIX.tenant, 'a tenant'),
+  apiKey: longhaulId(ID_PREFIX.apiKey, 'an API key'),
   file: providerId('a file'),
   conversation: providerId('a conversation'),
   conversationItem: providerId('an item'),

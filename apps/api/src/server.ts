@@ -6,10 +6,11 @@ import { serializeError } from '@longhaul/runtime';
 import { adminRouter } from './admin/index.ts';
 import { httpMetrics, opsRouter } from './ops.ts';
 import { usageRouter } from './routes/usage.ts';
-import { requireApiKey } from './auth.ts';
+import { apiKeyAuth, requireScope } from './auth.ts';
 import { rateLimitRequests } from './rate-limit.ts';
 import { errorHandler, notFoundHandler } from './errors.ts';
 import { refuseDeepJson } from './json-depth.ts';
+import { apiKeysRouter } from './routes/api-keys.ts';
 import { jobsRouter } from './routes/jobs.ts';
 import { filesRouter } from './routes/files.ts';
 import { conversationsRouter } from './routes/conversations.ts';
@@ -61,7 +62,9 @@ export function createServer(apiDeps: ApiDeps): Express {
   app.use('/webhooks/openai', openaiWebhooksRouter(deps));
 
   const v1 = express.Router();
-  v1.use(requireApiKey(deps.db));
+  const apiKeys = apiKeyAuth(deps.db, { cacheTtlMs: deps.config.apiKeyCacheTtlMs, now: deps.clock });
+  v1.use(apiKeys.authenticate);
+  v1.use(requireScope);
   v1.use(rateLimitRequests({ limits: deps.admission.limits, redis: deps.queues.connection, prefix: deps.queues.prefix, logger: deps.logger, config: deps.config.rateLimits }));
   v1.use(express.json({ limit: deps.config.bodyLimit, strict: true, type: ['application/json', 'application/*+json'], verify: refuseDeepJson }));
   v1.use('/jobs', jobStreamRouter(deps));
@@ -75,6 +78,7 @@ export function createServer(apiDeps: ApiDeps): Express {
   v1.use('/webhook-endpoints', webhookEndpointsRouter(deps));
   v1.use('/deliveries', deliveriesRouter(deps));
   v1.use('/callback-secret', callbackSecretRouter(deps));
+  v1.use('/api-keys', apiKeysRouter(deps, apiKeys));
   app.use('/v1', v1);
 
   app.use(notFoundHandler);

@@ -1,21 +1,18 @@
 // Operator CLI (`node apps/cli/dist/index.js <command>` once built; `npm run migrate`,
-// `npm run tenant:create -- <name>` and `npm run tenant:limits -- ...` build and run it):
-// `migrate` applies the committed migrations; `create-tenant <name>` prints a new tenant's id and
-// API key (shown once); `tenant limits <tenant_id> [--rpm N|default] [--tpm N|default]` shows or
-// sets a tenant's requests per minute (API) and tokens per minute (provider budget); 0 = unlimited,
-// `default` = the deployment's API_RPM_LIMIT / TENANT_TPM_LIMIT; `--cache-ttl N` turns response
-// caching on for the tenant's jobs that do not say otherwise (seconds; 0 or `default`: off).
-import { parseArgs } from 'node:util';
-import { createDb, createTenant, runMigrations, setTenantLimits } from '@longhaul/db';
+// `npm run tenant:create -- <name>`, `npm run tenant:limits -- ...` and `npm run tenant:keys -- ...`
+// build and run it). Each command prints one JSON line; a failure is one line on stderr and exit 1.
+//   migrate                          apply the committed migrations
+//   create-tenant <name>             a new tenant's id and API key (shown once)
+//   tenant limits <tenant_id> ...    show or set a tenant's limits (tenant-limits.ts)
+//   tenant keys create|list|revoke   a tenant's API keys (tenant-keys.ts)
+//   tenant erase <tenant_id>         offboard a tenant: erase its data (tenant-erase.ts)
+import { createDb, createTenant, runMigrations } from '@longhaul/db';
+import { tenantErase } from './tenant-erase.ts';
+import { tenantKeys } from './tenant-keys.ts';
+import { tenantLimits } from './tenant-limits.ts';
 
-/** `--rpm 600` → 600, `--rpm default` → null (the deployment default), absent → undefined (unchanged). */
-function limitArg(name: string, raw: string | undefined): number | null | undefined {
-  if (raw === undefined) return undefined;
-  if (raw === 'default') return null;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0 || n > 2_147_483_647) throw new Error(`--${name} expects a whole number >= 0 (0 = unlimited) or 'default', got '${raw}'`);
-  return n;
-}
+const USAGE =
+  'use migrate | create-tenant <name> | tenant limits <tenant_id> [--rpm N] [--tpm N] | tenant keys create|list|revoke <tenant_id> ... | tenant erase <tenant_id> [--status]';
 
 const [command, ...args] = process.argv.slice(2);
 const url = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/longhaul'; // empty counts as unset
@@ -34,27 +31,20 @@ try {
       break;
     }
     case 'tenant': {
-      const { values, positionals } = parseArgs({
-        args,
-        options: { rpm: { type: 'string' }, tpm: { type: 'string' }, 'cache-ttl': { type: 'string' } },
-        allowPositionals: true,
-        strict: true,
-      });
-      const [sub, tenantId] = positionals;
-      if (sub !== 'limits' || !tenantId) throw new Error('usage: tenant limits <tenant_id> [--rpm N|default] [--tpm N|default] [--cache-ttl SECONDS|default]');
-      const limits = await setTenantLimits(db.db, tenantId, {
-        rpmLimit: limitArg('rpm', values.rpm),
-        tpmLimit: limitArg('tpm', values.tpm),
-        cacheTtlSeconds: limitArg('cache-ttl', values['cache-ttl']),
-      });
-      if (!limits) throw new Error(`no tenant ${tenantId}`);
-      // Running processes pick a change up within 30 s (their cache of tenant limits).
-      console.log(JSON.stringify({ tenant_id: tenantId, rpm_limit: limits.rpmLimit, tpm_limit: limits.tpmLimit, cache_ttl_seconds: limits.cacheTtlSeconds }));
+      const [sub, ...rest] = args;
+      if (sub === 'limits') console.log(JSON.stringify(await tenantLimits(db.db, rest)));
+      else if (sub === 'keys') console.log(JSON.stringify(await tenantKeys(db.db, rest)));
+      else if (sub === 'erase') console.log(JSON.stringify(await tenantErase(db.db, rest)));
+      else throw new Error(`unknown command tenant ${sub ?? ''}; ${USAGE}`);
       break;
     }
     default:
-      throw new Error(`unknown command ${command ?? ''}; use migrate | create-tenant <name> | tenant limits <tenant_id> [--rpm N] [--tpm N]`);
+      throw new Error(`unknown command ${command ?? ''}; ${USAGE}`);
   }
+} catch (err) {
+  // An operator's mistake (a bad flag, an unknown tenant) is one line, not a stack trace.
+  console.error(`[longhaul] ${err instanceof Error ? err.message : String(err)}`);
+  process.exitCode = 1;
 } finally {
   await db.close();
 }

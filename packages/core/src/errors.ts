@@ -3,7 +3,15 @@
  * the API edge and an OpenAI-style `type`. Only the API's error middleware turns them into
  * responses.
  */
-export type ErrorType = 'invalid_request_error' | 'authentication_error' | 'not_found_error' | 'conflict_error' | 'rate_limit_error' | 'service_unavailable_error' | 'server_error';
+export type ErrorType =
+  | 'invalid_request_error'
+  | 'authentication_error'
+  | 'permission_error'
+  | 'not_found_error'
+  | 'conflict_error'
+  | 'rate_limit_error'
+  | 'service_unavailable_error'
+  | 'server_error';
 
 export class LonghaulError extends Error {
   readonly code: string;
@@ -28,9 +36,17 @@ export class ValidationError extends LonghaulError {
 }
 
 export class AuthenticationError extends LonghaulError {
-  constructor(message = 'Missing or invalid API key. Send it as "Authorization: Bearer <key>".') {
-    super(message, { code: 'invalid_api_key', status: 401, type: 'authentication_error' });
+  constructor(message = 'Missing or invalid API key. Send it as "Authorization: Bearer <key>".', code = 'invalid_api_key') {
+    super(message, { code, status: 401, type: 'authentication_error' });
     this.name = 'AuthenticationError';
+  }
+}
+
+/** An API key that is known but may not do this (a scope it lacks, a key it may not make). */
+export class PermissionError extends LonghaulError {
+  constructor(message: string, code: string, param: string | null = null) {
+    super(message, { code, status: 403, type: 'permission_error', param });
+    this.name = 'PermissionError';
   }
 }
 

@@ -14,3 +14,5 @@ export * from './models.ts';
 export * from './delivery-state.ts';
 export * from './vocabulary.ts';
 export * from './response-cache.ts';
+export * from './api-scopes.ts';
+export * from './api-key-status.ts';

@@ -2,6 +2,7 @@ export * from './client.ts';
 export * from './ids.ts';
 export * from './migrate.ts';
 export * from './tenants.ts';
+export * from './api-keys.ts';
 export * from './jobs.ts';
 export * from './job-erasure.ts';
 export * from './retention.ts';

@@ -1,65 +1,48 @@
-import { ID_PREFIX } from '@longhaul/core';
-import { TransactionRollbackError, and, eq, isNull } from 'drizzle-orm';
+import { ID_PREFIX, apiKeyStatus } from '@longhaul/core';
+import { TransactionRollbackError, eq } from 'drizzle-orm';
+import { apiKeyValues, findApiKeyBySecret, generateApiKey } from './api-keys.ts';
 import type { Database } from './client.ts';
-import { newId, sha256Hex } from './ids.ts';
+import { newId } from './ids.ts';
 import { apiKeys, tenants } from './schema.ts';
 
-/** Generate a new secret API key. Only its hash is ever stored. */
-export function generateApiKey(): string {
-  return newId(ID_PREFIX.secretKey, 40);
-}
-
-function keyPrefix(key: string): string {
-  return key.slice(0, 10);
-}
-
-/** The tenant an API key belongs to, or null (unknown or revoked key). */
-export async function findTenantByApiKey(db: Database, key: string): Promise<{ tenantId: string } | null> {
-  const rows = await db
-    .select({ tenantId: apiKeys.tenantId })
-    .from(apiKeys)
-    .where(and(eq(apiKeys.keyHash, sha256Hex(key)), isNull(apiKeys.revokedAt)))
-    .limit(1);
-  return rows[0] ?? null;
-}
-
-/** Create a tenant with one API key; returns the key (shown once). */
+/** Create a tenant with one API key (scope `*`); returns the key (shown once). */
 export async function createTenant(db: Database, name: string, key = generateApiKey()): Promise<{ tenantId: string; apiKey: string }> {
   const tenantId = newId(ID_PREFIX.tenant, 16);
   await db.transaction(async (tx) => {
     await tx.insert(tenants).values({ id: tenantId, name });
-    await tx.insert(apiKeys).values({ id: newId(ID_PREFIX.apiKey, 16), tenantId, keyHash: sha256Hex(key), prefix: keyPrefix(key) });
+    await tx.insert(apiKeys).values(apiKeyValues({ tenantId, key }).values);
   });
   return { tenantId, apiKey: key };
 }
 
 /**
  * Make sure a tenant owns `key` (used for `LONGHAUL_BOOTSTRAP_API_KEY`). Idempotent and safe to
- * run from several processes at start-up: the unique key hash decides the winner.
+ * run from several processes at start-up: the unique key hash decides the winner. A key that was
+ * revoked or has expired stays so (`active: false`): start-up never brings a key back.
  */
-export async function ensureTenantWithApiKey(db: Database, key: string, name = 'default'): Promise<{ tenantId: string; created: boolean }> {
-  const existing = await findTenantByApiKey(db, key);
-  if (existing) return { tenantId: existing.tenantId, created: false };
+export async function ensureTenantWithApiKey(db: Database, key: string, now: Date, name = 'default'): Promise<{ tenantId: string; created: boolean; active: boolean }> {
+  const existingKey = async () => {
+    const row = await findApiKeyBySecret(db, key);
+    return row ? { tenantId: row.tenantId, created: false, active: apiKeyStatus(row, now) === 'active' } : null;
+  };
+  const existing = await existingKey();
+  if (existing) return existing;
   return db
     .transaction(async (tx) => {
       const tenantId = newId(ID_PREFIX.tenant, 16);
       await tx.insert(tenants).values({ id: tenantId, name });
-      const inserted = await tx
-        .insert(apiKeys)
-        .values({ id: newId(ID_PREFIX.apiKey, 16), tenantId, keyHash: sha256Hex(key), prefix: keyPrefix(key) })
-        .onConflictDoNothing({ target: apiKeys.keyHash })
-        .returning({ id: apiKeys.id });
+      const inserted = await tx.insert(apiKeys).values(apiKeyValues({ tenantId, key }).values).onConflictDoNothing({ target: apiKeys.keyHash }).returning({ id: apiKeys.id });
       if (inserted.length === 0) {
         // Another process won the race: drop our tenant and use theirs.
         tx.rollback();
       }
-      return { tenantId, created: true };
+      return { tenantId, created: true, active: true };
     })
     .catch(async (err: unknown) => {
       // drizzle's TransactionRollbackError is named 'DrizzleError': test the class, not the name.
       if (err instanceof TransactionRollbackError) {
-        const winner = await findTenantByApiKey(db, key);
-        if (winner) return { tenantId: winner.tenantId, created: false };
+        const winner = await existingKey();
+        if (winner) return winner;
       }
       throw err;
     });
