@@ -480,7 +480,7 @@ export const adminActions = pgTable(
   {
     id: bigserial('id', { mode: 'number' }).primaryKey(),
     at: timestamp('at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
-    /** The admin identity: a named user (ADMIN_USERS), `token`, `basic:<user>`, or `anonymous` with auth disabled. */
+    /** The admin identity: a named user (ADMIN_USERS), `admin` (the ADMIN_TOKEN), `basic:<user>`, or `anonymous` with auth disabled. */
     actor: text('actor').notNull(),
     action: text('action').notNull(),
     target: text('target'),
