@@ -10,7 +10,7 @@
  * with exact counts, and nothing was done twice.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTenant, findTenantByApiKey, getTenantLimits, listTenantErasures, setTenantLimits, TENANT_ERASED_REASON } from '@longhaul/db';
+import { createTenant, findTenantByApiKey, getTenantLimits, listTenantErasures, recordAdminAction, setTenantLimits, TENANT_ERASED_REASON } from '@longhaul/db';
 import { type Stack, FAST_WORKER_CONFIG, jobBody, startStack } from './harness.ts';
 import { type Receiver, startReceiver } from './receiver.ts';
 import { spawnApp } from './app-process.ts';
@@ -173,6 +173,25 @@ describe('retention', () => {
     }
     const [activeRow] = (await stack.db.pool.query('select status from jobs where id = $1', [active])).rows;
     expect(['queued', 'in_progress']).toContain(activeRow.status);
+  });
+
+  it('keeps the admin audit log for ADMIN_AUDIT_RETENTION_DAYS (365 by default), then deletes it', async () => {
+    const record = (daysAgo: number) =>
+      recordAdminAction(stack.db.db, { at: new Date(Date.now() - daysAgo * 86_400_000), actor: 'alice', action: 'queue.clean', target: `days-${daysAgo}`, address: '127.0.0.1' });
+    for (const days of [400, 366, 200, 10]) await record(days);
+    const targets = async () => (await stack.db.pool.query<{ target: string }>("select target from admin_actions where actor = 'alice' order by at")).rows.map((r) => r.target);
+    const sweeper = stack.startWorker({ sweep: { ...noSweeps } });
+    expect(await sweeper.sweep()).toMatchObject({ adminActionsDeleted: 2 });
+    await sweeper.close();
+    expect(await targets()).toEqual(['days-200', 'days-10']);
+    const shorter = stack.startWorker({ sweep: { ...noSweeps, retention: { adminAuditDays: 30 } } });
+    expect(await shorter.sweep()).toMatchObject({ adminActionsDeleted: 1 });
+    await shorter.close();
+    const keeps = stack.startWorker({ sweep: { ...noSweeps, retention: { adminAuditDays: 0 } } });
+    await stack.db.pool.query("update admin_actions set at = now() - interval '3000 days' where actor = 'alice'");
+    expect(await keeps.sweep()).toMatchObject({ adminActionsDeleted: 0 });
+    await keeps.close();
+    expect(await targets()).toEqual(['days-10']);
   });
 });
 

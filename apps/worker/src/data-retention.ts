@@ -17,6 +17,7 @@ import type { RetentionConfig, WorkerContext } from './deps.ts';
 
 const DEFAULT_BATCH_SIZE = 500;
 const DEFAULT_BUDGET_MS = 5_000;
+const DEFAULT_ADMIN_AUDIT_DAYS = 365;
 /** Provider deletes retried per sweep, and in flight at once. */
 const PROVIDER_DELETES_PER_SWEEP = 200;
 const PROVIDER_DELETE_CONCURRENCY = 8;
@@ -27,6 +28,7 @@ export interface RetentionSettings {
   budgetMs: number;
   pauseFactor: number;
   providerDeletes: ProviderDeleteSchedule;
+  adminAuditDays: number;
 }
 
 export function retentionSettings(config: RetentionConfig = {}): RetentionSettings {
@@ -36,6 +38,7 @@ export function retentionSettings(config: RetentionConfig = {}): RetentionSettin
     budgetMs: config.budgetMs ?? DEFAULT_BUDGET_MS,
     pauseFactor: config.pauseFactor ?? 1,
     providerDeletes: { ...DEFAULT_PROVIDER_DELETE_SCHEDULE, ...config.providerDeletes },
+    adminAuditDays: config.adminAuditDays ?? DEFAULT_ADMIN_AUDIT_DAYS,
   };
 }
 

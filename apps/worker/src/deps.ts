@@ -90,6 +90,8 @@ export interface RetentionConfig {
   pauseFactor?: number;
   /** When erased jobs' provider deletes are retried (@longhaul/db DEFAULT_PROVIDER_DELETE_SCHEDULE). */
   providerDeletes?: Partial<ProviderDeleteSchedule>;
+  /** Days the admin audit log (admin_actions) is kept (ADMIN_AUDIT_RETENTION_DAYS); 0 keeps it. Default 365. */
+  adminAuditDays?: number;
 }
 
 export interface WorkerDeps {

@@ -8,7 +8,8 @@
  *   only when it is neither waiting there nor taken by a live turn;
  * - webhooks whose processing was lost are dispatched again, and ones no job claims become orphans;
  * - pending callback deliveries whose attempt is overdue (work item lost) are dispatched again;
- * - expired idempotency keys are deleted, and provider call log rows past their retention;
+ * - expired idempotency keys are deleted, and provider call log and admin audit rows past their
+ *   retention;
  * - data retention and deletion (data-retention.ts): erased jobs' provider deletes are retried,
  *   tenant erasures advance (tenant-erasure.ts), and jobs past their tenant's retention are
  *   erased, in bounded batches within a time budget, last (the rest of the sweep is never held up
@@ -21,6 +22,7 @@
 import { JobStatus } from '@longhaul/core';
 import {
   applyJobEvent,
+  deleteAdminActionsBefore,
   deleteExpiredIdempotencyKeys,
   deleteProviderCallsBefore,
   findExpiredJobs,
@@ -48,6 +50,8 @@ export interface SweepReport {
   webhooksOrphaned: number;
   idempotencyKeysDeleted: number;
   providerCallsDeleted: number;
+  /** Admin audit rows past ADMIN_AUDIT_RETENTION_DAYS. */
+  adminActionsDeleted: number;
   /** Jobs waiting for an identical job's result whose source had ended: answered or released. */
   cacheWaitersSettled: number;
   cacheEntriesExpired: number;
@@ -78,6 +82,7 @@ export async function sweepOnce(deps: WorkerContext): Promise<SweepReport> {
     webhooksOrphaned: 0,
     idempotencyKeysDeleted: 0,
     providerCallsDeleted: 0,
+    adminActionsDeleted: 0,
     cacheWaitersSettled: 0,
     cacheEntriesExpired: 0,
     retentionErased: 0,
@@ -142,6 +147,10 @@ export async function sweepOnce(deps: WorkerContext): Promise<SweepReport> {
       if (retentionMs > 0) report.providerCallsDeleted = await deleteProviderCallsBefore(db.db, new Date(now.getTime() - retentionMs), PROVIDER_CALL_DELETE_BATCH);
 
       const retention = retentionSettings(config.sweep.retention);
+      if (retention.adminAuditDays > 0) {
+        const before = new Date(now.getTime() - retention.adminAuditDays * 86_400_000);
+        report.adminActionsDeleted = await deleteAdminActionsBefore(db.db, before, PROVIDER_CALL_DELETE_BATCH);
+      }
       const deletes = await retryProviderDeletes(deps, retention);
       report.providerDeletesRetried = deletes.attempted;
       report.providerDeletesConfirmed = deletes.deleted;

@@ -75,3 +75,12 @@ export async function listAdminActions(db: Database, search: AdminActionSearch):
     .limit(search.limit + 1);
   return { data: rows.slice(0, search.limit), hasMore: rows.length > search.limit };
 }
+
+/** Delete up to `limit` of the oldest audit rows recorded before `before` (the sweeper's retention); how many. */
+export async function deleteAdminActionsBefore(db: Database, before: Date, limit: number): Promise<number> {
+  const result = await db.execute(sql`
+    delete from ${adminActions} where ${adminActions.id} in (
+      select ${adminActions.id} from ${adminActions} where ${adminActions.at} < ${before.toISOString()}::timestamptz order by ${adminActions.at} limit ${limit}
+    )`);
+  return result.rowCount ?? 0;
+}
