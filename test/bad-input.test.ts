@@ -67,6 +67,8 @@ const ID_ROUTES: Array<[string, string, string, string]> = [
   ['POST', '/v1/webhook-endpoints/{id}/recover', 'we_', 'we_00000000000000000000'],
   ['GET', '/v1/deliveries/{id}', 'dlv_', 'dlv_00000000000000000000000000000000'],
   ['POST', '/v1/deliveries/{id}/retry', 'dlv_', 'dlv_00000000000000000000000000000000'],
+  ['GET', '/v1/api-keys/{id}', 'key_', 'key_0000000000000000'],
+  ['DELETE', '/v1/api-keys/{id}', 'key_', 'key_0000000000000000'],
 ];
 
 /** A body the route would accept, so only the id decides the answer. */
@@ -136,6 +138,8 @@ const QUERY_CASES: Array<[string, string, string[]]> = [
   ['/v1/deliveries', 'limit', ['%00', 'x']],
   ['/v1/deliveries', 'endpoint_id', ['%00', `we_${LONG}`, 'not-an-endpoint']],
   ['/v1/deliveries', 'job_id', ['%00', `job_${LONG}`, 'not-a-job']],
+  ['/v1/api-keys', 'after', ['%00', `key_${LONG}`, 'not-a-cursor']],
+  ['/v1/api-keys', 'limit', ['%00', '0', '101']],
   ['/v1/usage', 'group_by', ['%00', 'tenant']],
   ['/v1/usage', 'from', ['%00', 'yesterday', LONG]],
   ['/v1/usage', 'to', ['%00', 'tomorrow']],
@@ -181,6 +185,8 @@ function bodyCases(bad: string): Array<[string, string, unknown, string]> {
     ['POST', '/v1/webhook-endpoints', { url: 'http://127.0.0.1:9/hook', description: `d${bad}` }, 'description'],
     ['POST', '/v1/webhook-endpoints', { url: `http://127.0.0.1:9/${bad}` }, 'url'],
     ['PATCH', '/v1/webhook-endpoints/{endpoint}', { description: `d${bad}` }, 'description'],
+    ['POST', '/v1/api-keys', { name: `n${bad}` }, 'name'],
+    ['POST', '/v1/api-keys', { name: 'n', scopes: [`jobs:read${bad}`] }, 'scopes[0]'],
   ];
 }
 
