@@ -42,6 +42,8 @@ const envSchema = z.object({
   SIM_STREAM_CUT_AFTER_EVENTS: z.coerce.number().int().min(1).optional(),
   SIM_MAX_FILE_BYTES: z.coerce.number().int().positive().optional(),
   SIM_FILES_MAX_TOTAL_BYTES: z.coerce.number().int().positive().optional(),
+  /** API keys accepted, comma separated, each `key` or `project:key`; unset: any key is. */
+  SIM_API_KEYS: list.optional(),
   /** OpenAI OpenAPI document that request bodies are validated against; `off` disables it. */
   SIM_SPEC_PATH: z.string().min(1).optional(),
   /** Set by the launcher (scripts/start.mjs, scripts/run-app.mjs): exit when that process is gone. */
@@ -56,6 +58,8 @@ export interface SimEnv {
   specPath: string | null | undefined;
   /** LONGHAUL_PARENT_PID: the launcher whose exit ends the simulator. */
   parentPid: number | undefined;
+  /** SIM_API_KEYS; empty: any key is accepted. */
+  apiKeys: string[];
   options: SimOptions;
 }
 
@@ -68,6 +72,7 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): SimEnv {
     logLevel: env.SIM_LOG_LEVEL,
     specPath: env.SIM_SPEC_PATH === 'off' ? null : env.SIM_SPEC_PATH,
     parentPid: env.LONGHAUL_PARENT_PID,
+    apiKeys: env.SIM_API_KEYS ?? [],
     options: {
       time_scale: env.SIM_TIME_SCALE,
       default_duration_ms: env.SIM_DEFAULT_DURATION_MS,

@@ -7,6 +7,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { type Express } from 'express';
 import { pino, type Logger } from 'pino';
+import { ApiKeys, keysRouter } from './api-keys.ts';
 import type { SimOptions } from './config.ts';
 import { Delays } from './faults.ts';
 import { errorHandler, notFound, requestId, simRouter, v1Router } from './routes.ts';
@@ -27,6 +28,8 @@ export interface SimServerDeps {
    * of `@longhaul/specs`; a path that is given must exist; null turns validation off.
    */
   specPath?: string | null;
+  /** API keys accepted (`key` or `project:key`, api-keys.ts); default none: any key is. `POST /sim/keys` replaces them. */
+  apiKeys?: readonly string[];
 }
 
 export interface ListeningSim {
@@ -52,6 +55,7 @@ export function createSimServer(options: SimOptions = {}, deps: SimServerDeps = 
   const validator = deps.specPath === null ? null : loadRequestValidator(deps.specPath);
   const simulator = new Simulator(options, { clock: deps.clock ?? Date.now, logger, validator });
   const delays = new Delays();
+  const apiKeys = new ApiKeys(deps.apiKeys);
 
   const app = express();
   app.disable('x-powered-by');
@@ -64,8 +68,15 @@ export function createSimServer(options: SimOptions = {}, deps: SimServerDeps = 
   app.use(
     '/v1',
     simulator.requests.middleware(() => simulator.now()),
+    apiKeys.middleware(simulator),
     v1Router(simulator, delays),
   );
+  app.use('/sim/keys', keysRouter(apiKeys));
+  // A reset also returns to the starting keys; the simulator's own reset follows.
+  app.post('/sim/reset', (_req, _res, next) => {
+    apiKeys.reset();
+    next();
+  });
   app.use('/sim', simRouter(simulator));
   app.use(notFound);
   app.use(errorHandler(logger));

@@ -27,6 +27,18 @@ export interface StreamStats {
   expired: number;
 }
 
+/** One API key's requests (api-keys.ts), under its masked form. */
+export interface KeyStats {
+  requests: number;
+  creates: number;
+  retrieves: number;
+  cancels: number;
+  /** Answered 401: unknown or revoked. */
+  rejected: number;
+  /** Answered 404 because the object belongs to another project. */
+  other_project: number;
+}
+
 export interface SimStats {
   creates: number;
   retrieves: number;
@@ -43,6 +55,8 @@ export interface SimStats {
   invalid_requests: number;
   files: { created: number; deleted: number };
   conversations: { created: number; deleted: number };
+  /** By API key, masked (api-keys.ts): its requests, and those answered 401 or refused for another project. */
+  by_key: Record<string, KeyStats>;
 }
 
 export function emptyStats(): SimStats {
@@ -60,6 +74,7 @@ export function emptyStats(): SimStats {
     invalid_requests: 0,
     files: { created: 0, deleted: 0 },
     conversations: { created: 0, deleted: 0 },
+    by_key: {},
   };
 }
 
