@@ -75,6 +75,8 @@ const schema = z.object({
   LONGHAUL_MIGRATE_ON_START: bool.default(true),
   OPENAI_WEBHOOK_SECRET: z.string().optional(),
   OPENAI_API_KEY: z.string().min(1).optional(),
+  /** Several keys, rotated without a restart (JSON, see @longhaul/provider keyring.ts); wins over OPENAI_API_KEY. */
+  OPENAI_API_KEYS_FILE: z.string().min(1).optional(),
   OPENAI_BASE_URL: z.url().optional(),
   PROVIDER_TIMEOUT_MS: z.coerce.number().int().min(1000).default(60_000),
   CALLBACK_ALLOWED_CIDRS: z.string().optional(),

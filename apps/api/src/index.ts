@@ -2,7 +2,7 @@
 import { createDb, ensureTenantWithApiKey, runMigrations } from '@longhaul/db';
 import { createLogger, loadConfigOrExit, onShutdown, startupStepOrExit, throttled } from '@longhaul/runtime';
 import { createQueues } from '@longhaul/queue';
-import { createProvider } from '@longhaul/provider';
+import { createKeyring, createProvider } from '@longhaul/provider';
 import { parseSecrets } from '@longhaul/webhooks';
 import { createAddressPolicy, parseCidrs } from '@longhaul/callbacks';
 import { Registry, createMetrics, disabledMetrics } from '@longhaul/metrics';
@@ -42,18 +42,25 @@ if (env.ADMIN_AUTH_DISABLED) logger.warn({ code: 'admin_auth_disabled' }, 'ADMIN
 
 const streamHub = createStreamHub({ queues, logger, heartbeatMs: env.STREAM_HEARTBEAT_MS });
 
-// Files and conversations are proxied to the provider the workers submit to (same key, same URL).
+// Files and conversations are proxied to the provider the workers submit to (the same keys, the same URL).
 const metrics = env.METRICS_ENABLED ? createMetrics(new Registry(), { processMetrics: true }) : disabledMetrics();
-const provider =
-  env.OPENAI_API_KEY || env.OPENAI_BASE_URL
-    ? createProvider({
-        apiKey: env.OPENAI_API_KEY ?? 'sk-longhaul-simulator',
-        baseURL: env.OPENAI_BASE_URL,
-        timeoutMs: env.PROVIDER_TIMEOUT_MS,
-        onRequest: (e) => metrics.providerRequest({ endpoint: e.operation, status: e.status, durationMs: e.durationMs }),
-      })
+// OPENAI_API_KEYS_FILE is followed as it changes, and re-read on SIGHUP (keyring.ts).
+const keyring =
+  env.OPENAI_API_KEY || env.OPENAI_API_KEYS_FILE || env.OPENAI_BASE_URL
+    ? await startupStepOrExit(logger, { code: 'provider_keys_invalid', message: 'could not load the provider keys; exiting' }, async () =>
+        createKeyring({ file: env.OPENAI_API_KEYS_FILE, apiKey: env.OPENAI_API_KEY ?? 'sk-longhaul-simulator', logger, metrics }),
+      )
     : undefined;
-if (!provider) logger.warn({ code: 'provider_not_configured' }, 'OPENAI_API_KEY / OPENAI_BASE_URL unset: /v1/files and /v1/conversations answer 503');
+if (keyring) process.on('SIGHUP', () => void keyring.reload('sighup'));
+const provider = keyring
+  ? createProvider({
+      keyring,
+      baseURL: env.OPENAI_BASE_URL,
+      timeoutMs: env.PROVIDER_TIMEOUT_MS,
+      onRequest: (e) => metrics.providerRequest({ endpoint: e.operation, status: e.status, durationMs: e.durationMs }),
+    })
+  : undefined;
+if (!provider) logger.warn({ code: 'provider_not_configured' }, 'OPENAI_API_KEY / OPENAI_API_KEYS_FILE / OPENAI_BASE_URL unset: /v1/files and /v1/conversations answer 503');
 
 const app = createServer({
   db: dbHandle.db,
@@ -135,6 +142,7 @@ onShutdown(
     await streamHub.close();
     await closing;
     await metricsServer?.close();
+    keyring?.close();
     await queues.close();
     await dbHandle.close();
   },

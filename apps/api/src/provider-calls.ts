@@ -4,7 +4,7 @@
  * problem and is passed on with its code; anything else is a 502/503 the caller may retry.
  */
 import { LonghaulError, NotFoundError, ServiceUnavailableError, ValidationError } from '@longhaul/core';
-import { ProviderError, type Provider } from '@longhaul/provider';
+import { NO_PROVIDER_KEY, PROVIDER_KEY_MISSING, PROVIDER_KEY_UNKNOWN, ProviderError, type Provider } from '@longhaul/provider';
 import type { ApiContext } from './context.ts';
 
 export function requireProvider(ctx: ApiContext): Provider {
@@ -17,6 +17,18 @@ export async function callProvider<T>(run: () => Promise<T>): Promise<T> {
     return await run();
   } catch (err) {
     if (!(err instanceof ProviderError)) throw err;
+    // Longhaul's own keys (OPENAI_API_KEYS_FILE), not the caller's request: a 503 an operator fixes.
+    if (err.code === NO_PROVIDER_KEY || err.code === PROVIDER_KEY_MISSING || err.code === PROVIDER_KEY_UNKNOWN) {
+      throw new LonghaulError(err.message, { code: err.code, status: 503, type: 'service_unavailable_error', cause: err });
+    }
+    if (err.status === 401) {
+      throw new LonghaulError('The provider rejected the key Longhaul reaches this object with; an operator must replace it.', {
+        code: 'provider_key_rejected',
+        status: 503,
+        type: 'service_unavailable_error',
+        cause: err,
+      });
+    }
     switch (err.kind) {
       case 'not_found':
         throw new NotFoundError(err.message, null, err.code);

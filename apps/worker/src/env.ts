@@ -21,6 +21,8 @@ const schema = z
     /** Default `longhaul`, or `{longhaul}` with REDIS_CLUSTER (where it must hold a hash tag). */
     QUEUE_PREFIX: z.string().min(1).optional(),
     OPENAI_API_KEY: z.string().min(1).optional(),
+    /** Several keys, rotated without a restart (JSON, see @longhaul/provider keyring.ts); wins over OPENAI_API_KEY. */
+    OPENAI_API_KEYS_FILE: z.string().min(1).optional(),
     OPENAI_BASE_URL: z.url().optional(),
     PROVIDER_TIMEOUT_MS: z.coerce.number().int().min(1000).default(60_000),
     PROVIDER_RATE_LIMIT_PER_SECOND: z.coerce.number().positive().optional(),
@@ -110,8 +112,8 @@ const schema = z
       }),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
-  .refine((e) => e.OPENAI_API_KEY || e.OPENAI_BASE_URL, {
-    message: 'set OPENAI_API_KEY (OpenAI) or OPENAI_BASE_URL (a compatible server such as the simulator, http://127.0.0.1:3100/v1)',
+  .refine((e) => e.OPENAI_API_KEY || e.OPENAI_API_KEYS_FILE || e.OPENAI_BASE_URL, {
+    message: 'set OPENAI_API_KEY or OPENAI_API_KEYS_FILE (OpenAI) or OPENAI_BASE_URL (a compatible server such as the simulator, http://127.0.0.1:3100/v1)',
     path: ['OPENAI_API_KEY'],
   })
   // The Redis settings as a whole: a cluster needs a hash-tagged prefix, and gets `{longhaul}` by default.

@@ -1,7 +1,7 @@
 /** Entrypoint: wire real dependencies, run until SIGTERM/SIGINT (or the launcher is gone), then drain and close. */
 import { createDb, runMigrations } from '@longhaul/db';
 import { createAddressPolicy, parseCidrs } from '@longhaul/callbacks';
-import { createProvider } from '@longhaul/provider';
+import { createKeyring, createProvider } from '@longhaul/provider';
 import { createQueues, createJobStreams } from '@longhaul/queue';
 import { createLogger, loadConfigOrExit, onShutdown, startupStepOrExit, throttled } from '@longhaul/runtime';
 import { Registry, callbackAttemptObserver, createMetrics, disabledMetrics } from '@longhaul/metrics';
@@ -33,9 +33,19 @@ if (env.LONGHAUL_MIGRATE_ON_START) {
 
 const metrics = env.METRICS_ENABLED ? createMetrics(new Registry(), { processMetrics: true }) : disabledMetrics();
 const providerObserver = createProviderObserver({ db, metrics, logger, recordCalls: env.PROVIDER_CALL_LOG });
+// OPENAI_API_KEYS_FILE is followed as it changes, and re-read on SIGHUP (keyring.ts).
+const keyring = await startupStepOrExit(logger, { code: 'provider_keys_invalid', message: 'could not load the provider keys; exiting' }, async () =>
+  createKeyring({
+    file: env.OPENAI_API_KEYS_FILE,
+    // The simulator accepts any key; OpenAI needs a real one.
+    apiKey: env.OPENAI_API_KEY ?? 'sk-longhaul-simulator',
+    logger,
+    metrics,
+  }),
+);
+process.on('SIGHUP', () => void keyring.reload('sighup'));
 const provider = createProvider({
-  // The simulator accepts any key; OpenAI needs a real one.
-  apiKey: env.OPENAI_API_KEY ?? 'sk-longhaul-simulator',
+  keyring,
   baseURL: env.OPENAI_BASE_URL,
   timeoutMs: env.PROVIDER_TIMEOUT_MS,
   onRequest: providerObserver.onRequest,
@@ -107,6 +117,7 @@ onShutdown(
     await worker.close(env.SHUTDOWN_TIMEOUT_MS);
     await ops.close();
     await providerObserver.close();
+    keyring.close();
     await queues.close();
     await db.close();
   },

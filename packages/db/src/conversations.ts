@@ -3,7 +3,11 @@ import { and, eq, isNull } from 'drizzle-orm';
 import type { Database } from './client.ts';
 import { conversations, type ConversationRow } from './schema.ts';
 
-export async function recordConversation(db: Database, row: { id: string; tenantId: string; metadata: Record<string, string>; createdAt: Date }): Promise<ConversationRow> {
+/** `providerKeyId`: the id of the provider key it was created with (null: `default`). */
+export async function recordConversation(
+  db: Database,
+  row: { id: string; tenantId: string; metadata: Record<string, string>; createdAt: Date; providerKeyId?: string | null },
+): Promise<ConversationRow> {
   const [created] = await db.insert(conversations).values(row).returning();
   return created!;
 }

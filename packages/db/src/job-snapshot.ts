@@ -35,6 +35,8 @@ const KEPT = [
   'estimatedInputTokens',
   'expectedDurationMs',
   'cacheKey',
+  // Every provider call about the job's response is made with the key that created it.
+  'providerKeyId',
 ] as const satisfies readonly (keyof Job)[];
 const DATES = ['deadlineAt', 'createdAt', 'submittedAt', 'startedAt', 'cancelRequestedAt'] as const satisfies readonly (keyof Job)[];
 /** The create parameters the poll path reads. */
@@ -53,7 +55,6 @@ const UNFINISHED: Omit<Job, (typeof KEPT)[number] | (typeof DATES)[number] | 're
   erasedAt: null,
   erasedReason: null,
   providerDeletedAt: null,
-  providerKeyId: null,
   cachedFrom: null,
   savedUsd: null,
   nextCheckAt: null,

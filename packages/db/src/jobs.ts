@@ -8,7 +8,7 @@ import { ACTIVE_STATUSES, ConflictError, EventSource, ID_PREFIX, JobStatus } fro
 import type { Database } from './client.ts';
 import { newId } from './ids.ts';
 import { compiledStatement, insertPlaceholders, prefixed } from './sql-values.ts';
-import { idempotencyKeys, jobEvents, jobs, type Job } from './schema.ts';
+import { conversations, idempotencyKeys, jobEvents, jobs, type Job } from './schema.ts';
 
 export interface NewJob {
   tenantId: string;
@@ -188,6 +188,34 @@ export async function getJob(db: Database, jobId: string): Promise<Job | null> {
   }
   const [job] = await statement.execute({ id: jobId });
   return job ?? null;
+}
+
+/**
+ * The provider key of what a job continues: the response of its previous job (or of the job whose
+ * response it names as `previous_response_id`), or its conversation. Its create is made with that
+ * key, the one that can reach them. Null when it continues nothing Longhaul recorded a key for.
+ */
+export async function providerKeyOfReferences(db: Database, job: Pick<Job, 'tenantId' | 'previousJobId' | 'request'>): Promise<string | null> {
+  const { previous_response_id: previousResponseId, conversation } = job.request as { previous_response_id?: unknown; conversation?: unknown };
+  const conversationId = typeof conversation === 'string' ? conversation : (conversation as { id?: unknown } | null | undefined)?.id;
+  let rows: { keyId: string | null }[] = [];
+  if (job.previousJobId !== null) {
+    rows = await db
+      .select({ keyId: jobs.providerKeyId })
+      .from(jobs)
+      .where(and(eq(jobs.id, job.previousJobId), eq(jobs.tenantId, job.tenantId)));
+  } else if (typeof previousResponseId === 'string') {
+    rows = await db
+      .select({ keyId: jobs.providerKeyId })
+      .from(jobs)
+      .where(and(eq(jobs.responseId, previousResponseId), eq(jobs.tenantId, job.tenantId)));
+  } else if (typeof conversationId === 'string') {
+    rows = await db
+      .select({ keyId: conversations.providerKeyId })
+      .from(conversations)
+      .where(and(eq(conversations.id, conversationId), eq(conversations.tenantId, job.tenantId)));
+  }
+  return rows[0]?.keyId ?? null;
 }
 
 /**

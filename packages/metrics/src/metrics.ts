@@ -62,6 +62,10 @@ export interface Metrics {
   /** A job reached a terminal status (call once, on the transition that made it terminal). */
   jobFinished(job: FinishedJob): void;
   providerRequest(observation: ProviderRequestObservation): void;
+  /** The provider rejected a key (401): it was taken out of rotation. */
+  providerKeyRejected(keyId: string): void;
+  /** How many provider keys are `active`, `retired` and `rejected`, after each change. */
+  providerKeys(counts: Record<'active' | 'retired' | 'rejected', number>): void;
   poll(result: PollResult): void;
   openaiWebhook(result: OpenAIWebhookResult): void;
   /**
@@ -97,6 +101,8 @@ export interface MetricsOptions {
   maxTenants?: number;
   /** Distinct prompt-version label values kept before folding the rest into `other`. Default 1000. */
   maxPromptVersions?: number;
+  /** Distinct provider key ids kept before folding the rest into `other`. Default 100. */
+  maxProviderKeys?: number;
 }
 
 /** Job durations run from milliseconds (instant simulated jobs) to hours (the 6 h deadline). */
@@ -111,6 +117,7 @@ export function createMetrics(registry: Registry, options: MetricsOptions = {}):
   const model = boundedLabel(options.maxModels ?? 100);
   const tenant = boundedLabel(options.maxTenants ?? 1_000);
   const promptVersion = boundedLabel(options.maxPromptVersions ?? 1_000);
+  const providerKey = boundedLabel(options.maxProviderKeys ?? 100);
   if (options.processMetrics) collectDefaultMetrics({ register: registry, prefix: p });
 
   const cacheLookups = new Counter({
@@ -157,6 +164,18 @@ export function createMetrics(registry: Registry, options: MetricsOptions = {}):
     registers,
   });
   const providerRateLimited = new Counter({ name: `${p}provider_rate_limited_total`, help: 'Provider answers with status 429.', labelNames: ['endpoint'], registers });
+  const providerKeysRejected = new Counter({
+    name: `${p}provider_key_rejected_total`,
+    help: 'Provider keys taken out of rotation because the provider rejected them (401), by key id.',
+    labelNames: ['key_id'],
+    registers,
+  });
+  const providerKeyGauge = new Gauge({
+    name: `${p}provider_keys`,
+    help: 'Provider keys by state: active (takes new creates), retired (serves what it created), rejected (401 from the provider).',
+    labelNames: ['state'],
+    registers,
+  });
   const polls = new Counter({ name: `${p}polls_total`, help: 'Polls of a response, by what they found.', labelNames: ['result'], registers });
   const webhooks = new Counter({
     name: `${p}openai_webhooks_total`,
@@ -282,6 +301,12 @@ export function createMetrics(registry: Registry, options: MetricsOptions = {}):
       providerRequestSeconds.observe({ endpoint }, durationMs / 1000);
       if (status === 429) providerRateLimited.inc({ endpoint });
     },
+    providerKeyRejected(keyId) {
+      providerKeysRejected.inc({ key_id: providerKey(keyId) });
+    },
+    providerKeys(counts) {
+      for (const [state, count] of Object.entries(counts)) providerKeyGauge.set({ state }, count);
+    },
     poll(result) {
       polls.inc({ result });
     },
@@ -339,6 +364,8 @@ export function disabledMetrics(): Metrics {
     jobSubmitted: noop,
     jobFinished: noop,
     providerRequest: noop,
+    providerKeyRejected: noop,
+    providerKeys: noop,
     poll: noop,
     openaiWebhook: noop,
     webhookHealth: noop,

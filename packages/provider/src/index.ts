@@ -1,2 +1,3 @@
 export * from './errors.ts';
+export * from './keyring.ts';
 export * from './provider.ts';

@@ -4,15 +4,26 @@
  * through the lighter HTTP path of http.ts (the SDK cost more CPU than the call). The streaming
  * variants, files and conversations use the official `openai` SDK. Failures are thrown as
  * classified ProviderErrors either way.
+ *
+ * Keys (keyring.ts): a create is made with an active key of the keyring and answers the key's id,
+ * which the caller records with what it created; every call about an existing object is made
+ * with the key whose id the caller passes (`CallContext.keyId`). A 401 takes the key out of
+ * rotation; a create is then made again with the next key (the provider refused it, so nothing
+ * was created), and fails with `no_provider_key` when no key is left. One client (and keep-alive
+ * agent) per key, rebuilt when the keyring gives that id another key.
  */
 import OpenAI, { toFile } from 'openai';
 import type { ProviderResponse } from '@longhaul/core';
-import { toProviderError } from './errors.ts';
-import { createResponsesHttp, type HttpAnswer, withOutputText } from './http.ts';
+import { ProviderError, toProviderError } from './errors.ts';
+import { createResponsesHttp, type HttpAnswer, type ResponsesHttp, withOutputText } from './http.ts';
+import { createKeyring, type Keyring, type ProviderKey } from './keyring.ts';
 
 export interface ProviderOptions {
-  apiKey: string;
-  /** Default: the SDK's (https://api.openai.com/v1). */
+  /** One key (its id is `default`). Give this or `keyring`. */
+  apiKey?: string;
+  /** Several keys, rotated (keyring.ts). */
+  keyring?: Keyring;
+  /** Default: the SDK's (https://api.openai.com/v1); a key's own `baseURL` wins. */
   baseURL?: string;
   /** Per-request timeout (each attempt; for create, retrieve and cancel it covers reading the answer too). Default 60 000 ms. */
   timeoutMs?: number;
@@ -82,14 +93,31 @@ export interface ProviderRequestEvent {
   responseId: string | null;
   /** From the caller's context. */
   jobId: string | null;
+  /** The id of the key the request was made with. */
+  keyId: string;
   /** When the request started. */
   at: Date;
 }
 
-/** Who a call is for; handed to `onRequest`. */
+/** Who a call is for (handed to `onRequest`), and with which key. */
 export interface CallContext {
   jobId?: string;
+  /**
+   * On a call about an existing object: the id of the key it was created with (the
+   * `provider_key_id` of its job, file or conversation; null: `default`, or the only key). On a
+   * create: the key to use if it still can (the key of objects the request refers to), else
+   * the next active one.
+   */
+  keyId?: string | null;
+  /** The object's key is not known (a webhook for a response no job has recorded yet): each usable key is tried until one knows it. */
+  anyKey?: boolean;
 }
+
+/** Codes of the ProviderErrors about keys (kind `rejected`, status null). */
+export const NO_PROVIDER_KEY = 'no_provider_key';
+export const PROVIDER_KEY_MISSING = 'provider_key_missing';
+/** The same, but kind `transient`: an id this process has not read yet (keyring.ts `resolve`). */
+export const PROVIDER_KEY_UNKNOWN = 'provider_key_unknown';
 
 /** A provider Response object (the fields Longhaul reads, and everything else). */
 export type ProviderResponseObject = ProviderResponse & Record<string, unknown>;
@@ -99,6 +127,8 @@ export interface ProviderResult {
   /** From the `openai-poll-after-ms` header, when the provider sends one. */
   pollAfterMs?: number;
   requestId: string | null;
+  /** The id of the key the call was made with: on a create, what to record with the object. */
+  keyId: string;
 }
 
 /** One event of a provider response stream (`sequence_number`, `type`, and the variant's fields). */
@@ -112,6 +142,8 @@ export interface ProviderStreamEvent {
 /** An open provider event stream. Iterate it; `abort()` closes the connection early. */
 export interface ProviderEventStream extends AsyncIterable<ProviderStreamEvent> {
   abort(): void;
+  /** The id of the key the stream was opened with: on a create, what to record with the response. */
+  keyId: string;
 }
 
 export interface Provider {
@@ -127,12 +159,12 @@ export interface Provider {
   deleteResponse(responseId: string, context?: CallContext): Promise<{ id: string; deleted: boolean }>;
   /** One page of the response's own input items (the provider's list object: `data`, `first_id`, `last_id`, `has_more`). */
   listInputItems(responseId: string, query: { limit?: number; after?: string; order?: 'asc' | 'desc' }, context?: CallContext): Promise<Record<string, unknown>>;
-  /** Upload a file through the Files API (`purpose` is `user_data` for model inputs). */
-  createFile(upload: FileUpload, purpose: string, context?: CallContext): Promise<ProviderFile>;
+  /** Upload a file through the Files API (`purpose` is `user_data` for model inputs); record `keyId` with it. */
+  createFile(upload: FileUpload, purpose: string, context?: CallContext): Promise<{ file: ProviderFile; keyId: string }>;
   retrieveFile(fileId: string, context?: CallContext): Promise<ProviderFile>;
   deleteFile(fileId: string, context?: CallContext): Promise<{ id: string; deleted: boolean }>;
-  /** Create a conversation (its `items` seed it; `metadata` is the provider's). */
-  createConversation(params: { items?: unknown[]; metadata?: Record<string, string> }, context?: CallContext): Promise<ProviderConversation>;
+  /** Create a conversation (its `items` seed it; `metadata` is the provider's); record `keyId` with it. */
+  createConversation(params: { items?: unknown[]; metadata?: Record<string, string> }, context?: CallContext): Promise<{ conversation: ProviderConversation; keyId: string }>;
   retrieveConversation(conversationId: string, context?: CallContext): Promise<ProviderConversation>;
   /** Replace a conversation's metadata (the provider's update). */
   updateConversation(conversationId: string, params: { metadata: Record<string, string> | null }, context?: CallContext): Promise<ProviderConversation>;
@@ -148,8 +180,26 @@ export function createProvider(options: ProviderOptions): Provider {
   const clock = options.clock ?? (() => new Date());
   const readRetries = options.readRetries ?? 2;
   const timeoutMs = options.timeoutMs ?? 60_000;
-  const client = new OpenAI({ apiKey: options.apiKey, baseURL: options.baseURL, timeout: timeoutMs, maxRetries: readRetries });
-  const responses = createResponsesHttp(client, { timeoutMs });
+  const keyring = options.keyring ?? (options.apiKey ? createKeyring({ apiKey: options.apiKey }) : undefined);
+  if (!keyring) throw new Error('createProvider: give apiKey or keyring');
+
+  /** One SDK client and HTTP path per key id, rebuilt when the id gets another key. */
+  interface KeyClient {
+    key: ProviderKey;
+    client: OpenAI;
+    responses: ResponsesHttp;
+  }
+  const clients = new Map<string, { material: string; kc: KeyClient }>();
+  const clientFor = (key: ProviderKey): KeyClient => {
+    const baseURL = key.baseURL ?? options.baseURL;
+    const material = JSON.stringify([key.apiKey, baseURL, key.organization, key.project]);
+    const cached = clients.get(key.id);
+    if (cached?.material === material) return cached.kc;
+    const client = new OpenAI({ apiKey: key.apiKey, baseURL, organization: key.organization, project: key.project, timeout: timeoutMs, maxRetries: readRetries });
+    const kc = { key, client, responses: createResponsesHttp(client, { timeoutMs }) };
+    clients.set(key.id, { material, kc });
+    return kc;
+  };
 
   const report = (event: ProviderRequestEvent) => {
     try {
@@ -159,17 +209,83 @@ export function createProvider(options: ProviderOptions): Provider {
     }
   };
 
-  async function call(operation: ProviderOperation, target: { responseId: string | null; context?: CallContext }, run: () => Promise<HttpAnswer>): Promise<ProviderResult> {
+  const isUnauthorized = (err: unknown): err is ProviderError => err instanceof ProviderError && err.status === 401;
+
+  /** A call about an existing object, with the key it was created with (or, `anyKey`, with each usable key until one knows it). */
+  async function existing<T>(operation: ProviderOperation, context: CallContext | undefined, run: (kc: KeyClient) => Promise<T>): Promise<T> {
+    if (context?.anyKey) return anyKey(operation, run);
+    const key = keyring!.forObject(context?.keyId) ?? (await keyring!.resolve(context?.keyId));
+    if (key === 'removed') {
+      throw new ProviderError(`The provider key '${context?.keyId || 'default'}' this was created with is no longer configured; add it back (OPENAI_API_KEYS_FILE) to reach it.`, {
+        kind: 'rejected',
+        status: null,
+        code: PROVIDER_KEY_MISSING,
+      });
+    }
+    if (key === 'unknown') {
+      // Created by a process that has read a newer keys file than this one: this one will too.
+      throw new ProviderError(`The provider key '${context?.keyId || 'default'}' is not in this process's keys file yet.`, {
+        kind: 'transient',
+        status: null,
+        code: PROVIDER_KEY_UNKNOWN,
+      });
+    }
+    try {
+      return await run(clientFor(key));
+    } catch (err) {
+      if (isUnauthorized(err)) keyring!.reject(key, { operation, requestId: err.requestId });
+      throw err;
+    }
+  }
+
+  async function anyKey<T>(operation: ProviderOperation, run: (kc: KeyClient) => Promise<T>): Promise<T> {
+    let notFound: unknown;
+    for (const key of keyring!.usable()) {
+      try {
+        return await run(clientFor(key));
+      } catch (err) {
+        if (isUnauthorized(err)) keyring!.reject(key, { operation, requestId: err.requestId });
+        else if (err instanceof ProviderError && err.kind === 'not_found') notFound = err;
+        else throw err;
+      }
+    }
+    throw notFound ?? noKeyLeft();
+  }
+
+  /** A create, with the preferred or next active key; a 401 moves on to the next key. */
+  async function created<T>(operation: ProviderOperation, context: CallContext | undefined, run: (kc: KeyClient) => Promise<T>): Promise<T> {
+    const tried = new Set<string>();
+    for (;;) {
+      const key = keyring!.forCreate(tried, context?.keyId);
+      if (!key) throw noKeyLeft();
+      try {
+        return await run(clientFor(key));
+      } catch (err) {
+        if (!isUnauthorized(err)) throw err;
+        keyring!.reject(key, { operation, requestId: err.requestId });
+        tried.add(key.id);
+      }
+    }
+  }
+
+  async function call(
+    operation: ProviderOperation,
+    kc: KeyClient,
+    target: { responseId: string | null; context?: CallContext },
+    run: (http: ResponsesHttp) => Promise<HttpAnswer>,
+  ): Promise<ProviderResult> {
     const at = clock();
     const started = performance.now();
     const jobId = target.context?.jobId ?? null;
+    const keyId = kc.key.id;
     try {
-      const { data, status, header, requestId } = await run();
+      const { data, status, header, requestId } = await run(kc.responses);
       const hint = header('openai-poll-after-ms');
       const result: ProviderResult = {
         response: data as ProviderResult['response'],
         pollAfterMs: hint !== null && Number.isFinite(Number(hint)) ? Number(hint) : undefined,
         requestId,
+        keyId,
       };
       report({
         operation,
@@ -178,13 +294,14 @@ export function createProvider(options: ProviderOptions): Provider {
         requestId,
         responseId: result.response.id ?? target.responseId,
         jobId,
+        keyId,
         at,
       });
       return result;
     } catch (err) {
       const error = toProviderError(err, clock());
       const status = error.status ?? (error.code === 'provider_timeout' ? 'timeout' : 'network_error');
-      report({ operation, status, durationMs: performance.now() - started, requestId: error.requestId, responseId: target.responseId, jobId, at });
+      report({ operation, status, durationMs: performance.now() - started, requestId: error.requestId, responseId: target.responseId, jobId, keyId, at });
       throw error;
     }
   }
@@ -192,16 +309,18 @@ export function createProvider(options: ProviderOptions): Provider {
   /** Open a stream; errors while opening are classified, errors while reading are too. */
   async function openStream(
     operation: ProviderOperation,
+    kc: KeyClient,
     responseId: string | null,
     context: CallContext | undefined,
-    run: () => Promise<{ data: AsyncIterable<unknown> & { controller: AbortController }; response: Response; request_id: string | null }>,
+    run: (client: OpenAI) => Promise<{ data: AsyncIterable<unknown> & { controller: AbortController }; response: Response; request_id: string | null }>,
   ): Promise<ProviderEventStream> {
     const at = clock();
     const started = performance.now();
     const jobId = context?.jobId ?? null;
+    const keyId = kc.key.id;
     let opened: Awaited<ReturnType<typeof run>>;
     try {
-      opened = await run();
+      opened = await run(kc.client);
     } catch (err) {
       const error = toProviderError(err, clock());
       report({
@@ -211,13 +330,15 @@ export function createProvider(options: ProviderOptions): Provider {
         requestId: error.requestId,
         responseId,
         jobId,
+        keyId,
         at,
       });
       throw error;
     }
-    report({ operation, status: opened.response.status, durationMs: performance.now() - started, requestId: opened.request_id, responseId, jobId, at });
+    report({ operation, status: opened.response.status, durationMs: performance.now() - started, requestId: opened.request_id, responseId, jobId, keyId, at });
     const source = opened.data;
     return {
+      keyId,
       abort: () => source.controller.abort(),
       async *[Symbol.asyncIterator]() {
         try {
@@ -236,16 +357,18 @@ export function createProvider(options: ProviderOptions): Provider {
    */
   async function resource<T>(
     operation: ProviderOperation,
+    kc: KeyClient,
     context: CallContext | undefined,
-    run: () => Promise<{ data: unknown; response: Response; request_id: string | null }>,
+    run: (client: OpenAI) => Promise<{ data: unknown; response: Response; request_id: string | null }>,
     responseId: string | null = null,
   ): Promise<T> {
     const at = clock();
     const started = performance.now();
     const jobId = context?.jobId ?? null;
+    const keyId = kc.key.id;
     try {
-      const { data, response, request_id } = await run();
-      report({ operation, status: response.status, durationMs: performance.now() - started, requestId: request_id, responseId, jobId, at });
+      const { data, response, request_id } = await run(kc.client);
+      report({ operation, status: response.status, durationMs: performance.now() - started, requestId: request_id, responseId, jobId, keyId, at });
       return data as T;
     } catch (err) {
       const error = toProviderError(err, clock());
@@ -256,58 +379,87 @@ export function createProvider(options: ProviderOptions): Provider {
         requestId: error.requestId,
         responseId,
         jobId,
+        keyId,
         at,
       });
       throw error;
     }
   }
 
+  /** A resource call about an existing object. */
+  const onObject = <T>(
+    operation: ProviderOperation,
+    context: CallContext | undefined,
+    run: (client: OpenAI) => Promise<{ data: unknown; response: Response; request_id: string | null }>,
+    responseId: string | null = null,
+  ) => existing(operation, context, (kc) => resource<T>(operation, kc, context, run, responseId));
+
   return {
     createFile: async (upload, purpose, context) => {
       const file = await toFile(upload.data, upload.filename, { type: upload.contentType ?? 'application/octet-stream' });
       // An upload is not idempotent either: a retried POST could store the file twice.
-      return resource('file_create', context, () => client.files.create({ file, purpose: purpose as never }, { maxRetries: 0 }).withResponse());
+      return created('file_create', context, async (kc) => ({
+        file: await resource<ProviderFile>('file_create', kc, context, (client) => client.files.create({ file, purpose: purpose as never }, { maxRetries: 0 }).withResponse()),
+        keyId: kc.key.id,
+      }));
     },
-    retrieveFile: (id, context) => resource('file_retrieve', context, () => client.files.retrieve(id).withResponse()),
-    deleteFile: (id, context) => resource('file_delete', context, () => client.files.delete(id).withResponse()),
-    createConversation: (params, context) => resource('conversation_create', context, () => client.conversations.create(params as never, { maxRetries: 0 }).withResponse()),
-    retrieveConversation: (id, context) => resource('conversation_retrieve', context, () => client.conversations.retrieve(id).withResponse()),
-    updateConversation: (id, params, context) => resource('conversation_update', context, () => client.conversations.update(id, params as never).withResponse()),
-    deleteConversation: (id, context) => resource('conversation_delete', context, () => client.conversations.delete(id).withResponse()),
+    retrieveFile: (id, context) => onObject('file_retrieve', context, (client) => client.files.retrieve(id).withResponse()),
+    deleteFile: (id, context) => onObject('file_delete', context, (client) => client.files.delete(id).withResponse()),
+    createConversation: (params, context) =>
+      created('conversation_create', context, async (kc) => ({
+        conversation: await resource<ProviderConversation>('conversation_create', kc, context, (client) =>
+          client.conversations.create(params as never, { maxRetries: 0 }).withResponse(),
+        ),
+        keyId: kc.key.id,
+      })),
+    retrieveConversation: (id, context) => onObject('conversation_retrieve', context, (client) => client.conversations.retrieve(id).withResponse()),
+    updateConversation: (id, params, context) => onObject('conversation_update', context, (client) => client.conversations.update(id, params).withResponse()),
+    deleteConversation: (id, context) => onObject('conversation_delete', context, (client) => client.conversations.delete(id).withResponse()),
     // One page only (the SDK's page object would fetch further pages on iteration): the raw list.
     listConversationItems: (id, query, context) =>
-      resource('conversation_items', context, () => client.get(`/conversations/${encodeURIComponent(id)}/items`, { query }).withResponse() as never),
+      onObject('conversation_items', context, (client) => client.get(`/conversations/${encodeURIComponent(id)}/items`, { query }).withResponse() as never),
     createResponseStream: (params, context) =>
-      openStream(
-        'create',
-        null,
-        context,
-        () => client.responses.create({ ...params, background: true, store: true, stream: true } as never, { maxRetries: 0, timeout: STREAM_TIMEOUT_MS }).withResponse() as never,
+      created('create', context, (kc) =>
+        openStream(
+          'create',
+          kc,
+          null,
+          context,
+          (client) =>
+            client.responses.create({ ...params, background: true, store: true, stream: true } as never, { maxRetries: 0, timeout: STREAM_TIMEOUT_MS }).withResponse() as never,
+        ),
       ),
     streamResponse: (id, startingAfter, context) =>
-      openStream(
-        'stream',
-        id,
-        context,
-        () =>
-          client.responses
-            .retrieve(id, { stream: true, ...(startingAfter === null ? {} : { starting_after: startingAfter }) }, { timeout: STREAM_TIMEOUT_MS })
-            .withResponse() as never,
+      existing('stream', context, (kc) =>
+        openStream(
+          'stream',
+          kc,
+          id,
+          context,
+          (client) =>
+            client.responses
+              .retrieve(id, { stream: true, ...(startingAfter === null ? {} : { starting_after: startingAfter }) }, { timeout: STREAM_TIMEOUT_MS })
+              .withResponse() as never,
+        ),
       ),
     createResponse: (params, context) =>
-      // A retried POST can start a second billed response: a create is never retried here;
-      // the submit queue's own retry policy decides.
-      call('create', { responseId: null, context }, async () => {
-        const answer = await responses.send({ method: 'POST', path: '/responses', body: { ...params, background: true, store: true }, retries: 0 });
-        return { ...answer, data: withOutputText(answer.data) };
-      }),
+      // A retried POST can start a second billed response: a create is never retried here (a
+      // 401 excepted: nothing was created); the submit queue's own retry policy decides.
+      created('create', context, (kc) =>
+        call('create', kc, { responseId: null, context }, async (http) => {
+          const answer = await http.send({ method: 'POST', path: '/responses', body: { ...params, background: true, store: true }, retries: 0 });
+          return { ...answer, data: withOutputText(answer.data) };
+        }),
+      ),
     retrieveResponse: (id, context) =>
-      call('retrieve', { responseId: id, context }, async () => {
-        const answer = await responses.send({ method: 'GET', path: `/responses/${encodeURIComponent(id)}`, retries: readRetries });
-        return { ...answer, data: withOutputText(answer.data) };
-      }),
+      existing('retrieve', context, (kc) =>
+        call('retrieve', kc, { responseId: id, context }, async (http) => {
+          const answer = await http.send({ method: 'GET', path: `/responses/${encodeURIComponent(id)}`, retries: readRetries });
+          return { ...answer, data: withOutputText(answer.data) };
+        }),
+      ),
     deleteResponse: async (id, context) => {
-      const answer = await resource<unknown>('delete', context, () => client.responses.delete(id).withResponse(), id);
+      const answer = await onObject<unknown>('delete', context, (client) => client.responses.delete(id).withResponse(), id);
       // OpenAI answers `{ id, object, deleted }` (the SDK types it void); a compatible server may
       // answer 204 without a body. A 2xx is the deletion either way.
       const body = typeof answer === 'object' && answer !== null ? (answer as { id?: unknown; deleted?: unknown }) : {};
@@ -315,9 +467,20 @@ export function createProvider(options: ProviderOptions): Provider {
     },
     // One page only, as for conversation items: the raw list, not the SDK's auto-paginating page.
     listInputItems: (id, query, context) =>
-      resource('input_items', context, () => client.get(`/responses/${encodeURIComponent(id)}/input_items`, { query }).withResponse() as never, id),
+      onObject('input_items', context, (client) => client.get(`/responses/${encodeURIComponent(id)}/input_items`, { query }).withResponse() as never, id),
     // As in the SDK, a cancel's Response gets no output_text.
     cancelResponse: (id, context) =>
-      call('cancel', { responseId: id, context }, () => responses.send({ method: 'POST', path: `/responses/${encodeURIComponent(id)}/cancel`, retries: readRetries })),
+      existing('cancel', context, (kc) =>
+        call('cancel', kc, { responseId: id, context }, (http) => http.send({ method: 'POST', path: `/responses/${encodeURIComponent(id)}/cancel`, retries: readRetries })),
+      ),
   };
+}
+
+/** Every key is retired or rejected (or none is configured): nothing new can be created. */
+function noKeyLeft(): ProviderError {
+  return new ProviderError('No provider key is left to call the provider with: every configured key is retired or was rejected (401) by the provider.', {
+    kind: 'rejected',
+    status: null,
+    code: NO_PROVIDER_KEY,
+  });
 }

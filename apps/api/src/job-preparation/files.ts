@@ -184,8 +184,8 @@ async function uploadInline(ctx: ApiContext, tenantId: string, located: Located,
   const filename = located.part.filename as string;
   const data = Buffer.from((located.part.file_data as string).slice(inline.bodyStart), 'base64');
   try {
-    const file = await ctx.provider!.createFile({ data, filename, contentType: inline.mimeType ?? undefined }, 'user_data');
-    await recordFile(ctx.db, { id: file.id, tenantId, filename, bytes: data.length, purpose: 'user_data', jobId: null });
+    const { file, keyId } = await ctx.provider!.createFile({ data, filename, contentType: inline.mimeType ?? undefined }, 'user_data');
+    await recordFile(ctx.db, { id: file.id, tenantId, providerKeyId: keyId, filename, bytes: data.length, purpose: 'user_data', jobId: null });
     ctx.logger.info({ tenant_id: tenantId, file_id: file.id, bytes: data.length, part: located.path }, 'inline file uploaded to the provider');
     return file.id;
   } catch (err) {

@@ -42,8 +42,8 @@ export function conversationsRouter(ctx: ApiContext): Router {
     const metadata = body.metadata ?? undefined;
     await checkFileReferences(ctx.db, req.tenantId!, collectFileReferences(items ?? [], 'items'));
     const provider = requireProvider(ctx);
-    const created = await callProvider(() => provider.createConversation({ items, metadata }));
-    await recordConversation(ctx.db, { id: created.id, tenantId: req.tenantId!, metadata: metadata ?? {}, createdAt: ctx.clock() });
+    const { conversation: created, keyId } = await callProvider(() => provider.createConversation({ items, metadata }));
+    await recordConversation(ctx.db, { id: created.id, tenantId: req.tenantId!, metadata: metadata ?? {}, createdAt: ctx.clock(), providerKeyId: keyId });
     req.log.info({ tenant_id: req.tenantId, conversation_id: created.id }, 'conversation created');
     res.json(created);
   });
@@ -52,7 +52,7 @@ export function conversationsRouter(ctx: ApiContext): Router {
     const conversation = await getConversationForTenant(ctx.db, req.tenantId!, req.params.id!);
     if (!conversation) throw new NotFoundError(`No conversation with id '${req.params.id}'.`, 'id', 'conversation_not_found');
     const provider = requireProvider(ctx);
-    res.json(await callProvider(() => provider.retrieveConversation(conversation.id)));
+    res.json(await callProvider(() => provider.retrieveConversation(conversation.id, { keyId: conversation.providerKeyId })));
   });
 
   router.post('/:id', async (req, res) => {
@@ -60,7 +60,7 @@ export function conversationsRouter(ctx: ApiContext): Router {
     const conversation = await getConversationForTenant(ctx.db, req.tenantId!, req.params.id!);
     if (!conversation) throw new NotFoundError(`No conversation with id '${req.params.id}'.`, 'id', 'conversation_not_found');
     const provider = requireProvider(ctx);
-    const updated = await callProvider(() => provider.updateConversation(conversation.id, { metadata: body.metadata }));
+    const updated = await callProvider(() => provider.updateConversation(conversation.id, { metadata: body.metadata }, { keyId: conversation.providerKeyId }));
     await updateConversationMetadata(ctx.db, req.tenantId!, conversation.id, body.metadata ?? {});
     req.log.info({ tenant_id: req.tenantId, conversation_id: conversation.id }, 'conversation updated');
     res.json(updated);
@@ -71,14 +71,14 @@ export function conversationsRouter(ctx: ApiContext): Router {
     const conversation = await getConversationForTenant(ctx.db, req.tenantId!, req.params.id!);
     if (!conversation) throw new NotFoundError(`No conversation with id '${req.params.id}'.`, 'id', 'conversation_not_found');
     const provider = requireProvider(ctx);
-    res.json(await callProvider(() => provider.listConversationItems(conversation.id, query)));
+    res.json(await callProvider(() => provider.listConversationItems(conversation.id, query, { keyId: conversation.providerKeyId })));
   });
 
   router.delete('/:id', async (req, res) => {
     const conversation = await getConversationForTenant(ctx.db, req.tenantId!, req.params.id!);
     if (!conversation) throw new NotFoundError(`No conversation with id '${req.params.id}'.`, 'id', 'conversation_not_found');
     const provider = requireProvider(ctx);
-    await callProvider(() => provider.deleteConversation(conversation.id)).catch((err: unknown) => {
+    await callProvider(() => provider.deleteConversation(conversation.id, { keyId: conversation.providerKeyId })).catch((err: unknown) => {
       if (!(err instanceof NotFoundError)) throw err;
     });
     await markConversationDeleted(ctx.db, req.tenantId!, conversation.id, ctx.clock());

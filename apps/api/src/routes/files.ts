@@ -104,10 +104,13 @@ export function filesRouter(ctx: ApiContext): Router {
     const filenameProblem = textProblem(file.originalname);
     if (filenameProblem) throw new ValidationError(`Invalid 'file': its filename ${filenameProblem}.`, 'file', 'invalid_filename');
     const provider = requireProvider(ctx);
-    const created = await callProvider(() => provider.createFile({ data: file.buffer, filename: file.originalname || 'upload', contentType: file.mimetype }, 'user_data'));
+    const { file: created, keyId } = await callProvider(() =>
+      provider.createFile({ data: file.buffer, filename: file.originalname || 'upload', contentType: file.mimetype }, 'user_data'),
+    );
     const row = await recordFile(ctx.db, {
       id: created.id,
       tenantId: req.tenantId!,
+      providerKeyId: keyId,
       filename: created.filename ?? file.originalname,
       bytes: file.size,
       purpose: 'user_data',
@@ -134,7 +137,7 @@ export function filesRouter(ctx: ApiContext): Router {
     const file = await getFileForTenant(ctx.db, req.tenantId!, req.params.id!);
     if (!file) throw new NotFoundError(`No file with id '${req.params.id}'.`, 'id', 'file_not_found');
     const provider = requireProvider(ctx);
-    await callProvider(() => provider.deleteFile(file.id)).catch((err: unknown) => {
+    await callProvider(() => provider.deleteFile(file.id, { keyId: file.providerKeyId })).catch((err: unknown) => {
       // Already gone at the provider: deleting it here too is what the caller wants.
       if (!(err instanceof NotFoundError)) throw err;
     });

@@ -158,13 +158,13 @@ export function responsesRouter(ctx: ApiContext): Router {
     if (job.responseId === null || !ctx.provider) return void res.json(inputItemsPage(job, query));
     const provider = ctx.provider;
     const responseId = job.responseId;
-    const page = await callProvider(() => provider.listInputItems(responseId, { limit: query.limit, order: query.order, after: query.after }, { jobId: job.id })).catch(
-      (err: unknown) => {
-        // Gone at the provider (its retention): the job still has its input.
-        if (err instanceof NotFoundError) return inputItemsPage(job, query);
-        throw err;
-      },
-    );
+    const page = await callProvider(() =>
+      provider.listInputItems(responseId, { limit: query.limit, order: query.order, after: query.after }, { jobId: job.id, keyId: job.providerKeyId }),
+    ).catch((err: unknown) => {
+      // Gone at the provider (its retention): the job still has its input.
+      if (err instanceof NotFoundError) return inputItemsPage(job, query);
+      throw err;
+    });
     res.json(page);
   });
 

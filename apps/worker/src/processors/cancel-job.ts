@@ -9,6 +9,7 @@ import { ProviderError, type ProviderResult } from '@longhaul/provider';
 import { parsePayload } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
 import type { WorkerContext } from '../deps.ts';
+import { failForMissingKey } from '../provider-key-missing.ts';
 
 export function cancelJobProcessor(deps: WorkerContext) {
   const { db, provider, clock, config, jobEffects } = deps;
@@ -21,9 +22,10 @@ export function cancelJobProcessor(deps: WorkerContext) {
 
     let answer: ProviderResult;
     try {
-      answer = await provider.cancelResponse(job.responseId, { jobId: job.id });
+      answer = await provider.cancelResponse(job.responseId, { jobId: job.id, keyId: job.providerKeyId });
     } catch (err) {
       if (!(err instanceof ProviderError)) throw err;
+      if (await failForMissingKey(deps, job, err, 'cancel')) return;
       if (err.kind === 'not_found') {
         const error = { code: 'response_not_found', message: `The provider no longer knows response ${job.responseId}.` };
         await jobEffects.afterJobChange(await applyJobEvent(db.db, job, { type: 'response_lost', error }, { source: 'cancel', now: clock() }, { error }), {
@@ -34,7 +36,7 @@ export function cancelJobProcessor(deps: WorkerContext) {
       if (err.kind !== 'rejected') throw err; // rate limit / transient: BullMQ retries with backoff
       // The provider refused (typically: already finished). Its final state decides.
       log.info({ code: err.code }, 'provider refused the cancel; reconciling its final state');
-      answer = await provider.retrieveResponse(job.responseId, { jobId: job.id });
+      answer = await provider.retrieveResponse(job.responseId, { jobId: job.id, keyId: job.providerKeyId });
     }
     const result = await reconcileJob(db.db, job, answer.response, { source: 'cancel', now: clock(), prices: config.prices });
     await jobEffects.afterJobChange(result, { type: 'cancel_answered' });

@@ -20,6 +20,7 @@ import { ProviderError } from '@longhaul/provider';
 import { parsePayload } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
 import type { WorkerContext } from '../deps.ts';
+import { failForMissingKey } from '../provider-key-missing.ts';
 
 export function pollJobProcessor(deps: WorkerContext) {
   const { db, provider, clock, config, metrics, jobEffects } = deps;
@@ -35,7 +36,7 @@ export function pollJobProcessor(deps: WorkerContext) {
     /** The job as it stands after this poll, carried by the next one. */
     let known: Job = job;
     try {
-      const retrieved = await provider.retrieveResponse(job.responseId, { jobId: job.id });
+      const retrieved = await provider.retrieveResponse(job.responseId, { jobId: job.id, keyId: job.providerKeyId });
       const result = await reconcileJob(db.db, job, retrieved.response, { source: 'poll', now: clock(), details: { poll: attempt + 1 }, prices: config.prices });
       if (result.ok && result.changed) log.info({ from: result.from, to: result.job.status, poll: attempt + 1 }, 'job status changed');
       // This poll, not a webhook, finished the job: hybrid mode's webhook health hears of it.
@@ -47,6 +48,7 @@ export function pollJobProcessor(deps: WorkerContext) {
       delayMs = again.delayMs;
     } catch (err) {
       if (!(err instanceof ProviderError)) throw err;
+      if (await failForMissingKey(deps, job, err, 'poll')) return void metrics.poll('error');
       if (err.kind === 'not_found') {
         const error = { code: 'response_not_found', message: `The provider no longer knows response ${job.responseId}.` };
         await jobEffects.afterJobChange(

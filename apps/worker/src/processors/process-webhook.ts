@@ -21,6 +21,7 @@ import { ProviderError, type ProviderResult } from '@longhaul/provider';
 import { parsePayload } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
 import type { WorkerContext } from '../deps.ts';
+import { failForMissingKey } from '../provider-key-missing.ts';
 
 /** How long a webhook that beat its submission's commit waits before each new look. */
 const WAITING_RETRY_DELAYS_MS = [100, 250, 500, 1_000, 2_000, 5_000];
@@ -55,7 +56,13 @@ export function processWebhookProcessor(deps: WorkerContext) {
         jobLog.debug('webhook for a finished job: nothing to do');
         return;
       }
-      retrieved ??= await provider.retrieveResponse(responseId, { jobId: job.id });
+      try {
+        retrieved ??= await provider.retrieveResponse(responseId, { jobId: job.id, keyId: job.providerKeyId });
+      } catch (err) {
+        if (!(await failForMissingKey(deps, job, err, 'webhook'))) throw err;
+        inboxSettler.applied({ id: row.id, jobId: job.id, note: 'provider key missing', at: clock() });
+        return;
+      }
       const result = await reconcileJob(db.db, job, retrieved.response, {
         source: 'webhook',
         now: clock(),
@@ -78,7 +85,8 @@ export function processWebhookProcessor(deps: WorkerContext) {
     let retrieved: ProviderResult | undefined;
     if (!ownerId) {
       try {
-        retrieved = await provider.retrieveResponse(responseId);
+        // No job has recorded this response (nor its key) yet: each key is asked.
+        retrieved = await provider.retrieveResponse(responseId, { anyKey: true });
         const metadata = (retrieved.response as { metadata?: Record<string, string> | null }).metadata;
         ownerId = metadata?.[JOB_ID_METADATA_KEY] ?? null;
       } catch (err) {

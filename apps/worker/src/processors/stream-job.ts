@@ -21,10 +21,11 @@ import { DelayedError, UnrecoverableError, type Job as QueueJob } from 'bullmq';
 import { JobStatus, TERMINAL_RESPONSE_EVENT_TYPES, isTerminal, isTerminalProviderStatus, nextWorkFor } from '@longhaul/core';
 import { type Job, getJob, reconcileJob, scheduleNextCheck } from '@longhaul/db';
 import { endsWithProviderStream } from '@longhaul/engine';
-import { ProviderError, type ProviderEventStream, type ProviderResponseObject, type ProviderStreamEvent } from '@longhaul/provider';
+import { PROVIDER_KEY_MISSING, ProviderError, type ProviderEventStream, type ProviderResponseObject, type ProviderStreamEvent } from '@longhaul/provider';
 import { parsePayload } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
 import type { WorkerContext } from '../deps.ts';
+import { failForMissingKey } from '../provider-key-missing.ts';
 
 const TERMINAL_EVENTS = new Set(TERMINAL_RESPONSE_EVENT_TYPES);
 const finished = (response: ProviderResponseObject) => isTerminalProviderStatus(response.status);
@@ -54,7 +55,7 @@ export function streamJobProcessor(deps: WorkerContext, shutdown: AbortSignal) {
     return (await jobStreams.last(job.id))?.type !== `job.${job.status}`;
   }
 
-  return async (work: QueueJob, token?: string): Promise<void> => {
+  const follow = async (work: QueueJob, token?: string): Promise<void> => {
     const { jobId } = parsePayload('stream', work.data);
     const job = await getJob(db.db, jobId);
     if (!job) throw new UnrecoverableError(`job ${jobId} does not exist`);
@@ -82,12 +83,12 @@ export function streamJobProcessor(deps: WorkerContext, shutdown: AbortSignal) {
       let stream: ProviderEventStream;
       try {
         if (shutdown.aborted) throw new ProviderError('The worker is shutting down.', { kind: 'transient', status: null, code: 'worker_shutdown' });
-        stream = await provider.streamResponse(responseId, last, { jobId: job.id });
+        stream = await provider.streamResponse(responseId, last, { jobId: job.id, keyId: job.providerKeyId });
       } catch (err) {
-        if (!(err instanceof ProviderError) || (err.kind !== 'rejected' && err.kind !== 'not_found')) throw err;
+        if (!(err instanceof ProviderError) || (err.kind !== 'rejected' && err.kind !== 'not_found') || err.code === PROVIDER_KEY_MISSING) throw err;
         // The provider will not stream it any more (too old to resume): poll for the final state.
         log.warn({ code: 'stream_resume_refused', provider_code: err.code, last_sequence: last }, 'provider refused to resume the stream; polling for the final state');
-        const retrieved = await provider.retrieveResponse(responseId, { jobId: job.id });
+        const retrieved = await provider.retrieveResponse(responseId, { jobId: job.id, keyId: job.providerKeyId });
         if (finished(retrieved.response)) {
           await appendFinal(retrieved.response);
           await reconcileFinal(job, retrieved.response);
@@ -132,7 +133,7 @@ export function streamJobProcessor(deps: WorkerContext, shutdown: AbortSignal) {
         throw new ProviderError('The worker is shutting down.', { kind: 'transient', status: null, code: 'worker_shutdown' });
       }
 
-      const retrieved = await provider.retrieveResponse(responseId, { jobId: job.id });
+      const retrieved = await provider.retrieveResponse(responseId, { jobId: job.id, keyId: job.providerKeyId });
       if (!finished(retrieved.response)) {
         log.warn({ code: 'stream_cut', events: stored }, 'provider stream ended early; resuming');
         throw new ProviderError('The provider stream ended before the response finished.', { kind: 'transient', status: null, code: 'stream_ended_early' });
@@ -142,6 +143,17 @@ export function streamJobProcessor(deps: WorkerContext, shutdown: AbortSignal) {
         await reconcileFinal(job, retrieved.response);
         return;
       }
+    }
+  };
+
+  return async (work: QueueJob, token?: string): Promise<void> => {
+    try {
+      await follow(work, token);
+    } catch (err) {
+      // The key the job's response was created with is gone: the job fails (provider-key-missing.ts).
+      const job = err instanceof ProviderError && err.code === PROVIDER_KEY_MISSING ? await getJob(db.db, parsePayload('stream', work.data).jobId) : null;
+      if (job && (await failForMissingKey(deps, job, err, 'poll'))) return;
+      throw err;
     }
   };
 }

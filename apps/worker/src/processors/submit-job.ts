@@ -16,8 +16,8 @@
  */
 import { DelayedError, RateLimitError, UnrecoverableError, type Job as QueueJob } from 'bullmq';
 import { JOB_ID_METADATA_KEY, JobStatus, mayRetry } from '@longhaul/core';
-import { type Job, applyJobEvent, claimSubmission, getJob } from '@longhaul/db';
-import { ProviderError, type ProviderResult } from '@longhaul/provider';
+import { type Job, applyJobEvent, claimSubmission, getJob, providerKeyOfReferences } from '@longhaul/db';
+import { DEFAULT_PROVIDER_KEY_ID, ProviderError, type ProviderResult } from '@longhaul/provider';
 import { parsePayload, type Turn } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
 import type { WorkerContext, WorkerDeps } from '../deps.ts';
@@ -28,13 +28,13 @@ import type { WorkerContext, WorkerDeps } from '../deps.ts';
  * events left by an earlier attempt belong to a response this job never committed (a crash
  * between create and commit), so the log is started afresh.
  */
-async function createStreamed(deps: WorkerDeps, job: Job, params: Record<string, unknown>): Promise<ProviderResult> {
+async function createStreamed(deps: WorkerDeps, job: Job, params: Record<string, unknown>, keyId: string | null): Promise<ProviderResult> {
   if (job.submitAttempts > 1) await deps.jobStreams.clear(job.id);
-  const stream = await deps.provider.createResponseStream(params, { jobId: job.id });
+  const stream = await deps.provider.createResponseStream(params, { jobId: job.id, keyId });
   try {
     for await (const event of stream) {
       await deps.jobStreams.appendProviderEvent(job.id, event.sequence_number, event.type, JSON.stringify(event));
-      if (event.response?.id) return { response: event.response, requestId: null };
+      if (event.response?.id) return { response: event.response, requestId: null, keyId: stream.keyId };
     }
   } finally {
     stream.abort();
@@ -105,9 +105,14 @@ async function submitTaken(deps: WorkerContext, work: QueueJob, jobId: string, f
   const log = deps.logger.child(jobLogFields(job));
   const params = { ...job.request, metadata: { ...job.metadata, [JOB_ID_METADATA_KEY]: job.id } };
   const streamed = job.request.stream === true;
+  // A job that continues a response or a conversation is created with the key that can reach it
+  // (the provider keys objects by project); any other with the next active key.
+  const continues = job.previousJobId !== null || job.request.previous_response_id !== undefined || job.request.conversation !== undefined;
+  // (Recorded without a key id: the key `default`.)
+  const keyId = continues ? ((await providerKeyOfReferences(db.db, job)) ?? DEFAULT_PROVIDER_KEY_ID) : null;
   let created: ProviderResult;
   try {
-    created = streamed ? await createStreamed(deps, job, params) : await provider.createResponse(params, { jobId: job.id });
+    created = streamed ? await createStreamed(deps, job, params, keyId) : await provider.createResponse(params, { jobId: job.id, keyId });
   } catch (err) {
     if (!(err instanceof ProviderError)) throw err;
     if (err.kind === 'rate_limited') {
@@ -151,14 +156,15 @@ async function submitTaken(deps: WorkerContext, work: QueueJob, jobId: string, f
     job,
     { type: 'submitted', responseId: response.id, responseStatus: response.status ?? 'queued' },
     { source: 'submit', now: at, details: { response_id: response.id, response_status: response.status, request_id: created.requestId } },
-    { responseId: response.id, submittedAt: at, nextCheckAt: new Date(at.getTime() + firstPollMs) },
+    // The key it was created with is recorded with the response id: every later call about the response uses it.
+    { responseId: response.id, providerKeyId: created.keyId, submittedAt: at, nextCheckAt: new Date(at.getTime() + firstPollMs) },
   );
   const jobLog = log.child({ response_id: response.id });
   if (!result.ok) {
     // Cancelled (or expired) while we were creating: do not leave a billed response running.
     jobLog.info({ status: result.job?.status }, 'job finished during submission: cancelling the new response');
     await provider
-      .cancelResponse(response.id, { jobId: job.id })
+      .cancelResponse(response.id, { jobId: job.id, keyId: created.keyId })
       .catch((cancelErr: unknown) => jobLog.warn({ err: cancelErr, code: 'orphan_cancel_failed' }, 'could not cancel orphaned response'));
     return 'done';
   }
