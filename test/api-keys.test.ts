@@ -92,6 +92,21 @@ describe('the key lifecycle', () => {
     expect(page2.body.has_more).toBe(false);
   });
 
+  it('walking the pages returns every key once, keys made at the same moment too', async () => {
+    const tenant = await createTenant(stack.db.db, 'keys at once');
+    const made = await Promise.all(Array.from({ length: 12 }, (_, i) => makeKey({ name: `k${i}` }, tenant.apiKey)));
+    const seen: string[] = [];
+    let after = '';
+    for (let page = 0; page < 20; page++) {
+      const res = await as(tenant.apiKey, 'GET', `/v1/api-keys?limit=1${after}`);
+      seen.push(...res.body.data.map((k: any) => k.id));
+      if (!res.body.has_more) break;
+      after = `&after=${res.body.last_id}`;
+    }
+    expect(seen).toHaveLength(13);
+    expect(new Set(seen)).toEqual(new Set([...made.map((k) => k.id), (await as(tenant.apiKey, 'GET', '/v1/api-keys')).body.data.at(-1).id]));
+  });
+
   it('revokes a key: a 401 from then on; revoking it again changes nothing', async () => {
     const created = await makeKey({ name: 'short-lived' });
     expect((await as(created.key, 'GET', '/v1/jobs')).status).toBe(200);

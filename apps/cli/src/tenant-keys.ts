@@ -4,7 +4,7 @@
  * rules hold: scopes are checked, and the last active key is only revoked with `--force`.
  */
 import { parseArgs } from 'node:util';
-import { parseScopes } from '@longhaul/core';
+import { API_KEY_MAX_DAYS, parseScopes } from '@longhaul/core';
 import { type Database, createApiKey, getTenantLimits, listApiKeys, revokeApiKey, toApiKeyObject } from '@longhaul/db';
 
 const USAGE =
@@ -28,7 +28,9 @@ export async function tenantKeys(db: Database, args: string[]): Promise<object> 
       const parsed = parseScopes(values.scopes === undefined ? ['*'] : values.scopes.split(',').map((s) => s.trim()));
       if (!parsed.ok) throw new Error(`--scopes: ${parsed.message}`);
       const days = values['expires-in-days'];
-      if (days !== undefined && !/^[1-9]\d{0,3}$/.test(days)) throw new Error(`--expires-in-days expects a whole number of days from 1 to 9999, got '${days}'`);
+      if (days !== undefined && !(/^\d+$/.test(days) && Number(days) >= 1 && Number(days) <= API_KEY_MAX_DAYS)) {
+        throw new Error(`--expires-in-days expects a whole number of days from 1 to ${API_KEY_MAX_DAYS}, got '${days}'`);
+      }
       await tenantOrThrow(db, tenantId);
       const expiresAt = days === undefined ? null : new Date(now.getTime() + Number(days) * DAY_MS);
       const { key, row } = await createApiKey(db, { tenantId, name: values.name, scopes: parsed.scopes, expiresAt });

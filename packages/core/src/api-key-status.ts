@@ -11,6 +11,9 @@ export const ApiKeyStatus = {
 } as const;
 export type ApiKeyStatus = (typeof ApiKeyStatus)[keyof typeof ApiKeyStatus];
 
+/** The longest `expires_in_days` (API) or `--expires-in-days` (CLI) a key can be made with: ten years. */
+export const API_KEY_MAX_DAYS = 3650;
+
 /** A key's status at `now`; a revoked key is revoked whether or not it has also expired. */
 export function apiKeyStatus(key: { expiresAt: Date | null; revokedAt: Date | null }, now: Date): ApiKeyStatus {
   if (key.revokedAt) return ApiKeyStatus.Revoked;

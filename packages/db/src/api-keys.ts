@@ -10,7 +10,7 @@
  * however many processes and requests use a key, it is written at most once a minute.
  */
 import { ID_PREFIX, apiKeyStatus } from '@longhaul/core';
-import { and, desc, eq, gt, isNull, lt, ne, or } from 'drizzle-orm';
+import { and, desc, eq, gt, isNull, lt, ne, or, sql } from 'drizzle-orm';
 import type { Database } from './client.ts';
 import { newId, sha256Hex } from './ids.ts';
 import { type ApiKeyRow, apiKeys, tenants } from './schema.ts';
@@ -86,13 +86,16 @@ export async function getApiKey(db: Database, tenantId: string, id: string): Pro
   return row ?? null;
 }
 
-/** The tenant's keys, revoked and expired ones too, newest first; `after` is the last key id of the previous page. */
+/**
+ * The tenant's keys, revoked and expired ones too, newest first; `after` is the last key id of the
+ * previous page. The cursor is compared in SQL: created_at holds microseconds (the database's
+ * now()), which a Date read back would round off, skipping keys made in the same millisecond.
+ */
 export async function listApiKeys(db: Database, options: { tenantId: string; limit: number; after?: string }): Promise<{ data: ApiKeyRow[]; hasMore: boolean }> {
   const conditions = [eq(apiKeys.tenantId, options.tenantId)];
   if (options.after) {
-    const cursor = await getApiKey(db, options.tenantId, options.after);
-    if (!cursor) return { data: [], hasMore: false };
-    conditions.push(or(lt(apiKeys.createdAt, cursor.createdAt), and(eq(apiKeys.createdAt, cursor.createdAt), lt(apiKeys.id, cursor.id)))!);
+    const cursor = sql`(select c.created_at, c.id from ${apiKeys} c where c.id = ${options.after} and c.tenant_id = ${options.tenantId})`;
+    conditions.push(sql`(${apiKeys.createdAt}, ${apiKeys.id}) < ${cursor}`);
   }
   const rows = await db
     .select()

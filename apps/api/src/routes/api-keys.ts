@@ -5,7 +5,7 @@
  */
 import { Router, type Request } from 'express';
 import { z } from 'zod';
-import { ConflictError, NotFoundError, PermissionError, ValidationError, isSubset, parseScopes } from '@longhaul/core';
+import { API_KEY_MAX_DAYS, ConflictError, NotFoundError, PermissionError, ValidationError, isSubset, parseScopes } from '@longhaul/core';
 import { createApiKey, getApiKey, listApiKeys, revokeApiKey, toApiKeyObject } from '@longhaul/db';
 import type { ApiDeps } from '../context.ts';
 import { checkPathIds, ids, parseInput, storableText } from '../request-input.ts';
@@ -20,7 +20,7 @@ const createSchema = z
     scopes: z.array(z.string().max(64)).max(64).optional(),
     /** Unix seconds. */
     expires_at: z.number().int().positive().max(MAX_UNIX).optional(),
-    expires_in_days: z.number().int().min(1).max(3650).optional(),
+    expires_in_days: z.number().int().min(1).max(API_KEY_MAX_DAYS).optional(),
   })
   .refine((b) => b.expires_at === undefined || b.expires_in_days === undefined, { message: 'give expires_at or expires_in_days, not both', path: ['expires_in_days'] });
 const listSchema = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(20), after: ids.apiKey.optional() });
