@@ -85,7 +85,7 @@ watchParent(() => shutdown('the process that started it is gone', 1));
 const env = Object.fromEntries(Object.entries(process.env).filter(([, value]) => value !== ''));
 env.DATABASE_URL ??= 'postgres://postgres@127.0.0.1:5432/longhaul';
 env.REDIS_URL ??= 'redis://127.0.0.1:6379';
-const useSimulator = !env.OPENAI_BASE_URL && !env.OPENAI_API_KEY;
+const useSimulator = !env.OPENAI_BASE_URL && !env.OPENAI_API_KEY && !env.OPENAI_API_KEYS_FILE;
 const simPort = env.SIM_PORT ?? '3100';
 if (useSimulator) env.OPENAI_BASE_URL = `http://127.0.0.1:${simPort}/v1`;
 
