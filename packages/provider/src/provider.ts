@@ -254,6 +254,8 @@ export function createProvider(options: ProviderOptions): Provider {
 
   /** A create, with the preferred or next active key; a 401 moves on to the next key. */
   async function created<T>(operation: ProviderOperation, context: CallContext | undefined, run: (kc: KeyClient) => Promise<T>): Promise<T> {
+    // The key of what the request refers to may be in a keys file this process has not read yet.
+    if (context?.keyId && !keyring!.forObject(context.keyId)) await keyring!.resolve(context.keyId);
     const tried = new Set<string>();
     for (;;) {
       const key = keyring!.forCreate(tried, context?.keyId);
