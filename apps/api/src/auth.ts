@@ -45,34 +45,23 @@ export interface ApiKeyAuth {
   forget(id: string): void;
 }
 
-type Entry = Pick<ApiKeyRow, 'id' | 'tenantId' | 'scopes' | 'expiresAt' | 'revokedAt' | 'lastUsedAt'> & { until: number };
-
 export function apiKeyAuth(db: Database, options: ApiKeyAuthOptions = {}): ApiKeyAuth {
   const ttl = options.cacheTtlMs ?? 2_000;
   const size = options.cacheSize ?? 10_000;
   const now = options.now ?? (() => new Date());
-  const cache = new Map<string, Entry>();
+  const cache = new Map<string, { key: ApiKeyRow; until: number }>();
 
-  async function entryFor(secret: string, at: number): Promise<Entry | null> {
+  /** The key whose secret this is, from this process's cache or Postgres; null when there is none. */
+  async function keyFor(secret: string, at: number): Promise<ApiKeyRow | null> {
     const hit = cache.get(secret);
-    if (hit && hit.until > at) return hit;
+    if (hit && hit.until > at) return hit.key;
     cache.delete(secret);
-    const row = await findApiKeyBySecret(db, secret);
-    if (!row) return null;
-    const entry: Entry = {
-      id: row.id,
-      tenantId: row.tenantId,
-      scopes: row.scopes,
-      expiresAt: row.expiresAt,
-      revokedAt: row.revokedAt,
-      lastUsedAt: row.lastUsedAt,
-      until: at + ttl,
-    };
-    if (ttl > 0) {
+    const key = await findApiKeyBySecret(db, secret);
+    if (key && ttl > 0) {
       if (cache.size >= size) cache.delete(cache.keys().next().value!);
-      cache.set(secret, entry);
+      cache.set(secret, { key, until: at + ttl });
     }
-    return entry;
+    return key;
   }
 
   const authenticate: RequestHandler = async (req, _res, next) => {
@@ -81,17 +70,18 @@ export function apiKeyAuth(db: Database, options: ApiKeyAuthOptions = {}): ApiKe
     if (!match) return next(new AuthenticationError());
     try {
       const at = now();
-      const entry = await entryFor(match[1]!, at.getTime());
-      if (!entry) return next(new AuthenticationError('Invalid API key.'));
-      const status = apiKeyStatus(entry, at);
+      const key = await keyFor(match[1]!, at.getTime());
+      if (!key) return next(new AuthenticationError('Invalid API key.'));
+      const status = apiKeyStatus(key, at);
       if (status === 'revoked') return next(new AuthenticationError('This API key has been revoked.'));
-      if (status === 'expired') return next(new AuthenticationError(`This API key expired at ${entry.expiresAt!.toISOString()}.`, 'api_key_expired'));
-      req.tenantId = entry.tenantId;
-      req.apiKey = { id: entry.id, scopes: entry.scopes };
-      req.log = req.log?.child({ tenant_id: entry.tenantId });
-      if (!entry.lastUsedAt || at.getTime() - entry.lastUsedAt.getTime() >= API_KEY_TOUCH_INTERVAL_MS) {
-        entry.lastUsedAt = at;
-        await touchApiKey(db, entry.id, at).catch((err: unknown) => req.log?.warn({ err, code: 'api_key_touch_failed' }, 'could not record the API key as used'));
+      if (status === 'expired') return next(new AuthenticationError(`This API key expired at ${key.expiresAt!.toISOString()}.`, 'api_key_expired'));
+      req.tenantId = key.tenantId;
+      req.apiKey = { id: key.id, scopes: key.scopes };
+      req.log = req.log?.child({ tenant_id: key.tenantId });
+      // The cached row's last use is set before the write, so requests in flight together write once.
+      if (!key.lastUsedAt || at.getTime() - key.lastUsedAt.getTime() >= API_KEY_TOUCH_INTERVAL_MS) {
+        key.lastUsedAt = at;
+        await touchApiKey(db, key.id, at).catch((err: unknown) => req.log?.warn({ err, code: 'api_key_touch_failed' }, 'could not record the API key as used'));
       }
       next();
     } catch (err) {
@@ -102,7 +92,7 @@ export function apiKeyAuth(db: Database, options: ApiKeyAuthOptions = {}): ApiKe
   return {
     authenticate,
     forget(id) {
-      for (const [secret, entry] of cache) if (entry.id === id) cache.delete(secret);
+      for (const [secret, entry] of cache) if (entry.key.id === id) cache.delete(secret);
     },
   };
 }
