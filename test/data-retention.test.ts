@@ -10,7 +10,7 @@
  * with exact counts, and nothing was done twice.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTenant, findTenantByApiKey, getTenantLimits, listTenantErasures, recordAdminAction, setTenantLimits, TENANT_ERASED_REASON } from '@longhaul/db';
+import { createTenant, findTenantByApiKey, getTenantLimits, listTenantErasures, recordAdminAction, TENANT_ERASED_REASON } from '@longhaul/db';
 import { type Stack, FAST_WORKER_CONFIG, jobBody, startStack } from './harness.ts';
 import { type Receiver, startReceiver } from './receiver.ts';
 import { spawnApp } from './app-process.ts';
@@ -62,9 +62,21 @@ describe('retention', () => {
       byDefault: await createTenant(stack.db.db, 'deployment default'),
       keeps: await createTenant(stack.db.db, 'keeps everything'),
     };
-    await setTenantLimits(stack.db.db, tenants.short.tenantId, { retentionDays: 7 });
-    await setTenantLimits(stack.db.db, tenants.keeps.tenantId, { retentionDays: 0 });
+    // Set by the operator CLI (`npm run tenant:limits -- <tenant> --retention-days N`).
+    const limits = (tenantId: string, ...args: string[]) => {
+      const run = spawnApp('cli', { DATABASE_URL: stack.database.url }, ['tenant', 'limits', tenantId, ...args]);
+      return run.exited().then((exit) => ({ exit, last: run.tail().trim().split('\n').at(-1)! }));
+    };
+    const seven = await limits(tenants.short.tenantId, '--retention-days', '7');
+    expect(seven.exit.code, seven.last).toBe(0);
+    expect(JSON.parse(seven.last)).toMatchObject({ tenant_id: tenants.short.tenantId, retention_days: 7 });
+    expect((await limits(tenants.keeps.tenantId, '--retention-days', '0')).exit.code).toBe(0);
+    const bad = await limits(tenants.keeps.tenantId, '--retention-days', 'forever');
+    expect(bad.exit.code).toBe(1);
+    expect(bad.last).toContain("--retention-days expects a whole number of days from 0 (keep) to 36500, or 'default', got 'forever'");
     expect(await getTenantLimits(stack.db.db, tenants.short.tenantId)).toMatchObject({ retentionDays: 7 });
+    expect(await getTenantLimits(stack.db.db, tenants.keeps.tenantId)).toMatchObject({ retentionDays: 0 });
+    expect(await getTenantLimits(stack.db.db, tenants.byDefault.tenantId)).toMatchObject({ retentionDays: null });
 
     const submit = async (tenant: { apiKey: string }, extra: Record<string, unknown> = {}, durationMs = 20) => {
       const res = await asTenant(stack, tenant.apiKey)(

@@ -399,7 +399,7 @@ describe('the requests-per-minute limit', () => {
       expect(await run.exited(), run.tail()).toEqual({ code: 0, signal: null });
       return JSON.parse(run.tail().trim().split('\n').at(-1)!);
     };
-    expect(await cli('--rpm', '1000')).toEqual({ tenant_id: tenantId, rpm_limit: 1000, tpm_limit: null, cache_ttl_seconds: null });
+    expect(await cli('--rpm', '1000')).toEqual({ tenant_id: tenantId, rpm_limit: 1000, tpm_limit: null, cache_ttl_seconds: null, retention_days: null });
     expect(await cli('--cache-ttl', '86400')).toMatchObject({ rpm_limit: 1000, cache_ttl_seconds: 86400 });
     const limitNow = async () => (await call(api.url, apiKey, 'GET', '/v1/jobs?limit=1')).headers.get('x-ratelimit-limit-requests');
     // The API has read the limit (and remembers it from now on).

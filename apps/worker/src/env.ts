@@ -74,6 +74,8 @@ const schema = z
     RETENTION_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
     /** First retry of a failed provider delete after an erase (then doubling, up to 6 h, for 3 days). */
     PROVIDER_DELETE_RETRY_MS: z.coerce.number().int().min(100).default(30_000),
+    /** Days the admin audit log is kept; 0 keeps it. */
+    ADMIN_AUDIT_RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(365),
     LOCK_DURATION_MS: z.coerce.number().int().min(1000).default(30_000),
     STALLED_INTERVAL_MS: z.coerce.number().int().min(1000).default(30_000),
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(30_000),

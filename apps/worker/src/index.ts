@@ -87,7 +87,12 @@ const worker = createWorker({
       batchSize: 500,
       webhookWaitMs: env.WEBHOOK_WAIT_SECONDS * 1000,
       providerCallRetentionMs: env.PROVIDER_CALL_RETENTION_DAYS * 86_400_000,
-      retention: { defaultDays: env.RETENTION_DAYS, batchSize: env.RETENTION_BATCH_SIZE, providerDeletes: { baseMs: env.PROVIDER_DELETE_RETRY_MS } },
+      retention: {
+        defaultDays: env.RETENTION_DAYS,
+        batchSize: env.RETENTION_BATCH_SIZE,
+        providerDeletes: { baseMs: env.PROVIDER_DELETE_RETRY_MS },
+        adminAuditDays: env.ADMIN_AUDIT_RETENTION_DAYS,
+      },
     },
     callbacks: {
       concurrency: env.CALLBACK_CONCURRENCY,
