@@ -215,9 +215,10 @@ export function createKeyring(options: KeyringOptions): Keyring {
     return counts;
   };
 
-  const loaded = (reason: string) => {
+  /** `noticedBy`: what found the file changed, the periodic check or a lookup of a key id not loaded yet. */
+  const loaded = (reason: string, noticedBy?: 'watch' | 'key_lookup') => {
     const counts = changed();
-    logger?.info({ code: 'provider_keys_loaded', reason, keys: describe(), active: counts.active }, 'provider keys loaded');
+    logger?.info({ code: 'provider_keys_loaded', reason, noticed_by: noticedBy, keys: describe(), active: counts.active }, 'provider keys loaded');
     if (counts.active === 0) {
       logger?.warn({ code: 'no_active_provider_key', keys: describe() }, 'no active provider key: creates fail with no_provider_key until one is added');
     }
@@ -234,7 +235,7 @@ export function createKeyring(options: KeyringOptions): Keyring {
 
   /** One reload at a time: a SIGHUP during a watch check waits for it. */
   let reloading: Promise<boolean> = Promise.resolve(true);
-  const reloadFile = (reason: string, forgetRejections: boolean): Promise<boolean> => {
+  const reloadFile = (reason: string, forgetRejections: boolean, noticedBy?: 'watch' | 'key_lookup'): Promise<boolean> => {
     reloading = reloading.then(async () => {
       if (file === undefined) {
         if (forgetRejections && rejected.size > 0) {
@@ -263,7 +264,7 @@ export function createKeyring(options: KeyringOptions): Keyring {
       for (const key of keys) known.add(key.id);
       if (forgetRejections) rejected.clear();
       for (const [id, apiKey] of rejected) if (!keys.some((k) => k.id === id && k.apiKey === apiKey)) rejected.delete(id);
-      loaded(reason);
+      loaded(reason, noticedBy);
       return true;
     });
     return reloading;
@@ -271,12 +272,12 @@ export function createKeyring(options: KeyringOptions): Keyring {
 
   /** Reload if the file changed since it was read; concurrent callers share one check. */
   let checking: Promise<void> | null = null;
-  const check = (): Promise<void> => {
+  const check = (noticedBy: 'watch' | 'key_lookup'): Promise<void> => {
     if (file === undefined) return Promise.resolve();
     checking ??= (async () => {
       try {
         const now = await stat(file).then(signatureOf, () => 'missing');
-        if (now !== signature) await reloadFile('file_changed', false);
+        if (now !== signature) await reloadFile('file_changed', false, noticedBy);
       } finally {
         checking = null;
       }
@@ -284,7 +285,7 @@ export function createKeyring(options: KeyringOptions): Keyring {
     return checking;
   };
   const watchMs = options.watchIntervalMs ?? 1_000;
-  const timer = file !== undefined && watchMs > 0 ? setInterval(() => void check(), watchMs) : undefined;
+  const timer = file !== undefined && watchMs > 0 ? setInterval(() => void check('watch'), watchMs) : undefined;
   timer?.unref();
 
   /** When this process was first asked for a key id it has never loaded. */
@@ -309,7 +310,7 @@ export function createKeyring(options: KeyringOptions): Keyring {
     },
     forObject: find,
     async resolve(id) {
-      const key = find(id) ?? (await check().then(() => find(id)));
+      const key = find(id) ?? (await check('key_lookup').then(() => find(id)));
       if (key) return key;
       const wanted = idOf(id);
       if (known.has(wanted)) return 'removed';
