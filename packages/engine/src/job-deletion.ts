@@ -54,7 +54,7 @@ export async function deleteJob(deps: JobDeletionDeps, tenantId: string, jobId: 
 /** Delete an erased job's stored response at the provider and record it; a failure is logged and left for the sweeper's retry. */
 export async function deleteStoredResponse(deps: Omit<JobDeletionDeps, 'jobStreams'>, job: StoredResponse, log: Logger): Promise<ProviderDeleteOutcome> {
   if (!deps.provider) return 'failed';
-  const outcome = await providerOutcome(() => deps.provider!.deleteResponse(job.responseId, { jobId: job.id }));
+  const outcome = await providerOutcome(() => deps.provider!.deleteResponse(job.responseId, { jobId: job.id, keyId: job.providerKeyId }));
   if (outcome.kind === 'failed') {
     log.warn({ err: outcome.error, code: 'provider_delete_failed', status: outcome.status }, 'could not delete the stored response at the provider; retried later');
     return 'failed';
@@ -70,7 +70,10 @@ export async function deleteStoredResponse(deps: Omit<JobDeletionDeps, 'jobStrea
 export async function deleteStoredObject(deps: Pick<JobDeletionDeps, 'provider'>, object: StoredObject, log: Logger): Promise<ProviderDeleteOutcome> {
   const provider = deps.provider;
   if (!provider) return 'failed';
-  const outcome = await providerOutcome(() => (object.kind === 'file' ? provider.deleteFile(object.id) : provider.deleteConversation(object.id)));
+  const outcome = await providerOutcome(() => {
+    const context = { keyId: object.providerKeyId };
+    return object.kind === 'file' ? provider.deleteFile(object.id, context) : provider.deleteConversation(object.id, context);
+  });
   if (outcome.kind === 'failed') {
     log.warn(
       { err: outcome.error, code: `provider_${object.kind}_delete_failed`, [`${object.kind}_id`]: object.id, status: outcome.status },
