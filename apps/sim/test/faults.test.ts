@@ -70,7 +70,7 @@ describe('request faults', () => {
 
 describe('control endpoints', () => {
   test('config rejects unknown keys and bad values with a 400', async () => {
-    for (const patch of [{ nope: 1 }, { error_rate: 2 }, { webhook_secret: 'plain' }, { fault_endpoints: ['delete'] }]) {
+    for (const patch of [{ nope: 1 }, { error_rate: 2 }, { webhook_secret: 'plain' }, { fault_endpoints: ['purge'] }]) {
       const res = await fetch(`${sim.url}/sim/config`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
