@@ -221,6 +221,16 @@ describe('provider keys: rotation without a restart and without losing a job', (
     expect((await call('GET', `/v1/conversations/${k1Conversation}`)).status).toBe(200);
     const second = await call('POST', '/v1/conversations', {});
     expect((await keysOf(second.body.id)).created_with).toBe(byLabel.k2);
+    // Deleting a job made on the retired key deletes its response with that key (with k2 the
+    // provider would answer 404, which counts as gone, and the response would stay).
+    const oldJob = finished.find((j) => owners.get(j.id)!.created_with === byLabel.k1)!;
+    const deleted = await call('DELETE', `/v1/jobs/${oldJob.id}`);
+    expect(deleted.status, JSON.stringify(deleted.body)).toBe(200);
+    const deletes = ((await stack.simApi('GET', '/sim/request-log')).data as Array<{ method: string; path: string; status: number }>).filter(
+      (r) => r.method === 'DELETE' && r.path === `/v1/responses/${oldJob.response_id}`,
+    );
+    expect(deletes.map((r) => r.status)).toEqual([200]);
+    expect((await stack.db.pool.query('select provider_deleted_at from jobs where id = $1', [oldJob.id])).rows[0].provider_deleted_at).toBeInstanceOf(Date);
     // A process asked for k2 (a response another one created) before its own check saw the new file reads it then.
     const notYetKnown = everyone().filter((p) => p.app.logs.some((l) => l.code === 'provider_keys_loaded' && l.noticed_by === 'key_lookup')).length;
     console.info(
