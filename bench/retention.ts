@@ -87,8 +87,11 @@ async function seed(pool: pg.Pool, tenantId: string, rows: number, log: (line: s
     );
     if ((offset / SEED_CHUNK) % 4 === 3) log(`  seeded ${offset + n} jobs (${fmt((performance.now() - started) / 1000, 0)} s)`);
   }
-  await pool.query('analyze jobs');
-  await pool.query('analyze job_events');
+  // Vacuumed and checkpointed now: autovacuum's pass over a million fresh rows, or a checkpoint
+  // writing them out, would otherwise land in the middle of a phase, idle or sweeping at random.
+  await pool.query('vacuum (analyze) jobs');
+  await pool.query('vacuum (analyze) job_events');
+  await pool.query('checkpoint');
   log(`  seeded ${rows} old finished jobs with ${2 * rows} transitions in ${fmt((performance.now() - started) / 1000, 0)} s`);
 }
 
@@ -136,7 +139,15 @@ export async function runRetention(options: RetentionOptions): Promise<{ rows: s
   );
   const stack = await startStack({
     kind: 'retention',
-    workerEnv: { SUBMIT_CONCURRENCY: '50', POLL_CONCURRENCY: '50', POLL_INITIAL_MS: '50', SWEEP_INTERVAL_MS: '1000', ...options.workerOverrides },
+    // The worker at npm start's priority (idle: the API's requests take a core first).
+    workerEnv: {
+      SUBMIT_CONCURRENCY: '50',
+      POLL_CONCURRENCY: '50',
+      POLL_INITIAL_MS: '50',
+      SWEEP_INTERVAL_MS: '1000',
+      WORKER_CPU_PRIORITY: 'idle',
+      ...options.workerOverrides,
+    },
     nodeArgs: options.nodeArgs,
   });
   const pool = stack.pool;
@@ -163,6 +174,19 @@ export async function runRetention(options: RetentionOptions): Promise<{ rows: s
           `  round ${round + 1} ${phase}: ${r.latency.ok}/${r.latency.sent} accepted, POST p50 ${fmt(s.p50, 2)} p99 ${fmt(s.p99, 2)} max ${fmt(s.max, 1)} ms; ${r.erased} old jobs erased (${fmt(r.erased / r.seconds, 0)}/s); client send lag p99 ${fmt(r.latency.sendLagP99, 2)} ms`,
         );
         if (r.latency.errors) log(`    ${r.latency.errors} submits failed, first: ${r.latency.firstError}`);
+        if (phase === 'sweeping' && r.erased === 0) {
+          // Nothing erased while it should have: what Postgres is running, and the worker's last words.
+          const { rows: active } = await pool.query(
+            "select pid, state, wait_event_type, wait_event, now() - query_start as running, left(query, 200) as query from pg_stat_activity where datname = current_database() and state <> 'idle'",
+          );
+          log(`    nothing erased; Postgres: ${JSON.stringify(active)}`);
+          log(
+            `    worker output: ${stack.children
+              .find((c) => c.name === 'worker')
+              ?.output()
+              .slice(-2000)}`,
+          );
+        }
         for (const line of formatUsage(r.usage, 'request')) log(`  ${line}`);
       }
     }

@@ -72,6 +72,8 @@ const schema = z
     RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(0),
     /** Jobs erased per statement by retention and tenant erasures. */
     RETENTION_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
+    /** Pause after each erase batch, as a multiple of the batch's duration (1: erasing half the time at most). */
+    RETENTION_PAUSE_FACTOR: z.coerce.number().min(0).max(100).default(1),
     /** First retry of a failed provider delete after an erase (then doubling, up to 6 h, for 3 days). */
     PROVIDER_DELETE_RETRY_MS: z.coerce.number().int().min(100).default(30_000),
     /** Days the admin audit log is kept; 0 keeps it. */

@@ -90,6 +90,7 @@ const worker = createWorker({
       retention: {
         defaultDays: env.RETENTION_DAYS,
         batchSize: env.RETENTION_BATCH_SIZE,
+        pauseFactor: env.RETENTION_PAUSE_FACTOR,
         providerDeletes: { baseMs: env.PROVIDER_DELETE_RETRY_MS },
         adminAuditDays: env.ADMIN_AUDIT_RETENTION_DAYS,
       },
