@@ -16,3 +16,4 @@ export * from './vocabulary.ts';
 export * from './response-cache.ts';
 export * from './api-scopes.ts';
 export * from './api-key-status.ts';
+export * from './tool-loop.ts';
