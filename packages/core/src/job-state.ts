@@ -18,6 +18,12 @@
  *
  *   pending ──cache_hit──▶ completed (an identical request's result: response-cache.ts)
  *
+ *   Tool-call loops (tool-loop.ts): a turn that ends with work for the client
+ *   queued | in_progress ──turn_ended──▶ requires_action ──tool_outputs_submitted──▶ pending
+ *   (the next turn, a new response) ... or, at the job's last turn, ──turn_ended──▶ incomplete;
+ *   requires_action ──cancel──▶ cancelled (nothing runs at the provider while it waits)
+ *   requires_action ──tool_executor_failed──▶ failed
+ *
  * The work that follows a change (the next poll, following a stream, cancelling at the provider)
  * is decided beside this, by `nextWorkFor()` in next-work.ts.
  */
@@ -26,6 +32,8 @@ export const JobStatus = {
   Pending: 'pending',
   Queued: 'queued',
   InProgress: 'in_progress',
+  /** Between two turns of a tool-call loop: waiting for tool outputs or approvals (tool-loop.ts). */
+  RequiresAction: 'requires_action',
   Cancelling: 'cancelling',
   Completed: 'completed',
   Failed: 'failed',
@@ -86,7 +94,16 @@ export type JobEvent =
   /** The job passed its deadline without finishing. */
   | { type: 'expired' }
   /** An identical request's completed result answers the job (response-cache.ts): it never reaches the provider. */
-  | { type: 'cache_hit' };
+  | { type: 'cache_hit' }
+  /**
+   * The current turn's response completed with work for the client (tool calls, approval
+   * requests); `lastTurn`: the job may make no further turn (its `max_turns`).
+   */
+  | { type: 'turn_ended'; lastTurn: boolean }
+  /** Every call of the turn has its output and every approval request its answer: the next turn is to be created. */
+  | { type: 'tool_outputs_submitted' }
+  /** The tenant's tool executor kept failing: the loop cannot go on. */
+  | { type: 'tool_executor_failed'; error: JobError };
 
 export type TransitionError = { code: 'job_terminal'; message: string } | { code: 'illegal_transition'; message: string };
 
@@ -119,6 +136,7 @@ const STATUS_RANK: Record<JobStatus, number> = {
   pending: 0,
   queued: 1,
   in_progress: 2,
+  requires_action: 3,
   cancelling: 3,
   completed: 4,
   failed: 4,
@@ -158,13 +176,15 @@ export function transition(job: { status: JobStatus }, event: JobEvent): Transit
       if (from === JobStatus.Pending) {
         return refuse('illegal_transition', 'a pending job has no response to observe');
       }
+      // A late report of the turn that ended: the job waits for its tool outputs whatever it says.
+      if (from === JobStatus.RequiresAction) return ok(from, from);
       if (isTerminal(observed)) return ok(observed, from);
       // Non-terminal reports never move a job backwards, and never undo a cancel request.
       if (from === JobStatus.Cancelling) return ok(from, from);
       return ok(STATUS_RANK[observed] > STATUS_RANK[from] ? observed : from, from);
     }
     case 'cancel_requested': {
-      if (from === JobStatus.Pending) return ok(JobStatus.Cancelled, from);
+      if (from === JobStatus.Pending || from === JobStatus.RequiresAction) return ok(JobStatus.Cancelled, from);
       return ok(JobStatus.Cancelling, from);
     }
     case 'submit_failed': {
@@ -180,6 +200,20 @@ export function transition(job: { status: JobStatus }, event: JobEvent): Transit
     case 'cache_hit': {
       if (from === JobStatus.Pending) return ok(JobStatus.Completed, from);
       return refuse('illegal_transition', `a ${from} job is already at the provider; it cannot be answered from the cache`);
+    }
+    case 'turn_ended': {
+      if (from === JobStatus.Queued || from === JobStatus.InProgress) return ok(event.lastTurn ? JobStatus.Incomplete : JobStatus.RequiresAction, from);
+      // A cancel that raced the turn's end: nothing runs at the provider any more, and no next turn follows.
+      if (from === JobStatus.Cancelling) return ok(JobStatus.Cancelled, from);
+      return refuse('illegal_transition', `a ${from} job has no turn running to end`);
+    }
+    case 'tool_outputs_submitted': {
+      if (from === JobStatus.RequiresAction) return ok(JobStatus.Pending, from);
+      return refuse('illegal_transition', `a ${from} job is not waiting for tool outputs`);
+    }
+    case 'tool_executor_failed': {
+      if (from === JobStatus.RequiresAction) return ok(JobStatus.Failed, from);
+      return refuse('illegal_transition', `a ${from} job is not waiting for its tool executor`);
     }
     default:
       return assertNever(event);

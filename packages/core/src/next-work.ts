@@ -31,6 +31,10 @@
  * - an overdue job (its work item lost with Redis, found by the sweeper) gets its work again at
  *   once: a pending one is admitted again, a cancelling one cancelled and polled, a running one
  *   followed by its stream or polled;
+ * - a turn of a tool-call loop that ended with work for the client (tool-loop.ts) retires the
+ *   job's delayed poll (its response is done); the job then waits for the tenant's outputs with
+ *   nothing scheduled (its deadline still holds, and an overdue waiting job has nothing to redo);
+ *   once the outputs are in, the next turn is admitted like a new job;
  * - everything else (a stream event, the provider's answer to a cancel, a webhook on a running
  *   job) adds nothing: the work item at hand, or one already scheduled, carries on.
  */
@@ -80,7 +84,11 @@ export type JobChange =
   /** The job passed its deadline (the sweeper). */
   | { type: 'expired' }
   /** The sweeper found the job's next check overdue: its work item may be lost. */
-  | { type: 'overdue' };
+  | { type: 'overdue' }
+  /** A turn of the job's tool-call loop ended with work for the client (tool calls, approval requests). */
+  | { type: 'turn_ended' }
+  /** The turn's tool outputs (and approvals) are in: the next turn is to be created. */
+  | { type: 'tool_outputs_submitted' };
 
 export interface NextWorkOptions {
   /** How completion is detected. Default `hybrid` (the worker's default). */
@@ -139,8 +147,13 @@ export function nextWorkFor(job: WorkSubject, change: JobChange, options: NextWo
     case 'stream_unavailable':
       if (!isAtProvider(job.status)) return NOTHING;
       return [{ kind: 'stream', delayMs: nextPollDelayMs(mode === 'webhook' ? 'poll' : mode, change.attempt, options.poll, change.pollAfterMs) }];
+    case 'turn_ended':
+      return job.status === JobStatus.RequiresAction ? [RETIRE_POLL] : NOTHING;
+    case 'tool_outputs_submitted':
+      return job.status === JobStatus.Pending ? [SUBMIT] : NOTHING;
     case 'overdue':
       if (job.status === JobStatus.Pending) return [SUBMIT];
+      if (job.status === JobStatus.RequiresAction) return NOTHING;
       if (job.status === JobStatus.Cancelling) return [CANCEL, { kind: 'poll', attempt: 0, delayMs: 0 }];
       return [job.streamed ? { kind: 'stream', delayMs: 0 } : { kind: 'poll', attempt: 0, delayMs: 0 }];
     case 'cache_hit':

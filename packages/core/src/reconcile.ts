@@ -3,6 +3,7 @@
  * the result in one transaction together with the job's event row.
  */
 import { type JobError, type JobStatus, type ProviderStatus, type TransitionResult, transition } from './job-state.ts';
+import { type RequiredAction, turnEnd } from './tool-loop.ts';
 import { isTerminalProviderStatus } from './vocabulary.ts';
 
 export interface Usage {
@@ -11,6 +12,23 @@ export interface Usage {
   output_tokens: number;
   output_tokens_details: { reasoning_tokens: number; [k: string]: unknown };
   total_tokens: number;
+}
+
+/** Two turns' usage added up (the job's usage is the sum over its turns); null counts as nothing. */
+export function addUsage(a: Usage | null | undefined, b: Usage | null | undefined): Usage | null {
+  if (!a) return b ?? null;
+  if (!b) return a;
+  return {
+    input_tokens: a.input_tokens + b.input_tokens,
+    input_tokens_details: { ...a.input_tokens_details, ...b.input_tokens_details, cached_tokens: a.input_tokens_details.cached_tokens + b.input_tokens_details.cached_tokens },
+    output_tokens: a.output_tokens + b.output_tokens,
+    output_tokens_details: {
+      ...a.output_tokens_details,
+      ...b.output_tokens_details,
+      reasoning_tokens: a.output_tokens_details.reasoning_tokens + b.output_tokens_details.reasoning_tokens,
+    },
+    total_tokens: a.total_tokens + b.total_tokens,
+  };
 }
 
 /** The part of an OpenAI Response object Longhaul reads. */
@@ -34,6 +52,14 @@ export interface ReconcilePatch {
   error?: JobError | null;
   incompleteDetails?: { reason?: string } | null;
   reasoningSummary?: SummaryPart[] | null;
+  /** A tool-call loop's turn that ended with work for the client: what the job waits for. */
+  requiredAction?: RequiredAction | null;
+}
+
+/** Where a job running a tool-call loop is in it (tool-loop.ts): its current turn (1-based) and its last. */
+export interface LoopPosition {
+  turn: number;
+  maxTurns: number;
 }
 
 /** One part of a reasoning summary, as the provider's `reasoning` output items carry them. */
@@ -77,22 +103,38 @@ export function reasoningSummary(output: readonly unknown[] | null | undefined):
  * Decide what a provider Response does to a job. Terminal results carry output, usage, error and
  * incomplete details; non-terminal ones only (maybe) advance the status.
  */
-export function reconcileResponse(job: { status: JobStatus }, response: ProviderResponse): ReconcileDecision {
+export function reconcileResponse(job: { status: JobStatus }, response: ProviderResponse, loop?: LoopPosition): ReconcileDecision {
   if (!response.status) {
     return { ok: false, error: { code: 'illegal_transition', message: 'provider response has no status' } };
+  }
+  // A turn of a tool-call loop that completed with calls for the client: the job waits for them
+  // (or, at its last turn, ends incomplete), the turn's output and usage recorded.
+  const end = loop && response.status === 'completed' ? turnEnd(response.output, loop) : { kind: 'final' as const };
+  if (end.kind !== 'final') {
+    const decision = transition(job, { type: 'turn_ended', lastTurn: end.kind === 'max_turns' });
+    if (!decision.ok) return decision;
+    const patch: ReconcilePatch = { status: decision.status, ...turnResult(response) };
+    if (decision.status === 'requires_action' && end.kind === 'requires_action') patch.requiredAction = end.requiredAction;
+    if (decision.status === 'incomplete') patch.incompleteDetails = { reason: 'max_turns' };
+    return { ok: true, changed: decision.changed, patch };
   }
   const decision = transition(job, { type: 'observed', responseStatus: response.status });
   if (!decision.ok) return decision;
   const patch: ReconcilePatch = { status: decision.status };
-  if (isTerminalProviderStatus(response.status)) {
-    patch.output = response.output ?? [];
-    patch.outputText = outputText(response.output);
-    patch.reasoningSummary = reasoningSummary(response.output);
-    patch.usage = response.usage ?? null;
-    patch.error = response.error ?? null;
-    patch.incompleteDetails = response.incomplete_details ?? null;
-  }
+  if (isTerminalProviderStatus(response.status)) Object.assign(patch, turnResult(response));
   return { ok: true, changed: decision.changed, patch };
+}
+
+/** What a finished response says: output, its text and reasoning summary, usage, error, incomplete details. */
+function turnResult(response: ProviderResponse): Omit<ReconcilePatch, 'status'> {
+  return {
+    output: response.output ?? [],
+    outputText: outputText(response.output),
+    reasoningSummary: reasoningSummary(response.output),
+    usage: response.usage ?? null,
+    error: response.error ?? null,
+    incompleteDetails: response.incomplete_details ?? null,
+  };
 }
 
 function isRecord(x: unknown): x is Record<string, unknown> {

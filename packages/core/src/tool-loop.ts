@@ -16,7 +16,6 @@
  * when both kinds are answered. The answers are kept on the required action itself, so the
  * waiting state is one value the database stores with the job, whatever crashes in between.
  */
-import type { Usage } from './reconcile.ts';
 
 /** Turns a job may take when it does not say (`max_turns`). */
 export const DEFAULT_MAX_TURNS = 10;
@@ -210,21 +209,4 @@ export function nextTurnInput(action: RequiredAction): Record<string, unknown>[]
     ...(a.reason === undefined ? {} : { reason: a.reason }),
   }));
   return [...outputs, ...approvals];
-}
-
-/** Two turns' usage added up (the job's usage is the sum over its turns); null counts as nothing. */
-export function addUsage(a: Usage | null | undefined, b: Usage | null | undefined): Usage | null {
-  if (!a) return b ?? null;
-  if (!b) return a;
-  return {
-    input_tokens: a.input_tokens + b.input_tokens,
-    input_tokens_details: { ...a.input_tokens_details, ...b.input_tokens_details, cached_tokens: a.input_tokens_details.cached_tokens + b.input_tokens_details.cached_tokens },
-    output_tokens: a.output_tokens + b.output_tokens,
-    output_tokens_details: {
-      ...a.output_tokens_details,
-      ...b.output_tokens_details,
-      reasoning_tokens: a.output_tokens_details.reasoning_tokens + b.output_tokens_details.reasoning_tokens,
-    },
-    total_tokens: a.total_tokens + b.total_tokens,
-  };
 }

@@ -10,6 +10,10 @@ const ALL_EVENTS: JobEvent[] = [
   { type: 'response_lost', error: { code: 'response_not_found', message: 'gone' } },
   { type: 'expired' },
   { type: 'cache_hit' },
+  { type: 'turn_ended', lastTurn: false },
+  { type: 'turn_ended', lastTurn: true },
+  { type: 'tool_outputs_submitted' },
+  { type: 'tool_executor_failed', error: { code: 'tool_executor_failed', message: 'HTTP 500' } },
 ];
 
 describe('transition', () => {
@@ -73,5 +77,38 @@ describe('transition', () => {
     for (const status of JOB_STATUSES.filter((s) => !isTerminal(s))) {
       expect(transition({ status }, { type: 'expired' })).toMatchObject({ ok: true, status: JobStatus.Expired });
     }
+  });
+
+  it('runs a tool-call loop: a turn with calls waits for them, their outputs make the next turn, the last turn ends incomplete', () => {
+    for (const from of ['queued', 'in_progress'] as const) {
+      expect(transition({ status: from }, { type: 'turn_ended', lastTurn: false })).toEqual({ ok: true, status: 'requires_action', changed: true });
+      expect(transition({ status: from }, { type: 'turn_ended', lastTurn: true })).toEqual({ ok: true, status: 'incomplete', changed: true });
+    }
+    expect(transition({ status: 'requires_action' }, { type: 'tool_outputs_submitted' })).toEqual({ ok: true, status: 'pending', changed: true });
+    // The next turn is submitted as a new job's first one is.
+    expect(transition({ status: 'pending' }, { type: 'submitted', responseId: 'resp_2', responseStatus: 'queued' })).toMatchObject({ status: 'queued' });
+    expect(transition({ status: 'requires_action' }, { type: 'tool_executor_failed', error: { code: 'tool_executor_failed', message: 'x' } })).toMatchObject({ status: 'failed' });
+  });
+
+  it('keeps a waiting job waiting whatever a late report of its ended turn says, and cancels it locally', () => {
+    for (const responseStatus of PROVIDER_STATUSES) {
+      expect(transition({ status: 'requires_action' }, { type: 'observed', responseStatus })).toEqual({ ok: true, status: 'requires_action', changed: false });
+    }
+    expect(transition({ status: 'requires_action' }, { type: 'cancel_requested' })).toEqual({ ok: true, status: 'cancelled', changed: true });
+    expect(transition({ status: 'requires_action' }, { type: 'expired' })).toMatchObject({ status: 'expired' });
+    expect(transition({ status: 'requires_action' }, { type: 'response_lost', error: { code: 'x', message: 'y' } })).toMatchObject({
+      ok: false,
+      error: { code: 'illegal_transition' },
+    });
+    // A cancel that raced the turn's end: no next turn follows.
+    expect(transition({ status: 'cancelling' }, { type: 'turn_ended', lastTurn: false })).toEqual({ ok: true, status: 'cancelled', changed: true });
+  });
+
+  it('refuses loop events where the loop is not at that step', () => {
+    for (const status of ['pending', 'queued', 'in_progress', 'cancelling'] as const) {
+      expect(transition({ status }, { type: 'tool_outputs_submitted' })).toMatchObject({ ok: false, error: { code: 'illegal_transition' } });
+      expect(transition({ status }, { type: 'tool_executor_failed', error: { code: 'x', message: 'y' } })).toMatchObject({ ok: false });
+    }
+    for (const status of ['pending', 'requires_action'] as const) expect(transition({ status }, { type: 'turn_ended', lastTurn: false })).toMatchObject({ ok: false });
   });
 });

@@ -15,6 +15,8 @@ const ALL_CHANGES: JobChange[] = [
   { type: 'response_lost' },
   { type: 'expired' },
   { type: 'overdue' },
+  { type: 'turn_ended' },
+  { type: 'tool_outputs_submitted' },
 ];
 const job = (status: JobStatus, streamed = false) => ({ status, streamed });
 
@@ -105,5 +107,13 @@ describe('nextWorkFor', () => {
         }
       }
     }
+  });
+
+  it('retires the poll of a turn that ended with calls, schedules nothing while the job waits, and admits the next turn', () => {
+    expect(nextWorkFor(job('requires_action'), { type: 'turn_ended' })).toEqual([{ kind: 'retire_poll' }]);
+    // The turn ended at the last turn, or a cancel won: the job is terminal.
+    expect(nextWorkFor(job('incomplete'), { type: 'turn_ended' })).toEqual([]);
+    expect(nextWorkFor(job('requires_action'), { type: 'overdue' })).toEqual([]);
+    expect(nextWorkFor(job('pending'), { type: 'tool_outputs_submitted' })).toEqual([{ kind: 'submit' }]);
   });
 });

@@ -66,4 +66,31 @@ describe('reconcileResponse', () => {
     expect(outputText([{ type: 'message', content: [{ type: 'refusal', refusal: 'no' }] }, { type: 'function_call' }])).toBe('');
     expect(outputText(null)).toBe('');
   });
+
+  it('in a tool-call loop, a completed turn with calls makes the job wait for them, with the turn recorded', () => {
+    const call = { type: 'function_call', id: 'fc_1', call_id: 'call_1', name: 'lookup', arguments: '{}' };
+    const d = reconcileResponse({ status: 'in_progress' }, { id: 'resp_1', status: 'completed', output: [call], usage }, { turn: 1, maxTurns: 10 });
+    expect(d).toMatchObject({
+      ok: true,
+      changed: true,
+      patch: {
+        status: 'requires_action',
+        usage,
+        output: [call],
+        requiredAction: { type: 'submit_tool_outputs', tool_calls: [{ call_id: 'call_1', name: 'lookup', arguments: '{}', kind: 'function' }] },
+      },
+    });
+    expect(reconcileResponse({ status: 'in_progress' }, { id: 'resp_9', status: 'completed', output: [call], usage }, { turn: 10, maxTurns: 10 })).toMatchObject({
+      patch: { status: 'incomplete', incompleteDetails: { reason: 'max_turns' } },
+    });
+    // A turn without calls is the result; outside a loop calls are output like any other.
+    expect(reconcileResponse({ status: 'in_progress' }, { id: 'r', status: 'completed', output }, { turn: 3, maxTurns: 10 })).toMatchObject({
+      patch: { status: 'completed', outputText: 'Otters in space.' },
+    });
+    expect(reconcileResponse({ status: 'in_progress' }, { id: 'r', status: 'completed', output: [call] })).toMatchObject({ patch: { status: 'completed' } });
+    // A failed turn fails the job, loop or not.
+    expect(reconcileResponse({ status: 'in_progress' }, { id: 'r', status: 'failed', error: { code: 'server_error', message: 'x' } }, { turn: 2, maxTurns: 10 })).toMatchObject({
+      patch: { status: 'failed' },
+    });
+  });
 });

@@ -3,7 +3,7 @@ import { ACTIVE_STATUSES, JOB_STATUSES, TERMINAL_PROVIDER_STATUSES, TERMINAL_RES
 
 describe('shared vocabulary', () => {
   it('active job statuses are exactly the non-terminal ones', () => {
-    expect(ACTIVE_STATUSES).toEqual(['pending', 'queued', 'in_progress', 'cancelling']);
+    expect(ACTIVE_STATUSES).toEqual(['pending', 'queued', 'in_progress', 'requires_action', 'cancelling']);
     expect([...ACTIVE_STATUSES, ...JOB_STATUSES.filter(isTerminal)].sort()).toEqual([...JOB_STATUSES].sort());
   });
 

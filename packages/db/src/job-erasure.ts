@@ -6,9 +6,10 @@
  *
  * - gone: the input and every other create parameter that can carry the tenant's text
  *   (instructions, prompt variables, tools, output format), the output and reasoning summary, the
- *   metadata; the details of its job_events (they can hold the tenant's own strings, such as its
- *   idempotency key); its callback events, their finished deliveries and those deliveries'
- *   attempts; the response-cache entry it is the source of.
+ *   metadata, a tool-call loop's calls and outputs (`required_action`); the details of its
+ *   job_events (they can hold the tenant's own strings, such as its idempotency key); its
+ *   callback events, their finished deliveries and those deliveries' attempts; the
+ *   response-cache entry it is the source of.
  * - kept: what the job was and cost, for billing and audit: status, model, the create parameters
  *   that say how it ran (KEPT_REQUEST_FIELDS), usage, cost, timestamps, error codes, and its state
  *   transitions (from, to, source, when) without their details.
@@ -56,7 +57,7 @@ export function eraseJobsStatement(targets: SQL, reason: ErasureReason, now: Dat
     erased as (
       update ${jobs}
          set request = (select coalesce(jsonb_object_agg(key, value), '{}'::jsonb) from jsonb_each(${jobs.request}) where key in (${kept})),
-             output = null, output_text = null, reasoning_summary = null, metadata = '{}'::jsonb,
+             output = null, output_text = null, reasoning_summary = null, metadata = '{}'::jsonb, required_action = null,
              erased_at = case when ${asksProviderDelete} then ${jobs.erasedAt} else ${at} end,
              erased_reason = coalesce(nullif(${jobs.erasedReason}, 'retention'), ${reason}::text),
              updated_at = ${at}

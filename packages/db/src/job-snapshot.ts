@@ -37,6 +37,9 @@ const KEPT = [
   'cacheKey',
   // Every provider call about the job's response is made with the key that created it.
   'providerKeyId',
+  // A tool-call loop's turn decides how its completed response ends the turn (null: no loop, left out).
+  'maxTurns',
+  'turn',
 ] as const satisfies readonly (keyof Job)[];
 const DATES = ['deadlineAt', 'createdAt', 'submittedAt', 'startedAt', 'cancelRequestedAt'] as const satisfies readonly (keyof Job)[];
 /** The create parameters the poll path reads. */
@@ -57,6 +60,7 @@ const UNFINISHED: Omit<Job, (typeof KEPT)[number] | (typeof DATES)[number] | 're
   providerDeletedAt: null,
   cachedFrom: null,
   savedUsd: null,
+  requiredAction: null,
   nextCheckAt: null,
   polls: 0,
   updatedAt: new Date(0),

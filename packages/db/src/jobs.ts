@@ -29,6 +29,8 @@ export interface NewJob {
   expectedDurationMs?: number | null;
   /** Its request's response-cache key, when it may be cached (see response-cache.ts). */
   cacheKey?: string | null;
+  /** The most turns of its tool-call loop (@longhaul/core tool-loop.ts); null or absent: it runs no loop. */
+  maxTurns?: number | null;
 }
 
 export interface IdempotencyInput {
@@ -131,6 +133,9 @@ async function insertJob(db: Database, input: NewJob, now: Date, details: Record
     estimatedInputTokens: input.estimatedInputTokens ?? null,
     expectedDurationMs: input.expectedDurationMs ?? null,
     cacheKey: input.cacheKey ?? null,
+    turn: 1,
+    maxTurns: input.maxTurns ?? null,
+    requiredAction: null,
     erasedReason: null,
     providerDeletedAt: null,
     providerKeyId: null,

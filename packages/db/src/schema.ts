@@ -4,7 +4,7 @@
  */
 import { sql } from 'drizzle-orm';
 import { bigserial, boolean, index, integer, jsonb, numeric, pgEnum, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
-import { ACTIVE_STATUSES, DELIVERY_STATUSES, EVENT_SOURCES, JOB_STATUSES, type JobError, type Usage } from '@longhaul/core';
+import { DELIVERY_STATUSES, EVENT_SOURCES, JOB_STATUSES, type JobError, TERMINAL_STATUSES, type Usage, type RequiredAction } from '@longhaul/core';
 
 export const jobStatusEnum = pgEnum('job_status', JOB_STATUSES);
 export const eventSourceEnum = pgEnum('event_source', EVENT_SOURCES);
@@ -110,6 +110,15 @@ export const jobs = pgTable(
      * Set while the job waits for that identical job to finish (single flight), and on the hit.
      */
     cachedFrom: text('cached_from'),
+    /**
+     * Tool-call loops (@longhaul/core tool-loop.ts): the job's current turn (1-based; each turn is
+     * one response, `response_id` the current one's), the most turns it may make (null: the job
+     * runs no loop, a turn's tool calls are its result), and what it waits for in
+     * `requires_action` (with the answers given so far).
+     */
+    turn: integer('turn').notNull().default(1),
+    maxTurns: integer('max_turns'),
+    requiredAction: jsonb('required_action').$type<RequiredAction>(),
     /** The cache key this job's request has, when it may be cached: a source settles its entry when it ends. */
     cacheKey: text('cache_key'),
     /** What a cache hit saved: the source's cost (USD). */
@@ -120,7 +129,9 @@ export const jobs = pgTable(
     index('jobs_tenant_status_created_idx').on(t.tenantId, t.status, t.createdAt.desc(), t.id.desc()),
     index('jobs_active_next_check_idx')
       .on(t.nextCheckAt)
-      .where(sql.raw(`status in (${ACTIVE_STATUSES.map((s) => `'${s}'`).join(', ')})`)),
+      // Written as "not terminal" (what ACTIVE_STATUSES means): a status added later is in it
+      // without naming the new enum value, which Postgres cannot use in the transaction adding it.
+      .where(sql.raw(`status not in (${TERMINAL_STATUSES.map((s) => `'${s}'`).join(', ')})`)),
     // Admin search across tenants: newest first, and metadata key/value containment (@>).
     index('jobs_created_idx').on(t.createdAt.desc(), t.id.desc()),
     index('jobs_metadata_idx').using('gin', t.metadata.op('jsonb_path_ops')),

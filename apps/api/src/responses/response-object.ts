@@ -23,6 +23,8 @@ export function responseStatusOf(status: JobStatus): ResponseStatus {
       return 'queued';
     case 'in_progress':
     case 'cancelling':
+    // Between two turns of a Longhaul tool-call loop: the run goes on.
+    case 'requires_action':
       return 'in_progress';
     case 'completed':
     case 'failed':
