@@ -13,6 +13,7 @@ import type { Context } from './context.ts';
 import type { Item } from './conversations.ts';
 import type { Generation, ReasoningEffort } from './generation.ts';
 import { truncateToTokens } from './generation.ts';
+import { arrangeOutput, type ToolHistory, type ToolTurn } from './tools.ts';
 import { countTokens, buildUsage, type ResponseUsage } from './usage.ts';
 
 export const RESPONSE_STATUSES = ['queued', 'in_progress', 'completed', 'failed', 'cancelled', 'incomplete'] as const;
@@ -74,6 +75,10 @@ export interface SimResponse {
   conversationTurn: { conversationId: string; items: Item[]; context: Context } | null;
   /** Whether the terminal webhook event has been emitted (at most once per response). */
   terminalEventEmitted: boolean;
+  /** The tool calls, approval requests and MCP results of this turn (tools.ts); null without. */
+  toolTurn: ToolTurn | null;
+  /** The chain's tool-loop state this response was created with. */
+  toolHistory: ToolHistory;
 }
 
 export function statusAt(response: SimResponse, now: number): ResponseStatus {
@@ -177,15 +182,15 @@ function renderOutput(response: SimResponse, status: ResponseStatus): RenderedOu
       return { output: [], outputText: '', usage: undefined };
     case 'completed':
       return {
-        output: [...(reasons ? [reasoningItem(response)] : []), messageItem(response, gen.text, 'completed')],
+        output: arrangeOutput(response.toolTurn, reasons ? reasoningItem(response) : null, messageItem(response, gen.text, 'completed'), false),
         outputText: gen.text,
         usage: usageFor(response, reasons ? gen.reasoningTokens : 0, gen.textTokens),
       };
     case 'incomplete': {
       const reasoningTokens = reasons ? Math.min(gen.reasoningTokens, response.incompleteBudget) : 0;
       const text = truncateToTokens(gen.text, response.incompleteBudget - reasoningTokens);
-      const output = reasons ? [reasoningItem(response)] : [];
-      if (text.length > 0) output.push(messageItem(response, text, 'incomplete'));
+      const message = text.length > 0 ? messageItem(response, text, 'incomplete') : null;
+      const output = arrangeOutput(response.toolTurn, reasons ? reasoningItem(response) : null, message, true);
       return { output, outputText: text, usage: usageFor(response, reasoningTokens, countTokens(text)) };
     }
     default:

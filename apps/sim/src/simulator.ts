@@ -27,6 +27,7 @@ import type { RequestValidator, ValidatedOperation } from './spec-validation.ts'
 import { Scheduler, type Clock } from './scheduler.ts';
 import { countCancel, countCreate, countRetrieve, emptyStats, type SimStats } from './stats.ts';
 import { StreamHub } from './streaming.ts';
+import { applyToolTurn, planToolTurn, toolContextText, type ToolPlan } from './tools.ts';
 import { PromptCache } from './usage.ts';
 import { WebhookSender } from './webhooks.ts';
 
@@ -136,7 +137,21 @@ export class Simulator {
     const previous = this.#previous(request.previous_response_id);
     const conversation = this.#conversationOf(request.conversation);
     const now = this.#clock();
-    const response = this.#build(request, { model, prompt, previous, conversation }, directives, now);
+    const input = effectiveInput(prompt, request.input ?? null);
+    const toolRequest = {
+      tools: request.tools ?? [],
+      toolChoice: request.tool_choice,
+      parallelToolCalls: request.parallel_tool_calls !== false,
+      metadata: request.metadata ?? {},
+      input,
+    };
+    const prior = {
+      previousOutput: previous && (renderResponse(previous, now)['output'] as Item[]),
+      previousHistory: previous?.toolHistory ?? null,
+      conversationItems: conversation?.items ?? null,
+    };
+    const tools = unwrap(planToolTurn(toolRequest, prior));
+    const response = this.#build(request, { model, prompt, previous, conversation, input, tools }, directives, now);
 
     if (response.store) this.#remember(response, request.input ?? null);
     this.#logRequest(response.id, body);
@@ -342,14 +357,13 @@ export class Simulator {
   }
 
   #build(request: CreateRequest, refs: BuildRefs, directives: Directives, now: number): SimResponse {
-    const { model, prompt, previous, conversation } = refs;
+    const { model, prompt, previous, conversation, input, tools } = refs;
     const background = request.background === true;
     const stream = request.stream === true;
     const effort = request.reasoning?.effort ?? 'medium';
     const summary = request.reasoning?.summary ?? request.reasoning?.generate_summary ?? null;
     const instructions = joinInstructions(prompt?.instructions ?? null, request.instructions ?? null);
-    const input = effectiveInput(prompt, request.input ?? null);
-    const generation = generate(promptText({ ...request, instructions, input }), effort, summary !== null);
+    const generation = applyToolTurn(generate(promptText({ ...request, instructions, input }), effort, summary !== null), tools.turn);
 
     // Context from the previous turn or the conversation comes first, as it does at OpenAI; the
     // prompt cache sees the whole of it, scoped by model and prompt_cache_key.
@@ -420,12 +434,14 @@ export class Simulator {
       followUp: full,
       conversationTurn: null,
       terminalEventEmitted: false,
+      toolTurn: tools.turn,
+      toolHistory: tools.history,
     };
 
     // What a follow-up turn sees: this context, then the visible answer. It is cached now, so the
     // next turn of a chain or conversation hits it (as OpenAI's cache does after a turn).
     const settled = renderResponse(response, endsAtMs);
-    const answer = textContext(String(settled['output_text'] ?? ''));
+    const answer = textContext(String(settled['output_text'] ?? '') + toolContextText(tools.turn));
     response.followUp = concatContexts(full, answer);
     this.#cache.lookupAndStore(scope, response.followUp.text);
     if (conversation !== null) {
@@ -520,6 +536,9 @@ interface BuildRefs {
   prompt: RenderedPrompt | null;
   previous: SimResponse | null;
   conversation: Conversation | null;
+  /** The request's input after a hosted prompt's. */
+  input: string | Record<string, unknown>[] | null;
+  tools: ToolPlan;
 }
 
 function isSet<T>(value: T | null | undefined): value is T {

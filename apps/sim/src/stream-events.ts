@@ -12,7 +12,12 @@
  * reasoning item (`output_item.added`, the `reasoning_summary_*` events when a summary was
  * requested, `output_item.done`) spread over the reasoning phase; then the message item
  * (`output_item.added`, `content_part.added`, `output_text.delta`…, `output_text.done`,
- * `content_part.done`, `output_item.done`) spread over the rest; then the terminal event
+ * `content_part.done`, `output_item.done`) spread over the rest; tool items take their place in
+ * the output order (tools.ts): an MCP tool list first (`output_item.added`,
+ * `mcp_list_tools.in_progress`, `mcp_list_tools.completed`, `output_item.done`), function calls
+ * after the reasoning (`output_item.added` with empty arguments, `function_call_arguments.delta`…,
+ * `function_call_arguments.done`, `output_item.done`), likewise an `mcp_call` with its
+ * `mcp_call.in_progress` … `mcp_call.completed`, an approval request as `added` and `done`; then the terminal event
  * `response.completed` | `response.incomplete` | `response.failed` at the end time. A failed
  * response has no output, so its log goes straight from `in_progress` to `response.failed`.
  *
@@ -22,6 +27,7 @@
  * to learn it was cancelled.
  */
 import { renderResponse, type SimResponse } from './responses.ts';
+import { argumentDeltas } from './tools.ts';
 
 export interface LoggedEvent {
   /** Clock time (ms) at which the event happens; non-decreasing along the log. */
@@ -51,20 +57,25 @@ export function eventLog(response: SimResponse): LoggedEvent[] {
   if (view.background) log.push({ at: view.createdAtMs, type: 'response.queued', data: lifecycle(view.createdAtMs) });
   log.push({ at: view.startsAtMs, type: 'response.in_progress', data: lifecycle(view.startsAtMs) });
 
+  // Items before the reasoning (MCP tool lists) come at the start, the reasoning takes its share of
+  // the in-progress time, the items after it (tool calls, the message) share the rest.
   const output = final['output'] as Item[];
   const reasoningIndex = output.findIndex((item) => item['type'] === 'reasoning');
-  const messageIndex = output.findIndex((item) => item['type'] === 'message');
+  const before: Pending[] = [];
+  const after: Pending[] = [];
+  output.forEach((item, index) => {
+    if (index !== reasoningIndex) (index < reasoningIndex ? before : after).push(...itemEvents(item, index));
+  });
   const start = view.startsAtMs;
   const end = view.endsAtMs;
   const gen = view.generation;
-  const share = messageIndex === -1 ? 1 : clamp(gen.reasoningTokens / Math.max(1, gen.reasoningTokens + gen.textTokens), MIN_REASONING_SHARE, MAX_REASONING_SHARE);
+  const share = after.length === 0 ? 1 : clamp(gen.reasoningTokens / Math.max(1, gen.reasoningTokens + gen.textTokens), MIN_REASONING_SHARE, MAX_REASONING_SHARE);
   const reasoningEnd = reasoningIndex === -1 ? start : start + (end - start) * share;
+  spread(log, before, start, start);
   if (reasoningIndex !== -1) {
     spread(log, reasoningEvents(output[reasoningIndex] as Item, reasoningIndex), start, reasoningEnd);
   }
-  if (messageIndex !== -1) {
-    spread(log, messageEvents(output[messageIndex] as Item, messageIndex), reasoningEnd, end);
-  }
+  spread(log, after, reasoningEnd, end);
   log.push({ at: end, type: `response.${status}`, data: () => ({ response: final }) });
 
   return response.cancelledAtMs === null ? log : log.slice(0, dueCount(log, response.cancelledAtMs));
@@ -134,6 +145,60 @@ function messageEvents(item: Item, outputIndex: number): Pending[] {
   });
   events.push({ type: 'response.output_item.done', data: () => ({ output_index: outputIndex, item }) });
   return events;
+}
+
+function itemEvents(item: Item, outputIndex: number): Pending[] {
+  switch (item['type']) {
+    case 'message':
+      return messageEvents(item, outputIndex);
+    case 'function_call':
+      return functionCallEvents(item, outputIndex);
+    case 'mcp_call':
+      return mcpCallEvents(item, outputIndex);
+    case 'mcp_list_tools':
+      return mcpListToolsEvents(item, outputIndex);
+    default:
+      // An mcp_approval_request arrives whole.
+      return [
+        { type: 'response.output_item.added', data: () => ({ output_index: outputIndex, item }) },
+        { type: 'response.output_item.done', data: () => ({ output_index: outputIndex, item }) },
+      ];
+  }
+}
+
+/** The arguments stream in deltas onto an item added with empty arguments (the SDK appends them). */
+function functionCallEvents(item: Item, outputIndex: number): Pending[] {
+  const at = { item_id: item['id'] as string, output_index: outputIndex };
+  const args = item['arguments'] as string;
+  return [
+    { type: 'response.output_item.added', data: () => ({ output_index: outputIndex, item: { ...item, arguments: '', status: 'in_progress' } }) },
+    ...argumentDeltas(args).map((delta): Pending => ({ type: 'response.function_call_arguments.delta', data: () => ({ ...at, delta }) })),
+    { type: 'response.function_call_arguments.done', data: () => ({ ...at, name: item['name'], arguments: args }) },
+    { type: 'response.output_item.done', data: () => ({ output_index: outputIndex, item }) },
+  ];
+}
+
+function mcpCallEvents(item: Item, outputIndex: number): Pending[] {
+  const at = { item_id: item['id'] as string, output_index: outputIndex };
+  const args = item['arguments'] as string;
+  return [
+    { type: 'response.output_item.added', data: () => ({ output_index: outputIndex, item: { ...item, arguments: '', output: null, status: 'in_progress' } }) },
+    { type: 'response.mcp_call.in_progress', data: () => at },
+    ...argumentDeltas(args).map((delta): Pending => ({ type: 'response.mcp_call_arguments.delta', data: () => ({ ...at, delta }) })),
+    { type: 'response.mcp_call_arguments.done', data: () => ({ ...at, arguments: args }) },
+    { type: 'response.mcp_call.completed', data: () => at },
+    { type: 'response.output_item.done', data: () => ({ output_index: outputIndex, item }) },
+  ];
+}
+
+function mcpListToolsEvents(item: Item, outputIndex: number): Pending[] {
+  const at = { item_id: item['id'] as string, output_index: outputIndex };
+  return [
+    { type: 'response.output_item.added', data: () => ({ output_index: outputIndex, item: { ...item, tools: [] } }) },
+    { type: 'response.mcp_list_tools.in_progress', data: () => at },
+    { type: 'response.mcp_list_tools.completed', data: () => at },
+    { type: 'response.output_item.done', data: () => ({ output_index: outputIndex, item }) },
+  ];
 }
 
 /** Appends `events` evenly spaced from `from` (the first) to `to` (the last). */

@@ -122,6 +122,8 @@ describe('request bodies are validated against the OpenAPI spec', () => {
           { role: 'assistant', content: 'Earlier answer' },
           // An assistant message with output_text parts is the spec's output message: id, status, annotations, logprobs.
           { type: 'message', id: 'msg_1', status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: 'Earlier answer', annotations: [], logprobs: [] }] },
+          // A tool output follows its call (OpenAI answers an output without one with a 400).
+          { type: 'function_call', call_id: 'call_1', name: 'lookup', arguments: '{}' },
           { type: 'function_call_output', call_id: 'call_1', output: '{"ok":true}' },
         ],
         text: { format: { type: 'json_schema', name: 'answer', schema: { type: 'object', properties: { a: { type: 'string' } } }, strict: true } },
