@@ -8,18 +8,19 @@
  * output items are taken from the response as rendered at its end, so the text deltas concatenate
  * to exactly the final `output_text`.
  *
- * Order: `response.created`, `response.queued` (background only), `response.in_progress`; then the
- * reasoning item (`output_item.added`, the `reasoning_summary_*` events when a summary was
- * requested, `output_item.done`) spread over the reasoning phase; then the message item
- * (`output_item.added`, `content_part.added`, `output_text.delta`…, `output_text.done`,
- * `content_part.done`, `output_item.done`) spread over the rest; tool items take their place in
- * the output order (tools.ts): an MCP tool list first (`output_item.added`,
- * `mcp_list_tools.in_progress`, `mcp_list_tools.completed`, `output_item.done`), function calls
- * after the reasoning (`output_item.added` with empty arguments, `function_call_arguments.delta`…,
- * `function_call_arguments.done`, `output_item.done`), likewise an `mcp_call` with its
- * `mcp_call.in_progress` … `mcp_call.completed`, an approval request as `added` and `done`; then the terminal event
- * `response.completed` | `response.incomplete` | `response.failed` at the end time. A failed
- * response has no output, so its log goes straight from `in_progress` to `response.failed`.
+ * Order: `response.created`, `response.queued` (background only), `response.in_progress`; then
+ * each output item in output order (see `arrangeOutput` in tools.ts): MCP tool lists at the start
+ * (`output_item.added`, `mcp_list_tools.in_progress`, `mcp_list_tools.completed`,
+ * `output_item.done`); the reasoning item (`output_item.added`, the `reasoning_summary_*` events
+ * when a summary was requested, `output_item.done`) spread over the reasoning phase; the items
+ * after it spread over the rest: a function call (`output_item.added` with empty arguments,
+ * `function_call_arguments.delta`…, `function_call_arguments.done`, `output_item.done`), an MCP
+ * call (the same with `mcp_call.in_progress`, `mcp_call_arguments.*`, `mcp_call.completed`), an
+ * approval request (`output_item.added`, `output_item.done`), the message (`output_item.added`,
+ * `content_part.added`, `output_text.delta`…, `output_text.done`, `content_part.done`,
+ * `output_item.done`); then the terminal event `response.completed` | `response.incomplete` |
+ * `response.failed` at the end time. A failed response has no output, so its log goes straight
+ * from `in_progress` to `response.failed`.
  *
  * A cancelled response's log is the prefix of events due at or before `cancelledAtMs` and has no
  * terminal event: `ResponseStreamEvent` has no `response.cancelled` variant, and `failed` or

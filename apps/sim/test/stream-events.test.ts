@@ -24,6 +24,14 @@ function payloads(response: SimResponse): Record<string, any>[] {
   return eventLog(response).map((event, i) => eventPayload(event, i));
 }
 
+const TOOL = {
+  type: 'function',
+  name: 'lookup',
+  strict: true,
+  parameters: { type: 'object', properties: { q: { type: 'string' } }, required: ['q'], additionalProperties: false },
+};
+const MCP = { type: 'mcp', server_label: 'docs', server_url: 'https://mcp.example.com/mcp' };
+
 const CASES: [string, Record<string, unknown>][] = [
   ['background, summary', { background: true, reasoning: { effort: 'high', summary: 'detailed' } }],
   ['background, no summary', { background: true, metadata: { sim_duration_ms: '1000' } }],
@@ -32,6 +40,11 @@ const CASES: [string, Record<string, unknown>][] = [
   ['incomplete (no text left)', { background: true, reasoning: { effort: 'low', summary: 'auto' }, max_output_tokens: 16 }],
   ['failed', { background: true, metadata: { sim_outcome: 'failed' } }],
   ['synchronous', { reasoning: { summary: 'concise' } }],
+  ['function calls', { background: true, tools: [TOOL, { ...TOOL, name: 'other' }], metadata: { sim_parallel_calls: '3' } }],
+  ['function call, no reasoning', { model: 'gpt-4o', tools: [TOOL] }],
+  ['function call cut off (incomplete)', { background: true, reasoning: { effort: 'low' }, tools: [TOOL], max_output_tokens: 16 }],
+  ['MCP approval request', { tools: [MCP] }],
+  ['MCP call without approval', { background: true, tools: [{ ...MCP, require_approval: 'never' }] }],
 ];
 
 describe('textDeltas', () => {

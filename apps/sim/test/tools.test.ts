@@ -1,7 +1,7 @@
 import type OpenAI from 'openai';
 import { afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { minimalArguments } from '../src/tool-arguments.ts';
-import { pollUntilTerminal, responseSchemaErrors, startSim, streamEventErrors, type TestSim } from './helpers.ts';
+import { pollUntilTerminal, responseSchemaErrors, startReceiver, startSim, streamEventErrors, type TestSim } from './helpers.ts';
 import { refedTimeouts } from './timers.ts';
 
 type Tool = OpenAI.Responses.Tool;
@@ -133,6 +133,14 @@ describe('function tools', () => {
     expect(next.output.map((item) => item.type)).toEqual(['reasoning', 'function_call']);
   });
 
+  test('a turn cut off by max_output_tokens makes no call and does not count: the next turn calls', async () => {
+    const cut = await sim.client.responses.create({ ...base, reasoning: { effort: 'low' }, tools: [weather], max_output_tokens: 16 });
+    expect(cut.status).toBe('incomplete');
+    expect(cut.output.map((item) => item.type)).toEqual(['reasoning']);
+    const next = await sim.client.responses.create({ model: 'gpt-5', previous_response_id: cut.id, input: 'Go on.', tools: [weather] });
+    expect(next.output.map((item) => item.type)).toEqual(['reasoning', 'function_call']);
+  });
+
   test('sim_tool_turns "0" never calls; tool_choice none never calls; a bad value is a 400 naming it', async () => {
     const never = await sim.client.responses.create({ ...base, tools: [weather], metadata: { sim_tool_turns: '0' } });
     expect(never.output.map((item) => item.type)).toEqual(['reasoning', 'message']);
@@ -232,13 +240,21 @@ describe('function tools', () => {
     expect(done.status).toBe(200);
   });
 
-  test('a background turn completes with its calls; a conversation loops the same way', async () => {
-    const background = await sim.client.responses.create({ ...base, tools: [weather], background: true, metadata: { sim_duration_ms: '30' } });
-    expect(background.status).toBe('queued');
-    const seen = await pollUntilTerminal(sim, background.id);
-    expect(seen.at(-1).status).toBe('completed');
-    expect(seen.at(-1).output.map((item: any) => item.type)).toEqual(['reasoning', 'function_call']);
-    for (const state of seen.slice(0, -1)) expect(state.output).toEqual([]);
+  test('a background turn completes with its calls and its response.completed webhook; a conversation loops the same way', async () => {
+    const receiver = await startReceiver();
+    try {
+      await sim.sim('/config', { webhook_urls: [receiver.url] });
+      const background = await sim.client.responses.create({ ...base, tools: [weather], background: true, metadata: { sim_duration_ms: '30' } });
+      expect(background.status).toBe('queued');
+      const seen = await pollUntilTerminal(sim, background.id);
+      expect(seen.at(-1).status).toBe('completed');
+      expect(seen.at(-1).output.map((item: any) => item.type)).toEqual(['reasoning', 'function_call']);
+      for (const state of seen.slice(0, -1)) expect(state.output).toEqual([]);
+      await receiver.waitFor((received) => received.length >= 1);
+      expect(JSON.parse(receiver.received[0]!.body)).toMatchObject({ type: 'response.completed', data: { id: background.id } });
+    } finally {
+      await receiver.close();
+    }
 
     const conversation = await sim.client.conversations.create({});
     const first = await sim.client.responses.create({ ...base, tools: [weather], conversation: conversation.id });
