@@ -138,19 +138,8 @@ export class Simulator {
     const conversation = this.#conversationOf(request.conversation);
     const now = this.#clock();
     const input = effectiveInput(prompt, request.input ?? null);
-    const toolRequest = {
-      tools: request.tools ?? [],
-      toolChoice: request.tool_choice,
-      parallelToolCalls: request.parallel_tool_calls !== false,
-      metadata: request.metadata ?? {},
-      input,
-    };
-    const prior = {
-      previousOutput: previous && (renderResponse(previous, now)['output'] as Item[]),
-      previousHistory: previous?.toolHistory ?? null,
-      conversationItems: conversation?.items ?? null,
-    };
-    const tools = unwrap(planToolTurn(toolRequest, prior));
+    const previousOutput = previous && (renderResponse(previous, now)['output'] as Item[]);
+    const tools = unwrap(planToolTurn(request, input, { previousOutput, previousHistory: previous?.toolHistory ?? null, conversationItems: conversation?.items ?? null }));
     const response = this.#build(request, { model, prompt, previous, conversation, input, tools }, directives, now);
 
     if (response.store) this.#remember(response, request.input ?? null);

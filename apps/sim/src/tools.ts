@@ -63,14 +63,16 @@ export interface ToolTurn {
   preamble: string | null;
 }
 
-/** The parts of a create request tools depend on. */
+/** The fields of a create request tools depend on (a `CreateRequest` is one). */
 export interface ToolRequest {
-  tools: readonly Record<string, unknown>[];
-  toolChoice: unknown;
-  parallelToolCalls: boolean;
-  metadata: Readonly<Record<string, string>>;
-  input: string | readonly Record<string, unknown>[] | null;
+  tools?: readonly Record<string, unknown>[] | null;
+  tool_choice?: unknown;
+  parallel_tool_calls?: boolean | null;
+  metadata?: Readonly<Record<string, string>> | null;
 }
+
+/** The request's input, after a hosted prompt's. */
+type ToolInput = string | readonly Record<string, unknown>[] | null;
 
 /** What the chain holds before this request. */
 export interface PriorTurns {
@@ -105,10 +107,10 @@ interface ToolDirectives {
   parallelCalls: number;
 }
 
-export function planToolTurn(request: ToolRequest, prior: PriorTurns): ParseResult<ToolPlan> {
-  const directives = parseToolDirectives(request.metadata);
+export function planToolTurn(request: ToolRequest, requestInput: ToolInput, prior: PriorTurns): ParseResult<ToolPlan> {
+  const directives = parseToolDirectives(request.metadata ?? {});
   if (!directives.ok) return directives;
-  const input = typeof request.input === 'string' || request.input === null ? [] : request.input;
+  const input = typeof requestInput === 'string' || requestInput === null ? [] : requestInput;
   const previous = prior.previousOutput ?? [];
   const conversation = prior.conversationItems ?? [];
   const problem = checkFunctionOutputs(previous, conversation, input) ?? checkApprovals(previous, conversation, input);
@@ -176,9 +178,10 @@ function count(metadata: Readonly<Record<string, string>>, key: string, min: num
 }
 
 function decideTurn(request: ToolRequest, directives: ToolDirectives, history: ToolHistory, approvals: Approval[]): ToolTurn | null {
-  const mcpTools = request.tools.filter(isMcpTool);
+  const tools = request.tools ?? [];
+  const mcpTools = tools.filter(isMcpTool);
   const leading = mcpTools.filter((tool) => !history.mcpListed.includes(tool.server_label)).map(listTools);
-  const choice = request.toolChoice;
+  const choice = request.tool_choice;
   const forcedMcp = isObject(choice) && choice['type'] === 'mcp';
   const calling = choice !== 'none' && directives.toolTurns > 0;
   const results = quoteResults(history);
@@ -188,9 +191,9 @@ function decideTurn(request: ToolRequest, directives: ToolDirectives, history: T
     const denials = approvals.filter((a) => !a.approve).map(describeDenial);
     return { leading, calls, answers: true, preamble: joinText([results, ...calls.map(describeMcpResult), ...denials]) };
   }
-  const functions = chosenFunctions(request.tools, choice);
+  const functions = chosenFunctions(tools, choice);
   if (calling && !forcedMcp && functions.length > 0 && history.functionTurns < directives.toolTurns) {
-    const n = request.parallelToolCalls ? directives.parallelCalls : 1;
+    const n = request.parallel_tool_calls === false ? 1 : directives.parallelCalls;
     const calls = Array.from({ length: n }, (_, i) => functionCall(functions[i % functions.length] as FunctionTool));
     return { leading, calls, answers: false, preamble: null };
   }
