@@ -104,8 +104,13 @@ describe('logs', () => {
     await submit(jobBody({ ...content, stream: true, metadata: { sim_duration_ms: '50', note: MARKER } }));
     await submit(jobBody({ ...content, metadata: { sim_duration_ms: '50', sim_outcome: MARKER } }));
     await submit(jobBody({ ...content, metadata: { sim_duration_ms: '50', sim_outcome: 'incomplete', note: MARKER } }));
+    // A tool-call loop: the call waits for the tenant's output, which is the tenant's content too.
     const tool = { type: 'function', name: 'lookup', description: `Looks up ${MARKER}.`, parameters: { type: 'object', properties: {} }, strict: false };
-    await submit(jobBody({ ...content, tools: [tool], metadata: { sim_duration_ms: '50' } }));
+    const looping = (await submit(jobBody({ ...content, tools: [tool], metadata: { sim_duration_ms: '50' } }))).body.id;
+    const waiting = await stack.waitForJob(looping, (j) => j.status === 'requires_action' || isTerminalJob(j));
+    const [call] = waiting.required_action.tool_calls;
+    const answered = await stack.api('POST', `/v1/jobs/${looping}/tool_outputs`, { tool_outputs: [{ call_id: call.call_id, output: `The ${MARKER} ledger.` }] });
+    expect(answered.status, JSON.stringify(answered.body)).toBe(200);
     // Refused by our own validation, with the tenant's text in the body.
     await submit({ ...jobBody(content), metadata: { note: 5, other: MARKER } }, 400);
     // The OpenAI-compatible surface: a synchronous create and a streamed one.

@@ -5,7 +5,7 @@
  * field is a 400 naming it rather than silently ignored.
  */
 import { z } from 'zod';
-import { type CacheSetting, JOB_ID_METADATA_KEY, MAX_CACHE_TTL_SECONDS } from '@longhaul/core';
+import { type CacheSetting, JOB_ID_METADATA_KEY, MAX_CACHE_TTL_SECONDS, MAX_TURNS_LIMIT } from '@longhaul/core';
 import { ids } from './request-input.ts';
 
 /** OpenAI's limit; Longhaul's JOB_ID_METADATA_KEY counts towards it. */
@@ -153,6 +153,8 @@ export const jobRequestSchema = z.strictObject({
   expected_duration_seconds: z.number().positive().max(MAX_EXPECTED_DURATION_SECONDS).optional(),
   /** Response caching for this job: an identical earlier result answers it (`false`: never, whatever the defaults). */
   cache: cacheSetting.optional(),
+  /** The most turns of the job's tool-call loop (@longhaul/core tool-loop.ts; default 10 with tools the client runs). */
+  max_turns: z.number().int().min(1).max(MAX_TURNS_LIMIT).optional(),
 });
 
 export type JobRequest = z.infer<typeof jobRequestSchema>;
@@ -166,9 +168,12 @@ export function splitJobRequest(body: JobRequest): {
   /** The completion hint in whole milliseconds (at least 1), null when none was given. */
   expectedDurationMs: number | null;
   cache: CacheSetting | false | undefined;
+  /** The tool-call loop's `max_turns` as given; null: the default, decided once the tools are known. */
+  maxTurns: number | null;
 } {
-  const { callback_url, metadata: meta, background: _b, store: _s, previous_job_id, expected_duration_seconds, cache, ...providerParams } = body;
+  const { callback_url, metadata: meta, background: _b, store: _s, previous_job_id, expected_duration_seconds, cache, max_turns, ...providerParams } = body;
   return {
+    maxTurns: max_turns ?? null,
     cache: toCacheSetting(cache),
     providerParams,
     metadata: meta ?? {},

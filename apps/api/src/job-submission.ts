@@ -57,6 +57,8 @@ export interface Submission {
   idempotencyKey?: string;
   /** Adjust the prepared provider parameters before the job is written (e.g. keep a field preparation drops). */
   finish?(prepared: PreparedJob): PreparedJob;
+  /** Run the job's tool calls as a loop (`POST /v1/jobs`); without it a turn's calls are its result, as an SDK client expects. */
+  toolLoop?: boolean;
 }
 
 /** Create the job (or find the one an earlier request with the same Idempotency-Key created). */
@@ -94,6 +96,7 @@ export async function submitJob(deps: ApiContext, req: Request, submission: Subm
       promptVersion: prepared.promptVersion,
       estimatedInputTokens: prepared.estimatedInputTokens,
       expectedDurationMs: prepared.expectedDurationMs,
+      maxTurns: submission.toolLoop ? prepared.maxTurns : null,
       cacheKey,
       deadlineAt: new Date(now.getTime() + config.jobDeadlineMs),
     },

@@ -19,6 +19,8 @@
 
 /** Turns a job may take when it does not say (`max_turns`). */
 export const DEFAULT_MAX_TURNS = 10;
+/** The most a job may ask for. */
+export const MAX_TURNS_LIMIT = 100;
 /** The largest single tool output or approval reason Longhaul passes on (UTF-8 bytes of its JSON). */
 export const MAX_TOOL_OUTPUT_BYTES = 1_048_576;
 /** The largest set of outputs for one turn. */
@@ -209,4 +211,30 @@ export function nextTurnInput(action: RequiredAction): Record<string, unknown>[]
     ...(a.reason === undefined ? {} : { reason: a.reason }),
   }));
   return [...outputs, ...approvals];
+}
+
+/**
+ * The create parameters of the next turn: the job's own (model, instructions, tools, reasoning:
+ * a response does not inherit them) with the answers as input, after the previous turn's
+ * response (`previous_response_id`, so its reasoning items carry over), or, in a conversation,
+ * appended to it (the provider takes one or the other).
+ */
+export function nextTurnRequest(request: Record<string, unknown>, previousResponseId: string, action: RequiredAction): Record<string, unknown> {
+  const { input: _first, previous_response_id: _previous, ...rest } = request;
+  const input = nextTurnInput(action);
+  return rest.conversation !== undefined ? { ...rest, input } : { ...rest, previous_response_id: previousResponseId, input };
+}
+
+/**
+ * Whether a job with these tools runs a tool-call loop: it has a tool the client runs (a function
+ * or custom tool) or an MCP server whose calls may need approval (`require_approval` other than
+ * `never`: OpenAI asks for approval by default).
+ */
+export function runsToolLoop(tools: unknown): boolean {
+  if (!Array.isArray(tools)) return false;
+  return tools.some((tool) => {
+    if (!isRecord(tool)) return false;
+    if (tool.type === 'function' || tool.type === 'custom') return true;
+    return tool.type === 'mcp' && tool.require_approval !== 'never';
+  });
 }

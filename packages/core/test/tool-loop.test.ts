@@ -9,6 +9,8 @@ import {
   clientWork,
   isAnswered,
   nextTurnInput,
+  nextTurnRequest,
+  runsToolLoop,
   turnEnd,
 } from '../src/index.ts';
 
@@ -139,6 +141,40 @@ describe('answering', () => {
       problem: { status: 409, code: 'approvals_already_submitted' },
     });
     expect(answerApprovals(waiting([weather]), [])).toMatchObject({ ok: false, problem: { status: 409, code: 'no_approvals_pending' } });
+  });
+});
+
+describe('nextTurnRequest', () => {
+  it('sends the job’s own parameters again with the answers as input, after the previous turn', () => {
+    const answered = answerToolOutputs(waiting([weather]), [{ call_id: 'call_w', output: 'sunny' }]);
+    if (!answered.ok) throw new Error('expected ok');
+    const request = { model: 'o3', input: 'Plan my day.', instructions: 'Be brief.', tools: [{ type: 'function', name: 'get_weather' }], reasoning: { effort: 'high' } };
+    expect(nextTurnRequest(request, 'resp_1', answered.action)).toEqual({
+      model: 'o3',
+      instructions: 'Be brief.',
+      tools: [{ type: 'function', name: 'get_weather' }],
+      reasoning: { effort: 'high' },
+      previous_response_id: 'resp_1',
+      input: [{ type: 'function_call_output', call_id: 'call_w', output: 'sunny' }],
+    });
+    // A job that continued another response follows its own previous turn from the second on.
+    expect(nextTurnRequest({ ...request, previous_response_id: 'resp_0' }, 'resp_1', answered.action).previous_response_id).toBe('resp_1');
+    // In a conversation the answers are appended to it: no previous_response_id.
+    const inConversation = nextTurnRequest({ ...request, conversation: 'conv_1' }, 'resp_1', answered.action);
+    expect(inConversation).toMatchObject({ conversation: 'conv_1', input: [{ type: 'function_call_output' }] });
+    expect(inConversation).not.toHaveProperty('previous_response_id');
+  });
+});
+
+describe('runsToolLoop', () => {
+  it('runs a loop for tools the client runs and MCP calls that need approval', () => {
+    expect(runsToolLoop([{ type: 'function', name: 'f' }])).toBe(true);
+    expect(runsToolLoop([{ type: 'web_search' }, { type: 'custom', name: 'grep' }])).toBe(true);
+    expect(runsToolLoop([{ type: 'mcp', server_label: 'x' }])).toBe(true);
+    expect(runsToolLoop([{ type: 'mcp', server_label: 'x', require_approval: { never: { tool_names: ['a'] } } }])).toBe(true);
+    expect(runsToolLoop([{ type: 'mcp', server_label: 'x', require_approval: 'never' }])).toBe(false);
+    expect(runsToolLoop([{ type: 'web_search' }, { type: 'file_search' }])).toBe(false);
+    expect(runsToolLoop(undefined)).toBe(false);
   });
 });
 

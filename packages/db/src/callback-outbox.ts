@@ -10,10 +10,28 @@ import { type JobStatus, JobStatus as Status, isTerminal } from '@longhaul/core'
 export const CALLBACK_NOTIFY_CHANNEL = 'longhaul_callbacks';
 
 /** Job statuses that produce an event (`job.<status>`); pending and cancelling do not. */
-const ANNOUNCED: readonly JobStatus[] = [Status.Queued, Status.InProgress, Status.Completed, Status.Failed, Status.Cancelled, Status.Incomplete, Status.Expired];
+const ANNOUNCED: readonly JobStatus[] = [
+  Status.Queued,
+  Status.InProgress,
+  Status.RequiresAction,
+  Status.Completed,
+  Status.Failed,
+  Status.Cancelled,
+  Status.Incomplete,
+  Status.Expired,
+];
 
 export const CALLBACK_EVENT_TYPES = ANNOUNCED.map((s) => `job.${s}`);
 export const TERMINAL_EVENT_TYPES = ANNOUNCED.filter(isTerminal).map((s) => `job.${s}`);
+
+/**
+ * Whether a job's change to this status goes where no event types were chosen (an endpoint
+ * without `event_types`, the job's own `callback_url`): its end, and a tool-call loop waiting for
+ * the tenant's answers, which it must hear of to answer.
+ */
+export function isAnnouncedByDefault(status: JobStatus): boolean {
+  return isTerminal(status) || status === Status.RequiresAction;
+}
 
 /** Whether a job status is announced to callbacks at all (pending and cancelling are not). */
 export function isAnnounced(status: JobStatus): boolean {

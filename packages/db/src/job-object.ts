@@ -60,6 +60,23 @@ export function toJobObject(job: Job) {
     cached_from: job.cachedFrom,
     /** What the cache hit saved: the source's cost (USD); null for a job that ran. */
     saved_usd: job.savedUsd === null ? null : Number(job.savedUsd),
+    /** Its tool-call loop: the current turn, the most it may make (null: no loop), and what it waits for in `requires_action`. */
+    turn: job.turn,
+    max_turns: job.maxTurns,
+    required_action: job.status === 'requires_action' ? requiredActionObject(job) : null,
+  };
+}
+
+/** What a job in `requires_action` waits for: the turn's calls and approval requests still unanswered. */
+function requiredActionObject(job: Job) {
+  const action = job.requiredAction;
+  if (!action) return null;
+  return {
+    type: action.type,
+    tool_calls: action.tool_outputs
+      ? []
+      : action.tool_calls.map(({ call_id, name, arguments: args, kind }) => ({ call_id, name, arguments: args, type: kind === 'custom' ? 'custom' : 'function' })),
+    approval_requests: action.approvals ? [] : action.approval_requests,
   };
 }
 

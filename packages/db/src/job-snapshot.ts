@@ -37,9 +37,11 @@ const KEPT = [
   'cacheKey',
   // Every provider call about the job's response is made with the key that created it.
   'providerKeyId',
-  // A tool-call loop's turn decides how its completed response ends the turn (null: no loop, left out).
+  // A tool-call loop's turn decides how its completed response ends the turn (null: no loop, left
+  // out), and its usage so far (the earlier turns', null on the first) is what the turn's adds to.
   'maxTurns',
   'turn',
+  'usage',
 ] as const satisfies readonly (keyof Job)[];
 const DATES = ['deadlineAt', 'createdAt', 'submittedAt', 'startedAt', 'cancelRequestedAt'] as const satisfies readonly (keyof Job)[];
 /** The create parameters the poll path reads. */
@@ -49,7 +51,6 @@ const REQUEST_FIELDS = ['stream', 'conversation', 'prompt', 'service_tier'] as c
 const UNFINISHED: Omit<Job, (typeof KEPT)[number] | (typeof DATES)[number] | 'request'> = {
   output: null,
   outputText: null,
-  usage: null,
   error: null,
   incompleteDetails: null,
   reasoningSummary: null,

@@ -21,13 +21,14 @@ import {
   type PriceTable,
   type ProviderResponse,
   type TransitionError,
+  addUsage,
   estimateJobCostUsd,
   isTerminal,
   reconcileResponse,
   transition,
 } from '@longhaul/core';
 import type { Database } from './client.ts';
-import { CALLBACK_NOTIFY_CHANNEL, isAnnounced } from './callback-outbox.ts';
+import { CALLBACK_NOTIFY_CHANNEL, isAnnounced, isAnnouncedByDefault } from './callback-outbox.ts';
 import { newId } from './ids.ts';
 import { toJobObject } from './job-object.ts';
 import { getJob } from './jobs.ts';
@@ -143,7 +144,7 @@ async function writeDecision(db: Database, job: Job, decision: Extract<Decision,
   const at = ctx.now.toISOString();
   const announce = decision.changed && isAnnounced(decision.status);
   const type = `job.${decision.status}`;
-  const terminal = isTerminal(decision.status);
+  const terminal = isAnnouncedByDefault(decision.status);
   const eventId = newId(ID_PREFIX.event);
   const payload = announce ? { id: eventId, type, created_at: Math.floor(ctx.now.getTime() / 1000), sequence: 0, data: toJobObject(updated) } : null;
 
@@ -191,16 +192,23 @@ export function applyJobEvent(db: Database, jobId: string | Job, event: JobEvent
  */
 export function reconcileJob(db: Database, jobId: string | Job, response: ProviderResponse, ctx: ChangeContext & { prices?: PriceTable }): Promise<ChangeResult> {
   return changeJobState(db, jobId, { ...ctx, details: { response_id: response.id, response_status: response.status, ...ctx.details } }, (job) => {
-    const result = reconcileResponse(job, response);
+    const loop = job.maxTurns === null ? undefined : { turn: job.turn, maxTurns: job.maxTurns };
+    // A tool-call loop's earlier turn, reported late (a poll or webhook of a response the job has
+    // moved on from): it says nothing about the turn running now.
+    if (loop && job.responseId !== null && response.id !== job.responseId) return { ok: true, status: job.status, changed: false };
+    const result = reconcileResponse(job, response, loop);
     if (!result.ok) return result;
     const p = result.patch;
     const fields: JobColumns = {};
     if (p.output !== undefined) fields.output = p.output;
     if (p.outputText !== undefined) fields.outputText = p.outputText;
     if (p.reasoningSummary !== undefined) fields.reasoningSummary = p.reasoningSummary;
+    if (p.requiredAction !== undefined) fields.requiredAction = p.requiredAction;
     if (p.usage !== undefined) {
-      fields.usage = p.usage;
-      fields.costUsd = ctx.prices ? estimateJobCostUsd(ctx.prices, job.model, p.usage) : null;
+      // A loop's usage (and cost) is the sum over its turns: the row holds the earlier turns'.
+      const usage = loop && job.turn > 1 ? addUsage(job.usage, p.usage) : p.usage;
+      fields.usage = usage;
+      fields.costUsd = ctx.prices ? estimateJobCostUsd(ctx.prices, job.model, usage) : null;
     }
     if (p.error !== undefined) fields.error = p.error;
     if (p.incompleteDetails !== undefined) fields.incompleteDetails = p.incompleteDetails;

@@ -16,7 +16,7 @@
  *
  * Nothing here writes a job: the route does, with the result.
  */
-import { type CacheSetting, ValidationError, checkReasoningEffort, estimateInputTokens } from '@longhaul/core';
+import { type CacheSetting, DEFAULT_MAX_TURNS, ValidationError, checkReasoningEffort, estimateInputTokens, runsToolLoop } from '@longhaul/core';
 import type { ApiContext } from '../context.ts';
 import { splitJobRequest, type JobRequest } from '../job-request.ts';
 import { applyPrompt } from './prompt.ts';
@@ -38,6 +38,8 @@ export interface PreparedJob {
   expectedDurationMs: number | null;
   /** Response caching: the job's own setting, and its prompt version's default (the tenant's is resolved at submission). */
   cache: { job: CacheSetting | false | undefined; prompt: CacheSetting | null };
+  /** The most turns of its tool-call loop, null when its tools (a prompt's included) need none. */
+  maxTurns: number | null;
 }
 
 export async function prepareJob(ctx: ApiContext, tenantId: string, body: JobRequest): Promise<PreparedJob> {
@@ -70,5 +72,6 @@ export async function prepareJob(ctx: ApiContext, tenantId: string, body: JobReq
     estimatedInputTokens: estimateInputTokens(providerParams, { fileBytes: (id) => files.fileBytes.get(id) }) + thread.contextTokens,
     expectedDurationMs: split.expectedDurationMs,
     cache: { job: split.cache, prompt: prompt.cache },
+    maxTurns: split.maxTurns ?? (runsToolLoop(providerParams.tools) ? DEFAULT_MAX_TURNS : null),
   };
 }

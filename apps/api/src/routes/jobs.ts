@@ -16,6 +16,7 @@ import { checkPathIds, ids, parseInput } from '../request-input.ts';
 import { idempotencyKeyOf, submitJob } from '../job-submission.ts';
 import { requestCancel } from '../job-cancellation.ts';
 import { requestDeletion } from '../job-deletion.ts';
+import { submitAnswers } from '../job-answers.ts';
 import { toJobEventObject, toJobObject } from '@longhaul/db';
 
 const listQuerySchema = z.strictObject({
@@ -24,6 +25,20 @@ const listQuerySchema = z.strictObject({
   status: z.enum(JOB_STATUSES).optional(),
   /** Any job of a conversation chain: lists the whole chain, oldest first. */
   thread: ids.job.optional(),
+});
+
+/** A tool output: text, or content parts as OpenAI's `function_call_output` takes them. */
+const toolOutputsSchema = z.strictObject({
+  tool_outputs: z
+    .array(z.strictObject({ call_id: z.string().min(1).max(256), output: z.union([z.string(), z.array(z.looseObject({})).max(64)]) }))
+    .min(1)
+    .max(128),
+});
+const approvalsSchema = z.strictObject({
+  approvals: z
+    .array(z.strictObject({ approval_request_id: z.string().min(1).max(256), approve: z.boolean(), reason: z.string().max(4096).optional() }))
+    .min(1)
+    .max(128),
 });
 
 function tenantOf(req: Request): string {
@@ -41,7 +56,7 @@ export function jobsRouter(deps: ApiContext): Router {
     }
     const idempotencyKey = idempotencyKeyOf(req);
     const body = parseInput(jobRequestSchema, req.body);
-    const { job, replayed } = await submitJob(deps, req, { tenantId: tenantOf(req), body, rawBody: req.body, idempotencyKey });
+    const { job, replayed } = await submitJob(deps, req, { tenantId: tenantOf(req), body, rawBody: req.body, idempotencyKey, toolLoop: true });
     res.locals.logFields = jobLogFields(job);
     if (replayed) res.setHeader('Idempotent-Replayed', 'true');
     res.status(202).setHeader('Location', `/v1/jobs/${job.id}`).json(toJobObject(job));
@@ -91,6 +106,23 @@ export function jobsRouter(deps: ApiContext): Router {
       throw new ConflictError(`Job ${job.id} is still ${job.status}: cancel it (POST /v1/jobs/${job.id}/cancel) or let it finish, then delete it.`, 'job_not_finished');
     }
     res.json({ ...toJobObject(result.job), deleted: true });
+  });
+
+  // A job in requires_action: the turn's tool outputs, or its MCP approvals (../job-answers.ts).
+  router.post('/:id/tool_outputs', async (req, res) => {
+    const { tool_outputs } = parseInput(toolOutputsSchema, req.body ?? {});
+    const job = await getJobForTenant(db, tenantOf(req), req.params.id!);
+    if (!job) throw new NotFoundError(`No job with id '${req.params.id}'.`, 'id');
+    res.locals.logFields = jobLogFields(job);
+    res.json(toJobObject(await submitAnswers(deps, req, job, { kind: 'tool_outputs', tool_outputs })));
+  });
+
+  router.post('/:id/approvals', async (req, res) => {
+    const { approvals } = parseInput(approvalsSchema, req.body ?? {});
+    const job = await getJobForTenant(db, tenantOf(req), req.params.id!);
+    if (!job) throw new NotFoundError(`No job with id '${req.params.id}'.`, 'id');
+    res.locals.logFields = jobLogFields(job);
+    res.json(toJobObject(await submitAnswers(deps, req, job, { kind: 'approvals', approvals })));
   });
 
   router.post('/:id/cancel', async (req, res) => {

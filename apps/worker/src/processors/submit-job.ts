@@ -15,7 +15,7 @@
  * `submit_attempts` counter is bumped before each create so such duplicates are visible.
  */
 import { DelayedError, RateLimitError, UnrecoverableError, type Job as QueueJob } from 'bullmq';
-import { JOB_ID_METADATA_KEY, JobStatus, mayRetry } from '@longhaul/core';
+import { JOB_ID_METADATA_KEY, JobStatus, mayRetry, nextTurnRequest } from '@longhaul/core';
 import { type Job, applyJobEvent, claimSubmission, getJob, providerKeyOfReferences } from '@longhaul/db';
 import { DEFAULT_PROVIDER_KEY_ID, ProviderError, type ProviderResult } from '@longhaul/provider';
 import { parsePayload, type Turn } from '@longhaul/queue';
@@ -103,13 +103,17 @@ async function submitTaken(deps: WorkerContext, work: QueueJob, jobId: string, f
     return 'skipped';
   }
   const log = deps.logger.child(jobLogFields(job));
-  const params = { ...job.request, metadata: { ...job.metadata, [JOB_ID_METADATA_KEY]: job.id } };
+  // A tool-call loop's next turn follows its previous one with the tool outputs as input
+  // (@longhaul/core tool-loop.ts), on the key that created it.
+  const nextTurn = job.turn > 1 && job.responseId !== null && job.requiredAction !== null;
+  const request = nextTurn ? nextTurnRequest(job.request, job.responseId!, job.requiredAction!) : job.request;
+  const params = { ...request, metadata: { ...job.metadata, [JOB_ID_METADATA_KEY]: job.id } };
   const streamed = job.request.stream === true;
   // A job that continues a response or a conversation is created with the key that can reach it
   // (the provider keys objects by project); any other with the next active key.
   const continues = job.previousJobId !== null || job.request.previous_response_id !== undefined || job.request.conversation !== undefined;
   // (Recorded without a key id: the key `default`.)
-  const keyId = continues ? ((await providerKeyOfReferences(db.db, job)) ?? DEFAULT_PROVIDER_KEY_ID) : null;
+  const keyId = nextTurn ? (job.providerKeyId ?? DEFAULT_PROVIDER_KEY_ID) : continues ? ((await providerKeyOfReferences(db.db, job)) ?? DEFAULT_PROVIDER_KEY_ID) : null;
   let created: ProviderResult;
   try {
     created = streamed ? await createStreamed(deps, job, params, keyId) : await provider.createResponse(params, { jobId: job.id, keyId });
@@ -157,7 +161,8 @@ async function submitTaken(deps: WorkerContext, work: QueueJob, jobId: string, f
     { type: 'submitted', responseId: response.id, responseStatus: response.status ?? 'queued' },
     { source: 'submit', now: at, details: { response_id: response.id, response_status: response.status, request_id: created.requestId } },
     // The key it was created with is recorded with the response id: every later call about the response uses it.
-    { responseId: response.id, providerKeyId: created.keyId, submittedAt: at, nextCheckAt: new Date(at.getTime() + firstPollMs) },
+    // A loop's later turn keeps the job's first submission time; its output so far is the ended turn's.
+    { responseId: response.id, providerKeyId: created.keyId, submittedAt: job.submittedAt ?? at, nextCheckAt: new Date(at.getTime() + firstPollMs) },
   );
   const jobLog = log.child({ response_id: response.id });
   if (!result.ok) {
