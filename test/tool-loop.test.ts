@@ -127,6 +127,23 @@ describe('tool-call loop without an executor', () => {
     expect(done.output_text).toContain('41.20');
   });
 
+  it('waits for a human to approve a remote MCP call, then goes on', async () => {
+    // The simulator never contacts an MCP server; the URL is loopback all the same.
+    const mcp = { type: 'mcp', server_label: 'wiki', server_url: 'http://127.0.0.1:9/mcp', require_approval: 'always' };
+    const id = await submit(loopJob({}, { tools: [mcp] }));
+    const job = await stack.waitForJob(id, waiting);
+    expect(job).toMatchObject({ status: 'requires_action', required_action: { type: 'mcp_approval', tool_calls: [] } });
+    const [request] = job.required_action.approval_requests;
+    expect(request).toMatchObject({ id: expect.stringMatching(/^mcpr_/), server_label: 'wiki' });
+    const outputs = await stack.api('POST', `/v1/jobs/${id}/tool_outputs`, { tool_outputs: [{ call_id: 'call_x', output: 'x' }] });
+    expect(outputs.body.error.code).toBe('no_tool_calls_pending');
+    const approved = await stack.api('POST', `/v1/jobs/${id}/approvals`, { approvals: [{ approval_request_id: request.id, approve: true, reason: 'fine' }] });
+    expect(approved.status, JSON.stringify(approved.body)).toBe(200);
+    const done = await stack.waitForJob(id, isTerminalJob);
+    expect(done.status).toBe('completed');
+    expect(done.output.map((i: any) => i.type)).toContain('mcp_call');
+  });
+
   it('ends at max_turns as incomplete, and cancels a waiting job at once', async () => {
     const capped = await submit(loopJob({ sim_tool_turns: '3' }, { max_turns: 1 }));
     const ended = await stack.waitForJob(capped, isTerminalJob);
