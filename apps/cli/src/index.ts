@@ -34,7 +34,7 @@ try {
       const [sub, ...rest] = args;
       if (sub === 'limits') console.log(JSON.stringify(await tenantLimits(db.db, rest)));
       else if (sub === 'keys') console.log(JSON.stringify(await tenantKeys(db.db, rest)));
-      else if (sub === 'erase') console.log(JSON.stringify(await tenantErase(db.db, rest)));
+      else if (sub === 'erase') console.log(JSON.stringify(await tenantErase(db.db, rest, process.env.LONGHAUL_OPERATOR)));
       else throw new Error(`unknown command tenant ${sub ?? ''}; ${USAGE}`);
       break;
     }

@@ -26,10 +26,9 @@ function erasureObject(e: TenantErasure) {
   };
 }
 
-/** Who asked, for the erasure's record: LONGHAUL_OPERATOR, else the OS user. */
-function operator(): string {
-  const named = process.env.LONGHAUL_OPERATOR?.trim();
-  if (named) return named;
+/** Who asked, for the erasure's record: the named operator (LONGHAUL_OPERATOR), else the OS user. */
+function operator(named: string | undefined): string {
+  if (named?.trim()) return named.trim();
   try {
     return `cli:${userInfo().username}`;
   } catch {
@@ -38,7 +37,7 @@ function operator(): string {
 }
 
 /** Run `tenant erase <args>`; returns what to print (one JSON line). */
-export async function tenantErase(db: Database, args: string[]): Promise<object> {
+export async function tenantErase(db: Database, args: string[], operatorName?: string): Promise<object> {
   const { values, positionals } = parseArgs({ args, options: { status: { type: 'boolean' } }, allowPositionals: true, strict: true });
   const [tenantId] = positionals;
   if (!tenantId || positionals.length > 1) throw new Error(USAGE);
@@ -46,7 +45,7 @@ export async function tenantErase(db: Database, args: string[]): Promise<object>
     const erasures = await listTenantErasures(db, tenantId);
     return { object: 'list', data: erasures.map(erasureObject) };
   }
-  const requested = await requestTenantErasure(db, tenantId, operator(), new Date());
+  const requested = await requestTenantErasure(db, tenantId, operator(operatorName), new Date());
   if (!requested) throw new Error(`no tenant ${tenantId}`);
   return { ...erasureObject(requested.erasure), created: requested.created };
 }
