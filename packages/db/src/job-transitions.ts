@@ -99,7 +99,7 @@ const writeDecisionStatement = compiledStatement<{ updated: number; deliveries: 
     ), targets as (
       select e.id as endpoint_id, e.url, e.thin_payload from ${webhookEndpoints} e join upd on true
       where ${p('announce')} and e.tenant_id = ${p('tenantId')} and e.enabled and e.deleted_at is null
-        and case when cardinality(e.event_types) > 0 then ${p('type')} = any(e.event_types) else ${p('terminal')} end
+        and case when cardinality(e.event_types) > 0 then ${p('type')} = any(e.event_types) else ${p('byDefault')} end
       union all
       select null, ${p('callbackUrl')}::text, false from upd where ${p('announceCallbackUrl')}
     ), cev as (
@@ -125,7 +125,7 @@ const writeDecisionStatement = compiledStatement<{ updated: number; deliveries: 
  * Write a decision taken on `job` in ONE statement (so one round trip, and atomic): the guarded
  * update of the row, its job_events row, and the callback outbox: the event and one delivery per
  * interested destination (the tenant's endpoints subscribed to this event type, and the job's own
- * callback_url for terminal events), with pg_notify of the delivery ids (up to 200 per
+ * callback_url for terminal events and requires_action), with pg_notify of the delivery ids (up to 200 per
  * notification, a payload's limit being 8,000 bytes) delivered on commit.
  * Returns null when the row's status was no longer `job.status`.
  */
@@ -144,7 +144,8 @@ async function writeDecision(db: Database, job: Job, decision: Extract<Decision,
   const at = ctx.now.toISOString();
   const announce = decision.changed && isAnnounced(decision.status);
   const type = `job.${decision.status}`;
-  const terminal = isAnnouncedByDefault(decision.status);
+  // Ends (and a loop waiting for answers) go to endpoints without event types and the job's callback_url.
+  const byDefault = isAnnouncedByDefault(decision.status);
   const eventId = newId(ID_PREFIX.event);
   const payload = announce ? { id: eventId, type, created_at: Math.floor(ctx.now.getTime() / 1000), sequence: 0, data: toJobObject(updated) } : null;
 
@@ -166,9 +167,9 @@ async function writeDecision(db: Database, job: Job, decision: Extract<Decision,
       changed: decision.changed,
       announce,
       type,
-      terminal,
+      byDefault,
       callbackUrl: updated.callbackUrl,
-      announceCallbackUrl: announce && terminal && updated.callbackUrl !== null,
+      announceCallbackUrl: announce && byDefault && updated.callbackUrl !== null,
       eventId,
       payload: JSON.stringify(payload),
     },

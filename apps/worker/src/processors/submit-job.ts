@@ -161,7 +161,7 @@ async function submitTaken(deps: WorkerContext, work: QueueJob, jobId: string, f
     { type: 'submitted', responseId: response.id, responseStatus: response.status ?? 'queued' },
     { source: 'submit', now: at, details: { response_id: response.id, response_status: response.status, request_id: created.requestId } },
     // The key it was created with is recorded with the response id: every later call about the response uses it.
-    // A loop's later turn keeps the job's first submission time; its output so far is the ended turn's.
+    // A loop's later turn keeps the job's first submission time.
     { responseId: response.id, providerKeyId: created.keyId, submittedAt: job.submittedAt ?? at, nextCheckAt: new Date(at.getTime() + firstPollMs) },
   );
   const jobLog = log.child({ response_id: response.id });
