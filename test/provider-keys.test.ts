@@ -22,6 +22,7 @@ import { freePort } from '../chaos/servers.ts';
 import { type AppProcess, answering, killAll, spawnApp, until } from './app-process.ts';
 import { type Stack, startStack } from './harness.ts';
 import { scrape, total } from './prometheus.ts';
+import { workerTestEnv } from './worker-process.ts';
 
 const K1 = 'sk-longhaul-rotation-key-one-1111';
 const K2 = 'sk-longhaul-rotation-key-two-2222';
@@ -122,18 +123,8 @@ describe('provider keys: rotation without a restart and without losing a job', (
     workers = [];
     for (const name of ['worker 1', 'worker 2']) {
       const metricsPort = await freePort();
-      const app = spawnApp('worker', {
-        ...common,
-        COMPLETION_MODE: 'poll',
-        POLL_INITIAL_MS: '100',
-        POLL_MAX_MS: '500',
-        LOCK_DURATION_MS: '2000',
-        STALLED_INTERVAL_MS: '1000',
-        SWEEP_INTERVAL_MS: '500',
-        SWEEP_OVERDUE_GRACE_MS: '1500',
-        RETRY_BASE_MS: '100',
-        METRICS_PORT: String(metricsPort),
-      });
+      // The test workers' usual settings (poll mode, short locks, polls and sweeps), on the keys file.
+      const app = spawnApp('worker', { ...workerTestEnv(stack), ...common, RETRY_BASE_MS: '100', METRICS_PORT: String(metricsPort) });
       apps.push(app);
       workers.push({ app, name, metricsUrl: `http://127.0.0.1:${metricsPort}` });
     }
