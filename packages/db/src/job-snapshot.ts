@@ -42,6 +42,8 @@ const KEPT = [
   'maxTurns',
   'turn',
   'usage',
+  // A turn that ends with tool calls goes to the tenant's executor, if it has one.
+  'toolExecutorUrl',
 ] as const satisfies readonly (keyof Job)[];
 const DATES = ['deadlineAt', 'createdAt', 'submittedAt', 'startedAt', 'cancelRequestedAt'] as const satisfies readonly (keyof Job)[];
 /** The create parameters the poll path reads. */

@@ -31,6 +31,8 @@ export interface NewJob {
   cacheKey?: string | null;
   /** The most turns of its tool-call loop (@longhaul/core tool-loop.ts); null or absent: it runs no loop. */
   maxTurns?: number | null;
+  /** Where its loop's tool calls are run (`tool_executor.url`); null or absent: the tenant answers them. */
+  toolExecutorUrl?: string | null;
 }
 
 export interface IdempotencyInput {
@@ -135,6 +137,7 @@ async function insertJob(db: Database, input: NewJob, now: Date, details: Record
     cacheKey: input.cacheKey ?? null,
     turn: 1,
     maxTurns: input.maxTurns ?? null,
+    toolExecutorUrl: input.toolExecutorUrl ?? null,
     requiredAction: null,
     erasedReason: null,
     providerDeletedAt: null,
