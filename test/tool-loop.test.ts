@@ -13,10 +13,11 @@ import { type Receiver, startReceiver } from './receiver.ts';
 
 let stack: Stack;
 let receiver: Receiver;
+const ADMIN_TOKEN = 'admin_token_for_tool_loop_tests_0123456789';
 
 beforeAll(async () => {
   receiver = await startReceiver();
-  stack = await startStack({});
+  stack = await startStack({ api: { admin: { token: ADMIN_TOKEN } } });
 });
 afterAll(async () => {
   await stack?.stop();
@@ -101,6 +102,30 @@ describe('tool-call loop without an executor', () => {
       expect(creates).toHaveLength(3);
       expect(creates[1]!.body).toMatchObject({ previous_response_id: first.response_id, input: [{ type: 'function_call_output', call_id: call.call_id }], tools: [weather] });
     }
+    // Each turn on record: its response, calls, answers (by whom), and its own usage, which add up to the job's.
+    const shown = (await stack.api('GET', `/v1/jobs/${id}`)).body;
+    expect(shown.turns).toHaveLength(3);
+    expect(shown.turns[0]).toMatchObject({
+      turn: 1,
+      response_id: first.response_id,
+      status: 'requires_action',
+      tool_calls: [{ call_id: call.call_id, name: 'get_weather', type: 'function' }],
+      tool_outputs: [{ call_id: call.call_id, output: '12 degrees, light rain' }],
+      answered_by: 'api',
+      usage: { total_tokens: turn1Usage },
+    });
+    expect(shown.turns[1]).toMatchObject({ turn: 2, response_id: second.response_id, status: 'requires_action', answered_by: 'api' });
+    expect(shown.turns[2]).toMatchObject({ turn: 3, response_id: done.response_id, status: 'completed', tool_calls: [], tool_outputs: null, answered_at: null });
+    expect(shown.turns.reduce((n: number, t: any) => n + t.usage.total_tokens, 0)).toBe(done.usage.total_tokens);
+    expect(shown.turns.reduce((n: number, t: any) => n + t.cost_usd, 0)).toBeCloseTo(done.cost_usd, 6);
+    // Lists carry the current turn, not the record.
+    expect((await stack.api('GET', '/v1/jobs?limit=1')).body.data[0]).toMatchObject({ id, turns: null });
+    // The admin timeline shows every turn, what it asked and cost, and who answered it.
+    const page = await (await fetch(`${stack.apiUrl}/admin/jobs/${id}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
+    expect(page).toContain('<table id="turns">');
+    for (const t of shown.turns) expect(page).toContain(t.response_id);
+    expect(page.match(/turn \d+ answered/g)).toHaveLength(2);
+
     await expect.poll(() => receiver.received.map((r) => JSON.parse(r.body).type), { timeout: 10_000 }).toEqual(['job.requires_action', 'job.requires_action', 'job.completed']);
     const events = (await stack.api('GET', `/v1/jobs/${id}/events`)).body.data.map((e: any) => e.to);
     expect(events.filter((s: string) => s === 'requires_action')).toHaveLength(2);

@@ -6,7 +6,7 @@
  *
  * - gone: the input and every other create parameter that can carry the tenant's text
  *   (instructions, prompt variables, tools, output format), the output and reasoning summary, the
- *   metadata, a tool-call loop's calls and outputs (`required_action`); the details of its
+ *   metadata, a tool-call loop's calls and outputs (`required_action`, and each turn's in job_turns); the details of its
  *   job_events (they can hold the tenant's own strings, such as its idempotency key); its
  *   callback events, their finished deliveries and those deliveries' attempts; the
  *   response-cache entry it is the source of.
@@ -24,7 +24,7 @@
  */
 import { type SQL, sql } from 'drizzle-orm';
 import type { Database } from './client.ts';
-import { type Job, callbackAttempts, callbackDeliveries, callbackEvents, jobEvents, jobs, responseCache } from './schema.ts';
+import { type Job, callbackAttempts, callbackDeliveries, callbackEvents, jobEvents, jobTurns, jobs, responseCache } from './schema.ts';
 
 export type ErasureReason = 'request' | 'retention' | 'tenant';
 
@@ -66,6 +66,9 @@ export function eraseJobsStatement(targets: SQL, reason: ErasureReason, now: Dat
     ), transitions as (
       update ${jobEvents} set details = '{}'::jsonb
        where ${jobEvents.jobId} in (select id from erased) and ${jobEvents.details} <> '{}'::jsonb
+    ), turns as (
+      update ${jobTurns} set tool_calls = '[]'::jsonb, approval_requests = '[]'::jsonb, tool_outputs = null, approvals = null
+       where ${jobTurns.jobId} in (select id from erased)
     ), retrying as (
       select distinct ${callbackDeliveries.eventId} as event_id from ${callbackDeliveries}
        where ${callbackDeliveries.jobId} in (select id from erased) and ${callbackDeliveries.status} = 'pending'

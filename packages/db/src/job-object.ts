@@ -1,4 +1,4 @@
-import type { Job, JobEventRow } from './schema.ts';
+import type { Job, JobEventRow, JobTurn } from './schema.ts';
 
 const unix = (d: Date | null | undefined): number | null => (d ? Math.floor(d.getTime() / 1000) : null);
 
@@ -15,8 +15,12 @@ function hostedPrompt(request: Record<string, unknown>): { id: string; version: 
   return { id: p.id, version: (p.version as string | number | undefined) ?? null };
 }
 
-/** The public representation of a job (`"object": "job"`). */
-export function toJobObject(job: Job) {
+/**
+ * The public representation of a job (`"object": "job"`). `turns`: its loop's ended turns
+ * (job-turns.ts), loaded where one job is shown (GET /v1/jobs/{id}); absent, the object's `turns`
+ * is null (lists, callbacks and stream events carry the current turn and `required_action`).
+ */
+export function toJobObject(job: Job, turns?: readonly JobTurn[]) {
   return {
     id: job.id,
     object: 'job' as const,
@@ -64,7 +68,46 @@ export function toJobObject(job: Job) {
     turn: job.turn,
     max_turns: job.maxTurns,
     required_action: job.status === 'requires_action' ? requiredActionObject(job) : null,
+    turns: turns && job.maxTurns !== null ? turnObjects(job, turns) : null,
   };
+}
+
+type StoredCall = { call_id: string; name: string; arguments: string; kind?: 'function' | 'custom' };
+const callObject = ({ call_id, name, arguments: args, kind }: StoredCall) => ({ call_id, name, arguments: args, type: kind === 'custom' ? 'custom' : 'function' });
+
+/** Each ended turn as recorded, then the turn under way (if the job is not finished with it). */
+function turnObjects(job: Job, turns: readonly JobTurn[]) {
+  const ended = turns.map((t) => ({
+    turn: t.turn,
+    response_id: t.responseId,
+    status: t.status,
+    tool_calls: (t.toolCalls as StoredCall[]).map(callObject),
+    approval_requests: t.approvalRequests,
+    tool_outputs: t.toolOutputs,
+    approvals: t.approvals,
+    usage: t.usage,
+    cost_usd: t.costUsd === null ? null : Number(t.costUsd),
+    ended_at: unix(t.endedAt),
+    answered_at: unix(t.answeredAt),
+    answered_by: t.answeredBy,
+  }));
+  const last = turns.at(-1)?.turn ?? 0;
+  if (job.turn <= last) return ended;
+  const current = {
+    turn: job.turn,
+    response_id: job.status === 'pending' ? null : job.responseId,
+    status: job.status,
+    tool_calls: [],
+    approval_requests: [],
+    tool_outputs: null,
+    approvals: null,
+    usage: null,
+    cost_usd: null,
+    ended_at: null,
+    answered_at: null,
+    answered_by: null,
+  };
+  return [...ended, current];
 }
 
 /** What a job in `requires_action` waits for: the turn's calls and approval requests still unanswered. */

@@ -21,7 +21,9 @@ import {
   type PriceTable,
   type ProviderResponse,
   type TransitionError,
+  type Usage,
   addUsage,
+  clientWork,
   estimateJobCostUsd,
   isTerminal,
   reconcileResponse,
@@ -33,15 +35,30 @@ import { newId } from './ids.ts';
 import { toJobObject } from './job-object.ts';
 import { getJob } from './jobs.ts';
 import { compiledStatement, prefixed, setPlaceholders } from './sql-values.ts';
-import { callbackDeliveries, callbackEvents, jobEvents, jobs, webhookEndpoints, type Job } from './schema.ts';
+import { callbackDeliveries, callbackEvents, jobEvents, jobTurns, jobs, webhookEndpoints, type Job } from './schema.ts';
 
 /** Delivery ids per notification: a pg_notify payload must stay under 8,000 bytes (an id is 36 characters, 37 with its comma). */
 const NOTIFY_IDS_PER_MESSAGE = 200;
 
 type JobColumns = Partial<Omit<typeof jobs.$inferInsert, 'id' | 'tenantId' | 'status'>>;
 
+/**
+ * A tool-call loop's turn that the change ends (job_turns): its response, what it asked of the
+ * client, and its own usage and cost. The answers are recorded by the change that moves the job
+ * past the turn (`requires_action` → `pending`, see writeDecision).
+ */
+export interface EndedTurn {
+  responseId: string;
+  /** `requires_action`, or the job's terminal status. */
+  status: JobStatus;
+  toolCalls: unknown[];
+  approvalRequests: unknown[];
+  usage: Usage | null;
+  costUsd: number | null;
+}
+
 /** What a decision function answers: the next status and the columns that go with it. */
-export type Decision = { ok: true; status: JobStatus; changed: boolean; fields?: JobColumns } | { ok: false; error: TransitionError };
+export type Decision = { ok: true; status: JobStatus; changed: boolean; fields?: JobColumns; endedTurn?: EndedTurn } | { ok: false; error: TransitionError };
 
 export type ChangeResult =
   | { ok: true; changed: boolean; from: JobStatus; job: Job }
@@ -85,14 +102,62 @@ export async function changeJobState(db: Database, target: string | Job, ctx: Ch
 }
 
 const p = sql.placeholder;
+/**
+ * The job_turns part of writeDecision's statement, for a change that ends a turn (the `t_`
+ * values set, answers null) or answers one (answers set): one row per (job, turn), merged.
+ */
+const turnRecord = sql`tr as (
+      insert into ${jobTurns} (job_id, turn, tenant_id, response_id, status, tool_calls, approval_requests, tool_outputs, approvals, usage, cost_usd, ended_at, answered_at, answered_by)
+      select upd.id, ${p('t_turn')}::int, ${p('tenantId')}, ${p('t_response_id')}::text, ${p('t_status')}::text, coalesce(${p('t_tool_calls')}::jsonb, '[]'::jsonb),
+             coalesce(${p('t_approval_requests')}::jsonb, '[]'::jsonb), ${p('t_tool_outputs')}::jsonb, ${p('t_approvals')}::jsonb, ${p('t_usage')}::jsonb,
+             ${p('t_cost_usd')}::numeric, ${p('at')}::timestamptz, ${p('t_answered_at')}::timestamptz, ${p('t_answered_by')}::text
+      from upd
+      on conflict (job_id, turn) do update set
+        response_id = coalesce(excluded.response_id, ${jobTurns.responseId}),
+        tool_outputs = coalesce(excluded.tool_outputs, ${jobTurns.toolOutputs}),
+        approvals = coalesce(excluded.approvals, ${jobTurns.approvals}),
+        answered_at = coalesce(excluded.answered_at, ${jobTurns.answeredAt}),
+        answered_by = coalesce(excluded.answered_by, ${jobTurns.answeredBy}),
+        status = case when excluded.answered_at is null then excluded.status else ${jobTurns.status} end,
+        tool_calls = case when excluded.answered_at is null then excluded.tool_calls else ${jobTurns.toolCalls} end,
+        approval_requests = case when excluded.answered_at is null then excluded.approval_requests else ${jobTurns.approvalRequests} end,
+        usage = coalesce(excluded.usage, ${jobTurns.usage}),
+        cost_usd = coalesce(excluded.cost_usd, ${jobTurns.costUsd}),
+        ended_at = case when excluded.answered_at is null then excluded.ended_at else ${jobTurns.endedAt} end
+    ), `;
+
+/** The job_turns values of a change (see `turnRecord`); null: the change neither ends nor answers a turn. */
+function turnValues(job: Job, decision: Extract<Decision, { ok: true }>, fields: JobColumns, ctx: ChangeContext): Record<string, unknown> | null {
+  const json = (v: unknown) => (v === undefined || v === null ? null : JSON.stringify(v));
+  const ended = decision.changed ? decision.endedTurn : undefined;
+  // Answered: the job leaves `requires_action` for its next turn, with the answers on its required action.
+  const action = fields.requiredAction;
+  const answered = decision.changed && job.status === JobStatus.RequiresAction && decision.status === JobStatus.Pending && action ? action : null;
+  if (!ended && !answered) return null;
+  return {
+    t_turn: job.turn,
+    t_response_id: ended?.responseId ?? job.responseId,
+    t_status: ended?.status ?? JobStatus.RequiresAction,
+    t_tool_calls: json(ended?.toolCalls ?? answered?.tool_calls),
+    t_approval_requests: json(ended?.approvalRequests ?? answered?.approval_requests),
+    t_tool_outputs: json(answered?.tool_outputs),
+    t_approvals: json(answered?.approvals),
+    t_usage: json(ended?.usage),
+    t_cost_usd: ended?.costUsd ?? null,
+    t_answered_at: answered ? ctx.now.toISOString() : null,
+    t_answered_by: answered ? ctx.source : null,
+  };
+}
+
 /** writeDecision's statement; its shape is the columns the change sets (a few per kind of change). */
-const writeDecisionStatement = compiledStatement<{ updated: number; deliveries: string | null }>(
-  (columns) => sql`
+const writeDecisionStatement = compiledStatement<{ updated: number; deliveries: string | null }>((shape) => {
+  const [columns = '', turn] = shape.split('|');
+  return sql`
     with upd as (
       update ${jobs} set ${setPlaceholders(jobs, columns.split(','), 'f_')}
       where ${jobs.id} = ${p('jobId')} and ${jobs.status} = ${p('fromStatus')}
       returning ${jobs.id}
-    ), ev as (
+    ), ${turn === 'turn' ? turnRecord : sql``}ev as (
       insert into ${jobEvents} (job_id, tenant_id, from_status, to_status, source, at, details)
       select upd.id, ${p('tenantId')}, ${p('fromStatus')}, ${p('toStatus')}, ${p('source')}, ${p('at')}::timestamptz, ${p('details')}::jsonb
       from upd where ${p('changed')}
@@ -118,8 +183,8 @@ const writeDecisionStatement = compiledStatement<{ updated: number; deliveries: 
            (select string_agg(id, ',') from dlv) as deliveries,
            (select count(pg_notify(${CALLBACK_NOTIFY_CHANNEL}, ids)) from (
               select string_agg(id, ',') as ids from (select id, (row_number() over ()) / ${sql.raw(String(NOTIFY_IDS_PER_MESSAGE))} as chunk from dlv) c group by chunk
-           ) n) as notified`,
-);
+           ) n) as notified`;
+});
 
 /**
  * Write a decision taken on `job` in ONE statement (so one round trip, and atomic): the guarded
@@ -150,32 +215,37 @@ async function writeDecision(db: Database, job: Job, decision: Extract<Decision,
   const payload = announce ? { id: eventId, type, created_at: Math.floor(ctx.now.getTime() / 1000), sequence: 0, data: toJobObject(updated) } : null;
 
   const set = { ...fields, status: decision.status };
-  const rows = await writeDecisionStatement(
-    db,
-    Object.keys(set)
-      .filter((k) => set[k as keyof typeof set] !== undefined)
-      .join(','),
-    {
-      ...prefixed(set, 'f_'),
-      jobId: job.id,
-      fromStatus: job.status,
-      toStatus: decision.status,
-      tenantId: job.tenantId,
-      source: ctx.source,
-      at,
-      details: JSON.stringify(ctx.details ?? {}),
-      changed: decision.changed,
-      announce,
-      type,
-      byDefault,
-      callbackUrl: updated.callbackUrl,
-      announceCallbackUrl: announce && byDefault && updated.callbackUrl !== null,
-      eventId,
-      payload: JSON.stringify(payload),
-    },
-  );
+  const turn = turnValues(job, decision, fields, ctx);
+  const columns = Object.keys(set)
+    .filter((k) => set[k as keyof typeof set] !== undefined)
+    .join(',');
+  const rows = await writeDecisionStatement(db, turn ? `${columns}|turn` : columns, {
+    ...turn,
+    ...prefixed(set, 'f_'),
+    jobId: job.id,
+    fromStatus: job.status,
+    toStatus: decision.status,
+    tenantId: job.tenantId,
+    source: ctx.source,
+    at,
+    details: JSON.stringify(ctx.details ?? {}),
+    changed: decision.changed,
+    announce,
+    type,
+    byDefault,
+    callbackUrl: updated.callbackUrl,
+    announceCallbackUrl: announce && byDefault && updated.callbackUrl !== null,
+    eventId,
+    payload: JSON.stringify(payload),
+  });
   if (rows[0]?.updated !== 1) return null;
   return { ok: true, changed: decision.changed, from: job.status, job: updated };
+}
+
+function turnEnded(response: ProviderResponse, status: JobStatus, cost: ((usage: Usage) => number | null) | null): EndedTurn {
+  const { toolCalls, approvalRequests } = clientWork(response.output as unknown[] | null | undefined);
+  const usage = (response.usage as Usage | null | undefined) ?? null;
+  return { responseId: response.id, status, toolCalls, approvalRequests, usage, costUsd: usage && cost ? cost(usage) : null };
 }
 
 /** Apply a job event (submitted, cancel requested, submit failed, expired). */
@@ -214,6 +284,9 @@ export function reconcileJob(db: Database, jobId: string | Job, response: Provid
     if (p.error !== undefined) fields.error = p.error;
     if (p.incompleteDetails !== undefined) fields.incompleteDetails = p.incompleteDetails;
     if (!job.responseId) fields.responseId = response.id;
-    return { ok: true, status: p.status, changed: result.changed, fields: result.changed ? fields : {} };
+    // A loop's turn ends when its response does: on record with its own usage (job_turns).
+    const endsTurn = loop && result.changed && (p.status === JobStatus.RequiresAction || isTerminal(p.status));
+    const endedTurn = endsTurn ? turnEnded(response, p.status, ctx.prices ? (usage) => estimateJobCostUsd(ctx.prices!, job.model, usage) : null) : undefined;
+    return { ok: true, status: p.status, changed: result.changed, fields: result.changed ? fields : {}, endedTurn };
   });
 }

@@ -9,7 +9,7 @@
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { ConflictError, JOB_STATUSES, type LonghaulError, NotFoundError, PermissionError, isTerminal } from '@longhaul/core';
-import { type Job, getJob, listCallbackAttemptsForJob, listJobEvents, listProviderCallsForJob, listWebhooksForJob, searchJobs } from '@longhaul/db';
+import { type Job, type JobTurn, getJob, listCallbackAttemptsForJob, listJobEvents, listJobTurns, listProviderCallsForJob, listWebhooksForJob, searchJobs } from '@longhaul/db';
 import type { ApiContext } from '../context.ts';
 import { requestCancel } from '../job-cancellation.ts';
 import { ids, storableText } from '../request-input.ts';
@@ -84,12 +84,49 @@ function nextPageLink(req: Request, lastId: string): string {
 
 interface TimelineEntry {
   at: Date;
-  kind: 'state' | 'provider' | 'webhook' | 'callback';
+  kind: 'state' | 'provider' | 'webhook' | 'callback' | 'turn';
   what: string;
   detail: string;
 }
 
-async function timelineOf(deps: ApiContext, job: Job): Promise<TimelineEntry[]> {
+const callNames = (calls: unknown[]) => calls.map((c) => esc(String((c as { name?: unknown }).name ?? '?'))).join(', ');
+const tokens = (t: JobTurn) => (t.usage ? `${t.usage.total_tokens} tokens` : 'no usage');
+
+/** A tool-call loop's turns in the timeline: each one's end (what it asked) and its answers. */
+function turnEntries(turns: readonly JobTurn[]): TimelineEntry[] {
+  return turns.flatMap((t) => {
+    const asked = [
+      t.toolCalls.length ? `${t.toolCalls.length} tool call(s): ${callNames(t.toolCalls)}` : '',
+      t.approvalRequests.length ? `${t.approvalRequests.length} approval request(s)` : '',
+    ]
+      .filter(Boolean)
+      .join(' · ');
+    const ended: TimelineEntry = {
+      at: t.endedAt,
+      kind: 'turn',
+      what: `turn ${esc(t.turn)} ended ${statusBadge(t.status)}${asked ? ` <span class="muted">with</span> ${asked}` : ''}`,
+      detail: `<span class="mono">${esc(t.responseId ?? '')}</span> · ${esc(tokens(t))}${t.costUsd === null ? '' : ` · ${esc(usd(t.costUsd))}`}`,
+    };
+    if (!t.answeredAt) return [ended];
+    const answers = [t.toolOutputs ? `${t.toolOutputs.length} output(s)` : '', t.approvals ? `${t.approvals.length} approval(s)` : ''].filter(Boolean).join(' · ');
+    return [ended, { at: t.answeredAt, kind: 'turn', what: `turn ${esc(t.turn)} answered <span class="muted">by</span> ${esc(t.answeredBy ?? '?')}`, detail: esc(answers) }];
+  });
+}
+
+/** The turns of a loop, one row each: what it cost is where it is spent. */
+function turnRows(job: Job, turns: readonly JobTurn[]): string {
+  if (job.maxTurns === null) return '';
+  const body = turns
+    .map(
+      (t) =>
+        `<tr><td>${esc(t.turn)}</td><td class="mono">${esc(t.responseId ?? '—')}</td><td>${statusBadge(t.status)}</td><td>${callNames(t.toolCalls) || '—'}</td><td>${esc(t.answeredBy ?? '—')}</td><td>${esc(t.usage?.total_tokens ?? '—')}</td><td>${t.costUsd === null ? '—' : esc(usd(t.costUsd))}</td></tr>`,
+    )
+    .join('');
+  return `<h2>Turns <span class="muted">(turn ${esc(job.turn)} of at most ${esc(job.maxTurns)})</span></h2>
+${turns.length ? `<table id="turns"><thead><tr><th>Turn</th><th>Response</th><th>Ended</th><th>Tool calls</th><th>Answered by</th><th>Tokens</th><th>Cost</th></tr></thead><tbody>${body}</tbody></table>` : '<p class="empty">No turn has ended yet.</p>'}`;
+}
+
+async function timelineOf(deps: ApiContext, job: Job, turns: readonly JobTurn[]): Promise<TimelineEntry[]> {
   const [events, calls, webhooks, attempts] = await Promise.all([
     listJobEvents(deps.db, job.id),
     listProviderCallsForJob(deps.db, job.id),
@@ -122,6 +159,7 @@ async function timelineOf(deps: ApiContext, job: Job): Promise<TimelineEntry[]> 
       what: `attempt ${esc(a.attempt)} → <b>${esc(a.statusCode ?? a.error ?? 'no answer')}</b> <span class="muted">in ${esc(a.latencyMs)} ms</span>`,
       detail: `<span class="mono">${esc(a.url)}</span>${a.error && a.statusCode ? ` · ${esc(a.error)}` : ''}${a.nextAttemptAt ? ` <span class="muted">next attempt ${esc(time(a.nextAttemptAt))}</span>` : ''}`,
     })),
+    ...turnEntries(turns),
   ];
   return entries.sort((a, b) => a.at.getTime() - b.at.getTime());
 }
@@ -144,7 +182,7 @@ function cancelForm(job: Job, readOnly: boolean): string {
   return `<form class="inline" method="post" action="/admin/jobs/${esc(job.id)}/cancel"><button class="danger" type="submit">Cancel job</button></form>`;
 }
 
-function jobPage(job: Job, timeline: TimelineEntry[], readOnly: boolean): string {
+function jobPage(job: Job, timeline: TimelineEntry[], turns: readonly JobTurn[], readOnly: boolean): string {
   const facts: [string, string][] = [
     ['Status', statusBadge(job.status)],
     ['Tenant', `<a class="mono" href="/admin/jobs?tenant=${encodeURIComponent(job.tenantId)}">${esc(job.tenantId)}</a>`],
@@ -176,6 +214,7 @@ function jobPage(job: Job, timeline: TimelineEntry[], readOnly: boolean): string
 <dl>${facts.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join('')}</dl>
 <h2>Usage and cost</h2>
 ${usageRows(job)}
+${turnRows(job, turns)}
 ${job.reasoningSummary ? `<h2>Reasoning summary</h2>${job.reasoningSummary.map((p) => `<p class="summary">${esc(p.text)}</p>`).join('')}` : ''}
 <h2>Timeline</h2>
 <table id="timeline"><thead><tr><th>At (UTC)</th><th>Kind</th><th>What</th><th>Details</th></tr></thead><tbody>${rows}</tbody></table>`;
@@ -256,7 +295,8 @@ export function adminJobsRouter(deps: ApiContext, options: { readOnly: boolean }
       return;
     }
     res.locals.logFields = { job_id: job.id, tenant_id: job.tenantId, response_id: job.responseId };
-    res.type('html').send(layout({ title: job.id, active: 'jobs', actor: adminActor(res), body: jobPage(job, await timelineOf(deps, job), options.readOnly) }));
+    const turns = job.maxTurns === null ? [] : await listJobTurns(deps.db, job.id);
+    res.type('html').send(layout({ title: job.id, active: 'jobs', actor: adminActor(res), body: jobPage(job, await timelineOf(deps, job, turns), turns, options.readOnly) }));
   });
 
   router.post('/:id/cancel', async (req, res) => {

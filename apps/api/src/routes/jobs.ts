@@ -17,7 +17,7 @@ import { idempotencyKeyOf, submitJob } from '../job-submission.ts';
 import { requestCancel } from '../job-cancellation.ts';
 import { requestDeletion } from '../job-deletion.ts';
 import { submitAnswers } from '../job-answers.ts';
-import { toJobEventObject, toJobObject } from '@longhaul/db';
+import { listJobTurns, toJobEventObject, toJobObject } from '@longhaul/db';
 
 const listQuerySchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
@@ -73,7 +73,7 @@ export function jobsRouter(deps: ApiContext): Router {
     const { data, hasMore } = await listJobs(db, { tenantId: tenantOf(req), ...filters, threadId });
     res.json({
       object: 'list',
-      data: data.map(toJobObject),
+      data: data.map((job) => toJobObject(job)),
       first_id: data[0]?.id ?? null,
       last_id: data.at(-1)?.id ?? null,
       has_more: hasMore,
@@ -84,7 +84,7 @@ export function jobsRouter(deps: ApiContext): Router {
     const job = await getJobForTenant(db, tenantOf(req), req.params.id!);
     if (!job) throw new NotFoundError(`No job with id '${req.params.id}'.`, 'id');
     res.locals.logFields = jobLogFields(job);
-    res.json(toJobObject(job));
+    res.json(toJobObject(job, job.maxTurns === null ? undefined : await listJobTurns(db, job.id)));
   });
 
   router.get('/:id/events', async (req, res) => {
