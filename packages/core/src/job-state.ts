@@ -67,6 +67,8 @@ export const EventSource = {
   Cancel: 'cancel',
   /** A response-cache hit answered the job (response-cache.ts). */
   Cache: 'cache',
+  /** A tenant's tool executor answered a turn's tool calls (tool-loop.ts). */
+  ToolExecutor: 'tool_executor',
 } as const;
 export type EventSource = (typeof EventSource)[keyof typeof EventSource];
 export const EVENT_SOURCES = Object.values(EventSource) as [EventSource, ...EventSource[]];

@@ -119,6 +119,8 @@ export const jobs = pgTable(
     turn: integer('turn').notNull().default(1),
     maxTurns: integer('max_turns'),
     requiredAction: jsonb('required_action').$type<RequiredAction>(),
+    /** The tenant's tool executor (`tool_executor.url`): Longhaul runs the loop's tool calls there; null: the tenant answers them. */
+    toolExecutorUrl: text('tool_executor_url'),
     /** The cache key this job's request has, when it may be cached: a source settles its entry when it ends. */
     cacheKey: text('cache_key'),
     /** What a cache hit saved: the source's cost (USD). */
@@ -245,6 +247,37 @@ export const jobEvents = pgTable(
     details: jsonb('details').$type<Record<string, unknown>>().notNull().default({}),
   },
   (t) => [index('job_events_job_idx').on(t.jobId, t.id)],
+);
+
+/**
+ * The turns of a job's tool-call loop (@longhaul/core tool-loop.ts), one row per turn that ended:
+ * its response, what it asked of the client and the answers, and its own usage and cost (the
+ * job's row holds their sum). Written by the same statement as the job's change that ends or
+ * answers the turn (job-transitions.ts), so a turn is on record exactly when the job moved past it.
+ */
+export const jobTurns = pgTable(
+  'job_turns',
+  {
+    jobId: text('job_id')
+      .notNull()
+      .references(() => jobs.id),
+    turn: integer('turn').notNull(),
+    tenantId: text('tenant_id').notNull(),
+    responseId: text('response_id'),
+    /** How the turn ended: `requires_action` (it asked for work), or the job's terminal status. */
+    status: text('status').notNull(),
+    toolCalls: jsonb('tool_calls').$type<unknown[]>().notNull().default([]),
+    approvalRequests: jsonb('approval_requests').$type<unknown[]>().notNull().default([]),
+    toolOutputs: jsonb('tool_outputs').$type<unknown[]>(),
+    approvals: jsonb('approvals').$type<unknown[]>(),
+    usage: jsonb('usage').$type<Usage>(),
+    costUsd: numeric('cost_usd', { precision: 20, scale: 9, mode: 'number' }),
+    endedAt: timestamp('ended_at', { withTimezone: true, mode: 'date' }).notNull(),
+    /** When the answers came in, and from whom (`api`: the tenant; `tool_executor`). */
+    answeredAt: timestamp('answered_at', { withTimezone: true, mode: 'date' }),
+    answeredBy: text('answered_by'),
+  },
+  (t) => [primaryKey({ columns: [t.jobId, t.turn] })],
 );
 
 /**
@@ -504,6 +537,7 @@ export const adminActions = pgTable(
 );
 
 export type Job = typeof jobs.$inferSelect;
+export type JobTurn = typeof jobTurns.$inferSelect;
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
 export type TenantErasure = typeof tenantErasures.$inferSelect;
 export type AdminAction = typeof adminActions.$inferSelect;
