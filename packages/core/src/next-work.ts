@@ -35,6 +35,10 @@
  *   job's delayed poll (its response is done); the job then waits for the tenant's outputs with
  *   nothing scheduled (its deadline still holds, and an overdue waiting job has nothing to redo);
  *   once the outputs are in, the next turn is admitted like a new job;
+ * - a job with a tool executor (`tool_executor`) whose turn ended with tool calls has them run
+ *   there: an `execute_tools` work item for that turn, keyed by job and turn (so dispatching it
+ *   again, on the turn's end or by the sweeper for an overdue job whose calls still want their
+ *   outputs, is harmless); its MCP approval requests, if any, still wait for the tenant;
  * - everything else (a stream event, the provider's answer to a cancel, a webhook on a running
  *   job) adds nothing: the work item at hand, or one already scheduled, carries on.
  */
@@ -53,7 +57,9 @@ export type WorkItem =
   /** Ask the provider to cancel the response. */
   | { kind: 'cancel' }
   /** Remove the job's delayed poll: the job finished by other means and the poll has nothing left to do. */
-  | { kind: 'retire_poll' };
+  | { kind: 'retire_poll' }
+  /** Send turn `turn`'s tool calls to the job's tool executor and record its outputs. */
+  | { kind: 'execute_tools'; turn: number };
 
 /** What just happened to a job, as far as the work that follows is concerned. */
 export type JobChange =
@@ -88,7 +94,9 @@ export type JobChange =
   /** A turn of the job's tool-call loop ended with work for the client (tool calls, approval requests). */
   | { type: 'turn_ended' }
   /** The turn's tool outputs (and approvals) are in: the next turn is to be created. */
-  | { type: 'tool_outputs_submitted' };
+  | { type: 'tool_outputs_submitted' }
+  /** The job's tool executor kept failing: the job failed. */
+  | { type: 'tool_executor_failed' };
 
 export interface NextWorkOptions {
   /** How completion is detected. Default `hybrid` (the worker's default). */
@@ -114,12 +122,22 @@ export interface WorkSubject {
    * every change, not only `submitted`: the polls after the first follow a schedule shifted by it.
    */
   hintedDurationMs?: number;
+  /**
+   * The job's tool executor, when it has one (`tool_executor`): its current turn, and whether that
+   * turn's tool calls still want their outputs. Absent: the tenant answers the calls itself.
+   */
+  toolExecutor?: { turn: number; callsPending: boolean };
 }
 
 const SUBMIT: WorkItem = { kind: 'submit' };
 const CANCEL: WorkItem = { kind: 'cancel' };
 const RETIRE_POLL: WorkItem = { kind: 'retire_poll' };
 const NOTHING: readonly WorkItem[] = [];
+
+/** The executor's work for a waiting job: its turn's tool calls, when it has an executor and they want their outputs. */
+function executorWork(job: WorkSubject): readonly WorkItem[] {
+  return job.toolExecutor?.callsPending ? [{ kind: 'execute_tools', turn: job.toolExecutor.turn }] : NOTHING;
+}
 
 /**
  * The work that follows `change` for a job now in `job.status`, in the order it is dispatched.
@@ -148,12 +166,12 @@ export function nextWorkFor(job: WorkSubject, change: JobChange, options: NextWo
       if (!isAtProvider(job.status)) return NOTHING;
       return [{ kind: 'stream', delayMs: nextPollDelayMs(mode === 'webhook' ? 'poll' : mode, change.attempt, options.poll, change.pollAfterMs) }];
     case 'turn_ended':
-      return job.status === JobStatus.RequiresAction ? [RETIRE_POLL] : NOTHING;
+      return job.status === JobStatus.RequiresAction ? [RETIRE_POLL, ...executorWork(job)] : NOTHING;
     case 'tool_outputs_submitted':
       return job.status === JobStatus.Pending ? [SUBMIT] : NOTHING;
     case 'overdue':
       if (job.status === JobStatus.Pending) return [SUBMIT];
-      if (job.status === JobStatus.RequiresAction) return NOTHING;
+      if (job.status === JobStatus.RequiresAction) return executorWork(job);
       if (job.status === JobStatus.Cancelling) return [CANCEL, { kind: 'poll', attempt: 0, delayMs: 0 }];
       return [job.streamed ? { kind: 'stream', delayMs: 0 } : { kind: 'poll', attempt: 0, delayMs: 0 }];
     case 'cache_hit':
@@ -163,6 +181,7 @@ export function nextWorkFor(job: WorkSubject, change: JobChange, options: NextWo
     case 'submit_failed':
     case 'response_lost':
     case 'expired':
+    case 'tool_executor_failed':
       return NOTHING;
     default:
       return assertNever(change);

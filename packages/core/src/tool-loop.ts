@@ -116,6 +116,11 @@ export function isAnswered(action: RequiredAction): boolean {
   return (action.tool_calls.length === 0 || action.tool_outputs !== undefined) && (action.approval_requests.length === 0 || action.approvals !== undefined);
 }
 
+/** The turn's tool calls still want their outputs (a tool executor has work to do). */
+export function awaitsToolOutputs(action: RequiredAction | null | undefined): boolean {
+  return action !== null && action !== undefined && action.tool_calls.length > 0 && action.tool_outputs === undefined;
+}
+
 function withType(action: RequiredAction): RequiredAction {
   const toolsPending = action.tool_calls.length > 0 && action.tool_outputs === undefined;
   return { ...action, type: toolsPending || action.approval_requests.length === 0 ? 'submit_tool_outputs' : 'mcp_approval' };

@@ -17,6 +17,7 @@ const ALL_CHANGES: JobChange[] = [
   { type: 'overdue' },
   { type: 'turn_ended' },
   { type: 'tool_outputs_submitted' },
+  { type: 'tool_executor_failed' },
 ];
 const job = (status: JobStatus, streamed = false) => ({ status, streamed });
 
@@ -115,5 +116,27 @@ describe('nextWorkFor', () => {
     expect(nextWorkFor(job('incomplete'), { type: 'turn_ended' })).toEqual([]);
     expect(nextWorkFor(job('requires_action'), { type: 'overdue' })).toEqual([]);
     expect(nextWorkFor(job('pending'), { type: 'tool_outputs_submitted' })).toEqual([{ kind: 'submit' }]);
+  });
+
+  it("sends a turn's tool calls to the job's tool executor when the turn ends, and again when the waiting job is overdue", () => {
+    const executor = (callsPending: boolean) => ({ ...job('requires_action'), toolExecutor: { turn: 3, callsPending } });
+    expect(nextWorkFor(executor(true), { type: 'turn_ended' })).toEqual([{ kind: 'retire_poll' }, { kind: 'execute_tools', turn: 3 }]);
+    // Its outputs are in (the job waits for MCP approvals only): nothing for the executor.
+    expect(nextWorkFor(executor(false), { type: 'turn_ended' })).toEqual([{ kind: 'retire_poll' }]);
+    // Redispatched by the sweeper (its work item may be lost; keyed by job and turn, a live one is left as it is).
+    expect(nextWorkFor(executor(true), { type: 'overdue' })).toEqual([{ kind: 'execute_tools', turn: 3 }]);
+    expect(nextWorkFor(executor(false), { type: 'overdue' })).toEqual([]);
+    // A job with an executor that is not waiting has no executor work, whatever happens.
+    for (const status of JOB_STATUSES.filter((s) => s !== 'requires_action')) {
+      for (const change of ALL_CHANGES) {
+        const kinds = nextWorkFor({ ...job(status), toolExecutor: { turn: 1, callsPending: true } }, change, { poll: POLL }).map((w) => w.kind);
+        expect(kinds).not.toContain('execute_tools');
+      }
+    }
+    // Only these two changes dispatch it.
+    for (const change of ALL_CHANGES.filter((c) => c.type !== 'turn_ended' && c.type !== 'overdue')) {
+      expect(nextWorkFor(executor(true), change, { poll: POLL }).map((w) => w.kind)).not.toContain('execute_tools');
+    }
+    expect(nextWorkFor(job('failed'), { type: 'tool_executor_failed' })).toEqual([]);
   });
 });

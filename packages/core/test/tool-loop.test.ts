@@ -6,6 +6,7 @@ import {
   addUsage,
   answerApprovals,
   answerToolOutputs,
+  awaitsToolOutputs,
   clientWork,
   isAnswered,
   nextTurnInput,
@@ -192,5 +193,18 @@ describe('addUsage', () => {
     expect(addUsage(null, usage(1, 0, 2, 1))).toEqual(usage(1, 0, 2, 1));
     expect(addUsage(usage(1, 0, 2, 1), undefined)).toEqual(usage(1, 0, 2, 1));
     expect(addUsage(null, null)).toBeNull();
+  });
+});
+
+describe('awaitsToolOutputs', () => {
+  it("is true while a turn's tool calls want their outputs (work for a tool executor), false once they are in or when the turn only asks for approvals", () => {
+    expect(awaitsToolOutputs(waiting([weather, stock]))).toBe(true);
+    const both = waiting([weather, approval]);
+    expect(awaitsToolOutputs(both)).toBe(true);
+    const answered = answerToolOutputs(both, [{ call_id: 'call_w', output: 'sunny' }]);
+    if (!answered.ok) throw new Error('expected ok');
+    expect(awaitsToolOutputs(answered.action)).toBe(false);
+    expect(awaitsToolOutputs(waiting([approval]))).toBe(false);
+    expect(awaitsToolOutputs(null)).toBe(false);
   });
 });
