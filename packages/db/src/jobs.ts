@@ -297,7 +297,7 @@ export async function findOverdueJobs(
   db: Database,
   overdueBefore: Date,
   limit: number,
-): Promise<(Pick<Job, 'id' | 'tenantId' | 'status' | 'responseId'> & { streamed: boolean })[]> {
+): Promise<(Pick<Job, 'id' | 'tenantId' | 'status' | 'responseId' | 'turn'> & { streamed: boolean; toolExecutor: boolean })[]> {
   return (
     db
       .select({
@@ -306,6 +306,10 @@ export async function findOverdueJobs(
         status: jobs.status,
         responseId: jobs.responseId,
         streamed: sql<boolean>`coalesce((${jobs.request}->>'stream')::boolean, false)`,
+        turn: jobs.turn,
+        // Its tool executor has the turn's calls to answer (@longhaul/core awaitsToolOutputs).
+        toolExecutor: sql<boolean>`(${jobs.status} = 'requires_action' and ${jobs.toolExecutorUrl} is not null
+          and coalesce(jsonb_array_length(${jobs.requiredAction}->'tool_calls') > 0 and not (${jobs.requiredAction} ? 'tool_outputs'), false))`,
       })
       .from(jobs)
       // A job waiting for an identical job's result has no work item of its own (response-cache.ts).

@@ -25,8 +25,11 @@
  *   stream to it first (stream-job.ts). If no stream work item ever gets there, the API gives
  *   watchers the final state from Postgres (routes/job-stream.ts).
  * - The next work item: admission to the provider (the fair queue and a submit turn), a poll, a
- *   stream, a cancel, or retiring a poll. A work item that continues itself (a poll re-delaying
- *   itself with BullMQ's `moveToDelayed`) names itself as `self`: the item of its own kind comes
+ *   stream, a cancel, retiring a poll, or running a turn's tool calls at the job's tool executor
+ *   (keyed by job and turn: `toolsWorkItemId`). A change learned from the provider (a poll, a
+ *   webhook, the stream) that moved the job to `requires_action` is the end of its turn
+ *   (`turn_ended`), whichever of them learned it first. A work item that continues itself (a poll
+ *   re-delaying itself with BullMQ's `moveToDelayed`) names itself as `self`: the item of its own kind comes
  *   back as `again`, for it to reschedule, rather than being dispatched as a new work item.
  * - A failed dispatch: in the API (`onDispatchFailure: 'defer'`) it is logged as
  *   `dispatch_deferred` and the request goes on (the job is in Postgres; the sweeper dispatches
@@ -56,6 +59,7 @@ import {
   type WorkItem,
   type WorkSubject,
   assertNever,
+  awaitsToolOutputs,
   completionHintMs,
   isTerminal,
   nextPollDelayMs,
@@ -64,7 +68,7 @@ import {
 } from '@longhaul/core';
 import { type Database, type Job, type JobSnapshot, applyCacheHit, cacheWaiters, getJob, releaseCacheWaiter, settleCacheEntry, toJobObject, toJobSnapshot } from '@longhaul/db';
 import { type Metrics, observeStateChange } from '@longhaul/metrics';
-import type { JobStreams, Queues } from '@longhaul/queue';
+import { type JobStreams, type Queues, toolsWorkItemId } from '@longhaul/queue';
 import { type Logger, jobLogFields } from '@longhaul/runtime';
 import type { Admission } from './admission.ts';
 
@@ -127,8 +131,11 @@ export interface AfterJobChange {
   again: ContinuingWork | null;
 }
 
-/** A job the sweeper found overdue (`findOverdueJobs`). */
-export type OverdueJob = Pick<Job, 'id' | 'tenantId' | 'status' | 'responseId'> & { streamed: boolean };
+/**
+ * A job the sweeper found overdue (`findOverdueJobs`). `toolExecutor`: it has one and its turn's
+ * tool calls still want their outputs.
+ */
+export type OverdueJob = Pick<Job, 'id' | 'tenantId' | 'status' | 'responseId' | 'turn'> & { streamed: boolean; toolExecutor: boolean };
 
 export interface JobEffects {
   /** Record, publish and dispatch what follows a job's state change. */
@@ -206,6 +213,7 @@ export function createJobEffects(deps: JobEffectsDeps): JobEffects {
     streamed: job.request.stream === true,
     expectedDurationMs: change.type === 'submitted' ? detection?.expectedDurationMs(job) : undefined,
     hintedDurationMs: completionHintMs(job.expectedDurationMs, job.deadlineAt.getTime() - (job.submittedAt ?? clock()).getTime()),
+    toolExecutor: job.toolExecutorUrl === null ? undefined : { turn: job.turn, callsPending: awaitsToolOutputs(job.requiredAction) },
   });
 
   async function publishLifecycle(job: Job, change: JobChange['type'] | 'stream_ended', log: Logger): Promise<void> {
@@ -270,6 +278,9 @@ export function createJobEffects(deps: JobEffectsDeps): JobEffects {
       case 'retire_poll':
         await retirePoll(job.id);
         return;
+      case 'execute_tools':
+        await step(job, 'tools', log, () => queues.add('tools', { jobId: job.id, turn: item.turn }));
+        return;
       default:
         return assertNever(item);
     }
@@ -283,11 +294,14 @@ export function createJobEffects(deps: JobEffectsDeps): JobEffects {
       .catch(() => 0);
   }
 
-  /** Add a work item again unless a live one carries the job's id; a finished one is removed first. Returns its previous state. */
-  async function revive(key: 'submit' | 'poll' | 'stream' | 'cancel', jobId: string, payload: object, delayMs?: number): Promise<string> {
+  /**
+   * Add a work item again unless a live one carries its id (the job's, or `id`); a finished one is
+   * removed first. Returns its previous state.
+   */
+  async function revive(key: 'submit' | 'poll' | 'stream' | 'cancel' | 'tools', jobId: string, payload: object, delayMs?: number, id = jobId): Promise<string> {
     const queue = queues.get(key);
-    const state = await queue.getJobState(jobId);
-    if (state === 'failed' || state === 'completed') await queue.remove(jobId);
+    const state = await queue.getJobState(id);
+    if (state === 'failed' || state === 'completed') await queue.remove(id);
     await queues.add(key, payload as never, { delayMs });
     return state;
   }
@@ -362,7 +376,9 @@ export function createJobEffects(deps: JobEffectsDeps): JobEffects {
       // Only a source has an entry and waiters: a hit (`cachedFrom` set) was answered from one.
       if (result.changed && isTerminal(job.status) && job.cacheKey && job.cachedFrom === null) await settleCache(job, log);
 
-      const work = nextWorkFor(subject(job, change), change, workOptions());
+      // A provider's report that moved the job to requires_action ended its turn, whoever learned it.
+      const turnEnded = result.changed && job.status === JobStatus.RequiresAction && OUTCOME_FROM_PROVIDER.has(change.type);
+      const work = nextWorkFor(subject(job, change), turnEnded ? { type: 'turn_ended' } : change, workOptions());
       let again: ContinuingWork | null = null;
       for (const item of work) {
         if ((item.kind === 'poll' || item.kind === 'stream') && item.kind === options.self) again = item;
@@ -387,7 +403,8 @@ export function createJobEffects(deps: JobEffectsDeps): JobEffects {
 
     async redispatch(job) {
       let lost = false;
-      const work = nextWorkFor({ status: job.status, streamed: job.streamed }, { type: 'overdue' }, config);
+      const toolExecutor = job.toolExecutor ? { turn: job.turn, callsPending: true } : undefined;
+      const work = nextWorkFor({ status: job.status, streamed: job.streamed, toolExecutor }, { type: 'overdue' }, config);
       for (const [i, item] of work.entries()) {
         // The first item is the job's own work: whether it was missing is what counts as lost.
         let missing: boolean;
@@ -411,6 +428,19 @@ export function createJobEffects(deps: JobEffectsDeps): JobEffects {
             await retirePoll(job.id);
             missing = false;
             break;
+          case 'execute_tools': {
+            const id = toolsWorkItemId(job.id, item.turn);
+            const state = await revive('tools', job.id, { jobId: job.id, turn: item.turn }, undefined, id);
+            missing = !LIVE_WORK_ITEM.includes(state);
+            if (missing && i === 0)
+              logger
+                .child(jobLogFields(job))
+                .warn(
+                  { status: job.status, queue: 'tools', turn: item.turn, previous_state: state, code: 'job_redispatched' },
+                  'tool executor work item was missing: dispatched again',
+                );
+            break;
+          }
           default:
             return assertNever(item);
         }

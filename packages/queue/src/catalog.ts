@@ -22,6 +22,16 @@ function retried(attempts: number): JobsOptions {
 
 /** Far above any SUBMIT_MAX_ATTEMPTS: the submit processor's budget is the one that counts. */
 const SUBMIT_WORK_ITEM_ATTEMPTS = 1_000_000;
+/** Far above any TOOL_EXECUTOR_ATTEMPTS: the tools processor fails the job after its own last attempt. */
+const TOOLS_WORK_ITEM_ATTEMPTS = 1_000_000;
+
+/**
+ * The work item id of a turn's tool execution: one per job and turn, so the turn's end and the
+ * sweeper dispatch the same item, and the next turn's is a new one.
+ */
+export function toolsWorkItemId(jobId: string, turn: number): string {
+  return `${jobId}_turn_${turn}`;
+}
 
 export const queueCatalog = {
   /** Create the background response at the provider. */
@@ -72,6 +82,17 @@ export const queueCatalog = {
       job: z.record(z.string(), z.unknown()).optional(),
     }),
     options: retried(30),
+  },
+  /**
+   * Send a turn's tool calls to the job's tool executor (`tool_executor.url`) and record its
+   * outputs as the turn's answer. Keyed by job and turn (`toolsWorkItemId`).
+   */
+  tools: {
+    name: 'tools',
+    payload: z.object({ jobId: jobIdSchema, turn: z.number().int().positive() }),
+    // Retried on the worker's backoff; the processor counts the attempts (TOOL_EXECUTOR_ATTEMPTS)
+    // and fails the job after the last, so BullMQ never gives up with the job still waiting.
+    options: retried(TOOLS_WORK_ITEM_ATTEMPTS),
   },
   /** Send one callback delivery; re-delays itself on the retry schedule until it succeeds or dies. */
   deliver: {

@@ -1,5 +1,5 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
-import { type Payload, type PayloadInput, type QueueKey, QUEUE_KEYS, queueCatalog } from './catalog.ts';
+import { type Payload, type PayloadInput, type QueueKey, QUEUE_KEYS, queueCatalog, toolsWorkItemId } from './catalog.ts';
 import { ClusterPrefixError, type RedisClient, type RedisConnectionOptions, createRedis, defaultQueuePrefix, explainRedisError, isHashTagged } from './redis.ts';
 
 export interface QueueOptions extends RedisConnectionOptions {
@@ -73,6 +73,7 @@ export function createQueues(options: QueueOptions): Queues {
 
 /** Work items are keyed by what they are about, so dispatching twice never duplicates work. */
 function workItemId(payload: object): string | undefined {
+  if ('jobId' in payload && 'turn' in payload) return toolsWorkItemId(String(payload.jobId), Number(payload.turn));
   if ('jobId' in payload) return String(payload.jobId);
   if ('inboxId' in payload) return `inbox_${String(payload.inboxId)}`;
   if ('deliveryId' in payload) return String(payload.deliveryId);
