@@ -2,3 +2,4 @@ export * from './admission.ts';
 export * from './job-effects.ts';
 export * from './tenant-limits.ts';
 export * from './job-deletion.ts';
+export * from './job-answers.ts';
