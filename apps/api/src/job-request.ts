@@ -1,8 +1,8 @@
 /**
  * The body of `POST /v1/jobs`: the Responses create parameters a reasoning job needs, plus
- * Longhaul's own fields (`callback_url`, `previous_job_id`, `expected_duration_seconds`), which
- * are never sent to the provider. Strict objects everywhere we define the shape, so a misspelt
- * field is a 400 naming it rather than silently ignored.
+ * Longhaul's own fields (`callback_url`, `previous_job_id`, `expected_duration_seconds`,
+ * `tool_executor`, ...), which are never sent to the provider. Strict objects everywhere we
+ * define the shape, so a misspelt field is a 400 naming it rather than silently ignored.
  */
 import { z } from 'zod';
 import { type CacheSetting, JOB_ID_METADATA_KEY, MAX_CACHE_TTL_SECONDS, MAX_TURNS_LIMIT } from '@longhaul/core';
@@ -155,6 +155,8 @@ export const jobRequestSchema = z.strictObject({
   cache: cacheSetting.optional(),
   /** The most turns of the job's tool-call loop (@longhaul/core tool-loop.ts; default 10 with tools the client runs). */
   max_turns: z.number().int().min(1).max(MAX_TURNS_LIMIT).optional(),
+  /** Where Longhaul runs the loop's tool calls (a signed POST per turn) instead of waiting for the tenant's answers. */
+  tool_executor: z.strictObject({ url: httpUrl }).optional(),
 });
 
 export type JobRequest = z.infer<typeof jobRequestSchema>;
@@ -171,7 +173,7 @@ export function splitJobRequest(body: JobRequest): {
   /** The tool-call loop's `max_turns` as given; null: the default, decided once the tools are known. */
   maxTurns: number | null;
 } {
-  const { callback_url, metadata: meta, background: _b, store: _s, previous_job_id, expected_duration_seconds, cache, max_turns, ...providerParams } = body;
+  const { callback_url, metadata: meta, background: _b, store: _s, previous_job_id, expected_duration_seconds, cache, max_turns, tool_executor: _t, ...providerParams } = body;
   return {
     maxTurns: max_turns ?? null,
     cache: toCacheSetting(cache),

@@ -89,6 +89,7 @@ export async function submitJob(deps: ApiContext, req: Request, submission: Subm
     const checked = await checkCallbackUrlResolved(callbackUrl, config.callbackPolicy);
     if (!checked.ok) throw new ValidationError(`Invalid 'callback_url': ${checked.reason}.`, 'callback_url', 'url_not_allowed');
   }
+  const toolExecutorUrl = await toolExecutorOf(deps, submission, prepared);
   const now = clock();
   const cacheKey = await cacheKeyOf(deps, tenantId, prepared);
   const { job, replayed } = await createJob(
@@ -106,6 +107,7 @@ export async function submitJob(deps: ApiContext, req: Request, submission: Subm
       estimatedInputTokens: prepared.estimatedInputTokens,
       expectedDurationMs: prepared.expectedDurationMs,
       maxTurns: submission.toolLoop ? prepared.maxTurns : null,
+      toolExecutorUrl,
       cacheKey,
       deadlineAt: new Date(now.getTime() + config.jobDeadlineMs),
     },
@@ -123,6 +125,24 @@ export async function submitJob(deps: ApiContext, req: Request, submission: Subm
   }
   await jobEffects.afterJobChange({ ok: true, changed: true, job }, { type: 'created' }, { logger: req.log });
   return { job, replayed };
+}
+
+/**
+ * The job's tool executor URL (`tool_executor.url`), checked like a callback URL (the same
+ * address policy, its host resolved now; the worker checks again at connect time), and only for a
+ * job whose tools the client runs (a function or custom tool among its tools, a prompt's included).
+ */
+async function toolExecutorOf(deps: ApiContext, submission: Submission, prepared: PreparedJob): Promise<string | null> {
+  const url = submission.body.tool_executor?.url;
+  if (url === undefined) return null;
+  const tools = prepared.providerParams.tools;
+  const clientRuns = Array.isArray(tools) && tools.some((t: { type?: unknown }) => t?.type === 'function' || t?.type === 'custom');
+  if (!submission.toolLoop || !clientRuns) {
+    throw new ValidationError("'tool_executor' needs tools the client runs (a function or custom tool): there would be no calls to send it.", 'tool_executor', 'invalid_value');
+  }
+  const checked = await checkCallbackUrlResolved(url, deps.config.callbackPolicy);
+  if (!checked.ok) throw new ValidationError(`Invalid 'tool_executor.url': ${checked.reason}.`, 'tool_executor.url', 'url_not_allowed');
+  return url;
 }
 
 /** The job's response-cache key, when its request may be cached (the job's setting, its prompt version's, its tenant's). */

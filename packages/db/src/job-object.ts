@@ -67,6 +67,8 @@ export function toJobObject(job: Job, turns?: readonly JobTurn[]) {
     /** Its tool-call loop: the current turn, the most it may make (null: no loop), and what it waits for in `requires_action`. */
     turn: job.turn,
     max_turns: job.maxTurns,
+    /** Where its loop's tool calls are run (`tool_executor`); null: the tenant answers them. */
+    tool_executor: job.toolExecutorUrl ? { url: job.toolExecutorUrl } : null,
     required_action: job.status === 'requires_action' ? requiredActionObject(job) : null,
     turns: turns && job.maxTurns !== null ? turnObjects(job, turns) : null,
   };
