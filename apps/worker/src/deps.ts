@@ -63,6 +63,11 @@ export interface WorkerConfig {
     /** Observes every attempt (metrics). */
     onAttempt?: (attempt: { outcome: AttemptOutcome; latencyMs: number; deliveryLatencyMs: number }) => void;
   };
+  /**
+   * Tool executors (a job's `tool_executor`): each turn's calls are POSTed there, signed like the
+   * job's callbacks and to the addresses `callbacks.policy` allows. Defaults: processors/execute-tools.ts.
+   */
+  toolExecutor?: ToolExecutorConfig;
   /** How long a finished job's event stream is kept. */
   streamRetentionSeconds: number;
   /** Parallel provider streams followed per process (each holds one connection open). */
@@ -77,6 +82,15 @@ export interface WorkerConfig {
    * API's `admission` (TENANT_TPM_LIMIT, ...). Default: fair, unlimited, 60 s window.
    */
   admission?: AdmissionConfig;
+}
+
+export interface ToolExecutorConfig {
+  /** Calls of one turn before the job fails with `tool_executor_failed` (TOOL_EXECUTOR_ATTEMPTS). Default 5. */
+  attempts?: number;
+  /** Each call's timeout (TOOL_EXECUTOR_TIMEOUT_MS). Default 120 000 ms. */
+  timeoutMs?: number;
+  /** Calls in flight per process (TOOL_EXECUTOR_CONCURRENCY). Default 50. */
+  concurrency?: number;
 }
 
 export interface RetentionConfig {

@@ -59,6 +59,10 @@ const schema = z
       .min(1)
       .default(5 * 24 * 3600),
     CALLBACK_ALLOWED_CIDRS: z.string().optional(),
+    /** Tool executors (`tool_executor`): calls per turn before the job fails with tool_executor_failed, each call's timeout, parallel calls per process. */
+    TOOL_EXECUTOR_ATTEMPTS: z.coerce.number().int().min(1).default(5),
+    TOOL_EXECUTOR_TIMEOUT_MS: z.coerce.number().int().min(100).default(120_000),
+    TOOL_EXECUTOR_CONCURRENCY: z.coerce.number().int().min(1).default(50),
     STREAM_CONCURRENCY: z.coerce.number().int().min(1).default(200),
     STREAM_RETENTION_SECONDS: z.coerce
       .number()

@@ -103,6 +103,7 @@ const worker = createWorker({
       policy: createAddressPolicy(parseCidrs(env.CALLBACK_ALLOWED_CIDRS)),
       onAttempt: callbackAttemptObserver(metrics),
     },
+    toolExecutor: { attempts: env.TOOL_EXECUTOR_ATTEMPTS, timeoutMs: env.TOOL_EXECUTOR_TIMEOUT_MS, concurrency: env.TOOL_EXECUTOR_CONCURRENCY },
     prices: env.MODEL_PRICES,
     streamRetentionSeconds: env.STREAM_RETENTION_SECONDS,
     streamConcurrency: env.STREAM_CONCURRENCY,

@@ -1,6 +1,6 @@
 /**
- * The worker process: one BullMQ Worker per queue (submit, poll, cancel, webhook, deliver, stream), the
- * callback outbox listener and the sweeper timer.
+ * The worker process: one BullMQ Worker per queue (submit, poll, cancel, webhook, deliver, stream,
+ * tools), the callback outbox listener and the sweeper timer.
  * `createWorker(deps)` is what tests drive; `index.ts` only wires real dependencies.
  */
 import { Worker, type ConnectionOptions, type Processor, type WorkerOptions } from 'bullmq';
@@ -14,6 +14,7 @@ import { cancelJobProcessor } from './processors/cancel-job.ts';
 import { pollJobProcessor } from './processors/poll-job.ts';
 import { processWebhookProcessor } from './processors/process-webhook.ts';
 import { deliverCallbackProcessor } from './processors/deliver-callback.ts';
+import { executeToolsProcessor, toolExecutorSettings } from './processors/execute-tools.ts';
 import { streamJobProcessor } from './processors/stream-job.ts';
 import { startOutboxListener } from './outbox-listener.ts';
 import { submitJobProcessor } from './processors/submit-job.ts';
@@ -106,6 +107,7 @@ export function createWorker(deps: WorkerDeps): LonghaulWorker {
     make('webhook', processWebhookProcessor(ctx), config.webhookConcurrency),
     make('deliver', deliverCallbackProcessor(deps), config.callbacks.concurrency),
     make('stream', streamJobProcessor(ctx, shuttingDown.signal), config.streamConcurrency),
+    make('tools', executeToolsProcessor(ctx), toolExecutorSettings(config.toolExecutor).concurrency),
   ];
   const outboxListener = startOutboxListener(deps);
 
