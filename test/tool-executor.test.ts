@@ -9,6 +9,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import OpenAI from 'openai';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Stack, isTerminalJob, startStack } from './harness.ts';
@@ -254,5 +255,53 @@ describe('tool executor', () => {
     // A job without an executor shows none.
     const plain = await submit({ model: 'o3', input: 'No tools.', metadata: { sim_duration_ms: '20' } });
     expect((await stack.api('GET', `/v1/jobs/${plain}`)).body.tool_executor).toBeNull();
+  });
+});
+
+describe('tool executor through the OpenAI-compatible /v1/responses (opt-in)', () => {
+  it('runs the loop for an SDK client that gives a tool_executor (body field or header); without one, the calls are the output', async () => {
+    const client = new OpenAI({ apiKey: stack.apiKey, baseURL: `${stack.apiUrl}/v1`, maxRetries: 0 });
+    const params = { model: 'o3', input: 'Plan my trip to Oslo.', tools: [weather] as OpenAI.Responses.Tool[], metadata: { sim_duration_ms: '30', sim_tool_turns: '2' } };
+    // The SDK passes unknown params through as body fields; it waits for the whole loop.
+    const looped = await client.responses.create({ ...params, tool_executor: { url: executor.url }, max_turns: 5 } as OpenAI.Responses.ResponseCreateParamsNonStreaming);
+    expect(looped.status).toBe('completed');
+    expect(looped.output.some((item) => item.type === 'function_call')).toBe(false);
+    const jobId = looped.metadata?.longhaul_job_id as string;
+    expect(callsOf(jobId).map((c) => c.body.turn)).toEqual([1, 2]);
+    expect(looped.output_text).toContain(`out-${callsOf(jobId)[1]!.body.tool_calls[0].call_id}`);
+    const job = (await stack.api('GET', `/v1/jobs/${jobId}`)).body;
+    expect(job).toMatchObject({ status: 'completed', turn: 3, max_turns: 5, tool_executor: { url: executor.url } });
+    expect(job.turns.map((t: any) => t.answered_by)).toEqual(['tool_executor', 'tool_executor', null]);
+
+    // As a header, in background mode: retrieved until done.
+    const started = await client.responses.create({ ...params, background: true }, { headers: { 'Longhaul-Tool-Executor': executor.url } });
+    let current = started;
+    for (let i = 0; i < 100 && (current.status === 'queued' || current.status === 'in_progress'); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      current = await client.responses.retrieve(started.id);
+    }
+    expect(current.status).toBe('completed');
+    expect(callsOf(current.metadata?.longhaul_job_id as string)).toHaveLength(2);
+
+    // A plain SDK client runs its own loop: the first turn's call is the response's output.
+    const plain = await client.responses.create(params);
+    expect(plain.status).toBe('completed');
+    expect(plain.output.find((item) => item.type === 'function_call')).toMatchObject({ name: 'get_weather' });
+
+    // max_turns alone, a stream, or a blocked URL: named 400s.
+    await expect(client.responses.create({ ...params, max_turns: 3 } as OpenAI.Responses.ResponseCreateParamsNonStreaming)).rejects.toMatchObject({
+      status: 400,
+      code: 'tool_executor_required',
+    });
+    await expect(
+      client.responses.create({ ...params, stream: true, tool_executor: { url: executor.url } } as OpenAI.Responses.ResponseCreateParamsStreaming),
+    ).rejects.toMatchObject({
+      status: 400,
+      param: 'stream',
+    });
+    await expect(client.responses.create(params, { headers: { 'Longhaul-Tool-Executor': 'http://10.1.2.3/tools' } })).rejects.toMatchObject({
+      status: 400,
+      param: 'tool_executor.url',
+    });
   });
 });

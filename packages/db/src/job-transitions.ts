@@ -210,7 +210,7 @@ async function writeDecision(db: Database, job: Job, decision: Extract<Decision,
   const announce = decision.changed && isAnnounced(decision.status);
   const type = `job.${decision.status}`;
   // Ends (and a loop waiting for answers) go to endpoints without event types and the job's callback_url.
-  const byDefault = isAnnouncedByDefault(decision.status);
+  const byDefault = isAnnouncedByDefault(decision.status, updated);
   const eventId = newId(ID_PREFIX.event);
   const payload = announce ? { id: eventId, type, created_at: Math.floor(ctx.now.getTime() / 1000), sequence: 0, data: toJobObject(updated) } : null;
 

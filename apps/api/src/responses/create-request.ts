@@ -7,6 +7,16 @@
  *   callback_url               / Longhaul-Callback-Url        signed callbacks when the response ends
  *   previous_job_id            / Longhaul-Previous-Job-Id     continue an earlier job
  *   expected_duration_seconds  / Longhaul-Expected-Duration   the completion hint: how long it is expected to run
+ *   tool_executor: {url}       / Longhaul-Tool-Executor: <url>  run the tool-call loop here (see below)
+ *   max_turns                  / Longhaul-Max-Turns           the loop's most turns (only with a tool executor)
+ *
+ * The tool-call loop is opt-in here: a plain SDK client runs its own loop (a turn's function calls
+ * are its response's output, and the next turn is its next create). With a tool executor the
+ * response is the whole loop, as on POST /v1/jobs: Longhaul runs each turn's calls at the
+ * executor and creates the next turn, and the response is `in_progress` until the last turn ends
+ * (its output is the last turn's). Not with `stream: true` here: an SDK stream ends at its first
+ * `response.completed`, which a loop's first turn already sends (GET /v1/jobs/{id}/stream carries
+ * every turn's events).
  *
  * What the client asked of the mode (`background`, `stream`) decides how the answer is given;
  * at the provider every response runs in background mode. `previous_response_id` may name a
@@ -32,6 +42,39 @@ type LonghaulOption = keyof typeof LONGHAUL_OPTIONS;
 const NUMERIC_OPTIONS: ReadonlySet<LonghaulOption> = new Set(['expected_duration_seconds']);
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)$/;
 
+/**
+ * The tool-call loop's options: `tool_executor` (`{url}`, or the URL as the header) and
+ * `max_turns`; the loop runs only with an executor.
+ */
+function toolLoopOptionsOf(req: Request, body: Record<string, unknown>): { tool_executor?: unknown; max_turns?: unknown } {
+  const header = req.get('Longhaul-Tool-Executor')?.trim();
+  if (header !== undefined && body.tool_executor !== undefined) {
+    throw new ValidationError("'tool_executor' is given both as a body field and as the Longhaul-Tool-Executor header.", 'tool_executor', 'conflicting_parameters');
+  }
+  const toolExecutor = body.tool_executor ?? (header === undefined ? undefined : { url: header });
+  const turnsHeader = req.get('Longhaul-Max-Turns')?.trim();
+  if (turnsHeader !== undefined && body.max_turns !== undefined) {
+    throw new ValidationError("'max_turns' is given both as a body field and as the Longhaul-Max-Turns header.", 'max_turns', 'conflicting_parameters');
+  }
+  const maxTurns = body.max_turns ?? (turnsHeader === undefined ? undefined : /^\d+$/.test(turnsHeader) ? Number(turnsHeader) : turnsHeader);
+  if (maxTurns !== undefined && toolExecutor === undefined) {
+    throw new ValidationError(
+      "'max_turns' runs Longhaul's tool-call loop, which /v1/responses runs only with a 'tool_executor' (Longhaul-Tool-Executor): give one, or run the loop yourself (a response per turn), or use POST /v1/jobs.",
+      'max_turns',
+      'tool_executor_required',
+    );
+  }
+  for (const [option, value] of [
+    ['tool_executor', toolExecutor],
+    ['max_turns', maxTurns],
+  ] as const) {
+    if (value === undefined) continue;
+    const checked = jobRequestSchema.shape[option].safeParse(value);
+    if (!checked.success) throw new ValidationError(`Invalid '${option}': ${checked.error.issues[0]?.message ?? 'invalid value'}.`, option, 'invalid_value');
+  }
+  return { ...(toolExecutor === undefined ? {} : { tool_executor: toolExecutor }), ...(maxTurns === undefined ? {} : { max_turns: maxTurns }) };
+}
+
 /** OpenAI allows 16 metadata keys; Longhaul adds JOB_ID_METADATA_KEY to what it sends. */
 const MAX_METADATA_KEYS = 15;
 
@@ -40,6 +83,8 @@ export interface ResponseCreate {
   body: JobRequest;
   /** How the client wants its answer: at once (`background`), as events (`stream`), or when it is done. */
   answer: 'background' | 'stream' | 'wait';
+  /** Run the tool-call loop (a tool executor was given). */
+  toolLoop: boolean;
   /** Keep the client's `background` in the stored request (the job's Response echoes it). */
   finish(prepared: PreparedJob): PreparedJob;
 }
@@ -77,8 +122,9 @@ export function parseResponseCreate(req: Request): ResponseCreate {
   }
   const unstorable = findUnstorableText(raw);
   if (unstorable) throw inputProblemError(unstorable);
-  const { callback_url: _c, previous_job_id: _p, expected_duration_seconds: _e, cache: _k, ...params } = raw as Record<string, unknown>;
+  const { callback_url: _c, previous_job_id: _p, expected_duration_seconds: _e, cache: _k, tool_executor: _t, max_turns: _m, ...params } = raw as Record<string, unknown>;
   const cache = cacheOptionOf(req, (raw as Record<string, unknown>).cache);
+  const loop = toolLoopOptionsOf(req, raw as Record<string, unknown>);
   const options = {
     callback_url: optionOf(req, raw as Record<string, unknown>, 'callback_url'),
     previous_job_id: optionOf(req, raw as Record<string, unknown>, 'previous_job_id'),
@@ -131,8 +177,17 @@ export function parseResponseCreate(req: Request): ResponseCreate {
 
   const background = params.background === true;
   const stream = params.stream === true;
+  const toolLoop = loop.tool_executor !== undefined;
+  if (toolLoop && stream) {
+    throw new ValidationError(
+      "A response whose tool-call loop Longhaul runs ('tool_executor') cannot be streamed here: an SDK stream ends at the first turn's response.completed. Leave 'stream' out and follow GET /v1/jobs/{id}/stream (the Longhaul-Job-Id header names the job), or run the loop yourself.",
+      'stream',
+      'unsupported_parameter',
+    );
+  }
   const body = {
     ...params,
+    ...loop,
     ...(cache === undefined ? {} : { cache }),
     ...(options.callback_url === undefined ? {} : { callback_url: options.callback_url }),
     ...(previousJobId === undefined ? {} : { previous_job_id: previousJobId }),
@@ -141,6 +196,7 @@ export function parseResponseCreate(req: Request): ResponseCreate {
   return {
     body,
     answer: stream ? 'stream' : background ? 'background' : 'wait',
+    toolLoop,
     finish: (prepared) => ({ ...prepared, providerParams: { ...prepared.providerParams, background } }),
   };
 }

@@ -114,7 +114,14 @@ export function responsesRouter(ctx: ApiContext): Router {
     const create = parseResponseCreate(req);
     if (create.answer !== 'background') requireFollowing();
     const idempotencyKey = idempotencyKeyOf(req);
-    const { job, replayed } = await submitJob(ctx, req, { tenantId: req.tenantId!, body: create.body, rawBody: req.body, idempotencyKey, finish: create.finish });
+    const { job, replayed } = await submitJob(ctx, req, {
+      tenantId: req.tenantId!,
+      body: create.body,
+      rawBody: req.body,
+      idempotencyKey,
+      finish: create.finish,
+      toolLoop: create.toolLoop,
+    });
     res.locals.logFields = jobLogFields(job);
     res.setHeader('Longhaul-Job-Id', job.id);
     if (replayed) res.setHeader('Idempotent-Replayed', 'true');
