@@ -7,7 +7,8 @@ import { providerTrouble } from './4-provider-trouble.ts';
 import { webhookChaos } from './5-webhook-chaos.ts';
 import { receiverDown } from './6-receiver-down.ts';
 import { gracefulShutdown } from './7-graceful-shutdown.ts';
+import { toolLoopKills } from './8-tool-loop-kills.ts';
 
-export { workerKills, redisOutages, postgresRestart, providerTrouble, webhookChaos, receiverDown, gracefulShutdown };
+export { workerKills, redisOutages, postgresRestart, providerTrouble, webhookChaos, receiverDown, gracefulShutdown, toolLoopKills };
 
-export const SCENARIOS: readonly Scenario[] = [workerKills, redisOutages, postgresRestart, providerTrouble, webhookChaos, receiverDown, gracefulShutdown];
+export const SCENARIOS: readonly Scenario[] = [workerKills, redisOutages, postgresRestart, providerTrouble, webhookChaos, receiverDown, gracefulShutdown, toolLoopKills];
