@@ -69,10 +69,11 @@ async function answerWaiting(d: Deployment): Promise<number> {
   const headers = { authorization: `Bearer ${d.apiKey}`, 'content-type': 'application/json' };
   const api = d.apiUrls[0]!;
   const list = (await (await fetch(`${api}/v1/jobs?status=requires_action&limit=100`, { headers })).json()) as {
-    data: { id: string; required_action: { tool_calls: { call_id: string }[] } }[];
+    data: { id: string; tool_executor: { url: string } | null; required_action: { tool_calls: { call_id: string }[] } }[];
   };
   let answered = 0;
-  for (const job of list.data) {
+  // Its executor's jobs are the executor's to answer.
+  for (const job of list.data.filter((j) => j.tool_executor === null)) {
     const res = await fetch(`${api}/v1/jobs/${job.id}/tool_outputs`, {
       method: 'POST',
       headers,
