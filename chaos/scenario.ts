@@ -14,6 +14,7 @@ import type { Cluster, DeployOptions, Deployment } from './cluster.ts';
 import type { Load } from './load.ts';
 import { type Check, type ExpectedOutcome, type Measured, type ScenarioResult, type WrongOutcome, measure, waitForTerminal } from './report.ts';
 import { describeExit } from './processes.ts';
+import { sleep, unitRandom } from './time.ts';
 
 export interface ScenarioOptions {
   /** The shortened variant that `npm test` runs. */
@@ -126,4 +127,37 @@ export async function conclude(meta: { id: number; name: string }, deployment: D
     durationMs: Date.now() - startedAt,
     passed: m.lost === 0 && m.wrongOutcomes.length === 0 && m.duplicateTerminalEvents === 0 && checks.every((x) => x.ok),
   };
+}
+
+/** What `killWorkers` did: when each kill happened, and victims that did not die of SIGKILL. */
+export interface Kills {
+  killedAt: number[];
+  notKilledBySigkill: string[];
+}
+
+/**
+ * SIGKILL a random live worker every 2–4 s until `untilMs` (after a 1.5 s start), starting a
+ * replacement at once, as an orchestrator would. `salts` pick the victims and the pauses
+ * (deterministic per scenario, see unitRandom).
+ */
+export async function killWorkers(d: Deployment, options: ScenarioOptions, untilMs: number, salts: { victim: number; pause: number }): Promise<Kills> {
+  const killedAt: number[] = [];
+  const notKilledBySigkill: string[] = [];
+  await sleep(1_500);
+  while (Date.now() < untilMs) {
+    const live = d.workers.filter((w) => w.exitStatus() === null);
+    const victim = live[Math.floor(unitRandom(killedAt.length, salts.victim) * live.length)];
+    if (victim) {
+      d.expectExit(victim);
+      const at = Date.now();
+      victim.signal('SIGKILL');
+      const status = await victim.exited;
+      if (status.signal !== 'SIGKILL') notKilledBySigkill.push(`${victim.name} exited ${JSON.stringify(status)}`);
+      killedAt.push(at);
+      options.log(`  SIGKILL ${victim.name} (${killedAt.length}); starting a replacement`);
+      d.startWorker(false).catch((err: unknown) => options.log(`  could not start a replacement worker: ${String(err)}`));
+    }
+    await sleep(2_000 + unitRandom(killedAt.length, salts.pause) * 2_000);
+  }
+  return { killedAt, notKilledBySigkill };
 }

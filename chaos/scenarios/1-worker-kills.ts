@@ -11,8 +11,7 @@
  */
 import type { SimArrival } from '../cluster.ts';
 import { createLoad, durationFor, jobBody } from '../load.ts';
-import { type Scenario, check, conclude, faultCheck, firstFew, withDeployment } from '../scenario.ts';
-import { sleep, unitRandom } from '../time.ts';
+import { type Scenario, check, conclude, faultCheck, firstFew, killWorkers, withDeployment } from '../scenario.ts';
 
 const META = { id: 1, name: 'worker SIGKILLs' };
 /** The provider answers a create this long after making the response: the crash window for duplicates. */
@@ -45,25 +44,7 @@ export const workerKills: Scenario = {
       const load = createLoad(d, 'kills');
       // Jobs arrive over most of the kill window and run 0.2–3 s, so kills hit every state.
       const submitting = load.submit(jobs, { ratePerSecond: jobs / ((killWindowMs * 0.75) / 1000), body: (i) => jobBody(i, durationFor(i, 200, 3_000)) });
-      const until = Date.now() + killWindowMs;
-      const killedAt: number[] = [];
-      const notKilledBySigkill: string[] = [];
-      await sleep(1_500);
-      while (Date.now() < until) {
-        const live = d.workers.filter((w) => w.exitStatus() === null);
-        const victim = live[Math.floor(unitRandom(killedAt.length, 11) * live.length)];
-        if (victim) {
-          d.expectExit(victim);
-          const at = Date.now();
-          victim.signal('SIGKILL');
-          const status = await victim.exited;
-          if (status.signal !== 'SIGKILL') notKilledBySigkill.push(`${victim.name} exited ${JSON.stringify(status)}`);
-          killedAt.push(at);
-          options.log(`  SIGKILL ${victim.name} (${killedAt.length}); starting a replacement`);
-          d.startWorker(false).catch((err: unknown) => options.log(`  could not start a replacement worker: ${String(err)}`));
-        }
-        await sleep(2_000 + unitRandom(killedAt.length, 13) * 2_000);
-      }
+      const { killedAt, notKilledBySigkill } = await killWorkers(d, options, Date.now() + killWindowMs, { victim: 11, pause: 13 });
       await submitting;
       const kills = killedAt.length;
       return conclude(META, d, startedAt, {

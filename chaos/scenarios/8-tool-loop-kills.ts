@@ -19,8 +19,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Deployment, SimArrival } from '../cluster.ts';
 import { createLoad, durationFor, jobBody } from '../load.ts';
-import { type Scenario, check, conclude, faultCheck, firstFew, withDeployment } from '../scenario.ts';
-import { sleep, unitRandom } from '../time.ts';
+import { type Scenario, check, conclude, faultCheck, firstFew, killWorkers, withDeployment } from '../scenario.ts';
+import { sleep } from '../time.ts';
 
 const META = { id: 8, name: 'tool loops through worker SIGKILLs' };
 /** Responses per job: TOOL_TURNS turns that call the function, then the answer. */
@@ -124,25 +124,7 @@ export const toolLoopKills: Scenario = {
             return body;
           },
         });
-        const until = Date.now() + killWindowMs;
-        const killedAt: number[] = [];
-        const notKilledBySigkill: string[] = [];
-        await sleep(1_500);
-        while (Date.now() < until) {
-          const live = d.workers.filter((w) => w.exitStatus() === null);
-          const victim = live[Math.floor(unitRandom(killedAt.length, 17) * live.length)];
-          if (victim) {
-            d.expectExit(victim);
-            const at = Date.now();
-            victim.signal('SIGKILL');
-            const status = await victim.exited;
-            if (status.signal !== 'SIGKILL') notKilledBySigkill.push(`${victim.name} exited ${JSON.stringify(status)}`);
-            killedAt.push(at);
-            options.log(`  SIGKILL ${victim.name} (${killedAt.length}); starting a replacement`);
-            d.startWorker(false).catch((err: unknown) => options.log(`  could not start a replacement worker: ${String(err)}`));
-          }
-          await sleep(2_000 + unitRandom(killedAt.length, 19) * 2_000);
-        }
+        const { killedAt, notKilledBySigkill } = await killWorkers(d, options, Date.now() + killWindowMs, { victim: 17, pause: 19 });
         await submitting;
         const kills = killedAt.length;
         return await conclude(META, d, startedAt, {
