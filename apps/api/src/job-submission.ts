@@ -75,15 +75,6 @@ export async function submitJob(deps: ApiContext, req: Request, submission: Subm
   }
   const preparedJob = await prepareJob(deps, tenantId, submission.body);
   const prepared = submission.finish ? submission.finish(preparedJob) : preparedJob;
-  if (submission.toolLoop && prepared.maxTurns !== null && prepared.providerParams.stream === true) {
-    // Each turn's provider stream numbers its events from the start: the job's event log cannot
-    // carry them one after another yet.
-    throw new ValidationError(
-      "A job whose tools run as a loop (function or custom tools, MCP approvals) cannot use 'stream' yet: leave it out and follow the job with GET /v1/jobs/{id}/stream or callbacks.",
-      'stream',
-      'unsupported_parameter',
-    );
-  }
   const { callbackUrl } = prepared;
   if (callbackUrl) {
     const checked = await checkCallbackUrlResolved(callbackUrl, config.callbackPolicy);

@@ -19,7 +19,9 @@
  * - A `stream: true` job that finished at the provider (completed, failed, incomplete) is the
  *   exception: its `job.<status>` ends every watcher's SSE, so it must come after the provider's
  *   events up to its terminal one, and a webhook or a retrieve can learn the outcome before the
- *   stream work item has stored them. The stream work item owns that end: whoever changes the
+ *   stream work item has stored them. So is a turn of its tool-call loop that ended in
+ *   `requires_action`: its `job.requires_action` comes after that turn's `response.completed` (the
+ *   SSE goes on with the next turn once the tenant answers). The stream work item owns that end: whoever changes the
  *   state, it appends `job.<status>` (`streamEnded`) once it has stored the terminal event, and
  *   a stream work item that finds such a job finished without its end follows the provider's
  *   stream to it first (stream-job.ts). If no stream work item ever gets there, the API gives
@@ -146,9 +148,9 @@ export interface JobEffects {
    */
   settleCacheWaiter(waiter: Job, logger?: Logger): Promise<void>;
   /**
-   * The stream work item stored the provider's terminal event of a finished job that
-   * `endsWithProviderStream`: append its `job.<status>` now (once; a retry appends nothing more).
-   * Best effort, as every lifecycle event.
+   * The stream work item stored the provider's terminal event of the turn of a job that
+   * `endsWithProviderStream` (finished, or waiting in `requires_action`): append its `job.<status>`
+   * now (once; a retry appends nothing more). Best effort, as every lifecycle event.
    */
   streamEnded(job: Job, options?: Pick<AfterJobChangeOptions, 'logger'>): Promise<void>;
   /**
@@ -183,11 +185,13 @@ const FINISHED_AT_PROVIDER: ReadonlySet<JobStatus> = new Set([JobStatus.Complete
 const OUTCOME_FROM_PROVIDER: ReadonlySet<JobChange['type']> = new Set(['streamed', 'webhook', 'polled', 'cancel_answered']);
 
 /**
- * A `stream: true` job finished with an outcome its provider stream ends with (`response.<status>`):
- * its terminal lifecycle event is appended by the stream work item after that event (`streamEnded`).
+ * A `stream: true` job finished with an outcome its provider stream ends with (`response.<status>`),
+ * or a turn of its tool-call loop ended waiting for answers (`requires_action`, after that turn's
+ * `response.completed`): the lifecycle event is appended by the stream work item after that event
+ * (`streamEnded`).
  */
 export function endsWithProviderStream(job: Pick<Job, 'status' | 'request'>): boolean {
-  return job.request.stream === true && FINISHED_AT_PROVIDER.has(job.status);
+  return job.request.stream === true && (FINISHED_AT_PROVIDER.has(job.status) || job.status === JobStatus.RequiresAction);
 }
 
 export function createJobEffects(deps: JobEffectsDeps): JobEffects {

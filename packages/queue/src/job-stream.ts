@@ -11,6 +11,20 @@
  * (which ends every watcher's SSE) must have stored the provider events that come before it
  * (see @longhaul/engine job-effects.ts, `streamEnded`).
  *
+ * Turns (a tool-call loop, @longhaul/core tool-loop.ts): each turn is a response of its own whose
+ * sequence numbers start again at 0, so each turn has its own range of ids, `TURN_SPAN` (10⁹)
+ * wide: provider event s of turn t is stored at `((t-1)·10⁹ + s + 1)-0`, and its client id is
+ * `(t-1)·10⁹ + s` (turn 1's ids are exactly the ids above). Ids grow across turns, one cursor
+ * resumes anywhere in the log, and a re-append of the same event of the same turn is still
+ * refused. A turn's lifecycle events (`job.requires_action` at its end, then `job.pending` when
+ * answered) share its newest provider event's first part; turn 1's range also holds the `0-k`
+ * entries before the job's first provider event. The price of the order: once a turn's events
+ * are stored, a late event of an earlier turn is refused as a duplicate would be. So a turn is
+ * stored whole, up to its terminal event, before its end is told on the log (the stream work
+ * item appends `job.requires_action` after it: job-effects.ts `streamEnded`); the next turn's
+ * events come after the tenant's answer. `clearTurn` forgets one turn (a response created but
+ * never committed) and lets its ids be stored again.
+ *
  * Which jobs have a stream: a `stream: true` job always (its provider events are stored for its
  * watchers to resume from); any other job only once someone watches it. A Redis Stream costs
  * about 4.7 KB even with one small entry (Redis preallocates each stream node's listpack), which
@@ -45,6 +59,23 @@ export interface JobStreamOptions {
   prefix: string;
   /** Approximate cap on entries per job. Default 20 000. */
   maxLength?: number;
+}
+
+/** How many sequence numbers each turn of a job has (see the design note): turn t's provider entries are `((t-1)·TURN_SPAN + s + 1)-0`. */
+const TURN_SPAN = 1_000_000_000;
+
+/** The first part of provider event `sequenceNumber` of `turn`'s entry id. */
+function providerEntryMs(turn: number, sequenceNumber: number): number {
+  if (!Number.isSafeInteger(turn) || turn < 1) throw new RangeError(`turn must be a positive integer, not ${turn}`);
+  if (!Number.isSafeInteger(sequenceNumber) || sequenceNumber < 0 || sequenceNumber >= TURN_SPAN)
+    throw new RangeError(`sequence_number ${sequenceNumber} is outside a turn's range [0, ${TURN_SPAN})`);
+  return (turn - 1) * TURN_SPAN + sequenceNumber + 1;
+}
+
+/** The first parts of `turn`'s provider entries: from (its sequence 0) to (its last possible), both inclusive. */
+function turnRange(turn: number): { from: number; to: number } {
+  const from = providerEntryMs(turn, 0);
+  return { from, to: from + TURN_SPAN - 1 };
 }
 
 export function jobStreamKey(prefix: string, jobId: string): string {
@@ -112,6 +143,20 @@ if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('XLEN', KEYS[1]) > 0 then re
 return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '0-*', 'type', ARGV[2], 'data', ARGV[3])
 `;
 
+/**
+ * Delete the entries whose first part lies in [ARGV[1], ARGV[2]] (a turn's range), and set the
+ * stream's last id back to the newest entry left, so those ids can be appended again (XADD
+ * compares with the last id ever added, not the newest entry). A stream left empty goes.
+ */
+const CLEAR_RANGE = `
+local rows = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[2])
+if #rows == 0 then return 0 end
+for i = 1, #rows do redis.call('XDEL', KEYS[1], rows[i][1]) end
+local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if top[1] then redis.call('XSETID', KEYS[1], top[1][1]) else redis.call('DEL', KEYS[1]) end
+return #rows
+`;
+
 /** A lifecycle event as stored: `job.<status>` and its JSON. */
 export interface LifecycleEvent {
   type: string;
@@ -126,8 +171,12 @@ export interface OpenForWatcherOptions {
 }
 
 export interface JobStreams {
-  /** Append a provider event; returns false when it was already stored (a duplicate). */
-  appendProviderEvent(jobId: string, sequenceNumber: number, type: string, data: string): Promise<boolean>;
+  /**
+   * Append provider event `sequenceNumber` of the job's turn `turn` (default 1: a job without a
+   * tool-call loop); returns false when it was already stored (a duplicate), or when a later turn's
+   * events are stored already (see the design note).
+   */
+  appendProviderEvent(jobId: string, sequenceNumber: number, type: string, data: string, turn?: number): Promise<boolean>;
   /** Append a Longhaul lifecycle event after everything stored so far. */
   appendLifecycleEvent(jobId: string, type: string, data: string): Promise<string>;
   /**
@@ -145,16 +194,22 @@ export interface JobStreams {
    * if it holds nothing yet, starts with the job's current state (see the design note).
    */
   openForWatcher(jobId: string, options: OpenForWatcherOptions): Promise<void>;
-  /** The newest provider sequence number stored, or null. */
-  lastProviderSequence(jobId: string): Promise<number | null>;
-  /** The newest provider event stored, or null. */
-  lastProviderEvent(jobId: string): Promise<JobStreamEntry | null>;
+  /** The newest provider sequence number stored of turn `turn` (default 1), or null. */
+  lastProviderSequence(jobId: string, turn?: number): Promise<number | null>;
+  /** The newest provider event stored of turn `turn` (default 1), or null. */
+  lastProviderEvent(jobId: string, turn?: number): Promise<JobStreamEntry | null>;
   /** The newest entry, or null. */
   last(jobId: string): Promise<JobStreamEntry | null>;
   /** Entries after `afterEntryId` (exclusive), oldest first. */
   readAfter(jobId: string, afterEntryId: string, count?: number): Promise<JobStreamEntry[]>;
   /** Forget a job's stream entirely. */
   clear(jobId: string): Promise<void>;
+  /**
+   * Forget what turn `turn` stored (its provider events and the lifecycle events after them; for
+   * turn 1 also those before the job's first provider event), keeping the earlier turns: the turn
+   * is stored afresh. Returns how many entries went.
+   */
+  clearTurn(jobId: string, turn: number): Promise<number>;
   /** Let a finished job's stream expire. */
   expire(jobId: string, seconds: number): Promise<void>;
 }
@@ -163,9 +218,10 @@ export function createJobStreams(redis: RedisClient, options: JobStreamOptions):
   const maxLength = String(options.maxLength ?? 20_000);
   const key = (jobId: string) => jobStreamKey(options.prefix, jobId);
   return {
-    async appendProviderEvent(jobId, sequenceNumber, type, data) {
+    async appendProviderEvent(jobId, sequenceNumber, type, data, turn = 1) {
+      const ms = providerEntryMs(turn, sequenceNumber);
       try {
-        await redis.xadd(key(jobId), 'MAXLEN', '~', maxLength, `${sequenceNumber + 1}-0`, 'type', type, 'data', data);
+        await redis.xadd(key(jobId), 'MAXLEN', '~', maxLength, `${ms}-0`, 'type', type, 'data', data);
         return true;
       } catch (err) {
         if (err instanceof Error && /equal or smaller than the target stream top item/.test(err.message)) return false;
@@ -187,19 +243,19 @@ export function createJobStreams(redis: RedisClient, options: JobStreamOptions):
       const event = await current();
       if (event) await redis.eval(SEED, 1, key(jobId), maxLength, event.type, event.data);
     },
-    async lastProviderSequence(jobId) {
-      // Lifecycle entries share the newest provider entry's first part, so the top tells.
-      const top = await redis.xrevrange(key(jobId), '+', '-', 'COUNT', 1);
+    async lastProviderSequence(jobId, turn = 1) {
+      // Lifecycle entries share the newest provider entry's first part, so the turn's top tells.
+      const { from, to } = turnRange(turn);
+      const top = await redis.xrevrange(key(jobId), String(to), String(from), 'COUNT', 1);
       const first = top[0]?.[0];
       if (!first) return null;
-      const a = Number(first.split('-')[0]);
-      return a === 0 ? null : a - 1;
+      return Number(first.split('-')[0]) - from;
     },
-    async lastProviderEvent(jobId) {
-      const [top] = await redis.xrevrange(key(jobId), '+', '-', 'COUNT', 1);
+    async lastProviderEvent(jobId, turn = 1) {
+      const { from, to } = turnRange(turn);
+      const [top] = await redis.xrevrange(key(jobId), String(to), String(from), 'COUNT', 1);
       if (!top) return null;
       const a = top[0].split('-')[0];
-      if (a === '0') return null;
       const [entry] = await redis.xrange(key(jobId), `${a}-0`, `${a}-0`);
       return entry ? toEntry(entry[0], entry[1]) : null;
     },
@@ -213,6 +269,10 @@ export function createJobStreams(redis: RedisClient, options: JobStreamOptions):
     },
     async clear(jobId) {
       await redis.del(key(jobId));
+    },
+    async clearTurn(jobId, turn) {
+      const { from, to } = turnRange(turn);
+      return (await redis.eval(CLEAR_RANGE, 1, key(jobId), turn === 1 ? '0' : String(from), String(to))) as number;
     },
     async expire(jobId, seconds) {
       await redis.expire(key(jobId), seconds);

@@ -24,16 +24,17 @@ import type { WorkerContext, WorkerDeps } from '../deps.ts';
 
 /**
  * Create a `stream: true` response: read its stream up to `response.created` (stored in the job's
- * event log), then let go of it: the stream processor resumes after what is stored. Provider
- * events left by an earlier attempt belong to a response this job never committed (a crash
- * between create and commit), so the log is started afresh.
+ * event log, in the range of the job's turn), then let go of it: the stream processor resumes
+ * after what is stored. Provider events left in this turn's range by an earlier attempt belong to
+ * a response this job never committed (a crash between create and commit), so the turn is stored
+ * afresh; a tool-call loop's earlier turns stay.
  */
 async function createStreamed(deps: WorkerDeps, job: Job, params: Record<string, unknown>, keyId: string | null): Promise<ProviderResult> {
-  if (job.submitAttempts > 1) await deps.jobStreams.clear(job.id);
+  if (job.submitAttempts > 1) await deps.jobStreams.clearTurn(job.id, job.turn);
   const stream = await deps.provider.createResponseStream(params, { jobId: job.id, keyId });
   try {
     for await (const event of stream) {
-      await deps.jobStreams.appendProviderEvent(job.id, event.sequence_number, event.type, JSON.stringify(event));
+      await deps.jobStreams.appendProviderEvent(job.id, event.sequence_number, event.type, JSON.stringify(event), job.turn);
       if (event.response?.id) return { response: event.response, requestId: null, keyId: stream.keyId };
     }
   } finally {
