@@ -112,6 +112,9 @@ export function simRouter(sim: Simulator): Router {
   router.get('/request-log', (_req, res) => {
     res.json(sim.requests.list());
   });
+  router.get('/responses/:id/timing', (req, res) => {
+    res.json(sim.responseTiming(req.params['id'] as string));
+  });
   router.get('/requests/:id', (req, res) => {
     res.json(sim.receivedRequest(req.params['id'] as string));
   });

@@ -267,6 +267,22 @@ export class Simulator {
     this.#streams.serve(res, response, startingAfter, true);
   }
 
+  /**
+   * `GET /sim/responses/{id}/timing`: when the simulator took a response's create and when it ends
+   * (and, once terminal, when it became so), on its own clock, with the response it continues.
+   * Benchmarks time a client's gap between turns from here; it is not a retrieve and is not counted.
+   */
+  responseTiming(id: string): ResponseTiming {
+    const response = this.#find(id);
+    return {
+      id,
+      created_at_ms: response.createdAtMs,
+      ends_at_ms: response.endsAtMs,
+      terminal_at_ms: this.#stats.terminal_at_ms[id] ?? null,
+      previous_response_id: response.request.previousResponseId,
+    };
+  }
+
   retrieve(id: string): Record<string, unknown> {
     const response = this.#find(id);
     countRetrieve(this.#stats, id);
@@ -518,6 +534,18 @@ export class Simulator {
       }
     }
   }
+}
+
+/** A response's times (ms since the epoch, simulator clock). */
+export interface ResponseTiming {
+  id: string;
+  /** When its create was taken (after its body was read and validated). */
+  created_at_ms: number;
+  /** When it is (or was) due to end; a cancel ends it earlier. */
+  ends_at_ms: number;
+  /** When a background response became terminal (its webhook's moment), else null. */
+  terminal_at_ms: number | null;
+  previous_response_id: string | null;
 }
 
 interface BuildRefs {
