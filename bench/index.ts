@@ -13,7 +13,9 @@
  *                     with the fair queue and with plain FIFO), retention (the POST /v1/jobs p99 the
  *                     sweeper's retention erasing adds while it works through a million old jobs), or ops: the
  *                     CPU cost of each operation a job goes through (a diagnostic, with --iterations N,
- *                     default 2000)
+ *                     default 2000), or toolloop: tool-call loops in webhook mode, answered by the client's
+ *                     callback receiver and by a tool executor, beside the client's own loop of chained jobs
+ *                     (provider calls per turn, Longhaul's added latency per turn, target p99 <= 100 ms)
  *   --concurrency C   client requests / Queue.add calls in flight, closed loop (default 64)
  *   --worker K=V      override a worker environment knob (repeatable), e.g. --worker POLL_INITIAL_MS=100
  *   --latency-worker  with | without | both: run the latency scenario while the worker runs on the
@@ -49,6 +51,9 @@
  *   --retention-rate R      POST /v1/jobs per second beside the sweeping (default 200)
  *   --retention-duration S  seconds of each of its phases, idle and sweeping (default 15)
  *   --retention-rounds R    its rounds of both phases, the order alternating (default 2)
+ *   --toolloop-jobs N       loops per mode of the toolloop scenario (client, executor, baseline; default 50)
+ *   --toolloop-turns T      turns (responses) per loop (default 5: four with a function call, then the answer)
+ *   --toolloop-concurrency C  loops in flight at once (default 10)
  *
  * A measurement, not a test: exits 0 whether or not targets are met (PASS/MISS is printed), and
  * non-zero only when the benchmark itself could not run.
@@ -63,6 +68,7 @@ import { runCallbacks } from './callbacks.ts';
 import { runDetection } from './detection.ts';
 import { runFairness } from './fairness.ts';
 import { runStreaming } from './streaming.ts';
+import { runToolLoop } from './tool-loop.ts';
 import { runSystem } from './system.ts';
 import { runE2e, type E2eResult } from './e2e.ts';
 import { runLatency, type LatencyResult } from './latency.ts';
@@ -85,7 +91,22 @@ const WORKER_KNOBS: Record<string, string> = {
   POLL_INITIAL_MS: '50',
 };
 
-const SCENARIOS = ['e2e', 'system', 'latency', 'baseline', 'detection', 'callbacks', 'streaming', 'responses', 'cache', 'fairness', 'retention', 'memory', 'ops'] as const;
+const SCENARIOS = [
+  'e2e',
+  'system',
+  'latency',
+  'baseline',
+  'detection',
+  'callbacks',
+  'streaming',
+  'responses',
+  'cache',
+  'fairness',
+  'retention',
+  'memory',
+  'ops',
+  'toolloop',
+] as const;
 const DEFAULT_SCENARIOS: Scenario[] = ['e2e', 'system', 'latency', 'baseline', 'detection', 'callbacks', 'streaming', 'responses', 'cache', 'memory'];
 type Scenario = (typeof SCENARIOS)[number];
 type LatencyVariant = 'with' | 'without';
@@ -130,6 +151,9 @@ function parseCli(argv: string[]) {
       'retention-rate': { type: 'string', default: '200' },
       'retention-duration': { type: 'string', default: '15' },
       'retention-rounds': { type: 'string', default: '2' },
+      'toolloop-jobs': { type: 'string', default: '50' },
+      'toolloop-turns': { type: 'string', default: '5' },
+      'toolloop-concurrency': { type: 'string', default: '10' },
     },
     strict: true,
   });
@@ -199,6 +223,11 @@ function parseCli(argv: string[]) {
       rate: positive('retention-rate', values['retention-rate']),
       durationS: positive('retention-duration', values['retention-duration']),
       rounds: Math.round(positive('retention-rounds', values['retention-rounds'])),
+    },
+    toolLoop: {
+      jobs: Math.round(positive('toolloop-jobs', values['toolloop-jobs'])),
+      turns: Math.round(positive('toolloop-turns', values['toolloop-turns'])),
+      concurrency: Math.round(positive('toolloop-concurrency', values['toolloop-concurrency'])),
     },
     memoryCounts: values['memory-counts'].split(',').map((c) => Math.round(positive('memory-counts', c))),
     cpuProf: values['cpu-prof'],
@@ -299,6 +328,7 @@ async function main(): Promise<void> {
   if (want('responses')) extraRows.push(...(await runResponses({ ...cli.responses, workerOverrides: cli.overrides, nodeArgs, log })).rows);
   if (want('cache')) extraRows.push(...(await runCache({ ...cli.cache, workerOverrides: cli.overrides, nodeArgs, log })).rows);
   if (want('retention')) extraRows.push(...(await runRetention({ ...cli.retention, workerOverrides: cli.overrides, nodeArgs, log })).rows);
+  if (want('toolloop')) extraRows.push(...(await runToolLoop({ ...cli.toolLoop, workerOverrides: cli.overrides, nodeArgs, log })).rows);
   if (want('memory')) extraRows.push(...(await runMemory({ counts: cli.memoryCounts, concurrency: cli.concurrency, workerOverrides: cli.overrides, nodeArgs, log })).rows);
   if (want('streaming')) {
     const watchers = 1000;
@@ -312,7 +342,8 @@ async function main(): Promise<void> {
       ['streaming: added latency per event p99 (ms)', fmt(s.addedLatency.p99, 2), '<= 30', verdict(s.addedLatency.p99 <= 30)],
     );
   }
-  if (profileDir && (want('detection') || want('callbacks') || want('responses') || want('cache'))) log(`cpu profiles: ${profileDir} (file names carry the pid)`);
+  if (profileDir && (want('detection') || want('callbacks') || want('responses') || want('cache') || want('toolloop')))
+    log(`cpu profiles: ${profileDir} (file names carry the pid)`);
 
   const rows: string[][] = [['metric', 'value', 'target', 'result']];
   if (e2e) {
