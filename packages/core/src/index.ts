@@ -17,3 +17,5 @@ export * from './response-cache.ts';
 export * from './api-scopes.ts';
 export * from './api-key-status.ts';
 export * from './tool-loop.ts';
+export * from './pipeline.ts';
+export * from './fallbacks.ts';

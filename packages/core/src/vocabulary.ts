@@ -36,6 +36,8 @@ export const TERMINAL_RESPONSE_EVENT_TYPES: readonly string[] = TERMINAL_PROVIDE
 export const ID_PREFIX = {
   job: 'job',
   prompt: 'prm',
+  pipeline: 'pipe',
+  run: 'run',
   webhookEndpoint: 'we',
   /** Minted in SQL (`dlv_` + 32 hex characters) when a job's outcome is fanned out. */
   delivery: 'dlv',

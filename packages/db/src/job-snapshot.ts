@@ -44,6 +44,15 @@ const KEPT = [
   'usage',
   // A turn that ends with tool calls goes to the tenant's executor, if it has one.
   'toolExecutorUrl',
+  // An attempt that fails retryably or fails validation makes the next attempt (fallbacks.ts).
+  'fallbacks',
+  'validation',
+  'attempt',
+  'attempts',
+  // A step job's end advances its pipeline run.
+  'runId',
+  'runStep',
+  'runItem',
 ] as const satisfies readonly (keyof Job)[];
 const DATES = ['deadlineAt', 'createdAt', 'submittedAt', 'startedAt', 'cancelRequestedAt'] as const satisfies readonly (keyof Job)[];
 /** The create parameters the poll path reads. */

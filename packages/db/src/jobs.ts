@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { and, asc, desc, eq, gt, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm';
-import { ACTIVE_STATUSES, ConflictError, EventSource, ID_PREFIX, JobStatus } from '@longhaul/core';
+import { ACTIVE_STATUSES, ConflictError, EventSource, type Fallback, ID_PREFIX, JobStatus, type Validation } from '@longhaul/core';
 import type { Database } from './client.ts';
 import { newId } from './ids.ts';
 import { compiledStatement, insertPlaceholders, prefixed } from './sql-values.ts';
@@ -33,6 +33,13 @@ export interface NewJob {
   maxTurns?: number | null;
   /** Where its loop's tool calls are run (`tool_executor.url`); null or absent: the tenant answers them. */
   toolExecutorUrl?: string | null;
+  /** Fallbacks tried in order when an attempt fails retryably or fails validation (@longhaul/core fallbacks.ts). */
+  fallbacks?: Fallback[] | null;
+  validation?: Validation | null;
+  /** The pipeline run step this job runs (@longhaul/core pipeline.ts): run id, step name, fan-out element (0 for a plain step). */
+  runId?: string | null;
+  runStep?: string | null;
+  runItem?: number | null;
 }
 
 export interface IdempotencyInput {
@@ -138,6 +145,13 @@ async function insertJob(db: Database, input: NewJob, now: Date, details: Record
     turn: 1,
     maxTurns: input.maxTurns ?? null,
     toolExecutorUrl: input.toolExecutorUrl ?? null,
+    fallbacks: input.fallbacks ?? null,
+    validation: input.validation ?? null,
+    attempt: 1,
+    attempts: [],
+    runId: input.runId ?? null,
+    runStep: input.runStep ?? null,
+    runItem: input.runItem ?? null,
     requiredAction: null,
     erasedReason: null,
     providerDeletedAt: null,

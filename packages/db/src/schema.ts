@@ -3,11 +3,27 @@
  * this package (see the query modules) and is scoped by tenant where a tenant is involved.
  */
 import { sql } from 'drizzle-orm';
-import { bigserial, boolean, index, integer, jsonb, numeric, pgEnum, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
-import { DELIVERY_STATUSES, EVENT_SOURCES, JOB_STATUSES, type JobError, TERMINAL_STATUSES, type Usage, type RequiredAction } from '@longhaul/core';
+import { bigserial, boolean, index, integer, jsonb, numeric, pgEnum, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import {
+  type Attempt,
+  DELIVERY_STATUSES,
+  EVENT_SOURCES,
+  type Fallback,
+  JOB_STATUSES,
+  type JobError,
+  type PipelineDefinition,
+  RUN_STATUSES,
+  type StepStatus,
+  TERMINAL_RUN_STATUSES,
+  TERMINAL_STATUSES,
+  type Usage,
+  type RequiredAction,
+  type Validation,
+} from '@longhaul/core';
 
 export const jobStatusEnum = pgEnum('job_status', JOB_STATUSES);
 export const eventSourceEnum = pgEnum('event_source', EVENT_SOURCES);
+export const runStatusEnum = pgEnum('run_status', RUN_STATUSES);
 
 const createdAt = () => timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow();
 
@@ -125,6 +141,19 @@ export const jobs = pgTable(
     cacheKey: text('cache_key'),
     /** What a cache hit saved: the source's cost (USD). */
     savedUsd: numeric('saved_usd', { precision: 20, scale: 9, mode: 'number' }),
+    /**
+     * Fallbacks and validation (@longhaul/core fallbacks.ts): what the next attempts change, what
+     * an attempt's output must satisfy, the current attempt (1-based; attempt n > 1 runs with
+     * fallback n − 1 applied) and the attempts that ended before it.
+     */
+    fallbacks: jsonb('fallbacks').$type<Fallback[]>(),
+    validation: jsonb('validation').$type<Validation>(),
+    attempt: integer('attempt').notNull().default(1),
+    attempts: jsonb('attempts').$type<Attempt[]>().notNull().default([]),
+    /** The pipeline run (`run_…`) whose step this job runs, the step's name and the fan-out element's index (0 for a plain step). */
+    runId: text('run_id'),
+    runStep: text('run_step'),
+    runItem: integer('run_item'),
   },
   (t) => [
     index('jobs_tenant_created_idx').on(t.tenantId, t.createdAt.desc(), t.id.desc()),
@@ -142,6 +171,8 @@ export const jobs = pgTable(
     index('jobs_cache_waiters_idx').on(t.cachedFrom).where(sql.raw(`status = 'pending' and cached_from is not null`)),
     // Retention: a tenant's finished jobs whose content is still there, oldest first.
     index('jobs_retention_idx').on(t.tenantId, t.finishedAt).where(sql.raw('finished_at is not null and erased_at is null')),
+    // A run's step jobs; one job per (run, step, element): a step's job is created once.
+    uniqueIndex('jobs_run_step_idx').on(t.runId, t.runStep, t.runItem).where(sql.raw('run_id is not null')),
     // Erased jobs whose stored response still has to be deleted at the provider.
     index('jobs_provider_delete_idx').on(t.erasedAt).where(sql.raw(`erased_reason in ('request', 'tenant') and provider_deleted_at is null and response_id is not null`)),
   ],
@@ -191,6 +222,109 @@ export const promptVersions = pgTable(
     createdAt: createdAt(),
   },
   (t) => [primaryKey({ columns: [t.promptId, t.version] })],
+);
+
+/**
+ * Pipelines (@longhaul/core pipeline.ts): named graphs of job templates, with immutable versions
+ * numbered 1..latest_version like prompts'.
+ */
+export const pipelines = pgTable(
+  'pipelines',
+  {
+    id: text('id').primaryKey(),
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id),
+    name: text('name').notNull(),
+    description: text('description'),
+    latestVersion: integer('latest_version').notNull(),
+    createdAt: createdAt(),
+    updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [index('pipelines_tenant_idx').on(t.tenantId, t.createdAt.desc(), t.id.desc())],
+);
+
+export const pipelineVersions = pgTable(
+  'pipeline_versions',
+  {
+    pipelineId: text('pipeline_id')
+      .notNull()
+      .references(() => pipelines.id),
+    version: integer('version').notNull(),
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id),
+    definition: jsonb('definition').$type<PipelineDefinition>().notNull(),
+    note: text('note'),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.pipelineId, t.version] })],
+);
+
+/** A step's state within a run, as the run shows it (recomputed by every run transition). */
+export interface RunStepState {
+  status: StepStatus;
+  job_ids: string[];
+  /** For a fan-out: how many elements, and how many of them have finished. */
+  items?: number;
+  finished?: number;
+  error?: JobError | null;
+}
+
+/**
+ * Runs of a pipeline version. Status changes only through the core's `runTransition`, in the
+ * transaction that writes the run's event (run_events); its steps' jobs carry `run_id`.
+ */
+export const pipelineRuns = pgTable(
+  'pipeline_runs',
+  {
+    id: text('id').primaryKey(),
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id),
+    pipelineId: text('pipeline_id')
+      .notNull()
+      .references(() => pipelines.id),
+    pipelineVersion: integer('pipeline_version').notNull(),
+    status: runStatusEnum('status').notNull().default('pending'),
+    inputs: jsonb('inputs').$type<Record<string, unknown>>().notNull(),
+    steps: jsonb('steps').$type<Record<string, RunStepState>>().notNull().default({}),
+    output: jsonb('output').$type<unknown>(),
+    error: jsonb('error').$type<JobError>(),
+    callbackUrl: text('callback_url'),
+    metadata: jsonb('metadata').$type<Record<string, string>>().notNull().default({}),
+    /** When a worker next expects to advance the run; the sweeper re-dispatches overdue ones. */
+    nextCheckAt: timestamp('next_check_at', { withTimezone: true, mode: 'date' }),
+    createdAt: createdAt(),
+    updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    startedAt: timestamp('started_at', { withTimezone: true, mode: 'date' }),
+    cancelRequestedAt: timestamp('cancel_requested_at', { withTimezone: true, mode: 'date' }),
+    finishedAt: timestamp('finished_at', { withTimezone: true, mode: 'date' }),
+  },
+  (t) => [
+    index('pipeline_runs_tenant_idx').on(t.tenantId, t.createdAt.desc(), t.id.desc()),
+    index('pipeline_runs_pipeline_idx').on(t.tenantId, t.pipelineId, t.createdAt.desc(), t.id.desc()),
+    index('pipeline_runs_active_next_check_idx')
+      .on(t.nextCheckAt)
+      .where(sql.raw(`status not in (${TERMINAL_RUN_STATUSES.map((s) => `'${s}'`).join(', ')})`)),
+  ],
+);
+
+/** Append-only log of every state change of a run (and its steps'). */
+export const runEvents = pgTable(
+  'run_events',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    runId: text('run_id')
+      .notNull()
+      .references(() => pipelineRuns.id),
+    tenantId: text('tenant_id').notNull(),
+    fromStatus: runStatusEnum('from_status'),
+    toStatus: runStatusEnum('to_status').notNull(),
+    at: timestamp('at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    details: jsonb('details').$type<Record<string, unknown>>().notNull().default({}),
+  },
+  (t) => [index('run_events_run_idx').on(t.runId, t.id)],
 );
 
 /** Files a tenant uploaded through Longhaul to the provider's Files API (id = the provider's id). */
@@ -402,6 +536,8 @@ export const callbackEvents = pgTable(
       .notNull()
       .references(() => tenants.id),
     jobId: text('job_id').references(() => jobs.id),
+    /** A pipeline run's event (`run.completed`, …): the run it is about (job_id is null). */
+    runId: text('run_id'),
     endpointId: text('endpoint_id'),
     type: text('type').notNull(),
     sequence: integer('sequence').notNull(),
@@ -553,3 +689,6 @@ export type Prompt = typeof prompts.$inferSelect;
 export type PromptVersion = typeof promptVersions.$inferSelect;
 export type FileRow = typeof files.$inferSelect;
 export type ConversationRow = typeof conversations.$inferSelect;
+export type Pipeline = typeof pipelines.$inferSelect;
+export type PipelineVersion = typeof pipelineVersions.$inferSelect;
+export type PipelineRun = typeof pipelineRuns.$inferSelect;
