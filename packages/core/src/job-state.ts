@@ -24,6 +24,11 @@
  *   requires_action ──cancel──▶ cancelled (nothing runs at the provider while it waits)
  *   requires_action ──tool_executor_failed──▶ failed
  *
+ *   Fallbacks (fallbacks.ts): an attempt that failed in a way the next one may fix
+ *   queued | in_progress | pending (its submission failed) ──attempt_failed(retry)──▶ pending
+ *   (attempt n + 1, a new response) ... out of fallbacks, an output its `validate` rejects
+ *   ──attempt_failed(no retry)──▶ failed; cancelling ──attempt_failed──▶ cancelled (never retried)
+ *
  * The work that follows a change (the next poll, following a stream, cancelling at the provider)
  * is decided beside this, by `nextWorkFor()` in next-work.ts.
  */
@@ -105,7 +110,13 @@ export type JobEvent =
   /** Every call of the turn has its output and every approval request its answer: the next turn is to be created. */
   | { type: 'tool_outputs_submitted' }
   /** The tenant's tool executor kept failing: the loop cannot go on. */
-  | { type: 'tool_executor_failed'; error: JobError };
+  | { type: 'tool_executor_failed'; error: JobError }
+  /**
+   * An attempt ended in a way another may fix (fallbacks.ts): `retry` when the job has a fallback
+   * left (back to `pending` for the next attempt), else the job fails with `error` (an output its
+   * `validate` rejected: the other outcomes end with the provider's own report).
+   */
+  | { type: 'attempt_failed'; retry: boolean; error: JobError };
 
 export type TransitionError = { code: 'job_terminal'; message: string } | { code: 'illegal_transition'; message: string };
 
@@ -216,6 +227,15 @@ export function transition(job: { status: JobStatus }, event: JobEvent): Transit
     case 'tool_executor_failed': {
       if (from === JobStatus.RequiresAction) return ok(JobStatus.Failed, from);
       return refuse('illegal_transition', `a ${from} job is not waiting for its tool executor`);
+    }
+    case 'attempt_failed': {
+      // A cancel request wins: the attempt has ended and no other starts.
+      if (from === JobStatus.Cancelling) return ok(JobStatus.Cancelled, from);
+      if (from === JobStatus.Pending || from === JobStatus.Queued || from === JobStatus.InProgress) {
+        // Pending → pending is a change too: a new attempt, recorded as its own event.
+        return event.retry ? { ok: true, status: JobStatus.Pending, changed: true } : ok(JobStatus.Failed, from);
+      }
+      return refuse('illegal_transition', `a ${from} job has no attempt running to fail`);
     }
     default:
       return assertNever(event);

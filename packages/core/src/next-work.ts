@@ -39,6 +39,8 @@
  *   there: an `execute_tools` work item for that turn, keyed by job and turn (so dispatching it
  *   again, on the turn's end or by the sweeper for an overdue job whose calls still want their
  *   outputs, is harmless); its MCP approval requests, if any, still wait for the tenant;
+ * - an attempt that failed with a fallback left (fallbacks.ts) sends the job back to `pending`:
+ *   its delayed poll is retired (its response is done) and the next attempt is admitted like a new job;
  * - everything else (a stream event, the provider's answer to a cancel, a webhook on a running
  *   job) adds nothing: the work item at hand, or one already scheduled, carries on.
  */
@@ -96,7 +98,9 @@ export type JobChange =
   /** The turn's tool outputs (and approvals) are in: the next turn is to be created. */
   | { type: 'tool_outputs_submitted' }
   /** The job's tool executor kept failing: the job failed. */
-  | { type: 'tool_executor_failed' };
+  | { type: 'tool_executor_failed' }
+  /** An attempt failed (fallbacks.ts): with a fallback left the job is pending again, for its next attempt. */
+  | { type: 'attempt_failed' };
 
 export interface NextWorkOptions {
   /** How completion is detected. Default `hybrid` (the worker's default). */
@@ -169,6 +173,8 @@ export function nextWorkFor(job: WorkSubject, change: JobChange, options: NextWo
       return job.status === JobStatus.RequiresAction ? [RETIRE_POLL, ...executorWork(job)] : NOTHING;
     case 'tool_outputs_submitted':
       return job.status === JobStatus.Pending ? [SUBMIT] : NOTHING;
+    case 'attempt_failed':
+      return job.status === JobStatus.Pending ? [RETIRE_POLL, SUBMIT] : NOTHING;
     case 'overdue':
       if (job.status === JobStatus.Pending) return [SUBMIT];
       if (job.status === JobStatus.RequiresAction) return executorWork(job);

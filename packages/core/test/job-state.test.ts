@@ -14,6 +14,8 @@ const ALL_EVENTS: JobEvent[] = [
   { type: 'turn_ended', lastTurn: true },
   { type: 'tool_outputs_submitted' },
   { type: 'tool_executor_failed', error: { code: 'tool_executor_failed', message: 'HTTP 500' } },
+  { type: 'attempt_failed', retry: true, error: { code: 'context_length_exceeded', message: 'too long' } },
+  { type: 'attempt_failed', retry: false, error: { code: 'validation_failed', message: 'too short' } },
 ];
 
 describe('transition', () => {
@@ -110,5 +112,19 @@ describe('transition', () => {
       expect(transition({ status }, { type: 'tool_executor_failed', error: { code: 'x', message: 'y' } })).toMatchObject({ ok: false });
     }
     for (const status of ['pending', 'requires_action'] as const) expect(transition({ status }, { type: 'turn_ended', lastTurn: false })).toMatchObject({ ok: false });
+  });
+
+  it('sends a job whose attempt failed back to pending for its next attempt, or fails it', () => {
+    const error = { code: 'server_error', message: 'boom' };
+    for (const status of ['pending', 'queued', 'in_progress'] as const) {
+      // Pending → pending (a submission that failed for good) is a change: the next attempt.
+      expect(transition({ status }, { type: 'attempt_failed', retry: true, error })).toEqual({ ok: true, status: 'pending', changed: true });
+      expect(transition({ status }, { type: 'attempt_failed', retry: false, error })).toEqual({ ok: true, status: 'failed', changed: true });
+    }
+    // A cancelling job never retries.
+    expect(transition({ status: 'cancelling' }, { type: 'attempt_failed', retry: true, error })).toEqual({ ok: true, status: 'cancelled', changed: true });
+    expect(transition({ status: 'requires_action' }, { type: 'attempt_failed', retry: true, error })).toMatchObject({ ok: false, error: { code: 'illegal_transition' } });
+    for (const status of TERMINAL_STATUSES)
+      expect(transition({ status }, { type: 'attempt_failed', retry: true, error })).toMatchObject({ ok: false, error: { code: 'job_terminal' } });
   });
 });

@@ -18,6 +18,7 @@ const ALL_CHANGES: JobChange[] = [
   { type: 'turn_ended' },
   { type: 'tool_outputs_submitted' },
   { type: 'tool_executor_failed' },
+  { type: 'attempt_failed' },
 ];
 const job = (status: JobStatus, streamed = false) => ({ status, streamed });
 
@@ -103,7 +104,8 @@ describe('nextWorkFor', () => {
         for (const streamed of [false, true]) {
           const kinds = nextWorkFor(job(status, streamed), change, { poll: POLL }).map((w) => w.kind);
           if (status !== 'pending') expect(kinds).not.toContain('submit');
-          else expect(kinds.every((k) => k === 'submit')).toBe(true);
+          // (A failed attempt's poll is retired too: its response is done.)
+          else expect(kinds.every((k) => k === 'submit' || (change.type === 'attempt_failed' && k === 'retire_poll'))).toBe(true);
           if (status !== 'cancelling') expect(kinds).not.toContain('cancel');
         }
       }
@@ -116,6 +118,11 @@ describe('nextWorkFor', () => {
     expect(nextWorkFor(job('incomplete'), { type: 'turn_ended' })).toEqual([]);
     expect(nextWorkFor(job('requires_action'), { type: 'overdue' })).toEqual([]);
     expect(nextWorkFor(job('pending'), { type: 'tool_outputs_submitted' })).toEqual([{ kind: 'submit' }]);
+  });
+
+  it("retires a failed attempt's poll and admits the next attempt", () => {
+    expect(nextWorkFor(job('pending'), { type: 'attempt_failed' })).toEqual([{ kind: 'retire_poll' }, { kind: 'submit' }]);
+    expect(nextWorkFor(job('failed'), { type: 'attempt_failed' })).toEqual([]);
   });
 
   it("sends a turn's tool calls to the job's tool executor when the turn ends, and again when the waiting job is overdue", () => {
