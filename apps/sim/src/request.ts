@@ -7,7 +7,12 @@ import { z } from 'zod';
 import { invalidRequest, type ApiError } from './errors.ts';
 import { REASONING_EFFORTS } from './generation.ts';
 
-export const OUTCOMES = ['completed', 'failed', 'incomplete'] as const;
+/**
+ * What a request can be told to end as. `refusal` is a completed response whose message holds a
+ * refusal part; `short` a completed answer of a few characters; `context_length_exceeded` a 400 at create
+ * (see contextLengthExceeded in simulator.ts).
+ */
+export const OUTCOMES = ['completed', 'failed', 'incomplete', 'refusal', 'context_length_exceeded', 'short'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
 const METADATA_MAX_KEYS = 16;
@@ -57,10 +62,26 @@ export const createRequestSchema = z.looseObject({
 
 export type CreateRequest = z.infer<typeof createRequestSchema>;
 
-/** Per-request simulator directives, read from metadata (`sim_duration_ms`, `sim_outcome`). */
+/**
+ * Per-request simulator directives, read from metadata: `sim_duration_ms`, `sim_outcome` (every
+ * model), `sim_outcomes` (`model=outcome` rules, `*` the default), `sim_context_tokens`,
+ * `sim_array_items`.
+ */
 export interface Directives {
   durationMs: number | null;
-  outcome: Outcome;
+  /** `sim_outcome`, or null when not given. */
+  outcome: Outcome | null;
+  /** `sim_outcomes` by model name (`*` for any other model). */
+  outcomeRules: Record<string, Outcome>;
+  /** `sim_context_tokens`: a longer input fails as context_length_exceeded; null: no limit. */
+  contextTokens: number | null;
+  /** `sim_array_items`: array length in structured outputs; null: 3 (within minItems/maxItems). */
+  arrayItems: number | null;
+}
+
+/** The outcome asked for `model`: its own `sim_outcomes` rule, then `sim_outcome`, then the `*` rule. */
+export function outcomeFor(directives: Directives, model: string): Outcome {
+  return directives.outcomeRules[model] ?? directives.outcome ?? directives.outcomeRules['*'] ?? 'completed';
 }
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: ApiError };
@@ -101,15 +122,53 @@ export function parseDirectives(metadata: Record<string, string> | null | undefi
       return { ok: false, error: invalidRequest(message, 'metadata.sim_duration_ms', 'invalid_value') };
     }
   }
-  let outcome: Outcome = 'completed';
+  let outcome: Outcome | null = null;
   if (rawOutcome !== undefined) {
-    if (!(OUTCOMES as readonly string[]).includes(rawOutcome)) {
+    if (!isOutcome(rawOutcome)) {
       const message = `Invalid 'metadata.sim_outcome': expected one of ${OUTCOMES.join(', ')}, got '${rawOutcome}'.`;
       return { ok: false, error: invalidRequest(message, 'metadata.sim_outcome', 'invalid_value') };
     }
-    outcome = rawOutcome as Outcome;
+    outcome = rawOutcome;
   }
-  return { ok: true, value: { durationMs, outcome } };
+  const outcomeRules = parseOutcomeRules(metadata?.['sim_outcomes']);
+  if (!outcomeRules.ok) return outcomeRules;
+  const contextTokens = parseCount(metadata, 'sim_context_tokens', 1, Number.MAX_SAFE_INTEGER);
+  if (!contextTokens.ok) return contextTokens;
+  const arrayItems = parseCount(metadata, 'sim_array_items', 1, MAX_ARRAY_ITEMS);
+  if (!arrayItems.ok) return arrayItems;
+  return { ok: true, value: { durationMs, outcome, outcomeRules: outcomeRules.value, contextTokens: contextTokens.value, arrayItems: arrayItems.value } };
+}
+
+const MAX_ARRAY_ITEMS = 50;
+
+function isOutcome(value: string): value is Outcome {
+  return (OUTCOMES as readonly string[]).includes(value);
+}
+
+/** `o3=failed, gpt-4.1=completed, *=refusal`: one rule per model, each naming a known outcome. */
+function parseOutcomeRules(raw: string | undefined): ParseResult<Record<string, Outcome>> {
+  const rules: Record<string, Outcome> = {};
+  if (raw === undefined) return { ok: true, value: rules };
+  for (const rule of raw.split(',')) {
+    const [model, outcome, ...rest] = rule.split('=').map((part) => part.trim());
+    if (!model || outcome === undefined || rest.length > 0 || !isOutcome(outcome) || model in rules) {
+      const message = `Invalid 'metadata.sim_outcomes': expected comma-separated model=outcome rules (model '*' for any other) with outcomes among ${OUTCOMES.join(', ')}, each model once; got '${rule.trim()}' in '${raw}'.`;
+      return { ok: false, error: invalidRequest(message, 'metadata.sim_outcomes', 'invalid_value') };
+    }
+    rules[model] = outcome;
+  }
+  return { ok: true, value: rules };
+}
+
+function parseCount(metadata: Record<string, string> | null | undefined, key: string, min: number, max: number): ParseResult<number | null> {
+  const raw = metadata?.[key];
+  if (raw === undefined) return { ok: true, value: null };
+  const value = Number(raw);
+  if (!/^\s*\d+\s*$/.test(raw) || value < min || value > max) {
+    const message = `Invalid 'metadata.${key}': expected an integer from ${min} to ${max}, got '${raw}'.`;
+    return { ok: false, error: invalidRequest(message, `metadata.${key}`, 'invalid_value') };
+  }
+  return { ok: true, value };
 }
 
 /** Prompt text used for token counting, caching and output generation. */

@@ -60,6 +60,8 @@ export interface SimResponse {
   startsAtMs: number;
   endsAtMs: number;
   outcome: SettledOutcome;
+  /** The completed message is a refusal part (`generation.text` is the refusal) instead of output_text. */
+  refusal: boolean;
   cancelledAtMs: number | null;
   request: EchoedRequest;
   generation: Generation;
@@ -183,7 +185,7 @@ function renderOutput(response: SimResponse, status: ResponseStatus): RenderedOu
     case 'completed':
       return {
         output: arrangeOutput(response.toolTurn, reasons ? reasoningItem(response) : null, messageItem(response, gen.text, 'completed'), false),
-        outputText: gen.text,
+        outputText: response.refusal ? '' : gen.text,
         usage: usageFor(response, reasons ? gen.reasoningTokens : 0, gen.textTokens),
       };
     case 'incomplete': {
@@ -212,7 +214,7 @@ function messageItem(response: SimResponse, text: string, status: 'completed' | 
     id: response.itemIds.message,
     status,
     role: 'assistant',
-    content: [{ type: 'output_text', text, annotations: [], logprobs: [] }],
+    content: [response.refusal && status === 'completed' ? { type: 'refusal', refusal: text } : { type: 'output_text', text, annotations: [], logprobs: [] }],
   };
 }
 

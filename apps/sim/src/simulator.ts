@@ -15,20 +15,21 @@ import { concatContexts, EMPTY_CONTEXT, inputContext, textContext } from './cont
 import { ConversationStore, listItems, normalizeInput, renderConversation, type Conversation, type Item, type ListQuery } from './conversations.ts';
 import { ApiError, invalidRequest, responseNotFound, responseNotStreamable, streamExpired } from './errors.ts';
 import { FileStore, readUpload, renderFile } from './files.ts';
-import { effortProfile, generate } from './generation.ts';
+import { effortProfile, generate, type Generation } from './generation.ts';
 import { newId } from './ids.ts';
 import { InputItemStore, type InputItemsQuery } from './input-items.ts';
 import { PromptRegistry, type RenderedPrompt } from './prompts.ts';
 import { createRandom, type Random } from './random.ts';
 import { RequestLog } from './request-log.ts';
-import { parseCreateRequest, parseDirectives, promptText, type CreateRequest, type Directives } from './request.ts';
+import { outcomeFor, parseCreateRequest, parseDirectives, promptText, type CreateRequest, type Directives, type Outcome } from './request.ts';
 import { abandonResponse, cancelResponse, isTerminal, renderResponse, statusAt, terminalAt, type SettledOutcome, type SimResponse } from './responses.ts';
 import type { RequestValidator, ValidatedOperation } from './spec-validation.ts';
 import { Scheduler, type Clock } from './scheduler.ts';
 import { countCancel, countCreate, countRetrieve, emptyStats, type SimStats } from './stats.ts';
 import { StreamHub } from './streaming.ts';
+import { structuredText } from './structured-output.ts';
 import { applyToolTurn, planToolTurn, toolContextText, type ToolPlan } from './tools.ts';
-import { PromptCache } from './usage.ts';
+import { countTokens, PromptCache } from './usage.ts';
 import { WebhookSender } from './webhooks.ts';
 
 /** Share of a background response's duration spent `queued`, and its floor in real ms. */
@@ -368,20 +369,22 @@ export class Simulator {
     const effort = request.reasoning?.effort ?? 'medium';
     const summary = request.reasoning?.summary ?? request.reasoning?.generate_summary ?? null;
     const instructions = joinInstructions(prompt?.instructions ?? null, request.instructions ?? null);
-    const generation = applyToolTurn(generate(promptText({ ...request, instructions, input }), effort, summary !== null), tools.turn);
+    const asked = outcomeFor(directives, model);
+    const generation = applyToolTurn(answerFor(generate(promptText({ ...request, instructions, input }), effort, summary !== null), asked, request, input, directives), tools.turn);
 
     // Context from the previous turn or the conversation comes first, as it does at OpenAI; the
     // prompt cache sees the whole of it, scoped by model and prompt_cache_key.
     const own = inputContext(instructions, input, this.#fileBytes);
     const inherited = previous?.followUp ?? conversation?.context ?? EMPTY_CONTEXT;
     const full = concatContexts(inherited, own);
+    if (asked === 'context_length_exceeded' || (directives.contextTokens !== null && full.tokens > directives.contextTokens)) throw contextLengthExceeded();
     const scope = `${model}\u0000${request.prompt_cache_key ?? ''}`;
     const lookup = this.#cache.lookupAndStore(scope, full.text);
 
     const needed = generation.reasoningTokens + generation.textTokens;
     const maxOutput = request.max_output_tokens ?? null;
     const overBudget = maxOutput !== null && maxOutput < needed;
-    let outcome: SettledOutcome = directives.outcome;
+    let outcome: SettledOutcome = asked === 'failed' ? 'failed' : asked === 'incomplete' ? 'incomplete' : 'completed';
     if (outcome === 'completed' && overBudget) outcome = 'incomplete';
     // Cut off by max_output_tokens: the whole budget is spent. Forced by sim_outcome: half the answer.
     const incompleteBudget = overBudget ? maxOutput : Math.floor(needed / 2);
@@ -407,6 +410,7 @@ export class Simulator {
       startsAtMs,
       endsAtMs,
       outcome,
+      refusal: asked === 'refusal',
       cancelledAtMs: null,
       request: {
         model,
@@ -546,6 +550,40 @@ export interface ResponseTiming {
   /** When a background response became terminal (its webhook's moment), else null. */
   terminal_at_ms: number | null;
   previous_response_id: string | null;
+}
+
+/**
+ * A too-long input (`sim_outcome(s)` context_length_exceeded, or more input tokens than
+ * `sim_context_tokens`, counting a previous turn's or conversation's context) is refused at create
+ * with a 400, background or not, and nothing is stored. That is what OpenAI does: the Responses
+ * API's `ResponseErrorCode` (the codes a failed response can carry) has no context_length_exceeded,
+ * while create answers `invalid_request_error` / `context_length_exceeded` / param `input` with
+ * this message.
+ */
+function contextLengthExceeded(): ApiError {
+  return new ApiError({
+    status: 400,
+    type: 'invalid_request_error',
+    message: 'Your input exceeds the context window of this model. Please adjust your input and try again.',
+    param: 'input',
+    code: 'context_length_exceeded',
+  });
+}
+
+/** What a refusal says (as OpenAI's models word it). */
+const REFUSAL_TEXT = "I'm sorry, I can't help with that.";
+/** A `short` answer: a few characters, for `min_output_chars` validation. */
+const SHORT_TEXT = 'Ok.';
+
+/** The generated answer as the outcome and `text.format` shape it: a refusal, a short answer, structured JSON. */
+function answerFor(generation: Generation, asked: Outcome, request: CreateRequest, input: BuildRefs['input'], directives: Directives): Generation {
+  const text =
+    asked === 'refusal'
+      ? REFUSAL_TEXT
+      : asked === 'short'
+        ? SHORT_TEXT
+        : structuredText((request.text as { format?: unknown } | null | undefined)?.format, input, directives.arrayItems);
+  return text === null ? generation : { ...generation, text, textTokens: countTokens(text) };
 }
 
 interface BuildRefs {

@@ -17,8 +17,8 @@
  * `function_call_arguments.delta`…, `function_call_arguments.done`, `output_item.done`), an MCP
  * call (the same with `mcp_call.in_progress`, `mcp_call_arguments.*`, `mcp_call.completed`), an
  * approval request (`output_item.added`, `output_item.done`), the message (`output_item.added`,
- * `content_part.added`, `output_text.delta`…, `output_text.done`, `content_part.done`,
- * `output_item.done`); then the terminal event `response.completed` | `response.incomplete` |
+ * `content_part.added`, `output_text.delta`…, `output_text.done` (for a refusal part
+ * `refusal.delta`…, `refusal.done`), `content_part.done`, `output_item.done`); then the terminal event `response.completed` | `response.incomplete` |
  * `response.failed` at the end time. A failed response has no output, so its log goes straight
  * from `in_progress` to `response.failed`.
  *
@@ -137,6 +137,14 @@ function messageEvents(item: Item, outputIndex: number): Pending[] {
   ];
   content.forEach((part, contentIndex) => {
     const base = { item_id: itemId, output_index: outputIndex, content_index: contentIndex };
+    if (part.type === 'refusal') {
+      const refusal = String(part['refusal']);
+      events.push({ type: 'response.content_part.added', data: () => ({ ...base, part: { ...part, refusal: '' } }) });
+      for (const delta of textDeltas(refusal)) events.push({ type: 'response.refusal.delta', data: () => ({ ...base, delta }) });
+      events.push({ type: 'response.refusal.done', data: () => ({ ...base, refusal }) });
+      events.push({ type: 'response.content_part.done', data: () => ({ ...base, part }) });
+      return;
+    }
     events.push({ type: 'response.content_part.added', data: () => ({ ...base, part: { ...part, text: '' } }) });
     for (const delta of textDeltas(part.text)) {
       events.push({ type: 'response.output_text.delta', data: () => ({ ...base, delta, logprobs: [] }) });

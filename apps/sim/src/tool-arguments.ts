@@ -14,13 +14,13 @@
  * OpenAI accepts for function tools rarely use them, and no value is fabricated to satisfy them.
  */
 
-type Schema = Record<string, unknown>;
+export type Schema = Record<string, unknown>;
 
 const MAX_DEPTH = 16;
 const SAMPLE = 'sample';
 
 /** Examples for the string formats of JSON Schema 2020-12 that a function schema might name. */
-const FORMAT_EXAMPLES: Record<string, string> = {
+export const FORMAT_EXAMPLES: Record<string, string> = {
   'date-time': '1970-01-01T00:00:00Z',
   date: '1970-01-01',
   time: '00:00:00Z',
@@ -87,7 +87,7 @@ function minimalValue(schema: unknown, root: unknown, depth: number): unknown {
   }
 }
 
-function typeOf(schema: Schema): string | null {
+export function typeOf(schema: Schema): string | null {
   const type = schema['type'];
   if (typeof type === 'string') return type;
   if (Array.isArray(type)) return (type.find((t) => t !== 'null') as string | undefined) ?? (type.length > 0 ? 'null' : null);
@@ -140,7 +140,7 @@ function minimalString(schema: Schema): string {
   return value;
 }
 
-function minimalNumber(schema: Schema, integer: boolean): number {
+export function minimalNumber(schema: Schema, integer: boolean): number {
   const num = (key: string): number | null => (typeof schema[key] === 'number' ? (schema[key] as number) : null);
   const step = num('multipleOf');
   const lowest = num('minimum');
@@ -160,7 +160,7 @@ function minimalNumber(schema: Schema, integer: boolean): number {
 }
 
 /** Shallow merge of object schemas: properties and required lists are combined, the rest first wins. */
-function mergeSchemas(schemas: unknown[]): Schema {
+export function mergeSchemas(schemas: unknown[]): Schema {
   const merged: Schema = {};
   const properties: Schema = {};
   const required: string[] = [];
@@ -177,13 +177,13 @@ function mergeSchemas(schemas: unknown[]): Schema {
   return merged;
 }
 
-function deref(schema: unknown, root: unknown): unknown {
+export function deref(schema: unknown, root: unknown): unknown {
   if (!isSchema(schema) || typeof schema['$ref'] !== 'string') return schema;
   return resolveRef(root, schema['$ref']) ?? schema;
 }
 
 /** A local JSON pointer reference (`#/$defs/Thing`); anything else resolves to undefined. */
-function resolveRef(root: unknown, ref: string): unknown {
+export function resolveRef(root: unknown, ref: string): unknown {
   if (ref === '#') return root;
   if (!ref.startsWith('#/')) return undefined;
   let node: unknown = root;
@@ -195,11 +195,11 @@ function resolveRef(root: unknown, ref: string): unknown {
   return node;
 }
 
-function isNullSchema(schema: unknown): boolean {
+export function isNullSchema(schema: unknown): boolean {
   return isSchema(schema) && (schema['type'] === 'null' || (Array.isArray(schema['type']) && schema['type'].every((t) => t === 'null')));
 }
 
-function isSchema(value: unknown): value is Schema {
+export function isSchema(value: unknown): value is Schema {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
