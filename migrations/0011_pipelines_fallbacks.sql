@@ -1,4 +1,5 @@
 CREATE TYPE "public"."run_status" AS ENUM('pending', 'running', 'completed', 'failed', 'cancelled');--> statement-breakpoint
+ALTER TYPE "public"."event_source" ADD VALUE 'run';--> statement-breakpoint
 CREATE TABLE "pipeline_runs" (
 	"id" text PRIMARY KEY NOT NULL,
 	"tenant_id" text NOT NULL,

@@ -187,7 +187,7 @@ describe('the whole pipeline on a 3-master Redis Cluster', () => {
     const res = await fetch(`${stack.apiUrl}/admin/queues/api/queues`, { headers: { cookie } });
     expect(res.status).toBe(200);
     const { queues } = (await res.json()) as { queues: { name: string }[] };
-    expect(queues.map((q) => q.name).sort()).toEqual(['cancel', 'deliver', 'poll', 'stream', 'submit', 'tools', 'webhook']);
+    expect(queues.map((q) => q.name).sort()).toEqual(['cancel', 'deliver', 'poll', 'runs', 'stream', 'submit', 'tools', 'webhook']);
   });
 
   it("keeps every key of the deployment in its prefix's one slot, on one master", async () => {

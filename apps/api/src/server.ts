@@ -15,6 +15,7 @@ import { jobsRouter } from './routes/jobs.ts';
 import { filesRouter } from './routes/files.ts';
 import { conversationsRouter } from './routes/conversations.ts';
 import { promptsRouter } from './routes/prompts.ts';
+import { pipelinesRouter, runsRouter } from './routes/pipelines.ts';
 import { cacheRouter } from './routes/cache.ts';
 import { responsesRouter } from './routes/responses.ts';
 import { jobStreamRouter } from './routes/job-stream.ts';
@@ -75,6 +76,8 @@ export function createServer(apiDeps: ApiDeps): Express {
   v1.use('/files', filesRouter(deps));
   v1.use('/conversations', conversationsRouter(deps));
   v1.use('/prompts', promptsRouter(deps));
+  v1.use('/pipelines', pipelinesRouter(deps));
+  v1.use('/runs', runsRouter(deps));
   v1.use('/webhook-endpoints', webhookEndpointsRouter(deps));
   v1.use('/deliveries', deliveriesRouter(deps));
   v1.use('/callback-secret', callbackSecretRouter(deps));

@@ -68,6 +68,10 @@ export interface WorkerConfig {
    * job's callbacks and to the addresses `callbacks.policy` allows. Defaults: processors/execute-tools.ts.
    */
   toolExecutor?: ToolExecutorConfig;
+  /** A pipeline step job's deadline from its creation (JOB_DEADLINE_SECONDS, as the API's jobs). Default 6 h. */
+  jobDeadlineMs?: number;
+  /** Parallel pipeline run advances per process (RUN_CONCURRENCY). Default 20. */
+  runConcurrency?: number;
   /** How long a finished job's event stream is kept. */
   streamRetentionSeconds: number;
   /** Parallel provider streams followed per process (each holds one connection open). */

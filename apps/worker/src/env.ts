@@ -64,6 +64,13 @@ const schema = z
     TOOL_EXECUTOR_TIMEOUT_MS: z.coerce.number().int().min(100).default(120_000),
     TOOL_EXECUTOR_CONCURRENCY: z.coerce.number().int().min(1).default(50),
     STREAM_CONCURRENCY: z.coerce.number().int().min(1).default(200),
+    /** Pipeline runs: a step job's deadline (as the API's JOB_DEADLINE_SECONDS), run advances in parallel per process. */
+    JOB_DEADLINE_SECONDS: z.coerce
+      .number()
+      .int()
+      .min(60)
+      .default(6 * 3600),
+    RUN_CONCURRENCY: z.coerce.number().int().min(1).default(20),
     STREAM_RETENTION_SECONDS: z.coerce
       .number()
       .int()

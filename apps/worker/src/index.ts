@@ -103,6 +103,8 @@ const worker = createWorker({
       policy: createAddressPolicy(parseCidrs(env.CALLBACK_ALLOWED_CIDRS)),
       onAttempt: callbackAttemptObserver(metrics),
     },
+    jobDeadlineMs: env.JOB_DEADLINE_SECONDS * 1000,
+    runConcurrency: env.RUN_CONCURRENCY,
     toolExecutor: { attempts: env.TOOL_EXECUTOR_ATTEMPTS, timeoutMs: env.TOOL_EXECUTOR_TIMEOUT_MS, concurrency: env.TOOL_EXECUTOR_CONCURRENCY },
     prices: env.MODEL_PRICES,
     streamRetentionSeconds: env.STREAM_RETENTION_SECONDS,

@@ -28,12 +28,16 @@ import {
   findExpiredJobs,
   findOverdueDeliveries,
   findOverdueJobs,
+  findOverdueRuns,
+  scheduleRunCheck,
   staleCacheWaiters,
   deleteExpiredCacheEntries,
   findStaleInboxRows,
   orphanOldWaitingRows,
   scheduleNextCheck,
 } from '@longhaul/db';
+import { RUN_CHECK_MS } from '@longhaul/engine';
+import { runWorkItemId } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
 import { retentionSettings, retryProviderDeletes, sweepBudget, sweepRetention } from './data-retention.ts';
 import type { WorkerContext } from './deps.ts';
@@ -47,6 +51,8 @@ export interface SweepReport {
   redispatched: number;
   webhooksRedispatched: number;
   deliveriesRedispatched: number;
+  /** Pipeline runs overdue for an advance, advanced again. */
+  runsAdvanced: number;
   webhooksOrphaned: number;
   idempotencyKeysDeleted: number;
   providerCallsDeleted: number;
@@ -79,6 +85,7 @@ export async function sweepOnce(deps: WorkerContext): Promise<SweepReport> {
     redispatched: 0,
     webhooksRedispatched: 0,
     deliveriesRedispatched: 0,
+    runsAdvanced: 0,
     webhooksOrphaned: 0,
     idempotencyKeysDeleted: 0,
     providerCallsDeleted: 0,
@@ -121,6 +128,13 @@ export async function sweepOnce(deps: WorkerContext): Promise<SweepReport> {
       for (const job of await findOverdueJobs(db.db, overdueBefore, config.sweep.batchSize)) {
         if (await jobEffects.redispatch(job)) report.redispatched += 1;
         await scheduleNextCheck(db.db, job.id, new Date(now.getTime() + config.sweep.overdueGraceMs));
+      }
+
+      // Pipeline runs nobody advanced for a while (their work item lost with Redis): advance them.
+      for (const runId of await findOverdueRuns(db.db, overdueBefore, config.sweep.batchSize)) {
+        await queues.add('runs', { runId }, { jobId: runWorkItemId(runId, `sweep_${now.getTime()}`) });
+        await scheduleRunCheck(db.db, runId, new Date(now.getTime() + RUN_CHECK_MS));
+        report.runsAdvanced += 1;
       }
 
       for (const inboxId of await findStaleInboxRows(db.db, overdueBefore, config.sweep.batchSize)) {

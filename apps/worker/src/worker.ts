@@ -14,6 +14,7 @@ import { cancelJobProcessor } from './processors/cancel-job.ts';
 import { pollJobProcessor } from './processors/poll-job.ts';
 import { processWebhookProcessor } from './processors/process-webhook.ts';
 import { deliverCallbackProcessor } from './processors/deliver-callback.ts';
+import { advanceRunProcessor } from './processors/advance-run.ts';
 import { executeToolsProcessor, toolExecutorSettings } from './processors/execute-tools.ts';
 import { streamJobProcessor } from './processors/stream-job.ts';
 import { startOutboxListener } from './outbox-listener.ts';
@@ -108,6 +109,7 @@ export function createWorker(deps: WorkerDeps): LonghaulWorker {
     make('deliver', deliverCallbackProcessor(deps), config.callbacks.concurrency),
     make('stream', streamJobProcessor(ctx, shuttingDown.signal), config.streamConcurrency),
     make('tools', executeToolsProcessor(ctx), toolExecutorSettings(config.toolExecutor).concurrency),
+    make('runs', advanceRunProcessor(ctx), config.runConcurrency ?? 20),
   ];
   const outboxListener = startOutboxListener(deps);
 

@@ -14,6 +14,7 @@
 const RESOURCES = {
   jobs: { prefixes: ['/v1/jobs', '/v1/responses', '/v1/cache'], writable: true },
   prompts: { prefixes: ['/v1/prompts'], writable: true },
+  pipelines: { prefixes: ['/v1/pipelines', '/v1/runs'], writable: true },
   files: { prefixes: ['/v1/files', '/v1/conversations'], writable: true },
   webhooks: { prefixes: ['/v1/webhook-endpoints', '/v1/deliveries', '/v1/callback-secret'], writable: true },
   usage: { prefixes: ['/v1/usage'], writable: false },

@@ -19,3 +19,6 @@ export * from './api-key-status.ts';
 export * from './tool-loop.ts';
 export * from './pipeline.ts';
 export * from './fallbacks.ts';
+export * from './pipeline-template.ts';
+export * from './pipeline-definition.ts';
+export * from './pipeline-run.ts';

@@ -74,6 +74,8 @@ export const EventSource = {
   Cache: 'cache',
   /** A tenant's tool executor answered a turn's tool calls (tool-loop.ts). */
   ToolExecutor: 'tool_executor',
+  /** A pipeline run created the job as one of its steps, or cancelled it (pipeline.ts). */
+  Run: 'run',
 } as const;
 export type EventSource = (typeof EventSource)[keyof typeof EventSource];
 export const EVENT_SOURCES = Object.values(EventSource) as [EventSource, ...EventSource[]];

@@ -71,3 +71,24 @@ export interface PipelineDefinition {
   /** JSON Schema of the run's inputs (optional): runs with other inputs are a 400. */
   inputs_schema?: Record<string, unknown>;
 }
+
+export function isTerminalRun(status: RunStatus): boolean {
+  return TERMINAL_RUN_STATUSES.includes(status);
+}
+
+/** A step's state within a run, as the run shows it (recomputed by every advance: pipeline-run.ts). */
+export interface RunStepState {
+  status: StepStatus;
+  /** Its jobs, in element order. */
+  job_ids: string[];
+  /** For a fan-out: how many elements, and how many of them have finished. */
+  items?: number;
+  finished?: number;
+  error?: { code: string; message: string } | null;
+}
+
+/** A fan-out's default concurrency, and the most a step may ask for / elements it may have. */
+export const DEFAULT_FOR_EACH_CONCURRENCY = 4;
+export const MAX_FOR_EACH_CONCURRENCY = 100;
+export const MAX_FOR_EACH_ITEMS = 1000;
+export const MAX_PIPELINE_STEPS = 50;

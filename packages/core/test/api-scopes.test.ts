@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isSubset, parseScopes, requiredScope } from '../src/index.ts';
 
-const ALL_READS = ['jobs:read', 'prompts:read', 'files:read', 'webhooks:read', 'usage:read', 'keys:read'];
+const ALL_READS = ['jobs:read', 'prompts:read', 'pipelines:read', 'files:read', 'webhooks:read', 'usage:read', 'keys:read'];
 
 describe('parseScopes', () => {
   it('accepts every scope and gives them back in one canonical order', () => {
@@ -55,6 +55,8 @@ describe('requiredScope', () => {
       ['DELETE', '/v1/cache', 'jobs:write'],
       ['GET', '/v1/prompts/prm_1/versions', 'prompts:read'],
       ['PATCH', '/v1/prompts/prm_1', 'prompts:write'],
+      ['POST', '/v1/pipelines/pipe_1/runs', 'pipelines:write'],
+      ['GET', '/v1/runs/run_1/stream', 'pipelines:read'],
       ['POST', '/v1/files', 'files:write'],
       ['GET', '/v1/conversations/conv_1/items', 'files:read'],
       ['POST', '/v1/webhook-endpoints', 'webhooks:write'],

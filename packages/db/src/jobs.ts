@@ -131,8 +131,16 @@ const insertJobStatement = compiledStatement(
 
 /** Insert a pending job and its first event in one statement. */
 async function insertJob(db: Database, input: NewJob, now: Date, details: Record<string, unknown>): Promise<Job> {
+  const job = newJobRow(input, now);
+  const columns = Object.keys(job).filter((key) => job[key as keyof Job] !== undefined);
+  await insertJobStatement(db, columns.join(','), { ...prefixed(job, 'c_'), at: now.toISOString(), details: JSON.stringify(details) });
+  return job;
+}
+
+/** A new pending job's row, with a fresh id (what `createJob` inserts; pipeline runs insert their step jobs' with it). */
+export function newJobRow(input: NewJob, now: Date): Job {
   const id = newId(ID_PREFIX.job);
-  const job: Job = {
+  return {
     id,
     ...input,
     previousJobId: input.previousJobId ?? null,
@@ -178,9 +186,6 @@ async function insertJob(db: Database, input: NewJob, now: Date, details: Record
     erasedAt: null,
     costUsd: null,
   };
-  const columns = Object.keys(job).filter((key) => job[key as keyof Job] !== undefined);
-  await insertJobStatement(db, columns.join(','), { ...prefixed(job, 'c_'), at: now.toISOString(), details: JSON.stringify(details) });
-  return job;
 }
 
 /** A tenant's job, or null (unknown id or another tenant's job: callers answer 404 for both). */

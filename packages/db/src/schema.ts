@@ -13,7 +13,7 @@ import {
   type JobError,
   type PipelineDefinition,
   RUN_STATUSES,
-  type StepStatus,
+  type RunStepState,
   TERMINAL_RUN_STATUSES,
   TERMINAL_STATUSES,
   type Usage,
@@ -260,16 +260,6 @@ export const pipelineVersions = pgTable(
   },
   (t) => [primaryKey({ columns: [t.pipelineId, t.version] })],
 );
-
-/** A step's state within a run, as the run shows it (recomputed by every run transition). */
-export interface RunStepState {
-  status: StepStatus;
-  job_ids: string[];
-  /** For a fan-out: how many elements, and how many of them have finished. */
-  items?: number;
-  finished?: number;
-  error?: JobError | null;
-}
 
 /**
  * Runs of a pipeline version. Status changes only through the core's `runTransition`, in the

@@ -70,7 +70,7 @@ import {
 } from '@longhaul/core';
 import { type Database, type Job, type JobSnapshot, applyCacheHit, cacheWaiters, getJob, releaseCacheWaiter, settleCacheEntry, toJobObject, toJobSnapshot } from '@longhaul/db';
 import { type Metrics, observeStateChange } from '@longhaul/metrics';
-import { type JobStreams, type Queues, toolsWorkItemId } from '@longhaul/queue';
+import { type JobStreams, type Queues, runWorkItemId, toolsWorkItemId } from '@longhaul/queue';
 import { type Logger, jobLogFields } from '@longhaul/runtime';
 import type { Admission } from './admission.ts';
 
@@ -290,6 +290,16 @@ export function createJobEffects(deps: JobEffectsDeps): JobEffects {
     }
   }
 
+  /** One advance work item per ending step job; if Redis is out of reach the sweeper finds the run overdue. */
+  async function advanceItsRun(job: Job, log: Logger): Promise<void> {
+    const runId = job.runId!;
+    try {
+      await queues.add('runs', { runId }, { jobId: runWorkItemId(runId, job.id) });
+    } catch (err) {
+      log.warn({ err, ...jobLogFields(job), run_id: runId, code: 'dispatch_deferred' }, 'could not reach Redis; the sweeper will advance the run');
+    }
+  }
+
   /** Best effort: a poll left behind finds the job finished and ends. */
   async function retirePoll(jobId: string): Promise<void> {
     await queues
@@ -379,6 +389,9 @@ export function createJobEffects(deps: JobEffectsDeps): JobEffects {
 
       // Only a source has an entry and waiters: a hit (`cachedFrom` set) was answered from one.
       if (result.changed && isTerminal(job.status) && job.cacheKey && job.cachedFrom === null) await settleCache(job, log);
+
+      // A pipeline run's step job ended: its run advances (run-advance.ts), whoever ended it.
+      if (result.changed && isTerminal(job.status) && job.runId) await advanceItsRun(job, log);
 
       // A provider's report that moved the job to requires_action ended its turn, whoever learned it.
       const turnEnded = result.changed && job.status === JobStatus.RequiresAction && OUTCOME_FROM_PROVIDER.has(change.type);

@@ -1,5 +1,6 @@
 /**
- * Step 1: reusable prompts (see ./index.ts). A Longhaul prompt (`prm_…`) is rendered here: the
+ * Reusable prompts, rendered into a request: step 1 of a job's preparation in the API
+ * (apps/api job-preparation/index.ts), and a pipeline step's prompt in the worker. A Longhaul prompt (`prm_…`) is rendered here: the
  * version is the one the job names, else one drawn from the prompt's A/B traffic split, else the
  * current one; the rendered request gets the version's `prompt_cache_key` (see
  * @longhaul/core prompts.ts for why). An OpenAI hosted prompt (`pmpt_…`) is passed through.
@@ -15,8 +16,7 @@ import {
   type PromptTemplate,
   type PromptVariableValue,
 } from '@longhaul/core';
-import { getPromptForTenant, getPromptVersion } from '@longhaul/db';
-import type { ApiContext } from '../context.ts';
+import { type Database, getPromptForTenant, getPromptVersion } from '@longhaul/db';
 
 export interface PromptStep {
   params: Record<string, unknown>;
@@ -36,7 +36,7 @@ const LONGHAUL_PROMPT = /^prm_/;
 const HOSTED_PROMPT = /^pmpt_/;
 
 /** `random`: uniform in [0, 1), for the A/B draw (tests may pass a fixed sequence). */
-export async function applyPrompt(ctx: ApiContext, tenantId: string, params: Record<string, unknown>, random: () => number = Math.random): Promise<PromptStep> {
+export async function applyPrompt(db: Database, tenantId: string, params: Record<string, unknown>, random: () => number = Math.random): Promise<PromptStep> {
   const ref = params.prompt as PromptReference | undefined;
   if (ref === undefined) return { params, promptId: null, promptVersion: null, cache: null };
   if (HOSTED_PROMPT.test(ref.id)) {
@@ -47,14 +47,14 @@ export async function applyPrompt(ctx: ApiContext, tenantId: string, params: Rec
   if (!LONGHAUL_PROMPT.test(ref.id)) {
     throw new NotFoundError(`No prompt found with id '${ref.id}' (Longhaul prompts are prm_…, OpenAI hosted prompts pmpt_…).`, 'prompt.id', 'prompt_not_found');
   }
-  const prompt = await getPromptForTenant(ctx.db, tenantId, ref.id);
+  const prompt = await getPromptForTenant(db, tenantId, ref.id);
   if (!prompt) throw new NotFoundError(`No prompt found with id '${ref.id}'.`, 'prompt.id', 'prompt_not_found');
 
   let version: number;
   if (ref.version !== undefined && ref.version !== null) version = Number(ref.version);
   else if (prompt.traffic && prompt.traffic.length > 0) version = choosePromptVersion(prompt.traffic, random());
   else version = prompt.currentVersion;
-  const row = version >= 1 && version <= prompt.latestVersion ? await getPromptVersion(ctx.db, tenantId, prompt.id, version) : null;
+  const row = version >= 1 && version <= prompt.latestVersion ? await getPromptVersion(db, tenantId, prompt.id, version) : null;
   if (!row) throw new NotFoundError(`Prompt '${prompt.id}' has no version ${ref.version} (versions 1 to ${prompt.latestVersion}).`, 'prompt.version', 'prompt_version_not_found');
 
   const rendered = renderPromptTemplate(row.template as PromptTemplate, ref.variables ?? {});

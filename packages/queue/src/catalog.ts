@@ -11,6 +11,7 @@ import type { JobsOptions } from 'bullmq';
 import { z } from 'zod';
 
 export const jobIdSchema = z.string().regex(idPattern(ID_PREFIX.job));
+export const runIdSchema = z.string().regex(idPattern(ID_PREFIX.run));
 
 /**
  * Work items retried on failure with the core retry schedule (the worker's `longhaul` backoff
@@ -31,6 +32,15 @@ const TOOLS_WORK_ITEM_ATTEMPTS = 1_000_000;
  */
 export function toolsWorkItemId(jobId: string, turn: number): string {
   return `${jobId}_turn_${turn}`;
+}
+
+/**
+ * The work item id of a pipeline run's advance: one per run and cause (`created`, a step job's
+ * id, `cancel`, `sweep_<minute>`), so a step job that ends while another advance of its run is
+ * running is never lost to de-duplication (advances of one run serialize on its row lock).
+ */
+export function runWorkItemId(runId: string, cause: string): string {
+  return `${runId}_${cause}`;
 }
 
 export const queueCatalog = {
@@ -93,6 +103,15 @@ export const queueCatalog = {
     // Retried on the worker's backoff; the processor counts the attempts (TOOL_EXECUTOR_ATTEMPTS)
     // and fails the job after the last, so BullMQ never gives up with the job still waiting.
     options: retried(TOOLS_WORK_ITEM_ATTEMPTS),
+  },
+  /**
+   * Advance a pipeline run (@longhaul/core pipeline-run.ts): plan it from its steps' jobs, create
+   * the steps that may start, finish it. Keyed by run and cause (`runWorkItemId`).
+   */
+  runs: {
+    name: 'runs',
+    payload: z.object({ runId: runIdSchema }),
+    options: retried(50),
   },
   /** Send one callback delivery; re-delays itself on the retry schedule until it succeeds or dies. */
   deliver: {

@@ -8,6 +8,7 @@ import { DELIVERY_STATUSES, NotFoundError, ValidationError } from '@longhaul/cor
 import { checkCallbackUrlResolved } from '@longhaul/callbacks';
 import {
   CALLBACK_EVENT_TYPES,
+  RUN_CALLBACK_EVENT_TYPES,
   createEndpoint,
   deleteEndpoint,
   getDelivery,
@@ -76,7 +77,9 @@ function toDeliveryObject(d: CallbackDelivery, attempts?: CallbackAttempt[]) {
   };
 }
 
-const eventTypes = z.array(z.enum(CALLBACK_EVENT_TYPES as [string, ...string[]])).max(CALLBACK_EVENT_TYPES.length);
+/** Job events, and pipeline runs' (`run.running`, `run.completed`, …), which only endpoints that name them receive. */
+const EVENT_TYPES = [...CALLBACK_EVENT_TYPES, ...RUN_CALLBACK_EVENT_TYPES] as [string, ...string[]];
+const eventTypes = z.array(z.enum(EVENT_TYPES)).max(EVENT_TYPES.length);
 const createSchema = z.strictObject({
   url: z.string().max(2048),
   description: z.string().max(512).nullable().optional(),

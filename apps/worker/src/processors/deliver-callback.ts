@@ -77,9 +77,10 @@ interface EventBody {
   payload: Record<string, unknown>;
 }
 
-/** The thin form (`data: {id}`) of an event's body, serialized on first use. */
+/** The thin form (`data: {id}`: the job's, or a pipeline run's for `run.*` events) of an event's body, serialized on first use. */
 function thinBody(body: EventBody, jobId: string | null): string {
-  body.thin ??= JSON.stringify({ ...body.payload, data: { id: jobId } });
+  const data = body.payload.data as { id?: unknown } | undefined;
+  body.thin ??= JSON.stringify({ ...body.payload, data: { id: jobId ?? data?.id ?? null } });
   return body.thin;
 }
 
