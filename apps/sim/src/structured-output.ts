@@ -6,7 +6,7 @@
  * Unlike a function's minimal arguments (tool-arguments.ts), the value is filled in so a pipeline
  * can use it: every listed property is present, arrays have `sim_array_items` elements (3 by
  * default) moved into minItems/maxItems, and strings say what they are and what they answer
- * (`step 2 of: <first words of the prompt>`), so a later step visibly uses an earlier one's
+ * (`step 2 of: <first words of the prompt>`, `step 2 title of: …` for a property of an element), so a later step visibly uses an earlier one's
  * output. `const` wins, then `enum` (cycled over array elements); unions take their first
  * non-null branch; `allOf` is merged; local `$ref`s are followed up to MAX_DEPTH (then null).
  * `pattern` and `not` are not solved for, as in tool-arguments.ts.
@@ -17,7 +17,7 @@ const MAX_DEPTH = 16;
 const DEFAULT_ARRAY_ITEMS = 3;
 const PROMPT_WORDS = 8;
 
-export interface FillContext {
+interface FillContext {
   /** The first words of the prompt, quoted in every string. */
   gist: string;
   /** Array length wanted (`sim_array_items`), before minItems/maxItems. */
@@ -30,14 +30,14 @@ export function structuredText(format: unknown, input: unknown, arrayItems: numb
   const context: FillContext = { gist: gistOf(input), arrayItems };
   if (format['type'] === 'json_schema') {
     const schema = isSchema(format['schema']) ? format['schema'] : {};
-    return JSON.stringify(fill(schema, schema, context, { label: typeof format['name'] === 'string' ? format['name'] : 'answer', index: null }, 0));
+    return JSON.stringify(fill(schema, schema, context, { label: typeof format['name'] === 'string' ? format['name'] : 'answer', index: null, owner: null, ordinal: 0 }, 0));
   }
   if (format['type'] === 'json_object') return JSON.stringify({ answer: `answer to: ${context.gist}` });
   return null;
 }
 
 /** The first words of the input's text (a string, or the text of its messages' content). */
-export function gistOf(input: unknown): string {
+function gistOf(input: unknown): string {
   const words = textOf(input)
     .split(/\s+/)
     .filter((word) => word.length > 0);
@@ -55,8 +55,12 @@ function textOf(value: unknown): string {
 interface Place {
   /** The property (or the array's property, singular) the value is for. */
   label: string;
-  /** Its position (0-based) in an array, or null. */
+  /** Its position (0-based) when the value is an array element itself, or null. */
   index: number | null;
+  /** The array element an object property belongs to (`step 2`), or null. */
+  owner: string | null;
+  /** The position of the nearest enclosing array element, 0 outside arrays: varies enums and numbers. */
+  ordinal: number;
 }
 
 function fill(schema: unknown, root: unknown, context: FillContext, place: Place, depth: number): unknown {
@@ -69,7 +73,7 @@ function fill(schema: unknown, root: unknown, context: FillContext, place: Place
   }
   if ('const' in schema) return schema['const'];
   const choices = schema['enum'];
-  if (Array.isArray(choices) && choices.length > 0) return choices[(place.index ?? 0) % choices.length];
+  if (Array.isArray(choices) && choices.length > 0) return choices[place.ordinal % choices.length];
   const allOf = schema['allOf'];
   if (Array.isArray(allOf) && allOf.length > 0) {
     const { allOf: _branches, ...rest } = schema;
@@ -93,7 +97,7 @@ function fill(schema: unknown, root: unknown, context: FillContext, place: Place
     case 'number':
       return numberFor(schema, typeOf(schema) === 'integer', place);
     case 'boolean':
-      return place.index === null ? true : place.index % 2 === 0;
+      return place.ordinal % 2 === 0;
     case 'null':
       return null;
     default:
@@ -105,11 +109,12 @@ function fillObject(schema: Schema, root: unknown, context: FillContext, place: 
   const properties = isSchema(schema['properties']) ? schema['properties'] : {};
   const required = Array.isArray(schema['required']) ? schema['required'].filter((key): key is string => typeof key === 'string') : [];
   const out: Record<string, unknown> = {};
+  const owner = place.index === null ? place.owner : `${place.label} ${place.index + 1}`;
   // Every described property (a strict schema requires them all), then required keys it does not describe.
   for (const key of [...Object.keys(properties), ...required.filter((key) => !(key in properties))]) {
     const extra = schema['additionalProperties'];
     const propertySchema = key in properties ? properties[key] : isSchema(extra) ? extra : {};
-    out[key] = fill(propertySchema, root, context, { label: key, index: place.index }, depth + 1);
+    out[key] = fill(propertySchema, root, context, { label: key, index: null, owner, ordinal: place.ordinal }, depth + 1);
   }
   return out;
 }
@@ -126,13 +131,13 @@ function fillArray(schema: Schema, root: unknown, context: FillContext, place: P
   if (schema['items'] === false) length = Math.min(length, prefix.length);
   const label = singular(place.label);
   const out: unknown[] = [];
-  for (let i = 0; i < length; i++) out.push(fill(i < prefix.length ? prefix[i] : items, root, context, { label, index: i }, depth + 1));
+  for (let i = 0; i < length; i++) out.push(fill(i < prefix.length ? prefix[i] : items, root, context, { label, index: i, owner: place.owner, ordinal: i }, depth + 1));
   return out;
 }
 
 function stringFor(schema: Schema, context: FillContext, place: Place): string {
   const format = typeof schema['format'] === 'string' ? FORMAT_EXAMPLES[schema['format']] : undefined;
-  const label = place.label.replace(/[_-]+/g, ' ');
+  const label = `${place.owner === null ? '' : `${place.owner} `}${place.label.replace(/[_-]+/g, ' ')}`;
   let value = format ?? (place.index === null ? `${label} of: ${context.gist}` : `${label} ${place.index + 1} of: ${context.gist}`);
   const minLength = typeof schema['minLength'] === 'number' ? schema['minLength'] : 0;
   const maxLength = typeof schema['maxLength'] === 'number' ? schema['maxLength'] : Number.POSITIVE_INFINITY;
@@ -141,13 +146,12 @@ function stringFor(schema: Schema, context: FillContext, place: Place): string {
   return value;
 }
 
-/** An array's elements are numbered 1, 2, …; a single number is 1; both then moved into the bounds. */
+/** Numbers count up from the smallest allowed (1 when that is 0) over the enclosing array's elements. */
 function numberFor(schema: Schema, integer: boolean, place: Place): number {
-  const wanted = (place.index ?? 0) + 1;
-  const bounded = minimalNumber({ ...schema, minimum: Math.max(wanted, typeof schema['minimum'] === 'number' ? schema['minimum'] : wanted) }, integer);
-  const check = minimalNumber(schema, integer);
-  // Fall back to the minimal value when the wanted one cannot satisfy the bounds.
-  return withinBounds(schema, bounded) ? bounded : check;
+  const smallest = minimalNumber(schema, integer);
+  const step = typeof schema['multipleOf'] === 'number' && schema['multipleOf'] > 0 ? schema['multipleOf'] : 1;
+  const wanted = (smallest === 0 ? step : smallest) + place.ordinal * step;
+  return withinBounds(schema, wanted) ? wanted : smallest;
 }
 
 function withinBounds(schema: Schema, value: number): boolean {
