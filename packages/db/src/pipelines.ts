@@ -14,7 +14,7 @@
  * index), so a step's job is created once however often an advance is retried.
  */
 import { type JobError, type JobStatus, type RunStatus, type RunStepState, ID_PREFIX, TERMINAL_RUN_STATUSES, RunStatus as Status } from '@longhaul/core';
-import { and, asc, desc, eq, gt, inArray, isNotNull, lt, lte, or, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, isNotNull, lt, lte, or, sql } from 'drizzle-orm';
 import { CALLBACK_NOTIFY_CHANNEL } from './callback-outbox.ts';
 import type { Database } from './client.ts';
 import { newId } from './ids.ts';
@@ -337,17 +337,4 @@ export async function findOverdueRuns(db: Database, before: Date, limit: number)
     .orderBy(asc(pipelineRuns.nextCheckAt))
     .limit(limit);
   return rows.map((r) => r.id);
-}
-
-/** Jobs of a run not yet finished (to cancel them when the run ends early). */
-export async function unfinishedRunJobs(db: Database | Tx, runId: string, statuses: readonly JobStatus[]): Promise<Job[]> {
-  return db
-    .select()
-    .from(jobs)
-    .where(and(eq(jobs.runId, runId), inArray(jobs.status, [...statuses])));
-}
-
-/** When a worker next expects to advance a run (the sweeper moves it on as it advances an overdue run). */
-export async function scheduleRunCheck(db: Database, runId: string, at: Date): Promise<void> {
-  await db.update(pipelineRuns).set({ nextCheckAt: at }).where(eq(pipelineRuns.id, runId));
 }

@@ -18,6 +18,7 @@
  */
 import { type CacheSetting, DEFAULT_MAX_TURNS, type Fallback, type Validation, ValidationError, checkReasoningEffort, estimateInputTokens, runsToolLoop } from '@longhaul/core';
 import { applyPrompt } from '@longhaul/engine';
+import { applyPrompt } from '@longhaul/engine';
 import type { ApiContext } from '../context.ts';
 import { splitJobRequest, type JobRequest } from '../job-request.ts';
 import { applyConversationState } from './conversation.ts';
