@@ -133,6 +133,19 @@ describe('new outcomes', () => {
     expect(status).toBe(400);
   });
 
+  test('the request log shows a refused create as a 400 with its job; a refusal counts as a create', async () => {
+    const metadata = { sim_context_tokens: '5', longhaul_job_id: 'job_toolong00001' };
+    await sim.api('/responses', { body: { model: 'gpt-5', input: promptOfTokens(20, 'x'), background: true, metadata } });
+    await sim.api('/responses', { body: { model: 'gpt-5', input: 'x', background: true, metadata: { sim_outcome: 'refusal', longhaul_job_id: 'job_refused00001' } } });
+    const log = await sim.sim('/request-log');
+    expect(log.data.map((e: any) => [e.status, e.job_id])).toEqual([
+      [400, 'job_toolong00001'],
+      [200, 'job_refused00001'],
+    ]);
+    const stats = await sim.sim('/stats');
+    expect(stats.creates).toBe(1);
+  });
+
   test('a streamed create that is too long gets the 400 before any event', async () => {
     const error = await sim.client.responses
       .create({ model: 'gpt-5', input: promptOfTokens(50, 's'), stream: true, metadata: { sim_context_tokens: '10' } })
