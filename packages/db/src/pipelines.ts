@@ -338,3 +338,8 @@ export async function findOverdueRuns(db: Database, before: Date, limit: number)
     .limit(limit);
   return rows.map((r) => r.id);
 }
+
+/** When a worker next expects to advance a run (the sweeper moves it on as it advances an overdue run). */
+export async function scheduleRunCheck(db: Database, runId: string, at: Date): Promise<void> {
+  await db.update(pipelineRuns).set({ nextCheckAt: at }).where(eq(pipelineRuns.id, runId));
+}
