@@ -370,7 +370,7 @@ export class Simulator {
     const summary = request.reasoning?.summary ?? request.reasoning?.generate_summary ?? null;
     const instructions = joinInstructions(prompt?.instructions ?? null, request.instructions ?? null);
     const asked = outcomeFor(directives, model);
-    const generation = applyToolTurn(answerFor(generate(promptText({ ...request, instructions, input }), effort, summary !== null), asked, request, input, directives), tools.turn);
+    const generation = answerFor(generate(promptText({ ...request, instructions, input }), effort, summary !== null), asked, { request, input, directives, turn: tools.turn });
 
     // Context from the previous turn or the conversation comes first, as it does at OpenAI; the
     // prompt cache sees the whole of it, scoped by model and prompt_cache_key.
@@ -575,15 +575,20 @@ const REFUSAL_TEXT = "I'm sorry, I can't help with that.";
 /** A `short` answer: a few characters, for `min_output_chars` validation. */
 const SHORT_TEXT = 'Ok.';
 
-/** The generated answer as the outcome and `text.format` shape it: a refusal, a short answer, structured JSON. */
-function answerFor(generation: Generation, asked: Outcome, request: CreateRequest, input: BuildRefs['input'], directives: Directives): Generation {
-  const text =
-    asked === 'refusal'
-      ? REFUSAL_TEXT
-      : asked === 'short'
-        ? SHORT_TEXT
-        : structuredText((request.text as { format?: unknown } | null | undefined)?.format, input, directives.arrayItems);
-  return text === null ? generation : { ...generation, text, textTokens: countTokens(text) };
+/**
+ * The generated answer as the tool turn, the outcome and `text.format` shape it. A refusal, a short
+ * answer or structured JSON replaces the text whole (no tool-results preamble, which would break the
+ * JSON); a turn that only calls tools still writes no message.
+ */
+function answerFor(
+  generation: Generation,
+  asked: Outcome,
+  refs: { request: CreateRequest; input: BuildRefs['input']; directives: Directives; turn: ToolPlan['turn'] },
+): Generation {
+  const format = (refs.request.text as { format?: unknown } | null | undefined)?.format;
+  const text = asked === 'refusal' ? REFUSAL_TEXT : asked === 'short' ? SHORT_TEXT : structuredText(format, refs.input, refs.directives.arrayItems);
+  if (text === null || (refs.turn !== null && !refs.turn.answers)) return applyToolTurn(generation, refs.turn);
+  return { ...generation, text, textTokens: countTokens(text) };
 }
 
 interface BuildRefs {

@@ -115,6 +115,24 @@ describe('text.format json_schema', () => {
     expect(value.kind).toBe('report');
   });
 
+  test('after a tool turn the answer is still bare JSON (no tool-results preamble)', async () => {
+    const schema = { type: 'object', properties: { summary: { type: 'string' } }, required: ['summary'], additionalProperties: false };
+    const tools = [{ type: 'function' as const, name: 'lookup', parameters: { type: 'object', properties: { q: { type: 'string' } }, required: ['q'] }, strict: false }];
+    const text = { format: { type: 'json_schema' as const, name: 'out', schema } };
+    const first = await sim.client.responses.create({ model: 'gpt-5', input: 'Look it up.', tools, text });
+    const call = first.output.find((item) => item.type === 'function_call');
+    expect(call).toBeDefined();
+    expect(first.output_text).toBe('');
+    const second = await sim.client.responses.create({
+      model: 'gpt-5',
+      previous_response_id: first.id,
+      input: [{ type: 'function_call_output', call_id: (call as { call_id: string }).call_id, output: 'found it' }],
+      tools,
+      text,
+    });
+    expect(valid(schema, second.output_text)).toEqual({ summary: expect.stringMatching(/^summary of:/) });
+  });
+
   test('json_object gets a JSON object', async () => {
     const response = await sim.client.responses.create({ model: 'gpt-4.1', input: 'Answer in JSON.', text: { format: { type: 'json_object' } } });
     const value = JSON.parse(response.output_text);
