@@ -7,9 +7,11 @@
  * signed `run.completed` callback; bad definitions and inputs are 400s naming the field.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Webhook } from 'standardwebhooks';
 import { createTenant } from '@longhaul/db';
 import { type Stack, isTerminalJob, startStack } from './harness.ts';
 import { type Receiver, startReceiver } from './receiver.ts';
+import { readSse } from './sse.ts';
 
 let stack: Stack;
 let receiver: Receiver;
@@ -95,7 +97,68 @@ async function waitForRun(runId: string, timeoutMs = 30_000): Promise<any> {
   }
 }
 
+const job = async (id: string) => (await stack.api('GET', `/v1/jobs/${id}`)).body;
+
 describe('pipelines', () => {
+  it('runs the planner → executor example: fan-out of 5 under a cap of 2, compiled from every result', async () => {
+    const pipelineId = await definePipeline(plannerExecutor(5, { concurrency: 2, executeMeta: { sim_duration_ms: '20000' } }));
+    const got = await stack.api('GET', `/v1/pipelines/${pipelineId}`);
+    expect(got.body).toMatchObject({ object: 'pipeline', latest_version: 1, definition: { steps: [{ name: 'plan' }, { name: 'execute' }, { name: 'compile' }] } });
+
+    const created = await startRun(pipelineId, { inputs: { task: 'Plan a week in Oslo' }, callback_url: receiver.url });
+    expect(created).toMatchObject({ object: 'pipeline.run', status: 'pending', pipeline_version: 1, inputs: { task: 'Plan a week in Oslo' } });
+    const run = await waitForRun(created.id);
+    expect(run.status, JSON.stringify(run)).toBe('completed');
+    expect(run.steps.plan).toMatchObject({ status: 'completed', job_ids: [expect.stringMatching(/^job_/)] });
+    expect(run.steps.execute).toMatchObject({ status: 'completed', items: 5, finished: 5 });
+    expect(run.steps.execute.job_ids).toHaveLength(5);
+    expect(run.steps.compile.job_ids).toHaveLength(1);
+
+    // Each executor job got its own element of the plan's structured output, in order.
+    const plan = await job(run.steps.plan.job_ids[0]);
+    const steps: string[] = JSON.parse(plan.output_text).steps;
+    expect(steps).toHaveLength(5);
+    const executes = await Promise.all(run.steps.execute.job_ids.map(job));
+    const requests = await Promise.all(executes.map((j: any) => stack.simApi('GET', `/sim/requests/${j.response_id}`)));
+    expect(requests.map((r: any) => r.input)).toEqual(steps);
+    expect(requests[0].instructions).toBe('Carry out this step of the plan for the task: Plan a week in Oslo');
+    // The cap: never more than 2 executor responses at the provider at once (the simulator's clock).
+    const timings = await Promise.all(executes.map((j: any) => stack.simApi('GET', `/sim/responses/${j.response_id}/timing`)));
+    let most = 0;
+    for (const t of timings) {
+      const overlapping = timings.filter((o: any) => o.created_at_ms < t.terminal_at_ms && o.terminal_at_ms > t.created_at_ms);
+      most = Math.max(most, overlapping.length);
+    }
+    // Two at once (the cap), never more: each runs 200 ms, so five take three rounds.
+    expect(most).toBe(2);
+    // The compile step saw every result; the run's output is its answer.
+    const compile = await job(run.steps.compile.job_ids[0]);
+    const compileRequest = await stack.simApi('GET', `/sim/requests/${compile.response_id}`);
+    for (const e of executes) expect(compileRequest.input).toContain(e.output_text);
+    expect(run.output).toBe(compile.output_text);
+
+    // Its events, as a list and as SSE, end with run.completed; the callback is signed.
+    const events = (await stack.api('GET', `/v1/runs/${run.id}/events`)).body.data;
+    expect(events[0]).toMatchObject({ type: 'run.pending' });
+    expect(events.at(-1)).toMatchObject({ type: 'run.completed' });
+    expect(events.map((e: any) => e.type)).toContain('run.running');
+    const sse = await readSse(`${stack.apiUrl}/v1/runs/${run.id}/stream`, { headers: { authorization: `Bearer ${stack.apiKey}` } });
+    expect(sse.closedByServer).toBe(true);
+    expect(sse.events.map((e) => e.event)).toEqual(events.map((e: any) => e.type));
+    const resumed = await readSse(`${stack.apiUrl}/v1/runs/${run.id}/stream`, { headers: { authorization: `Bearer ${stack.apiKey}`, 'last-event-id': String(events[1].id) } });
+    expect(resumed.events.map((e) => Number(e.id))).toEqual(events.slice(2).map((e: any) => e.id));
+
+    await expect.poll(() => receiver.received.find((r) => JSON.parse(r.body).type === 'run.completed'), { timeout: 10_000 }).toBeTruthy();
+    const delivered = receiver.received.find((r) => JSON.parse(r.body).type === 'run.completed')!;
+    const secret = (await stack.api('GET', '/v1/callback-secret')).body.secret;
+    const verified = new Webhook(secret).verify(delivered.body, delivered.headers as Record<string, string>) as any;
+    expect(verified.data).toMatchObject({ id: run.id, status: 'completed', output: run.output });
+
+    // Listed by pipeline.
+    const listed = await stack.api('GET', `/v1/runs?pipeline=${pipelineId}`);
+    expect(listed.body.data.map((r: any) => r.id)).toEqual([run.id]);
+  });
+
   it('fails the run at a failing step and starts nothing after it; with on_failure continue it goes on', async () => {
     const failing = await definePipeline(overInputs({ executeMeta: { sim_outcome: 'failed' } }), 'failing');
     const failed = await waitForRun((await startRun(failing, { inputs: { task: 'x', items: ['a', 'b', 'c'] } })).id);
