@@ -6,6 +6,7 @@
  *   (`jobEffects.redispatch`, the work `nextWorkFor` gives an overdue job; work item ids are job
  *   ids, so this never duplicates live work); a pending job is pushed into the fair queue again
  *   only when it is neither waiting there nor taken by a live turn;
+ * - pipeline runs nobody advanced for a while (their work item lost) are advanced again;
  * - webhooks whose processing was lost are dispatched again, and ones no job claims become orphans;
  * - pending callback deliveries whose attempt is overdue (work item lost) are dispatched again;
  * - expired idempotency keys are deleted, and provider call log and admin audit rows past their
