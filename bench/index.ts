@@ -15,7 +15,9 @@
  *                     CPU cost of each operation a job goes through (a diagnostic, with --iterations N,
  *                     default 2000), or toolloop: tool-call loops in webhook mode, answered by the client's
  *                     callback receiver and by a tool executor, beside the client's own loop of chained jobs
- *                     (provider calls per turn, Longhaul's added latency per turn, target p99 <= 100 ms)
+ *                     (provider calls per turn, Longhaul's added latency per turn, target p99 <= 100 ms),
+ *                     or pipeline: 3-step pipeline runs in webhook mode beside the same jobs chained by the
+ *                     client (step handoff latency, target p99 <= 100 ms; runs/s; provider calls per step job)
  *   --concurrency C   client requests / Queue.add calls in flight, closed loop (default 64)
  *   --worker K=V      override a worker environment knob (repeatable), e.g. --worker POLL_INITIAL_MS=100
  *   --latency-worker  with | without | both: run the latency scenario while the worker runs on the
@@ -54,6 +56,8 @@
  *   --toolloop-jobs N       loops per mode of the toolloop scenario (client, executor, baseline; default 50)
  *   --toolloop-turns T      turns (responses) per loop (default 5: four with a function call, then the answer)
  *   --toolloop-concurrency C  loops in flight at once (default 10)
+ *   --pipeline-runs N       runs per mode of the pipeline scenario (pipeline, client-chained baseline; default 100)
+ *   --pipeline-concurrency C  runs in flight at once (default 10; a smaller phase also runs them one at a time)
  *
  * A measurement, not a test: exits 0 whether or not targets are met (PASS/MISS is printed), and
  * non-zero only when the benchmark itself could not run.
@@ -69,6 +73,7 @@ import { runDetection } from './detection.ts';
 import { runFairness } from './fairness.ts';
 import { runStreaming } from './streaming.ts';
 import { runToolLoop } from './tool-loop.ts';
+import { runPipeline } from './pipeline.ts';
 import { runSystem } from './system.ts';
 import { runE2e, type E2eResult } from './e2e.ts';
 import { runLatency, type LatencyResult } from './latency.ts';
@@ -106,6 +111,7 @@ const SCENARIOS = [
   'memory',
   'ops',
   'toolloop',
+  'pipeline',
 ] as const;
 const DEFAULT_SCENARIOS: Scenario[] = ['e2e', 'system', 'latency', 'baseline', 'detection', 'callbacks', 'streaming', 'responses', 'cache', 'memory'];
 type Scenario = (typeof SCENARIOS)[number];
@@ -154,6 +160,8 @@ function parseCli(argv: string[]) {
       'toolloop-jobs': { type: 'string', default: '50' },
       'toolloop-turns': { type: 'string', default: '5' },
       'toolloop-concurrency': { type: 'string', default: '10' },
+      'pipeline-runs': { type: 'string', default: '100' },
+      'pipeline-concurrency': { type: 'string', default: '10' },
     },
     strict: true,
   });
@@ -228,6 +236,10 @@ function parseCli(argv: string[]) {
       jobs: Math.round(positive('toolloop-jobs', values['toolloop-jobs'])),
       turns: Math.round(positive('toolloop-turns', values['toolloop-turns'])),
       concurrency: Math.round(positive('toolloop-concurrency', values['toolloop-concurrency'])),
+    },
+    pipeline: {
+      runs: Math.round(positive('pipeline-runs', values['pipeline-runs'])),
+      concurrency: Math.round(positive('pipeline-concurrency', values['pipeline-concurrency'])),
     },
     memoryCounts: values['memory-counts'].split(',').map((c) => Math.round(positive('memory-counts', c))),
     cpuProf: values['cpu-prof'],
@@ -329,6 +341,7 @@ async function main(): Promise<void> {
   if (want('cache')) extraRows.push(...(await runCache({ ...cli.cache, workerOverrides: cli.overrides, nodeArgs, log })).rows);
   if (want('retention')) extraRows.push(...(await runRetention({ ...cli.retention, workerOverrides: cli.overrides, nodeArgs, log })).rows);
   if (want('toolloop')) extraRows.push(...(await runToolLoop({ ...cli.toolLoop, workerOverrides: cli.overrides, nodeArgs, log })).rows);
+  if (want('pipeline')) extraRows.push(...(await runPipeline({ ...cli.pipeline, workerOverrides: cli.overrides, nodeArgs, log })).rows);
   if (want('memory')) extraRows.push(...(await runMemory({ counts: cli.memoryCounts, concurrency: cli.concurrency, workerOverrides: cli.overrides, nodeArgs, log })).rows);
   if (want('streaming')) {
     const watchers = 1000;
@@ -342,7 +355,7 @@ async function main(): Promise<void> {
       ['streaming: added latency per event p99 (ms)', fmt(s.addedLatency.p99, 2), '<= 30', verdict(s.addedLatency.p99 <= 30)],
     );
   }
-  if (profileDir && (want('detection') || want('callbacks') || want('responses') || want('cache') || want('toolloop')))
+  if (profileDir && (want('detection') || want('callbacks') || want('responses') || want('cache') || want('toolloop') || want('pipeline')))
     log(`cpu profiles: ${profileDir} (file names carry the pid)`);
 
   const rows: string[][] = [['metric', 'value', 'target', 'result']];
