@@ -5,7 +5,8 @@
  * define the shape, so a misspelt field is a 400 naming it rather than silently ignored.
  */
 import { z } from 'zod';
-import { type CacheSetting, JOB_ID_METADATA_KEY, MAX_CACHE_TTL_SECONDS, MAX_TURNS_LIMIT } from '@longhaul/core';
+import { type CacheSetting, type Fallback, JOB_ID_METADATA_KEY, MAX_CACHE_TTL_SECONDS, MAX_TURNS_LIMIT, type Validation } from '@longhaul/core';
+import { jsonSchemaProblem } from '@longhaul/db';
 import { ids } from './request-input.ts';
 
 /** OpenAI's limit; Longhaul's JOB_ID_METADATA_KEY counts towards it. */
@@ -91,6 +92,41 @@ export function toCacheSetting(raw: z.infer<typeof cacheSetting> | null | undefi
   return { ttlSeconds: raw.ttl_seconds, continuations: raw.continuations };
 }
 
+const reasoning = z.strictObject({
+  effort: z.enum(['none', 'minimal', 'low', 'medium', 'high', 'xhigh']).optional(),
+  summary: z.enum(['auto', 'concise', 'detailed']).nullable().optional(),
+});
+const maxOutputTokens = z.number().int().min(16).max(1_000_000);
+
+/** The most fallbacks a job may have (its attempts are at most one more). */
+const MAX_FALLBACKS = 5;
+
+/** One fallback (@longhaul/core fallbacks.ts): what the next attempt changes; something it must change. */
+const fallback = z
+  .strictObject({
+    model: z.string().min(1).max(256).optional(),
+    reasoning: reasoning.optional(),
+    max_output_tokens: maxOutputTokens.optional(),
+    instructions: z.string().optional(),
+    input: z.literal('truncate_half').optional(),
+  })
+  .refine((f) => Object.values(f).some((v) => v !== undefined), { message: 'a fallback must change something: model, reasoning, max_output_tokens, instructions or input' });
+
+/** What an attempt's output must satisfy; a failing one counts as a failed attempt. */
+const validate = z
+  .strictObject({
+    min_output_chars: z.number().int().min(1).max(10_000_000).optional(),
+    json_schema: z
+      .record(z.string(), z.unknown())
+      .superRefine((schema, ctx) => {
+        const problem = jsonSchemaProblem(schema);
+        if (problem !== null) ctx.addIssue({ code: 'custom', message: `not a valid JSON schema: ${problem}` });
+      })
+      .optional(),
+    must_include: z.array(z.string().min(1).max(10_000)).min(1).max(50).optional(),
+  })
+  .refine((v) => Object.values(v).some((x) => x !== undefined), { message: 'validate must name a check: min_output_chars, json_schema or must_include' });
+
 export const jobRequestSchema = z.strictObject({
   /** Required unless the prompt supplies it. */
   model: z.string().min(1).max(256).optional(),
@@ -115,13 +151,8 @@ export const jobRequestSchema = z.strictObject({
     })
     .optional(),
   instructions: z.string().optional(),
-  reasoning: z
-    .strictObject({
-      effort: z.enum(['none', 'minimal', 'low', 'medium', 'high', 'xhigh']).optional(),
-      summary: z.enum(['auto', 'concise', 'detailed']).nullable().optional(),
-    })
-    .optional(),
-  max_output_tokens: z.number().int().min(16).max(1_000_000).optional(),
+  reasoning: reasoning.optional(),
+  max_output_tokens: maxOutputTokens.optional(),
   metadata: metadata.optional(),
   text: z
     .strictObject({
@@ -157,6 +188,10 @@ export const jobRequestSchema = z.strictObject({
   max_turns: z.number().int().min(1).max(MAX_TURNS_LIMIT).optional(),
   /** Where Longhaul runs the loop's tool calls (a signed POST per turn) instead of waiting for the tenant's answers. */
   tool_executor: z.strictObject({ url: httpUrl }).optional(),
+  /** Tried in order when an attempt fails in a way another may fix, or fails `validate` (@longhaul/core fallbacks.ts). */
+  fallbacks: z.array(fallback).min(1).max(MAX_FALLBACKS).optional(),
+  /** What the output must satisfy: a failing attempt is followed by the next fallback, or fails the job (`validation_failed`). */
+  validate: validate.optional(),
 });
 
 export type JobRequest = z.infer<typeof jobRequestSchema>;
@@ -172,9 +207,26 @@ export function splitJobRequest(body: JobRequest): {
   cache: CacheSetting | false | undefined;
   /** The tool-call loop's `max_turns` as given; null: the default, decided once the tools are known. */
   maxTurns: number | null;
+  fallbacks: Fallback[] | null;
+  validation: Validation | null;
 } {
-  const { callback_url, metadata: meta, background: _b, store: _s, previous_job_id, expected_duration_seconds, cache, max_turns, tool_executor: _t, ...providerParams } = body;
+  const {
+    callback_url,
+    metadata: meta,
+    background: _b,
+    store: _s,
+    previous_job_id,
+    expected_duration_seconds,
+    cache,
+    max_turns,
+    tool_executor: _t,
+    fallbacks,
+    validate,
+    ...providerParams
+  } = body;
   return {
+    fallbacks: fallbacks ?? null,
+    validation: validate ?? null,
     maxTurns: max_turns ?? null,
     cache: toCacheSetting(cache),
     providerParams,

@@ -99,6 +99,8 @@ export async function submitJob(deps: ApiContext, req: Request, submission: Subm
       expectedDurationMs: prepared.expectedDurationMs,
       maxTurns: submission.toolLoop ? prepared.maxTurns : null,
       toolExecutorUrl,
+      fallbacks: prepared.fallbacks,
+      validation: prepared.validation,
       cacheKey,
       deadlineAt: new Date(now.getTime() + config.jobDeadlineMs),
     },

@@ -17,6 +17,7 @@ export * from './job-search.ts';
 export * from './usage.ts';
 export * from './health.ts';
 export * from './job-object.ts';
+export * from './output-validation.ts';
 export * from './job-snapshot.ts';
 export * from './callback-outbox.ts';
 export * from './callbacks.ts';

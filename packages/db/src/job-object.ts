@@ -71,6 +71,16 @@ export function toJobObject(job: Job, turns?: readonly JobTurn[]) {
     tool_executor: job.toolExecutorUrl ? { url: job.toolExecutorUrl } : null,
     required_action: job.status === 'requires_action' ? requiredActionObject(job) : null,
     turns: turns && job.maxTurns !== null ? turnObjects(job, turns) : null,
+    /**
+     * Fallbacks and validation (@longhaul/core fallbacks.ts): the current attempt (1-based), the
+     * attempts that ended (each with the model it ran, its response, status, error and own usage;
+     * the finished job's last attempt included when it has fallbacks or `validate`), and what was asked.
+     * `model` stays the requested model; `usage` and `cost_usd` add up every attempt.
+     */
+    attempt: job.attempt,
+    attempts: job.attempts,
+    fallbacks: job.fallbacks,
+    validate: job.validation,
   };
 }
 

@@ -23,8 +23,11 @@ import {
   type TransitionError,
   type Usage,
   addUsage,
+  attemptModel,
+  attemptVerdict,
   clientWork,
   estimateJobCostUsd,
+  hasFallbackLeft,
   isTerminal,
   reconcileResponse,
   transition,
@@ -34,6 +37,7 @@ import { CALLBACK_NOTIFY_CHANNEL, isAnnounced, isAnnouncedByDefault } from './ca
 import { newId } from './ids.ts';
 import { toJobObject } from './job-object.ts';
 import { getJob } from './jobs.ts';
+import { checkJsonSchema } from './output-validation.ts';
 import { compiledStatement, prefixed, setPlaceholders } from './sql-values.ts';
 import { callbackDeliveries, callbackEvents, jobEvents, jobTurns, jobs, webhookEndpoints, type Job } from './schema.ts';
 
@@ -264,12 +268,14 @@ export function applyJobEvent(db: Database, jobId: string | Job, event: JobEvent
 export function reconcileJob(db: Database, jobId: string | Job, response: ProviderResponse, ctx: ChangeContext & { prices?: PriceTable }): Promise<ChangeResult> {
   return changeJobState(db, jobId, { ...ctx, details: { response_id: response.id, response_status: response.status, ...ctx.details } }, (job) => {
     const loop = job.maxTurns === null ? undefined : { turn: job.turn, maxTurns: job.maxTurns };
-    // A tool-call loop's earlier turn, reported late (a poll or webhook of a response the job has
-    // moved on from): it says nothing about the turn running now.
-    if (loop && job.responseId !== null && response.id !== job.responseId) return { ok: true, status: job.status, changed: false };
+    // A tool-call loop's earlier turn, or an earlier attempt, reported late (a poll or webhook of a
+    // response the job has moved on from): it says nothing about the response running now.
+    if ((loop || job.attempt > 1) && job.responseId !== null && response.id !== job.responseId) return { ok: true, status: job.status, changed: false };
     const result = reconcileResponse(job, response, loop);
     if (!result.ok) return result;
     const p = result.patch;
+    const model = attemptModel(job.model, job.fallbacks, job.attempt);
+    const costOf = (usage: Usage | null | undefined) => (ctx.prices && usage ? estimateJobCostUsd(ctx.prices, model, usage) : null);
     const fields: JobColumns = {};
     if (p.output !== undefined) fields.output = p.output;
     if (p.outputText !== undefined) fields.outputText = p.outputText;
@@ -277,16 +283,60 @@ export function reconcileJob(db: Database, jobId: string | Job, response: Provid
     if (p.requiredAction !== undefined) fields.requiredAction = p.requiredAction;
     if (p.usage !== undefined) {
       // A loop's usage (and cost) is the sum over its turns: the row holds the earlier turns'.
-      const usage = loop && job.turn > 1 ? addUsage(job.usage, p.usage) : p.usage;
+      // A job's later attempt adds its own to the earlier attempts' (each at its own model's prices).
+      const usage = (loop && job.turn > 1) || job.attempt > 1 ? addUsage(job.usage, p.usage) : p.usage;
       fields.usage = usage;
-      fields.costUsd = ctx.prices ? estimateJobCostUsd(ctx.prices, job.model, usage) : null;
+      fields.costUsd = job.attempt > 1 ? sumCost(job.costUsd, costOf(p.usage)) : ctx.prices ? estimateJobCostUsd(ctx.prices, job.model, usage) : null;
     }
     if (p.error !== undefined) fields.error = p.error;
     if (p.incompleteDetails !== undefined) fields.incompleteDetails = p.incompleteDetails;
     if (!job.responseId) fields.responseId = response.id;
+    // A job with fallbacks or `validate` (fallbacks.ts): the attempt that ended is judged, and may
+    // be followed by the next (back to pending) or, an output `validate` rejects, fail the job.
+    // A cancelling job is never retried: it ends with what the provider says.
+    if (!loop && result.changed && isTerminal(p.status) && job.status !== JobStatus.Cancelling && (job.fallbacks !== null || job.validation !== null)) {
+      const verdict = attemptVerdict({ ...p, status: p.status }, job.validation, checkJsonSchema);
+      const retry = verdict.kind === 'retryable' && hasFallbackLeft(job);
+      const ended = {
+        attempt: job.attempt,
+        model,
+        response_id: response.id,
+        status: p.status as string,
+        error: verdict.kind === 'retryable' ? verdict.error : (p.error ?? null),
+        usage: (p.usage ?? null) as Record<string, unknown> | null,
+      };
+      if (verdict.kind === 'retryable' && (retry || verdict.rejected)) {
+        const decision = transition(job, { type: 'attempt_failed', retry, error: verdict.error });
+        if (!decision.ok) return decision;
+        if (retry) {
+          // The next attempt starts afresh: only usage and cost carry over (summed), and the attempts on record.
+          const next: JobColumns = {
+            attempt: job.attempt + 1,
+            attempts: [...job.attempts, ended],
+            usage: addUsage(job.usage, p.usage),
+            costUsd: sumCost(job.costUsd, costOf(p.usage)),
+            responseId: null,
+            output: null,
+            outputText: null,
+            reasoningSummary: null,
+            error: null,
+            incompleteDetails: null,
+          };
+          return { ok: true, status: decision.status, changed: decision.changed, fields: next };
+        }
+        return { ok: true, status: decision.status, changed: decision.changed, fields: { ...fields, attempts: [...job.attempts, ended], error: verdict.error } };
+      }
+      fields.attempts = [...job.attempts, ended];
+    }
     // A loop's turn ends when its response does: on record with its own usage (job_turns).
     const endsTurn = loop && result.changed && (p.status === JobStatus.RequiresAction || isTerminal(p.status));
     const endedTurn = endsTurn ? turnEnded(response, p.status, ctx.prices ? (usage) => estimateJobCostUsd(ctx.prices!, job.model, usage) : null) : undefined;
     return { ok: true, status: p.status, changed: result.changed, fields: result.changed ? fields : {}, endedTurn };
   });
+}
+
+/** Two costs added up; null (no prices) counts as nothing, and two nulls stay null. */
+function sumCost(a: number | string | null, b: number | null): number | null {
+  if (a === null && b === null) return null;
+  return Number(a ?? 0) + (b ?? 0);
 }

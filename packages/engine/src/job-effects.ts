@@ -395,7 +395,9 @@ export function createJobEffects(deps: JobEffectsDeps): JobEffects {
 
       // A provider's report that moved the job to requires_action ended its turn, whoever learned it.
       const turnEnded = result.changed && job.status === JobStatus.RequiresAction && OUTCOME_FROM_PROVIDER.has(change.type);
-      const work = nextWorkFor(subject(job, change), turnEnded ? { type: 'turn_ended' } : change, workOptions());
+      // One that sent the job back to pending ended an attempt with a fallback left (fallbacks.ts): the next attempt follows.
+      const attemptFailed = result.changed && job.status === JobStatus.Pending && OUTCOME_FROM_PROVIDER.has(change.type);
+      const work = nextWorkFor(subject(job, change), turnEnded ? { type: 'turn_ended' } : attemptFailed ? { type: 'attempt_failed' } : change, workOptions());
       let again: ContinuingWork | null = null;
       for (const item of work) {
         if ((item.kind === 'poll' || item.kind === 'stream') && item.kind === options.self) again = item;

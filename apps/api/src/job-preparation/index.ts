@@ -16,7 +16,7 @@
  *
  * Nothing here writes a job: the route does, with the result.
  */
-import { type CacheSetting, DEFAULT_MAX_TURNS, ValidationError, checkReasoningEffort, estimateInputTokens, runsToolLoop } from '@longhaul/core';
+import { type CacheSetting, DEFAULT_MAX_TURNS, type Fallback, type Validation, ValidationError, checkReasoningEffort, estimateInputTokens, runsToolLoop } from '@longhaul/core';
 import { applyPrompt } from '@longhaul/engine';
 import type { ApiContext } from '../context.ts';
 import { splitJobRequest, type JobRequest } from '../job-request.ts';
@@ -40,6 +40,9 @@ export interface PreparedJob {
   cache: { job: CacheSetting | false | undefined; prompt: CacheSetting | null };
   /** The most turns of its tool-call loop, null when its tools (a prompt's included) need none. */
   maxTurns: number | null;
+  /** Fallbacks and validation (@longhaul/core fallbacks.ts); null: none. */
+  fallbacks: Fallback[] | null;
+  validation: Validation | null;
 }
 
 export async function prepareJob(ctx: ApiContext, tenantId: string, body: JobRequest): Promise<PreparedJob> {
@@ -60,7 +63,11 @@ export async function prepareJob(ctx: ApiContext, tenantId: string, body: JobReq
   if (providerParams.input === undefined && providerParams.prompt === undefined) {
     throw new ValidationError("Missing required parameter: 'input' (give it, or use a prompt).", 'input', 'missing_required_parameter');
   }
+  const maxTurns = split.maxTurns ?? (runsToolLoop(providerParams.tools) ? DEFAULT_MAX_TURNS : null);
+  checkFallbacks(split.fallbacks, model, { toolLoop: maxTurns !== null, streamed: providerParams.stream === true });
   return {
+    fallbacks: split.fallbacks,
+    validation: split.validation,
     model,
     providerParams,
     metadata: split.metadata,
@@ -72,6 +79,23 @@ export async function prepareJob(ctx: ApiContext, tenantId: string, body: JobReq
     estimatedInputTokens: estimateInputTokens(providerParams, { fileBytes: (id) => files.fileBytes.get(id) }) + thread.contextTokens,
     expectedDurationMs: split.expectedDurationMs,
     cache: { job: split.cache, prompt: prompt.cache },
-    maxTurns: split.maxTurns ?? (runsToolLoop(providerParams.tools) ? DEFAULT_MAX_TURNS : null),
+    maxTurns,
   };
+}
+
+/**
+ * Fallbacks are for single-response jobs: a tool-call loop's turns and a live stream are refused
+ * with them (a loop's failed turn, or a stream that starts over, have no clean next attempt yet).
+ * Each fallback's reasoning effort must suit the model its attempt runs with.
+ */
+function checkFallbacks(fallbacks: Fallback[] | null, model: string, job: { toolLoop: boolean; streamed: boolean }): void {
+  if (!fallbacks) return;
+  if (job.toolLoop) throw new ValidationError('fallbacks are not supported on a job that runs a tool-call loop.', 'fallbacks', 'unsupported_parameter');
+  if (job.streamed) throw new ValidationError('fallbacks are not supported with stream: true.', 'fallbacks', 'unsupported_parameter');
+  fallbacks.forEach((fallback, i) => {
+    const effort = fallback.reasoning?.effort as string | undefined;
+    if (effort === undefined) return;
+    const supported = checkReasoningEffort(fallback.model ?? model, effort);
+    if (!supported.ok) throw new ValidationError(supported.message, `fallbacks[${i}].reasoning.effort`, 'unsupported_value');
+  });
 }

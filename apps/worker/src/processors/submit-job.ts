@@ -15,7 +15,7 @@
  * `submit_attempts` counter is bumped before each create so such duplicates are visible.
  */
 import { DelayedError, RateLimitError, UnrecoverableError, type Job as QueueJob } from 'bullmq';
-import { JOB_ID_METADATA_KEY, JobStatus, mayRetry, nextTurnRequest } from '@longhaul/core';
+import { JOB_ID_METADATA_KEY, JobStatus, RETRYABLE_ERROR_CODES, attemptModel, attemptParams, hasFallbackLeft, mayRetry, nextTurnRequest } from '@longhaul/core';
 import { type Job, applyJobEvent, claimSubmission, getJob, providerKeyOfReferences } from '@longhaul/db';
 import { DEFAULT_PROVIDER_KEY_ID, ProviderError, type ProviderResult } from '@longhaul/provider';
 import { parsePayload, type Turn } from '@longhaul/queue';
@@ -107,7 +107,8 @@ async function submitTaken(deps: WorkerContext, work: QueueJob, jobId: string, f
   // A tool-call loop's next turn follows its previous one with the tool outputs as input
   // (@longhaul/core tool-loop.ts), on the key that created it.
   const nextTurn = job.turn > 1 && job.responseId !== null && job.requiredAction !== null;
-  const request = nextTurn ? nextTurnRequest(job.request, job.responseId!, job.requiredAction!) : job.request;
+  // A job's attempt n > 1 runs its request with fallback n − 1 applied (@longhaul/core fallbacks.ts).
+  const request = nextTurn ? nextTurnRequest(job.request, job.responseId!, job.requiredAction!) : attemptParams(job.request, job.fallbacks, job.attempt);
   const params = { ...request, metadata: { ...job.metadata, [JOB_ID_METADATA_KEY]: job.id } };
   const streamed = job.request.stream === true;
   // A job that continues a response or a conversation is created with the key that can reach it
@@ -139,6 +140,25 @@ async function submitTaken(deps: WorkerContext, work: QueueJob, jobId: string, f
       err.kind === 'transient'
         ? { code: 'provider_unavailable', message: `Provider unavailable after ${work.attemptsMade + 1} attempts: ${err.message}` }
         : { code: err.code, message: err.message };
+    // With a fallback left, a submission that failed for a reason another attempt may fix (the
+    // input too long for the model, the provider unavailable) is followed by the next attempt, in
+    // this same turn: its retry budget starts afresh.
+    if (RETRYABLE_ERROR_CODES.has(error.code) && hasFallbackLeft(job)) {
+      const ended = { attempt: job.attempt, model: attemptModel(job.model, job.fallbacks, job.attempt), response_id: null, status: 'failed', error, usage: null };
+      const retried = await applyJobEvent(
+        db.db,
+        job,
+        { type: 'attempt_failed', retry: true, error },
+        { source: 'submit', now: clock(), details: { status: err.status, code: err.code, attempt: job.attempt } },
+        { attempt: job.attempt + 1, attempts: [...job.attempts, ended] },
+      );
+      // (Its submit work item is this one: the next attempt is submitted below, not dispatched.)
+      await jobEffects.afterJobChange(retried, { type: 'submit_failed' });
+      log.warn({ code: err.code, status: err.status, attempt: job.attempt, changed: retried.ok && retried.changed }, 'submission failed: trying the next fallback');
+      if (!retried.ok) return 'done';
+      if (firstFailedAt !== undefined || work.data.firstAttemptAt !== undefined) await work.updateData({ ...work.data, firstAttemptAt: undefined });
+      return submitTaken(deps, work, jobId, undefined);
+    }
     const failed = await applyJobEvent(
       db.db,
       job,
