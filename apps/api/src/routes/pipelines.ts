@@ -72,6 +72,8 @@ const stepJobFields = jobRequestSchema.pick({
   service_tier: true,
   prompt: true,
   metadata: true,
+  fallbacks: true,
+  validate: true,
 });
 
 const stepSchema = stepJobFields.extend({
