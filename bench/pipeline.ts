@@ -31,10 +31,10 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { runPool, sleep } from './pool.ts';
-import { newWebhookSecret, patchSimConfig, simStats, type SimStatsView } from './sim-control.ts';
+import { newWebhookSecret, patchSimConfig, simStats, type SimStatsView, totalCalls } from './sim-control.ts';
 import { deadChild, startStack, type Stack } from './stack.ts';
 import { summarize, type Summary } from './stats.ts';
-import { formatUsage, snapshotUsage, usageBetween, type UsageReport } from './usage.ts';
+import { formatUsage, mergeUsage, snapshotUsage, usageBetween, type UsageReport } from './usage.ts';
 
 export interface PipelineOptions {
   /** Runs per mode at `concurrency` (split over the rounds). */
@@ -245,25 +245,6 @@ export async function runPipeline(options: PipelineOptions): Promise<{ results: 
     await stack?.stop();
     await receiver.close();
   }
-}
-
-function totalCalls(stats: SimStatsView & { cancels?: number }): number {
-  return stats.creates + stats.retrieves + (stats.cancels ?? 0);
-}
-
-/** CPU per run over several phases of one mode: the phases' figures weighted by their runs (every phase of a mode has nearly the same count). */
-function mergeUsage(reports: UsageReport[]): UsageReport {
-  if (reports.length === 1) return reports[0]!;
-  const mean = (pick: (r: UsageReport) => number) => reports.reduce((n, r) => n + pick(r), 0) / reports.length;
-  const perUnit: Record<string, number> = {};
-  for (const name of Object.keys(reports[0]!.perUnit)) perUnit[name] = mean((r) => r.perUnit[name] ?? 0);
-  return {
-    perUnit,
-    cpuCeiling: mean((r) => r.cpuCeiling),
-    pgPerUnit: { commits: mean((r) => r.pgPerUnit.commits), inserted: mean((r) => r.pgPerUnit.inserted), updated: mean((r) => r.pgPerUnit.updated) },
-    machineBusy: mean((r) => r.machineBusy),
-    othersPerUnit: mean((r) => r.othersPerUnit),
-  };
 }
 
 async function runRuns(h: Harness, mode: Mode, count: number, concurrency: number): Promise<RunRecord[]> {

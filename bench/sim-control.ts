@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 export interface SimStatsView {
   creates: number;
   retrieves: number;
+  cancels?: number;
   by_response: Record<string, { retrieves: number; cancels: number }>;
   creates_by_job: Record<string, number>;
   /** By response id: the instant it became terminal (ms since the epoch, simulator clock). */
@@ -38,4 +39,9 @@ export function providerTerminalMs(stats: SimStatsView, responseId: string | nul
   if (!responseId) return undefined;
   if (!stats.terminal_at_ms) throw new Error('GET /sim/stats has no terminal_at_ms: this simulator predates the field the detection scenario needs');
   return stats.terminal_at_ms[responseId];
+}
+
+/** Every provider call the simulator answered: creates, retrieves and cancels. */
+export function totalCalls(stats: SimStatsView): number {
+  return stats.creates + stats.retrieves + (stats.cancels ?? 0);
 }

@@ -128,3 +128,18 @@ export function loadLine(): string {
     .map((l) => l.toFixed(2))
     .join(' ');
 }
+
+/** CPU per unit over several phases of one mode: the phases' figures averaged (every phase of a mode has nearly the same count). */
+export function mergeUsage(reports: UsageReport[]): UsageReport {
+  if (reports.length === 1) return reports[0]!;
+  const mean = (pick: (r: UsageReport) => number) => reports.reduce((n, r) => n + pick(r), 0) / reports.length;
+  const perUnit: Record<string, number> = {};
+  for (const name of Object.keys(reports[0]!.perUnit)) perUnit[name] = mean((r) => r.perUnit[name] ?? 0);
+  return {
+    perUnit,
+    cpuCeiling: mean((r) => r.cpuCeiling),
+    pgPerUnit: { commits: mean((r) => r.pgPerUnit.commits), inserted: mean((r) => r.pgPerUnit.inserted), updated: mean((r) => r.pgPerUnit.updated) },
+    machineBusy: mean((r) => r.machineBusy),
+    othersPerUnit: mean((r) => r.othersPerUnit),
+  };
+}

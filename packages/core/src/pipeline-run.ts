@@ -232,7 +232,6 @@ export function planRun(def: PipelineDefinition, run: RunView): RunPlan {
         continue;
       }
       create.push(...newJobs);
-      running += newJobs.length;
     }
     if (finished === elements.length) {
       const ordered = elements.map((_, i) => jobs.get(i));
@@ -245,8 +244,8 @@ export function planRun(def: PipelineDefinition, run: RunView): RunPlan {
       }
       continue;
     }
-    steps[name] = { status: stopped && running === 0 ? StepStatus.Cancelled : StepStatus.Running, job_ids: jobIds, ...counts };
-    if (stopped && jobs.size < elements.length) steps[name] = { ...steps[name]!, status: StepStatus.Cancelled };
+    // Unfinished: running (a stopped run marks it cancelled below).
+    steps[name] = { status: StepStatus.Running, job_ids: jobIds, ...counts };
   }
 
   const unfinished = run.jobs.filter((j) => !isTerminal(j.status)).map((j) => j.jobId);

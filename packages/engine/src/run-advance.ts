@@ -56,8 +56,7 @@ export async function advanceRun(deps: RunAdvanceDeps, runId: string): Promise<R
     } catch (err) {
       // A step's job cannot be made (its prompt is gone, a rendered request is refused): the run fails, naming it.
       if (!(err instanceof StepJobError)) throw err;
-      plan = { ...planRun(version.definition, { ...view, cancelRequested: false }), create: [] };
-      plan = { ...plan, status: RunStatus.Failed, error: err.jobError, cancelJobs: jobs.filter((j) => !isTerminal(j.status)).map((j) => j.id) };
+      plan = { ...plan, create: [], status: RunStatus.Failed, error: err.jobError, cancelJobs: jobs.filter((j) => !isTerminal(j.status)).map((j) => j.id) };
     }
     const created = await insertStepJobs(tx, rows);
     if (created.length > 0) {
