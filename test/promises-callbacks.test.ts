@@ -103,15 +103,24 @@ describe('delivery attempts', () => {
     // An HTTP date 3 s ahead (whole seconds): at least 2 s from now.
     ['503 with an HTTP date', 503, (): string => new Date(Date.now() + 3_000).toUTCString(), 2_000],
   ] as const)('%s Retry-After is waited at least before the next attempt', async (_name, status, retryAfter, atLeastMs) => {
-    let calls = 0;
-    const rx = await startReceiver(() => (calls++ === 0 ? { status, headers: { 'retry-after': retryAfter() } } : 200));
+    // Each message's first attempt is refused (answered per webhook-id, not per request, so the
+    // answer cannot depend on what else reaches the receiver).
+    const seen = new Set<string>();
+    const rx = await startReceiver((req) => {
+      const id = String(req.headers['webhook-id']);
+      if (seen.has(id)) return 200;
+      seen.add(id);
+      return { status, headers: { 'retry-after': retryAfter() } };
+    });
     try {
       const ep = await createEndpoint(stack, rx.url);
       const delivery = await deliveryOf(stack, ep.id);
-      expect(delivery).toMatchObject({ status: 'succeeded', attempts: 2 });
+      const log = JSON.stringify({ delivery, received: rx.received.map((r) => ({ id: r.headers['webhook-id'], at: r.at })) });
+      expect(delivery, log).toMatchObject({ status: 'succeeded', attempts: 2 });
       expect(delivery.attempt_log[0]).toMatchObject({ status_code: status, next_attempt_at: expect.any(Number) });
       // Measured by the receiver: without Retry-After the schedule would retry after 10 ms.
-      expect(rx.received).toHaveLength(2);
+      expect(rx.received, log).toHaveLength(2);
+      expect(rx.received[1]!.headers['webhook-id']).toBe(rx.received[0]!.headers['webhook-id']);
       expect(rx.received[1]!.at - rx.received[0]!.at).toBeGreaterThanOrEqual(atLeastMs);
       await stack.api('DELETE', `/v1/webhook-endpoints/${ep.id}`);
     } finally {

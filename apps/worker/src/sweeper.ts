@@ -80,6 +80,10 @@ const PROVIDER_CALL_DELETE_BATCH = 10_000;
 export async function sweepOnce(deps: WorkerContext): Promise<SweepReport> {
   const { db, queues, provider, clock, config, logger, jobEffects } = deps;
   const client = await db.pool.connect();
+  // Released with an error (so the pool closes it) unless the lock was given back: a pooled
+  // connection still holding the sweep lock would stop every later sweep, and one whose server
+  // went away must not be handed out again.
+  let unlocked = false;
   const report: SweepReport = {
     ran: false,
     expired: 0,
@@ -101,7 +105,10 @@ export async function sweepOnce(deps: WorkerContext): Promise<SweepReport> {
   };
   try {
     const lock = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1) as locked', [SWEEP_LOCK_ID]);
-    if (!lock.rows[0]?.locked) return report;
+    if (!lock.rows[0]?.locked) {
+      unlocked = true;
+      return report;
+    }
     report.ran = true;
     try {
       const now = clock();
@@ -176,9 +183,10 @@ export async function sweepOnce(deps: WorkerContext): Promise<SweepReport> {
       report.retentionErased = (await sweepRetention(deps, retention, budget)).jobsErased;
     } finally {
       await client.query('select pg_advisory_unlock($1)', [SWEEP_LOCK_ID]);
+      unlocked = true;
     }
   } finally {
-    client.release();
+    client.release(!unlocked);
   }
   return report;
 }
