@@ -89,7 +89,7 @@ export interface Measured {
 
 export async function measure(deployment: Deployment, accepted: string[], expected: (id: string) => ExpectedOutcome): Promise<Measured> {
   const db = deployment.pool;
-  const { rows: jobRows } = await db.query<{ id: string; status: string; turn: number }>('select id, status, turn from jobs where id = any($1)', [accepted]);
+  const { rows: jobRows } = await db.query<{ id: string; status: string }>('select id, status from jobs where id = any($1)', [accepted]);
   const statusOf = new Map(jobRows.map((r) => [r.id, r.status]));
   const byStatus: Record<string, number> = {};
   for (const r of jobRows) byStatus[r.status] = (byStatus[r.status] ?? 0) + 1;
@@ -110,9 +110,13 @@ export async function measure(deployment: Deployment, accepted: string[], expect
     [TERMINAL_EVENT_TYPES],
   );
   const stats = await deployment.simStats();
-  // A tool-call loop's job makes one create per turn.
-  const turnOf = new Map(jobRows.map((r) => [r.id, r.turn]));
-  const creates = Object.entries(stats.creates_by_job).map(([id, n]) => n - ((turnOf.get(id) ?? 1) - 1));
+  // A tool-call loop's job makes one create per turn, a job with fallbacks one per attempt (a
+  // pipeline's step jobs included, which the client never submitted itself).
+  const { rows: made } = await db.query<{ id: string; turn: number; attempt: number }>('select id, turn, attempt from jobs where id = any($1)', [
+    Object.keys(stats.creates_by_job),
+  ]);
+  const expectedCreates = new Map(made.map((r) => [r.id, r.turn + r.attempt - 1]));
+  const creates = Object.entries(stats.creates_by_job).map(([id, n]) => n - ((expectedCreates.get(id) ?? 1) - 1));
   return {
     accepted: accepted.length,
     terminal,

@@ -8,7 +8,18 @@ import { webhookChaos } from './5-webhook-chaos.ts';
 import { receiverDown } from './6-receiver-down.ts';
 import { gracefulShutdown } from './7-graceful-shutdown.ts';
 import { toolLoopKills } from './8-tool-loop-kills.ts';
+import { pipelineKills } from './9-pipeline-kills.ts';
 
-export { workerKills, redisOutages, postgresRestart, providerTrouble, webhookChaos, receiverDown, gracefulShutdown, toolLoopKills };
+export { workerKills, redisOutages, postgresRestart, providerTrouble, webhookChaos, receiverDown, gracefulShutdown, toolLoopKills, pipelineKills };
 
-export const SCENARIOS: readonly Scenario[] = [workerKills, redisOutages, postgresRestart, providerTrouble, webhookChaos, receiverDown, gracefulShutdown, toolLoopKills];
+export const SCENARIOS: readonly Scenario[] = [
+  workerKills,
+  redisOutages,
+  postgresRestart,
+  providerTrouble,
+  webhookChaos,
+  receiverDown,
+  gracefulShutdown,
+  toolLoopKills,
+  pipelineKills,
+];

@@ -39,7 +39,7 @@ import { toJobObject } from './job-object.ts';
 import { getJob } from './jobs.ts';
 import { checkJsonSchema } from './output-validation.ts';
 import { compiledStatement, prefixed, setPlaceholders } from './sql-values.ts';
-import { callbackDeliveries, callbackEvents, jobEvents, jobTurns, jobs, webhookEndpoints, type Job } from './schema.ts';
+import { callbackDeliveries, callbackEvents, jobEvents, jobTurns, jobs, pipelineRuns, webhookEndpoints, type Job } from './schema.ts';
 
 /** Delivery ids per notification: a pg_notify payload must stay under 8,000 bytes (an id is 36 characters, 37 with its comma). */
 const NOTIFY_IDS_PER_MESSAGE = 200;
@@ -153,15 +153,25 @@ function turnValues(job: Job, decision: Extract<Decision, { ok: true }>, fields:
   };
 }
 
+/**
+ * The pipeline part of writeDecision's statement, for a change that ends a run's step job: the
+ * run is due for an advance now. The worker that ended the job asks for that advance at once
+ * (job-effects.ts); should it die first, the sweeper finds the run overdue, as it would a job.
+ */
+const runDue = sql`rd as (
+      update ${pipelineRuns} set next_check_at = ${p('at')}::timestamptz
+      where ${pipelineRuns.id} = ${p('runId')}::text and ${pipelineRuns.nextCheckAt} is not null and exists (select 1 from upd)
+    ), `;
+
 /** writeDecision's statement; its shape is the columns the change sets (a few per kind of change). */
 const writeDecisionStatement = compiledStatement<{ updated: number; deliveries: string | null }>((shape) => {
-  const [columns = '', turn] = shape.split('|');
+  const [columns = '', turn, run] = shape.split('|');
   return sql`
     with upd as (
       update ${jobs} set ${setPlaceholders(jobs, columns.split(','), 'f_')}
       where ${jobs.id} = ${p('jobId')} and ${jobs.status} = ${p('fromStatus')}
       returning ${jobs.id}
-    ), ${turn === 'turn' ? turnRecord : sql``}ev as (
+    ), ${turn === 'turn' ? turnRecord : sql``}${run === 'run' ? runDue : sql``}ev as (
       insert into ${jobEvents} (job_id, tenant_id, from_status, to_status, source, at, details)
       select upd.id, ${p('tenantId')}, ${p('fromStatus')}, ${p('toStatus')}, ${p('source')}, ${p('at')}::timestamptz, ${p('details')}::jsonb
       from upd where ${p('changed')}
@@ -223,8 +233,10 @@ async function writeDecision(db: Database, job: Job, decision: Extract<Decision,
   const columns = Object.keys(set)
     .filter((k) => set[k as keyof typeof set] !== undefined)
     .join(',');
-  const rows = await writeDecisionStatement(db, turn ? `${columns}|turn` : columns, {
+  const endsRunStep = decision.changed && isTerminal(decision.status) && job.runId !== null;
+  const rows = await writeDecisionStatement(db, `${columns}|${turn ? 'turn' : ''}|${endsRunStep ? 'run' : ''}`, {
     ...turn,
+    ...(endsRunStep ? { runId: job.runId } : {}),
     ...prefixed(set, 'f_'),
     jobId: job.id,
     fromStatus: job.status,
