@@ -5,9 +5,10 @@
  * simulator's signed webhooks to the API's receiver, no polling), `concurrency` runs in flight,
  * closed loop. Two modes:
  *
- * - `pipeline`: POST /v1/pipelines/{id}/runs, the run awaited by polling GET /v1/runs/{id} every
- *   RUN_POLL_MS (the client's wait only decides when the next run starts; the handoffs are
- *   Longhaul's: a step job's end advances the run, which creates the next step's job);
+ * - `pipeline`: POST /v1/pipelines/{id}/runs with a `callback_url` to this process's loopback
+ *   receiver, the run awaited by its terminal `run.*` callback (the client's wait only decides
+ *   when the next run starts; the handoffs are Longhaul's: a step job's end advances the run,
+ *   which creates the next step's job);
  * - `baseline`: the same three jobs chained by the client itself: POST /v1/jobs with a
  *   `callback_url` to this process's loopback receiver, the next job created (its input filled in
  *   from the previous one's `output_text`) as soon as the previous one's terminal callback arrives.
@@ -30,7 +31,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { runPool, sleep } from './pool.ts';
+import { runPool } from './pool.ts';
 import { newWebhookSecret, patchSimConfig, simStats, type SimStatsView, totalCalls } from './sim-control.ts';
 import { deadChild, startStack, type Stack } from './stack.ts';
 import { summarize, type Summary } from './stats.ts';
@@ -55,8 +56,6 @@ const WARMUP_RUNS = 3;
 const TARGET_P99_MS = 100;
 /** How long the simulator takes over every response. */
 const SIM_DURATION_MS = 200;
-/** How often a pipeline run is polled while it runs. */
-const RUN_POLL_MS = 50;
 /** Give a run up when it has not ended this long after its start. */
 const RUN_TIMEOUT_MS = 60_000;
 
@@ -75,38 +74,35 @@ const DEFINITION = {
   output: '{{steps.compile.output_text}}',
 };
 
-/** The parts of a Longhaul job object (a callback's `data`) the baseline reads. */
-interface JobView {
+/**
+ * The parts of a callback's `data` the scenario reads: a Longhaul job object (the baseline) or a
+ * run object (its steps' jobs).
+ */
+interface Subject {
   id: string;
   status: string;
-  output_text: string | null;
-}
-
-/** The parts of GET /v1/runs/{id} the scenario reads. */
-interface RunView {
-  id: string;
-  status: string;
-  steps: Record<string, { status: string; job_ids: string[] }>;
-  error: unknown;
+  output_text?: string | null;
+  steps?: Record<string, { status: string; job_ids: string[] }>;
+  error?: unknown;
 }
 
 /**
- * Terminal job callbacks by job, for whoever awaits them; duplicates (the same webhook-id:
+ * Terminal callbacks by job or run, for whoever awaits them; duplicates (the same webhook-id:
  * callbacks are at least once) and non-terminal events are dropped, as a client would.
  */
 class Inbox {
-  #queued = new Map<string, JobView>();
-  #waiting = new Map<string, (job: JobView | undefined) => void>();
+  #queued = new Map<string, Subject>();
+  #waiting = new Map<string, (subject: Subject | undefined) => void>();
   #seen = new Set<string>();
   duplicates = 0;
 
-  push(webhookId: string, job: JobView): void {
+  push(webhookId: string, job: Subject): void {
     if (this.#seen.has(webhookId)) {
       this.duplicates++;
       return;
     }
     this.#seen.add(webhookId);
-    if (!TERMINAL_JOB.has(job.status)) return;
+    if (!TERMINAL.has(job.status)) return;
     const wake = this.#waiting.get(job.id);
     if (wake) {
       this.#waiting.delete(job.id);
@@ -116,8 +112,8 @@ class Inbox {
     this.#queued.set(job.id, job);
   }
 
-  /** The job's terminal event, or undefined after `timeoutMs`. */
-  terminal(jobId: string, timeoutMs: number): Promise<JobView | undefined> {
+  /** The job's or run's terminal event, or undefined after `timeoutMs`. */
+  terminal(jobId: string, timeoutMs: number): Promise<Subject | undefined> {
     const queued = this.#queued.get(jobId);
     if (queued) {
       this.#queued.delete(jobId);
@@ -140,8 +136,6 @@ interface RunRecord {
   /** The step jobs, in step order (one per step). */
   jobIds: string[];
   status: string;
-  /** GET /v1/runs/{id} made while awaiting it (pipeline mode). */
-  polls: number;
   error?: string;
 }
 
@@ -158,7 +152,6 @@ export interface PhaseResult {
   runs: number;
   completed: number;
   runsPerSecond: number;
-  pollsPerRun: number;
   /** Provider calls per step job: from the runs' own jobs and responses, and all the phase's calls (anyone's). */
   callsPerStepJob: number;
   phaseCallsPerStepJob: number;
@@ -172,8 +165,8 @@ export interface PhaseResult {
 
 const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
 const verdict = (ok: boolean) => (ok ? 'PASS' : 'MISS');
-const TERMINAL_JOB = new Set(['completed', 'failed', 'cancelled', 'incomplete', 'expired']);
-const TERMINAL_RUN = new Set(['completed', 'failed', 'cancelled']);
+/** Terminal job statuses; a run's are among them. */
+const TERMINAL = new Set(['completed', 'failed', 'cancelled', 'incomplete', 'expired']);
 
 export async function runPipeline(options: PipelineOptions): Promise<{ results: PhaseResult[]; rows: string[][] }> {
   const { log } = options;
@@ -193,7 +186,7 @@ export async function runPipeline(options: PipelineOptions): Promise<{ results: 
         workerEnv,
       )
         .map(([k, v]) => `${k}=${v}`)
-        .join(' ')}); ${ROUNDS} rounds, the modes' order reversed in the second; runs polled every ${RUN_POLL_MS} ms`,
+        .join(' ')}); ${ROUNDS} rounds, the modes' order reversed in the second; each run or chained job awaited by its terminal callback`,
     );
     for (const mode of MODES) await runRuns(h, mode, WARMUP_RUNS, options.concurrency);
 
@@ -227,7 +220,7 @@ export async function runPipeline(options: PipelineOptions): Promise<{ results: 
         const result = await measure(h, mode, phase.concurrency, entry, stats, mergeUsage(entry.usage));
         results.push(result);
         log(
-          `  ${mode} (${phase.concurrency} in flight): ${result.completed}/${result.runs} runs completed, ${fmt(result.runsPerSecond, 2)} runs/s${mode === 'pipeline' ? ` (${fmt(result.pollsPerRun)} GET /v1/runs/{id} per run)` : ''}; provider calls per step job ${fmt(result.callsPerStepJob, 2)} (all calls in its phases ${fmt(result.phaseCallsPerStepJob, 2)} per step job)`,
+          `  ${mode} (${phase.concurrency} in flight): ${result.completed}/${result.runs} runs completed, ${fmt(result.runsPerSecond, 2)} runs/s; provider calls per step job ${fmt(result.callsPerStepJob, 2)} (all calls in its phases ${fmt(result.phaseCallsPerStepJob, 2)} per step job)`,
         );
         log(
           `    step handoff (provider done -> next step's create), ${result.handoff.count} handoffs: p50 ${fmt(result.handoff.p50)} p99 ${fmt(result.handoff.p99)} max ${fmt(result.handoff.max)} ms`,
@@ -252,7 +245,7 @@ async function runRuns(h: Harness, mode: Mode, count: number, concurrency: numbe
   await runPool(count, concurrency, async () => {
     const dead = deadChild(h.stack);
     if (dead) throw new Error(`${dead.name} exited (${dead.exitCode()}) during the run\n${dead.output()}`);
-    const record: RunRecord = { jobIds: [], status: 'not started', polls: 0 };
+    const record: RunRecord = { jobIds: [], status: 'not started' };
     runs.push(record);
     try {
       await (mode === 'baseline' ? runBaselineChain(h, record) : runPipelineRun(h, record));
@@ -264,22 +257,17 @@ async function runRuns(h: Harness, mode: Mode, count: number, concurrency: numbe
   return runs;
 }
 
-/** One run by Longhaul, polled until it ends; its step jobs read from its last state. */
+/** One run by Longhaul, awaited by its terminal callback; its step jobs read from the run it carries. */
 async function runPipelineRun(h: Harness, record: RunRecord): Promise<void> {
-  let run = await api<RunView>(h.stack, 'POST', `/v1/pipelines/${h.pipelineId}/runs`, { inputs: { task: TASK } }, 202);
-  record.status = run.status;
-  const deadline = Date.now() + RUN_TIMEOUT_MS;
-  while (!TERMINAL_RUN.has(run.status)) {
-    if (Date.now() > deadline) {
-      record.status = 'timed out';
-      return;
-    }
-    await sleep(RUN_POLL_MS);
-    record.polls++;
-    run = await api<RunView>(h.stack, 'GET', `/v1/runs/${run.id}`, undefined, 200);
+  const created = await api<Subject>(h.stack, 'POST', `/v1/pipelines/${h.pipelineId}/runs`, { inputs: { task: TASK }, callback_url: `${h.receiverUrl}/runs` }, 202);
+  record.status = created.status;
+  const run = await h.inbox.terminal(created.id, RUN_TIMEOUT_MS);
+  if (!run) {
+    record.status = 'timed out';
+    return;
   }
   record.status = run.status;
-  record.jobIds = STEPS.flatMap((s) => run.steps[s.name]?.job_ids ?? []);
+  record.jobIds = STEPS.flatMap((s) => run.steps?.[s.name]?.job_ids ?? []);
   if (run.status !== 'completed') record.error = `run ${run.id} ${run.status}: ${JSON.stringify(run.error).slice(0, 300)}`;
 }
 
@@ -386,7 +374,6 @@ async function measure(
     runs: runs.length,
     completed: runs.filter((r) => r.status === 'completed').length,
     runsPerSecond: runs.filter((r) => r.status === 'completed').length / (entry.wallMs / 1000),
-    pollsPerRun: runs.reduce((n, r) => n + r.polls, 0) / Math.max(1, runs.length),
     callsPerStepJob: calls / stepJobs,
     phaseCallsPerStepJob: entry.calls / stepJobs,
     handoff: summarize(handoff),
@@ -398,15 +385,15 @@ async function measure(
   };
 }
 
-/** The baseline's callback receiver: every POST acknowledged at once, then handed to the inbox. */
+/** The callback receiver: every POST acknowledged at once, then handed to the inbox. */
 async function startReceiver(inbox: Inbox): Promise<{ url: string; close(): Promise<void> }> {
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
-      let event: { type: string; data: JobView };
+      let event: { type: string; data: Subject };
       try {
-        event = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { type: string; data: JobView };
+        event = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { type: string; data: Subject };
       } catch {
         res.writeHead(400).end();
         return;
