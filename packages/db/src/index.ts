@@ -30,3 +30,4 @@ export type { CallbackAttempt, CallbackDelivery, Job, JobTurn, WebhookEndpoint, 
 export * from './delivery-transitions.ts';
 export * from './admin-actions.ts';
 export * from './pipelines.ts';
+export * from './admin-runs.ts';

@@ -294,6 +294,8 @@ export const pipelineRuns = pgTable(
   (t) => [
     index('pipeline_runs_tenant_idx').on(t.tenantId, t.createdAt.desc(), t.id.desc()),
     index('pipeline_runs_pipeline_idx').on(t.tenantId, t.pipelineId, t.createdAt.desc(), t.id.desc()),
+    // The admin UI's runs across tenants, newest first.
+    index('pipeline_runs_created_idx').on(t.createdAt.desc(), t.id.desc()),
     index('pipeline_runs_active_next_check_idx')
       .on(t.nextCheckAt)
       .where(sql.raw(`status not in (${TERMINAL_RUN_STATUSES.map((s) => `'${s}'`).join(', ')})`)),

@@ -12,6 +12,10 @@ export function esc(value: unknown): string {
     .replaceAll("'", '&#39;');
 }
 
+export function statusBadge(status: string): string {
+  return `<span class="status ${esc(status)}">${esc(status)}</span>`;
+}
+
 /** A UTC timestamp with milliseconds, e.g. `2025-05-01 12:00:03.250Z`. */
 export function time(d: Date | null | undefined): string {
   return d ? d.toISOString().replace('T', ' ') : '—';
@@ -42,12 +46,13 @@ th{background:#f0f2f5;font-weight:600;font-size:.8rem;color:#46505d}
 td.mono,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.82rem}
 .status{display:inline-block;padding:.05rem .45rem;border-radius:9px;font-size:.78rem;background:#e6e9ee}
 .status.completed{background:#d8f3df;color:#176b30}.status.failed,.status.expired{background:#fde0de;color:#a12a1f}
-.status.cancelled,.status.incomplete{background:#fcefd2;color:#8a5a00}.status.in_progress,.status.queued,.status.cancelling{background:#dde9fd;color:#1d4aa8}
+.status.cancelled,.status.incomplete{background:#fcefd2;color:#8a5a00}.status.in_progress,.status.queued,.status.cancelling,.status.running{background:#dde9fd;color:#1d4aa8}
 .kind{font-size:.75rem;text-transform:uppercase;letter-spacing:.04em;color:#5a6472}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1.2rem;background:#fff;border:1px solid #dde1e7;border-radius:6px;padding:1rem;margin:0}
 dt{color:#5a6472}dd{margin:0}
 pre{margin:0;white-space:pre-wrap;word-break:break-word;font-size:.8rem}
 .muted{color:#6b7582}.empty{padding:1rem;background:#fff;border:1px dashed #c5ccd6;border-radius:6px;color:#6b7582}
+ul.jobs{margin:0;padding:0;list-style:none}ul.jobs li+li{margin-top:.2rem}
 .error{color:#a12a1f}.pager{margin-top:.8rem}.scroll{overflow-x:auto}
 #timeline td:first-child,#results td{white-space:nowrap}#timeline pre{max-width:60rem}
 form.inline{display:inline}h1 form.inline{margin-left:.8rem;vertical-align:middle}button.danger{font:500 .85rem/1.3 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:#fff;color:#a12a1f;border:1px solid #e3a19b;border-radius:4px;padding:.3rem .8rem;cursor:pointer}button.danger:hover{background:#fdf0ef}
@@ -56,7 +61,7 @@ form.inline{display:inline}h1 form.inline{margin-left:.8rem;vertical-align:middl
 .login{max-width:360px;margin:12vh auto;background:#fff;border:1px solid #dde1e7;border-radius:8px;padding:1.5rem;display:flex;flex-direction:column;gap:.8rem}
 `;
 
-export function layout(opts: { title: string; body: string; active?: 'queues' | 'jobs' | 'audit'; nav?: boolean; actor?: string }): string {
+export function layout(opts: { title: string; body: string; active?: 'queues' | 'jobs' | 'runs' | 'audit'; nav?: boolean; actor?: string }): string {
   const on = (page: string) => (opts.active === page ? ' class="on"' : '');
   const nav =
     opts.nav === false
@@ -64,6 +69,7 @@ export function layout(opts: { title: string; body: string; active?: 'queues' | 
       : `<header><b>Longhaul admin</b>
   <a href="/admin/queues/"${on('queues')}>Queues</a>
   <a href="/admin/jobs"${on('jobs')}>Jobs</a>
+  <a href="/admin/runs"${on('runs')}>Runs</a>
   <a href="/admin/audit"${on('audit')}>Audit log</a>
   ${opts.actor ? `<span class="who">${esc(opts.actor)}</span>` : ''}<form method="post" action="/admin/logout"><button type="submit">Log out</button></form></header>`;
   return `<!doctype html>

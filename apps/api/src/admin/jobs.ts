@@ -14,7 +14,7 @@ import type { ApiContext } from '../context.ts';
 import { requestCancel } from '../job-cancellation.ts';
 import { ids, storableText } from '../request-input.ts';
 import { addAuditDetails, adminActor } from './audit.ts';
-import { esc, layout, time, usd } from './html.ts';
+import { esc, layout, statusBadge, time, usd } from './html.ts';
 
 const PAGE_SIZE = 50;
 
@@ -50,10 +50,6 @@ type SearchQuery = z.infer<typeof searchSchema>;
 function metadataCell(metadata: Record<string, string>): string {
   const entries = Object.entries(metadata);
   return entries.length ? entries.map(([k, v]) => `<span class="mono">${esc(k)}=${esc(v)}</span>`).join('<br>') : '<span class="muted">—</span>';
-}
-
-function statusBadge(status: string): string {
-  return `<span class="status ${esc(status)}">${esc(status)}</span>`;
 }
 
 const inputValue = (d: Date | undefined) => (d ? d.toISOString().slice(0, 16) : '');
@@ -177,6 +173,32 @@ function usageRows(job: Job): string {
   return `<dl>${rows.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join('')}</dl>`;
 }
 
+/**
+ * A fallback chain's attempts, one row each (core fallbacks.ts): shown when the job has
+ * fallbacks or made more than one attempt. `attempts` holds the attempts that ended; the one
+ * still running is not in it yet.
+ */
+function attemptRows(job: Job): string {
+  if (job.attempts.length <= 1 && !job.fallbacks?.length) return '';
+  const body = job.attempts
+    .map(
+      (a) =>
+        `<tr data-attempt="${esc(a.attempt)}"><td>${esc(a.attempt)}</td><td>${esc(a.model)}</td><td>${statusBadge(a.status)}</td><td>${a.error ? `<span class="error mono" title="${esc(a.error.message)}">${esc(a.error.code)}</span>` : '—'}</td><td class="mono">${esc(a.response_id ?? '—')}</td><td>${esc(a.usage?.total_tokens ?? '—')}</td></tr>`,
+    )
+    .join('');
+  const running = !isTerminal(job.status) && !job.attempts.some((a) => a.attempt === job.attempt) ? `<p class="hint">Attempt ${esc(job.attempt)} has not ended yet.</p>` : '';
+  return `<h2>Attempts <span class="muted">(attempt ${esc(job.attempt)} of at most ${esc((job.fallbacks?.length ?? 0) + 1)})</span></h2>
+${body ? `<table id="attempts"><thead><tr><th>Attempt</th><th>Model</th><th>Status</th><th>Error</th><th>Response</th><th>Tokens</th></tr></thead><tbody>${body}</tbody></table>` : '<p class="empty">No attempt has ended yet.</p>'}${running}`;
+}
+
+/** The model asked for, and the one that answered when a fallback attempt did. */
+function answeredBy(job: Job): string {
+  const last = job.attempts.at(-1);
+  return last && last.model !== job.model && last.attempt === job.attempt
+    ? `${esc(job.model)} <span class="muted">(answered by ${esc(last.model)}, attempt ${esc(last.attempt)})</span>`
+    : esc(job.model);
+}
+
 function cancelForm(job: Job, readOnly: boolean): string {
   if (readOnly || isTerminal(job.status) || job.status === 'cancelling') return '';
   return `<form class="inline" method="post" action="/admin/jobs/${esc(job.id)}/cancel"><button class="danger" type="submit">Cancel job</button></form>`;
@@ -186,7 +208,7 @@ function jobPage(job: Job, timeline: TimelineEntry[], turns: readonly JobTurn[],
   const facts: [string, string][] = [
     ['Status', statusBadge(job.status)],
     ['Tenant', `<a class="mono" href="/admin/jobs?tenant=${encodeURIComponent(job.tenantId)}">${esc(job.tenantId)}</a>`],
-    ['Model', esc(job.model)],
+    ['Model', answeredBy(job)],
     ['Response', job.responseId ? `<span class="mono">${esc(job.responseId)}</span>` : '—'],
     ['Created', esc(time(job.createdAt))],
     ['Submitted', esc(time(job.submittedAt))],
@@ -197,6 +219,11 @@ function jobPage(job: Job, timeline: TimelineEntry[], turns: readonly JobTurn[],
     ['Metadata', metadataCell(job.metadata)],
     ['Callback URL', job.callbackUrl ? `<span class="mono">${esc(job.callbackUrl)}</span>` : '—'],
   ];
+  if (job.runId)
+    facts.push([
+      'Pipeline run',
+      `<a class="mono" href="/admin/runs/${encodeURIComponent(job.runId)}">${esc(job.runId)}</a> <span class="muted">step</span> ${esc(job.runStep ?? '?')}${job.runItem === null ? '' : ` <span class="muted" title="the element of a fan-out (0 for a plain step)">[${esc(job.runItem)}]</span>`}`,
+    ]);
   if (job.previousJobId) facts.push(['Continues', `<a class="mono" href="/admin/jobs/${esc(job.previousJobId)}">${esc(job.previousJobId)}</a>`]);
   if (job.threadId && job.threadId !== job.id)
     facts.push(['Thread', `<a class="mono" href="/admin/jobs/${esc(job.threadId)}">${esc(job.threadId)}</a> <span class="muted">(first job)</span>`]);
@@ -214,6 +241,7 @@ function jobPage(job: Job, timeline: TimelineEntry[], turns: readonly JobTurn[],
 <dl>${facts.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join('')}</dl>
 <h2>Usage and cost</h2>
 ${usageRows(job)}
+${attemptRows(job)}
 ${turnRows(job, turns)}
 ${job.reasoningSummary ? `<h2>Reasoning summary</h2>${job.reasoningSummary.map((p) => `<p class="summary">${esc(p.text)}</p>`).join('')}` : ''}
 <h2>Timeline</h2>

@@ -1,0 +1,1 @@
+CREATE INDEX "pipeline_runs_created_idx" ON "pipeline_runs" USING btree ("created_at" DESC NULLS LAST,"id" DESC NULLS LAST);
