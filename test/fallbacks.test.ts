@@ -73,6 +73,10 @@ describe('fallbacks', () => {
       [{ fallbacks: Array.from({ length: 6 }, () => ({ model: 'gpt-4.1' })) }, 'fallbacks'],
       [{ validate: { min_output_chars: -1 } }, 'validate.min_output_chars'],
       [{ validate: { json_schema: { type: 'nonsense' } } }, 'validate.json_schema'],
+      // Single-response jobs only: a tool-call loop or a live stream has no clean next attempt.
+      [{ fallbacks: [{ model: 'gpt-4.1' }], tools: [{ type: 'function', name: 'f', parameters: { type: 'object', properties: {} } }] }, 'fallbacks'],
+      [{ validate: { min_output_chars: 10 }, tools: [{ type: 'function', name: 'f', parameters: { type: 'object', properties: {} } }] }, 'validate'],
+      [{ validate: { min_output_chars: 10 }, stream: true }, 'validate'],
     ];
     for (const [extra, param] of cases) {
       const res = await stack.api('POST', '/v1/jobs', { model: 'o3', input: 'x', ...extra });

@@ -64,7 +64,7 @@ export async function prepareJob(ctx: ApiContext, tenantId: string, body: JobReq
     throw new ValidationError("Missing required parameter: 'input' (give it, or use a prompt).", 'input', 'missing_required_parameter');
   }
   const maxTurns = split.maxTurns ?? (runsToolLoop(providerParams.tools) ? DEFAULT_MAX_TURNS : null);
-  checkFallbacks(split.fallbacks, model, { toolLoop: maxTurns !== null, streamed: providerParams.stream === true });
+  checkFallbacks(split.fallbacks, split.validation !== null, model, { toolLoop: maxTurns !== null, streamed: providerParams.stream === true });
   return {
     fallbacks: split.fallbacks,
     validation: split.validation,
@@ -84,11 +84,14 @@ export async function prepareJob(ctx: ApiContext, tenantId: string, body: JobReq
 }
 
 /**
- * Fallbacks are for single-response jobs: a tool-call loop's turns and a live stream are refused
- * with them (a loop's failed turn, or a stream that starts over, have no clean next attempt yet).
+ * Fallbacks and `validate` are for single-response jobs: a tool-call loop's turns and a live
+ * stream are refused with them (a loop's failed turn, or a stream that starts over, have no clean
+ * next attempt yet; a loop's answer is judged by the tenant's own loop, which sees every turn).
  * Each fallback's reasoning effort must suit the model its attempt runs with.
  */
-function checkFallbacks(fallbacks: Fallback[] | null, model: string, job: { toolLoop: boolean; streamed: boolean }): void {
+function checkFallbacks(fallbacks: Fallback[] | null, validates: boolean, model: string, job: { toolLoop: boolean; streamed: boolean }): void {
+  if (validates && job.toolLoop) throw new ValidationError('validate is not supported on a job that runs a tool-call loop.', 'validate', 'unsupported_parameter');
+  if (validates && job.streamed) throw new ValidationError('validate is not supported with stream: true.', 'validate', 'unsupported_parameter');
   if (!fallbacks) return;
   if (job.toolLoop) throw new ValidationError('fallbacks are not supported on a job that runs a tool-call loop.', 'fallbacks', 'unsupported_parameter');
   if (job.streamed) throw new ValidationError('fallbacks are not supported with stream: true.', 'fallbacks', 'unsupported_parameter');
