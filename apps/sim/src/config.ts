@@ -1,6 +1,6 @@
 /**
- * Run-time configuration of the simulator: fault injection, time scaling, streaming and webhook
- * endpoints.
+ * Run-time configuration of the simulator: fault injection, time scaling, streaming, webhook
+ * endpoints, the Batch API and flex processing.
  * The server starts from `SimOptions` (normally parsed from the environment), `POST /sim/config`
  * patches it, and `POST /sim/reset` returns to the starting options.
  */
@@ -67,6 +67,19 @@ export const simConfigSchema = z.strictObject({
   max_file_bytes: z.number().int().positive(),
   /** Bytes of uploads kept in memory; beyond this the oldest files are forgotten. Default 512 MiB. */
   files_max_total_bytes: z.number().int().positive(),
+  /**
+   * Simulated time a batch takes from create to completed, in ms (multiplied by time_scale):
+   * 5 % validating, 85 % in_progress (lines finish evenly over it), 10 % finalizing. Default 600000.
+   */
+  batch_duration_ms: nonNegative,
+  /** A batch's completion window (`24h`), simulated ms (× time_scale): a longer batch expires at it. Default 86400000. */
+  batch_completion_window_ms: z.number().positive(),
+  /** Fraction of batch lines answered with a 500 in the error file. Default 0. */
+  batch_line_failure_rate: rate,
+  /** Fraction of batches forced to expire half-way through in_progress. Default 0. */
+  batch_expire_rate: rate,
+  /** Fraction of `service_tier: "flex"` creates answered 429 Resource Unavailable. Default 0. */
+  flex_unavailable_rate: rate,
 });
 
 export type SimConfig = z.infer<typeof simConfigSchema>;
@@ -100,6 +113,11 @@ export function defaultConfig(): SimConfig {
     stream_cut_after_events: null,
     max_file_bytes: 64 * 1024 * 1024,
     files_max_total_bytes: 512 * 1024 * 1024,
+    batch_duration_ms: 10 * 60_000,
+    batch_completion_window_ms: 24 * 60 * 60_000,
+    batch_line_failure_rate: 0,
+    batch_expire_rate: 0,
+    flex_unavailable_rate: 0,
   };
 }
 

@@ -42,6 +42,11 @@ const envSchema = z.object({
   SIM_STREAM_CUT_AFTER_EVENTS: z.coerce.number().int().min(1).optional(),
   SIM_MAX_FILE_BYTES: z.coerce.number().int().positive().optional(),
   SIM_FILES_MAX_TOTAL_BYTES: z.coerce.number().int().positive().optional(),
+  SIM_BATCH_DURATION_MS: z.coerce.number().min(0).optional(),
+  SIM_BATCH_COMPLETION_WINDOW_MS: z.coerce.number().positive().optional(),
+  SIM_BATCH_LINE_FAILURE_RATE: rate.optional(),
+  SIM_BATCH_EXPIRE_RATE: rate.optional(),
+  SIM_FLEX_UNAVAILABLE_RATE: rate.optional(),
   /** API keys accepted, comma separated, each `key` or `project:key`; unset: any key is. */
   SIM_API_KEYS: list.optional(),
   /** OpenAI OpenAPI document that request bodies are validated against; `off` disables it. */
@@ -97,6 +102,11 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): SimEnv {
       stream_cut_after_events: env.SIM_STREAM_CUT_AFTER_EVENTS,
       max_file_bytes: env.SIM_MAX_FILE_BYTES,
       files_max_total_bytes: env.SIM_FILES_MAX_TOTAL_BYTES,
+      batch_duration_ms: env.SIM_BATCH_DURATION_MS,
+      batch_completion_window_ms: env.SIM_BATCH_COMPLETION_WINDOW_MS,
+      batch_line_failure_rate: env.SIM_BATCH_LINE_FAILURE_RATE,
+      batch_expire_rate: env.SIM_BATCH_EXPIRE_RATE,
+      flex_unavailable_rate: env.SIM_FLEX_UNAVAILABLE_RATE,
     },
   };
 }

@@ -94,3 +94,17 @@ export function injectedServerError(): ApiError {
     code: 'server_error',
   });
 }
+
+/**
+ * The 429 of a `service_tier: "flex"` request when flex capacity is short. OpenAI's flex guide
+ * calls it "429 Resource Unavailable" (not billed) without documenting the body; the code
+ * `resource_unavailable` is what clients written against it check for.
+ */
+export function flexResourceUnavailable(): ApiError {
+  return new ApiError({
+    status: 429,
+    type: 'rate_limit_error',
+    message: 'Resource Unavailable: flex processing does not have enough capacity for this request right now. Please retry later or use another service tier. (simulated)',
+    code: 'resource_unavailable',
+  });
+}

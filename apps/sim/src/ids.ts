@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 
-/** OpenAI-looking identifiers: `resp_` + 48 hex chars, `msg_…`, `rs_…`, `conv_…`, tool items (`fc_…`, `mcpl_…`, `mcpr_…`, `mcp_…`), `evt_` + 32 hex chars. */
-export function newId(prefix: 'resp' | 'msg' | 'rs' | 'req' | 'conv' | 'item' | 'fc' | 'mcpl' | 'mcpr' | 'mcp', bytes = 24): string {
+/** OpenAI-looking identifiers: `resp_` + 48 hex chars, `msg_…`, `rs_…`, `conv_…`, tool items (`fc_…`, `mcpl_…`, `mcpr_…`, `mcp_…`), batches (`batch_…`, lines `batch_req_…`), `evt_` + 32 hex chars. */
+export function newId(prefix: 'resp' | 'msg' | 'rs' | 'req' | 'conv' | 'item' | 'fc' | 'mcpl' | 'mcpr' | 'mcp' | 'batch' | 'batch_req', bytes = 24): string {
   return `${prefix}_${randomBytes(bytes).toString('hex')}`;
 }
 

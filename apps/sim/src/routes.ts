@@ -1,7 +1,7 @@
 /**
- * HTTP surface: OpenAI's `/v1/responses` endpoints (bearer auth, fault injection) and the
- * simulator's own `/sim/*` control endpoints. Every error leaves through `errorHandler` in
- * OpenAI's `{ error: { message, type, param, code } }` shape.
+ * HTTP surface: OpenAI's `/v1/responses` endpoints (bearer auth, fault injection), the Files,
+ * Conversations and Batch endpoints, and the simulator's own `/sim/*` control endpoints. Every
+ * error leaves through `errorHandler` in OpenAI's `{ error: { message, type, param, code } }` shape.
  */
 import express, { type ErrorRequestHandler, type RequestHandler, type Router } from 'express';
 import type { Logger } from 'pino';
@@ -78,6 +78,19 @@ export function v1Router(sim: Simulator, delays: Delays): Router {
   });
   router.delete('/files/:id', (req, res) => {
     res.json(sim.deleteFile(req.params['id'] as string));
+  });
+
+  router.post('/batches', (req, res) => {
+    res.json(sim.batches.create(req.body));
+  });
+  router.get('/batches', (req, res) => {
+    res.json(sim.batches.list(req.query));
+  });
+  router.get('/batches/:id', (req, res) => {
+    res.json(sim.batches.retrieve(req.params['id'] as string));
+  });
+  router.post('/batches/:id/cancel', (req, res) => {
+    res.json(sim.batches.cancel(req.params['id'] as string));
   });
   return router;
 }

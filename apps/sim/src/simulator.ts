@@ -13,13 +13,14 @@ import { JOB_ID_METADATA_KEY } from '@longhaul/core';
 import { configPatchSchema, resolveConfig, type SimConfig, type SimOptions } from './config.ts';
 import { concatContexts, EMPTY_CONTEXT, inputContext, textContext } from './context.ts';
 import { ConversationStore, listItems, normalizeInput, renderConversation, type Conversation, type Item, type ListQuery } from './conversations.ts';
-import { ApiError, invalidRequest, responseNotFound, responseNotStreamable, streamExpired } from './errors.ts';
+import { BatchStore } from './batches.ts';
+import { ApiError, flexResourceUnavailable, invalidRequest, responseNotFound, responseNotStreamable, streamExpired } from './errors.ts';
 import { FileStore, readUpload, renderFile } from './files.ts';
 import { effortProfile, generate, type Generation } from './generation.ts';
 import { newId } from './ids.ts';
 import { InputItemStore, type InputItemsQuery } from './input-items.ts';
 import { PromptRegistry, type RenderedPrompt } from './prompts.ts';
-import { createRandom, type Random } from './random.ts';
+import { chance, createRandom, type Random } from './random.ts';
 import { RequestLog } from './request-log.ts';
 import { outcomeFor, parseCreateRequest, parseDirectives, promptText, type CreateRequest, type Directives, type Outcome } from './request.ts';
 import { abandonResponse, cancelResponse, isTerminal, renderResponse, statusAt, terminalAt, type SettledOutcome, type SimResponse } from './responses.ts';
@@ -54,6 +55,8 @@ export interface SimulatorDeps {
 export class Simulator {
   readonly scheduler: Scheduler;
   readonly webhooks: WebhookSender;
+  /** The Batch API (`/v1/batches`), whose lines are answered by `create`. */
+  readonly batches: BatchStore;
   /** Every `/v1` request received (`GET /sim/request-log`). */
   readonly requests = new RequestLog();
   readonly #streams: StreamHub;
@@ -97,6 +100,18 @@ export class Simulator {
       stats: () => this.#stats.streams,
       onAbandoned: (response) => abandonResponse(response, this.#clock()),
     });
+    this.batches = new BatchStore({
+      clock: deps.clock,
+      scheduler: this.scheduler,
+      webhooks: this.webhooks,
+      config: () => this.#config,
+      random: () => this.#random,
+      stats: () => this.#stats.batches,
+      validate: (body) => this.validate('createBatch', body),
+      findFile: (id) => this.#files.find(id, this.#clock()),
+      addFile: (file) => this.#files.add(file, this.#config.files_max_total_bytes),
+      answerLine: (body) => this.#answerBatchLine(body),
+    });
   }
 
   get config(): SimConfig {
@@ -115,9 +130,18 @@ export class Simulator {
     return this.#clock();
   }
 
-  create(body: unknown): Created {
+  /**
+   * `POST /v1/responses`, or (origin `batch`) one line of a batch: not counted as a create and never
+   * refused for flex capacity, since a batch line is not a flex request.
+   */
+  create(body: unknown, origin: 'api' | 'batch' = 'api'): Created {
     this.validate('createResponse', body);
     const request = unwrap(parseCreateRequest(body));
+    // Refused before anything is stored, as OpenAI does not bill (or keep) a flex 429.
+    if (origin === 'api' && request.service_tier === 'flex' && chance(this.#random, this.#config.flex_unavailable_rate)) {
+      this.#stats.flex_unavailable++;
+      throw flexResourceUnavailable();
+    }
     const background = request.background === true;
     if (background && request.store === false) {
       throw invalidRequest('Background mode requires store=true.', 'store', 'invalid_value');
@@ -145,7 +169,7 @@ export class Simulator {
 
     if (response.store) this.#remember(response, request.input ?? null);
     this.#logRequest(response.id, body);
-    countCreate(this.#stats, response.id, request.metadata?.[JOB_ID_METADATA_KEY]);
+    if (origin === 'api') countCreate(this.#stats, response.id, request.metadata?.[JOB_ID_METADATA_KEY]);
     if (background) this.scheduler.schedule(response.endsAtMs, () => this.#settle(response));
     else if (response.conversationTurn !== null) this.scheduler.schedule(response.endsAtMs, () => this.#finishTurn(response));
     if (!background && response.endsAtMs <= now) this.#finishTurn(response);
@@ -350,6 +374,7 @@ export class Simulator {
     this.#conversations.clear();
     this.#inputItems.clear();
     this.#prompts.clear();
+    this.batches.clear();
     this.#requestLog.clear();
     this.#requestLogChars = 0;
     this.requests.clear();
@@ -471,6 +496,17 @@ export class Simulator {
     if (!isTerminal(status)) return;
     response.conversationTurn = null;
     if (status === 'completed' || status === 'incomplete') this.#conversations.append(turn.conversationId, turn.items, turn.context);
+  }
+
+  /** A batch line as a plain create answers it: the Response, or the error it was refused with. */
+  #answerBatchLine(body: Record<string, unknown>): { statusCode: number; body: Record<string, unknown> } {
+    try {
+      const created = this.create(body, 'batch');
+      return { statusCode: 200, body: created.kind === 'json' ? created.body : renderResponse(created.response, this.#clock()) };
+    } catch (error) {
+      if (error instanceof ApiError) return { statusCode: error.status, body: error.toBody() };
+      throw error;
+    }
   }
 
   readonly #fileBytes = (fileId: string): number | undefined => this.#files.find(fileId, this.#clock())?.data.length;

@@ -39,11 +39,30 @@ export interface KeyStats {
   other_project: number;
 }
 
+/** Batch API calls (`/v1/batches`) and what the batches did. */
+export interface BatchStats {
+  created: number;
+  retrieves: number;
+  lists: number;
+  cancels: number;
+  /** Lines executed with a 2xx answer (in output files). */
+  lines_completed: number;
+  /** Lines executed with an error answer (in error files). */
+  lines_failed: number;
+  /** Batches by terminal status. */
+  completed: number;
+  failed: number;
+  expired: number;
+  cancelled: number;
+}
+
 export interface SimStats {
   creates: number;
   retrieves: number;
   cancels: number;
   rate_limited: number;
+  /** `service_tier: "flex"` creates answered 429 Resource Unavailable (`flex_unavailable_rate`). */
+  flex_unavailable: number;
   errors: number;
   by_response: Record<string, { retrieves: number; cancels: number }>;
   creates_by_job: Record<string, number>;
@@ -55,6 +74,7 @@ export interface SimStats {
   invalid_requests: number;
   files: { created: number; deleted: number };
   conversations: { created: number; deleted: number };
+  batches: BatchStats;
   /** By API key, masked (api-keys.ts): its requests, and those answered 401 or refused for another project. */
   by_key: Record<string, KeyStats>;
 }
@@ -65,6 +85,7 @@ export function emptyStats(): SimStats {
     retrieves: 0,
     cancels: 0,
     rate_limited: 0,
+    flex_unavailable: 0,
     errors: 0,
     by_response: {},
     creates_by_job: {},
@@ -74,6 +95,7 @@ export function emptyStats(): SimStats {
     invalid_requests: 0,
     files: { created: 0, deleted: 0 },
     conversations: { created: 0, deleted: 0 },
+    batches: { created: 0, retrieves: 0, lists: 0, cancels: 0, lines_completed: 0, lines_failed: 0, completed: 0, failed: 0, expired: 0, cancelled: 0 },
     by_key: {},
   };
 }

@@ -1,5 +1,5 @@
 /**
- * Sender of OpenAI project webhooks (thin `response.*` events signed per Standard Webhooks).
+ * Sender of OpenAI project webhooks (thin `response.*` and `batch.*` events signed per Standard Webhooks).
  *
  * Every send happens through the shared Scheduler, so there is never more than one timer besides
  * the per-attempt request timeout. A delivery is one event to one endpoint; its `webhook-id` is the
@@ -19,6 +19,7 @@ import { Webhook } from 'standardwebhooks';
 import { generateWebhookSecret, type SimConfig } from './config.ts';
 import { newEventId } from './ids.ts';
 import { chance, shuffle, type Random } from './random.ts';
+import type { BatchTerminalStatus } from './batch-lifecycle.ts';
 import type { TerminalStatus } from './responses.ts';
 import type { Clock, Scheduler } from './scheduler.ts';
 import type { WebhookStats } from './stats.ts';
@@ -35,7 +36,7 @@ const DUPLICATE_GAP_MS = 1 * SECOND;
 export interface WebhookEvent {
   id: string;
   object: 'event';
-  type: `response.${TerminalStatus}`;
+  type: `response.${TerminalStatus}` | `batch.${BatchTerminalStatus}`;
   created_at: number;
   data: { id: string };
 }
@@ -70,16 +71,21 @@ export class WebhookSender {
     this.#deps = deps;
   }
 
-  /** Fans a terminal-state event out to every configured endpoint. */
+  /** Fans a response's terminal-state event out to every configured endpoint. */
   emit(status: TerminalStatus, responseId: string, occurredAtMs: number): void {
+    this.emitEvent(`response.${status}`, responseId, occurredAtMs);
+  }
+
+  /** Fans an event about `objectId` (a response or a batch) out to every configured endpoint. */
+  emitEvent(type: WebhookEvent['type'], objectId: string, occurredAtMs: number): void {
     const config = this.#deps.config();
     if (config.webhook_urls.length === 0) return;
     const event: WebhookEvent = {
       id: newEventId(),
       object: 'event',
-      type: `response.${status}`,
+      type,
       created_at: Math.floor(occurredAtMs / 1000),
-      data: { id: responseId },
+      data: { id: objectId },
     };
     const body = JSON.stringify(event);
     const due = this.#deps.clock() + config.webhook_delay_ms * config.time_scale;

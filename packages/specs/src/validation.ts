@@ -33,7 +33,7 @@ function invalidRequest(message: string, param: string | null, code: string): Re
   return { message, param, code };
 }
 
-export const VALIDATED_OPERATIONS = ['createResponse', 'createConversation', 'updateConversation', 'createConversationItems', 'createFile'] as const;
+export const VALIDATED_OPERATIONS = ['createResponse', 'createConversation', 'updateConversation', 'createConversationItems', 'createFile', 'createBatch'] as const;
 export type ValidatedOperation = (typeof VALIDATED_OPERATIONS)[number];
 
 export interface RequestValidator {
