@@ -50,9 +50,24 @@ export function estimateCostUsd(usage: Usage, price: ModelPrice): number {
   return nanos / 1e9;
 }
 
-/** A job's estimated cost, or null when its model has no price (or there is no usage). */
-export function estimateJobCostUsd(prices: PriceTable, model: string, usage: Usage | null | undefined): number | null {
+/**
+ * What a processing tier costs against the standard price: the Batch API and flex processing are
+ * half price (OpenAI's pricing page lists them at 50 %).
+ */
+export const TIER_PRICE_FACTOR = { standard: 1, batch: 0.5, flex: 0.5 } as const;
+export type PriceTier = keyof typeof TIER_PRICE_FACTOR;
+
+/** The tier a job's response is priced at: a batch job's line at batch prices, a response that ran at flex at flex's. */
+export function priceTier(processing: string, serviceTier: string | null | undefined): PriceTier {
+  if (processing === 'batch') return 'batch';
+  return serviceTier === 'flex' ? 'flex' : 'standard';
+}
+
+/** A job's estimated cost at `tier`, or null when its model has no price (or there is no usage). */
+export function estimateJobCostUsd(prices: PriceTable, model: string, usage: Usage | null | undefined, tier: PriceTier = 'standard'): number | null {
   if (!usage) return null;
   const price = priceForModel(prices, model);
-  return price ? estimateCostUsd(usage, price) : null;
+  if (!price) return null;
+  const standard = estimateCostUsd(usage, price);
+  return tier === 'standard' ? standard : Math.round(standard * TIER_PRICE_FACTOR[tier] * 1e9) / 1e9;
 }

@@ -22,3 +22,4 @@ export * from './fallbacks.ts';
 export * from './pipeline-template.ts';
 export * from './pipeline-definition.ts';
 export * from './pipeline-run.ts';
+export * from './batch.ts';

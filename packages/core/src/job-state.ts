@@ -76,6 +76,8 @@ export const EventSource = {
   ToolExecutor: 'tool_executor',
   /** A pipeline run created the job as one of its steps, or cancelled it (pipeline.ts). */
   Run: 'run',
+  /** A Batch API batch answered the job, or ended without answering it (batch.ts). */
+  Batch: 'batch',
 } as const;
 export type EventSource = (typeof EventSource)[keyof typeof EventSource];
 export const EVENT_SOURCES = Object.values(EventSource) as [EventSource, ...EventSource[]];
@@ -118,7 +120,12 @@ export type JobEvent =
    * left (back to `pending` for the next attempt), else the job fails with `error` (an output its
    * `validate` rejected: the other outcomes end with the provider's own report).
    */
-  | { type: 'attempt_failed'; retry: boolean; error: JobError };
+  | { type: 'attempt_failed'; retry: boolean; error: JobError }
+  /**
+   * A batch job's line came back (batch.ts): the job, `pending` while its batch runs at the
+   * provider, ends with the line's response (`responseStatus`, always a final one).
+   */
+  | { type: 'batch_line'; responseStatus: ProviderStatus };
 
 export type TransitionError = { code: 'job_terminal'; message: string } | { code: 'illegal_transition'; message: string };
 
@@ -197,6 +204,12 @@ export function transition(job: { status: JobStatus }, event: JobEvent): Transit
       // Non-terminal reports never move a job backwards, and never undo a cancel request.
       if (from === JobStatus.Cancelling) return ok(from, from);
       return ok(STATUS_RANK[observed] > STATUS_RANK[from] ? observed : from, from);
+    }
+    case 'batch_line': {
+      const answered = providerToJobStatus(event.responseStatus);
+      if (from !== JobStatus.Pending) return refuse('illegal_transition', `a ${from} job is not waiting for a batch`);
+      if (!isTerminal(answered)) return refuse('illegal_transition', `a batch line cannot leave a job ${answered}`);
+      return ok(answered, from);
     }
     case 'cancel_requested': {
       if (from === JobStatus.Pending || from === JobStatus.RequiresAction) return ok(JobStatus.Cancelled, from);

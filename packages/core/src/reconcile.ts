@@ -41,6 +41,8 @@ export interface ProviderResponse {
   incomplete_details?: { reason?: string } | null;
   created_at?: number | null;
   completed_at?: number | null;
+  /** The tier the response ran at (`default`, `flex`, `priority`, …); priced by cost.ts. */
+  service_tier?: string | null;
 }
 
 /** The job columns a reconcile writes. */
@@ -103,7 +105,7 @@ export function reasoningSummary(output: readonly unknown[] | null | undefined):
  * Decide what a provider Response does to a job. Terminal results carry output, usage, error and
  * incomplete details; non-terminal ones only (maybe) advance the status.
  */
-export function reconcileResponse(job: { status: JobStatus }, response: ProviderResponse, loop?: LoopPosition): ReconcileDecision {
+export function reconcileResponse(job: { status: JobStatus }, response: ProviderResponse, loop?: LoopPosition, via: 'response' | 'batch_line' = 'response'): ReconcileDecision {
   if (!response.status) {
     return { ok: false, error: { code: 'illegal_transition', message: 'provider response has no status' } };
   }
@@ -118,7 +120,7 @@ export function reconcileResponse(job: { status: JobStatus }, response: Provider
     if (decision.status === 'incomplete') patch.incompleteDetails = { reason: 'max_turns' };
     return { ok: true, changed: decision.changed, patch };
   }
-  const decision = transition(job, { type: 'observed', responseStatus: response.status });
+  const decision = transition(job, { type: via === 'batch_line' ? 'batch_line' : 'observed', responseStatus: response.status });
   if (!decision.ok) return decision;
   const patch: ReconcilePatch = { status: decision.status };
   if (isTerminalProviderStatus(response.status)) Object.assign(patch, turnResult(response));

@@ -20,7 +20,7 @@ function hostedPrompt(request: Record<string, unknown>): { id: string; version: 
  * (job-turns.ts), loaded where one job is shown (GET /v1/jobs/{id}); absent, the object's `turns`
  * is null (lists, callbacks and stream events carry the current turn and `required_action`).
  */
-export function toJobObject(job: Job, turns?: readonly JobTurn[]) {
+export function toJobObject(job: Job, turns?: readonly JobTurn[], batch?: JobBatchView | null) {
   return {
     id: job.id,
     object: 'job' as const,
@@ -81,7 +81,22 @@ export function toJobObject(job: Job, turns?: readonly JobTurn[]) {
     attempts: job.attempts,
     fallbacks: job.fallbacks,
     validate: job.validation,
+    /**
+     * Cost tiers (@longhaul/core batch.ts): `background` or `batch`; a batch job's batch once it
+     * is in one (its status where the reader looked it up, else null); the tier its response ran
+     * at (`service_tier`, e.g. `flex` or `default`), and a flex job's `flex_fallback`.
+     */
+    processing: job.processing,
+    batch: job.batchId ? { id: job.batchId, status: batch?.status ?? null, provider_batch_id: batch?.providerBatchId ?? null } : null,
+    service_tier: job.serviceTier,
+    flex_fallback: job.flexFallback,
   };
+}
+
+/** What a job object shows of its batch (batches.ts). */
+export interface JobBatchView {
+  status: string;
+  providerBatchId: string | null;
 }
 
 type StoredCall = { call_id: string; name: string; arguments: string; kind?: 'function' | 'custom' };

@@ -53,6 +53,8 @@ const KEPT = [
   'runId',
   'runStep',
   'runItem',
+  // A flex job that stays unavailable runs at the standard tier, or fails.
+  'flexFallback',
 ] as const satisfies readonly (keyof Job)[];
 const DATES = ['deadlineAt', 'createdAt', 'submittedAt', 'startedAt', 'cancelRequestedAt'] as const satisfies readonly (keyof Job)[];
 /** The create parameters the poll path reads. */
@@ -72,6 +74,10 @@ const UNFINISHED: Omit<Job, (typeof KEPT)[number] | (typeof DATES)[number] | 're
   providerDeletedAt: null,
   cachedFrom: null,
   savedUsd: null,
+  serviceTier: null,
+  // A batch job carries no snapshot (toJobSnapshot): whoever gets one reads its row.
+  processing: 'background',
+  batchId: null,
   requiredAction: null,
   nextCheckAt: null,
   polls: 0,
@@ -80,7 +86,7 @@ const UNFINISHED: Omit<Job, (typeof KEPT)[number] | (typeof DATES)[number] | 're
 
 /** The snapshot of a job that is not finished (only its set fields, dates as epoch ms); undefined for a finished one. */
 export function toJobSnapshot(job: Job): JobSnapshot | undefined {
-  if (isTerminal(job.status)) return undefined;
+  if (isTerminal(job.status) || job.processing === 'batch') return undefined;
   const request: Record<string, unknown> = {};
   for (const key of REQUEST_FIELDS) if (job.request[key] !== undefined) request[key] = job.request[key];
   const effort = (job.request.reasoning as { effort?: unknown } | null | undefined)?.effort;

@@ -27,6 +27,7 @@ import {
   attemptVerdict,
   clientWork,
   estimateJobCostUsd,
+  priceTier,
   hasFallbackLeft,
   isTerminal,
   reconcileResponse,
@@ -277,17 +278,24 @@ export function applyJobEvent(db: Database, jobId: string | Job, event: JobEvent
  * its cost estimate at `prices`, error, incomplete details). Idempotent: applying the same
  * terminal response twice changes nothing the second time.
  */
-export function reconcileJob(db: Database, jobId: string | Job, response: ProviderResponse, ctx: ChangeContext & { prices?: PriceTable }): Promise<ChangeResult> {
+export function reconcileJob(
+  db: Database,
+  jobId: string | Job,
+  response: ProviderResponse,
+  ctx: ChangeContext & { prices?: PriceTable; via?: 'response' | 'batch_line' },
+): Promise<ChangeResult> {
   return changeJobState(db, jobId, { ...ctx, details: { response_id: response.id, response_status: response.status, ...ctx.details } }, (job) => {
     const loop = job.maxTurns === null ? undefined : { turn: job.turn, maxTurns: job.maxTurns };
     // A tool-call loop's earlier turn, or an earlier attempt, reported late (a poll or webhook of a
     // response the job has moved on from): it says nothing about the response running now.
     if ((loop || job.attempt > 1) && job.responseId !== null && response.id !== job.responseId) return { ok: true, status: job.status, changed: false };
-    const result = reconcileResponse(job, response, loop);
+    const result = reconcileResponse(job, response, loop, ctx.via);
     if (!result.ok) return result;
     const p = result.patch;
     const model = attemptModel(job.model, job.fallbacks, job.attempt);
-    const costOf = (usage: Usage | null | undefined) => (ctx.prices && usage ? estimateJobCostUsd(ctx.prices, model, usage) : null);
+    // Priced at the tier it ran at: a batch line at batch prices, a response that ran at flex at flex's.
+    const tier = priceTier(job.processing, response.service_tier);
+    const costOf = (usage: Usage | null | undefined) => (ctx.prices && usage ? estimateJobCostUsd(ctx.prices, model, usage, tier) : null);
     const fields: JobColumns = {};
     if (p.output !== undefined) fields.output = p.output;
     if (p.outputText !== undefined) fields.outputText = p.outputText;
@@ -298,8 +306,14 @@ export function reconcileJob(db: Database, jobId: string | Job, response: Provid
       // A job's later attempt adds its own to the earlier attempts' (each at its own model's prices).
       const usage = (loop && job.turn > 1) || job.attempt > 1 ? addUsage(job.usage, p.usage) : p.usage;
       fields.usage = usage;
-      fields.costUsd = job.attempt > 1 ? sumCost(job.costUsd, costOf(p.usage)) : ctx.prices ? estimateJobCostUsd(ctx.prices, job.model, usage) : null;
+      fields.costUsd = job.attempt > 1 ? sumCost(job.costUsd, costOf(p.usage)) : ctx.prices ? estimateJobCostUsd(ctx.prices, job.model, usage, tier) : null;
+      // What the cheaper tier saved: the same tokens at standard prices, minus the cost.
+      if (tier !== 'standard' && ctx.prices && isTerminal(p.status)) {
+        const standard = estimateJobCostUsd(ctx.prices, model, usage);
+        if (standard !== null && fields.costUsd !== null) fields.savedUsd = Math.round((standard - Number(fields.costUsd)) * 1e9) / 1e9;
+      }
     }
+    if (isTerminal(p.status) && response.service_tier) fields.serviceTier = response.service_tier;
     if (p.error !== undefined) fields.error = p.error;
     if (p.incompleteDetails !== undefined) fields.incompleteDetails = p.incompleteDetails;
     if (!job.responseId) fields.responseId = response.id;

@@ -40,6 +40,10 @@ export interface NewJob {
   runId?: string | null;
   runStep?: string | null;
   runItem?: number | null;
+  /** `batch`: the job waits for a Batch API batch (@longhaul/core batch.ts); default `background`. */
+  processing?: 'background' | 'batch';
+  /** A flex job's fallback to the standard tier when flex stays unavailable (`auto`); null: it fails. */
+  flexFallback?: 'auto' | null;
 }
 
 export interface IdempotencyInput {
@@ -160,6 +164,10 @@ export function newJobRow(input: NewJob, now: Date): Job {
     runId: input.runId ?? null,
     runStep: input.runStep ?? null,
     runItem: input.runItem ?? null,
+    processing: input.processing ?? 'background',
+    batchId: null,
+    serviceTier: null,
+    flexFallback: input.flexFallback ?? null,
     requiredAction: null,
     erasedReason: null,
     providerDeletedAt: null,
@@ -176,7 +184,8 @@ export function newJobRow(input: NewJob, now: Date): Job {
     incompleteDetails: null,
     submitAttempts: 0,
     polls: 0,
-    nextCheckAt: now,
+    // A batch job's next look is its batch's: the sweeper must not send it on its own.
+    nextCheckAt: input.processing === 'batch' ? null : now,
     createdAt: now,
     updatedAt: now,
     submittedAt: null,

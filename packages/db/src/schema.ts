@@ -6,6 +6,7 @@ import { sql } from 'drizzle-orm';
 import { bigserial, boolean, index, integer, jsonb, numeric, pgEnum, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 import {
   type Attempt,
+  BATCH_STATUSES,
   DELIVERY_STATUSES,
   EVENT_SOURCES,
   type Fallback,
@@ -24,6 +25,7 @@ import {
 export const jobStatusEnum = pgEnum('job_status', JOB_STATUSES);
 export const eventSourceEnum = pgEnum('event_source', EVENT_SOURCES);
 export const runStatusEnum = pgEnum('run_status', RUN_STATUSES);
+export const batchStatusEnum = pgEnum('batch_status', BATCH_STATUSES);
 
 const createdAt = () => timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow();
 
@@ -154,6 +156,16 @@ export const jobs = pgTable(
     runId: text('run_id'),
     runStep: text('run_step'),
     runItem: integer('run_item'),
+    /**
+     * Cost tiers (@longhaul/core batch.ts, cost.ts): `background` (a background response of its
+     * own) or `batch` (a line of a Batch API batch, `batch_id` once collected into one); the tier
+     * the final response ran at (its `service_tier`), and what a flex job does when flex stays
+     * unavailable (`flex_fallback`: null fails it, `auto` runs it at the standard tier).
+     */
+    processing: text('processing').$type<'background' | 'batch'>().notNull().default('background'),
+    batchId: text('batch_id'),
+    serviceTier: text('service_tier'),
+    flexFallback: text('flex_fallback').$type<'auto'>(),
   },
   (t) => [
     index('jobs_tenant_created_idx').on(t.tenantId, t.createdAt.desc(), t.id.desc()),
@@ -171,6 +183,9 @@ export const jobs = pgTable(
     index('jobs_cache_waiters_idx').on(t.cachedFrom).where(sql.raw(`status = 'pending' and cached_from is not null`)),
     // Retention: a tenant's finished jobs whose content is still there, oldest first.
     index('jobs_retention_idx').on(t.tenantId, t.finishedAt).where(sql.raw('finished_at is not null and erased_at is null')),
+    // Batch jobs waiting for a batch, per tenant and model, oldest first (the collector's scan).
+    index('jobs_batch_waiting_idx').on(t.tenantId, t.model, t.createdAt).where(sql.raw(`processing = 'batch' and batch_id is null and status = 'pending'`)),
+    index('jobs_batch_idx').on(t.batchId).where(sql.raw('batch_id is not null')),
     // A run's step jobs; one job per (run, step, element): a step's job is created once.
     uniqueIndex('jobs_run_step_idx').on(t.runId, t.runStep, t.runItem).where(sql.raw('run_id is not null')),
     // Erased jobs whose stored response still has to be deleted at the provider.
@@ -300,6 +315,64 @@ export const pipelineRuns = pgTable(
       .on(t.nextCheckAt)
       .where(sql.raw(`status not in (${TERMINAL_RUN_STATUSES.map((s) => `'${s}'`).join(', ')})`)),
   ],
+);
+
+/**
+ * Batch API batches (@longhaul/core batch.ts): one tenant's batch jobs of one model, sent as one
+ * provider batch. Status changes only through the core's `batchTransition`, in the transaction
+ * that writes its batch_events row. `reconciled_at`: every job's line has been applied (or the
+ * job failed or re-queued for want of one).
+ */
+export const batches = pgTable(
+  'batches',
+  {
+    id: text('id').primaryKey(),
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id),
+    model: text('model').notNull(),
+    status: batchStatusEnum('status').notNull().default('building'),
+    providerBatchId: text('provider_batch_id').unique(),
+    inputFileId: text('input_file_id'),
+    outputFileId: text('output_file_id'),
+    errorFileId: text('error_file_id'),
+    jobCount: integer('job_count').notNull(),
+    bytes: integer('bytes').notNull(),
+    /** The provider's `request_counts` as last read. */
+    requestCounts: jsonb('request_counts').$type<{ total: number; completed: number; failed: number }>(),
+    /** Why it failed (the provider's `errors`, or Longhaul's own when it could not be sent). */
+    error: jsonb('error').$type<JobError>(),
+    /** Provider create attempts: more than one means a crash may have left a batch behind (see the README). */
+    createAttempts: integer('create_attempts').notNull().default(0),
+    /** When a worker next looks at it (send it, poll it, reconcile it). */
+    nextCheckAt: timestamp('next_check_at', { withTimezone: true, mode: 'date' }),
+    createdAt: createdAt(),
+    updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    submittedAt: timestamp('submitted_at', { withTimezone: true, mode: 'date' }),
+    finishedAt: timestamp('finished_at', { withTimezone: true, mode: 'date' }),
+    reconciledAt: timestamp('reconciled_at', { withTimezone: true, mode: 'date' }),
+  },
+  (t) => [
+    index('batches_tenant_idx').on(t.tenantId, t.createdAt.desc(), t.id.desc()),
+    index('batches_created_idx').on(t.createdAt.desc(), t.id.desc()),
+    index('batches_due_idx').on(t.nextCheckAt).where(sql.raw('reconciled_at is null')),
+  ],
+);
+
+/** Append-only log of every state change of a batch. */
+export const batchEvents = pgTable(
+  'batch_events',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    batchId: text('batch_id')
+      .notNull()
+      .references(() => batches.id),
+    fromStatus: batchStatusEnum('from_status'),
+    toStatus: batchStatusEnum('to_status').notNull(),
+    at: timestamp('at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    details: jsonb('details').$type<Record<string, unknown>>().notNull().default({}),
+  },
+  (t) => [index('batch_events_batch_idx').on(t.batchId, t.id)],
 );
 
 /** Append-only log of every state change of a run (and its steps'). */
@@ -684,3 +757,4 @@ export type ConversationRow = typeof conversations.$inferSelect;
 export type Pipeline = typeof pipelines.$inferSelect;
 export type PipelineVersion = typeof pipelineVersions.$inferSelect;
 export type PipelineRun = typeof pipelineRuns.$inferSelect;
+export type Batch = typeof batches.$inferSelect;
