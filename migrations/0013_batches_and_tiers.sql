@@ -16,6 +16,7 @@ CREATE TABLE "batches" (
 	"status" "batch_status" DEFAULT 'building' NOT NULL,
 	"provider_batch_id" text,
 	"input_file_id" text,
+	"provider_key_id" text,
 	"output_file_id" text,
 	"error_file_id" text,
 	"job_count" integer NOT NULL,

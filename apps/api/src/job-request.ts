@@ -192,6 +192,10 @@ export const jobRequestSchema = z.strictObject({
   fallbacks: z.array(fallback).min(1).max(MAX_FALLBACKS).optional(),
   /** What the output must satisfy: a failing attempt is followed by the next fallback, or fails the job (`validation_failed`). */
   validate: validate.optional(),
+  /** `batch`: sent in a Batch API batch within 24 h, at half price (@longhaul/core batch.ts); default `background`. */
+  processing: z.enum(['background', 'batch']).optional(),
+  /** With `service_tier: "flex"`: `auto` runs the job at the standard tier when flex stays unavailable (FLEX_RETRY_WINDOW_SECONDS); absent, it fails with `flex_unavailable`. */
+  flex_fallback: z.literal('auto').optional(),
 });
 
 export type JobRequest = z.infer<typeof jobRequestSchema>;
@@ -209,6 +213,8 @@ export function splitJobRequest(body: JobRequest): {
   maxTurns: number | null;
   fallbacks: Fallback[] | null;
   validation: Validation | null;
+  flexFallback: 'auto' | null;
+  processing: 'background' | 'batch';
 } {
   const {
     callback_url,
@@ -222,11 +228,15 @@ export function splitJobRequest(body: JobRequest): {
     tool_executor: _t,
     fallbacks,
     validate,
+    flex_fallback,
+    processing,
     ...providerParams
   } = body;
   return {
+    processing: processing ?? 'background',
     fallbacks: fallbacks ?? null,
     validation: validate ?? null,
+    flexFallback: flex_fallback ?? null,
     maxTurns: max_turns ?? null,
     cache: toCacheSetting(cache),
     providerParams,

@@ -99,10 +99,13 @@ export async function submitJob(deps: ApiContext, req: Request, submission: Subm
       expectedDurationMs: prepared.expectedDurationMs,
       maxTurns: submission.toolLoop ? prepared.maxTurns : null,
       toolExecutorUrl,
+      processing: prepared.processing,
       fallbacks: prepared.fallbacks,
       validation: prepared.validation,
+      flexFallback: prepared.flexFallback,
       cacheKey,
-      deadlineAt: new Date(now.getTime() + config.jobDeadlineMs),
+      // A batch job may wait for its batch, then the batch's 24 h window.
+      deadlineAt: new Date(now.getTime() + (prepared.processing === 'batch' ? Math.max(config.jobDeadlineMs, BATCH_JOB_DEADLINE_MS) : config.jobDeadlineMs)),
     },
     now,
     idempotencyKey ? { key: idempotencyKey, requestHash, ttlMs: config.idempotencyTtlMs } : undefined,
@@ -119,6 +122,9 @@ export async function submitJob(deps: ApiContext, req: Request, submission: Subm
   await jobEffects.afterJobChange({ ok: true, changed: true, job }, { type: 'created' }, { logger: req.log });
   return { job, replayed };
 }
+
+/** A batch job's deadline: the collector's wait, the Batch API's 24 h completion window, and an hour to read it back. */
+const BATCH_JOB_DEADLINE_MS = 26 * 3_600_000;
 
 /**
  * The job's tool executor URL (`tool_executor.url`), checked like a callback URL (the same

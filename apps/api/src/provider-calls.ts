@@ -41,6 +41,8 @@ export async function callProvider<T>(run: () => Promise<T>): Promise<T> {
           type: 'service_unavailable_error',
           cause: err,
         });
+      // (A flex capacity refusal: only creates ask for flex, so here it is the provider being unavailable.)
+      case 'unavailable':
       case 'transient':
         throw new LonghaulError(`The provider is unavailable: ${err.message}`, { code: 'provider_unavailable', status: 502, type: 'service_unavailable_error', cause: err });
     }

@@ -6,7 +6,7 @@ import type { Metrics } from '@longhaul/metrics';
 import type { CallbackScheduleOptions, CompletionMode, PollScheduleOptions, PriceTable, RetryScheduleOptions } from '@longhaul/core';
 import type { AddressPolicy, AttemptOutcome } from '@longhaul/callbacks';
 import type { JobStreams } from '@longhaul/queue';
-import type { Admission, AdmissionConfig, JobEffects } from '@longhaul/engine';
+import type { Admission, AdmissionConfig, BatchingConfig, JobEffects } from '@longhaul/engine';
 import type { InboxSettler } from './inbox-settler.ts';
 import type { WebhookHealthConfig, WebhookHealthTracker } from './webhook-health.ts';
 
@@ -36,6 +36,13 @@ export interface WorkerConfig {
     /** ...and for at most this long after the first failed attempt. */
     maxElapsedMs: number;
   };
+  /**
+   * How long a `service_tier: "flex"` create refused for flex capacity (429 Resource Unavailable)
+   * is retried, from the first refusal, on the `retry` backoff, before the job runs at the standard
+   * tier (`flex_fallback: "auto"`) or fails with `flex_unavailable` (FLEX_RETRY_WINDOW_SECONDS).
+   * Default 900 000 ms (@longhaul/core flex.ts).
+   */
+  flexRetryWindowMs?: number;
   sweep: {
     /** How often a sweep runs (one worker at a time, under a Postgres advisory lock). */
     intervalMs: number;
@@ -72,6 +79,8 @@ export interface WorkerConfig {
   jobDeadlineMs?: number;
   /** Parallel pipeline run advances per process (RUN_CONCURRENCY). Default 20. */
   runConcurrency?: number;
+  /** Batch jobs (BATCH_* settings, @longhaul/engine batching.ts): how often the batch loop ticks, and its settings. Default: DEFAULT_BATCHING. */
+  batching?: BatchingConfig & { tickMs: number };
   /** How long a finished job's event stream is kept. */
   streamRetentionSeconds: number;
   /** Parallel provider streams followed per process (each holds one connection open). */

@@ -3,7 +3,7 @@
  * empty value counts as unset (see parseEnv in @longhaul/runtime).
  */
 import { z } from 'zod';
-import { parsePriceTable } from '@longhaul/core';
+import { PROVIDER_BATCH_LIMITS, parsePriceTable } from '@longhaul/core';
 import { clusterNodesSchema, defaultQueuePrefix, redisSettingsProblems } from '@longhaul/queue';
 import { parseEnv } from '@longhaul/runtime';
 import { CPU_PRIORITIES } from './priority.ts';
@@ -45,6 +45,8 @@ const schema = z
     RETRY_MAX_MS: z.coerce.number().int().min(1).default(60_000),
     SUBMIT_MAX_ATTEMPTS: z.coerce.number().int().min(1).default(30),
     SUBMIT_RETRY_WINDOW_SECONDS: z.coerce.number().int().min(1).default(3600),
+    /** How long a `service_tier: "flex"` create refused for capacity (429 Resource Unavailable) is retried before the job falls back or fails (`flex_fallback`). */
+    FLEX_RETRY_WINDOW_SECONDS: z.coerce.number().int().min(0).default(900),
     CALLBACK_CONCURRENCY: z.coerce.number().int().min(1).default(50),
     CALLBACK_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
     CALLBACK_RETRY_SCHEDULE_MS: z
@@ -71,6 +73,19 @@ const schema = z
       .min(60)
       .default(6 * 3600),
     RUN_CONCURRENCY: z.coerce.number().int().min(1).default(20),
+    // Batch jobs (processing: "batch"): when a batch goes out, how it is followed, what becomes of an expired batch's unanswered jobs.
+    BATCH_MAX_JOBS: z.coerce.number().int().min(1).max(PROVIDER_BATCH_LIMITS.maxJobs).default(PROVIDER_BATCH_LIMITS.maxJobs),
+    BATCH_MAX_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1_000)
+      .max(PROVIDER_BATCH_LIMITS.maxBytes)
+      .default(190 * 1024 * 1024),
+    BATCH_MAX_WAIT_SECONDS: z.coerce.number().min(0).default(60),
+    BATCH_POLL_SECONDS: z.coerce.number().min(0.1).default(60),
+    BATCH_TICK_MS: z.coerce.number().int().min(50).default(1_000),
+    BATCH_EXPIRED_POLICY: z.enum(['resubmit', 'fail']).default('resubmit'),
+    BATCH_RECONCILE_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),
     STREAM_RETENTION_SECONDS: z.coerce
       .number()
       .int()

@@ -9,7 +9,7 @@ import { startOpsServer, workerReadinessChecks } from './http.ts';
 import { createProviderObserver } from './provider-observer.ts';
 import { loadEnv } from './env.ts';
 import { lowerCpuPriority } from './priority.ts';
-import { createWorker, providerRateLimitWindow } from './worker.ts';
+import { DEFAULT_BATCHING, createWorker, providerRateLimitWindow } from './worker.ts';
 
 const env = loadConfigOrExit(loadEnv);
 const logger = createLogger({ service: 'worker', level: env.LOG_LEVEL });
@@ -81,6 +81,7 @@ const worker = createWorker({
     providerRateLimit: env.PROVIDER_RATE_LIMIT_PER_SECOND ? providerRateLimitWindow(env.PROVIDER_RATE_LIMIT_PER_SECOND) : undefined,
     poll: { initialMs: env.POLL_INITIAL_MS, maxMs: env.POLL_MAX_MS, factor: env.POLL_FACTOR, safetyIntervalMs: env.SAFETY_POLL_MS, webhookGraceMs: env.WEBHOOK_GRACE_MS },
     retry: { baseMs: env.RETRY_BASE_MS, maxMs: env.RETRY_MAX_MS, maxAttempts: env.SUBMIT_MAX_ATTEMPTS, maxElapsedMs: env.SUBMIT_RETRY_WINDOW_SECONDS * 1000 },
+    flexRetryWindowMs: env.FLEX_RETRY_WINDOW_SECONDS * 1000,
     sweep: {
       intervalMs: env.SWEEP_INTERVAL_MS,
       overdueGraceMs: env.SWEEP_OVERDUE_GRACE_MS,
@@ -105,6 +106,15 @@ const worker = createWorker({
     },
     jobDeadlineMs: env.JOB_DEADLINE_SECONDS * 1000,
     runConcurrency: env.RUN_CONCURRENCY,
+    batching: {
+      tickMs: env.BATCH_TICK_MS,
+      limits: { maxJobs: env.BATCH_MAX_JOBS, maxBytes: env.BATCH_MAX_BYTES, maxWaitMs: env.BATCH_MAX_WAIT_SECONDS * 1000 },
+      pollMs: env.BATCH_POLL_SECONDS * 1000,
+      leaseMs: DEFAULT_BATCHING.leaseMs,
+      expiredPolicy: env.BATCH_EXPIRED_POLICY,
+      reconcileConcurrency: env.BATCH_RECONCILE_CONCURRENCY,
+      batchesPerTick: DEFAULT_BATCHING.batchesPerTick,
+    },
     toolExecutor: { attempts: env.TOOL_EXECUTOR_ATTEMPTS, timeoutMs: env.TOOL_EXECUTOR_TIMEOUT_MS, concurrency: env.TOOL_EXECUTOR_CONCURRENCY },
     prices: env.MODEL_PRICES,
     streamRetentionSeconds: env.STREAM_RETENTION_SECONDS,

@@ -5,7 +5,7 @@
  */
 import { Worker, type ConnectionOptions, type Processor, type WorkerOptions } from 'bullmq';
 import { retryDelayMs } from '@longhaul/core';
-import { createAdmission, createJobEffects } from '@longhaul/engine';
+import { type BatchTickReport, createAdmission, createBatching, createJobEffects } from '@longhaul/engine';
 import { duplicateWaiting, queueCatalog, queueDepths, type QueueKey } from '@longhaul/queue';
 import { throttled } from '@longhaul/runtime';
 import type { WorkerContext, WorkerDeps } from './deps.ts';
@@ -25,9 +25,25 @@ import { startWebhookHealth } from './webhook-health.ts';
 export type { WorkerConfig, WorkerDeps } from './deps.ts';
 export { webhookHealthKey } from './webhook-health.ts';
 
+/**
+ * Batch jobs' loop when the config names none: ticks every second, batches of up to 50,000 jobs
+ * and 190 MB (under OpenAI's 200 MB), sent a minute after their oldest job, polled every minute.
+ */
+export const DEFAULT_BATCHING = {
+  tickMs: 1_000,
+  limits: { maxJobs: 50_000, maxBytes: 190 * 1024 * 1024, maxWaitMs: 60_000 },
+  pollMs: 60_000,
+  leaseMs: 5 * 60_000,
+  expiredPolicy: 'resubmit',
+  reconcileConcurrency: 8,
+  batchesPerTick: 20,
+} as const satisfies NonNullable<WorkerDeps['config']['batching']>;
+
 export interface LonghaulWorker {
   /** Run one sweep now (tests, admin). */
   sweep(): Promise<SweepReport>;
+  /** Run one tick of the batch jobs' loop now (tests). */
+  batchTick(): Promise<BatchTickReport>;
   /** Stop taking work, wait for in-flight work (up to `timeoutMs`), close connections. Idempotent. */
   close(timeoutMs?: number): Promise<void>;
 }
@@ -127,12 +143,26 @@ export function createWorker(deps: WorkerDeps): LonghaulWorker {
     sweep().catch((err: unknown) => logger.warn({ err, code: 'sweep_failed' }, 'sweep failed'));
   }, config.sweep.intervalMs);
 
+  // Batch jobs: collect, send, follow and reconcile batches (one tick at a time per process).
+  const batchingConfig = config.batching ?? DEFAULT_BATCHING;
+  const batching = createBatching({ db: deps.db.db, provider: deps.provider, jobEffects, logger, clock: deps.clock, prices: config.prices, config: batchingConfig });
+  let batchTicking: Promise<BatchTickReport> | undefined;
+  const batchTick = () =>
+    (batchTicking ??= batching.tick().finally(() => {
+      batchTicking = undefined;
+    }));
+  const batchTimer = setInterval(() => {
+    batchTick().catch((err: unknown) => logger.warn({ err, code: 'batch_tick_failed' }, 'batch loop tick failed'));
+  }, batchingConfig.tickMs);
+
   let closing: Promise<void> | undefined;
   return {
     sweep,
+    batchTick,
     close: (timeoutMs = 10_000) =>
       (closing ??= (async () => {
         clearInterval(timer);
+        clearInterval(batchTimer);
         shuttingDown.abort();
         await outboxListener.close();
         // Stop taking new work; in-flight jobs get `timeoutMs` to finish. After that we stop
@@ -146,6 +176,7 @@ export function createWorker(deps: WorkerDeps): LonghaulWorker {
           logger.warn({ code: 'shutdown_forced' }, 'in-flight work did not finish in time: leaving it to another worker');
         }
         await sweeping?.catch(() => {});
+        await batchTicking?.catch(() => {});
         await inboxSettler.close();
         await webhookHealth?.close();
         connection.disconnect();

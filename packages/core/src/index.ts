@@ -23,3 +23,4 @@ export * from './pipeline-template.ts';
 export * from './pipeline-definition.ts';
 export * from './pipeline-run.ts';
 export * from './batch.ts';
+export * from './flex.ts';

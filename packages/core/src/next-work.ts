@@ -100,7 +100,9 @@ export type JobChange =
   /** The job's tool executor kept failing: the job failed. */
   | { type: 'tool_executor_failed' }
   /** An attempt failed (fallbacks.ts): with a fallback left the job is pending again, for its next attempt. */
-  | { type: 'attempt_failed' };
+  | { type: 'attempt_failed' }
+  /** A batch job's line was applied (batch.ts): it is finished. */
+  | { type: 'batch_line' };
 
 export interface NextWorkOptions {
   /** How completion is detected. Default `hybrid` (the worker's default). */
@@ -131,6 +133,8 @@ export interface WorkSubject {
    * turn's tool calls still want their outputs. Absent: the tenant answers the calls itself.
    */
   toolExecutor?: { turn: number; callsPending: boolean };
+  /** A batch job (`processing: "batch"`): its batch sends it (batch.ts), never a submit of its own. */
+  batched?: boolean;
 }
 
 const SUBMIT: WorkItem = { kind: 'submit' };
@@ -153,6 +157,8 @@ export function nextWorkFor(job: WorkSubject, change: JobChange, options: NextWo
   const poll = (attempt: number, pollAfterMs?: number): WorkItem => ({ kind: 'poll', attempt, delayMs: nextPollDelayMs(mode, attempt, options.poll, pollAfterMs, context) });
 
   if (isTerminal(job.status)) return change.type === 'webhook' ? [RETIRE_POLL] : NOTHING;
+  // A batch job waits for its batch, whose own worker loop sends it and reads its line.
+  if (job.batched) return NOTHING;
   switch (change.type) {
     case 'created':
     case 'cache_released':
@@ -188,6 +194,7 @@ export function nextWorkFor(job: WorkSubject, change: JobChange, options: NextWo
     case 'response_lost':
     case 'expired':
     case 'tool_executor_failed':
+    case 'batch_line':
       return NOTHING;
     default:
       return assertNever(change);

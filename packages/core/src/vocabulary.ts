@@ -38,6 +38,8 @@ export const ID_PREFIX = {
   prompt: 'prm',
   pipeline: 'pipe',
   run: 'run',
+  /** A Batch API batch Longhaul collected (the provider's own id is `batch_…`). */
+  batch: 'lhb',
   webhookEndpoint: 'we',
   /** Minted in SQL (`dlv_` + 32 hex characters) when a job's outcome is fanned out. */
   delivery: 'dlv',

@@ -101,7 +101,13 @@ describe('a batch job’s state', () => {
 });
 
 describe('tier prices', () => {
-  const usage = { input_tokens: 1_000_000, output_tokens: 1_000_000, total_tokens: 2_000_000 };
+  const usage = {
+    input_tokens: 1_000_000,
+    output_tokens: 1_000_000,
+    total_tokens: 2_000_000,
+    input_tokens_details: { cached_tokens: 0 },
+    output_tokens_details: { reasoning_tokens: 0 },
+  };
   it('prices a batch line and a flex response at half the standard price', () => {
     expect(priceTier('batch', null)).toBe('batch');
     expect(priceTier('background', 'flex')).toBe('flex');

@@ -3,7 +3,7 @@
  * `job-transitions.ts`; nothing else in the codebase writes `jobs.status`.
  */
 import { createHash } from 'node:crypto';
-import { and, asc, desc, eq, gt, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, isNull, lt, lte, ne, or, sql } from 'drizzle-orm';
 import { ACTIVE_STATUSES, ConflictError, EventSource, type Fallback, ID_PREFIX, JobStatus, type Validation } from '@longhaul/core';
 import type { Database } from './client.ts';
 import { newId } from './ids.ts';
@@ -341,7 +341,15 @@ export async function findOverdueJobs(
       })
       .from(jobs)
       // A job waiting for an identical job's result has no work item of its own (response-cache.ts).
-      .where(and(inArray(jobs.status, ACTIVE_STATUSES), or(lte(jobs.nextCheckAt, overdueBefore), isNull(jobs.nextCheckAt)), isNull(jobs.cachedFrom)))
+      .where(
+        and(
+          inArray(jobs.status, ACTIVE_STATUSES),
+          or(lte(jobs.nextCheckAt, overdueBefore), isNull(jobs.nextCheckAt)),
+          isNull(jobs.cachedFrom),
+          // A batch job is its batch's to send and to read (batches.ts), never dispatched on its own.
+          ne(jobs.processing, 'batch'),
+        ),
+      )
       .orderBy(jobs.nextCheckAt)
       .limit(limit)
   );

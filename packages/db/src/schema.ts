@@ -334,6 +334,8 @@ export const batches = pgTable(
     status: batchStatusEnum('status').notNull().default('building'),
     providerBatchId: text('provider_batch_id').unique(),
     inputFileId: text('input_file_id'),
+    /** The provider key the input file was uploaded with: the batch is created, read and cancelled with it. */
+    providerKeyId: text('provider_key_id'),
     outputFileId: text('output_file_id'),
     errorFileId: text('error_file_id'),
     jobCount: integer('job_count').notNull(),

@@ -5,3 +5,4 @@ export * from './job-deletion.ts';
 export * from './job-answers.ts';
 export * from './prompt-rendering.ts';
 export * from './run-advance.ts';
+export * from './batching.ts';

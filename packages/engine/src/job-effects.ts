@@ -215,6 +215,7 @@ export function createJobEffects(deps: JobEffectsDeps): JobEffects {
   const subject = (job: Job, change: JobChange): WorkSubject => ({
     status: job.status,
     streamed: job.request.stream === true,
+    batched: job.processing === 'batch',
     expectedDurationMs: change.type === 'submitted' ? detection?.expectedDurationMs(job) : undefined,
     hintedDurationMs: completionHintMs(job.expectedDurationMs, job.deadlineAt.getTime() - (job.submittedAt ?? clock()).getTime()),
     toolExecutor: job.toolExecutorUrl === null ? undefined : { turn: job.turn, callsPending: awaitsToolOutputs(job.requiredAction) },

@@ -3,12 +3,16 @@
  * - `rate_limited`: wait (at least `retryAfterMs`) and retry;
  * - `transient`: 5xx, 408/409, timeouts, connection errors: retry with backoff;
  * - `rejected`: any other 4xx: retrying will not help; the job fails with the provider's error;
- * - `not_found`: the response does not exist (404).
+ * - `not_found`: the response does not exist (404);
+ * - `unavailable`: a `service_tier: "flex"` request refused for want of flex capacity (429
+ *   `resource_unavailable`, "Resource Unavailable"). Not a rate limit: it says nothing about the
+ *   tenant's or the key's budget, is not billed, and the same request may run at once at another
+ *   tier; the submit processor retries it on its own flex window (FLEX_RETRY_WINDOW_SECONDS).
  */
 import OpenAI from 'openai';
 import { parseRetryAfterMs } from '@longhaul/core';
 
-export type ProviderErrorKind = 'rate_limited' | 'transient' | 'rejected' | 'not_found';
+export type ProviderErrorKind = 'rate_limited' | 'transient' | 'rejected' | 'not_found' | 'unavailable';
 
 export class ProviderError extends Error {
   readonly kind: ProviderErrorKind;
@@ -32,6 +36,15 @@ function header(headers: Headers | undefined, name: string): string | null {
   return headers?.get?.(name) ?? null;
 }
 
+/**
+ * A 429 that is flex capacity running short rather than a rate limit. OpenAI's flex guide names it
+ * "429 Resource Unavailable" without documenting the body, so the code `resource_unavailable`
+ * and the message's words are both taken as the sign.
+ */
+function isResourceUnavailable(code: string | null | undefined, message: string): boolean {
+  return code === 'resource_unavailable' || /resource unavailable/i.test(message);
+}
+
 /** Map anything the SDK (or the network) threw into a ProviderError. */
 export function toProviderError(err: unknown, now: Date): ProviderError {
   if (err instanceof ProviderError) return err;
@@ -45,6 +58,7 @@ export function toProviderError(err: unknown, now: Date): ProviderError {
     const code = err.code ?? (status ? `http_${status}` : 'provider_error');
     const message = err.message;
     if (status === 429) {
+      if (isResourceUnavailable(err.code, message)) return new ProviderError(message, { kind: 'unavailable', status, code: 'resource_unavailable', requestId, cause: err });
       const retryAfterMs = parseRetryAfterMs(
         header(err.headers, 'retry-after-ms') ? String(Number(header(err.headers, 'retry-after-ms')) / 1000) : header(err.headers, 'retry-after'),
         now,

@@ -52,7 +52,12 @@ export type ProviderOperation =
   | 'conversation_retrieve'
   | 'conversation_update'
   | 'conversation_delete'
-  | 'conversation_items';
+  | 'conversation_items'
+  | 'file_content'
+  | 'batch_create'
+  | 'batch_retrieve'
+  | 'batch_cancel'
+  | 'batch_list';
 
 /** A provider File object (`file-…`). */
 export interface ProviderFile {
@@ -66,6 +71,21 @@ export interface ProviderFile {
 }
 
 /** A provider Conversation object (`conv_…`). */
+/** A Batch API batch, as the provider describes it (the fields Longhaul reads; the rest kept). */
+export interface ProviderBatch {
+  id: string;
+  object: 'batch';
+  status: 'validating' | 'in_progress' | 'finalizing' | 'completed' | 'failed' | 'expired' | 'cancelling' | 'cancelled';
+  input_file_id: string;
+  output_file_id?: string | null;
+  error_file_id?: string | null;
+  request_counts?: { total: number; completed: number; failed: number } | null;
+  errors?: { data?: { code?: string; message?: string; line?: number | null }[] } | null;
+  metadata?: Record<string, string> | null;
+  created_at: number;
+  [key: string]: unknown;
+}
+
 export interface ProviderConversation {
   id: string;
   object: 'conversation';
@@ -171,6 +191,17 @@ export interface Provider {
   deleteConversation(conversationId: string, context?: CallContext): Promise<{ id: string; deleted: boolean }>;
   /** One page of a conversation's items (the provider's list object: `data`, `first_id`, `last_id`, `has_more`). */
   listConversationItems(conversationId: string, query: { limit?: number; after?: string; order?: 'asc' | 'desc' }, context?: CallContext): Promise<Record<string, unknown>>;
+  /** A file's content (a batch's output or error file: JSONL), as text. */
+  fileContent(fileId: string, context?: CallContext): Promise<string>;
+  /** Create a Batch API batch over an uploaded input file (with the file's key, `context.keyId`). Never retried: a retry could start a second batch. */
+  createBatch(
+    params: { input_file_id: string; endpoint: '/v1/responses'; completion_window: '24h'; metadata?: Record<string, string> },
+    context?: CallContext,
+  ): Promise<ProviderBatch>;
+  retrieveBatch(batchId: string, context?: CallContext): Promise<ProviderBatch>;
+  cancelBatch(batchId: string, context?: CallContext): Promise<ProviderBatch>;
+  /** One page of the key's batches, newest first (the provider's list object). */
+  listBatches(query: { limit?: number; after?: string }, context?: CallContext): Promise<{ data: ProviderBatch[]; has_more: boolean; last_id?: string | null }>;
 }
 
 /** A stream stays open as long as the response runs; the idle timeout is the SDK's per-read one. */
@@ -414,6 +445,16 @@ export function createProvider(options: ProviderOptions): Provider {
         ),
         keyId: kc.key.id,
       })),
+    fileContent: async (id, context) => {
+      const body = await onObject<Response>('file_content', context, (client) => client.files.content(id).withResponse());
+      return body.text();
+    },
+    createBatch: (params, context) =>
+      existing('batch_create', context, (kc) => resource<ProviderBatch>('batch_create', kc, context, (client) => client.batches.create(params, { maxRetries: 0 }).withResponse())),
+    retrieveBatch: (id, context) => onObject('batch_retrieve', context, (client) => client.batches.retrieve(id).withResponse()),
+    cancelBatch: (id, context) => onObject('batch_cancel', context, (client) => client.batches.cancel(id).withResponse()),
+    // One page only: the raw list, not the SDK's auto-paginating page.
+    listBatches: (query, context) => onObject('batch_list', context, (client) => client.get('/batches', { query }).withResponse() as never),
     retrieveConversation: (id, context) => onObject('conversation_retrieve', context, (client) => client.conversations.retrieve(id).withResponse()),
     updateConversation: (id, params, context) => onObject('conversation_update', context, (client) => client.conversations.update(id, params).withResponse()),
     deleteConversation: (id, context) => onObject('conversation_delete', context, (client) => client.conversations.delete(id).withResponse()),

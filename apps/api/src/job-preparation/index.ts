@@ -16,7 +16,17 @@
  *
  * Nothing here writes a job: the route does, with the result.
  */
-import { type CacheSetting, DEFAULT_MAX_TURNS, type Fallback, type Validation, ValidationError, checkReasoningEffort, estimateInputTokens, runsToolLoop } from '@longhaul/core';
+import {
+  type CacheSetting,
+  DEFAULT_MAX_TURNS,
+  type Fallback,
+  type Validation,
+  ValidationError,
+  checkReasoningEffort,
+  estimateInputTokens,
+  isFlexRequest,
+  runsToolLoop,
+} from '@longhaul/core';
 import { applyPrompt } from '@longhaul/engine';
 import type { ApiContext } from '../context.ts';
 import { splitJobRequest, type JobRequest } from '../job-request.ts';
@@ -40,9 +50,13 @@ export interface PreparedJob {
   cache: { job: CacheSetting | false | undefined; prompt: CacheSetting | null };
   /** The most turns of its tool-call loop, null when its tools (a prompt's included) need none. */
   maxTurns: number | null;
+  /** `batch`: the job waits for a Batch API batch (@longhaul/core batch.ts). */
+  processing: 'background' | 'batch';
   /** Fallbacks and validation (@longhaul/core fallbacks.ts); null: none. */
   fallbacks: Fallback[] | null;
   validation: Validation | null;
+  /** `auto`: a flex job runs at the standard tier when flex stays unavailable (@longhaul/core flex.ts); null: it fails. */
+  flexFallback: 'auto' | null;
 }
 
 export async function prepareJob(ctx: ApiContext, tenantId: string, body: JobRequest): Promise<PreparedJob> {
@@ -65,7 +79,19 @@ export async function prepareJob(ctx: ApiContext, tenantId: string, body: JobReq
   }
   const maxTurns = split.maxTurns ?? (runsToolLoop(providerParams.tools) ? DEFAULT_MAX_TURNS : null);
   checkFallbacks(split.fallbacks, split.validation !== null, model, { toolLoop: maxTurns !== null, streamed: providerParams.stream === true });
+  if (split.processing === 'batch')
+    checkBatchable(split, { toolLoop: maxTurns !== null, streamed: providerParams.stream === true, conversation: providerParams.conversation !== undefined });
+  // Checked on the request as rendered: a prompt may be what asks for flex.
+  if (split.flexFallback !== null && !isFlexRequest(providerParams)) {
+    throw new ValidationError(
+      'flex_fallback is only supported with service_tier: "flex" (it says what to do when flex capacity is unavailable).',
+      'flex_fallback',
+      'unsupported_parameter',
+    );
+  }
   return {
+    processing: split.processing,
+    flexFallback: split.flexFallback,
     fallbacks: split.fallbacks,
     validation: split.validation,
     model,
@@ -81,6 +107,19 @@ export async function prepareJob(ctx: ApiContext, tenantId: string, body: JobReq
     cache: { job: split.cache, prompt: prompt.cache },
     maxTurns,
   };
+}
+
+/**
+ * A batch job is one request answered once, within 24 h: not a tool-call loop (its turns would
+ * each wait for a batch), not a live stream, not a conversation turn (a batch line may run after
+ * a later turn), and without fallbacks (a failed line ends the job).
+ */
+function checkBatchable(split: { fallbacks: Fallback[] | null; previousJobId: string | null }, job: { toolLoop: boolean; streamed: boolean; conversation: boolean }): void {
+  const refuse = (what: string) => new ValidationError(`processing: "batch" is not supported ${what}.`, 'processing', 'unsupported_parameter');
+  if (job.toolLoop) throw refuse('on a job that runs a tool-call loop');
+  if (job.streamed) throw refuse('with stream: true');
+  if (job.conversation || split.previousJobId) throw refuse('on a conversation turn (conversation, previous_job_id)');
+  if (split.fallbacks) throw refuse('with fallbacks');
 }
 
 /**

@@ -17,7 +17,7 @@ import { idempotencyKeyOf, submitJob } from '../job-submission.ts';
 import { requestCancel } from '../job-cancellation.ts';
 import { requestDeletion } from '../job-deletion.ts';
 import { submitAnswers } from '../job-answers.ts';
-import { listJobTurns, toJobEventObject, toJobObject } from '@longhaul/db';
+import { batchViews, listJobTurns, markBatchDue, toJobEventObject, toJobObject } from '@longhaul/db';
 
 const listQuerySchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
@@ -46,7 +46,7 @@ function tenantOf(req: Request): string {
 }
 
 export function jobsRouter(deps: ApiContext): Router {
-  const { db } = deps;
+  const { db, clock } = deps;
   const router = Router();
   checkPathIds(router, { id: ids.job });
 
@@ -71,9 +71,13 @@ export function jobsRouter(deps: ApiContext): Router {
       threadId = member.threadId ?? member.id;
     }
     const { data, hasMore } = await listJobs(db, { tenantId: tenantOf(req), ...filters, threadId });
+    const batchesOf = await batchViews(
+      db,
+      data.flatMap((job) => (job.batchId ? [job.batchId] : [])),
+    );
     res.json({
       object: 'list',
-      data: data.map((job) => toJobObject(job)),
+      data: data.map((job) => toJobObject(job, undefined, job.batchId ? batchesOf.get(job.batchId) : null)),
       first_id: data[0]?.id ?? null,
       last_id: data.at(-1)?.id ?? null,
       has_more: hasMore,
@@ -84,7 +88,8 @@ export function jobsRouter(deps: ApiContext): Router {
     const job = await getJobForTenant(db, tenantOf(req), req.params.id!);
     if (!job) throw new NotFoundError(`No job with id '${req.params.id}'.`, 'id');
     res.locals.logFields = jobLogFields(job);
-    res.json(toJobObject(job, job.maxTurns === null ? undefined : await listJobTurns(db, job.id)));
+    const batch = job.batchId ? (await batchViews(db, [job.batchId])).get(job.batchId) : null;
+    res.json(toJobObject(job, job.maxTurns === null ? undefined : await listJobTurns(db, job.id), batch));
   });
 
   router.get('/:id/events', async (req, res) => {
@@ -130,6 +135,8 @@ export function jobsRouter(deps: ApiContext): Router {
     if (!job) throw new NotFoundError(`No job with id '${req.params.id}'.`, 'id');
     res.locals.logFields = jobLogFields(job);
     const result = await requestCancel(deps, req, job);
+    // A batch job's batch looks again at once: with every job of it cancelled it is cancelled at the provider.
+    if (result.ok && result.job.batchId) await markBatchDue(db, result.job.batchId, clock());
     if (!result.ok) {
       if (result.error.code === 'job_terminal') {
         throw new ConflictError(`Job ${job.id} has already finished (${result.job?.status}); it cannot be cancelled.`, 'job_already_finished');

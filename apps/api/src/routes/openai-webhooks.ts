@@ -11,7 +11,7 @@
 import express, { Router } from 'express';
 import { z } from 'zod';
 import { LonghaulError, ServiceUnavailableError, ValidationError } from '@longhaul/core';
-import { recordWebhook, toJobSnapshot } from '@longhaul/db';
+import { markProviderBatchDue, recordWebhook, toJobSnapshot } from '@longhaul/db';
 import { verifyWebhook } from '@longhaul/webhooks';
 import type { ApiContext } from '../context.ts';
 import { nestingError } from '../json-depth.ts';
@@ -81,6 +81,11 @@ export function openaiWebhooksRouter(deps: ApiContext): Router {
       metrics.openaiWebhook('duplicate');
       res.json({ received: true, duplicate: true });
       return;
+    }
+    // A Batch API batch moved: the worker's batch loop reads it at its next tick (batching.ts).
+    if (event.type.startsWith('batch.') && event.data?.id) {
+      const batchId = await markProviderBatchDue(db, event.data.id, clock());
+      eventLog.info({ batch_id: batchId, provider_batch_id: event.data.id, code: batchId ? 'batch_due' : 'batch_unknown' }, 'OpenAI batch webhook');
     }
     try {
       const job = recorded.job ? toJobSnapshot(recorded.job) : undefined;

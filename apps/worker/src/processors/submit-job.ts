@@ -10,12 +10,33 @@
  * queue is empty the turn re-admits the job it was added for if that job is still pending and
  * nowhere in the fair queue (its push was lost); otherwise it has nothing to do.
  *
+ * Flex (issue 17): a `service_tier: "flex"` create refused for flex capacity (429 Resource
+ * Unavailable, ProviderError kind `unavailable`) is not a provider rate limit: the submit queue is
+ * not paused and the turn keeps its job (and the tokens it was admitted with: the tenant's budget
+ * is not charged again). The work item alone is delayed on the flex backoff (@longhaul/core
+ * flex.ts), without using up a transient-retry attempt, until the flex window has passed since the
+ * turn's first failed create; then the job is created at the standard tier (`flex_fallback:
+ * "auto"`, recorded in its `submitted` event) or fails with `flex_unavailable`.
+ *
  * Crash window: if this process dies after the provider accepted the create but before the
  * response id is committed, BullMQ re-runs the work item and a second response is created. The
  * `submit_attempts` counter is bumped before each create so such duplicates are visible.
  */
 import { DelayedError, RateLimitError, UnrecoverableError, type Job as QueueJob } from 'bullmq';
-import { JOB_ID_METADATA_KEY, JobStatus, RETRYABLE_ERROR_CODES, attemptModel, attemptParams, hasFallbackLeft, mayRetry, nextTurnRequest } from '@longhaul/core';
+import {
+  DEFAULT_FLEX_RETRY_WINDOW_MS,
+  JOB_ID_METADATA_KEY,
+  JobStatus,
+  RETRYABLE_ERROR_CODES,
+  attemptModel,
+  attemptParams,
+  flexRetryDecision,
+  hasFallbackLeft,
+  isFlexRequest,
+  mayRetry,
+  nextTurnRequest,
+  standardTierRequest,
+} from '@longhaul/core';
 import { type Job, applyJobEvent, claimSubmission, getJob, providerKeyOfReferences } from '@longhaul/db';
 import { DEFAULT_PROVIDER_KEY_ID, ProviderError, type ProviderResult } from '@longhaul/provider';
 import { parsePayload, type Turn } from '@longhaul/queue';
@@ -76,7 +97,7 @@ export function submitJobProcessor(deps: WorkerContext) {
     }
     let outcome: 'done' | 'skipped';
     try {
-      outcome = await submitTaken(deps, work, turn.jobId, payload.firstAttemptAt);
+      outcome = await submitTaken(deps, work, token, turn.jobId, payload.firstAttemptAt);
     } catch (err) {
       // Anything but a retry ends the turn: an unknown job, or a failure BullMQ will not retry.
       if (err instanceof UnrecoverableError) await admission.fairQueue.release(turnId);
@@ -90,9 +111,17 @@ export function submitJobProcessor(deps: WorkerContext) {
 
 /**
  * Submit one job. Returns when the turn is done with it (submitted, failed, or no longer
- * pending); throws to have BullMQ run the turn again on the same job.
+ * pending); throws to have BullMQ run the turn again on the same job. `flexGaveUpAfterMs`: the
+ * job's flex window is over and it is created at the standard tier (`flex_fallback: "auto"`).
  */
-async function submitTaken(deps: WorkerContext, work: QueueJob, jobId: string, firstFailedAt: number | undefined): Promise<'done' | 'skipped'> {
+async function submitTaken(
+  deps: WorkerContext,
+  work: QueueJob,
+  token: string | undefined,
+  jobId: string,
+  firstFailedAt: number | undefined,
+  flexGaveUpAfterMs?: number,
+): Promise<'done' | 'skipped'> {
   const { db, queues, provider, clock, config, jobEffects } = deps;
   const now = clock();
   // Counted before the create: a crash between create and commit shows up as attempts > 1.
@@ -109,7 +138,8 @@ async function submitTaken(deps: WorkerContext, work: QueueJob, jobId: string, f
   const nextTurn = job.turn > 1 && job.responseId !== null && job.requiredAction !== null;
   // A job's attempt n > 1 runs its request with fallback n − 1 applied (@longhaul/core fallbacks.ts).
   const request = nextTurn ? nextTurnRequest(job.request, job.responseId!, job.requiredAction!) : attemptParams(job.request, job.fallbacks, job.attempt);
-  const params = { ...request, metadata: { ...job.metadata, [JOB_ID_METADATA_KEY]: job.id } };
+  const asked = { ...request, metadata: { ...job.metadata, [JOB_ID_METADATA_KEY]: job.id } };
+  const params: Record<string, unknown> = flexGaveUpAfterMs === undefined ? asked : standardTierRequest(asked);
   const streamed = job.request.stream === true;
   // A job that continues a response or a conversation is created with the key that can reach it
   // (the provider keys objects by project); any other with the next active key.
@@ -131,15 +161,44 @@ async function submitTaken(deps: WorkerContext, work: QueueJob, jobId: string, f
     // tenant's token budget (or behind other tenants) is not time spent retrying.
     const firstAttemptAt = firstFailedAt ?? now.getTime();
     const elapsed = now.getTime() - firstAttemptAt;
-    if (err.kind === 'transient' && mayRetry(work.attemptsMade + 1, elapsed, config.retry)) {
+    let flexError: { code: string; message: string } | undefined;
+    if (err.kind === 'unavailable' && isFlexRequest(params)) {
+      const windowMs = config.flexRetryWindowMs ?? DEFAULT_FLEX_RETRY_WINDOW_MS;
+      const decision = flexRetryDecision({
+        elapsedMs: elapsed,
+        windowMs,
+        fallback: job.flexFallback,
+        baseMs: config.retry.baseMs ?? 1_000,
+        maxMs: config.retry.maxMs ?? 60_000,
+        random: Math.random(),
+      });
+      if (decision.kind === 'retry') {
+        log.info(
+          { code: 'flex_unavailable_retry', provider_code: err.code, elapsed_ms: elapsed, window_ms: windowMs, delay_ms: decision.delayMs },
+          'flex capacity unavailable: retrying flex',
+        );
+        if (firstFailedAt === undefined) await work.updateData({ ...work.data, firstAttemptAt });
+        // Only this work item waits (still bound to its job, its tokens kept); BullMQ counts no attempt.
+        await work.moveToDelayed(clock().getTime() + decision.delayMs, token);
+        throw new DelayedError();
+      }
+      if (decision.kind === 'standard') {
+        log.warn({ code: 'flex_fallback_standard', elapsed_ms: elapsed, window_ms: windowMs }, 'flex unavailable for the whole window: creating the response at the standard tier');
+        return submitTaken(deps, work, token, jobId, firstFailedAt, elapsed);
+      }
+      flexError = decision.error;
+    }
+    // (Outside flex, a "Resource Unavailable" answer is retried as a transient failure.)
+    if ((err.kind === 'transient' || (err.kind === 'unavailable' && !flexError)) && mayRetry(work.attemptsMade + 1, elapsed, config.retry)) {
       log.warn({ code: err.code, status: err.status, attempt: work.attemptsMade + 1 }, 'provider create failed, will retry');
       if (firstFailedAt === undefined) await work.updateData({ ...work.data, firstAttemptAt });
       throw err;
     }
     const error =
-      err.kind === 'transient'
+      flexError ??
+      (err.kind === 'transient' || err.kind === 'unavailable'
         ? { code: 'provider_unavailable', message: `Provider unavailable after ${work.attemptsMade + 1} attempts: ${err.message}` }
-        : { code: err.code, message: err.message };
+        : { code: err.code, message: err.message });
     // With a fallback left, a submission that failed for a reason another attempt may fix (the
     // input too long for the model, the provider unavailable) is followed by the next attempt, in
     // this same turn: its retry budget starts afresh.
@@ -157,17 +216,17 @@ async function submitTaken(deps: WorkerContext, work: QueueJob, jobId: string, f
       log.warn({ code: err.code, status: err.status, attempt: job.attempt, changed: retried.ok && retried.changed }, 'submission failed: trying the next fallback');
       if (!retried.ok) return 'done';
       if (firstFailedAt !== undefined || work.data.firstAttemptAt !== undefined) await work.updateData({ ...work.data, firstAttemptAt: undefined });
-      return submitTaken(deps, work, jobId, undefined);
+      return submitTaken(deps, work, token, jobId, undefined);
     }
     const failed = await applyJobEvent(
       db.db,
       job,
       { type: 'submit_failed', error },
-      { source: 'submit', now: clock(), details: { status: err.status, code: err.code } },
+      { source: 'submit', now: clock(), details: { status: err.status, code: err.code, ...(flexError && { flex_unavailable_for_ms: elapsed }) } },
       { error },
     );
     await jobEffects.afterJobChange(failed, { type: 'submit_failed' });
-    log.warn({ code: err.code, status: err.status, changed: failed.ok && failed.changed }, 'job failed at submission');
+    log.warn({ code: flexError?.code ?? err.code, status: err.status, changed: failed.ok && failed.changed }, 'job failed at submission');
     return 'done';
   }
 
@@ -180,7 +239,17 @@ async function submitTaken(deps: WorkerContext, work: QueueJob, jobId: string, f
     db.db,
     job,
     { type: 'submitted', responseId: response.id, responseStatus: response.status ?? 'queued' },
-    { source: 'submit', now: at, details: { response_id: response.id, response_status: response.status, request_id: created.requestId } },
+    {
+      source: 'submit',
+      now: at,
+      details: {
+        response_id: response.id,
+        response_status: response.status,
+        request_id: created.requestId,
+        // Flex had no capacity for the whole window: this response runs at the standard tier.
+        ...(flexGaveUpAfterMs !== undefined && { flex_fallback: 'auto', service_tier: params.service_tier, flex_unavailable_for_ms: flexGaveUpAfterMs }),
+      },
+    },
     // The key it was created with is recorded with the response id: every later call about the response uses it.
     // A loop's later turn keeps the job's first submission time.
     { responseId: response.id, providerKeyId: created.keyId, submittedAt: job.submittedAt ?? at, nextCheckAt: new Date(at.getTime() + firstPollMs) },
