@@ -18,6 +18,9 @@
  *                     (provider calls per turn, Longhaul's added latency per turn, target p99 <= 100 ms),
  *                     or pipeline: 3-step pipeline runs in webhook mode beside the same jobs chained by the
  *                     client (step handoff latency, target p99 <= 100 ms; runs/s; provider calls per step job)
+ *                     or batch: 10,000 processing: "batch" jobs through the simulator's Batch API beside
+ *                     background jobs (provider calls per job <= 0.01, batch completion -> every job
+ *                     terminal <= 10 s, Postgres transactions per job, the cost saved)
  *   --concurrency C   client requests / Queue.add calls in flight, closed loop (default 64)
  *   --worker K=V      override a worker environment knob (repeatable), e.g. --worker POLL_INITIAL_MS=100
  *   --latency-worker  with | without | both: run the latency scenario while the worker runs on the
@@ -58,6 +61,8 @@
  *   --toolloop-concurrency C  loops in flight at once (default 10)
  *   --pipeline-runs N       runs per mode of the pipeline scenario (pipeline, client-chained baseline; default 100)
  *   --pipeline-concurrency C  runs in flight at once (default 10; a smaller phase also runs them one at a time)
+ *   --batch-jobs N          processing: "batch" jobs of the batch scenario (default 10000)
+ *   --batch-baseline-jobs N background jobs it is compared with in the same run (default 1000)
  *
  * A measurement, not a test: exits 0 whether or not targets are met (PASS/MISS is printed), and
  * non-zero only when the benchmark itself could not run.
@@ -74,6 +79,7 @@ import { runFairness } from './fairness.ts';
 import { runStreaming } from './streaming.ts';
 import { runToolLoop } from './tool-loop.ts';
 import { runPipeline } from './pipeline.ts';
+import { runBatch } from './batch.ts';
 import { runSystem } from './system.ts';
 import { runE2e, type E2eResult } from './e2e.ts';
 import { runLatency, type LatencyResult } from './latency.ts';
@@ -112,6 +118,7 @@ const SCENARIOS = [
   'ops',
   'toolloop',
   'pipeline',
+  'batch',
 ] as const;
 const DEFAULT_SCENARIOS: Scenario[] = ['e2e', 'system', 'latency', 'baseline', 'detection', 'callbacks', 'streaming', 'responses', 'cache', 'memory'];
 type Scenario = (typeof SCENARIOS)[number];
@@ -162,6 +169,8 @@ function parseCli(argv: string[]) {
       'toolloop-concurrency': { type: 'string', default: '10' },
       'pipeline-runs': { type: 'string', default: '100' },
       'pipeline-concurrency': { type: 'string', default: '10' },
+      'batch-jobs': { type: 'string', default: '10000' },
+      'batch-baseline-jobs': { type: 'string', default: '1000' },
     },
     strict: true,
   });
@@ -236,6 +245,10 @@ function parseCli(argv: string[]) {
       jobs: Math.round(positive('toolloop-jobs', values['toolloop-jobs'])),
       turns: Math.round(positive('toolloop-turns', values['toolloop-turns'])),
       concurrency: Math.round(positive('toolloop-concurrency', values['toolloop-concurrency'])),
+    },
+    batch: {
+      jobs: Math.round(positive('batch-jobs', values['batch-jobs'])),
+      baselineJobs: Math.round(positive('batch-baseline-jobs', values['batch-baseline-jobs'])),
     },
     pipeline: {
       runs: Math.round(positive('pipeline-runs', values['pipeline-runs'])),
@@ -342,6 +355,7 @@ async function main(): Promise<void> {
   if (want('retention')) extraRows.push(...(await runRetention({ ...cli.retention, workerOverrides: cli.overrides, nodeArgs, log })).rows);
   if (want('toolloop')) extraRows.push(...(await runToolLoop({ ...cli.toolLoop, workerOverrides: cli.overrides, nodeArgs, log })).rows);
   if (want('pipeline')) extraRows.push(...(await runPipeline({ ...cli.pipeline, workerOverrides: cli.overrides, nodeArgs, log })).rows);
+  if (want('batch')) extraRows.push(...(await runBatch({ ...cli.batch, workerOverrides: cli.overrides, nodeArgs, log })).rows);
   if (want('memory')) extraRows.push(...(await runMemory({ counts: cli.memoryCounts, concurrency: cli.concurrency, workerOverrides: cli.overrides, nodeArgs, log })).rows);
   if (want('streaming')) {
     const watchers = 1000;
