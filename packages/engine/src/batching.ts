@@ -46,6 +46,16 @@ import { type Provider, type ProviderBatch, ProviderError } from '@longhaul/prov
 import type { Logger } from '@longhaul/runtime';
 import type { JobEffects } from './job-effects.ts';
 
+/** Jobs whose lines are applied in one transaction while a batch is reconciled. */
+const RECONCILE_CHUNK = 100;
+
+/** A job's line applied in a chunk's transaction: the change, and what follows it once committed. */
+interface LineChange {
+  result: Awaited<ReturnType<typeof reconcileJob>>;
+  follow: { type: 'batch_line' | 'submit_failed' } | null;
+  applied: boolean;
+}
+
 /** Error codes of the lines an expired or cancelled batch did not run (OpenAI's): the request never ran. */
 const UNRUN_LINE_CODES = ['batch_expired', 'batch_cancelled'];
 
@@ -256,38 +266,50 @@ export function createBatching(deps: BatchingDeps) {
     }
     const jobs = (await batchJobs(db, batch.id)).filter((j) => j.status === JobStatus.Pending);
     let applied = 0;
-    await inParallel(jobs, config.reconcileConcurrency, async (job) => {
-      if (await applyLine(batch, job, lines.get(job.id) ?? null)) applied += 1;
+    // Lines are applied RECONCILE_CHUNK jobs to a transaction (each job's change its own guarded
+    // statement in it), and what follows each change once its chunk has committed.
+    const chunks = Array.from({ length: Math.ceil(jobs.length / RECONCILE_CHUNK) }, (_, i) => jobs.slice(i * RECONCILE_CHUNK, (i + 1) * RECONCILE_CHUNK));
+    await inParallel(chunks, config.reconcileConcurrency, async (chunk) => {
+      const changes = await db.transaction(async (tx) => {
+        const done: LineChange[] = [];
+        for (const job of chunk) done.push(await applyLine(tx as unknown as Database, batch, job, lines.get(job.id) ?? null));
+        return done;
+      });
+      for (const change of changes) {
+        if (change.follow) await jobEffects.afterJobChange(change.result, change.follow);
+        if (change.applied) applied += 1;
+      }
     });
     await changeBatchState(db, batch.id, null, { reconciledAt: clock(), nextCheckAt: null }, clock());
     log.info({ status: batch.status, lines: lines.size, jobs: jobs.length, applied, unreadable, code: unreadable > 0 ? 'batch_lines_unreadable' : undefined }, 'batch reconciled');
     return applied;
   }
 
-  /** One job's line (or its want of one), through the job's own guarded change; false when the job had moved on. */
-  async function applyLine(batch: Batch, job: Job, line: ReturnType<typeof parseBatchLine>): Promise<boolean> {
+  /**
+   * One job's line (or its want of one), through the job's own guarded change, in `tx`; what
+   * follows the change (`follow`) is for after the commit. `applied` false: the job had moved on.
+   */
+  async function applyLine(tx: Database, batch: Batch, job: Job, line: ReturnType<typeof parseBatchLine>): Promise<LineChange> {
     const now = clock();
     const details = { batch_id: batch.id, provider_batch_id: batch.providerBatchId };
     if (line && 'response' in line) {
-      const result = await reconcileJob(db, job, line.response, { source: 'batch', now, prices: deps.prices, via: 'batch_line', details });
-      await jobEffects.afterJobChange(result, { type: 'batch_line' });
-      return result.ok && result.changed;
+      const result = await reconcileJob(tx, job, line.response, { source: 'batch', now, prices: deps.prices, via: 'batch_line', details });
+      return { result, follow: { type: 'batch_line' }, applied: result.ok && result.changed };
     }
     // An expired (or cancelled) batch reports the requests it never ran as error lines of their own.
     const unanswered = !line || ('error' in line && UNRUN_LINE_CODES.includes(line.error.code));
     if (unanswered && deps.config.expiredPolicy === 'resubmit' && (batch.status === 'expired' || batch.status === 'cancelled') && job.cancelRequestedAt === null) {
       // Sent again in a later batch: the job waits for one again (a change of its batch, not of its status).
-      const result = await changeJobState(db, job, { source: 'batch', now, details }, (j) =>
+      const result = await changeJobState(tx, job, { source: 'batch', now, details }, (j) =>
         j.status === JobStatus.Pending
           ? { ok: true, status: j.status, changed: false, fields: { batchId: null } }
           : { ok: false, error: { code: 'illegal_transition', message: `a ${j.status} job is not waiting for a batch` } },
       );
-      return result.ok;
+      return { result, follow: null, applied: result.ok };
     }
     const error: JobError = line && 'error' in line ? line.error : unansweredError(batch.status, batch.error?.message ?? null);
-    const result = await applyJobEvent(db, job, { type: 'submit_failed', error }, { source: 'batch', now, details }, { error });
-    await jobEffects.afterJobChange(result, { type: 'submit_failed' });
-    return result.ok && result.changed;
+    const result = await applyJobEvent(tx, job, { type: 'submit_failed', error }, { source: 'batch', now, details }, { error });
+    return { result, follow: { type: 'submit_failed' }, applied: result.ok && result.changed };
   }
 
   /** The batch could not be sent (the provider refused its file or its create): its jobs fail with why. */
