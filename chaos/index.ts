@@ -4,7 +4,7 @@
  * twice, and the fault really happened (measured from outside Longhaul: the simulator's request
  * log and counters, the callback receiver's log, the load client's own record).
  *
- *   --only N[,M...]  run only these scenarios (1–9)
+ *   --only N[,M...]  run only these scenarios (1–10)
  *   --fast           the shortened variants (what `npm test` runs in test/chaos.test.ts)
  *   --jobs N         jobs per scenario (default: each scenario's own, a few hundred)
  *   --apis N         API processes per scenario (default 2)

@@ -9,8 +9,9 @@ import { receiverDown } from './6-receiver-down.ts';
 import { gracefulShutdown } from './7-graceful-shutdown.ts';
 import { toolLoopKills } from './8-tool-loop-kills.ts';
 import { pipelineKills } from './9-pipeline-kills.ts';
+import { batchKills } from './10-batch-kills.ts';
 
-export { workerKills, redisOutages, postgresRestart, providerTrouble, webhookChaos, receiverDown, gracefulShutdown, toolLoopKills, pipelineKills };
+export { workerKills, redisOutages, postgresRestart, providerTrouble, webhookChaos, receiverDown, gracefulShutdown, toolLoopKills, pipelineKills, batchKills };
 
 export const SCENARIOS: readonly Scenario[] = [
   workerKills,
@@ -22,4 +23,5 @@ export const SCENARIOS: readonly Scenario[] = [
   gracefulShutdown,
   toolLoopKills,
   pipelineKills,
+  batchKills,
 ];

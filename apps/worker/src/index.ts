@@ -110,7 +110,7 @@ const worker = createWorker({
       tickMs: env.BATCH_TICK_MS,
       limits: { maxJobs: env.BATCH_MAX_JOBS, maxBytes: env.BATCH_MAX_BYTES, maxWaitMs: env.BATCH_MAX_WAIT_SECONDS * 1000 },
       pollMs: env.BATCH_POLL_SECONDS * 1000,
-      leaseMs: DEFAULT_BATCHING.leaseMs,
+      leaseMs: env.BATCH_LEASE_SECONDS * 1000,
       expiredPolicy: env.BATCH_EXPIRED_POLICY,
       reconcileConcurrency: env.BATCH_RECONCILE_CONCURRENCY,
       batchesPerTick: DEFAULT_BATCHING.batchesPerTick,

@@ -46,6 +46,9 @@ import { type Provider, type ProviderBatch, ProviderError } from '@longhaul/prov
 import type { Logger } from '@longhaul/runtime';
 import type { JobEffects } from './job-effects.ts';
 
+/** How soon a batch step that failed (a provider error, a timeout) is tried again, at most. */
+const STEP_RETRY_MS = 10_000;
+
 /** Jobs whose lines are applied in one transaction while a batch is reconciled. */
 const RECONCILE_CHUNK = 100;
 
@@ -132,8 +135,10 @@ export function createBatching(deps: BatchingDeps) {
       try {
         report.jobsReconciled += await work(batch, log);
       } catch (err) {
-        // The lease runs out and the next tick tries again.
-        log.warn({ err, code: err instanceof ProviderError ? err.code : 'batch_step_failed', status: batch.status }, 'batch step failed; retried after its lease');
+        // Tried again soon (a poll interval at most); if Postgres is what failed, the lease runs out instead.
+        const retryAt = new Date(clock().getTime() + Math.min(config.pollMs, STEP_RETRY_MS));
+        await changeBatchState(db, batch.id, null, { nextCheckAt: retryAt }, clock()).catch(() => {});
+        log.warn({ err, code: err instanceof ProviderError ? err.code : 'batch_step_failed', status: batch.status, retry_at: retryAt.toISOString() }, 'batch step failed; tried again later');
       }
     }
     return report;
