@@ -81,10 +81,12 @@ describe('batch jobs', () => {
     expect(input.map((l) => l.custom_id).sort()).toEqual(jobs.map((j) => j.id).sort());
     expect(input[0]).toMatchObject({ method: 'POST', url: '/v1/responses', body: { model: 'gpt-4.1' } });
     expect(input[0].body.background).toBeUndefined();
-    // Usage shows what batch prices saved.
+    // The usage report adds up what batch prices saved: these twelve jobs' savings at least.
     const usage = await stack.api('GET', '/v1/usage');
     expect(usage.status).toBe(200);
-    expect(JSON.stringify(usage.body)).toContain('saved_usd');
+    const saved = done.reduce((n, j) => n + j.saved_usd, 0);
+    expect(saved).toBeGreaterThan(0);
+    expect(usage.body.total.saved_usd).toBeGreaterThanOrEqual(Math.floor(saved * 1e6) / 1e6);
   });
 
   it('fails the job whose line failed, and only it', async () => {
