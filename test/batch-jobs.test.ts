@@ -169,3 +169,48 @@ describe('batch jobs', () => {
     }
   });
 });
+
+describe('batch jobs with BATCH_EXPIRED_POLICY=fail', () => {
+  let failing: Stack;
+  beforeAll(async () => {
+    failing = await startStack({
+      // Every batch expires half-way through its run.
+      sim: { time_scale: 0.0001, batch_duration_ms: 6_000_000, batch_expire_rate: 1 },
+      webhooks: true,
+      worker: {
+        batching: {
+          tickMs: 50,
+          limits: { maxJobs: 50, maxBytes: 10 * 1024 * 1024, maxWaitMs: 200 },
+          pollMs: 10_000,
+          leaseMs: 5_000,
+          expiredPolicy: 'fail',
+          reconcileConcurrency: 4,
+          batchesPerTick: 10,
+        },
+      },
+    });
+  });
+  afterAll(async () => {
+    await failing?.stop();
+  });
+
+  it('keeps what finished and fails the rest with batch_expired', async () => {
+    const jobs = await Promise.all(
+      Array.from({ length: 6 }, async (_, i) => {
+        const res = await failing.api('POST', '/v1/jobs', { model: 'gpt-4.1', input: `Expiring ${i}`, processing: 'batch' });
+        expect(res.status).toBe(202);
+        return res.body;
+      }),
+    );
+    const done = await Promise.all(jobs.map((j) => failing.waitForJob(j.id, isTerminalJob, 30_000)));
+    const completed = done.filter((j) => j.status === 'completed');
+    const failed = done.filter((j) => j.status === 'failed');
+    expect(completed.length, JSON.stringify(done.map((j) => [j.status, j.error]))).toBeGreaterThan(0);
+    expect(completed.length + failed.length).toBe(done.length);
+    expect(failed.length).toBeGreaterThan(0);
+    for (const job of failed) expect(job.error.code).toBe('batch_expired');
+    // One batch: nothing was sent again.
+    expect(new Set(done.map((j) => j.batch.id)).size).toBe(1);
+    expect(done[0].batch.status).toBe('expired');
+  });
+});
