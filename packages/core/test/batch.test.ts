@@ -6,6 +6,7 @@ import {
   estimateJobCostUsd,
   DEFAULT_MODEL_PRICES,
   flushDecision,
+  nextWorkFor,
   parseBatchLine,
   priceTier,
   transition,
@@ -97,6 +98,16 @@ describe('a batch job’s state', () => {
     expect(transition({ status: 'completed' }, { type: 'batch_line', responseStatus: 'completed' })).toMatchObject({ ok: false, error: { code: 'job_terminal' } });
     expect(transition({ status: 'cancelled' }, { type: 'batch_line', responseStatus: 'completed' })).toMatchObject({ ok: false });
     expect(transition({ status: 'pending' }, { type: 'batch_line', responseStatus: 'in_progress' })).toMatchObject({ ok: false });
+  });
+});
+
+describe('a batch job’s work', () => {
+  it('is never submitted on its own: its batch sends it', () => {
+    for (const change of [{ type: 'created' }, { type: 'overdue' }, { type: 'cache_released' }, { type: 'batch_line' }] as const) {
+      expect(nextWorkFor({ status: 'pending', streamed: false, batched: true }, change)).toEqual([]);
+    }
+    // The same job without `batched` is.
+    expect(nextWorkFor({ status: 'pending', streamed: false }, { type: 'created' })).toEqual([{ kind: 'submit' }]);
   });
 });
 
