@@ -146,7 +146,8 @@ async function toolExecutorOf(deps: ApiContext, submission: Submission, prepared
 
 /** The job's response-cache key, when its request may be cached (the job's setting, its prompt version's, its tenant's). */
 async function cacheKeyOf(deps: ApiContext, tenantId: string, prepared: PreparedJob): Promise<string | null> {
-  if (prepared.cache.job === false) return null;
+  // A batch job answers within 24 h: neither a source others should wait for, nor one to answer.
+  if (prepared.cache.job === false || prepared.processing === 'batch') return null;
   const tenantTtl = prepared.cache.job || prepared.cache.prompt ? 0 : (await deps.admission.limits.of(tenantId)).cacheTtlSeconds;
   const decision = cacheDecision(prepared.providerParams, { job: prepared.cache.job, prompt: prepared.cache.prompt, tenant: tenantTtl > 0 ? { ttlSeconds: tenantTtl } : null });
   return decision.cache ? responseCacheKey(prepared.providerParams) : null;
