@@ -1,6 +1,6 @@
 /**
  * 10. Batch jobs (issue 17) while a random worker is SIGKILLed every few seconds (3 running, each
- * replaced at once), the simulator's `batch.*` webhooks dropped (30 %), duplicated and reordered,
+ * replaced at once), Redis is flushed once half-way (FLUSHALL), the simulator's `batch.*` webhooks dropped (30 %), duplicated and reordered,
  * and one batch in five expiring half-way (its unrun jobs sent again in a new batch). Batches are
  * small (BATCH_MAX_JOBS 25) and go out a second after their first job, so kills land while a
  * batch is being collected, uploaded, created, followed and reconciled. Workers hold a batch for
@@ -13,11 +13,13 @@
  * that batch's create in flight (`create_attempts` > 1: the one window Longhaul cannot close);
  * every provider batch is one of Longhaul's, or such a duplicate.
  * Fault checks: the kills happened (each victim died of SIGKILL) and hit batches mid-way (a batch
- * with events before and after a kill), webhooks were dropped and duplicated, a batch expired.
+ * with events before and after a kill), Redis was flushed with batches under way, webhooks were
+ * dropped and duplicated, a batch expired.
  */
 import type { Deployment } from '../cluster.ts';
 import { createLoad } from '../load.ts';
 import { type Scenario, check, conclude, faultCheck, firstFew, killWorkers, withDeployment } from '../scenario.ts';
+import { sleep } from '../time.ts';
 
 const META = { id: 10, name: 'batch jobs through worker SIGKILLs and webhook chaos' };
 
@@ -82,8 +84,17 @@ export const batchKills: Scenario = {
           ratePerSecond: jobs / ((killWindowMs * 0.6) / 1000),
           body: (i) => ({ model: 'gpt-4.1', input: `Chaos batch job ${i}: classify this ticket.`, processing: 'batch', metadata: { chaos_index: String(i) } }),
         });
+        // Half-way, Redis loses everything (FLUSHALL): batches live in Postgres and must not notice.
+        const flush = (async () => {
+          await sleep(killWindowMs / 2);
+          const { rows } = await d.pool.query<{ n: number }>('select count(*)::int as n from batches where reconciled_at is null');
+          await cluster.redis.flushAll();
+          options.log(`  Redis FLUSHALL (${rows[0]!.n} batches under way)`);
+          return rows[0]!.n;
+        })();
         const { killedAt, notKilledBySigkill } = await killWorkers(d, options, Date.now() + killWindowMs, { victim: 31, pause: 37 });
         await submitting;
+        const batchesAtFlush = await flush;
         const kills = killedAt.length;
         return conclude(META, d, startedAt, {
           load,
@@ -91,6 +102,7 @@ export const batchKills: Scenario = {
           settleTimeoutMs: 120_000,
           checks: [
             faultCheck('workers were SIGKILLed', kills >= 2 && notKilledBySigkill.length === 0, `${kills} kills; ${notKilledBySigkill.join(', ') || 'each died of SIGKILL'}`),
+            faultCheck('Redis was flushed with batches under way', batchesAtFlush > 0, `${batchesAtFlush} batches not yet reconciled at the FLUSHALL`),
           ],
           settled: async () => {
             const accepted = load.accepted();
