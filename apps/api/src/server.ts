@@ -16,6 +16,7 @@ import { filesRouter } from './routes/files.ts';
 import { conversationsRouter } from './routes/conversations.ts';
 import { promptsRouter } from './routes/prompts.ts';
 import { pipelinesRouter, runsRouter } from './routes/pipelines.ts';
+import { batchesRouter } from './routes/batches.ts';
 import { cacheRouter } from './routes/cache.ts';
 import { responsesRouter } from './routes/responses.ts';
 import { jobStreamRouter } from './routes/job-stream.ts';
@@ -78,6 +79,7 @@ export function createServer(apiDeps: ApiDeps): Express {
   v1.use('/prompts', promptsRouter(deps));
   v1.use('/pipelines', pipelinesRouter(deps));
   v1.use('/runs', runsRouter(deps));
+  v1.use('/batches', batchesRouter(deps));
   v1.use('/webhook-endpoints', webhookEndpointsRouter(deps));
   v1.use('/deliveries', deliveriesRouter(deps));
   v1.use('/callback-secret', callbackSecretRouter(deps));

@@ -12,7 +12,7 @@
 
 /** Each resource, the /v1 path prefixes it covers, and whether it has a `:write` scope. */
 const RESOURCES = {
-  jobs: { prefixes: ['/v1/jobs', '/v1/responses', '/v1/cache'], writable: true },
+  jobs: { prefixes: ['/v1/jobs', '/v1/responses', '/v1/cache', '/v1/batches'], writable: true },
   prompts: { prefixes: ['/v1/prompts'], writable: true },
   pipelines: { prefixes: ['/v1/pipelines', '/v1/runs'], writable: true },
   files: { prefixes: ['/v1/files', '/v1/conversations'], writable: true },

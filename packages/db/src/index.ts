@@ -32,3 +32,4 @@ export * from './admin-actions.ts';
 export * from './pipelines.ts';
 export * from './admin-runs.ts';
 export * from './batches.ts';
+export * from './admin-batches.ts';

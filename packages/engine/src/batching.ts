@@ -138,7 +138,10 @@ export function createBatching(deps: BatchingDeps) {
         // Tried again soon (a poll interval at most); if Postgres is what failed, the lease runs out instead.
         const retryAt = new Date(clock().getTime() + Math.min(config.pollMs, STEP_RETRY_MS));
         await changeBatchState(db, batch.id, null, { nextCheckAt: retryAt }, clock()).catch(() => {});
-        log.warn({ err, code: err instanceof ProviderError ? err.code : 'batch_step_failed', status: batch.status, retry_at: retryAt.toISOString() }, 'batch step failed; tried again later');
+        log.warn(
+          { err, code: err instanceof ProviderError ? err.code : 'batch_step_failed', status: batch.status, retry_at: retryAt.toISOString() },
+          'batch step failed; tried again later',
+        );
       }
     }
     return report;

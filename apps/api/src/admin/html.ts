@@ -54,14 +54,14 @@ pre{margin:0;white-space:pre-wrap;word-break:break-word;font-size:.8rem}
 .muted{color:#6b7582}.empty{padding:1rem;background:#fff;border:1px dashed #c5ccd6;border-radius:6px;color:#6b7582}
 ul.jobs{margin:0;padding:0;list-style:none}ul.jobs li+li{margin-top:.2rem}
 .error{color:#a12a1f}.pager{margin-top:.8rem}.scroll{overflow-x:auto}
-#timeline td:first-child,#results td{white-space:nowrap}#timeline pre{max-width:60rem}
+#timeline td:first-child,#results td,#batches td{white-space:nowrap}#batches td:nth-child(6){white-space:normal;word-break:break-all}#timeline pre{max-width:60rem}
 form.inline{display:inline}h1 form.inline{margin-left:.8rem;vertical-align:middle}button.danger{font:500 .85rem/1.3 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:#fff;color:#a12a1f;border:1px solid #e3a19b;border-radius:4px;padding:.3rem .8rem;cursor:pointer}button.danger:hover{background:#fdf0ef}
 .code{display:inline-block;padding:.05rem .45rem;border-radius:9px;font-size:.78rem;background:#e6e9ee}.code.ok{background:#d8f3df;color:#176b30}.code.bad{background:#fde0de;color:#a12a1f}
 .hint{font-size:.78rem;color:#6b7582;margin:0}
 .login{max-width:360px;margin:12vh auto;background:#fff;border:1px solid #dde1e7;border-radius:8px;padding:1.5rem;display:flex;flex-direction:column;gap:.8rem}
 `;
 
-export function layout(opts: { title: string; body: string; active?: 'queues' | 'jobs' | 'runs' | 'audit'; nav?: boolean; actor?: string }): string {
+export function layout(opts: { title: string; body: string; active?: 'queues' | 'jobs' | 'runs' | 'batches' | 'audit'; nav?: boolean; actor?: string }): string {
   const on = (page: string) => (opts.active === page ? ' class="on"' : '');
   const nav =
     opts.nav === false
@@ -70,6 +70,7 @@ export function layout(opts: { title: string; body: string; active?: 'queues' | 
   <a href="/admin/queues/"${on('queues')}>Queues</a>
   <a href="/admin/jobs"${on('jobs')}>Jobs</a>
   <a href="/admin/runs"${on('runs')}>Runs</a>
+  <a href="/admin/batches"${on('batches')}>Batches</a>
   <a href="/admin/audit"${on('audit')}>Audit log</a>
   ${opts.actor ? `<span class="who">${esc(opts.actor)}</span>` : ''}<form method="post" action="/admin/logout"><button type="submit">Log out</button></form></header>`;
   return `<!doctype html>

@@ -1,8 +1,8 @@
 /**
  * The admin UI under /admin: login, bull-board (/admin/queues), the job pages (/admin/jobs), the
- * pipeline runs (/admin/runs) and the audit log (/admin/audit), all behind `requireAdmin`. A
- * strict Content-Security-Policy keeps every page on this origin (bull-board's template links a
- * web font from the internet: the browser does not even try).
+ * pipeline runs (/admin/runs), the batches (/admin/batches) and the audit log (/admin/audit), all
+ * behind `requireAdmin`. A strict Content-Security-Policy keeps every page on this origin
+ * (bull-board's template links a web font from the internet: the browser does not even try).
  *
  * In order: security headers; cross-site refusal of every non-GET request (csrf.ts), the login
  * form and logout included; login (throttled like every credential, throttle.ts) and logout
@@ -22,6 +22,7 @@ import { type LoginForms, loginPage, logoutPage } from './html.ts';
 import { createAdminIdentities } from './identities.ts';
 import { adminJobsRouter } from './jobs.ts';
 import { adminRunsRouter } from './runs.ts';
+import { adminBatchesRouter } from './batches.ts';
 import { clearSessionCookie, createAdminSessions, sessionCookie, setSessionCookie } from './sessions.ts';
 import { type CredentialClaim, type ThrottleScope, createCredentialThrottle } from './throttle.ts';
 
@@ -171,6 +172,7 @@ export function adminRouter(deps: ApiContext): Router {
   router.use('/queues', queueBoardRouter(deps.queues, { readOnly: config?.readOnly ?? false }));
   router.use('/jobs', adminJobsRouter(deps, { readOnly: config?.readOnly ?? false }));
   router.use('/runs', adminRunsRouter(deps));
+  router.use('/batches', adminBatchesRouter(deps));
   router.use('/audit', auditPageRouter(deps));
   return router;
 }

@@ -224,6 +224,7 @@ function jobPage(job: Job, timeline: TimelineEntry[], turns: readonly JobTurn[],
       'Pipeline run',
       `<a class="mono" href="/admin/runs/${encodeURIComponent(job.runId)}">${esc(job.runId)}</a> <span class="muted">step</span> ${esc(job.runStep ?? '?')}${job.runItem === null ? '' : ` <span class="muted" title="the element of a fan-out (0 for a plain step)">[${esc(job.runItem)}]</span>`}`,
     ]);
+  if (job.batchId) facts.push(['Batch', `<a class="mono" href="/admin/batches/${encodeURIComponent(job.batchId)}">${esc(job.batchId)}</a>`]);
   if (job.previousJobId) facts.push(['Continues', `<a class="mono" href="/admin/jobs/${esc(job.previousJobId)}">${esc(job.previousJobId)}</a>`]);
   if (job.threadId && job.threadId !== job.id)
     facts.push(['Thread', `<a class="mono" href="/admin/jobs/${esc(job.threadId)}">${esc(job.threadId)}</a> <span class="muted">(first job)</span>`]);
