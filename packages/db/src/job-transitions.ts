@@ -171,6 +171,7 @@ const writeDecisionStatement = compiledStatement<{ updated: number; deliveries: 
     with upd as (
       update ${jobs} set ${setPlaceholders(jobs, columns.split(','), 'f_')}
       where ${jobs.id} = ${p('jobId')} and ${jobs.status} = ${p('fromStatus')}
+        and ${jobs.turn} = ${p('fromTurn')}::int and ${jobs.attempt} = ${p('fromAttempt')}::int
       returning ${jobs.id}
     ), ${turn === 'turn' ? turnRecord : sql``}${run === 'run' ? runDue : sql``}ev as (
       insert into ${jobEvents} (job_id, tenant_id, from_status, to_status, source, at, details)
@@ -207,7 +208,7 @@ const writeDecisionStatement = compiledStatement<{ updated: number; deliveries: 
  * interested destination (the tenant's endpoints subscribed to this event type, and the job's own
  * callback_url for terminal events and requires_action), with pg_notify of the delivery ids (up to 200 per
  * notification, a payload's limit being 8,000 bytes) delivered on commit.
- * Returns null when the row's status was no longer `job.status`.
+ * Returns null when the row was no longer as `job` had it (its status, turn or attempt).
  */
 async function writeDecision(db: Database, job: Job, decision: Extract<Decision, { ok: true }>, ctx: ChangeContext): Promise<ChangeResult | null> {
   const fields: JobColumns = { ...decision.fields };
@@ -240,7 +241,12 @@ async function writeDecision(db: Database, job: Job, decision: Extract<Decision,
     ...(endsRunStep ? { runId: job.runId } : {}),
     ...prefixed(set, 'f_'),
     jobId: job.id,
+    // The decision holds only for the row it was taken on: a loop's turn and a job's attempt pass
+    // through the same statuses again, so a stale copy of the job (an old work item's snapshot)
+    // could otherwise match a later turn's row by status alone.
     fromStatus: job.status,
+    fromTurn: job.turn,
+    fromAttempt: job.attempt,
     toStatus: decision.status,
     tenantId: job.tenantId,
     source: ctx.source,

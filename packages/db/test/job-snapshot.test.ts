@@ -19,7 +19,11 @@ import {
   type DbHandle,
   type Job,
 } from '../src/index.ts';
+import { sql } from 'drizzle-orm';
 import { useTestDatabase } from './test-database.ts';
+
+/** Give a job one fallback (another model), as the API would have at its creation. */
+const sqlSetFallbacks = (jobId: string) => sql`update jobs set fallbacks = '[{"model":"gpt-4.1"}]'::jsonb where id = ${jobId}`;
 
 const now = new Date('2026-01-01T00:00:00Z');
 const testDb = useTestDatabase('snapshots');
@@ -84,6 +88,28 @@ describe('job snapshots carried by poll work items', () => {
     const result = await reconcileJob(handle.db, stale, completed(job.responseId!), { source: 'poll', now });
     expect(result).toMatchObject({ ok: true, changed: true, from: JobStatus.InProgress });
     expect((await listJobEvents(handle.db, job.id)).map((e) => e.toStatus)).toEqual(['pending', 'queued', 'in_progress', 'completed']);
+  });
+
+  it('from an earlier attempt, at the same status again, are decided again on the fresh row (not by status alone)', async () => {
+    // Attempt 1 is queued with response A; a poll work item carries that snapshot.
+    const job = await submittedJob();
+    await handle.db.execute(
+      // (The fallbacks column: the job has one fallback left.)
+      sqlSetFallbacks(job.id),
+    );
+    const first = (await getJob(handle.db, job.id))!;
+    const stale = fromJobSnapshot(travel(first), job.id)!;
+    // Attempt 1 fails retryably: attempt 2 is submitted with response B, queued again.
+    const failedA = { id: first.responseId!, status: 'failed' as const, error: { code: 'server_error', message: 'boom' } };
+    expect(await reconcileJob(handle.db, job.id, failedA, { source: 'webhook', now })).toMatchObject({ ok: true, changed: true });
+    await claimSubmission(handle.db, job.id, now);
+    const responseB = `resp_b${job.id.slice(5)}`;
+    await applyJobEvent(handle.db, job.id, { type: 'submitted', responseId: responseB, responseStatus: 'queued' }, { source: 'submit', now }, { responseId: responseB });
+    // The old snapshot's poll now reads response A as completed: it must not finish attempt 2.
+    const late = await reconcileJob(handle.db, stale, completed(first.responseId!), { source: 'poll', now });
+    expect(late).toMatchObject({ ok: true, changed: false });
+    const row = (await getJob(handle.db, job.id))!;
+    expect(row).toMatchObject({ status: JobStatus.Queued, attempt: 2, responseId: responseB, outputText: null });
   });
 
   it('are not carried for a finished job, and the next check tells a poll its job finished', async () => {
