@@ -24,3 +24,6 @@ export * from './pipeline-definition.ts';
 export * from './pipeline-run.ts';
 export * from './batch.ts';
 export * from './flex.ts';
+export * from './rollout.ts';
+export * from './graders.ts';
+export * from './eval-stats.ts';
