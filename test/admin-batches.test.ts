@@ -83,6 +83,7 @@ beforeAll(async () => {
         expiredPolicy: 'resubmit',
         reconcileConcurrency: 4,
         batchesPerTick: 10,
+        deleteFiles: false,
       },
     },
   });

@@ -27,6 +27,7 @@ beforeAll(async () => {
         expiredPolicy: 'resubmit',
         reconcileConcurrency: 4,
         batchesPerTick: 10,
+        deleteFiles: false,
       },
     },
   });
@@ -39,6 +40,16 @@ async function submit(body: Record<string, unknown>): Promise<any> {
   const res = await stack.api('POST', '/v1/jobs', { model: 'gpt-4.1', input: 'Summarise the quarterly report.', processing: 'batch', ...body });
   expect(res.status, JSON.stringify(res.body)).toBe(202);
   return res.body;
+}
+
+/** Poll `probe` every 50 ms until it holds (true), or give up after 10 s (false). */
+async function until(probe: () => Promise<boolean>): Promise<boolean> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (await probe()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return false;
 }
 
 /** The simulator's own view of a batch, as OpenAI's API answers it. */
@@ -186,6 +197,7 @@ describe('batch jobs with BATCH_EXPIRED_POLICY=fail', () => {
           expiredPolicy: 'fail',
           reconcileConcurrency: 4,
           batchesPerTick: 10,
+          deleteFiles: true,
         },
       },
     });
@@ -212,5 +224,16 @@ describe('batch jobs with BATCH_EXPIRED_POLICY=fail', () => {
     // One batch: nothing was sent again.
     expect(new Set(done.map((j) => j.batch.id)).size).toBe(1);
     expect(done[0].batch.status).toBe('expired');
+    // Reconciled, its files are deleted at the provider (BATCH_DELETE_FILES, on by default).
+    const batch = (await failing.api('GET', `/v1/batches/${done[0].batch.id}`)).body;
+    await until(async () => {
+      const b = (await failing.api('GET', `/v1/batches/${done[0].batch.id}`)).body;
+      return b.reconciled_at !== null;
+    });
+    for (const fileId of [batch.input_file_id, batch.output_file_id, batch.error_file_id]) {
+      expect(fileId).toEqual(expect.any(String));
+      const gone = await until(async () => (await fetch(`${failing.simUrl}/v1/files/${fileId}`, { headers: { authorization: 'Bearer sk-test' } })).status === 404);
+      expect(gone, fileId).toBe(true);
+    }
   });
 });

@@ -63,6 +63,7 @@ beforeAll(async () => {
         expiredPolicy: 'resubmit',
         reconcileConcurrency: 4,
         batchesPerTick: 10,
+        deleteFiles: false,
       },
     },
   });

@@ -68,7 +68,8 @@ export const batchKills: Scenario = {
       options,
       {
         name: 'batch_kills',
-        workerEnv: { BATCH_MAX_JOBS: '25', BATCH_MAX_WAIT_SECONDS: '1', BATCH_TICK_MS: '200', BATCH_POLL_SECONDS: '2', BATCH_LEASE_SECONDS: '4' },
+        // The batches' files are kept: the checks read every provider batch's output afterwards.
+        workerEnv: { BATCH_MAX_JOBS: '25', BATCH_MAX_WAIT_SECONDS: '1', BATCH_TICK_MS: '200', BATCH_POLL_SECONDS: '2', BATCH_LEASE_SECONDS: '4', BATCH_DELETE_FILES: 'false' },
         simEnv: {
           // A batch takes 3 s (300 simulated seconds); one in five expires half-way.
           SIM_BATCH_DURATION_MS: '300000',

@@ -87,6 +87,7 @@ const schema = z
     BATCH_LEASE_SECONDS: z.coerce.number().min(1).default(300),
     BATCH_EXPIRED_POLICY: z.enum(['resubmit', 'fail']).default('resubmit'),
     BATCH_RECONCILE_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),
+    BATCH_DELETE_FILES: bool.default(true),
     STREAM_RETENTION_SECONDS: z.coerce
       .number()
       .int()

@@ -114,6 +114,7 @@ const worker = createWorker({
       expiredPolicy: env.BATCH_EXPIRED_POLICY,
       reconcileConcurrency: env.BATCH_RECONCILE_CONCURRENCY,
       batchesPerTick: DEFAULT_BATCHING.batchesPerTick,
+      deleteFiles: env.BATCH_DELETE_FILES,
     },
     toolExecutor: { attempts: env.TOOL_EXECUTOR_ATTEMPTS, timeoutMs: env.TOOL_EXECUTOR_TIMEOUT_MS, concurrency: env.TOOL_EXECUTOR_CONCURRENCY },
     prices: env.MODEL_PRICES,

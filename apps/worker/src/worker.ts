@@ -37,6 +37,7 @@ export const DEFAULT_BATCHING = {
   expiredPolicy: 'resubmit',
   reconcileConcurrency: 8,
   batchesPerTick: 20,
+  deleteFiles: true,
 } as const satisfies NonNullable<WorkerDeps['config']['batching']>;
 
 export interface LonghaulWorker {

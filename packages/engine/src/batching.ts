@@ -77,6 +77,11 @@ export interface BatchingConfig {
   reconcileConcurrency: number;
   /** Batches worked per tick at most (the rest wait for the next tick). */
   batchesPerTick: number;
+  /**
+   * Delete a reconciled batch's input, output and error files at the provider (`BATCH_DELETE_FILES`):
+   * every job has its line in Postgres by then, and the files count against the organization's storage.
+   */
+  deleteFiles: boolean;
 }
 
 export interface BatchingDeps {
@@ -290,7 +295,23 @@ export function createBatching(deps: BatchingDeps) {
     });
     await changeBatchState(db, batch.id, null, { reconciledAt: clock(), nextCheckAt: null }, clock());
     log.info({ status: batch.status, lines: lines.size, jobs: jobs.length, applied, unreadable, code: unreadable > 0 ? 'batch_lines_unreadable' : undefined }, 'batch reconciled');
+    if (config.deleteFiles) await deleteFiles(batch, log);
     return applied;
+  }
+
+  /**
+   * Best effort, after the batch is reconciled: a file left behind (a failed delete, a worker
+   * killed in between) costs storage, never a job; the provider reports a gone file as not found.
+   */
+  async function deleteFiles(batch: Batch, log: Logger): Promise<void> {
+    const context = { keyId: batch.providerKeyId ?? undefined };
+    for (const fileId of [batch.inputFileId, batch.outputFileId, batch.errorFileId]) {
+      if (!fileId) continue;
+      await provider.deleteFile(fileId, context).catch((err: unknown) => {
+        if (err instanceof ProviderError && err.kind === 'not_found') return;
+        log.warn({ err, file_id: fileId, code: 'batch_file_delete_failed' }, 'could not delete a reconciled batch file at the provider');
+      });
+    }
   }
 
   /**
