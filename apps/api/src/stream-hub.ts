@@ -179,6 +179,12 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
   return {
     jobStreams,
     async watch(watcher) {
+      // A stream that reaches the hub after it closed (its route was still setting up when the
+      // shutdown began) ends at once, as the ones the close ended did.
+      if (closed) {
+        watcher.end();
+        return;
+      }
       let set = watchers.get(watcher.jobId);
       if (!set) {
         set = new Set();
