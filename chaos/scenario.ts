@@ -10,7 +10,7 @@
  * fault did not bite cannot pass; and that recovery held. Checks that depend on every job having
  * settled are computed in `settled`, after the wait.
  */
-import type { Cluster, DeployOptions, Deployment } from './cluster.ts';
+import type { Cluster, DeployOptions, Deployment, SimArrival } from './cluster.ts';
 import type { Load } from './load.ts';
 import { type Check, type ExpectedOutcome, type Measured, type ScenarioResult, type WrongOutcome, measure, waitForTerminal } from './report.ts';
 import { describeExit } from './processes.ts';
@@ -160,4 +160,24 @@ export async function killWorkers(d: Deployment, options: ScenarioOptions, until
     await sleep(2_000 + unitRandom(killedAt.length, salts.pause) * 2_000);
   }
   return { killedAt, notKilledBySigkill };
+}
+
+/** From the provider's answer to the response id committed in Postgres, on a loaded 2-core machine. */
+const COMMIT_SLACK_MS = 1_500;
+/** A request written just before the kill may reach the simulator a moment after it. */
+const ARRIVAL_SLACK_MS = 100;
+
+/**
+ * Per job: how many kills happened while one of its creates was in flight at the simulator (it
+ * arrived at most `answerDelayMs` + the commit slack before the kill, or just after it): the one
+ * window in which a create may be made twice.
+ */
+export function killsDuringCreates(creates: SimArrival[], kills: number[], answerDelayMs = 0): Map<string, number> {
+  const byJob = new Map<string, number>();
+  for (const killAt of kills) {
+    const hit = new Set<string>();
+    for (const c of creates) if (c.job_id && c.at_ms >= killAt - answerDelayMs - COMMIT_SLACK_MS && c.at_ms <= killAt + ARRIVAL_SLACK_MS) hit.add(c.job_id);
+    for (const job of hit) byJob.set(job, (byJob.get(job) ?? 0) + 1);
+  }
+  return byJob;
 }

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTenant } from '@longhaul/db';
-import { type Stack, isTerminalJob, startStack } from './harness.ts';
+import { FAST_BATCHING, type Stack, isTerminalJob, startStack } from './harness.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'admin_token_for_batches_tests_0123456789';
@@ -75,16 +75,7 @@ beforeAll(async () => {
     webhooks: true,
     api: { admin: { token: TOKEN } },
     worker: {
-      batching: {
-        tickMs: 50,
-        limits: { maxJobs: 50, maxBytes: 10 * 1024 * 1024, maxWaitMs: 300 },
-        pollMs: 10_000,
-        leaseMs: 5_000,
-        expiredPolicy: 'resubmit',
-        reconcileConcurrency: 4,
-        batchesPerTick: 10,
-        deleteFiles: false,
-      },
+      batching: FAST_BATCHING,
     },
   });
   other = await createTenant(stack.db.db, 'other tenant');

@@ -9,7 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_MODEL_PRICES, estimateJobCostUsd } from '@longhaul/core';
-import { type Stack, isTerminalJob, startStack } from './harness.ts';
+import { FAST_BATCHING, type Stack, isTerminalJob, startStack } from './harness.ts';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -19,16 +19,7 @@ beforeAll(async () => {
     sim: { time_scale: 0.0001, batch_duration_ms: 600_000 },
     webhooks: true,
     worker: {
-      batching: {
-        tickMs: 50,
-        limits: { maxJobs: 50, maxBytes: 10 * 1024 * 1024, maxWaitMs: 300 },
-        pollMs: 10_000,
-        leaseMs: 5_000,
-        expiredPolicy: 'resubmit',
-        reconcileConcurrency: 4,
-        batchesPerTick: 10,
-        deleteFiles: false,
-      },
+      batching: FAST_BATCHING,
     },
   });
 });
@@ -189,16 +180,7 @@ describe('batch jobs with BATCH_EXPIRED_POLICY=fail', () => {
       sim: { time_scale: 0.0001, batch_duration_ms: 6_000_000, batch_expire_rate: 1 },
       webhooks: true,
       worker: {
-        batching: {
-          tickMs: 50,
-          limits: { maxJobs: 50, maxBytes: 10 * 1024 * 1024, maxWaitMs: 200 },
-          pollMs: 10_000,
-          leaseMs: 5_000,
-          expiredPolicy: 'fail',
-          reconcileConcurrency: 4,
-          batchesPerTick: 10,
-          deleteFiles: true,
-        },
+        batching: { ...FAST_BATCHING, limits: { ...FAST_BATCHING.limits, maxWaitMs: 200 }, expiredPolicy: 'fail', deleteFiles: true },
       },
     });
   });

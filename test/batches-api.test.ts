@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTenant } from '@longhaul/db';
-import { type Stack, isTerminalJob, startStack } from './harness.ts';
+import { FAST_BATCHING, type Stack, isTerminalJob, startStack } from './harness.ts';
 
 let stack: Stack;
 let other: { tenantId: string; apiKey: string };
@@ -55,16 +55,7 @@ beforeAll(async () => {
     sim: { time_scale: 0.0001, batch_duration_ms: 600_000 },
     webhooks: true,
     worker: {
-      batching: {
-        tickMs: 50,
-        limits: { maxJobs: 50, maxBytes: 10 * 1024 * 1024, maxWaitMs: 300 },
-        pollMs: 10_000,
-        leaseMs: 5_000,
-        expiredPolicy: 'resubmit',
-        reconcileConcurrency: 4,
-        batchesPerTick: 10,
-        deleteFiles: false,
-      },
+      batching: FAST_BATCHING,
     },
   });
   other = await createTenant(stack.db.db, 'other tenant');

@@ -46,6 +46,22 @@ export const FAST_WORKER_CONFIG: WorkerConfig = {
   prices: DEFAULT_MODEL_PRICES,
 };
 
+/**
+ * The batch loop on a test's clock: ticks every 50 ms, batches of up to 50 jobs sent 300 ms after
+ * their first, polled only every 10 s (a batch's end is learnt from its webhook), files kept so a
+ * test can read them.
+ */
+export const FAST_BATCHING: NonNullable<WorkerConfig['batching']> = {
+  tickMs: 50,
+  limits: { maxJobs: 50, maxBytes: 10 * 1024 * 1024, maxWaitMs: 300 },
+  pollMs: 10_000,
+  leaseMs: 5_000,
+  expiredPolicy: 'resubmit',
+  reconcileConcurrency: 4,
+  batchesPerTick: 10,
+  deleteFiles: false,
+};
+
 export interface StackOptions {
   sim?: SimOptions;
   worker?: Partial<WorkerConfig>;

@@ -9,30 +9,12 @@
  * simulator at most CREATE_ANSWER_DELAY_MS + COMMIT_SLACK_MS before the kill), and no other.
  * Fault checks: the kills happened (each victim died of SIGKILL) and caught creates in flight.
  */
-import type { SimArrival } from '../cluster.ts';
 import { createLoad, durationFor, jobBody } from '../load.ts';
-import { type Scenario, check, conclude, faultCheck, firstFew, killWorkers, withDeployment } from '../scenario.ts';
+import { type Scenario, check, conclude, faultCheck, firstFew, killWorkers, killsDuringCreates, withDeployment } from '../scenario.ts';
 
 const META = { id: 1, name: 'worker SIGKILLs' };
 /** The provider answers a create this long after making the response: the crash window for duplicates. */
 const CREATE_ANSWER_DELAY_MS = 300;
-/** From the provider's answer to the response id committed in Postgres, on a loaded 2-core machine. */
-const COMMIT_SLACK_MS = 1_500;
-/** A request written just before the kill may reach the simulator a moment after it. */
-const ARRIVAL_SLACK_MS = 100;
-
-/** Per job: how many kills happened while one of its creates was in flight. */
-function killsDuringCreates(creates: SimArrival[], kills: number[]): Map<string, number> {
-  const byJob = new Map<string, number>();
-  for (const killAt of kills) {
-    const hit = new Set<string>();
-    for (const c of creates) {
-      if (c.job_id && c.at_ms >= killAt - CREATE_ANSWER_DELAY_MS - COMMIT_SLACK_MS && c.at_ms <= killAt + ARRIVAL_SLACK_MS) hit.add(c.job_id);
-    }
-    for (const job of hit) byJob.set(job, (byJob.get(job) ?? 0) + 1);
-  }
-  return byJob;
-}
 
 export const workerKills: Scenario = {
   ...META,
@@ -56,8 +38,8 @@ export const workerKills: Scenario = {
           // Measured once every job has settled: a duplicate created by a late retry counts too.
           const stats = await d.simStats();
           const creates = (await d.simRequestLog()).filter((r) => r.method === 'POST' && r.path === '/v1/responses');
-          const hits = killsDuringCreates(creates, killedAt);
-          const killsWithCreatesInFlight = killedAt.filter((k) => killsDuringCreates(creates, [k]).size > 0).length;
+          const hits = killsDuringCreates(creates, killedAt, CREATE_ANSWER_DELAY_MS);
+          const killsWithCreatesInFlight = killedAt.filter((k) => killsDuringCreates(creates, [k], CREATE_ANSWER_DELAY_MS).size > 0).length;
           const createsByJob = Object.entries(stats.creates_by_job);
           const duplicates = createsByJob.reduce((sum, [, n]) => sum + Math.max(0, n - 1), 0);
           const unexplained = createsByJob.filter(([job, n]) => n - 1 > (hits.get(job) ?? 0));

@@ -17,19 +17,15 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Deployment, SimArrival } from '../cluster.ts';
+import type { Deployment } from '../cluster.ts';
 import { createLoad, durationFor, jobBody } from '../load.ts';
-import { type Scenario, check, conclude, faultCheck, firstFew, killWorkers, withDeployment } from '../scenario.ts';
+import { type Scenario, check, conclude, faultCheck, firstFew, killWorkers, killsDuringCreates, withDeployment } from '../scenario.ts';
 import { sleep } from '../time.ts';
 
 const META = { id: 8, name: 'tool loops through worker SIGKILLs' };
 /** Responses per job: TOOL_TURNS turns that call the function, then the answer. */
 const TOOL_TURNS = 3;
 const TURNS = TOOL_TURNS + 1;
-/** From the provider's answer to the response id committed in Postgres, on a loaded 2-core machine. */
-const COMMIT_SLACK_MS = 1_500;
-/** A request written just before the kill may reach the simulator a moment after it. */
-const ARRIVAL_SLACK_MS = 100;
 
 const weather = { type: 'function', name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] }, strict: false };
 
@@ -84,17 +80,6 @@ async function answerWaiting(d: Deployment): Promise<number> {
     else await res.body?.cancel();
   }
   return answered;
-}
-
-/** Per job: how many kills happened while one of its creates was in flight. */
-function killsDuringCreates(creates: SimArrival[], kills: number[]): Map<string, number> {
-  const byJob = new Map<string, number>();
-  for (const killAt of kills) {
-    const hit = new Set<string>();
-    for (const c of creates) if (c.job_id && c.at_ms >= killAt - COMMIT_SLACK_MS && c.at_ms <= killAt + ARRIVAL_SLACK_MS) hit.add(c.job_id);
-    for (const job of hit) byJob.set(job, (byJob.get(job) ?? 0) + 1);
-  }
-  return byJob;
 }
 
 export const toolLoopKills: Scenario = {

@@ -19,10 +19,10 @@
  * Fault checks: the kills happened (each victim died of SIGKILL) and hit runs mid-way (a run with
  * step creates both before and after the kill).
  */
-import type { Deployment, SimArrival } from '../cluster.ts';
+import type { Deployment } from '../cluster.ts';
 import { createLoad, durationFor, jobBody } from '../load.ts';
 import { startReceiver } from '../receiver.ts';
-import { type Scenario, check, conclude, faultCheck, firstFew, killWorkers, withDeployment } from '../scenario.ts';
+import { type Scenario, check, conclude, faultCheck, firstFew, killWorkers, killsDuringCreates, withDeployment } from '../scenario.ts';
 import { sleep } from '../time.ts';
 
 const META = { id: 9, name: 'pipelines and fallbacks through worker SIGKILLs' };
@@ -31,10 +31,6 @@ const PLAN_ITEMS = 3;
 /** One run in CANCEL_EVERY is cancelled CANCEL_AFTER_MS after it was accepted. */
 const CANCEL_EVERY = 5;
 const CANCEL_AFTER_MS = 700;
-/** From the provider's answer to the response id committed in Postgres, on a loaded 2-core machine. */
-const COMMIT_SLACK_MS = 1_500;
-/** A request written just before the kill may reach the simulator a moment after it. */
-const ARRIVAL_SLACK_MS = 100;
 const TERMINAL_RUN = ['completed', 'failed', 'cancelled'];
 
 /** `sim_duration_ms` for a real duration (the simulator runs at SIM_TIME_SCALE 0.01). */
@@ -94,17 +90,6 @@ async function api(d: Deployment, i: number, method: string, path: string, body?
     signal: AbortSignal.timeout(10_000),
   });
   return { status: res.status, body: await res.json().catch(() => null) };
-}
-
-/** Per job: how many kills happened while one of its creates was in flight. */
-function killsDuringCreates(creates: SimArrival[], kills: number[]): Map<string, number> {
-  const byJob = new Map<string, number>();
-  for (const killAt of kills) {
-    const hit = new Set<string>();
-    for (const c of creates) if (c.job_id && c.at_ms >= killAt - COMMIT_SLACK_MS && c.at_ms <= killAt + ARRIVAL_SLACK_MS) hit.add(c.job_id);
-    for (const job of hit) byJob.set(job, (byJob.get(job) ?? 0) + 1);
-  }
-  return byJob;
 }
 
 export const pipelineKills: Scenario = {
