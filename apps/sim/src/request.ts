@@ -65,7 +65,7 @@ export type CreateRequest = z.infer<typeof createRequestSchema>;
 /**
  * Per-request simulator directives, read from metadata: `sim_duration_ms`, `sim_outcome` (every
  * model), `sim_outcomes` (`model=outcome` rules, `*` the default), `sim_context_tokens`,
- * `sim_array_items`.
+ * `sim_array_items`, `sim_accuracy`.
  */
 export interface Directives {
   durationMs: number | null;
@@ -77,6 +77,8 @@ export interface Directives {
   contextTokens: number | null;
   /** `sim_array_items`: array length in structured outputs; null: 3 (within minItems/maxItems). */
   arrayItems: number | null;
+  /** `sim_accuracy`: the chance (0–1) an arithmetic question is answered right; null: by effort (arithmetic.ts). */
+  accuracy: number | null;
 }
 
 /** The outcome asked for `model`: its own `sim_outcomes` rule, then `sim_outcome`, then the `*` rule. */
@@ -136,7 +138,22 @@ export function parseDirectives(metadata: Record<string, string> | null | undefi
   if (!contextTokens.ok) return contextTokens;
   const arrayItems = parseCount(metadata, 'sim_array_items', 1, MAX_ARRAY_ITEMS);
   if (!arrayItems.ok) return arrayItems;
-  return { ok: true, value: { durationMs, outcome, outcomeRules: outcomeRules.value, contextTokens: contextTokens.value, arrayItems: arrayItems.value } };
+  const accuracy = parseAccuracy(metadata?.['sim_accuracy']);
+  if (!accuracy.ok) return accuracy;
+  return {
+    ok: true,
+    value: { durationMs, outcome, outcomeRules: outcomeRules.value, contextTokens: contextTokens.value, arrayItems: arrayItems.value, accuracy: accuracy.value },
+  };
+}
+
+function parseAccuracy(raw: string | undefined): ParseResult<number | null> {
+  if (raw === undefined) return { ok: true, value: null };
+  const value = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(value) || value < 0 || value > 1) {
+    const message = `Invalid 'metadata.sim_accuracy': expected a number from 0 to 1, got '${raw}'.`;
+    return { ok: false, error: invalidRequest(message, 'metadata.sim_accuracy', 'invalid_value') };
+  }
+  return { ok: true, value };
 }
 
 const MAX_ARRAY_ITEMS = 50;

@@ -16,7 +16,8 @@ import { ConversationStore, listItems, normalizeInput, renderConversation, type 
 import { BatchStore } from './batches.ts';
 import { ApiError, flexResourceUnavailable, invalidRequest, responseNotFound, responseNotStreamable, streamExpired } from './errors.ts';
 import { FileStore, readUpload, renderFile } from './files.ts';
-import { effortProfile, generate, type Generation } from './generation.ts';
+import { arithmeticAnswer } from './arithmetic.ts';
+import { effortProfile, generate, type Generation, type ReasoningEffort } from './generation.ts';
 import { newId } from './ids.ts';
 import { InputItemStore, type InputItemsQuery } from './input-items.ts';
 import { PromptRegistry, type RenderedPrompt } from './prompts.ts';
@@ -395,7 +396,14 @@ export class Simulator {
     const summary = request.reasoning?.summary ?? request.reasoning?.generate_summary ?? null;
     const instructions = joinInstructions(prompt?.instructions ?? null, request.instructions ?? null);
     const asked = outcomeFor(directives, model);
-    const generation = answerFor(generate(promptText({ ...request, instructions, input }), effort, summary !== null), asked, { request, input, directives, turn: tools.turn });
+    const generation = answerFor(generate(promptText({ ...request, instructions, input }), effort, summary !== null), asked, {
+      request,
+      input,
+      directives,
+      turn: tools.turn,
+      instructions,
+      effort,
+    });
 
     // Context from the previous turn or the conversation comes first, as it does at OpenAI; the
     // prompt cache sees the whole of it, scoped by model and prompt_cache_key.
@@ -614,15 +622,18 @@ const SHORT_TEXT = 'Ok.';
 /**
  * The generated answer as the tool turn, the outcome and `text.format` shape it. A refusal, a short
  * answer or structured JSON replaces the text whole (no tool-results preamble, which would break the
- * JSON); a turn that only calls tools still writes no message.
+ * JSON); a turn that only calls tools still writes no message. Otherwise, outside tool turns, an
+ * arithmetic question gets just a number (arithmetic.ts).
  */
 function answerFor(
   generation: Generation,
   asked: Outcome,
-  refs: { request: CreateRequest; input: BuildRefs['input']; directives: Directives; turn: ToolPlan['turn'] },
+  refs: { request: CreateRequest; input: BuildRefs['input']; directives: Directives; turn: ToolPlan['turn']; instructions: string | null; effort: ReasoningEffort },
 ): Generation {
   const format = (refs.request.text as { format?: unknown } | null | undefined)?.format;
-  const text = asked === 'refusal' ? REFUSAL_TEXT : asked === 'short' ? SHORT_TEXT : structuredText(format, refs.input, refs.directives.arrayItems);
+  const arithmetic = () =>
+    refs.turn === null ? arithmeticAnswer({ input: refs.input, instructions: refs.instructions, effort: refs.effort, accuracy: refs.directives.accuracy }) : null;
+  const text = asked === 'refusal' ? REFUSAL_TEXT : asked === 'short' ? SHORT_TEXT : (structuredText(format, refs.input, refs.directives.arrayItems) ?? arithmetic());
   if (text === null || (refs.turn !== null && !refs.turn.answers)) return applyToolTurn(generation, refs.turn);
   return { ...generation, text, textTokens: countTokens(text) };
 }

@@ -16,6 +16,7 @@ const RESOURCES = {
   prompts: { prefixes: ['/v1/prompts'], writable: true },
   pipelines: { prefixes: ['/v1/pipelines', '/v1/runs'], writable: true },
   files: { prefixes: ['/v1/files', '/v1/conversations'], writable: true },
+  evals: { prefixes: ['/v1/datasets', '/v1/evals'], writable: true },
   webhooks: { prefixes: ['/v1/webhook-endpoints', '/v1/deliveries', '/v1/callback-secret'], writable: true },
   usage: { prefixes: ['/v1/usage'], writable: false },
   keys: { prefixes: ['/v1/api-keys'], writable: true },

@@ -27,3 +27,4 @@ export * from './flex.ts';
 export * from './rollout.ts';
 export * from './graders.ts';
 export * from './eval-stats.ts';
+export * from './eval-run.ts';

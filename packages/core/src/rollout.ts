@@ -47,7 +47,8 @@ export const RolloutStatus = {
   Aborted: 'aborted',
 } as const;
 export type RolloutStatus = (typeof RolloutStatus)[keyof typeof RolloutStatus];
-const TERMINAL_ROLLOUT_STATUSES: readonly RolloutStatus[] = [RolloutStatus.Completed, RolloutStatus.RolledBack, RolloutStatus.Aborted];
+export const ROLLOUT_STATUSES = Object.values(RolloutStatus) as [RolloutStatus, ...RolloutStatus[]];
+export const TERMINAL_ROLLOUT_STATUSES: readonly RolloutStatus[] = [RolloutStatus.Completed, RolloutStatus.RolledBack, RolloutStatus.Aborted];
 
 export function isTerminalRollout(status: RolloutStatus): boolean {
   return TERMINAL_ROLLOUT_STATUSES.includes(status);

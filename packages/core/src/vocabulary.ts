@@ -40,6 +40,9 @@ export const ID_PREFIX = {
   run: 'run',
   /** A Batch API batch Longhaul collected (the provider's own id is `batch_…`). */
   batch: 'lhb',
+  dataset: 'ds',
+  eval: 'eval',
+  rollout: 'ro',
   webhookEndpoint: 'we',
   /** Minted in SQL (`dlv_` + 32 hex characters) when a job's outcome is fanned out. */
   delivery: 'dlv',

@@ -33,3 +33,4 @@ export * from './pipelines.ts';
 export * from './admin-runs.ts';
 export * from './batches.ts';
 export * from './admin-batches.ts';
+export * from './datasets.ts';

@@ -55,6 +55,8 @@ const KEPT = [
   'runItem',
   // A flex job that stays unavailable runs at the standard tier, or fails.
   'flexFallback',
+  // An eval job is admitted at the low lane, and its end makes its eval due.
+  'evalId',
 ] as const satisfies readonly (keyof Job)[];
 const DATES = ['deadlineAt', 'createdAt', 'submittedAt', 'startedAt', 'cancelRequestedAt'] as const satisfies readonly (keyof Job)[];
 /** The create parameters the poll path reads. */

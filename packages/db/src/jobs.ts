@@ -44,6 +44,8 @@ export interface NewJob {
   processing?: 'background' | 'batch';
   /** A flex job's fallback to the standard tier when flex stays unavailable (`auto`); null: it fails. */
   flexFallback?: 'auto' | null;
+  /** The evaluation the job answers or grades an item of (low admission lane). */
+  evalId?: string | null;
 }
 
 export interface IdempotencyInput {
@@ -168,6 +170,7 @@ export function newJobRow(input: NewJob, now: Date): Job {
     batchId: null,
     serviceTier: null,
     flexFallback: input.flexFallback ?? null,
+    evalId: input.evalId ?? null,
     requiredAction: null,
     erasedReason: null,
     providerDeletedAt: null,

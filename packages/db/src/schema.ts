@@ -8,13 +8,22 @@ import {
   type Attempt,
   BATCH_STATUSES,
   DELIVERY_STATUSES,
+  EVAL_STATUSES,
+  type EvalResultStatus,
+  type Grade,
+  type GraderDefinition,
   EVENT_SOURCES,
   type Fallback,
   JOB_STATUSES,
   type JobError,
   type PipelineDefinition,
+  ROLLOUT_STATUSES,
+  type RolloutDefinition,
+  type RolloutFigures,
   RUN_STATUSES,
   type RunStepState,
+  TERMINAL_ROLLOUT_STATUSES,
+  type VersionMetrics,
   TERMINAL_RUN_STATUSES,
   TERMINAL_STATUSES,
   type Usage,
@@ -26,6 +35,8 @@ export const jobStatusEnum = pgEnum('job_status', JOB_STATUSES);
 export const eventSourceEnum = pgEnum('event_source', EVENT_SOURCES);
 export const runStatusEnum = pgEnum('run_status', RUN_STATUSES);
 export const batchStatusEnum = pgEnum('batch_status', BATCH_STATUSES);
+export const evalStatusEnum = pgEnum('eval_status', EVAL_STATUSES);
+export const rolloutStatusEnum = pgEnum('rollout_status', ROLLOUT_STATUSES);
 
 const createdAt = () => timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow();
 
@@ -166,6 +177,8 @@ export const jobs = pgTable(
     batchId: text('batch_id'),
     serviceTier: text('service_tier'),
     flexFallback: text('flex_fallback').$type<'auto'>(),
+    /** The evaluation (`eval_…`) this job answers an item for, or grades one of: admitted at the low lane, after production traffic. */
+    evalId: text('eval_id'),
   },
   (t) => [
     index('jobs_tenant_created_idx').on(t.tenantId, t.createdAt.desc(), t.id.desc()),
@@ -237,6 +250,196 @@ export const promptVersions = pgTable(
     createdAt: createdAt(),
   },
   (t) => [primaryKey({ columns: [t.promptId, t.version] })],
+);
+
+/**
+ * Gradual rollouts of a prompt version (@longhaul/core rollout.ts). Status and step change only
+ * through the core's `rolloutTransition`, under the row's lock, in the transaction that writes
+ * the prompt's routing and its prompt_events row. At most one active (running or paused) per prompt.
+ */
+export const rollouts = pgTable(
+  'rollouts',
+  {
+    id: text('id').primaryKey(),
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id),
+    promptId: text('prompt_id')
+      .notNull()
+      .references(() => prompts.id),
+    definition: jsonb('definition').$type<RolloutDefinition>().notNull(),
+    status: rolloutStatusEnum('status').notNull(),
+    stepIndex: integer('step_index').notNull().default(0),
+    stepStartedAt: timestamp('step_started_at', { withTimezone: true, mode: 'date' }).notNull(),
+    candidateVersion: integer('candidate_version').notNull(),
+    baselineVersion: integer('baseline_version').notNull(),
+    baselineReference: jsonb('baseline_reference').$type<VersionMetrics>(),
+    /** The figures of the latest look, whatever it decided (a wait is not an event, but the admin page shows where the step stands). */
+    lastFigures: jsonb('last_figures').$type<RolloutFigures>(),
+    /** When a worker next looks at it; null once finished. */
+    nextCheckAt: timestamp('next_check_at', { withTimezone: true, mode: 'date' }),
+    createdAt: createdAt(),
+    updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    finishedAt: timestamp('finished_at', { withTimezone: true, mode: 'date' }),
+  },
+  (t) => [
+    index('rollouts_prompt_idx').on(t.promptId, t.createdAt.desc()),
+    uniqueIndex('rollouts_active_prompt_idx')
+      .on(t.promptId)
+      .where(sql.raw(`status not in (${TERMINAL_ROLLOUT_STATUSES.map((s) => `'${s}'`).join(', ')})`)),
+    index('rollouts_due_idx').on(t.nextCheckAt).where(sql.raw('next_check_at is not null')),
+  ],
+);
+
+/** Append-only log of a prompt's routing changes: a rollout's start, every decision with its figures, pause, resume, abort. */
+export const promptEvents = pgTable(
+  'prompt_events',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    promptId: text('prompt_id')
+      .notNull()
+      .references(() => prompts.id),
+    tenantId: text('tenant_id').notNull(),
+    rolloutId: text('rollout_id'),
+    type: text('type').notNull(),
+    /** The traffic split after the event (null: none), and the version jobs without one run. */
+    traffic: jsonb('traffic').$type<{ version: number; weight: number }[]>(),
+    currentVersion: integer('current_version').notNull(),
+    details: jsonb('details').$type<Record<string, unknown>>().notNull().default({}),
+    at: timestamp('at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [index('prompt_events_prompt_idx').on(t.promptId, t.id)],
+);
+
+/** Evaluation datasets, with immutable versions numbered 1..latest_version like prompts'. */
+export const datasets = pgTable(
+  'datasets',
+  {
+    id: text('id').primaryKey(),
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id),
+    name: text('name').notNull(),
+    description: text('description'),
+    latestVersion: integer('latest_version').notNull(),
+    createdAt: createdAt(),
+    updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [index('datasets_tenant_idx').on(t.tenantId, t.createdAt.desc(), t.id.desc())],
+);
+
+export const datasetVersions = pgTable(
+  'dataset_versions',
+  {
+    datasetId: text('dataset_id')
+      .notNull()
+      .references(() => datasets.id, { onDelete: 'cascade' }),
+    version: integer('version').notNull(),
+    tenantId: text('tenant_id').notNull(),
+    itemCount: integer('item_count').notNull(),
+    note: text('note'),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.datasetId, t.version] })],
+);
+
+/** One item of a dataset version: the prompt's variables, what a good answer is, and the caller's labels. */
+export const datasetItems = pgTable(
+  'dataset_items',
+  {
+    datasetId: text('dataset_id').notNull(),
+    version: integer('version').notNull(),
+    index: integer('index').notNull(),
+    variables: jsonb('variables').$type<Record<string, string>>().notNull(),
+    expected: jsonb('expected').$type<unknown>(),
+    metadata: jsonb('metadata').$type<Record<string, string>>().notNull().default({}),
+  },
+  (t) => [primaryKey({ columns: [t.datasetId, t.version, t.index] })],
+);
+
+/**
+ * Evaluation runs (@longhaul/core eval-run.ts). Status changes only through the core's
+ * `evalTransition`, in the transaction that writes its eval_events row. The dataset version is
+ * copied in as the eval's items would be needed again to re-run it; `dataset_id` is kept as
+ * given (no foreign key: a dataset may be deleted once no eval runs on it, the results stay).
+ */
+export const evals = pgTable(
+  'evals',
+  {
+    id: text('id').primaryKey(),
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id),
+    promptId: text('prompt_id')
+      .notNull()
+      .references(() => prompts.id),
+    versions: integer('versions').array().notNull(),
+    datasetId: text('dataset_id').notNull(),
+    datasetVersion: integer('dataset_version').notNull(),
+    graders: jsonb('graders').$type<GraderDefinition[]>().notNull(),
+    repeats: integer('repeats').notNull(),
+    concurrency: integer('concurrency').notNull(),
+    status: evalStatusEnum('status').notNull().default('running'),
+    error: jsonb('error').$type<JobError>(),
+    metadata: jsonb('metadata').$type<Record<string, string>>().notNull().default({}),
+    /** The eval this one re-runs (same inputs), if any. */
+    rerunOf: text('rerun_of'),
+    /** When a worker next ticks it: now when one of its jobs ended, a little later otherwise; null once finished. */
+    nextCheckAt: timestamp('next_check_at', { withTimezone: true, mode: 'date' }),
+    createdAt: createdAt(),
+    updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    finishedAt: timestamp('finished_at', { withTimezone: true, mode: 'date' }),
+  },
+  (t) => [
+    index('evals_tenant_idx').on(t.tenantId, t.createdAt.desc(), t.id.desc()),
+    index('evals_created_idx').on(t.createdAt.desc(), t.id.desc()),
+    index('evals_due_idx').on(t.nextCheckAt).where(sql.raw('next_check_at is not null')),
+  ],
+);
+
+export const evalEvents = pgTable(
+  'eval_events',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    evalId: text('eval_id')
+      .notNull()
+      .references(() => evals.id),
+    tenantId: text('tenant_id').notNull(),
+    fromStatus: evalStatusEnum('from_status'),
+    toStatus: evalStatusEnum('to_status').notNull(),
+    at: timestamp('at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    details: jsonb('details').$type<Record<string, unknown>>().notNull().default({}),
+  },
+  (t) => [index('eval_events_eval_idx').on(t.evalId, t.id)],
+);
+
+/** One (version, item, repeat) of an eval: its job, its grader jobs, the output and its grades. */
+export const evalResults = pgTable(
+  'eval_results',
+  {
+    evalId: text('eval_id')
+      .notNull()
+      .references(() => evals.id),
+    version: integer('version').notNull(),
+    itemIndex: integer('item_index').notNull(),
+    repeat: integer('repeat').notNull(),
+    status: text('status').$type<EvalResultStatus>().notNull().default('pending'),
+    jobId: text('job_id'),
+    /** The model graders' jobs, by grader index (null for the other graders). */
+    graderJobIds: jsonb('grader_job_ids').$type<(string | null)[]>(),
+    outputText: text('output_text'),
+    grades: jsonb('grades').$type<(Grade | null)[]>(),
+    error: jsonb('error').$type<JobError>(),
+    inputTokens: integer('input_tokens'),
+    outputTokens: integer('output_tokens'),
+    /** The answer's cost plus its model graders' (USD). */
+    costUsd: numeric('cost_usd', { precision: 20, scale: 9, mode: 'number' }),
+    graderCostUsd: numeric('grader_cost_usd', { precision: 20, scale: 9, mode: 'number' }),
+    /** The answer job's creation to its end. */
+    latencyMs: integer('latency_ms'),
+    updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.evalId, t.version, t.itemIndex, t.repeat] }), index('eval_results_active_idx').on(t.evalId).where(sql.raw(`status in ('running', 'grading')`))],
 );
 
 /**
@@ -760,3 +963,10 @@ export type Pipeline = typeof pipelines.$inferSelect;
 export type PipelineVersion = typeof pipelineVersions.$inferSelect;
 export type PipelineRun = typeof pipelineRuns.$inferSelect;
 export type Batch = typeof batches.$inferSelect;
+export type Rollout = typeof rollouts.$inferSelect;
+export type PromptEventRow = typeof promptEvents.$inferSelect;
+export type Dataset = typeof datasets.$inferSelect;
+export type DatasetVersion = typeof datasetVersions.$inferSelect;
+export type DatasetItem = typeof datasetItems.$inferSelect;
+export type Eval = typeof evals.$inferSelect;
+export type EvalResult = typeof evalResults.$inferSelect;

@@ -41,7 +41,7 @@ export interface Admission {
   /** Every tenant's limits in force (the API's request limiter reads them here too). */
   limits: TenantLimitResolver;
   /** Push a pending job into the fair queue with its tenant's token limit; false when it is already there (or being submitted). */
-  admit(job: Pick<Job, 'id' | 'tenantId' | 'estimatedInputTokens'>): Promise<boolean>;
+  admit(job: Pick<Job, 'id' | 'tenantId' | 'estimatedInputTokens' | 'evalId'>): Promise<boolean>;
 }
 
 export function createAdmission(deps: AdmissionDeps): Admission {
@@ -53,7 +53,14 @@ export function createAdmission(deps: AdmissionDeps): Admission {
     limits,
     async admit(job) {
       const { tokensPerMinute } = await limits.of(job.tenantId);
-      return fairQueue.push({ jobId: job.id, tenantId: job.tenantId, tokens: job.estimatedInputTokens ?? 0, tokenLimit: tokensPerMinute });
+      return fairQueue.push({
+        jobId: job.id,
+        tenantId: job.tenantId,
+        tokens: job.estimatedInputTokens ?? 0,
+        tokenLimit: tokensPerMinute,
+        // Evaluation jobs wait for production traffic (fair-queue.ts, lanes).
+        lane: job.evalId ? 'low' : 'normal',
+      });
     },
   };
 }

@@ -18,6 +18,10 @@
  *   by BullMQ (transient provider error, provider 429, crash) resumes the very job it took, and
  *   the sweeper can tell a job being submitted from a lost one. `release` ends the binding.
  * - Idempotent push: a job already waiting or taken is not pushed again.
+ * - Lanes: evaluation jobs are pushed to a tenant's *low* lane, an entry of its own among the
+ *   tenants (`<tenant>~low`, its list `q:<tenant>~low`) charged to the tenant's one budget. A
+ *   take considers the low lanes only when no normal lane has an admissible job, so an eval of
+ *   thousands of items never stands in front of anyone's production job, its own tenant's either.
  *
  * Every operation is one Lua script (atomic). Time is Redis's own clock (`TIME`), so workers with
  * skewed clocks share one view of every bucket. Postgres stays the truth: whatever is lost here
@@ -36,16 +40,21 @@
 import { Cluster } from 'ioredis';
 import { ClusterPrefixError, type RedisClient, isHashTagged } from './redis.ts';
 
+/** A tenant's low lane is its own entry among the tenants, named with this suffix (tenant ids have no `~`). */
+const LOW_SUFFIX = '~low';
+
 const PUSH = `
 local base = KEYS[1]
-local jobId, tenant, tokens, limit = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local jobId, tenant, tokens, limit, lane = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 if redis.call('HEXISTS', base .. 'waiting', jobId) == 1 or redis.call('HEXISTS', base .. 'taken', jobId) == 1 then return 0 end
+local entry = tenant
+if lane == 'low' then entry = tenant .. '${LOW_SUFFIX}' end
 local seq = redis.call('INCR', base .. 'seq')
 redis.call('HSET', base .. 'waiting', jobId, tenant .. ' ' .. tokens .. ' ' .. seq)
-redis.call('RPUSH', base .. 'q:' .. tenant, jobId)
+redis.call('RPUSH', base .. 'q:' .. entry, jobId)
 redis.call('HSET', base .. 'limits', tenant, limit)
-if not redis.call('ZSCORE', base .. 'tenants', tenant) then
-  redis.call('ZADD', base .. 'tenants', tonumber(redis.call('GET', base .. 'vt') or '0'), tenant)
+if not redis.call('ZSCORE', base .. 'tenants', entry) then
+  redis.call('ZADD', base .. 'tenants', tonumber(redis.call('GET', base .. 'vt') or '0'), entry)
 end
 return 1
 `;
@@ -58,19 +67,29 @@ if bound then return {'bound', bound} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local entries = redis.call('ZRANGE', base .. 'tenants', 0, -1, 'WITHSCORES')
-local candidates = {}
+local normal, low = {}, {}
 for i = 1, #entries, 2 do
-  local tenant = entries[i]
-  local head = redis.call('LINDEX', base .. 'q:' .. tenant, 0)
+  local entry = entries[i]
+  local head = redis.call('LINDEX', base .. 'q:' .. entry, 0)
   if not head then
-    redis.call('ZREM', base .. 'tenants', tenant)
+    redis.call('ZREM', base .. 'tenants', entry)
   else
+    local isLow = string.sub(entry, -${LOW_SUFFIX.length}) == '${LOW_SUFFIX}'
+    local tenant = entry
+    if isLow then tenant = string.sub(entry, 1, -${LOW_SUFFIX.length + 1}) end
     local info = redis.call('HGET', base .. 'waiting', head) or (tenant .. ' 0 0')
     local _, tokens, seq = string.match(info, '^(%S+) (%S+) (%S+)$')
-    table.insert(candidates, { tenant = tenant, score = tonumber(entries[i + 1]), head = head, tokens = tonumber(tokens), seq = tonumber(seq) })
+    local c = { entry = entry, tenant = tenant, score = tonumber(entries[i + 1]), head = head, tokens = tonumber(tokens), seq = tonumber(seq) }
+    if isLow then table.insert(low, c) else table.insert(normal, c) end
   end
 end
-if order == 'fifo' then table.sort(candidates, function(a, b) return a.seq < b.seq end) end
+if order == 'fifo' then
+  table.sort(normal, function(a, b) return a.seq < b.seq end)
+  table.sort(low, function(a, b) return a.seq < b.seq end)
+end
+-- The low lane (evaluations) only gets a job when no production job is admissible.
+local candidates = normal
+for _, c in ipairs(low) do table.insert(candidates, c) end
 local wait, waitTenant, waitJob = nil, '', ''
 for _, c in ipairs(candidates) do
   local limit = tonumber(redis.call('HGET', base .. 'limits', c.tenant) or '0') or 0
@@ -93,13 +112,13 @@ for _, c in ipairs(candidates) do
     end
   end
   if admitted then
-    local queue = base .. 'q:' .. c.tenant
+    local queue = base .. 'q:' .. c.entry
     redis.call('LPOP', queue)
     redis.call('HDEL', base .. 'waiting', c.head)
     if redis.call('LLEN', queue) > 0 then
-      redis.call('ZADD', base .. 'tenants', c.score + 1, c.tenant)
+      redis.call('ZADD', base .. 'tenants', c.score + 1, c.entry)
     else
-      redis.call('ZREM', base .. 'tenants', c.tenant)
+      redis.call('ZREM', base .. 'tenants', c.entry)
     end
     local vt = tonumber(redis.call('GET', base .. 'vt') or '0')
     if c.score > vt then redis.call('SET', base .. 'vt', tostring(c.score)) end
@@ -160,6 +179,8 @@ export interface AdmissionRequest {
   tokens: number;
   /** The tenant's tokens-per-window limit; 0 = unlimited. The latest push sets it for the tenant. */
   tokenLimit: number;
+  /** `low` (evaluation jobs): taken only when no tenant's normal job is admissible; charged to the same budget. Default `normal`. */
+  lane?: 'normal' | 'low';
 }
 
 export type Turn =
@@ -180,7 +201,7 @@ export interface FairQueue {
   locate(jobId: string): Promise<{ state: 'waiting' } | { state: 'taken'; turnId: string } | { state: 'absent' }>;
   /** Drop a binding whose turn no longer exists, so the job can be pushed again. */
   forgetTaken(jobId: string, turnId: string): Promise<boolean>;
-  /** Jobs waiting, per tenant (admin, tests). */
+  /** Jobs waiting, per tenant (admin, tests); a tenant's low lane is listed as `<tenant>~low`. */
   waitingByTenant(): Promise<Record<string, number>>;
 }
 
@@ -213,9 +234,9 @@ export function createFairQueue(redis: RedisClient, options: FairQueueOptions): 
   const windowMs = options.windowMs ?? 60_000;
   const order = options.order ?? 'fair';
   return {
-    async push({ jobId, tenantId, tokens, tokenLimit }) {
-      if (/\s/.test(tenantId)) throw new Error(`tenant id must not contain whitespace: ${tenantId}`);
-      return (await r.fairqPush(base, jobId, tenantId, Math.max(0, Math.ceil(tokens)), Math.max(0, Math.floor(tokenLimit)))) === 1;
+    async push({ jobId, tenantId, tokens, tokenLimit, lane }) {
+      if (/[\s~]/.test(tenantId)) throw new Error(`tenant id must not contain whitespace or '~': ${tenantId}`);
+      return (await r.fairqPush(base, jobId, tenantId, Math.max(0, Math.ceil(tokens)), Math.max(0, Math.floor(tokenLimit)), lane ?? 'normal')) === 1;
     },
     async take(turnId) {
       const reply = await r.fairqTake(base, turnId, windowMs, order);

@@ -41,6 +41,33 @@ describe('fair queue', () => {
     expect((await q.take('t_end')).kind).toBe('empty');
   });
 
+  it("takes the low lane only when no normal job is admissible, its own tenant's either", async () => {
+    const q = queue();
+    for (let i = 0; i < 3; i++) await q.push({ jobId: `e${i}`, tenantId: 'A', tokens: 1, tokenLimit: 0, lane: 'low' });
+    await q.push({ jobId: 'a0', tenantId: 'A', tokens: 1, tokenLimit: 0 });
+    await q.push({ jobId: 'b0', tenantId: 'B', tokens: 1, tokenLimit: 0 });
+    expect(await drain(q, 2)).toEqual(['a0', 'b0']);
+    expect(await drain(q, 1)).toEqual(['e0']);
+    // A production job arriving while the eval drains goes first.
+    await q.push({ jobId: 'a1', tenantId: 'A', tokens: 1, tokenLimit: 0 });
+    expect(await drain(q, 10)).toEqual(['a1', 'e1', 'e2']);
+    expect(await q.waitingByTenant()).toEqual({});
+  });
+
+  it("the low lane is charged to its tenant's budget; an over-budget tenant's low lane does not hold back others", async () => {
+    const q = queue({ windowMs: 60_000 });
+    await q.push({ jobId: 'e0', tenantId: 'A', tokens: 90, tokenLimit: 100, lane: 'low' });
+    await q.push({ jobId: 'e1', tenantId: 'A', tokens: 90, tokenLimit: 100, lane: 'low' });
+    await q.push({ jobId: 'e2', tenantId: 'B', tokens: 1, tokenLimit: 0, lane: 'low' });
+    expect(await drain(q, 1)).toEqual(['e0']);
+    await q.push({ jobId: 'a0', tenantId: 'A', tokens: 20, tokenLimit: 100 });
+    // A's bucket holds 10 tokens: its production job waits for the refill, B's eval job is admissible.
+    const turn = await q.take('t_b');
+    expect(turn).toMatchObject({ kind: 'job', jobId: 'e2' });
+    const wait = await q.take('t_wait');
+    expect(wait).toMatchObject({ kind: 'wait', tenantId: 'A' });
+  });
+
   it('fifo order serves the oldest job first', async () => {
     const q = queue({ order: 'fifo' });
     for (let i = 0; i < 3; i++) await q.push({ jobId: `a${i}`, tenantId: 'A', tokens: 1, tokenLimit: 0 });
