@@ -1,5 +1,6 @@
 CREATE TYPE "public"."eval_status" AS ENUM('running', 'completed', 'cancelled', 'failed');--> statement-breakpoint
 CREATE TYPE "public"."rollout_status" AS ENUM('running', 'paused', 'completed', 'rolled_back', 'aborted');--> statement-breakpoint
+ALTER TYPE "public"."event_source" ADD VALUE 'eval';--> statement-breakpoint
 CREATE TABLE "dataset_items" (
 	"dataset_id" text NOT NULL,
 	"version" integer NOT NULL,

@@ -23,6 +23,8 @@ const providerId = (what: string) => z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]
 export const ids = {
   job: longhaulId(ID_PREFIX.job, 'a job'),
   prompt: longhaulId(ID_PREFIX.prompt, 'a prompt'),
+  dataset: longhaulId(ID_PREFIX.dataset, 'a dataset'),
+  eval: longhaulId(ID_PREFIX.eval, 'an eval'),
   pipeline: longhaulId(ID_PREFIX.pipeline, 'a pipeline'),
   run: longhaulId(ID_PREFIX.run, 'a pipeline run'),
   webhookEndpoint: longhaulId(ID_PREFIX.webhookEndpoint, 'a webhook endpoint'),

@@ -15,6 +15,8 @@ import { jobsRouter } from './routes/jobs.ts';
 import { filesRouter } from './routes/files.ts';
 import { conversationsRouter } from './routes/conversations.ts';
 import { promptsRouter } from './routes/prompts.ts';
+import { datasetsRouter } from './routes/datasets.ts';
+import { evalsRouter } from './routes/evals.ts';
 import { pipelinesRouter, runsRouter } from './routes/pipelines.ts';
 import { batchesRouter } from './routes/batches.ts';
 import { cacheRouter } from './routes/cache.ts';
@@ -77,6 +79,8 @@ export function createServer(apiDeps: ApiDeps): Express {
   v1.use('/files', filesRouter(deps));
   v1.use('/conversations', conversationsRouter(deps));
   v1.use('/prompts', promptsRouter(deps));
+  v1.use('/datasets', datasetsRouter(deps));
+  v1.use('/evals', evalsRouter(deps));
   v1.use('/pipelines', pipelinesRouter(deps));
   v1.use('/runs', runsRouter(deps));
   v1.use('/batches', batchesRouter(deps));

@@ -81,6 +81,8 @@ export interface WorkerConfig {
   runConcurrency?: number;
   /** Batch jobs (BATCH_* settings, @longhaul/engine batching.ts): how often the batch loop ticks, and its settings. Default: DEFAULT_BATCHING. */
   batching?: BatchingConfig & { tickMs: number };
+  /** The evaluation loop (EVAL_TICK_MS): how often due evals are ticked. Default: DEFAULT_EVAL_LOOP. */
+  evalLoop?: EvalLoopConfig;
   /** How long a finished job's event stream is kept. */
   streamRetentionSeconds: number;
   /** Parallel provider streams followed per process (each holds one connection open). */
@@ -144,4 +146,11 @@ export interface WorkerContext extends WorkerDeps {
   webhookHealth?: WebhookHealthTracker;
   /** Settles applied webhooks' inbox rows in batches. */
   inboxSettler: InboxSettler;
+}
+
+export interface EvalLoopConfig {
+  /** How often the loop looks for due evals (EVAL_TICK_MS). Default 500 ms. */
+  tickMs: number;
+  /** Evals ticked per look. Default 10. */
+  evalsPerTick: number;
 }

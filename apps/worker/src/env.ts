@@ -84,6 +84,7 @@ const schema = z
     BATCH_MAX_WAIT_SECONDS: z.coerce.number().min(0).default(60),
     BATCH_POLL_SECONDS: z.coerce.number().min(0.1).default(60),
     BATCH_TICK_MS: z.coerce.number().int().min(50).default(1_000),
+    EVAL_TICK_MS: z.coerce.number().int().min(50).default(500),
     BATCH_LEASE_SECONDS: z.coerce.number().min(1).default(300),
     BATCH_EXPIRED_POLICY: z.enum(['resubmit', 'fail']).default('resubmit'),
     BATCH_RECONCILE_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),

@@ -116,6 +116,7 @@ const worker = createWorker({
       batchesPerTick: DEFAULT_BATCHING.batchesPerTick,
       deleteFiles: env.BATCH_DELETE_FILES,
     },
+    evalLoop: { tickMs: env.EVAL_TICK_MS, evalsPerTick: 10 },
     toolExecutor: { attempts: env.TOOL_EXECUTOR_ATTEMPTS, timeoutMs: env.TOOL_EXECUTOR_TIMEOUT_MS, concurrency: env.TOOL_EXECUTOR_CONCURRENCY },
     prices: env.MODEL_PRICES,
     streamRetentionSeconds: env.STREAM_RETENTION_SECONDS,

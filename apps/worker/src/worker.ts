@@ -5,7 +5,7 @@
  */
 import { Worker, type ConnectionOptions, type Processor, type WorkerOptions } from 'bullmq';
 import { retryDelayMs } from '@longhaul/core';
-import { type BatchTickReport, createAdmission, createBatching, createJobEffects } from '@longhaul/engine';
+import { type BatchTickReport, type EvalTickReport, createAdmission, createBatching, createJobEffects } from '@longhaul/engine';
 import { duplicateWaiting, queueCatalog, queueDepths, type QueueKey } from '@longhaul/queue';
 import { throttled } from '@longhaul/runtime';
 import type { WorkerContext, WorkerDeps } from './deps.ts';
@@ -18,6 +18,7 @@ import { advanceRunProcessor } from './processors/advance-run.ts';
 import { executeToolsProcessor, toolExecutorSettings } from './processors/execute-tools.ts';
 import { streamJobProcessor } from './processors/stream-job.ts';
 import { startOutboxListener } from './outbox-listener.ts';
+import { DEFAULT_EVAL_LOOP, startEvalLoop } from './eval-loop.ts';
 import { submitJobProcessor } from './processors/submit-job.ts';
 import { sweepOnce, type SweepReport } from './sweeper.ts';
 import { startWebhookHealth } from './webhook-health.ts';
@@ -45,6 +46,8 @@ export interface LonghaulWorker {
   sweep(): Promise<SweepReport>;
   /** Run one tick of the batch jobs' loop now (tests). */
   batchTick(): Promise<BatchTickReport>;
+  /** Tick every due eval now (tests). */
+  evalTick(): Promise<EvalTickReport[]>;
   /** Stop taking work, wait for in-flight work (up to `timeoutMs`), close connections. Idempotent. */
   close(timeoutMs?: number): Promise<void>;
 }
@@ -156,14 +159,19 @@ export function createWorker(deps: WorkerDeps): LonghaulWorker {
     batchTick().catch((err: unknown) => logger.warn({ err, code: 'batch_tick_failed' }, 'batch loop tick failed'));
   }, batchingConfig.tickMs);
 
+  // Evaluations: grade what ended, start what the concurrency cap allows (eval-loop.ts).
+  const evalLoop = startEvalLoop(ctx, config.evalLoop ?? DEFAULT_EVAL_LOOP);
+
   let closing: Promise<void> | undefined;
   return {
     sweep,
     batchTick,
+    evalTick: evalLoop.tick,
     close: (timeoutMs = 10_000) =>
       (closing ??= (async () => {
         clearInterval(timer);
         clearInterval(batchTimer);
+        await evalLoop.close();
         shuttingDown.abort();
         await outboxListener.close();
         // Stop taking new work; in-flight jobs get `timeoutMs` to finish. After that we stop

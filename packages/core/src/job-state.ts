@@ -78,6 +78,8 @@ export const EventSource = {
   Run: 'run',
   /** A Batch API batch answered the job, or ended without answering it (batch.ts). */
   Batch: 'batch',
+  /** An evaluation created the job to answer or grade one of its items, or cancelled it (eval-run.ts). */
+  Eval: 'eval',
 } as const;
 export type EventSource = (typeof EventSource)[keyof typeof EventSource];
 export const EVENT_SOURCES = Object.values(EventSource) as [EventSource, ...EventSource[]];

@@ -40,7 +40,7 @@ import { toJobObject } from './job-object.ts';
 import { getJob } from './jobs.ts';
 import { checkJsonSchema } from './output-validation.ts';
 import { compiledStatement, prefixed, setPlaceholders } from './sql-values.ts';
-import { callbackDeliveries, callbackEvents, jobEvents, jobTurns, jobs, pipelineRuns, webhookEndpoints, type Job } from './schema.ts';
+import { callbackDeliveries, callbackEvents, jobEvents, evals, jobTurns, jobs, pipelineRuns, webhookEndpoints, type Job } from './schema.ts';
 
 /** Delivery ids per notification: a pg_notify payload must stay under 8,000 bytes (an id is 36 characters, 37 with its comma). */
 const NOTIFY_IDS_PER_MESSAGE = 200;
@@ -164,16 +164,22 @@ const runDue = sql`rd as (
       where ${pipelineRuns.id} = ${p('runId')}::text and ${pipelineRuns.nextCheckAt} is not null and exists (select 1 from upd)
     ), `;
 
+/** Likewise for an eval's job: its eval is due for a tick now (the eval runner's loop finds it). */
+const evalDue = sql`ed as (
+      update ${evals} set next_check_at = ${p('at')}::timestamptz
+      where ${evals.id} = ${p('evalId')}::text and ${evals.nextCheckAt} is not null and exists (select 1 from upd)
+    ), `;
+
 /** writeDecision's statement; its shape is the columns the change sets (a few per kind of change). */
 const writeDecisionStatement = compiledStatement<{ updated: number; deliveries: string | null }>((shape) => {
-  const [columns = '', turn, run] = shape.split('|');
+  const [columns = '', turn, run, evalPart] = shape.split('|');
   return sql`
     with upd as (
       update ${jobs} set ${setPlaceholders(jobs, columns.split(','), 'f_')}
       where ${jobs.id} = ${p('jobId')} and ${jobs.status} = ${p('fromStatus')}
         and ${jobs.turn} = ${p('fromTurn')}::int and ${jobs.attempt} = ${p('fromAttempt')}::int
       returning ${jobs.id}
-    ), ${turn === 'turn' ? turnRecord : sql``}${run === 'run' ? runDue : sql``}ev as (
+    ), ${turn === 'turn' ? turnRecord : sql``}${run === 'run' ? runDue : sql``}${evalPart === 'eval' ? evalDue : sql``}ev as (
       insert into ${jobEvents} (job_id, tenant_id, from_status, to_status, source, at, details)
       select upd.id, ${p('tenantId')}, ${p('fromStatus')}, ${p('toStatus')}, ${p('source')}, ${p('at')}::timestamptz, ${p('details')}::jsonb
       from upd where ${p('changed')}
@@ -236,9 +242,11 @@ async function writeDecision(db: Database, job: Job, decision: Extract<Decision,
     .filter((k) => set[k as keyof typeof set] !== undefined)
     .join(',');
   const endsRunStep = decision.changed && isTerminal(decision.status) && job.runId !== null;
-  const rows = await writeDecisionStatement(db, `${columns}|${turn ? 'turn' : ''}|${endsRunStep ? 'run' : ''}`, {
+  const endsEvalJob = decision.changed && isTerminal(decision.status) && job.evalId !== null;
+  const rows = await writeDecisionStatement(db, `${columns}|${turn ? 'turn' : ''}|${endsRunStep ? 'run' : ''}|${endsEvalJob ? 'eval' : ''}`, {
     ...turn,
     ...(endsRunStep ? { runId: job.runId } : {}),
+    ...(endsEvalJob ? { evalId: job.evalId } : {}),
     ...prefixed(set, 'f_'),
     jobId: job.id,
     // The decision holds only for the row it was taken on: a loop's turn and a job's attempt pass

@@ -143,6 +143,27 @@ async function insertJob(db: Database, input: NewJob, now: Date, details: Record
   return job;
 }
 
+type Tx = Parameters<Parameters<Database['transaction']>[0]>[0];
+
+/**
+ * Insert jobs a run or an eval created (new rows, `newJobRow`) with their first events from
+ * `source`; a row that conflicts (a run's step job made before) is skipped. Returns those inserted.
+ */
+export async function insertJobRows(tx: Tx, rows: Job[], source: 'run' | 'eval', details: (job: Job) => Record<string, unknown>): Promise<Job[]> {
+  if (rows.length === 0) return [];
+  const inserted = await tx.insert(jobs).values(rows).onConflictDoNothing().returning({ id: jobs.id });
+  const ids = new Set(inserted.map((r) => r.id));
+  const created = rows.filter((r) => ids.has(r.id));
+  if (created.length > 0) {
+    await tx.execute(sql`
+      insert into job_events (job_id, tenant_id, from_status, to_status, source, at, details)
+      select x.id, x.tenant_id, null, 'pending', ${source}::event_source, x.at::timestamptz, x.details::jsonb
+      from jsonb_to_recordset(${JSON.stringify(created.map((j) => ({ id: j.id, tenant_id: j.tenantId, at: j.createdAt.toISOString(), details: JSON.stringify(details(j)) })))}::jsonb)
+        as x(id text, tenant_id text, at text, details text)`);
+  }
+  return created;
+}
+
 /** A new pending job's row, with a fresh id (what `createJob` inserts; pipeline runs insert their step jobs' with it). */
 export function newJobRow(input: NewJob, now: Date): Job {
   const id = newId(ID_PREFIX.job);

@@ -18,6 +18,7 @@ import { and, asc, desc, eq, gt, isNotNull, lt, lte, or, sql } from 'drizzle-orm
 import { CALLBACK_NOTIFY_CHANNEL } from './callback-outbox.ts';
 import type { Database } from './client.ts';
 import { newId } from './ids.ts';
+import { insertJobRows } from './jobs.ts';
 import {
   callbackDeliveries,
   callbackEvents,
@@ -210,18 +211,7 @@ export async function withLockedRun<T>(db: Database, runId: string, fn: (tx: Tx,
 
 /** Insert step jobs (new rows, `newJobRow`); one that exists already for its (run, step, element) is skipped. Returns those inserted. */
 export async function insertStepJobs(tx: Tx, rows: Job[]): Promise<Job[]> {
-  if (rows.length === 0) return [];
-  const inserted = await tx.insert(jobs).values(rows).onConflictDoNothing().returning({ id: jobs.id });
-  const ids = new Set(inserted.map((r) => r.id));
-  const created = rows.filter((r) => ids.has(r.id));
-  if (created.length > 0) {
-    await tx.execute(sql`
-      insert into job_events (job_id, tenant_id, from_status, to_status, source, at, details)
-      select x.id, x.tenant_id, null, 'pending', 'run', x.at::timestamptz, x.details::jsonb
-      from jsonb_to_recordset(${JSON.stringify(created.map((j) => ({ id: j.id, tenant_id: j.tenantId, at: j.createdAt.toISOString(), details: JSON.stringify({ run_id: j.runId, step: j.runStep, item: j.runItem }) })))}::jsonb)
-        as x(id text, tenant_id text, at text, details text)`);
-  }
-  return created;
+  return insertJobRows(tx, rows, 'run', (j) => ({ run_id: j.runId, step: j.runStep, item: j.runItem }));
 }
 
 export interface RunChange {

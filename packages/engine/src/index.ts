@@ -6,3 +6,4 @@ export * from './job-answers.ts';
 export * from './prompt-rendering.ts';
 export * from './run-advance.ts';
 export * from './batching.ts';
+export * from './eval-runner.ts';
