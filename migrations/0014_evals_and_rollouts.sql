@@ -111,6 +111,7 @@ CREATE TABLE "rollouts" (
 	"finished_at" timestamp with time zone
 );
 --> statement-breakpoint
+DROP INDEX "jobs_prompt_idx";--> statement-breakpoint
 ALTER TABLE "jobs" ADD COLUMN "eval_id" text;--> statement-breakpoint
 ALTER TABLE "dataset_versions" ADD CONSTRAINT "dataset_versions_dataset_id_datasets_id_fk" FOREIGN KEY ("dataset_id") REFERENCES "public"."datasets"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "datasets" ADD CONSTRAINT "datasets_tenant_id_tenants_id_fk" FOREIGN KEY ("tenant_id") REFERENCES "public"."tenants"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
@@ -130,4 +131,5 @@ CREATE INDEX "evals_due_idx" ON "evals" USING btree ("next_check_at") WHERE next
 CREATE INDEX "prompt_events_prompt_idx" ON "prompt_events" USING btree ("prompt_id","id");--> statement-breakpoint
 CREATE INDEX "rollouts_prompt_idx" ON "rollouts" USING btree ("prompt_id","created_at" DESC NULLS LAST);--> statement-breakpoint
 CREATE UNIQUE INDEX "rollouts_active_prompt_idx" ON "rollouts" USING btree ("prompt_id") WHERE status not in ('completed', 'rolled_back', 'aborted');--> statement-breakpoint
-CREATE INDEX "rollouts_due_idx" ON "rollouts" USING btree ("next_check_at") WHERE next_check_at is not null;
+CREATE INDEX "rollouts_due_idx" ON "rollouts" USING btree ("next_check_at") WHERE next_check_at is not null;--> statement-breakpoint
+CREATE INDEX "jobs_prompt_idx" ON "jobs" USING btree ("tenant_id","prompt_id","prompt_version","created_at");

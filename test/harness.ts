@@ -44,6 +44,8 @@ export const FAST_WORKER_CONFIG: WorkerConfig = {
   lockDurationMs: 5_000,
   stalledIntervalMs: 5_000,
   prices: DEFAULT_MODEL_PRICES,
+  evalLoop: { tickMs: 100, evalsPerTick: 10 },
+  rolloutLoop: { tickMs: 100, checkMs: 200, rolloutsPerTick: 20 },
 };
 
 /**

@@ -83,6 +83,8 @@ export interface WorkerConfig {
   batching?: BatchingConfig & { tickMs: number };
   /** The evaluation loop (EVAL_TICK_MS): how often due evals are ticked. Default: DEFAULT_EVAL_LOOP. */
   evalLoop?: EvalLoopConfig;
+  /** The rollout loop (ROLLOUT_TICK_MS). Default: DEFAULT_ROLLOUT_LOOP. */
+  rolloutLoop?: RolloutLoopConfig;
   /** How long a finished job's event stream is kept. */
   streamRetentionSeconds: number;
   /** Parallel provider streams followed per process (each holds one connection open). */
@@ -153,4 +155,13 @@ export interface EvalLoopConfig {
   tickMs: number;
   /** Evals ticked per look. Default 10. */
   evalsPerTick: number;
+}
+
+export interface RolloutLoopConfig {
+  /** How often the loop looks for due rollouts (ROLLOUT_TICK_MS). Default 1 000 ms. */
+  tickMs: number;
+  /** How long after a look a rollout is looked at again: how soon a step is judged once it has its jobs (ROLLOUT_CHECK_SECONDS). Default 5 000 ms. */
+  checkMs: number;
+  /** Rollouts looked at per tick. Default 20. */
+  rolloutsPerTick: number;
 }

@@ -85,6 +85,8 @@ const schema = z
     BATCH_POLL_SECONDS: z.coerce.number().min(0.1).default(60),
     BATCH_TICK_MS: z.coerce.number().int().min(50).default(1_000),
     EVAL_TICK_MS: z.coerce.number().int().min(50).default(500),
+    ROLLOUT_TICK_MS: z.coerce.number().int().min(50).default(1_000),
+    ROLLOUT_CHECK_SECONDS: z.coerce.number().min(0.05).default(5),
     BATCH_LEASE_SECONDS: z.coerce.number().min(1).default(300),
     BATCH_EXPIRED_POLICY: z.enum(['resubmit', 'fail']).default('resubmit'),
     BATCH_RECONCILE_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),

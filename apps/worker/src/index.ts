@@ -117,6 +117,7 @@ const worker = createWorker({
       deleteFiles: env.BATCH_DELETE_FILES,
     },
     evalLoop: { tickMs: env.EVAL_TICK_MS, evalsPerTick: 10 },
+    rolloutLoop: { tickMs: env.ROLLOUT_TICK_MS, checkMs: env.ROLLOUT_CHECK_SECONDS * 1000, rolloutsPerTick: 20 },
     toolExecutor: { attempts: env.TOOL_EXECUTOR_ATTEMPTS, timeoutMs: env.TOOL_EXECUTOR_TIMEOUT_MS, concurrency: env.TOOL_EXECUTOR_CONCURRENCY },
     prices: env.MODEL_PRICES,
     streamRetentionSeconds: env.STREAM_RETENTION_SECONDS,

@@ -19,6 +19,7 @@ import { executeToolsProcessor, toolExecutorSettings } from './processors/execut
 import { streamJobProcessor } from './processors/stream-job.ts';
 import { startOutboxListener } from './outbox-listener.ts';
 import { DEFAULT_EVAL_LOOP, startEvalLoop } from './eval-loop.ts';
+import { DEFAULT_ROLLOUT_LOOP, startRolloutLoop } from './rollout-loop.ts';
 import { submitJobProcessor } from './processors/submit-job.ts';
 import { sweepOnce, type SweepReport } from './sweeper.ts';
 import { startWebhookHealth } from './webhook-health.ts';
@@ -48,6 +49,8 @@ export interface LonghaulWorker {
   batchTick(): Promise<BatchTickReport>;
   /** Tick every due eval now (tests). */
   evalTick(): Promise<EvalTickReport[]>;
+  /** Look at every due rollout now (tests); how many were looked at. */
+  rolloutTick(): Promise<number>;
   /** Stop taking work, wait for in-flight work (up to `timeoutMs`), close connections. Idempotent. */
   close(timeoutMs?: number): Promise<void>;
 }
@@ -161,17 +164,21 @@ export function createWorker(deps: WorkerDeps): LonghaulWorker {
 
   // Evaluations: grade what ended, start what the concurrency cap allows (eval-loop.ts).
   const evalLoop = startEvalLoop(ctx, config.evalLoop ?? DEFAULT_EVAL_LOOP);
+  // Rollouts: measure each step, advance or roll back (rollout-loop.ts).
+  const rolloutLoop = startRolloutLoop(ctx, config.rolloutLoop ?? DEFAULT_ROLLOUT_LOOP);
 
   let closing: Promise<void> | undefined;
   return {
     sweep,
     batchTick,
     evalTick: evalLoop.tick,
+    rolloutTick: rolloutLoop.tick,
     close: (timeoutMs = 10_000) =>
       (closing ??= (async () => {
         clearInterval(timer);
         clearInterval(batchTimer);
         await evalLoop.close();
+        await rolloutLoop.close();
         shuttingDown.abort();
         await outboxListener.close();
         // Stop taking new work; in-flight jobs get `timeoutMs` to finish. After that we stop

@@ -192,7 +192,8 @@ export const jobs = pgTable(
     index('jobs_created_idx').on(t.createdAt.desc(), t.id.desc()),
     index('jobs_metadata_idx').using('gin', t.metadata.op('jsonb_path_ops')),
     index('jobs_thread_idx').on(t.threadId, t.createdAt, t.id),
-    index('jobs_prompt_idx').on(t.tenantId, t.promptId, t.promptVersion),
+    // A prompt's jobs per version; by creation too: a rollout measures a step's jobs every few seconds.
+    index('jobs_prompt_idx').on(t.tenantId, t.promptId, t.promptVersion, t.createdAt),
     index('jobs_cache_waiters_idx').on(t.cachedFrom).where(sql.raw(`status = 'pending' and cached_from is not null`)),
     // Retention: a tenant's finished jobs whose content is still there, oldest first.
     index('jobs_retention_idx').on(t.tenantId, t.finishedAt).where(sql.raw('finished_at is not null and erased_at is null')),

@@ -7,3 +7,4 @@ export * from './prompt-rendering.ts';
 export * from './run-advance.ts';
 export * from './batching.ts';
 export * from './eval-runner.ts';
+export * from './rollout-check.ts';

@@ -8,6 +8,11 @@
  *   POST /v1/prompts/{id}/versions         a new version (becomes current)
  *   GET  /v1/prompts/{id}/versions         list, newest first
  *   GET  /v1/prompts/{id}/versions/{v}     one version
+ *   POST /v1/prompts/{id}/rollout          roll a version out step by step, guarded by live metrics
+ *   GET  /v1/prompts/{id}/rollout          the active rollout, else the latest
+ *   POST /v1/prompts/{id}/rollout/pause    hold the traffic split; /resume measures the step afresh
+ *   POST /v1/prompts/{id}/rollout/abort    all traffic back to the baseline
+ *   GET  /v1/prompts/{id}/events           every routing change and rollout decision, with its figures
  *
  * A template holds `instructions` and `input` with `{{variable}}` placeholders and default request
  * settings; it is validated with the job body's own schemas, so a template can only hold what a
@@ -15,8 +20,36 @@
  */
 import { Router, type Request } from 'express';
 import { z } from 'zod';
-import { MAX_CACHE_TTL_SECONDS, NotFoundError, ValidationError, checkPromptTraffic, extractPromptVariables, staticPrefixChars, type PromptTemplate } from '@longhaul/core';
-import { addPromptVersion, createPrompt, getPromptForTenant, getPromptVersion, listPromptVersions, listPrompts, updatePrompt, type Prompt, type PromptVersion } from '@longhaul/db';
+import {
+  ConflictError,
+  MAX_CACHE_TTL_SECONDS,
+  NotFoundError,
+  type RolloutEvent,
+  ValidationError,
+  checkPromptTraffic,
+  extractPromptVariables,
+  staticPrefixChars,
+  type PromptTemplate,
+} from '@longhaul/core';
+import {
+  addPromptVersion,
+  applyRolloutEvent,
+  createPrompt,
+  createRollout,
+  getPromptForTenant,
+  getPromptRollout,
+  getPromptVersion,
+  hasActiveRollout,
+  listPromptEvents,
+  listPromptVersions,
+  listPrompts,
+  updatePrompt,
+  withPromptRollout,
+  type Prompt,
+  type PromptEventRow,
+  type PromptVersion,
+  type Rollout,
+} from '@longhaul/db';
 import type { ApiContext } from '../context.ts';
 import { jobRequestSchema } from '../job-request.ts';
 import { checkPathIds, ids, parseInput } from '../request-input.ts';
@@ -61,6 +94,18 @@ const updateSchema = z.strictObject({
     .optional(),
 });
 const listSchema = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(20), after: ids.prompt.optional() });
+const rolloutSchema = z.strictObject({
+  candidate_version: z.number().int().positive(),
+  steps: z.array(z.number().int()).min(1).max(20),
+  min_jobs_per_step: z.number().int().min(1).max(1_000_000),
+  guard: z.strictObject({
+    max_failure_rate_increase: z.number(),
+    max_incomplete_rate_increase: z.number(),
+    max_cost_ratio: z.number(),
+    min_validator_pass_rate: z.number().optional(),
+  }),
+});
+const eventsSchema = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(50), after: z.coerce.number().int().min(0).optional() });
 const versionListSchema = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(20), after: z.coerce.number().int().positive().optional() });
 
 const unix = (d: Date) => Math.floor(d.getTime() / 1000);
@@ -95,6 +140,43 @@ function toPromptVersionObject(v: PromptVersion) {
      */
     static_prefix_tokens: Math.floor(staticPrefixChars(v.template as PromptTemplate) / CHARS_PER_TOKEN),
     created_at: unix(v.createdAt),
+  };
+}
+
+function toRolloutObject(r: Rollout) {
+  const def = r.definition;
+  const unixOrNull = (d: Date | null) => (d === null ? null : unix(d));
+  return {
+    id: r.id,
+    object: 'prompt.rollout' as const,
+    prompt_id: r.promptId,
+    status: r.status,
+    candidate_version: r.candidateVersion,
+    baseline_version: r.baselineVersion,
+    steps: def.steps,
+    step_index: r.stepIndex,
+    /** The candidate's share of the prompt's traffic now, in percent (0 once rolled back or aborted). */
+    percent: r.status === 'completed' ? 100 : r.status === 'rolled_back' || r.status === 'aborted' ? 0 : def.steps[r.stepIndex],
+    min_jobs_per_step: def.min_jobs_per_step,
+    guard: def.guard,
+    step_started_at: unix(r.stepStartedAt),
+    /** The figures of the latest look (a wait's too): where the current step stands. */
+    last_figures: r.lastFigures,
+    created_at: unix(r.createdAt),
+    finished_at: unixOrNull(r.finishedAt),
+  };
+}
+
+function toPromptEventObject(e: PromptEventRow) {
+  return {
+    id: e.id,
+    object: 'prompt.event' as const,
+    type: e.type,
+    rollout_id: e.rolloutId,
+    current_version: e.currentVersion,
+    traffic: e.traffic,
+    details: e.details,
+    at: unix(e.at),
   };
 }
 
@@ -146,6 +228,12 @@ export function promptsRouter(deps: ApiContext): Router {
         'prompt_version_not_found',
       );
     }
+    if ((body.current_version !== undefined || body.traffic !== undefined) && (await hasActiveRollout(db, prompt.id))) {
+      throw new ConflictError(
+        `Prompt '${prompt.id}' has a rollout in progress: it sets the traffic until it ends (pause or abort it at /v1/prompts/${prompt.id}/rollout).`,
+        'rollout_in_progress',
+      );
+    }
     let traffic = body.traffic;
     if (traffic) {
       const checked = checkPromptTraffic(traffic, prompt.latestVersion);
@@ -178,6 +266,46 @@ export function promptsRouter(deps: ApiContext): Router {
     const row = Number.isInteger(version) ? await getPromptVersion(db, tenantOf(req), prompt.id, version) : null;
     if (!row) throw new NotFoundError(`Prompt '${prompt.id}' has no version '${raw}'.`, 'version', 'prompt_version_not_found');
     res.json(toPromptVersionObject(row));
+  });
+
+  router.post('/:id/rollout', async (req, res) => {
+    const body = parseInput(rolloutSchema, req.body);
+    const prompt = await promptOr404(req);
+    const started = await createRollout(db, tenantOf(req), prompt.id, body, clock());
+    if (!started.ok) {
+      if (started.reason === 'not_found') throw new NotFoundError(`No prompt with id '${req.params.id}'.`, 'id', 'prompt_not_found');
+      if (started.reason === 'in_progress') throw new ConflictError(`Prompt '${prompt.id}' already has a rollout in progress (${started.rolloutId}).`, 'rollout_in_progress');
+      throw new ValidationError(started.problem.message, started.problem.param, started.problem.code);
+    }
+    res.status(201).setHeader('Location', `/v1/prompts/${prompt.id}/rollout`).json(toRolloutObject(started.rollout));
+  });
+
+  router.get('/:id/rollout', async (req, res) => {
+    const prompt = await promptOr404(req);
+    const rollout = await getPromptRollout(db, tenantOf(req), prompt.id);
+    if (!rollout) throw new NotFoundError(`Prompt '${prompt.id}' has no rollout.`, 'id', 'rollout_not_found');
+    res.json(toRolloutObject(rollout));
+  });
+
+  for (const [action, event] of [
+    ['pause', { type: 'paused' }],
+    ['resume', { type: 'resumed' }],
+    ['abort', { type: 'aborted' }],
+  ] as const satisfies readonly (readonly [string, RolloutEvent])[]) {
+    router.post(`/:id/rollout/${action}`, async (req, res) => {
+      const prompt = await promptOr404(req);
+      const result = await withPromptRollout(db, tenantOf(req), prompt.id, (tx, row) => applyRolloutEvent(tx, row, event, clock(), { details: { source: 'api' } }));
+      if (!result) throw new NotFoundError(`Prompt '${prompt.id}' has no rollout.`, 'id', 'rollout_not_found');
+      if (!result.ok) throw new ConflictError(result.message, result.code);
+      res.json(toRolloutObject(result.rollout));
+    });
+  }
+
+  router.get('/:id/events', async (req, res) => {
+    const query = parseInput(eventsSchema, req.query);
+    const prompt = await promptOr404(req);
+    const { data, hasMore } = await listPromptEvents(db, tenantOf(req), prompt.id, query);
+    res.json({ object: 'list', data: data.map(toPromptEventObject), has_more: hasMore });
   });
 
   return router;
