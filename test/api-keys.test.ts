@@ -201,7 +201,7 @@ describe('scopes', () => {
 
   it('read_only reads everything and writes nothing', async () => {
     const created = await makeKey({ name: 'dashboard', scopes: ['read_only'] });
-    expect(created.scopes).toEqual(['jobs:read', 'prompts:read', 'pipelines:read', 'files:read', 'webhooks:read', 'usage:read', 'keys:read']);
+    expect(created.scopes).toEqual(['jobs:read', 'prompts:read', 'pipelines:read', 'files:read', 'evals:read', 'webhooks:read', 'usage:read', 'keys:read']);
     for (const path of ['/v1/jobs', '/v1/prompts', '/v1/pipelines', '/v1/runs', '/v1/usage', '/v1/webhook-endpoints', '/v1/deliveries', '/v1/api-keys']) {
       const res = await as(created.key, 'GET', path);
       expect(res.status, `${path}: ${JSON.stringify(res.body)}`).toBe(200);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isSubset, parseScopes, requiredScope } from '../src/index.ts';
 
-const ALL_READS = ['jobs:read', 'prompts:read', 'pipelines:read', 'files:read', 'webhooks:read', 'usage:read', 'keys:read'];
+const ALL_READS = ['jobs:read', 'prompts:read', 'pipelines:read', 'files:read', 'evals:read', 'webhooks:read', 'usage:read', 'keys:read'];
 
 describe('parseScopes', () => {
   it('accepts every scope and gives them back in one canonical order', () => {
@@ -59,6 +59,9 @@ describe('requiredScope', () => {
       ['GET', '/v1/runs/run_1/stream', 'pipelines:read'],
       ['POST', '/v1/files', 'files:write'],
       ['GET', '/v1/conversations/conv_1/items', 'files:read'],
+      ['POST', '/v1/datasets', 'evals:write'],
+      ['GET', '/v1/evals/eval_1/results', 'evals:read'],
+      ['POST', '/v1/prompts/prm_1/rollout/pause', 'prompts:write'],
       ['POST', '/v1/webhook-endpoints', 'webhooks:write'],
       ['GET', '/v1/deliveries', 'webhooks:read'],
       ['POST', '/v1/deliveries/dlv_1/retry', 'webhooks:write'],
