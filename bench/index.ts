@@ -21,6 +21,7 @@
  *                     or batch: 10,000 processing: "batch" jobs through the simulator's Batch API beside
  *                     background jobs (provider calls per job <= 0.01, batch completion -> every job
  *                     terminal <= 10 s, Postgres transactions per job, the cost saved)
+ *                     or eval: an eval beside a production tenant's traffic (see --eval-items)
  *   --concurrency C   client requests / Queue.add calls in flight, closed loop (default 64)
  *   --worker K=V      override a worker environment knob (repeatable), e.g. --worker POLL_INITIAL_MS=100
  *   --latency-worker  with | without | both: run the latency scenario while the worker runs on the
@@ -63,6 +64,15 @@
  *   --pipeline-concurrency C  runs in flight at once (default 10; a smaller phase also runs them one at a time)
  *   --batch-jobs N          processing: "batch" jobs of the batch scenario (default 10000)
  *   --batch-baseline-jobs N background jobs it is compared with in the same run (default 1000)
+ *   --eval-items N          dataset items of the eval scenario (an eval of N items × 2 prompt versions, graded exact,
+ *                           beside a production tenant's open-loop jobs: their submit→provider p50/p95/p99 alone and
+ *                           while the eval runs, target within 1.5×; the eval's results/s, CPU and transactions per
+ *                           result; default 1000)
+ *   --eval-concurrency C    the eval's concurrency (results in flight; default 32)
+ *   --eval-rate R           the production tenant's jobs per second (default 5)
+ *   --eval-duration S       seconds of the unloaded baseline phase (default 30; the loaded phase lasts as long as the eval)
+ *   --eval-scale S          SIM_TIME_SCALE of the eval scenario (default 0.1: answers of 100 ms at low effort, 400 ms at high)
+ *   --eval-tenant T         separate (production is another tenant, default) or shared (the eval's own tenant)
  *
  * A measurement, not a test: exits 0 whether or not targets are met (PASS/MISS is printed), and
  * non-zero only when the benchmark itself could not run.
@@ -80,6 +90,7 @@ import { runStreaming } from './streaming.ts';
 import { runToolLoop } from './tool-loop.ts';
 import { runPipeline } from './pipeline.ts';
 import { runBatch } from './batch.ts';
+import { runEval } from './eval.ts';
 import { runSystem } from './system.ts';
 import { runE2e, type E2eResult } from './e2e.ts';
 import { runLatency, type LatencyResult } from './latency.ts';
@@ -119,6 +130,7 @@ const SCENARIOS = [
   'toolloop',
   'pipeline',
   'batch',
+  'eval',
 ] as const;
 const DEFAULT_SCENARIOS: Scenario[] = ['e2e', 'system', 'latency', 'baseline', 'detection', 'callbacks', 'streaming', 'responses', 'cache', 'memory'];
 type Scenario = (typeof SCENARIOS)[number];
@@ -171,6 +183,12 @@ function parseCli(argv: string[]) {
       'pipeline-concurrency': { type: 'string', default: '10' },
       'batch-jobs': { type: 'string', default: '10000' },
       'batch-baseline-jobs': { type: 'string', default: '1000' },
+      'eval-items': { type: 'string', default: '1000' },
+      'eval-concurrency': { type: 'string', default: '32' },
+      'eval-rate': { type: 'string', default: '5' },
+      'eval-duration': { type: 'string', default: '30' },
+      'eval-scale': { type: 'string', default: '0.1' },
+      'eval-tenant': { type: 'string', default: 'separate' },
     },
     strict: true,
   });
@@ -249,6 +267,17 @@ function parseCli(argv: string[]) {
     batch: {
       jobs: Math.round(positive('batch-jobs', values['batch-jobs'])),
       baselineJobs: Math.round(positive('batch-baseline-jobs', values['batch-baseline-jobs'])),
+    },
+    evals: {
+      items: Math.round(positive('eval-items', values['eval-items'])),
+      concurrency: Math.round(positive('eval-concurrency', values['eval-concurrency'])),
+      rate: positive('eval-rate', values['eval-rate']),
+      durationS: positive('eval-duration', values['eval-duration']),
+      timeScale: positive('eval-scale', values['eval-scale']),
+      tenant: ((t: string): 'separate' | 'shared' => {
+        if (t !== 'separate' && t !== 'shared') throw new Error(`--eval-tenant must be separate or shared, got '${t}'`);
+        return t;
+      })(values['eval-tenant']),
     },
     pipeline: {
       runs: Math.round(positive('pipeline-runs', values['pipeline-runs'])),
@@ -356,6 +385,7 @@ async function main(): Promise<void> {
   if (want('toolloop')) extraRows.push(...(await runToolLoop({ ...cli.toolLoop, workerOverrides: cli.overrides, nodeArgs, log })).rows);
   if (want('pipeline')) extraRows.push(...(await runPipeline({ ...cli.pipeline, workerOverrides: cli.overrides, nodeArgs, log })).rows);
   if (want('batch')) extraRows.push(...(await runBatch({ ...cli.batch, workerOverrides: cli.overrides, nodeArgs, log })).rows);
+  if (want('eval')) extraRows.push(...(await runEval({ ...cli.evals, workerOverrides: cli.overrides, nodeArgs, log })).rows);
   if (want('memory')) extraRows.push(...(await runMemory({ counts: cli.memoryCounts, concurrency: cli.concurrency, workerOverrides: cli.overrides, nodeArgs, log })).rows);
   if (want('streaming')) {
     const watchers = 1000;

@@ -36,3 +36,4 @@ export * from './admin-batches.ts';
 export * from './datasets.ts';
 export * from './evals.ts';
 export * from './rollouts.ts';
+export * from './admin-evals.ts';

@@ -61,7 +61,7 @@ form.inline{display:inline}h1 form.inline{margin-left:.8rem;vertical-align:middl
 .login{max-width:360px;margin:12vh auto;background:#fff;border:1px solid #dde1e7;border-radius:8px;padding:1.5rem;display:flex;flex-direction:column;gap:.8rem}
 `;
 
-export function layout(opts: { title: string; body: string; active?: 'queues' | 'jobs' | 'runs' | 'batches' | 'audit'; nav?: boolean; actor?: string }): string {
+export function layout(opts: { title: string; body: string; active?: 'queues' | 'jobs' | 'runs' | 'batches' | 'evals' | 'rollouts' | 'audit'; nav?: boolean; actor?: string }): string {
   const on = (page: string) => (opts.active === page ? ' class="on"' : '');
   const nav =
     opts.nav === false
@@ -71,6 +71,8 @@ export function layout(opts: { title: string; body: string; active?: 'queues' | 
   <a href="/admin/jobs"${on('jobs')}>Jobs</a>
   <a href="/admin/runs"${on('runs')}>Runs</a>
   <a href="/admin/batches"${on('batches')}>Batches</a>
+  <a href="/admin/evals"${on('evals')}>Evals</a>
+  <a href="/admin/rollouts"${on('rollouts')}>Rollouts</a>
   <a href="/admin/audit"${on('audit')}>Audit log</a>
   ${opts.actor ? `<span class="who">${esc(opts.actor)}</span>` : ''}<form method="post" action="/admin/logout"><button type="submit">Log out</button></form></header>`;
   return `<!doctype html>

@@ -1,6 +1,7 @@
 /**
  * The admin UI under /admin: login, bull-board (/admin/queues), the job pages (/admin/jobs), the
- * pipeline runs (/admin/runs), the batches (/admin/batches) and the audit log (/admin/audit), all
+ * pipeline runs (/admin/runs), the batches (/admin/batches), the evals (/admin/evals), the prompt
+ * rollouts (/admin/rollouts) and the audit log (/admin/audit), all
  * behind `requireAdmin`. A strict Content-Security-Policy keeps every page on this origin
  * (bull-board's template links a web font from the internet: the browser does not even try).
  *
@@ -23,6 +24,8 @@ import { createAdminIdentities } from './identities.ts';
 import { adminJobsRouter } from './jobs.ts';
 import { adminRunsRouter } from './runs.ts';
 import { adminBatchesRouter } from './batches.ts';
+import { adminEvalsRouter } from './evals.ts';
+import { adminRolloutsRouter } from './rollouts.ts';
 import { clearSessionCookie, createAdminSessions, sessionCookie, setSessionCookie } from './sessions.ts';
 import { type CredentialClaim, type ThrottleScope, createCredentialThrottle } from './throttle.ts';
 
@@ -173,6 +176,8 @@ export function adminRouter(deps: ApiContext): Router {
   router.use('/jobs', adminJobsRouter(deps, { readOnly: config?.readOnly ?? false }));
   router.use('/runs', adminRunsRouter(deps));
   router.use('/batches', adminBatchesRouter(deps));
+  router.use('/evals', adminEvalsRouter(deps));
+  router.use('/rollouts', adminRolloutsRouter(deps));
   router.use('/audit', auditPageRouter(deps));
   return router;
 }
