@@ -125,6 +125,7 @@ ALTER TABLE "rollouts" ADD CONSTRAINT "rollouts_prompt_id_prompts_id_fk" FOREIGN
 CREATE INDEX "datasets_tenant_idx" ON "datasets" USING btree ("tenant_id","created_at" DESC NULLS LAST,"id" DESC NULLS LAST);--> statement-breakpoint
 CREATE INDEX "eval_events_eval_idx" ON "eval_events" USING btree ("eval_id","id");--> statement-breakpoint
 CREATE INDEX "eval_results_active_idx" ON "eval_results" USING btree ("eval_id") WHERE status in ('running', 'grading');--> statement-breakpoint
+CREATE INDEX "eval_results_pending_idx" ON "eval_results" USING btree ("eval_id","item_index","repeat","version") WHERE status = 'pending';--> statement-breakpoint
 CREATE INDEX "evals_tenant_idx" ON "evals" USING btree ("tenant_id","created_at" DESC NULLS LAST,"id" DESC NULLS LAST);--> statement-breakpoint
 CREATE INDEX "evals_created_idx" ON "evals" USING btree ("created_at" DESC NULLS LAST,"id" DESC NULLS LAST);--> statement-breakpoint
 CREATE INDEX "evals_due_idx" ON "evals" USING btree ("next_check_at") WHERE next_check_at is not null;--> statement-breakpoint

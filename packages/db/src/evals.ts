@@ -174,7 +174,11 @@ export interface LockedEval {
   eval: Eval;
   /** Its results in flight (running or grading). */
   active: EvalResult[];
-  /** Every result's key and status (the tick plan's input). */
+  /**
+   * The tick plan's input: the results in flight and the next `concurrency` pending ones in the
+   * order they start (item, repeat, version), which is all a tick can start; not every result
+   * (an eval may have 100,000).
+   */
   statuses: Pick<EvalResult, 'version' | 'itemIndex' | 'repeat' | 'status'>[];
   /** The jobs of the results in flight, by id. */
   jobs: Map<string, EvalJobView>;
@@ -188,14 +192,17 @@ export async function withLockedEval<T>(db: Database, evalId: string, fn: (tx: T
   return db.transaction(async (tx) => {
     const [row] = await tx.select().from(evals).where(eq(evals.id, evalId)).for('update', { skipLocked: true });
     if (!row) return null;
-    const statuses = await tx
-      .select({ version: evalResults.version, itemIndex: evalResults.itemIndex, repeat: evalResults.repeat, status: evalResults.status })
-      .from(evalResults)
-      .where(eq(evalResults.evalId, evalId));
     const active = await tx
       .select()
       .from(evalResults)
       .where(and(eq(evalResults.evalId, evalId), inArray(evalResults.status, ['running', 'grading'])));
+    const pending = await tx
+      .select({ version: evalResults.version, itemIndex: evalResults.itemIndex, repeat: evalResults.repeat, status: evalResults.status })
+      .from(evalResults)
+      .where(and(eq(evalResults.evalId, evalId), eq(evalResults.status, 'pending')))
+      .orderBy(asc(evalResults.itemIndex), asc(evalResults.repeat), asc(evalResults.version))
+      .limit(row.concurrency);
+    const statuses = [...active.map(({ version, itemIndex, repeat, status }) => ({ version, itemIndex, repeat, status })), ...pending];
     const jobIds = active.flatMap((r) => [r.jobId, ...(r.graderJobIds ?? [])]).filter((id): id is string => typeof id === 'string');
     const jobRows =
       jobIds.length === 0

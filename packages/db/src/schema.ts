@@ -440,7 +440,12 @@ export const evalResults = pgTable(
     latencyMs: integer('latency_ms'),
     updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   },
-  (t) => [primaryKey({ columns: [t.evalId, t.version, t.itemIndex, t.repeat] }), index('eval_results_active_idx').on(t.evalId).where(sql.raw(`status in ('running', 'grading')`))],
+  (t) => [
+    primaryKey({ columns: [t.evalId, t.version, t.itemIndex, t.repeat] }),
+    index('eval_results_active_idx').on(t.evalId).where(sql.raw(`status in ('running', 'grading')`)),
+    // The next results to start, in the order they start.
+    index('eval_results_pending_idx').on(t.evalId, t.itemIndex, t.repeat, t.version).where(sql.raw(`status = 'pending'`)),
+  ],
 );
 
 /**

@@ -147,7 +147,7 @@ export async function tickEval(deps: EvalRunnerDeps, evalId: string): Promise<Ev
     await updateEvalResults(tx, row.id, changes, now);
     let finished = false;
     if (plan.finished) {
-      const written = await writeEvalStatus(tx, row, { type: 'finished' }, now, { results: locked.statuses.length });
+      const written = await writeEvalStatus(tx, row, { type: 'finished' }, now);
       finished = written.ok && written.changed;
     } else {
       await setEvalNextCheck(tx, row.id, new Date(now.getTime() + EVAL_CHECK_MS), now);
