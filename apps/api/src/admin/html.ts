@@ -61,7 +61,13 @@ form.inline{display:inline}h1 form.inline{margin-left:.8rem;vertical-align:middl
 .login{max-width:360px;margin:12vh auto;background:#fff;border:1px solid #dde1e7;border-radius:8px;padding:1.5rem;display:flex;flex-direction:column;gap:.8rem}
 `;
 
-export function layout(opts: { title: string; body: string; active?: 'queues' | 'jobs' | 'runs' | 'batches' | 'evals' | 'rollouts' | 'audit'; nav?: boolean; actor?: string }): string {
+export function layout(opts: {
+  title: string;
+  body: string;
+  active?: 'queues' | 'jobs' | 'runs' | 'batches' | 'evals' | 'rollouts' | 'audit';
+  nav?: boolean;
+  actor?: string;
+}): string {
   const on = (page: string) => (opts.active === page ? ' class="on"' : '');
   const nav =
     opts.nav === false
