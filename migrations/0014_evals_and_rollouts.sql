@@ -49,7 +49,6 @@ CREATE TABLE "eval_results" (
 	"status" text DEFAULT 'pending' NOT NULL,
 	"job_id" text,
 	"grader_job_ids" jsonb,
-	"output_text" text,
 	"grades" jsonb,
 	"error" jsonb,
 	"input_tokens" integer,

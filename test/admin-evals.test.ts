@@ -225,7 +225,10 @@ beforeAll(async () => {
     verdicts.set(r.item_index, entry);
   }
   // An output that would break the page if it were not escaped (only the page is under test).
-  await stack.db.pool.query('update eval_results set output_text = $1 where eval_id = $2 and version = 1 and item_index = 0', [HOSTILE_OUTPUT, done.id]);
+  await stack.db.pool.query('update jobs set output_text = $1 where id = (select job_id from eval_results where eval_id = $2 and version = 1 and item_index = 0)', [
+    HOSTILE_OUTPUT,
+    done.id,
+  ]);
   const otherPrompt = await makePrompt('other prompt', other.apiKey);
   const otherDataset = await makeDataset(3, other.apiKey);
   otherEval = await runEval({ prompt_id: otherPrompt, versions: [2], dataset_id: otherDataset, graders: [{ type: 'exact' }] }, other.apiKey);

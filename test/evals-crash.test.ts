@@ -27,7 +27,13 @@ describe('eval crash safety', () => {
     await stack.api('POST', `/v1/prompts/${prompt.body.id}/versions`, { template: { model: 'gpt-5', reasoning: { effort: 'high' }, input: '{{question}}' } });
     const items = Array.from({ length: 40 }, (_, i) => ({ variables: { question: `What is ${i} * 7?` }, expected: String(i * 7) }));
     const dataset = await stack.api('POST', '/v1/datasets', { name: 'products', items });
-    const created = await stack.api('POST', '/v1/evals', { prompt_id: prompt.body.id, versions: [1, 2], dataset_id: dataset.body.id, graders: [{ type: 'exact' }], concurrency: 6 });
+    const created = await stack.api('POST', '/v1/evals', {
+      prompt_id: prompt.body.id,
+      versions: [1, 2],
+      dataset_id: dataset.body.id,
+      graders: [{ type: 'exact' }],
+      concurrency: 6,
+    });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     const id = created.body.id;
     const env = { EVAL_TICK_MS: '100' };

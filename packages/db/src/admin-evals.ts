@@ -14,7 +14,7 @@
 import type { RolloutDefinition, RolloutFigures, RolloutStatus } from '@longhaul/core';
 import { type SQL, and, asc, desc, eq, inArray, lt, or, sql } from 'drizzle-orm';
 import type { Database } from './client.ts';
-import { type EvalResult, datasets, evalResults, promptEvents, prompts, rollouts } from './schema.ts';
+import { type EvalResult, datasets, evalResults, jobs, promptEvents, prompts, rollouts } from './schema.ts';
 
 /** A result graded by every grader: the summary's `isGraded`. */
 const GRADED = sql.raw(
@@ -119,9 +119,11 @@ export async function listEvalItemRows(
         jobId: evalResults.jobId,
         grades: evalResults.grades,
         error: evalResults.error,
-        outputText: sql<string | null>`left(${evalResults.outputText}, ${EVAL_OUTPUT_SHOWN + 1})`,
+        outputText: sql<string | null>`left(${jobs.outputText}, ${EVAL_OUTPUT_SHOWN + 1})`,
       })
       .from(evalResults)
+      // The output is read from the answer job, so a job's erasure (retention, DELETE) erases it here too.
+      .leftJoin(jobs, eq(jobs.id, evalResults.jobId))
       .where(
         and(
           eq(evalResults.evalId, evalId),

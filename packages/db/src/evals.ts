@@ -5,7 +5,7 @@
  * never start one result twice.
  */
 import { type EvalResultFigures, type EvalStatus, type GraderDefinition, ID_PREFIX, type JobError, evalTransition } from '@longhaul/core';
-import { and, asc, desc, eq, inArray, isNotNull, lt, lte, or, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, getTableColumns, inArray, isNotNull, lt, lte, or, sql } from 'drizzle-orm';
 import type { Database } from './client.ts';
 import { newId } from './ids.ts';
 import { type Eval, type EvalResult, datasets, evalEvents, evalResults, evals, jobs } from './schema.ts';
@@ -128,18 +128,22 @@ export async function evalResultFigures(db: Database, evalId: string): Promise<E
   return rows;
 }
 
+/** A result with its answer job's output (null once the job's content is erased). */
+export type EvalResultWithOutput = EvalResult & { outputText: string | null };
+
 /** Results in item order (then repeat, version), optionally of one version or one item. */
 export async function listEvalResults(
   db: Database,
   evalId: string,
   options: { version?: number; itemIndex?: number; offset: number; limit: number },
-): Promise<{ data: EvalResult[]; hasMore: boolean }> {
+): Promise<{ data: EvalResultWithOutput[]; hasMore: boolean }> {
   const conditions = [eq(evalResults.evalId, evalId)];
   if (options.version !== undefined) conditions.push(eq(evalResults.version, options.version));
   if (options.itemIndex !== undefined) conditions.push(eq(evalResults.itemIndex, options.itemIndex));
   const rows = await db
-    .select()
+    .select({ ...getTableColumns(evalResults), outputText: jobs.outputText })
     .from(evalResults)
+    .leftJoin(jobs, eq(jobs.id, evalResults.jobId))
     .where(and(...conditions))
     .orderBy(asc(evalResults.itemIndex), asc(evalResults.repeat), asc(evalResults.version))
     .offset(options.offset)
@@ -225,7 +229,7 @@ export async function withLockedEval<T>(db: Database, evalId: string, fn: (tx: T
 }
 
 export type EvalResultChange = Partial<
-  Pick<EvalResult, 'status' | 'jobId' | 'graderJobIds' | 'outputText' | 'grades' | 'error' | 'inputTokens' | 'outputTokens' | 'costUsd' | 'graderCostUsd' | 'latencyMs'>
+  Pick<EvalResult, 'status' | 'jobId' | 'graderJobIds' | 'grades' | 'error' | 'inputTokens' | 'outputTokens' | 'costUsd' | 'graderCostUsd' | 'latencyMs'>
 >;
 
 /** Write changes to results (under the eval's lock), one statement for all of them. */
@@ -247,7 +251,7 @@ export async function updateEvalResults(
     sql.raw(`${name} = case when c.set ? '${name}' then ${type === 'jsonb' ? `c.set -> '${name}'` : `(c.set ->> '${name}')::${type}`} else r.${name} end`);
   await tx.execute(sql`
     update ${evalResults} r set
-      ${column('status', 'text')}, ${column('job_id', 'text')}, ${column('grader_job_ids', 'jsonb')}, ${column('output_text', 'text')},
+      ${column('status', 'text')}, ${column('job_id', 'text')}, ${column('grader_job_ids', 'jsonb')},
       ${column('grades', 'jsonb')}, ${column('error', 'jsonb')}, ${column('input_tokens', 'int')}, ${column('output_tokens', 'int')},
       ${column('cost_usd', 'numeric')}, ${column('grader_cost_usd', 'numeric')}, ${column('latency_ms', 'int')},
       updated_at = ${now.toISOString()}::timestamptz

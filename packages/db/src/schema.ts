@@ -414,7 +414,10 @@ export const evalEvents = pgTable(
   (t) => [index('eval_events_eval_idx').on(t.evalId, t.id)],
 );
 
-/** One (version, item, repeat) of an eval: its job, its grader jobs, the output and its grades. */
+/**
+ * One (version, item, repeat) of an eval: its job, its grader jobs and the output's grades. The
+ * output itself is the job's (read through `job_id`), so erasing the job erases it from the eval.
+ */
 export const evalResults = pgTable(
   'eval_results',
   {
@@ -428,7 +431,6 @@ export const evalResults = pgTable(
     jobId: text('job_id'),
     /** The model graders' jobs, by grader index (null for the other graders). */
     graderJobIds: jsonb('grader_job_ids').$type<(string | null)[]>(),
-    outputText: text('output_text'),
     grades: jsonb('grades').$type<(Grade | null)[]>(),
     error: jsonb('error').$type<JobError>(),
     inputTokens: integer('input_tokens'),

@@ -243,8 +243,8 @@ function advanceResult(
     const grades = row.graders.map((g): Grade | null => (g.type === 'model' ? null : gradeOutput(g, item, output, { schemaCheck: checkJsonSchema })));
     const graderJobs = row.graders.map((g) => (g.type === 'model' ? graderJob(row, g, result, item, output, now, deadlineMs) : null));
     const created = graderJobs.filter((j): j is Job => j !== null);
-    if (created.length === 0) return { change: { status: EvalResultStatus.Done, outputText: output, grades, ...figures }, jobs: [] };
-    return { change: { status: EvalResultStatus.Grading, outputText: output, grades, graderJobIds: graderJobs.map((j) => j?.id ?? null), ...figures }, jobs: created };
+    if (created.length === 0) return { change: { status: EvalResultStatus.Done, grades, ...figures }, jobs: [] };
+    return { change: { status: EvalResultStatus.Grading, grades, graderJobIds: graderJobs.map((j) => j?.id ?? null), ...figures }, jobs: created };
   }
   // Grading: done once every model grader's job has ended.
   const graderIds = result.graderJobIds ?? [];

@@ -17,7 +17,7 @@ import { z } from 'zod';
 import { ConflictError, type GraderDefinition, NotFoundError, ValidationError, checkGraderDefinition, seedOf, summarizeEval } from '@longhaul/core';
 import {
   type Eval,
-  type EvalResult,
+  type EvalResultWithOutput,
   cancelEval,
   createEval,
   evalResultCounts,
@@ -89,7 +89,7 @@ function toEvalObject(e: Eval, counts: Record<string, number>) {
   };
 }
 
-function toResultObject(r: EvalResult) {
+function toResultObject(r: EvalResultWithOutput) {
   return {
     object: 'eval.result' as const,
     version: r.version,
