@@ -399,7 +399,7 @@ async function main(): Promise<void> {
       ['streaming: added latency per event p99 (ms)', fmt(s.addedLatency.p99, 2), '<= 30', verdict(s.addedLatency.p99 <= 30)],
     );
   }
-  if (profileDir && (want('detection') || want('callbacks') || want('responses') || want('cache') || want('toolloop') || want('pipeline')))
+  if (profileDir && (want('detection') || want('callbacks') || want('responses') || want('cache') || want('toolloop') || want('pipeline') || want('eval')))
     log(`cpu profiles: ${profileDir} (file names carry the pid)`);
 
   const rows: string[][] = [['metric', 'value', 'target', 'result']];
