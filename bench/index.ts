@@ -70,7 +70,8 @@
  *                           result; default 1000)
  *   --eval-concurrency C    the eval's concurrency (results in flight; default 32)
  *   --eval-rate R           the production tenant's jobs per second (default 5)
- *   --eval-duration S       seconds of the unloaded baseline phase (default 30; the loaded phase lasts as long as the eval)
+ *   --eval-duration S       seconds of each unloaded baseline phase, before and after the eval (default 30; the loaded
+ *                           phase lasts as long as the eval)
  *   --eval-scale S          SIM_TIME_SCALE of the eval scenario (default 0.1: answers of 100 ms at low effort, 400 ms at high)
  *   --eval-tenant T         separate (production is another tenant, default) or shared (the eval's own tenant)
  *

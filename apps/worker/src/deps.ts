@@ -151,7 +151,7 @@ export interface WorkerContext extends WorkerDeps {
 }
 
 export interface EvalLoopConfig {
-  /** How often the loop looks for due evals (EVAL_TICK_MS). Default 500 ms. */
+  /** How often the loop looks for due evals (EVAL_TICK_MS). Default 200 ms: an eval starts its next jobs in small steps as results end, not in bursts that production jobs would queue behind. */
   tickMs: number;
   /** Evals ticked per look. Default 10. */
   evalsPerTick: number;

@@ -84,7 +84,7 @@ const schema = z
     BATCH_MAX_WAIT_SECONDS: z.coerce.number().min(0).default(60),
     BATCH_POLL_SECONDS: z.coerce.number().min(0.1).default(60),
     BATCH_TICK_MS: z.coerce.number().int().min(50).default(1_000),
-    EVAL_TICK_MS: z.coerce.number().int().min(50).default(500),
+    EVAL_TICK_MS: z.coerce.number().int().min(50).default(200),
     ROLLOUT_TICK_MS: z.coerce.number().int().min(50).default(1_000),
     ROLLOUT_CHECK_SECONDS: z.coerce.number().min(0.05).default(5),
     BATCH_LEASE_SECONDS: z.coerce.number().min(1).default(300),

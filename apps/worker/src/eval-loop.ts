@@ -10,7 +10,7 @@ import type { EvalLoopConfig, WorkerContext } from './deps.ts';
 
 const DEFAULT_JOB_DEADLINE_MS = 6 * 3_600_000;
 
-export const DEFAULT_EVAL_LOOP: EvalLoopConfig = { tickMs: 500, evalsPerTick: 10 };
+export const DEFAULT_EVAL_LOOP: EvalLoopConfig = { tickMs: 200, evalsPerTick: 10 };
 
 export interface EvalLoop {
   /** Tick every due eval now (tests); resolves with what each tick did. */
