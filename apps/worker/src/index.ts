@@ -10,7 +10,6 @@ import { createProviderObserver } from './provider-observer.ts';
 import { loadEnv } from './env.ts';
 import { lowerCpuPriority } from './priority.ts';
 import { DEFAULT_BATCHING, createWorker, providerRateLimitWindow } from './worker.ts';
-import { startTelemetry } from '@longhaul/telemetry';
 
 const env = loadConfigOrExit(loadEnv);
 const logger = createLogger({ service: 'worker', level: env.LOG_LEVEL });
@@ -20,9 +19,6 @@ if (env.WORKER_CPU_PRIORITY !== 'normal') {
   if (priority.fallback) logger.warn({ ...priority, code: 'cpu_priority_fallback' }, 'worker cpu priority: SCHED_IDLE unavailable, niceness used instead');
   else logger.info(priority, 'worker cpu priority set');
 }
-// Traces only when the standard OTEL_* variables ask for them; otherwise no SDK is loaded.
-const telemetry = await startTelemetry({ serviceName: 'longhaul-worker' });
-if (telemetry.enabled) logger.info({ code: 'tracing_enabled' }, 'OpenTelemetry tracing on (OTEL_* variables)');
 const db = createDb({ connectionString: env.DATABASE_URL, max: env.DATABASE_POOL_SIZE, applicationName: 'longhaul-worker' });
 const queues = createQueues({
   redisUrl: env.REDIS_URL,
@@ -146,7 +142,6 @@ onShutdown(
     keyring.close();
     await queues.close();
     await db.close();
-    await telemetry.shutdown();
   },
   { parentPid: env.LONGHAUL_PARENT_PID },
 );
