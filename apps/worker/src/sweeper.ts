@@ -133,10 +133,12 @@ export async function sweepOnce(deps: WorkerContext): Promise<SweepReport> {
       }
 
       const overdueBefore = new Date(now.getTime() - config.sweep.overdueGraceMs);
-      for (const job of await findOverdueJobs(db.db, overdueBefore, config.sweep.batchSize)) {
+      const overdue = await findOverdueJobs(db.db, overdueBefore, config.sweep.batchSize);
+      for (const job of overdue) {
         if (await jobEffects.redispatch(job)) report.redispatched += 1;
         await scheduleNextCheck(db.db, job.id, new Date(now.getTime() + config.sweep.overdueGraceMs));
       }
+      deps.metrics.sweep({ overdue: overdue.length, redispatched: report.redispatched });
 
       // Pipeline runs nobody advanced for a while (their work item lost with Redis): advance them.
       for (const runId of await findOverdueRuns(db.db, overdueBefore, config.sweep.batchSize)) {

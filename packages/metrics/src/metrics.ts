@@ -82,6 +82,12 @@ export interface Metrics {
   callbackAttempt(result: string, durationMs: number): void;
   /** A callback delivery succeeded `latencyMs` after its event was created (retries included). */
   callbackDelivered(latencyMs: number): void;
+  /**
+   * A sweep's findings: `overdue` active jobs nobody looked at within the grace (stuck: their work
+   * item lost or their worker dead; up to the sweep's batch size), of which `redispatched` were
+   * missing from Redis and dispatched again.
+   */
+  sweep(found: { overdue: number; redispatched: number }): void;
   httpRequest(method: string, route: string, status: number, durationMs: number): void;
   /**
    * A cacheable job looked for an identical earlier result: `hit` (answered from it, `bytes` of
@@ -245,6 +251,17 @@ export function createMetrics(registry: Registry, options: MetricsOptions = {}):
     registers,
   });
 
+  const jobsOverdue = new Gauge({
+    name: `${p}jobs_overdue`,
+    help: 'Active jobs the last sweep found overdue (not looked at within the grace; up to the sweep batch size): stuck jobs the sweeper is recovering.',
+    registers,
+  });
+  const jobsRedispatched = new Counter({
+    name: `${p}jobs_redispatched_total`,
+    help: 'Overdue jobs the sweeper found missing from Redis and dispatched again (their work item lost).',
+    registers,
+  });
+
   let queueDepthSource: (() => Promise<QueueDepth[]>) | undefined;
   new Gauge({
     name: `${p}queue_jobs`,
@@ -324,6 +341,10 @@ export function createMetrics(registry: Registry, options: MetricsOptions = {}):
       callbackAttempts.inc({ result });
       callbackAttemptSeconds.observe({ result }, durationMs / 1000);
     },
+    sweep({ overdue, redispatched }) {
+      jobsOverdue.set(overdue);
+      if (redispatched > 0) jobsRedispatched.inc(redispatched);
+    },
     callbackDelivered(latencyMs) {
       callbackDeliverySeconds.observe(Math.max(0, latencyMs) / 1000);
     },
@@ -372,6 +393,7 @@ export function disabledMetrics(): Metrics {
     webhookHealthChanged: noop,
     callbackAttempt: noop,
     callbackDelivered: noop,
+    sweep: noop,
     httpRequest: noop,
   };
 }
