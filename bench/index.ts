@@ -22,6 +22,8 @@
  *                     background jobs (provider calls per job <= 0.01, batch completion -> every job
  *                     terminal <= 10 s, Postgres transactions per job, the cost saved)
  *                     or eval: an eval beside a production tenant's traffic (see --eval-items)
+ *                     or telemetry: CPU per job of the API and worker with OpenTelemetry off (OTEL_* unset)
+ *                     and exporting every span over OTLP/HTTP to a local sink, in alternating rounds
  *   --concurrency C   client requests / Queue.add calls in flight, closed loop (default 64)
  *   --worker K=V      override a worker environment knob (repeatable), e.g. --worker POLL_INITIAL_MS=100
  *   --latency-worker  with | without | both: run the latency scenario while the worker runs on the
@@ -92,6 +94,7 @@ import { runToolLoop } from './tool-loop.ts';
 import { runPipeline } from './pipeline.ts';
 import { runBatch } from './batch.ts';
 import { runEval } from './eval.ts';
+import { runTelemetryBench } from './telemetry.ts';
 import { runSystem } from './system.ts';
 import { runE2e, type E2eResult } from './e2e.ts';
 import { runLatency, type LatencyResult } from './latency.ts';
@@ -132,6 +135,7 @@ const SCENARIOS = [
   'pipeline',
   'batch',
   'eval',
+  'telemetry',
 ] as const;
 const DEFAULT_SCENARIOS: Scenario[] = ['e2e', 'system', 'latency', 'baseline', 'detection', 'callbacks', 'streaming', 'responses', 'cache', 'memory'];
 type Scenario = (typeof SCENARIOS)[number];
@@ -387,6 +391,7 @@ async function main(): Promise<void> {
   if (want('pipeline')) extraRows.push(...(await runPipeline({ ...cli.pipeline, workerOverrides: cli.overrides, nodeArgs, log })).rows);
   if (want('batch')) extraRows.push(...(await runBatch({ ...cli.batch, workerOverrides: cli.overrides, nodeArgs, log })).rows);
   if (want('eval')) extraRows.push(...(await runEval({ ...cli.evals, workerOverrides: cli.overrides, nodeArgs, log })).rows);
+  if (want('telemetry')) extraRows.push(...(await runTelemetryBench({ jobs: cli.jobs, concurrency: cli.concurrency, workerOverrides: cli.overrides, nodeArgs, log })).rows);
   if (want('memory')) extraRows.push(...(await runMemory({ counts: cli.memoryCounts, concurrency: cli.concurrency, workerOverrides: cli.overrides, nodeArgs, log })).rows);
   if (want('streaming')) {
     const watchers = 1000;

@@ -14,9 +14,16 @@ import { apiReadinessChecks } from './ops.ts';
 import { createServer } from './server.ts';
 import { createStreamHub } from './stream-hub.ts';
 import { loadRequestValidator } from '@longhaul/specs/validation';
+import { startTelemetry } from '@longhaul/telemetry';
 
 const env = loadConfigOrExit(loadEnv);
 const logger = createLogger({ service: 'api', level: env.LOG_LEVEL });
+// Traces only when the standard OTEL_* variables ask for them; otherwise no SDK is loaded.
+const telemetry = await startTelemetry({ serviceName: 'longhaul-api' });
+if (telemetry.enabled) logger.info({ code: 'tracing_enabled' }, 'OpenTelemetry tracing on (OTEL_* variables)');
+if (telemetry.ignoredExporters.length > 0) {
+  logger.warn({ code: 'otel_exporter_unsupported', exporters: telemetry.ignoredExporters }, 'OTEL_TRACES_EXPORTER names exporters Longhaul does not ship (otlp, console): ignored');
+}
 const dbHandle = createDb({ connectionString: env.DATABASE_URL, max: env.DATABASE_POOL_SIZE, applicationName: 'longhaul-api' });
 const queues = createQueues({
   redisUrl: env.REDIS_URL,
@@ -145,6 +152,7 @@ onShutdown(
     keyring?.close();
     await queues.close();
     await dbHandle.close();
+    await telemetry.shutdown();
   },
   { parentPid: env.LONGHAUL_PARENT_PID },
 );

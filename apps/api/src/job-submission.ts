@@ -12,6 +12,7 @@ import { ValidationError, cacheDecision, isTerminal, responseCacheKey } from '@l
 import { applyCacheHit, claimCacheEntry, createJob, findIdempotentReplay, getJobForTenant, lookupCacheEntry, waitForCacheSource, type Job } from '@longhaul/db';
 import { checkCallbackUrlResolved } from '@longhaul/callbacks';
 import { jobLogFields } from '@longhaul/runtime';
+import { rememberJobTrace, setJobAttributes } from '@longhaul/telemetry';
 import type { ApiContext } from './context.ts';
 import type { JobRequest } from './job-request.ts';
 import { prepareJob, type PreparedJob } from './job-preparation/index.ts';
@@ -115,6 +116,9 @@ export async function submitJob(deps: ApiContext, req: Request, submission: Subm
     return { job, replayed };
   }
   req.log.child(jobLogFields(job)).info({ model: job.model }, 'job accepted');
+  // This request's span is the job's trace root, for the work that starts without a traceparent (a callback, a webhook).
+  setJobAttributes(job);
+  await rememberJobTrace(deps.queues.connection, deps.queues.prefix, job.id, (job.deadlineAt.getTime() - now.getTime()) / 1000 + JOB_TRACE_GRACE_SECONDS);
   if (cacheKey) {
     const answered = await answerFromCache(deps, req, job, cacheKey, prepared);
     if (answered) return { job: answered, replayed: false };
@@ -122,6 +126,9 @@ export async function submitJob(deps: ApiContext, req: Request, submission: Subm
   await jobEffects.afterJobChange({ ok: true, changed: true, job }, { type: 'created' }, { logger: req.log });
   return { job, replayed };
 }
+
+/** How long a job's trace root is kept after its deadline: its callbacks' retries join its trace. */
+const JOB_TRACE_GRACE_SECONDS = 3 * 86_400;
 
 /** A batch job's deadline: the collector's wait, the Batch API's 24 h completion window, and an hour to read it back. */
 const BATCH_JOB_DEADLINE_MS = 26 * 3_600_000;

@@ -10,6 +10,7 @@ import { createProviderObserver } from './provider-observer.ts';
 import { loadEnv } from './env.ts';
 import { lowerCpuPriority } from './priority.ts';
 import { DEFAULT_BATCHING, createWorker, providerRateLimitWindow } from './worker.ts';
+import { startTelemetry } from '@longhaul/telemetry';
 
 const env = loadConfigOrExit(loadEnv);
 const logger = createLogger({ service: 'worker', level: env.LOG_LEVEL });
@@ -18,6 +19,12 @@ if (env.WORKER_CPU_PRIORITY !== 'normal') {
   const priority = lowerCpuPriority(env.WORKER_CPU_PRIORITY);
   if (priority.fallback) logger.warn({ ...priority, code: 'cpu_priority_fallback' }, 'worker cpu priority: SCHED_IDLE unavailable, niceness used instead');
   else logger.info(priority, 'worker cpu priority set');
+}
+// Traces only when the standard OTEL_* variables ask for them; otherwise no SDK is loaded.
+const telemetry = await startTelemetry({ serviceName: 'longhaul-worker' });
+if (telemetry.enabled) logger.info({ code: 'tracing_enabled' }, 'OpenTelemetry tracing on (OTEL_* variables)');
+if (telemetry.ignoredExporters.length > 0) {
+  logger.warn({ code: 'otel_exporter_unsupported', exporters: telemetry.ignoredExporters }, 'OTEL_TRACES_EXPORTER names exporters Longhaul does not ship (otlp, console): ignored');
 }
 const db = createDb({ connectionString: env.DATABASE_URL, max: env.DATABASE_POOL_SIZE, applicationName: 'longhaul-worker' });
 const queues = createQueues({
@@ -142,6 +149,7 @@ onShutdown(
     keyring.close();
     await queues.close();
     await db.close();
+    await telemetry.shutdown();
   },
   { parentPid: env.LONGHAUL_PARENT_PID },
 );

@@ -23,6 +23,7 @@ import { DEFAULT_ROLLOUT_LOOP, startRolloutLoop } from './rollout-loop.ts';
 import { submitJobProcessor } from './processors/submit-job.ts';
 import { sweepOnce, type SweepReport } from './sweeper.ts';
 import { startWebhookHealth } from './webhook-health.ts';
+import { tracedProcessor } from './tracing.ts';
 
 export type { WorkerConfig, WorkerDeps } from './deps.ts';
 export { webhookHealthKey } from './webhook-health.ts';
@@ -77,7 +78,7 @@ export function createWorker(deps: WorkerDeps): LonghaulWorker {
     backoffStrategy: (attemptsMade: number) => retryDelayMs(attemptsMade, Math.random(), config.retry),
   };
   const make = (key: QueueKey, processor: Processor, concurrency: number, extra: Partial<WorkerOptions> = {}) => {
-    const worker = new Worker(queueCatalog[key].name, processor, {
+    const worker = new Worker(queueCatalog[key].name, tracedProcessor(deps.queues, key, processor), {
       connection: connection as ConnectionOptions,
       prefix: deps.queues.prefix,
       concurrency,

@@ -7,6 +7,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { parseRetryAfterMs } from '@longhaul/core';
+import { SpanKind, SpanStatusCode, withSpan } from '@longhaul/telemetry';
 import { type AddressPolicy, SsrfBlockedError, checkCallbackUrl, guardedLookup } from './ssrf.ts';
 
 export type AttemptOutcome = 'success' | 'failure' | 'gone' | 'timeout' | 'blocked' | 'network_error' | 'redirect';
@@ -77,7 +78,39 @@ function redirectHost(location: string | undefined, base: URL): string {
   }
 }
 
+/**
+ * The URL as a span attribute (`url.full`): no credentials, and every query value replaced (a
+ * callback URL often carries its receiver's token there).
+ */
+export function redactedUrl(raw: string): string {
+  try {
+    const url = new URL(raw);
+    url.username = '';
+    url.password = '';
+    for (const key of new Set(url.searchParams.keys())) url.searchParams.set(key, 'REDACTED');
+    return url.toString();
+  } catch {
+    return '(unparsable)';
+  }
+}
+
+/** One attempt, in an HTTP client span (`POST`, @longhaul/telemetry) when tracing. */
 export function sendCallback(options: SendOptions): Promise<AttemptResult> {
+  return withSpan('POST', { kind: SpanKind.CLIENT, attributes: { 'http.request.method': 'POST', 'url.full': redactedUrl(options.url) } }, async (span) => {
+    const result = await attemptCallback(options);
+    if (span) {
+      span.setAttribute('longhaul.callback.outcome', result.outcome);
+      if (result.statusCode !== null) span.setAttribute('http.response.status_code', result.statusCode);
+      if (result.outcome !== 'success') {
+        span.setAttribute('error.type', result.statusCode !== null ? String(result.statusCode) : result.outcome);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: result.error ?? result.outcome });
+      }
+    }
+    return result;
+  });
+}
+
+function attemptCallback(options: SendOptions): Promise<AttemptResult> {
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
   const checked = checkCallbackUrl(options.url, options.policy);

@@ -38,6 +38,8 @@
  *   whatever went missing); in the worker it throws, failing the work item at hand for BullMQ to
  *   retry, as any Redis error there does.
  * - Refused changes (`ok: false`) are followed by nothing.
+ * - Tracing (@longhaul/telemetry): each work item dispatched here carries the `traceparent` of
+ *   the span at hand (the API request, the processor's span), so the job stays one trace.
  * - Hybrid completion detection (`detection`, the worker's webhook-health tracker): the poll
  *   schedule `nextWorkFor` chooses depends on the webhooks' health and on how long a job of this
  *   kind is expected to take, both read from the tracker's cache (no Redis round trip here); a
@@ -72,6 +74,7 @@ import { type Database, type Job, type JobSnapshot, applyCacheHit, cacheWaiters,
 import { type Metrics, observeStateChange } from '@longhaul/metrics';
 import { type JobStreams, type Queues, runWorkItemId, toolsWorkItemId } from '@longhaul/queue';
 import { type Logger, jobLogFields } from '@longhaul/runtime';
+import { currentTraceparent } from '@longhaul/telemetry';
 import type { Admission } from './admission.ts';
 
 export interface JobEffectsConfig extends NextWorkOptions {
@@ -266,25 +269,29 @@ export function createJobEffects(deps: JobEffectsDeps): JobEffects {
   }
 
   async function dispatch(job: Job, item: WorkItem, log: Logger): Promise<void> {
+    // The next work item joins the job's trace as a child of the span at hand (undefined when not tracing).
+    const traceparent = currentTraceparent();
     switch (item.kind) {
       case 'submit':
         // No turn without the push: the sweeper pushes the job and adds its turn together.
-        if (await step(job, 'submit', log, () => admitWithin(job))) await step(job, 'submit', log, () => queues.add('submit', { jobId: job.id }));
+        if (await step(job, 'submit', log, () => admitWithin(job))) await step(job, 'submit', log, () => queues.add('submit', { jobId: job.id, traceparent }));
         return;
       case 'poll':
-        await step(job, 'poll', log, () => queues.add('poll', { jobId: job.id, attempt: item.attempt, job: pollSnapshot(job, item.delayMs) }, { delayMs: item.delayMs }));
+        await step(job, 'poll', log, () =>
+          queues.add('poll', { jobId: job.id, attempt: item.attempt, job: pollSnapshot(job, item.delayMs), traceparent }, { delayMs: item.delayMs }),
+        );
         return;
       case 'stream':
-        await step(job, 'stream', log, () => queues.add('stream', { jobId: job.id }, { delayMs: item.delayMs }));
+        await step(job, 'stream', log, () => queues.add('stream', { jobId: job.id, traceparent }, { delayMs: item.delayMs }));
         return;
       case 'cancel':
-        await step(job, 'cancel', log, () => queues.add('cancel', { jobId: job.id }));
+        await step(job, 'cancel', log, () => queues.add('cancel', { jobId: job.id, traceparent }));
         return;
       case 'retire_poll':
         await retirePoll(job.id);
         return;
       case 'execute_tools':
-        await step(job, 'tools', log, () => queues.add('tools', { jobId: job.id, turn: item.turn }));
+        await step(job, 'tools', log, () => queues.add('tools', { jobId: job.id, turn: item.turn, traceparent }));
         return;
       default:
         return assertNever(item);

@@ -14,6 +14,7 @@
  */
 import OpenAI, { toFile } from 'openai';
 import type { ProviderResponse } from '@longhaul/core';
+import { GEN_AI, SpanKind, genAiOperation, genAiRequestAttributes, genAiResponseAttributes, tracingEnabled, withSpan } from '@longhaul/telemetry';
 import { ProviderError, toProviderError } from './errors.ts';
 import { createResponsesHttp, type HttpAnswer, type ResponsesHttp, withOutputText } from './http.ts';
 import { createKeyring, type Keyring, type ProviderKey } from './keyring.ts';
@@ -304,6 +305,37 @@ export function createProvider(options: ProviderOptions): Provider {
   async function call(
     operation: ProviderOperation,
     kc: KeyClient,
+    target: { responseId: string | null; context?: CallContext; request?: Record<string, unknown> },
+    run: (http: ResponsesHttp) => Promise<HttpAnswer>,
+  ): Promise<ProviderResult> {
+    if (!tracingEnabled()) return untracedCall(operation, kc, target, run);
+    // A GenAI client span (@longhaul/telemetry gen-ai.ts): `chat {model}` for a create, `retrieve {model}` / `cancel {model}` after.
+    const requested = genAiRequestAttributes(operation, target.request);
+    const model = requested[GEN_AI.requestModel];
+    const name = `${genAiOperation(operation)}${typeof model === 'string' ? ` ${model}` : ''}`;
+    const attributes = {
+      ...requested,
+      ...(target.responseId ? { [GEN_AI.responseId]: target.responseId } : {}),
+      ...(target.context?.jobId ? { 'longhaul.job_id': target.context.jobId } : {}),
+    };
+    return withSpan(name, { kind: SpanKind.CLIENT, attributes }, async (span) => {
+      const result = await untracedCall(operation, kc, target, run);
+      const response = result.response as Parameters<typeof genAiResponseAttributes>[0];
+      if (span) {
+        span.setAttributes(genAiResponseAttributes(response));
+        if (typeof response?.model === 'string' && model === undefined) {
+          span.setAttribute(GEN_AI.requestModel, response.model);
+          span.updateName(`${genAiOperation(operation)} ${response.model}`);
+        }
+        if (result.requestId) span.setAttribute('longhaul.provider.request_id', result.requestId);
+      }
+      return result;
+    });
+  }
+
+  async function untracedCall(
+    operation: ProviderOperation,
+    kc: KeyClient,
     target: { responseId: string | null; context?: CallContext },
     run: (http: ResponsesHttp) => Promise<HttpAnswer>,
   ): Promise<ProviderResult> {
@@ -489,7 +521,7 @@ export function createProvider(options: ProviderOptions): Provider {
       // A retried POST can start a second billed response: a create is never retried here (a
       // 401 excepted: nothing was created); the submit queue's own retry policy decides.
       created('create', context, (kc) =>
-        call('create', kc, { responseId: null, context }, async (http) => {
+        call('create', kc, { responseId: null, context, request: params }, async (http) => {
           const answer = await http.send({ method: 'POST', path: '/responses', body: { ...params, background: true, store: true }, retries: 0 });
           return { ...answer, data: withOutputText(answer.data) };
         }),

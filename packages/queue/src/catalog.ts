@@ -14,6 +14,12 @@ export const jobIdSchema = z.string().regex(idPattern(ID_PREFIX.job));
 export const runIdSchema = z.string().regex(idPattern(ID_PREFIX.run));
 
 /**
+ * The W3C `traceparent` of the span that enqueued a work item (@longhaul/telemetry), so its
+ * processing joins the job's trace. Present only while tracing; bounded (the header is 55 bytes).
+ */
+const traceparent = z.string().max(128).optional();
+
+/**
  * Work items retried on failure with the core retry schedule (the worker's `longhaul` backoff
  * strategy), removed once done, and kept a week when they fail for good (for the admin board).
  */
@@ -49,7 +55,7 @@ export const queueCatalog = {
     name: 'submit',
     // `firstAttemptAt` (epoch ms): when the turn's first provider create failed; the retry time
     // budget counts from there, not from job creation (a job may wait long for its token budget).
-    payload: z.object({ jobId: jobIdSchema, firstAttemptAt: z.number().int().positive().optional() }),
+    payload: z.object({ jobId: jobIdSchema, firstAttemptAt: z.number().int().positive().optional(), traceparent }),
     // The processor alone decides when a failing create has had enough (SUBMIT_MAX_ATTEMPTS,
     // SUBMIT_RETRY_WINDOW_SECONDS) and fails the job with provider_unavailable. BullMQ must never
     // give up first: a work item it failed on its own would leave the job pending, re-dispatched
@@ -61,7 +67,7 @@ export const queueCatalog = {
     name: 'poll',
     // `job`: the job as the poll last knew it (@longhaul/db toJobSnapshot), so it needs no read
     // before its guarded write; absent (the sweeper, an older item), the poll reads the row.
-    payload: z.object({ jobId: jobIdSchema, attempt: z.number().int().nonnegative().default(0), job: z.record(z.string(), z.unknown()).optional() }),
+    payload: z.object({ jobId: jobIdSchema, attempt: z.number().int().nonnegative().default(0), job: z.record(z.string(), z.unknown()).optional(), traceparent }),
     options: retried(50),
   },
   /**
@@ -70,13 +76,13 @@ export const queueCatalog = {
    */
   stream: {
     name: 'stream',
-    payload: z.object({ jobId: jobIdSchema }),
+    payload: z.object({ jobId: jobIdSchema, traceparent }),
     options: retried(50),
   },
   /** Ask the provider to cancel a response, then reconcile what it answers. */
   cancel: {
     name: 'cancel',
-    payload: z.object({ jobId: jobIdSchema }),
+    payload: z.object({ jobId: jobIdSchema, traceparent }),
     options: retried(20),
   },
   /** Act on a received OpenAI webhook: retrieve the (thin-payload) response and reconcile it. */
@@ -90,6 +96,7 @@ export const queueCatalog = {
       waits: z.number().int().nonnegative().default(0),
       event: z.object({ webhookId: z.string(), eventType: z.string(), responseId: z.string().nullable() }).optional(),
       job: z.record(z.string(), z.unknown()).optional(),
+      traceparent,
     }),
     options: retried(30),
   },
@@ -99,7 +106,7 @@ export const queueCatalog = {
    */
   tools: {
     name: 'tools',
-    payload: z.object({ jobId: jobIdSchema, turn: z.number().int().positive() }),
+    payload: z.object({ jobId: jobIdSchema, turn: z.number().int().positive(), traceparent }),
     // Retried on the worker's backoff; the processor counts the attempts (TOOL_EXECUTOR_ATTEMPTS)
     // and fails the job after the last, so BullMQ never gives up with the job still waiting.
     options: retried(TOOLS_WORK_ITEM_ATTEMPTS),
@@ -110,13 +117,13 @@ export const queueCatalog = {
    */
   runs: {
     name: 'runs',
-    payload: z.object({ runId: runIdSchema }),
+    payload: z.object({ runId: runIdSchema, traceparent }),
     options: retried(50),
   },
   /** Send one callback delivery; re-delays itself on the retry schedule until it succeeds or dies. */
   deliver: {
     name: 'deliver',
-    payload: z.object({ deliveryId: z.string().regex(idPattern(ID_PREFIX.delivery)) }),
+    payload: z.object({ deliveryId: z.string().regex(idPattern(ID_PREFIX.delivery)), traceparent }),
     options: retried(30),
   },
 } as const satisfies Record<string, { name: string; payload: z.ZodType; options: JobsOptions }>;

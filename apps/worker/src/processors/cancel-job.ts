@@ -8,6 +8,7 @@ import { applyJobEvent, getJob, reconcileJob } from '@longhaul/db';
 import { ProviderError, type ProviderResult } from '@longhaul/provider';
 import { parsePayload } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
+import { setJobAttributes } from '@longhaul/telemetry';
 import type { WorkerContext } from '../deps.ts';
 import { failForMissingKey } from '../provider-key-missing.ts';
 
@@ -17,6 +18,7 @@ export function cancelJobProcessor(deps: WorkerContext) {
     const { jobId } = parsePayload('cancel', work.data);
     const job = await getJob(db.db, jobId);
     if (!job) throw new UnrecoverableError(`job ${jobId} does not exist`);
+    setJobAttributes(job);
     if (job.status !== JobStatus.Cancelling || !job.responseId) return;
     const log = deps.logger.child(jobLogFields(job));
 

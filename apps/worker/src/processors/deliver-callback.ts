@@ -37,6 +37,8 @@ import { sendCallback } from '@longhaul/callbacks';
 import { parsePayload } from '@longhaul/queue';
 import { generateWebhookSecret, signWebhook } from '@longhaul/webhooks';
 import type { WorkerDeps } from '../deps.ts';
+import { setJobAttributes, setSpanAttributes } from '@longhaul/telemetry';
+import { jobWorkSpan } from '../tracing.ts';
 
 /** Most items one batched statement carries; more in one turn make several statements. */
 const MAX_BATCH = 100;
@@ -120,9 +122,19 @@ export function deliverCallbackProcessor(deps: WorkerDeps) {
   const record = batched((records: AttemptRecord[]) => recordAttempts(db.db, records));
 
   return async (work: QueueJob, token?: string): Promise<void> => {
-    const { deliveryId } = parsePayload('deliver', work.data);
+    const { deliveryId, traceparent } = parsePayload('deliver', work.data);
     const found = await readWork(deliveryId);
     if (!found) throw new UnrecoverableError(`delivery ${deliveryId} does not exist`);
+    // In its job's trace (the outbox dispatches without a traceparent: the job's root is recalled).
+    const { delivery } = found.work;
+    return jobWorkSpan(deps.queues, 'longhaul.deliver_callback', 'deliver', work, { jobId: delivery.jobId, traceparent }, () => {
+      if (delivery.jobId) setJobAttributes({ id: delivery.jobId, tenantId: delivery.tenantId });
+      setSpanAttributes({ 'longhaul.delivery_id': delivery.id, 'longhaul.event_id': found.work.event.id });
+      return deliver(work, token, found);
+    });
+  };
+
+  async function deliver(work: QueueJob, token: string | undefined, found: { work: DeliveryWork; body: EventBody }): Promise<void> {
     const { delivery, event, endpoint, tenantSecret } = found.work;
     if (delivery.status !== DeliveryStatus.Pending) return;
     const ids = { delivery_id: delivery.id, event_id: event.id, job_id: delivery.jobId, tenant_id: delivery.tenantId, endpoint_id: delivery.endpointId };
@@ -208,5 +220,5 @@ export function deliverCallbackProcessor(deps: WorkerDeps) {
     deps.logger.info({ ...ids, ...fields, code: 'callback_retry' }, 'callback attempt failed, will retry');
     await work.moveToDelayed(next.getTime(), token);
     throw new DelayedError();
-  };
+  }
 }

@@ -34,6 +34,7 @@ import { type Job, changeJobState, getJob, tenantCallbackSecret } from '@longhau
 import { recordAnswers } from '@longhaul/engine';
 import { parsePayload, toolsWorkItemId } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
+import { setJobAttributes } from '@longhaul/telemetry';
 import { generateWebhookSecret, signWebhook } from '@longhaul/webhooks';
 import { z } from 'zod';
 import type { ToolExecutorConfig, WorkerContext } from '../deps.ts';
@@ -122,6 +123,7 @@ export function executeToolsProcessor(deps: WorkerContext) {
     const { jobId, turn } = parsePayload('tools', work.data);
     const job = await getJob(db.db, jobId);
     if (!job) throw new UnrecoverableError(`job ${jobId} does not exist`);
+    setJobAttributes(job);
     const log = deps.logger.child({ ...jobLogFields(job), turn });
     if (!waitsForExecutor(job, turn)) {
       log.debug({ status: job.status, job_turn: job.turn }, 'tool executor work skipped: the turn no longer waits for its tool calls');

@@ -19,16 +19,18 @@ import { type Job, applyJobEvent, fromJobSnapshot, getJob, reconcileJob, schedul
 import { ProviderError } from '@longhaul/provider';
 import { parsePayload } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
+import { setJobAttributes } from '@longhaul/telemetry';
 import type { WorkerContext } from '../deps.ts';
 import { failForMissingKey } from '../provider-key-missing.ts';
 
 export function pollJobProcessor(deps: WorkerContext) {
   const { db, provider, clock, config, metrics, jobEffects } = deps;
   return async (work: QueueJob, token?: string): Promise<void> => {
-    const { jobId, attempt, job: carried } = parsePayload('poll', work.data);
+    const { jobId, attempt, job: carried, traceparent } = parsePayload('poll', work.data);
     // The job as this work item last knew it (no read before the guarded write), else its row.
     const job = fromJobSnapshot(carried, jobId) ?? (await getJob(db.db, jobId));
     if (!job) throw new UnrecoverableError(`job ${jobId} does not exist`);
+    setJobAttributes(job);
     if (isTerminal(job.status) || job.status === JobStatus.Pending || !job.responseId) return;
     const log = deps.logger.child(jobLogFields(job));
 
@@ -70,7 +72,7 @@ export function pollJobProcessor(deps: WorkerContext) {
     // Finished meanwhile (by a webhook, a cancel, the sweeper): nothing left to poll.
     if (status === null) return;
     // A status that moved under this poll: the next one reads the row.
-    await work.updateData({ jobId, attempt: attempt + 1, job: status === known.status ? jobEffects.pollSnapshot(known, delayMs) : undefined });
+    await work.updateData({ jobId, attempt: attempt + 1, job: status === known.status ? jobEffects.pollSnapshot(known, delayMs) : undefined, traceparent });
     await work.moveToDelayed(next, token);
     throw new DelayedError();
   };

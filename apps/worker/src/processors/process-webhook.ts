@@ -20,7 +20,9 @@ import { type Job, type WebhookInboxRow, findJobByResponseId, fromJobSnapshot, g
 import { ProviderError, type ProviderResult } from '@longhaul/provider';
 import { parsePayload } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
+import { setJobAttributes, setSpanAttributes } from '@longhaul/telemetry';
 import type { WorkerContext } from '../deps.ts';
+import { jobWorkSpan } from '../tracing.ts';
 import { failForMissingKey } from '../provider-key-missing.ts';
 
 /** How long a webhook that beat its submission's commit waits before each new look. */
@@ -46,8 +48,16 @@ export function processWebhookProcessor(deps: WorkerContext) {
 
     const responseId = row.responseId;
 
+    /** In the job's trace (OpenAI sends no traceparent: the job's root is recalled). */
+    const applyToJob = (job: Job, retrieved?: ProviderResult): Promise<void> =>
+      jobWorkSpan(deps.queues, 'longhaul.process_webhook', 'webhook', work, { jobId: job.id }, () => {
+        setJobAttributes(job);
+        setSpanAttributes({ 'longhaul.webhook_id': row.webhookId, 'longhaul.webhook_event_type': row.eventType });
+        return reconcileWithResponse(job, retrieved);
+      });
+
     /** Reconcile the job with its response, retrieved once (the webhook payload is thin). */
-    const applyToJob = async (job: Job, retrieved?: ProviderResult): Promise<void> => {
+    const reconcileWithResponse = async (job: Job, retrieved?: ProviderResult): Promise<void> => {
       const jobLog = log.child(jobLogFields(job));
       if (isTerminal(job.status)) {
         inboxSettler.applied({ id: row.id, jobId: job.id, note: `job already ${job.status}`, at: clock() });

@@ -32,6 +32,7 @@ import { endsWithProviderStream } from '@longhaul/engine';
 import { PROVIDER_KEY_MISSING, ProviderError, type ProviderEventStream, type ProviderResponseObject, type ProviderStreamEvent } from '@longhaul/provider';
 import { parsePayload } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
+import { setJobAttributes } from '@longhaul/telemetry';
 import type { WorkerContext } from '../deps.ts';
 import { failForMissingKey } from '../provider-key-missing.ts';
 
@@ -77,6 +78,7 @@ export function streamJobProcessor(deps: WorkerContext, shutdown: AbortSignal) {
     const { jobId } = parsePayload('stream', work.data);
     const job = await getJob(db.db, jobId);
     if (!job) throw new UnrecoverableError(`job ${jobId} does not exist`);
+    setJobAttributes(job);
     if (job.turn <= after || job.status === JobStatus.Pending || !job.responseId) return null;
     if ((isTerminal(job.status) || job.status === JobStatus.RequiresAction) && !(await awaitsItsEnd(job))) return null;
     const { responseId, turn } = job;

@@ -41,7 +41,9 @@ import { type Job, applyJobEvent, claimSubmission, getJob, providerKeyOfReferenc
 import { DEFAULT_PROVIDER_KEY_ID, ProviderError, type ProviderResult } from '@longhaul/provider';
 import { parsePayload, type Turn } from '@longhaul/queue';
 import { jobLogFields } from '@longhaul/runtime';
+import { setJobAttributes } from '@longhaul/telemetry';
 import type { WorkerContext, WorkerDeps } from '../deps.ts';
+import { jobWorkSpan } from '../tracing.ts';
 
 /**
  * Create a `stream: true` response: read its stream up to `response.created` (stored in the job's
@@ -97,7 +99,9 @@ export function submitJobProcessor(deps: WorkerContext) {
     }
     let outcome: 'done' | 'skipped';
     try {
-      outcome = await submitTaken(deps, work, token, turn.jobId, payload.firstAttemptAt);
+      // The span is the taken job's: the turn's own traceparent only when it took its own job.
+      const trace = { jobId: turn.jobId, traceparent: turn.jobId === payload.jobId ? payload.traceparent : undefined };
+      outcome = await jobWorkSpan(deps.queues, 'longhaul.submit', 'submit', work, trace, () => submitTaken(deps, work, token, turn.jobId, payload.firstAttemptAt));
     } catch (err) {
       // Anything but a retry ends the turn: an unknown job, or a failure BullMQ will not retry.
       if (err instanceof UnrecoverableError) await admission.fairQueue.release(turnId);
@@ -133,6 +137,7 @@ async function submitTaken(
     return 'skipped';
   }
   const log = deps.logger.child(jobLogFields(job));
+  setJobAttributes(job);
   // A tool-call loop's next turn follows its previous one with the tool outputs as input
   // (@longhaul/core tool-loop.ts), on the key that created it.
   const nextTurn = job.turn > 1 && job.responseId !== null && job.requiredAction !== null;
