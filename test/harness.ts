@@ -20,6 +20,7 @@ import { Registry, callbackAttemptObserver, createMetrics, type Metrics } from '
 import { createProviderObserver } from '@longhaul/worker/provider-observer';
 import { createSimServer, type ListeningSim, type SimOptions } from '@longhaul/sim';
 import { createWorker, type LonghaulWorker, type WorkerConfig } from '@longhaul/worker';
+import { type ApiExchange, assertContract } from './contract.ts';
 import { testDatabaseBaseUrl, testRedisUrl } from './env.ts';
 
 export const FAST_WORKER_CONFIG: WorkerConfig = {
@@ -79,7 +80,14 @@ export interface StackOptions {
   /** Where the API's and the worker's log lines go, and from which level (default: TEST_LOG_LEVEL or silent). */
   logDestination?: LoggerConfig['destination'];
   logLevel?: string;
+  /**
+   * Called with every answer `stack.api()` gets. Default: `assertContract` (test/contract.ts), which
+   * throws when the answer does not match the OpenAPI document, so every test is a contract test.
+   */
+  onResponse?: (exchange: ApiExchange) => void;
 }
+
+export type { ApiExchange } from './contract.ts';
 
 export interface Stack {
   apiUrl: string;
@@ -182,6 +190,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     try {
       parsed = JSON.parse(text);
     } catch {}
+    (options.onResponse ?? assertContract)({ method, path, status: res.status, contentType: res.headers.get('content-type'), body: parsed });
     return { status: res.status, body: parsed, headers: res.headers };
   };
 

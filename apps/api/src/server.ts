@@ -5,6 +5,7 @@ import { queueDepths } from '@longhaul/queue';
 import { serializeError } from '@longhaul/runtime';
 import { adminRouter } from './admin/index.ts';
 import { httpMetrics, opsRouter } from './ops.ts';
+import { openApiRouter } from './openapi/docs-router.ts';
 import { usageRouter } from './routes/usage.ts';
 import { apiKeyAuth, requireScope } from './auth.ts';
 import { rateLimitRequests } from './rate-limit.ts';
@@ -26,6 +27,7 @@ import { openaiWebhooksRouter } from './routes/openai-webhooks.ts';
 import { callbackSecretRouter, deliveriesRouter, webhookEndpointsRouter } from './routes/webhook-endpoints.ts';
 import type { ApiContext, ApiDeps } from './context.ts';
 import { createApiContext } from './engine.ts';
+import { traceJobRequests } from './tracing.ts';
 
 export { createStreamHub } from './stream-hub.ts';
 export type { ApiConfig, ApiDeps } from './context.ts';
@@ -61,11 +63,15 @@ export function createServer(apiDeps: ApiDeps): Express {
 
   app.use(httpMetrics(deps.metrics));
   app.use(opsRouter(deps));
+  // GET /openapi.json and /docs: public, before the API key check.
+  app.use(openApiRouter());
   app.use('/admin', adminRouter(deps));
 
   app.use('/webhooks/openai', openaiWebhooksRouter(deps));
 
   const v1 = express.Router();
+  // Before authentication: a refused request is part of the client's trace too.
+  v1.use(traceJobRequests());
   const apiKeys = apiKeyAuth(deps.db, { cacheTtlMs: deps.config.apiKeyCacheTtlMs, now: deps.clock });
   v1.use(apiKeys.authenticate);
   v1.use(requireScope);

@@ -14,7 +14,7 @@ const DAY_MS = 86_400_000;
 /** The end of year 9999 in Unix seconds: later is no date. */
 const MAX_UNIX = 253_402_300_799;
 
-const createSchema = z
+export const createSchema = z
   .strictObject({
     name: storableText(z.string().min(1).max(256)),
     scopes: z.array(z.string().max(64)).max(64).optional(),
@@ -23,8 +23,8 @@ const createSchema = z
     expires_in_days: z.number().int().min(1).max(API_KEY_MAX_DAYS).optional(),
   })
   .refine((b) => b.expires_at === undefined || b.expires_in_days === undefined, { message: 'give expires_at or expires_in_days, not both', path: ['expires_in_days'] });
-const listSchema = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(20), after: ids.apiKey.optional() });
-const revokeSchema = z.strictObject({ force: z.enum(['true', 'false']).optional() });
+export const listSchema = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(20), after: ids.apiKey.optional() });
+export const revokeSchema = z.strictObject({ force: z.enum(['true', 'false']).optional() });
 
 /** The checked, canonical scopes of `requested`, or a 400 naming the first unknown one. */
 function checkedScopes(requested: readonly string[]): string[] {

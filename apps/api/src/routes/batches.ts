@@ -20,7 +20,7 @@ import { checkPathIds, parseInput } from '../request-input.ts';
 /** A Longhaul batch id (`lhb_…`; the provider's own is `batch_…` and is not accepted here). */
 export const batchIdSchema = z.string().regex(idPattern(ID_PREFIX.batch), `must be a batch id (${ID_PREFIX.batch}_…)`);
 
-const listSchema = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(20), after: batchIdSchema.optional() });
+export const listSchema = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(20), after: batchIdSchema.optional() });
 
 const unix = (d: Date | null) => (d ? Math.floor(d.getTime() / 1000) : null);
 

@@ -10,7 +10,7 @@ import { clearResponseCache } from '@longhaul/db';
 import type { ApiContext } from '../context.ts';
 import { ids, parseInput } from '../request-input.ts';
 
-const deleteQuery = z
+export const deleteQuery = z
   .strictObject({
     prompt_id: ids.prompt.optional(),
     version: z.coerce.number().int().positive().optional(),

@@ -18,15 +18,15 @@ const metadata = z.record(z.string().min(1).max(64), z.string().max(512)).refine
  * Seed items pass through to the provider, which validates them (at most 20, as OpenAI allows).
  * Both fields may be null, as OpenAI's document allows and the SDK's types let a caller send.
  */
-const createBody = z.strictObject({
+export const createBody = z.strictObject({
   items: z.array(z.looseObject({})).max(20).nullish(),
   metadata: metadata.nullish(),
 });
 
 /** OpenAI's update: the metadata replaces the conversation's (null clears it). */
-const updateBody = z.strictObject({ metadata: metadata.nullable() });
+export const updateBody = z.strictObject({ metadata: metadata.nullable() });
 
-const itemsQuery = z.strictObject({
+export const itemsQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   after: ids.conversationItem.optional(),
   order: z.enum(['asc', 'desc']).default('desc'),

@@ -58,11 +58,11 @@ const itemSchema = z.strictObject({
 });
 const items = z.array(itemSchema).min(1, 'a dataset version needs at least one item').max(MAX_DATASET_ITEMS, `a dataset version holds at most ${MAX_DATASET_ITEMS} items`);
 
-const createSchema = z.strictObject({ name, description: description.optional(), note: note.optional(), items });
-const versionSchema = z.strictObject({ note: note.optional(), items });
-const listSchema = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(20), after: ids.dataset.optional() });
-const versionListSchema = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(20), after: z.coerce.number().int().positive().optional() });
-const itemListSchema = z.strictObject({
+export const createSchema = z.strictObject({ name, description: description.optional(), note: note.optional(), items });
+export const versionSchema = z.strictObject({ note: note.optional(), items });
+export const listSchema = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(20), after: ids.dataset.optional() });
+export const versionListSchema = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(20), after: z.coerce.number().int().positive().optional() });
+export const itemListSchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   offset: z.coerce.number().int().min(0).max(MAX_DATASET_ITEMS).default(0),
 });

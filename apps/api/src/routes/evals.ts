@@ -37,7 +37,7 @@ export const MAX_EVAL_RESULTS = 100_000;
 const DEFAULT_CONCURRENCY = 8;
 
 const metadata = z.record(z.string().min(1).max(64), z.string().max(512)).refine((m) => Object.keys(m).length <= 16, { message: 'at most 16 keys' });
-const createSchema = z.strictObject({
+export const createSchema = z.strictObject({
   prompt_id: ids.prompt,
   versions: z.array(z.number().int().positive()).min(1).max(8),
   dataset_id: ids.dataset,
@@ -50,8 +50,8 @@ const createSchema = z.strictObject({
   concurrency: z.number().int().min(1).max(256).default(DEFAULT_CONCURRENCY),
   metadata: metadata.optional(),
 });
-const listSchema = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(20), after: ids.eval.optional() });
-const resultsSchema = z.strictObject({
+export const listSchema = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(20), after: ids.eval.optional() });
+export const resultsSchema = z.strictObject({
   version: z.coerce.number().int().positive().optional(),
   item: z.coerce.number().int().min(0).optional(),
   offset: z.coerce.number().int().min(0).default(0),

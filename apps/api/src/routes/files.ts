@@ -39,7 +39,7 @@ export function toFileObject(file: FileRow) {
 }
 
 /** OpenAI's list parameters, with its bounds and defaults. */
-const listQuery = z.strictObject({
+export const listQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(10_000).default(10_000),
   order: z.enum(['asc', 'desc']).default('desc'),
   after: ids.file.optional(),

@@ -19,7 +19,7 @@ import { requestDeletion } from '../job-deletion.ts';
 import { submitAnswers } from '../job-answers.ts';
 import { batchViews, listJobTurns, markBatchDue, toJobEventObject, toJobObject } from '@longhaul/db';
 
-const listQuerySchema = z.strictObject({
+export const listQuerySchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   after: ids.job.optional(),
   status: z.enum(JOB_STATUSES).optional(),
@@ -28,13 +28,13 @@ const listQuerySchema = z.strictObject({
 });
 
 /** A tool output: text, or content parts as OpenAI's `function_call_output` takes them. */
-const toolOutputsSchema = z.strictObject({
+export const toolOutputsSchema = z.strictObject({
   tool_outputs: z
     .array(z.strictObject({ call_id: z.string().min(1).max(256), output: z.union([z.string(), z.array(z.looseObject({})).max(64)]) }))
     .min(1)
     .max(128),
 });
-const approvalsSchema = z.strictObject({
+export const approvalsSchema = z.strictObject({
   approvals: z
     .array(z.strictObject({ approval_request_id: z.string().min(1).max(256), approve: z.boolean(), reason: z.string().max(4096).optional() }))
     .min(1)

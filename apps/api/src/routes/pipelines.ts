@@ -91,16 +91,16 @@ const definitionSchema = z.strictObject({
 
 const name = z.string().trim().min(1).max(256);
 const note = z.string().max(1024).nullable().optional();
-const createSchema = z.strictObject({ name, description: z.string().max(4096).nullable().optional(), note, definition: definitionSchema });
-const versionSchema = z.strictObject({ note, definition: definitionSchema });
-const listSchema = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(20), after: ids.pipeline.optional() });
-const runSchema = z.strictObject({
+export const createSchema = z.strictObject({ name, description: z.string().max(4096).nullable().optional(), note, definition: definitionSchema });
+export const versionSchema = z.strictObject({ note, definition: definitionSchema });
+export const listSchema = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(20), after: ids.pipeline.optional() });
+export const runSchema = z.strictObject({
   inputs: z.record(z.string().min(1).max(128), z.unknown()).default({}),
   version: z.number().int().positive().optional(),
   callback_url: z.string().url().max(2048).optional(),
   metadata: z.record(z.string().min(1).max(64), z.string().max(512)).optional(),
 });
-const runListSchema = z.strictObject({
+export const runListSchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   after: ids.run.optional(),
   pipeline: ids.pipeline.optional(),

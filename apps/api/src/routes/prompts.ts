@@ -78,9 +78,9 @@ const note = z.string().max(1024).nullable();
 
 /** The version's response-cache default (`null`: the tenant's); a job's own `cache` wins. */
 const versionCache = z.strictObject({ ttl_seconds: z.number().int().positive().max(MAX_CACHE_TTL_SECONDS), continuations: z.boolean().optional() }).nullable();
-const createSchema = z.strictObject({ name, description: description.optional(), note: note.optional(), cache: versionCache.optional(), template: templateSchema });
-const versionSchema = z.strictObject({ note: note.optional(), cache: versionCache.optional(), template: templateSchema });
-const updateSchema = z.strictObject({
+export const createSchema = z.strictObject({ name, description: description.optional(), note: note.optional(), cache: versionCache.optional(), template: templateSchema });
+export const versionSchema = z.strictObject({ note: note.optional(), cache: versionCache.optional(), template: templateSchema });
+export const updateSchema = z.strictObject({
   name: name.optional(),
   description: description.optional(),
   /** Roll back (or forward): jobs that name no version run this one. */
@@ -93,8 +93,8 @@ const updateSchema = z.strictObject({
     .nullable()
     .optional(),
 });
-const listSchema = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(20), after: ids.prompt.optional() });
-const rolloutSchema = z.strictObject({
+export const listSchema = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(20), after: ids.prompt.optional() });
+export const rolloutSchema = z.strictObject({
   candidate_version: z.number().int().positive(),
   steps: z.array(z.number().int()).min(1).max(20),
   min_jobs_per_step: z.number().int().min(1).max(1_000_000),
@@ -105,8 +105,8 @@ const rolloutSchema = z.strictObject({
     min_validator_pass_rate: z.number().optional(),
   }),
 });
-const eventsSchema = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(50), after: z.coerce.number().int().min(0).optional() });
-const versionListSchema = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(20), after: z.coerce.number().int().positive().optional() });
+export const eventsSchema = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(50), after: z.coerce.number().int().min(0).optional() });
+export const versionListSchema = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(20), after: z.coerce.number().int().positive().optional() });
 
 const unix = (d: Date) => Math.floor(d.getTime() / 1000);
 

@@ -33,13 +33,13 @@ import { sendResponseEvents } from '../responses/stream.ts';
 /** How long a cancel waits for the provider to confirm before answering with the response as it is. */
 const CANCEL_WAIT_MS = 5_000;
 
-const inputItemsQuery = z.looseObject({
+export const inputItemsQuery = z.looseObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   order: z.enum(['asc', 'desc']).default('desc'),
   after: z.string().min(1).max(256).optional(),
 });
 
-const retrieveQuery = z.looseObject({
+export const retrieveQuery = z.looseObject({
   stream: z.enum(['true', 'false']).optional(),
   starting_after: z.coerce.number().int().min(-1).optional(),
   include_obfuscation: z.enum(['true', 'false']).optional(),

@@ -25,7 +25,7 @@ const instant = z
     return d;
   });
 
-const querySchema = z.strictObject({
+export const querySchema = z.strictObject({
   group_by: z.enum(['model', 'day', 'prompt_version']).default('model'),
   from: instant.optional(),
   to: instant.optional(),

@@ -80,15 +80,15 @@ function toDeliveryObject(d: CallbackDelivery, attempts?: CallbackAttempt[]) {
 /** Job events, and pipeline runs' (`run.running`, `run.completed`, …), which only endpoints that name them receive. */
 const EVENT_TYPES = [...CALLBACK_EVENT_TYPES, ...RUN_CALLBACK_EVENT_TYPES] as [string, ...string[]];
 const eventTypes = z.array(z.enum(EVENT_TYPES)).max(EVENT_TYPES.length);
-const createSchema = z.strictObject({
+export const createSchema = z.strictObject({
   url: z.string().max(2048),
   description: z.string().max(512).nullable().optional(),
   event_types: eventTypes.optional(),
   enabled: z.boolean().optional(),
   thin_payload: z.boolean().optional(),
 });
-const patchSchema = createSchema.partial();
-const rotateSchema = z.strictObject({
+export const patchSchema = createSchema.partial();
+export const rotateSchema = z.strictObject({
   overlap_seconds: z
     .number()
     .int()
@@ -97,8 +97,8 @@ const rotateSchema = z.strictObject({
     .default(86_400),
 });
 /** Unix seconds up to the end of year 9999: a later `since` is no date at all (it was a 500, Invalid time value). */
-const recoverSchema = z.strictObject({ since: z.number().int().nonnegative().max(253_402_300_799) });
-const listDeliveriesSchema = z.strictObject({
+export const recoverSchema = z.strictObject({ since: z.number().int().nonnegative().max(253_402_300_799) });
+export const listDeliveriesSchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   after: ids.delivery.optional(),
   status: z.enum(DELIVERY_STATUSES).optional(),
