@@ -164,7 +164,7 @@ describe('admin authentication', () => {
     expect(wrong.status).toBe(401);
     const login = await fetch(`${stack.apiUrl}/admin/login`, { method: 'POST', body: new URLSearchParams({ token: TOKEN, next: 'https://evil.example/' }), redirect: 'manual' });
     expect(login.status).toBe(303);
-    expect(login.headers.get('location')).toBe('/admin/queues/');
+    expect(login.headers.get('location')).toBe('/admin');
     const setCookie = login.headers.get('set-cookie')!;
     expect(setCookie).toMatch(/HttpOnly/);
     expect(setCookie).toMatch(/SameSite=Strict/);

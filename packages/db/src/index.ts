@@ -37,3 +37,4 @@ export * from './datasets.ts';
 export * from './evals.ts';
 export * from './rollouts.ts';
 export * from './admin-evals.ts';
+export * from './admin-overview.ts';

@@ -85,10 +85,20 @@ const BOARD_ACTIONS: [method: string, path: RegExp, action: string, describe: De
 ];
 const BOARD_API = '/queues/api/queues';
 const JOB_CANCEL = /^\/jobs\/([^/]+)\/cancel$/;
+const JOB_ACTION = /^\/jobs\/([^/]+)\/(rerun|resend-callbacks)$/;
 const OTHER = 'admin.other';
 
 /** Every action name the log can hold (the audit page's filter). */
-export const ADMIN_ACTION_NAMES: readonly string[] = ['login', 'login_failed', 'logout', 'job.cancel', ...BOARD_ACTIONS.map(([, , action]) => action), OTHER];
+export const ADMIN_ACTION_NAMES: readonly string[] = [
+  'login',
+  'login_failed',
+  'logout',
+  'job.cancel',
+  'job.rerun',
+  'job.resend_callbacks',
+  ...BOARD_ACTIONS.map(([, , action]) => action),
+  OTHER,
+];
 
 function decode(segment: string): string {
   try {
@@ -102,6 +112,8 @@ function decode(segment: string): string {
 export function describeAdminAction(method: string, path: string): DescribedAction {
   const job = JOB_CANCEL.exec(path);
   if (method === 'POST' && job) return { action: 'job.cancel', target: decode(job[1]!), details: {} };
+  const jobAction = JOB_ACTION.exec(path);
+  if (method === 'POST' && jobAction) return { action: jobAction[2] === 'rerun' ? 'job.rerun' : 'job.resend_callbacks', target: decode(jobAction[1]!), details: {} };
   if (path.startsWith(`${BOARD_API}/`)) {
     const rest = path.slice(BOARD_API.length);
     for (const [m, pattern, action, describe] of BOARD_ACTIONS) {

@@ -1,6 +1,7 @@
 /**
- * Server-rendered HTML for the admin pages: one layout, escaping, no scripts, no external assets
- * (the admin UI must work with no internet access). Every interpolated value goes through `esc`.
+ * Server-rendered HTML for the admin pages: one layout, escaping, no external assets (the admin UI
+ * must work with no internet access). Every interpolated value goes through `esc`. The one page
+ * with scripts, the overview (overview.ts), loads them from this origin.
  */
 
 export function esc(value: unknown): string {
@@ -64,7 +65,7 @@ form.inline{display:inline}h1 form.inline{margin-left:.8rem;vertical-align:middl
 export function layout(opts: {
   title: string;
   body: string;
-  active?: 'queues' | 'jobs' | 'runs' | 'batches' | 'evals' | 'rollouts' | 'audit';
+  active?: 'overview' | 'queues' | 'jobs' | 'runs' | 'batches' | 'evals' | 'rollouts' | 'audit';
   nav?: boolean;
   actor?: string;
 }): string {
@@ -73,6 +74,7 @@ export function layout(opts: {
     opts.nav === false
       ? '<header><b>Longhaul admin</b></header>'
       : `<header><b>Longhaul admin</b>
+  <a href="/admin"${on('overview')}>Overview</a>
   <a href="/admin/queues/"${on('queues')}>Queues</a>
   <a href="/admin/jobs"${on('jobs')}>Jobs</a>
   <a href="/admin/runs"${on('runs')}>Runs</a>

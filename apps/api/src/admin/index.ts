@@ -1,5 +1,6 @@
 /**
- * The admin UI under /admin: login, bull-board (/admin/queues), the job pages (/admin/jobs), the
+ * The admin UI under /admin: login, the overview dashboard (/admin, overview.ts), bull-board
+ * (/admin/queues), the job pages (/admin/jobs), the
  * pipeline runs (/admin/runs), the batches (/admin/batches), the evals (/admin/evals), the prompt
  * rollouts (/admin/rollouts) and the audit log (/admin/audit), all
  * behind `requireAdmin`. A strict Content-Security-Policy keeps every page on this origin
@@ -22,6 +23,7 @@ import { refuseCrossSiteRequests, requireJsonBody } from './csrf.ts';
 import { type LoginForms, loginPage, logoutPage } from './html.ts';
 import { createAdminIdentities } from './identities.ts';
 import { adminJobsRouter } from './jobs.ts';
+import { adminOverviewRouter } from './overview.ts';
 import { adminRunsRouter } from './runs.ts';
 import { adminBatchesRouter } from './batches.ts';
 import { adminEvalsRouter } from './evals.ts';
@@ -40,7 +42,7 @@ const UNAVAILABLE_RETRY_S = 5;
 
 /** Only same-site admin paths are valid redirect targets after login. */
 function safeNext(next: unknown): string {
-  return typeof next === 'string' && /^\/admin(\/[^\\]*)?$/.test(next) && !next.startsWith('//') ? next : '/admin/queues/';
+  return typeof next === 'string' && /^\/admin(\/[^\\]*)?$/.test(next) && !next.startsWith('//') ? next : '/admin';
 }
 
 /** What the login page says about a 429. */
@@ -170,7 +172,7 @@ export function adminRouter(deps: ApiContext): Router {
     requireAdmin({ config, identities, throttle, audit, sessions, loginPage: (req, res) => res.type('html').send(loginPage({ next: safeNext(req.originalUrl), forms })) }),
   );
   router.use(audit.recordChanges);
-  router.get('/', (_req, res) => res.redirect(302, '/admin/queues/'));
+  router.use(adminOverviewRouter(deps));
   router.use('/queues/api', requireJsonBody);
   router.use('/queues', queueBoardRouter(deps.queues, { readOnly: config?.readOnly ?? false }));
   router.use('/jobs', adminJobsRouter(deps, { readOnly: config?.readOnly ?? false }));

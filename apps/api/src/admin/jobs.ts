@@ -2,16 +2,40 @@
  * /admin/jobs: what bull-board cannot do. Search jobs in Postgres (tenant, status, model,
  * metadata key/value, creation time range, response id, job id) and open one job's whole
  * timeline: every state change with its source, every provider call, every OpenAI webhook
- * received about it and every callback attempt, with its usage and estimated cost. A job that
- * has not finished can be cancelled from its page (as its tenant would: the same transition and
- * what follows it), unless the admin UI is read-only; the audit log names who did it.
+ * received about it and every callback attempt, with its usage and estimated cost.
+ *
+ * A job's page has actions, each a form post (same-origin only, csrf.ts) recorded in the audit
+ * log under the admin (audit.ts), shown only when it applies and never in read-only mode:
+ * - Cancel (a job that has not finished): the tenant's own cancel path (job-cancellation.ts).
+ * - Re-run (a finished job whose content is not erased): the same request as a new job of the
+ *   same tenant, through the API's creation path (job-submission.ts), with `rerun_of` in its
+ *   metadata and the response cache off (a re-run is asked to run).
+ * - Resend callbacks (a job with a failed or cancelled delivery): each such delivery starts a
+ *   fresh schedule, as `POST /v1/deliveries/{id}/retry` does; a succeeded one is never sent again.
+ * What an action did is shown once on the page it leads to (a short-lived flash cookie, so the
+ * page's address stays the job's).
  */
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
-import { ConflictError, JOB_STATUSES, type LonghaulError, NotFoundError, PermissionError, isTerminal } from '@longhaul/core';
-import { type Job, type JobTurn, getJob, listCallbackAttemptsForJob, listJobEvents, listJobTurns, listProviderCallsForJob, listWebhooksForJob, searchJobs } from '@longhaul/db';
+import { ConflictError, JOB_ID_METADATA_KEY, JOB_STATUSES, LonghaulError, NotFoundError, PermissionError, ValidationError, isTerminal } from '@longhaul/core';
+import {
+  type CallbackDelivery,
+  type Job,
+  type JobTurn,
+  getJob,
+  listCallbackAttemptsForJob,
+  listDeliveries,
+  listJobEvents,
+  listJobTurns,
+  listProviderCallsForJob,
+  listWebhooksForJob,
+  retryDelivery,
+  searchJobs,
+} from '@longhaul/db';
 import type { ApiContext } from '../context.ts';
 import { requestCancel } from '../job-cancellation.ts';
+import { type JobRequest, jobRequestSchema } from '../job-request.ts';
+import { submitJob } from '../job-submission.ts';
 import { ids, storableText } from '../request-input.ts';
 import { addAuditDetails, adminActor } from './audit.ts';
 import { esc, layout, statusBadge, time, usd } from './html.ts';
@@ -199,12 +223,95 @@ function answeredBy(job: Job): string {
     : esc(job.model);
 }
 
-function cancelForm(job: Job, readOnly: boolean): string {
-  if (readOnly || isTerminal(job.status) || job.status === 'cancelling') return '';
-  return `<form class="inline" method="post" action="/admin/jobs/${esc(job.id)}/cancel"><button class="danger" type="submit">Cancel job</button></form>`;
+/** Deliveries that "Resend callbacks" sends again: dead letters and cancelled ones (a succeeded delivery is never sent again). */
+const RESENDABLE = new Set(['failed', 'cancelled']);
+/** The most deliveries of one job an admin page lists (and resends): a job has a handful, one per event and endpoint. */
+const MAX_JOB_DELIVERIES = 200;
+
+const canCancel = (job: Job) => !isTerminal(job.status) && job.status !== 'cancelling';
+const canRerun = (job: Job) => isTerminal(job.status) && job.erasedAt === null;
+
+function actionForm(job: Job, action: string, label: string, className: string, hint: string): string {
+  return `<form class="inline" method="post" action="/admin/jobs/${esc(job.id)}/${action}"><button class="${className}" type="submit" title="${esc(hint)}">${esc(label)}</button></form>`;
 }
 
-function jobPage(job: Job, timeline: TimelineEntry[], turns: readonly JobTurn[], readOnly: boolean): string {
+/** The actions that apply to the job now (none in read-only mode). */
+function jobActions(job: Job, deliveries: readonly CallbackDelivery[], readOnly: boolean): string {
+  if (readOnly) return '';
+  const resendable = deliveries.filter((d) => RESENDABLE.has(d.status)).length;
+  const forms = [
+    canCancel(job) ? actionForm(job, 'cancel', 'Cancel job', 'danger', 'Cancel it as its tenant would') : '',
+    canRerun(job) ? actionForm(job, 'rerun', 'Re-run as a new job', 'secondary', 'The same request, as a new job of the same tenant') : '',
+    resendable ? actionForm(job, 'resend-callbacks', `Resend callbacks (${resendable})`, 'secondary', 'Send its failed or cancelled deliveries again') : '',
+  ].filter(Boolean);
+  return forms.length ? `<div class="job-actions" role="group" aria-label="Actions">${forms.join('')}</div>` : '';
+}
+
+function deliveryRows(deliveries: readonly CallbackDelivery[]): string {
+  if (!deliveries.length) return '';
+  const body = deliveries
+    .map(
+      (d) =>
+        `<tr data-status="${esc(d.status)}"><td class="mono">${esc(d.id)}</td><td class="mono">${esc(d.url)}</td><td><span class="code ${d.status === 'succeeded' ? 'ok' : d.status === 'pending' ? '' : 'bad'}">${esc(d.status)}</span></td><td>${esc(d.attempts)}</td><td>${esc(d.lastStatusCode ?? d.lastError ?? '—')}</td><td class="mono">${esc(time(d.finishedAt))}</td></tr>`,
+    )
+    .join('');
+  return `<h2>Callback deliveries</h2>
+<table id="deliveries"><thead><tr><th>Delivery</th><th>URL</th><th>Status</th><th>Attempts</th><th>Last answer</th><th>Finished (UTC)</th></tr></thead><tbody>${body}</tbody></table>`;
+}
+
+/** A short-lived cookie carries what an action did to the page it redirects to (shown once). */
+const FLASH_COOKIE = 'longhaul_admin_flash';
+const FLASH_PATH = '/admin/jobs';
+type Flash = { kind: 'cancel'; status: string } | { kind: 'rerun'; of: string } | { kind: 'resent'; count: number };
+
+function setFlash(res: Response, req: Request, flash: Flash): void {
+  const value = flash.kind === 'cancel' ? `cancel.${flash.status}` : flash.kind === 'rerun' ? `rerun.${flash.of}` : `resent.${flash.count}`;
+  res.cookie(FLASH_COOKIE, value, { httpOnly: true, sameSite: 'strict', path: FLASH_PATH, secure: req.secure, maxAge: 60_000 });
+}
+
+/** The flash the request carries (cleared once read); anything malformed is ignored. */
+function takeFlash(req: Request, res: Response): Flash | null {
+  const raw = (req.headers.cookie ?? '')
+    .split(';')
+    .map((p) => p.trim())
+    .find((p) => p.startsWith(`${FLASH_COOKIE}=`))
+    ?.slice(FLASH_COOKIE.length + 1);
+  if (raw === undefined) return null;
+  res.clearCookie(FLASH_COOKIE, { httpOnly: true, sameSite: 'strict', path: FLASH_PATH, secure: req.secure });
+  const m = /^(cancel|rerun|resent)\.([A-Za-z0-9_]{1,64})$/.exec(raw);
+  if (!m) return null;
+  if (m[1] === 'cancel' && (JOB_STATUSES as readonly string[]).includes(m[2]!)) return { kind: 'cancel', status: m[2]! };
+  if (m[1] === 'rerun' && ids.job.safeParse(m[2]).success) return { kind: 'rerun', of: m[2]! };
+  if (m[1] === 'resent' && /^\d+$/.test(m[2]!)) return { kind: 'resent', count: Number(m[2]) };
+  return null;
+}
+
+function flashMessage(flash: Flash | null): string {
+  if (!flash) return '';
+  const text =
+    flash.kind === 'cancel'
+      ? flash.status === 'cancelled'
+        ? 'Cancelled.'
+        : `Cancel requested: the job is ${esc(flash.status)} until the provider confirms.`
+      : flash.kind === 'rerun'
+        ? `Created as a re-run of <a class="mono" href="/admin/jobs/${esc(flash.of)}">${esc(flash.of)}</a>.`
+        : `${esc(flash.count)} deliver${flash.count === 1 ? 'y' : 'ies'} sent again.`;
+  return `<p class="flash" role="status">${text}</p>`;
+}
+
+const ACTION_STYLE =
+  '<style>.job-actions{display:flex;gap:.5rem;margin:-.4rem 0 1rem}button.secondary{font:500 .85rem/1.3 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:#fff;color:#2456c9;border:1px solid #9db4e6;border-radius:4px;padding:.3rem .8rem;cursor:pointer}button.secondary:hover{background:#eef3fc}.flash{background:#e8f5ec;border:1px solid #b5dfc2;color:#176b30;border-radius:6px;padding:.5rem .8rem;margin:0 0 1rem}#deliveries td{white-space:nowrap}</style>';
+
+interface JobPageParts {
+  timeline: TimelineEntry[];
+  turns: readonly JobTurn[];
+  deliveries: readonly CallbackDelivery[];
+  flash: Flash | null;
+  readOnly: boolean;
+}
+
+function jobPage(job: Job, parts: JobPageParts): string {
+  const { timeline, turns, deliveries, flash, readOnly } = parts;
   const facts: [string, string][] = [
     ['Status', statusBadge(job.status)],
     ['Tenant', `<a class="mono" href="/admin/jobs?tenant=${encodeURIComponent(job.tenantId)}">${esc(job.tenantId)}</a>`],
@@ -225,6 +332,8 @@ function jobPage(job: Job, timeline: TimelineEntry[], turns: readonly JobTurn[],
       `<a class="mono" href="/admin/runs/${encodeURIComponent(job.runId)}">${esc(job.runId)}</a> <span class="muted">step</span> ${esc(job.runStep ?? '?')}${job.runItem === null ? '' : ` <span class="muted" title="the element of a fan-out (0 for a plain step)">[${esc(job.runItem)}]</span>`}`,
     ]);
   if (job.batchId) facts.push(['Batch', `<a class="mono" href="/admin/batches/${encodeURIComponent(job.batchId)}">${esc(job.batchId)}</a>`]);
+  const rerunOf = job.metadata.rerun_of;
+  if (rerunOf && ids.job.safeParse(rerunOf).success) facts.push(['Re-run of', `<a class="mono" href="/admin/jobs/${esc(rerunOf)}">${esc(rerunOf)}</a>`]);
   if (job.previousJobId) facts.push(['Continues', `<a class="mono" href="/admin/jobs/${esc(job.previousJobId)}">${esc(job.previousJobId)}</a>`]);
   if (job.threadId && job.threadId !== job.id)
     facts.push(['Thread', `<a class="mono" href="/admin/jobs/${esc(job.threadId)}">${esc(job.threadId)}</a> <span class="muted">(first job)</span>`]);
@@ -237,13 +346,15 @@ function jobPage(job: Job, timeline: TimelineEntry[], turns: readonly JobTurn[],
   const rows = timeline
     .map((e) => `<tr data-kind="${e.kind}"><td class="mono">${esc(time(e.at))}</td><td class="kind">${e.kind}</td><td>${e.what}</td><td>${e.detail}</td></tr>`)
     .join('');
-  return `<p><a href="/admin/jobs">← Search</a></p>
-<h1>Job <span class="mono">${esc(job.id)}</span> ${cancelForm(job, readOnly)}</h1>
+  return `${ACTION_STYLE}<p><a href="/admin/jobs">← Search</a></p>
+<h1>Job <span class="mono">${esc(job.id)}</span></h1>
+${flashMessage(flash)}${jobActions(job, deliveries, readOnly)}
 <dl>${facts.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join('')}</dl>
 <h2>Usage and cost</h2>
 ${usageRows(job)}
 ${attemptRows(job)}
 ${turnRows(job, turns)}
+${deliveryRows(deliveries)}
 ${job.reasoningSummary ? `<h2>Reasoning summary</h2>${job.reasoningSummary.map((p) => `<p class="summary">${esc(p.text)}</p>`).join('')}` : ''}
 <h2>Timeline</h2>
 <table id="timeline"><thead><tr><th>At (UTC)</th><th>Kind</th><th>What</th><th>Details</th></tr></thead><tbody>${rows}</tbody></table>`;
@@ -325,7 +436,11 @@ export function adminJobsRouter(deps: ApiContext, options: { readOnly: boolean }
     }
     res.locals.logFields = { job_id: job.id, tenant_id: job.tenantId, response_id: job.responseId };
     const turns = job.maxTurns === null ? [] : await listJobTurns(deps.db, job.id);
-    res.type('html').send(layout({ title: job.id, active: 'jobs', actor: adminActor(res), body: jobPage(job, await timelineOf(deps, job, turns), turns, options.readOnly) }));
+    const [timeline, deliveries] = await Promise.all([timelineOf(deps, job, turns), deliveriesOf(deps, job)]);
+    const flash = takeFlash(req, res);
+    res
+      .type('html')
+      .send(layout({ title: job.id, active: 'jobs', actor: adminActor(res), body: jobPage(job, { timeline, turns, deliveries, flash, readOnly: options.readOnly }) }));
   });
 
   router.post('/:id/cancel', async (req, res) => {
@@ -349,8 +464,125 @@ export function adminJobsRouter(deps: ApiContext, options: { readOnly: boolean }
       );
     }
     addAuditDetails(res, { to: result.job.status });
+    setFlash(res, req, { kind: 'cancel', status: result.job.status });
+    res.redirect(303, `/admin/jobs/${encodeURIComponent(job.id)}`);
+  });
+
+  router.post('/:id/rerun', async (req, res) => {
+    const found = await actionTarget(deps, req, res, options, 're-run');
+    if (!found) return;
+    const { job } = found;
+    addAuditDetails(res, { job_action: 'rerun', tenant_id: job.tenantId, status: job.status });
+    if (!canRerun(job))
+      return refuse(
+        req,
+        res,
+        job.erasedAt
+          ? new ConflictError(`Job ${job.id}'s content was erased; there is no request to run again.`, 'job_erased')
+          : new ConflictError(`Job ${job.id} has not finished (${job.status}); cancel it first, or wait for it.`, 'job_not_finished'),
+        job.id,
+      );
+    const body = rerunRequest(job);
+    if (!body.ok) return refuse(req, res, body.error, job.id);
+    let created: Job;
+    try {
+      created = (await submitJob(deps, req, { tenantId: job.tenantId, body: body.request, rawBody: body.request, toolLoop: job.maxTurns !== null })).job;
+    } catch (err) {
+      if (err instanceof LonghaulError && err.status < 500) return refuse(req, res, err, job.id);
+      throw err;
+    }
+    addAuditDetails(res, { new_job_id: created.id });
+    req.log.info({ job_id: job.id, new_job_id: created.id, tenant_id: job.tenantId, code: 'admin_job_rerun' }, 'job re-run by an admin');
+    setFlash(res, req, { kind: 'rerun', of: job.id });
+    res.redirect(303, `/admin/jobs/${encodeURIComponent(created.id)}`);
+  });
+
+  router.post('/:id/resend-callbacks', async (req, res) => {
+    const found = await actionTarget(deps, req, res, options, 'resend callbacks of');
+    if (!found) return;
+    const { job } = found;
+    addAuditDetails(res, { job_action: 'resend_callbacks', tenant_id: job.tenantId });
+    const resendable = (await deliveriesOf(deps, job)).filter((d) => RESENDABLE.has(d.status));
+    if (!resendable.length) return refuse(req, res, new ConflictError(`Job ${job.id} has no failed or cancelled callback delivery to send again.`, 'nothing_to_resend'), job.id);
+    const resent: string[] = [];
+    for (const d of resendable) {
+      const result = await retryDelivery(deps.db, job.tenantId, d.id, deps.clock());
+      if (result.ok && result.changed) resent.push(d.id);
+    }
+    await dispatchDeliveries(deps, req, resent);
+    addAuditDetails(res, { deliveries: resent });
+    req.log.info({ job_id: job.id, tenant_id: job.tenantId, deliveries: resent.length, code: 'admin_callbacks_resent' }, 'callbacks resent by an admin');
+    setFlash(res, req, { kind: 'resent', count: resent.length });
     res.redirect(303, `/admin/jobs/${encodeURIComponent(job.id)}`);
   });
 
   return router;
+}
+
+async function deliveriesOf(deps: ApiContext, job: Job): Promise<CallbackDelivery[]> {
+  return (await listDeliveries(deps.db, { tenantId: job.tenantId, jobId: job.id, limit: MAX_JOB_DELIVERIES })).data;
+}
+
+/** The job an action names, or a refusal already answered (read-only mode, no such job). */
+async function actionTarget(deps: ApiContext, req: Request, res: Response, options: { readOnly: boolean }, verb: string): Promise<{ job: Job } | null> {
+  const id = String(req.params.id);
+  if (options.readOnly) {
+    refuse(req, res, new PermissionError(`The admin UI is read-only (ADMIN_READ_ONLY): it cannot ${verb} jobs.`, 'admin_read_only'), id);
+    return null;
+  }
+  const job = ids.job.safeParse(id).success ? await getJob(deps.db, id) : null;
+  if (!job) {
+    refuse(req, res, new NotFoundError(`No job with id '${id}'.`, 'id'), id);
+    return null;
+  }
+  res.locals.logFields = { job_id: job.id, tenant_id: job.tenantId, response_id: job.responseId };
+  return { job };
+}
+
+/**
+ * A finished job's request as `POST /v1/jobs` takes it: the stored provider parameters and
+ * Longhaul's own fields, `rerun_of` added to its metadata and the response cache off. Checked by
+ * the same schema as the API's body, so what no longer validates is refused, not half sent.
+ */
+export function rerunRequest(job: Job): { ok: true; request: JobRequest } | { ok: false; error: ValidationError } {
+  const { metadata: _m, previous_response_id, ...params } = job.request as Record<string, unknown> & { previous_response_id?: unknown };
+  const { [JOB_ID_METADATA_KEY]: _id, ...metadata } = job.metadata;
+  const body: Record<string, unknown> = {
+    ...params,
+    model: job.model,
+    metadata: { ...metadata, rerun_of: job.id },
+    cache: false,
+    ...(job.previousJobId ? { previous_job_id: job.previousJobId } : previous_response_id === undefined ? {} : { previous_response_id }),
+    ...(job.callbackUrl ? { callback_url: job.callbackUrl } : {}),
+    ...(job.expectedDurationMs ? { expected_duration_seconds: job.expectedDurationMs / 1000 } : {}),
+    ...(job.maxTurns === null ? {} : { max_turns: job.maxTurns }),
+    ...(job.toolExecutorUrl ? { tool_executor: { url: job.toolExecutorUrl } } : {}),
+    ...(job.fallbacks?.length ? { fallbacks: job.fallbacks } : {}),
+    ...(job.validation ? { validate: job.validation } : {}),
+    ...(job.processing === 'batch' ? { processing: 'batch' } : {}),
+    ...(job.flexFallback ? { flex_fallback: job.flexFallback } : {}),
+  };
+  const parsed = jobRequestSchema.safeParse(body);
+  if (parsed.success) return { ok: true, request: parsed.data };
+  const issue = parsed.error.issues[0]!;
+  return {
+    ok: false,
+    error: new ValidationError(
+      `Job ${job.id}'s request cannot be submitted again: ${issue.path.join('.') || 'body'}: ${issue.message}.`,
+      issue.path.join('.') || null,
+      'rerun_invalid',
+    ),
+  };
+}
+
+/** A delivery made pending again gets its work item now; without Redis the sweeper dispatches it (as for the tenant's retry). */
+async function dispatchDeliveries(deps: ApiContext, req: Request, deliveryIds: readonly string[]): Promise<void> {
+  for (const deliveryId of deliveryIds) {
+    try {
+      await deps.queues.add('deliver', { deliveryId });
+    } catch (err) {
+      req.log.warn({ err, delivery_id: deliveryId, code: 'dispatch_deferred' }, 'could not reach Redis; the sweeper will dispatch the delivery');
+      return;
+    }
+  }
 }
