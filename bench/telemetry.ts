@@ -7,6 +7,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { withSpan } from '@longhaul/telemetry';
 import { runE2e } from './e2e.ts';
 import { startStack } from './stack.ts';
 import { snapshotUsage, usageBetween } from './usage.ts';
@@ -86,6 +87,18 @@ export async function runTelemetryBench(options: TelemetryBenchOptions): Promise
   }
   const per = (mode: 'off' | 'on', kind: 'api' | 'worker') => totals[mode][kind] / Math.max(1, totals[mode].jobs);
   const rows: string[][] = [];
+  // Off, what the code paths pay: a traced boundary against the same call without one, in this
+  // (untraced) process; a job crosses about 10 boundaries (request, submit, create, polls and
+  // retrieves, deliveries), each also asking for a traceparent to put in its next work item.
+  const offNs = await offPathNanoseconds();
+  const perJobMs = (offNs * 10) / 1e6;
+  rows.push(['telemetry: OTEL unset, a traced boundary costs (ns over the bare call)', fmt(offNs, 1), '', '']);
+  rows.push([
+    'telemetry: OTEL unset, ~10 boundaries per job, share of the worker CPU per job',
+    `${fmt(perJobMs, 6)} ms`,
+    '',
+    `${fmt((perJobMs / Math.max(1e-9, per('off', 'worker'))) * 100, 4)} %`,
+  ]);
   for (const kind of ['api', 'worker'] as const) {
     const off = per('off', kind);
     const on = per('on', kind);
@@ -93,4 +106,22 @@ export async function runTelemetryBench(options: TelemetryBenchOptions): Promise
     rows.push([`telemetry: ${kind} CPU ms per job, exporting`, fmt(on, 3), '', `${on >= off ? '+' : ''}${fmt(((on - off) / off) * 100, 1)} %`]);
   }
   return { rows };
+}
+
+/** Nanoseconds a `withSpan` boundary adds to the call it wraps when tracing is off (best of 5 runs of 1e6 calls). */
+async function offPathNanoseconds(): Promise<number> {
+  const calls = 1_000_000;
+  const work = async () => 1;
+  const time = async (fn: () => Promise<number>) => {
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < calls; i++) await fn();
+    return Number(process.hrtime.bigint() - start) / calls;
+  };
+  let best = Number.POSITIVE_INFINITY;
+  for (let run = 0; run < 5; run++) {
+    const bare = await time(work);
+    const wrapped = await time(() => withSpan('longhaul.bench', {}, work));
+    best = Math.min(best, Math.max(0, wrapped - bare));
+  }
+  return best;
 }
