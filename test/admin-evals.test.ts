@@ -10,16 +10,16 @@
  * the candidate's share over time and the events with their breaches. What a tenant wrote (the
  * prompt's name, an output) is escaped. Screenshots go to a temporary directory (its path is printed).
  */
-import { existsSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RolloutDefinition, RolloutFigures, VersionFigures } from '@longhaul/core';
 import { createTenant, schema } from '@longhaul/db';
+import { CHROMIUM, SKIP_BROWSER, launchChromium, watchPage } from './browser.ts';
 import { type Stack, startStack } from './harness.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'admin_token_for_evals_tests_0123456789';
 const bearer = { authorization: `Bearer ${TOKEN}` };
 const HOSTILE_NAME = '<i>arith</i> & "sums"';
@@ -286,15 +286,13 @@ describe('admin evals and rollouts pages over HTTP', () => {
   });
 });
 
-// As admin-ui.test.ts: a missing browser skips these tests on a developer's machine; in CI it fails them.
-const SKIP_BROWSER = !existsSync(CHROMIUM) && ['', 'false', '0'].includes(process.env.CI ?? '');
 describe.skipIf(SKIP_BROWSER)(`admin evals and rollouts in headless Chromium${SKIP_BROWSER ? ` (skipped: ${CHROMIUM} is missing)` : ''}`, () => {
   let browser: Browser;
   let screenshots: string;
   beforeAll(async () => {
     screenshots = mkdtempSync(join(tmpdir(), 'longhaul-admin-evals-'));
     console.info(`admin evals screenshots: ${screenshots}`);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();
@@ -303,15 +301,7 @@ describe.skipIf(SKIP_BROWSER)(`admin evals and rollouts in headless Chromium${SK
   it('shows the eval list, the eval with its figures, charts, comparison and items, and the filter on disagreements', async () => {
     const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
     const page = await context.newPage();
-    const foreign: string[] = [];
-    const dialogs: string[] = [];
-    page.on('request', (req) => {
-      if (!req.url().startsWith(stack.apiUrl) && !req.url().startsWith('data:')) foreign.push(req.url());
-    });
-    page.on('dialog', (d) => {
-      dialogs.push(d.message());
-      void d.dismiss();
-    });
+    const { foreign, dialogs } = watchPage(page, stack.apiUrl);
     try {
       const first = await page.goto(`${stack.apiUrl}/admin/evals`);
       expect(first?.status()).toBe(401);

@@ -6,15 +6,15 @@
  * the list to the run, to a step's job, and sees that job's fallback attempts. Screenshots go to
  * a temporary directory (its path is printed).
  */
-import { existsSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTenant } from '@longhaul/db';
+import { CHROMIUM, SKIP_BROWSER, launchChromium, watchPage } from './browser.ts';
 import { type Stack, isTerminalJob, startStack } from './harness.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'admin_token_for_runs_tests_0123456789';
 const bearer = { authorization: `Bearer ${TOKEN}` };
 /** What a tenant may write, as it would break the page if it were not escaped. */
@@ -144,15 +144,13 @@ describe('admin runs pages over HTTP', () => {
   });
 });
 
-// As admin-ui.test.ts: a missing browser skips these tests on a developer's machine; in CI it fails them.
-const SKIP_BROWSER = !existsSync(CHROMIUM) && ['', 'false', '0'].includes(process.env.CI ?? '');
 describe.skipIf(SKIP_BROWSER)(`admin runs in headless Chromium${SKIP_BROWSER ? ` (skipped: ${CHROMIUM} is missing)` : ''}`, () => {
   let browser: Browser;
   let screenshots: string;
   beforeAll(async () => {
     screenshots = mkdtempSync(join(tmpdir(), 'longhaul-admin-runs-'));
     console.info(`admin runs screenshots: ${screenshots}`);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();
@@ -161,15 +159,7 @@ describe.skipIf(SKIP_BROWSER)(`admin runs in headless Chromium${SKIP_BROWSER ? `
   it('goes from the runs list to the run, to a step’s job and its attempts, and back to the run', async () => {
     const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
     const page = await context.newPage();
-    const foreign: string[] = [];
-    const dialogs: string[] = [];
-    page.on('request', (req) => {
-      if (!req.url().startsWith(stack.apiUrl) && !req.url().startsWith('data:')) foreign.push(req.url());
-    });
-    page.on('dialog', (d) => {
-      dialogs.push(d.message());
-      void d.dismiss();
-    });
+    const { foreign, dialogs } = watchPage(page, stack.apiUrl);
     try {
       const first = await page.goto(`${stack.apiUrl}/admin/runs`);
       expect(first?.status()).toBe(401);

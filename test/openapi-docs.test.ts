@@ -4,14 +4,13 @@
  * violation and no script error, and shows the document's operations. The screenshot is kept for
  * a person to look at (its folder is printed).
  */
-import { existsSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { CHROMIUM, SKIP_BROWSER, launchChromium } from './browser.ts';
 import { type Stack, startStack } from './harness.ts';
-
-const CHROMIUM = '/usr/bin/chromium';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -47,15 +46,13 @@ describe('/docs over HTTP', () => {
   });
 });
 
-// As admin-ui.test.ts: a missing browser skips these tests on a developer's machine; in CI it fails them.
-const SKIP_BROWSER = !existsSync(CHROMIUM) && ['', 'false', '0'].includes(process.env.CI ?? '');
 describe.skipIf(SKIP_BROWSER)(`/docs in headless Chromium${SKIP_BROWSER ? ` (skipped: ${CHROMIUM} is missing)` : ''}`, () => {
   let browser: Browser;
   let screenshots: string;
   beforeAll(async () => {
     screenshots = mkdtempSync(join(tmpdir(), 'longhaul-openapi-docs-'));
     console.info(`openapi docs screenshots: ${screenshots}`);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();

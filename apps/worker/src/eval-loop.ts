@@ -7,20 +7,17 @@
 import { EVAL_CHECK_MS, type EvalTickReport, tickEval } from '@longhaul/engine';
 import { findDueEvals } from '@longhaul/db';
 import type { EvalLoopConfig, WorkerContext } from './deps.ts';
+import { type Ticker, startTicker } from './ticker.ts';
 
 const DEFAULT_JOB_DEADLINE_MS = 6 * 3_600_000;
 
 export const DEFAULT_EVAL_LOOP: EvalLoopConfig = { tickMs: 200, evalsPerTick: 10 };
 
-export interface EvalLoop {
-  /** Tick every due eval now (tests); resolves with what each tick did. */
-  tick(): Promise<EvalTickReport[]>;
-  close(): Promise<void>;
-}
+/** `tick()`: tick every due eval now (tests); resolves with what each tick did. */
+export type EvalLoop = Ticker<EvalTickReport[]>;
 
 export function startEvalLoop(ctx: WorkerContext, config: EvalLoopConfig = DEFAULT_EVAL_LOOP): EvalLoop {
   const deps = { db: ctx.db.db, jobEffects: ctx.jobEffects, logger: ctx.logger, clock: ctx.clock, jobDeadlineMs: ctx.config.jobDeadlineMs ?? DEFAULT_JOB_DEADLINE_MS };
-  let ticking: Promise<EvalTickReport[]> | undefined;
   const once = async (): Promise<EvalTickReport[]> => {
     const reports: EvalTickReport[] = [];
     for (const id of await findDueEvals(deps.db, deps.clock(), config.evalsPerTick)) {
@@ -34,18 +31,5 @@ export function startEvalLoop(ctx: WorkerContext, config: EvalLoopConfig = DEFAU
     }
     return reports;
   };
-  const tick = () =>
-    (ticking ??= once().finally(() => {
-      ticking = undefined;
-    }));
-  const timer = setInterval(() => {
-    tick().catch((err: unknown) => ctx.logger.warn({ err, code: 'eval_loop_failed' }, 'eval loop tick failed'));
-  }, config.tickMs);
-  return {
-    tick,
-    async close() {
-      clearInterval(timer);
-      await ticking?.catch(() => {});
-    },
-  };
+  return startTicker(once, config.tickMs, (err) => ctx.logger.warn({ err, code: 'eval_loop_failed' }, 'eval loop tick failed'));
 }

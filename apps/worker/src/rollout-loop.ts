@@ -6,18 +6,15 @@
 import { findDueRollouts } from '@longhaul/db';
 import { checkRollout } from '@longhaul/engine';
 import type { RolloutLoopConfig, WorkerContext } from './deps.ts';
+import { type Ticker, startTicker } from './ticker.ts';
 
 export const DEFAULT_ROLLOUT_LOOP: RolloutLoopConfig = { tickMs: 1_000, checkMs: 5_000, rolloutsPerTick: 20 };
 
-export interface RolloutLoop {
-  /** Look at every due rollout now (tests). */
-  tick(): Promise<number>;
-  close(): Promise<void>;
-}
+/** `tick()`: look at every due rollout now (tests); how many were looked at. */
+export type RolloutLoop = Ticker<number>;
 
 export function startRolloutLoop(ctx: WorkerContext, config: RolloutLoopConfig = DEFAULT_ROLLOUT_LOOP): RolloutLoop {
   const deps = { db: ctx.db.db, logger: ctx.logger, clock: ctx.clock, checkMs: config.checkMs };
-  let ticking: Promise<number> | undefined;
   const once = async (): Promise<number> => {
     let looked = 0;
     for (const id of await findDueRollouts(deps.db, deps.clock(), config.rolloutsPerTick)) {
@@ -29,18 +26,5 @@ export function startRolloutLoop(ctx: WorkerContext, config: RolloutLoopConfig =
     }
     return looked;
   };
-  const tick = () =>
-    (ticking ??= once().finally(() => {
-      ticking = undefined;
-    }));
-  const timer = setInterval(() => {
-    tick().catch((err: unknown) => ctx.logger.warn({ err, code: 'rollout_loop_failed' }, 'rollout loop tick failed'));
-  }, config.tickMs);
-  return {
-    tick,
-    async close() {
-      clearInterval(timer);
-      await ticking?.catch(() => {});
-    },
-  };
+  return startTicker(once, config.tickMs, (err) => ctx.logger.warn({ err, code: 'rollout_loop_failed' }, 'rollout loop tick failed'));
 }

@@ -23,6 +23,7 @@ import { DEFAULT_ROLLOUT_LOOP, startRolloutLoop } from './rollout-loop.ts';
 import { submitJobProcessor } from './processors/submit-job.ts';
 import { sweepOnce, type SweepReport } from './sweeper.ts';
 import { startWebhookHealth } from './webhook-health.ts';
+import { startTicker } from './ticker.ts';
 import { tracedProcessor } from './tracing.ts';
 
 export type { WorkerConfig, WorkerDeps } from './deps.ts';
@@ -154,14 +155,7 @@ export function createWorker(deps: WorkerDeps): LonghaulWorker {
   // Batch jobs: collect, send, follow and reconcile batches (one tick at a time per process).
   const batchingConfig = config.batching ?? DEFAULT_BATCHING;
   const batching = createBatching({ db: deps.db.db, provider: deps.provider, jobEffects, logger, clock: deps.clock, prices: config.prices, config: batchingConfig });
-  let batchTicking: Promise<BatchTickReport> | undefined;
-  const batchTick = () =>
-    (batchTicking ??= batching.tick().finally(() => {
-      batchTicking = undefined;
-    }));
-  const batchTimer = setInterval(() => {
-    batchTick().catch((err: unknown) => logger.warn({ err, code: 'batch_tick_failed' }, 'batch loop tick failed'));
-  }, batchingConfig.tickMs);
+  const batchLoop = startTicker(batching.tick, batchingConfig.tickMs, (err) => logger.warn({ err, code: 'batch_tick_failed' }, 'batch loop tick failed'));
 
   // Evaluations: grade what ended, start what the concurrency cap allows (eval-loop.ts).
   const evalLoop = startEvalLoop(ctx, config.evalLoop ?? DEFAULT_EVAL_LOOP);
@@ -171,13 +165,14 @@ export function createWorker(deps: WorkerDeps): LonghaulWorker {
   let closing: Promise<void> | undefined;
   return {
     sweep,
-    batchTick,
+    batchTick: batchLoop.tick,
     evalTick: evalLoop.tick,
     rolloutTick: rolloutLoop.tick,
     close: (timeoutMs = 10_000) =>
       (closing ??= (async () => {
         clearInterval(timer);
-        clearInterval(batchTimer);
+        // The loops stop ticking now; the batch tick in progress is waited for with the work below.
+        const batchLoopClosed = batchLoop.close();
         await evalLoop.close();
         await rolloutLoop.close();
         shuttingDown.abort();
@@ -193,7 +188,7 @@ export function createWorker(deps: WorkerDeps): LonghaulWorker {
           logger.warn({ code: 'shutdown_forced' }, 'in-flight work did not finish in time: leaving it to another worker');
         }
         await sweeping?.catch(() => {});
-        await batchTicking?.catch(() => {});
+        await batchLoopClosed;
         await inboxSettler.close();
         await webhookHealth?.close();
         connection.disconnect();

@@ -9,7 +9,7 @@
  * the matches, up to STATUS_SCAN_LIMIT batches a page. The "Older →" cursor is the last batch
  * read, matching or not, so the next page goes on from there and paging stays exact.
  */
-import { type Request, Router } from 'express';
+import { Router } from 'express';
 import { z } from 'zod';
 import { BATCH_STATUSES, type BatchStatus } from '@longhaul/core';
 import { type Batch, type BatchJobRow, batchJobCounts, getBatch, listBatchEvents, listBatchJobsPage, listBatchesForTenant } from '@longhaul/db';
@@ -18,6 +18,12 @@ import { ids } from '../request-input.ts';
 import { batchIdSchema } from '../routes/batches.ts';
 import { adminActor } from './audit.ts';
 import { esc, layout, statusBadge, time, usd } from './html.ts';
+import { type FilterField, filterForm, olderPageLink, sendNotFound } from './list-page.ts';
+
+const BATCH_FILTERS: FilterField[] = [
+  { kind: 'select', name: 'status', label: 'Status', options: BATCH_STATUSES },
+  { kind: 'text', name: 'tenant', label: 'Tenant id', placeholder: 'ten_…' },
+];
 
 const PAGE_SIZE = 50;
 /** With a status filter, how many batches one page reads at most looking for PAGE_SIZE matches. */
@@ -59,23 +65,6 @@ function jobsCell(jobCount: number, counts: Record<string, number>): string {
 function jsonBlock(value: unknown, elementId: string): string {
   if (value === null || value === undefined) return `<p class="empty" id="${elementId}">—</p>`;
   return `<pre class="mono" id="${elementId}">${esc(JSON.stringify(value, null, 2))}</pre>`;
-}
-
-function filterForm(raw: Record<string, unknown>): string {
-  const v = (name: string) => esc(typeof raw[name] === 'string' ? raw[name] : '');
-  const options = ['', ...BATCH_STATUSES].map((s) => `<option value="${esc(s)}"${raw.status === s ? ' selected' : ''}>${esc(s || 'any')}</option>`).join('');
-  return `<form class="search" method="get" action="/admin/batches" role="search">
-  <label>Status<select name="status">${options}</select></label>
-  <label>Tenant id<input name="tenant" value="${v('tenant')}" placeholder="ten_…"></label>
-  <div class="actions"><button class="primary" type="submit">Filter</button><a href="/admin/batches">Clear</a></div>
-</form>`;
-}
-
-function nextPageLink(req: Request, lastId: string): string {
-  const params = new URLSearchParams();
-  for (const [k, val] of Object.entries(req.query)) if (typeof val === 'string' && val !== '' && k !== 'after') params.set(k, val);
-  params.set('after', lastId);
-  return `<p class="pager"><a rel="next" href="/admin/batches?${esc(params.toString())}">Older →</a></p>`;
 }
 
 function batchRow(b: Batch, counts: Record<string, number>): string {
@@ -191,25 +180,22 @@ export function adminBatchesRouter(deps: ApiContext): Router {
             .map((b, i) => batchRow(b, counts[i]!))
             .join('')}</tbody></table></div>`
         : '<p class="empty">No batch matches.</p>';
-      results = `${scanNote}${table}${found?.nextAfter ? nextPageLink(req, found.nextAfter) : ''}`;
+      results = `${scanNote}${table}${found?.nextAfter ? olderPageLink('/admin/batches', req, found.nextAfter) : ''}`;
     }
-    res.type('html').send(layout({ title: 'Batches', active: 'batches', actor: adminActor(res), body: `<h1>Batches</h1>${filterForm(raw)}<h2>Newest first</h2>${results}` }));
+    res.type('html').send(
+      layout({
+        title: 'Batches',
+        active: 'batches',
+        actor: adminActor(res),
+        body: `<h1>Batches</h1>${filterForm('/admin/batches', BATCH_FILTERS, raw)}<h2>Newest first</h2>${results}`,
+      }),
+    );
   });
 
   router.get('/:id', async (req, res) => {
     const batch = batchIdSchema.safeParse(req.params.id).success ? await getBatch(deps.db, req.params.id) : null;
     if (!batch) {
-      res
-        .status(404)
-        .type('html')
-        .send(
-          layout({
-            title: 'Not found',
-            active: 'batches',
-            actor: adminActor(res),
-            body: `<h1>No batch <span class="mono">${esc(req.params.id)}</span></h1><p><a href="/admin/batches">← Batches</a></p>`,
-          }),
-        );
+      sendNotFound(res, { active: 'batches', what: 'batch', id: req.params.id, back: { href: '/admin/batches', label: 'Batches' } });
       return;
     }
     res.locals.logFields = { batch_id: batch.id, tenant_id: batch.tenantId };

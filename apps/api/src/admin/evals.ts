@@ -7,7 +7,7 @@
  * side, 50 a page, the rows where the versions' verdicts differ highlighted (`?only=disagree`
  * keeps just those). Read-only: an eval is cancelled or re-run through the API, as its tenant would.
  */
-import { type Request, type Response, Router } from 'express';
+import { Router } from 'express';
 import { z } from 'zod';
 import { type Grade, resultScore, seedOf, summarizeEval } from '@longhaul/core';
 import {
@@ -28,6 +28,9 @@ import { ids } from '../request-input.ts';
 import { adminActor } from './audit.ts';
 import { histogramChart, scoreChart, versionColour } from './charts.ts';
 import { esc, layout, statusBadge, time, usd } from './html.ts';
+import { type FilterField, filterForm, olderPageLink, sendNotFound } from './list-page.ts';
+
+const EVAL_FILTERS: FilterField[] = [{ kind: 'text', name: 'tenant', label: 'Tenant id', placeholder: 'ten_…' }];
 
 const PAGE_SIZE = 50;
 const ITEMS_PAGE_SIZE = 50;
@@ -60,35 +63,6 @@ const STYLE = `<style>
 const pct = (v: number | null | undefined, digits = 1) => (v === null || v === undefined ? '—' : `${(v * 100).toFixed(digits)}%`);
 const num = (v: number | null | undefined, digits = 3) => (v === null || v === undefined ? '—' : v.toFixed(digits));
 const ms = (v: number | null | undefined) => (v === null || v === undefined ? '—' : `${Math.round(v)} ms`);
-
-function notFound(res: Response, id: string): void {
-  res
-    .status(404)
-    .type('html')
-    .send(
-      layout({
-        title: 'Not found',
-        active: 'evals',
-        actor: adminActor(res),
-        body: `<h1>No eval <span class="mono">${esc(id)}</span></h1><p><a href="/admin/evals">← Evals</a></p>`,
-      }),
-    );
-}
-
-function filterForm(raw: Record<string, unknown>): string {
-  const tenant = esc(typeof raw.tenant === 'string' ? raw.tenant : '');
-  return `<form class="search" method="get" action="/admin/evals" role="search">
-  <label>Tenant id<input name="tenant" value="${tenant}" placeholder="ten_…"></label>
-  <div class="actions"><button class="primary" type="submit">Filter</button><a href="/admin/evals">Clear</a></div>
-</form>`;
-}
-
-function nextPageLink(req: Request, lastId: string): string {
-  const params = new URLSearchParams();
-  for (const [k, val] of Object.entries(req.query)) if (typeof val === 'string' && val !== '' && k !== 'after') params.set(k, val);
-  params.set('after', lastId);
-  return `<p class="pager"><a rel="next" href="/admin/evals?${esc(params.toString())}">Older →</a></p>`;
-}
 
 function named(name: string | null, id: string): string {
   return name === null ? `<span class="mono">${esc(id)}</span> <span class="muted">(deleted)</span>` : `${esc(name)} <span class="muted mono">${esc(id)}</span>`;
@@ -243,16 +217,23 @@ export function adminEvalsRouter(deps: ApiContext): Router {
       results = data.length
         ? `<div class="scroll"><table id="evals"><thead><tr><th>Eval</th><th>Tenant</th><th>Prompt</th><th>Versions</th><th>Dataset</th><th>Status</th><th>Done</th><th>Pass rate</th><th>Created (UTC)</th></tr></thead><tbody>${data
             .map((e) => evalRow(e, facts.get(e.id)))
-            .join('')}</tbody></table></div>${hasMore ? nextPageLink(req, data.at(-1)!.id) : ''}`
+            .join('')}</tbody></table></div>${hasMore ? olderPageLink('/admin/evals', req, data.at(-1)!.id) : ''}`
         : '<p class="empty">No eval matches.</p>';
     }
-    res.type('html').send(layout({ title: 'Evals', active: 'evals', actor: adminActor(res), body: `${STYLE}<h1>Evals</h1>${filterForm(raw)}<h2>Newest first</h2>${results}` }));
+    res.type('html').send(
+      layout({
+        title: 'Evals',
+        active: 'evals',
+        actor: adminActor(res),
+        body: `${STYLE}<h1>Evals</h1>${filterForm('/admin/evals', EVAL_FILTERS, raw)}<h2>Newest first</h2>${results}`,
+      }),
+    );
   });
 
   router.get('/:id', async (req, res) => {
     const row = ids.eval.safeParse(req.params.id).success ? await getEval(deps.db, req.params.id) : null;
     if (!row) {
-      notFound(res, req.params.id);
+      sendNotFound(res, { active: 'evals', what: 'eval', id: req.params.id, back: { href: '/admin/evals', label: 'Evals' } });
       return;
     }
     res.locals.logFields = { eval_id: row.id, tenant_id: row.tenantId };

@@ -39,6 +39,7 @@ import { submitJob } from '../job-submission.ts';
 import { ids, storableText } from '../request-input.ts';
 import { addAuditDetails, adminActor } from './audit.ts';
 import { esc, layout, statusBadge, time, usd } from './html.ts';
+import { olderPageLink } from './list-page.ts';
 
 const PAGE_SIZE = 50;
 
@@ -93,13 +94,6 @@ function searchForm(raw: Record<string, unknown>, q: SearchQuery | null): string
   <label>Job id<input name="job_id" value="${v('job_id')}" placeholder="job_…"></label>
   <div class="actions"><button class="primary" type="submit">Search</button><a href="/admin/jobs">Clear</a></div>
 </form>`;
-}
-
-function nextPageLink(req: Request, lastId: string): string {
-  const params = new URLSearchParams();
-  for (const [k, val] of Object.entries(req.query)) if (typeof val === 'string' && val !== '' && k !== 'after') params.set(k, val);
-  params.set('after', lastId);
-  return `<p class="pager"><a href="/admin/jobs?${esc(params.toString())}">Next page →</a></p>`;
 }
 
 interface TimelineEntry {
@@ -408,7 +402,7 @@ export function adminJobsRouter(deps: ApiContext, options: { readOnly: boolean }
               (j) =>
                 `<tr><td class="mono"><a href="/admin/jobs/${esc(j.id)}">${esc(j.id)}</a></td><td>${statusBadge(j.status)}</td><td class="mono">${esc(j.tenantId)}</td><td>${esc(j.model)}</td><td class="mono">${esc(j.responseId ?? '—')}</td><td class="mono">${esc(time(j.createdAt))}</td><td class="mono">${esc(time(j.finishedAt))}</td><td>${esc(usd(j.costUsd))}</td><td>${metadataCell(j.metadata)}</td></tr>`,
             )
-            .join('')}</tbody></table></div>${hasMore ? nextPageLink(req, data.at(-1)!.id) : ''}`
+            .join('')}</tbody></table></div>${hasMore ? olderPageLink('/admin/jobs', req, data.at(-1)!.id, 'Next page →') : ''}`
         : '<p class="empty">No job matches.</p>';
     }
     res

@@ -7,7 +7,7 @@
  * events with the figures and breaches each decision was taken on. Read-only: a rollout is
  * paused, resumed or aborted through the API, as its tenant would.
  */
-import { type Request, type Response, Router } from 'express';
+import { Router } from 'express';
 import { z } from 'zod';
 import { ID_PREFIX, ROLLOUT_STATUSES, type RolloutBreach, type RolloutFigures, type VersionFigures, idPattern } from '@longhaul/core';
 import { type AdminRollout, type RolloutEventRow, getRolloutForAdmin, listRolloutEventsForAdmin, searchRollouts } from '@longhaul/db';
@@ -16,6 +16,12 @@ import { ids } from '../request-input.ts';
 import { adminActor } from './audit.ts';
 import { type SharePoint, shareChart } from './charts.ts';
 import { esc, layout, statusBadge, time, usd } from './html.ts';
+import { type FilterField, filterForm, olderPageLink, sendNotFound } from './list-page.ts';
+
+const ROLLOUT_FILTERS: FilterField[] = [
+  { kind: 'select', name: 'status', label: 'Status', options: ROLLOUT_STATUSES },
+  { kind: 'text', name: 'tenant', label: 'Tenant id', placeholder: 'ten_…' },
+];
 
 const PAGE_SIZE = 50;
 /** A rollout logs one event per decision and per pause or resume: the page shows this many, oldest first. */
@@ -42,37 +48,6 @@ ol.steps li.stopped{background:#fde0de;border-color:#e3a19b;color:#a12a1f;font-w
 const pct = (v: number | null | undefined, digits = 1) => (v === null || v === undefined ? '—' : `${(v * 100).toFixed(digits)}%`);
 const points = (v: number | null | undefined) => (v === null || v === undefined ? '—' : `${v >= 0 ? '+' : ''}${(v * 100).toFixed(1)} pts`);
 const ratio = (v: number | null | undefined) => (v === null || v === undefined ? '—' : `×${v.toFixed(3)}`);
-
-function notFound(res: Response, id: string): void {
-  res
-    .status(404)
-    .type('html')
-    .send(
-      layout({
-        title: 'Not found',
-        active: 'rollouts',
-        actor: adminActor(res),
-        body: `<h1>No rollout <span class="mono">${esc(id)}</span></h1><p><a href="/admin/rollouts">← Rollouts</a></p>`,
-      }),
-    );
-}
-
-function filterForm(raw: Record<string, unknown>): string {
-  const v = (name: string) => esc(typeof raw[name] === 'string' ? raw[name] : '');
-  const options = ['', ...ROLLOUT_STATUSES].map((s) => `<option value="${esc(s)}"${raw.status === s ? ' selected' : ''}>${esc(s || 'any')}</option>`).join('');
-  return `<form class="search" method="get" action="/admin/rollouts" role="search">
-  <label>Status<select name="status">${options}</select></label>
-  <label>Tenant id<input name="tenant" value="${v('tenant')}" placeholder="ten_…"></label>
-  <div class="actions"><button class="primary" type="submit">Filter</button><a href="/admin/rollouts">Clear</a></div>
-</form>`;
-}
-
-function nextPageLink(req: Request, lastId: string): string {
-  const params = new URLSearchParams();
-  for (const [k, val] of Object.entries(req.query)) if (typeof val === 'string' && val !== '' && k !== 'after') params.set(k, val);
-  params.set('after', lastId);
-  return `<p class="pager"><a rel="next" href="/admin/rollouts?${esc(params.toString())}">Older →</a></p>`;
-}
 
 function stepText(r: AdminRollout): string {
   return `${r.stepIndex + 1}/${r.definition.steps.length} (${r.definition.steps[r.stepIndex] ?? '?'}%)`;
@@ -247,18 +222,23 @@ export function adminRolloutsRouter(deps: ApiContext): Router {
       results = data.length
         ? `<div class="scroll"><table id="rollouts"><thead><tr><th>Rollout</th><th>Tenant</th><th>Prompt</th><th>Versions</th><th>Status</th><th>Step</th><th>Created (UTC)</th><th>Updated (UTC)</th></tr></thead><tbody>${data
             .map(rolloutRow)
-            .join('')}</tbody></table></div>${hasMore ? nextPageLink(req, data.at(-1)!.id) : ''}`
+            .join('')}</tbody></table></div>${hasMore ? olderPageLink('/admin/rollouts', req, data.at(-1)!.id) : ''}`
         : '<p class="empty">No rollout matches.</p>';
     }
-    res
-      .type('html')
-      .send(layout({ title: 'Rollouts', active: 'rollouts', actor: adminActor(res), body: `${STYLE}<h1>Prompt rollouts</h1>${filterForm(raw)}<h2>Newest first</h2>${results}` }));
+    res.type('html').send(
+      layout({
+        title: 'Rollouts',
+        active: 'rollouts',
+        actor: adminActor(res),
+        body: `${STYLE}<h1>Prompt rollouts</h1>${filterForm('/admin/rollouts', ROLLOUT_FILTERS, raw)}<h2>Newest first</h2>${results}`,
+      }),
+    );
   });
 
   router.get('/:id', async (req, res) => {
     const row = rolloutId.safeParse(req.params.id).success ? await getRolloutForAdmin(deps.db, req.params.id) : null;
     if (!row) {
-      notFound(res, req.params.id);
+      sendNotFound(res, { active: 'rollouts', what: 'rollout', id: req.params.id, back: { href: '/admin/rollouts', label: 'Rollouts' } });
       return;
     }
     res.locals.logFields = { rollout_id: row.id, tenant_id: row.tenantId };

@@ -4,7 +4,7 @@
  * with its status and its jobs (linked to their pages under /admin/jobs), and its events
  * (run_events) in order. Read-only: a run is cancelled through the API, as its tenant would.
  */
-import { Router, type Request } from 'express';
+import { Router } from 'express';
 import { z } from 'zod';
 import { RUN_STATUSES } from '@longhaul/core';
 import { type PipelineRun, type RunEventRow, type RunStepJob, type RunSummary, getRunWithPipeline, listRunEvents, listRunStepJobs, searchRuns } from '@longhaul/db';
@@ -12,6 +12,13 @@ import type { ApiContext } from '../context.ts';
 import { ids } from '../request-input.ts';
 import { adminActor } from './audit.ts';
 import { esc, layout, statusBadge, time } from './html.ts';
+import { type FilterField, filterForm, olderPageLink, sendNotFound } from './list-page.ts';
+
+const RUN_FILTERS: FilterField[] = [
+  { kind: 'select', name: 'status', label: 'Status', options: RUN_STATUSES },
+  { kind: 'text', name: 'tenant', label: 'Tenant id', placeholder: 'ten_…' },
+  { kind: 'text', name: 'pipeline', label: 'Pipeline id', placeholder: 'pip_…' },
+];
 
 const PAGE_SIZE = 50;
 /** A fan-out of many elements logs two events per element: the page shows this many, oldest first. */
@@ -48,24 +55,6 @@ function stepsDone(steps: PipelineRun['steps'], total: number): string {
 function jsonBlock(value: unknown, elementId: string): string {
   if (value === null || value === undefined) return `<p class="empty" id="${elementId}">—</p>`;
   return `<pre class="mono" id="${elementId}">${esc(JSON.stringify(value, null, 2))}</pre>`;
-}
-
-function filterForm(raw: Record<string, unknown>): string {
-  const v = (name: string) => esc(typeof raw[name] === 'string' ? raw[name] : '');
-  const options = ['', ...RUN_STATUSES].map((s) => `<option value="${esc(s)}"${raw.status === s ? ' selected' : ''}>${esc(s || 'any')}</option>`).join('');
-  return `<form class="search" method="get" action="/admin/runs" role="search">
-  <label>Status<select name="status">${options}</select></label>
-  <label>Tenant id<input name="tenant" value="${v('tenant')}" placeholder="ten_…"></label>
-  <label>Pipeline id<input name="pipeline" value="${v('pipeline')}" placeholder="pip_…"></label>
-  <div class="actions"><button class="primary" type="submit">Filter</button><a href="/admin/runs">Clear</a></div>
-</form>`;
-}
-
-function nextPageLink(req: Request, lastId: string): string {
-  const params = new URLSearchParams();
-  for (const [k, val] of Object.entries(req.query)) if (typeof val === 'string' && val !== '' && k !== 'after') params.set(k, val);
-  params.set('after', lastId);
-  return `<p class="pager"><a rel="next" href="/admin/runs?${esc(params.toString())}">Older →</a></p>`;
 }
 
 function runRow(r: RunSummary): string {
@@ -163,26 +152,23 @@ export function adminRunsRouter(deps: ApiContext): Router {
       results = data.length
         ? `<div class="scroll"><table id="runs"><thead><tr><th>Run</th><th>Tenant</th><th>Pipeline</th><th>Status</th><th>Steps done</th><th>Created (UTC)</th><th>Duration</th></tr></thead><tbody>${data
             .map(runRow)
-            .join('')}</tbody></table></div>${hasMore ? nextPageLink(req, data.at(-1)!.id) : ''}`
+            .join('')}</tbody></table></div>${hasMore ? olderPageLink('/admin/runs', req, data.at(-1)!.id) : ''}`
         : '<p class="empty">No run matches.</p>';
     }
-    res.type('html').send(layout({ title: 'Runs', active: 'runs', actor: adminActor(res), body: `<h1>Pipeline runs</h1>${filterForm(raw)}<h2>Newest first</h2>${results}` }));
+    res.type('html').send(
+      layout({
+        title: 'Runs',
+        active: 'runs',
+        actor: adminActor(res),
+        body: `<h1>Pipeline runs</h1>${filterForm('/admin/runs', RUN_FILTERS, raw)}<h2>Newest first</h2>${results}`,
+      }),
+    );
   });
 
   router.get('/:id', async (req, res) => {
     const found = ids.run.safeParse(req.params.id).success ? await getRunWithPipeline(deps.db, req.params.id) : null;
     if (!found) {
-      res
-        .status(404)
-        .type('html')
-        .send(
-          layout({
-            title: 'Not found',
-            active: 'runs',
-            actor: adminActor(res),
-            body: `<h1>No run <span class="mono">${esc(req.params.id)}</span></h1><p><a href="/admin/runs">← Runs</a></p>`,
-          }),
-        );
+      sendNotFound(res, { active: 'runs', what: 'run', id: req.params.id, back: { href: '/admin/runs', label: 'Runs' } });
       return;
     }
     const { run, pipelineName, definition } = found;
