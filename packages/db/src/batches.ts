@@ -123,6 +123,7 @@ export async function changeBatchState(
   fields: BatchFields,
   now: Date,
   details: Record<string, unknown> = {},
+  options: { leasedUntil?: Date | null } = {},
 ): Promise<BatchChange> {
   return db.transaction(async (tx) => {
     const [batch] = await tx.select().from(batches).where(eq(batches.id, batchId)).for('update');
@@ -130,9 +131,17 @@ export async function changeBatchState(
     const decision = event ? batchTransition(batch, event) : { ok: true as const, status: batch.status, changed: false };
     if (!decision.ok) return { ok: false, error: decision.error, batch };
     const ended = decision.changed && ['completed', 'failed', 'expired', 'cancelled'].includes(decision.status);
+    // A worker holding the batch's lease (`leasedUntil`, the next check its lease set) does not push
+    // back a check that was brought forward meanwhile (markBatchDue: one of its jobs was
+    // cancelled): that wake-up would be lost, and the cancel not seen until the next poll.
+    const set = { ...fields };
+    const current = batch.nextCheckAt;
+    if (options.leasedUntil !== undefined && set.nextCheckAt && current && current.getTime() !== options.leasedUntil?.getTime() && current < set.nextCheckAt) {
+      delete set.nextCheckAt;
+    }
     const [updated] = await tx
       .update(batches)
-      .set({ ...fields, status: decision.status, updatedAt: now, ...(ended ? { finishedAt: now } : {}) })
+      .set({ ...set, status: decision.status, updatedAt: now, ...(ended ? { finishedAt: now } : {}) })
       .where(eq(batches.id, batchId))
       .returning();
     if (decision.changed)

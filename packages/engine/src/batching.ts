@@ -142,7 +142,7 @@ export function createBatching(deps: BatchingDeps) {
       } catch (err) {
         // Tried again soon (a poll interval at most); if Postgres is what failed, the lease runs out instead.
         const retryAt = new Date(clock().getTime() + Math.min(config.pollMs, STEP_RETRY_MS));
-        await changeBatchState(db, batch.id, null, { nextCheckAt: retryAt }, clock()).catch(() => {});
+        await changeBatchState(db, batch.id, null, { nextCheckAt: retryAt }, clock(), {}, { leasedUntil: batch.nextCheckAt }).catch(() => {});
         log.warn(
           { err, code: err instanceof ProviderError ? err.code : 'batch_step_failed', status: batch.status, retry_at: retryAt.toISOString() },
           'batch step failed; tried again later',
@@ -227,6 +227,7 @@ export function createBatching(deps: BatchingDeps) {
       { providerBatchId: made.id, submittedAt: now, nextCheckAt: new Date(now.getTime() + config.pollMs), requestCounts: made.request_counts ?? null },
       now,
       { provider_batch_id: made.id },
+      { leasedUntil: batch.nextCheckAt },
     );
     log.info({ provider_batch_id: made.id, status: made.status }, 'batch created at the provider');
     return 0;
@@ -258,6 +259,7 @@ export function createBatching(deps: BatchingDeps) {
       },
       now,
       { request_counts: seen.request_counts ?? null },
+      { leasedUntil: batch.nextCheckAt },
     );
     if (change.ok && change.changed) log.info({ status: change.batch.status, request_counts: seen.request_counts }, 'batch moved');
     return change.ok && ended ? reconcile(change.batch, log) : 0;
