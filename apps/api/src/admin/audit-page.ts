@@ -9,6 +9,7 @@ import type { ApiContext } from '../context.ts';
 import { storableText } from '../request-input.ts';
 import { ADMIN_ACTION_NAMES, adminActor } from './audit.ts';
 import { esc, layout, time } from './html.ts';
+import { queryError } from './list-page.ts';
 
 const PAGE_SIZE = 50;
 
@@ -61,7 +62,7 @@ export function auditPageRouter(deps: ApiContext): Router {
     let results: string;
     if (!parsed.success) {
       res.status(400);
-      results = `<p class="error" role="alert">${esc(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '))}</p>`;
+      results = queryError(parsed.error);
     } else {
       const { actor, action, after } = parsed.data;
       const { data, hasMore } = await listAdminActions(deps.db, { actor, action, after, limit: PAGE_SIZE });

@@ -18,7 +18,7 @@ import { ids } from '../request-input.ts';
 import { batchIdSchema } from '../routes/batches.ts';
 import { adminActor } from './audit.ts';
 import { esc, layout, statusBadge, time, usd } from './html.ts';
-import { type FilterField, filterForm, olderPageLink, sendNotFound } from './list-page.ts';
+import { type FilterField, filterForm, olderPageLink, sendNotFound, queryError } from './list-page.ts';
 
 const BATCH_FILTERS: FilterField[] = [
   { kind: 'select', name: 'status', label: 'Status', options: BATCH_STATUSES },
@@ -166,7 +166,7 @@ export function adminBatchesRouter(deps: ApiContext): Router {
     let results: string;
     if (!parsed.success) {
       res.status(400);
-      results = `<p class="error" role="alert">${esc(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '))}</p>`;
+      results = queryError(parsed.error);
     } else {
       const found = await searchBatches(deps, parsed.data);
       const data = found?.data ?? [];

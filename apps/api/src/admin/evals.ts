@@ -28,7 +28,7 @@ import { ids } from '../request-input.ts';
 import { adminActor } from './audit.ts';
 import { histogramChart, scoreChart, versionColour } from './charts.ts';
 import { esc, layout, statusBadge, time, usd } from './html.ts';
-import { type FilterField, filterForm, olderPageLink, sendNotFound } from './list-page.ts';
+import { type FilterField, filterForm, olderPageLink, sendNotFound, queryError } from './list-page.ts';
 
 const EVAL_FILTERS: FilterField[] = [{ kind: 'text', name: 'tenant', label: 'Tenant id', placeholder: 'ten_…' }];
 
@@ -210,7 +210,7 @@ export function adminEvalsRouter(deps: ApiContext): Router {
     let results: string;
     if (!parsed.success) {
       res.status(400);
-      results = `<p class="error" role="alert">${esc(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '))}</p>`;
+      results = queryError(parsed.error);
     } else {
       const { data, hasMore } = await listEvals(deps.db, { tenantId: parsed.data.tenant ?? null, after: parsed.data.after, limit: PAGE_SIZE });
       const facts = await adminEvalListFacts(deps.db, data);

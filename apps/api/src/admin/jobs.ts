@@ -39,7 +39,7 @@ import { submitJob } from '../job-submission.ts';
 import { ids, storableText } from '../request-input.ts';
 import { addAuditDetails, adminActor } from './audit.ts';
 import { esc, layout, statusBadge, time, usd } from './html.ts';
-import { olderPageLink } from './list-page.ts';
+import { olderPageLink, queryError } from './list-page.ts';
 
 const PAGE_SIZE = 50;
 
@@ -380,7 +380,7 @@ export function adminJobsRouter(deps: ApiContext, options: { readOnly: boolean }
     let results = '';
     if (!parsed.success) {
       res.status(400);
-      results = `<p class="error" role="alert">${esc(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '))}</p>`;
+      results = queryError(parsed.error);
     } else {
       const q = parsed.data;
       const { data, hasMore } = await searchJobs(deps.db, {

@@ -1,9 +1,10 @@
 /**
  * What the admin list and detail pages share (runs, batches, evals, rollouts, jobs): the filter
- * form over query parameters, the keyset pager's link that keeps the filters, and the 404 page
- * naming what was not found.
+ * form over query parameters, what a bad query says, the keyset pager's link that keeps the
+ * filters, and the 404 page naming what was not found.
  */
 import type { Request, Response } from 'express';
+import type { z } from 'zod';
 import { adminActor } from './audit.ts';
 import { esc, layout } from './html.ts';
 
@@ -23,6 +24,11 @@ export function filterForm(action: string, fields: readonly FilterField[], raw: 
   ${controls.join('\n  ')}
   <div class="actions"><button class="primary" type="submit">Filter</button><a href="${esc(action)}">Clear</a></div>
 </form>`;
+}
+
+/** A refused query, shown above the (empty) results: every issue with its field. */
+export function queryError(error: z.ZodError): string {
+  return `<p class="error" role="alert">${esc(error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '))}</p>`;
 }
 
 /** The link to the next (older) page: the same filters, `after` the last row's id. */

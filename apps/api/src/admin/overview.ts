@@ -187,42 +187,20 @@ export function shapeOverview(
   );
   for (const s of [costByModel, costByTenant]) for (const k of Object.keys(s)) s[k] = s[k]!.map((v) => round(v));
 
-  const input =
+  // One line per bucket: the activity rows summed by `value`.
+  const line = (value: (r: (typeof activity)[number]) => number) =>
     series(
       starts,
       bucket,
       activity,
       (r) => r.bucket,
       () => 'v',
-      (r) => r.inputTokens,
+      value,
     ).v ?? starts.map(() => 0);
-  const cached =
-    series(
-      starts,
-      bucket,
-      activity,
-      (r) => r.bucket,
-      () => 'v',
-      (r) => r.cachedTokens,
-    ).v ?? starts.map(() => 0);
-  const completed =
-    series(
-      starts,
-      bucket,
-      activity,
-      (r) => r.bucket,
-      () => 'v',
-      (r) => (r.status === 'completed' ? r.jobs : 0),
-    ).v ?? starts.map(() => 0);
-  const hits =
-    series(
-      starts,
-      bucket,
-      activity,
-      (r) => r.bucket,
-      () => 'v',
-      (r) => r.cacheHits,
-    ).v ?? starts.map(() => 0);
+  const input = line((r) => r.inputTokens);
+  const cached = line((r) => r.cachedTokens);
+  const completed = line((r) => (r.status === 'completed' ? r.jobs : 0));
+  const hits = line((r) => r.cacheHits);
 
   const totalInput = activity.reduce((a, r) => a + r.inputTokens, 0);
   const totalCached = activity.reduce((a, r) => a + r.cachedTokens, 0);

@@ -16,7 +16,7 @@ import { ids } from '../request-input.ts';
 import { adminActor } from './audit.ts';
 import { type SharePoint, shareChart } from './charts.ts';
 import { esc, layout, statusBadge, time, usd } from './html.ts';
-import { type FilterField, filterForm, olderPageLink, sendNotFound } from './list-page.ts';
+import { type FilterField, filterForm, olderPageLink, sendNotFound, queryError } from './list-page.ts';
 
 const ROLLOUT_FILTERS: FilterField[] = [
   { kind: 'select', name: 'status', label: 'Status', options: ROLLOUT_STATUSES },
@@ -215,7 +215,7 @@ export function adminRolloutsRouter(deps: ApiContext): Router {
     let results: string;
     if (!parsed.success) {
       res.status(400);
-      results = `<p class="error" role="alert">${esc(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '))}</p>`;
+      results = queryError(parsed.error);
     } else {
       const q = parsed.data;
       const { data, hasMore } = await searchRollouts(deps.db, { tenantId: q.tenant, status: q.status, after: q.after, limit: PAGE_SIZE });

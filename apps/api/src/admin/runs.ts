@@ -12,7 +12,7 @@ import type { ApiContext } from '../context.ts';
 import { ids } from '../request-input.ts';
 import { adminActor } from './audit.ts';
 import { esc, layout, statusBadge, time } from './html.ts';
-import { type FilterField, filterForm, olderPageLink, sendNotFound } from './list-page.ts';
+import { type FilterField, filterForm, olderPageLink, sendNotFound, queryError } from './list-page.ts';
 
 const RUN_FILTERS: FilterField[] = [
   { kind: 'select', name: 'status', label: 'Status', options: RUN_STATUSES },
@@ -145,7 +145,7 @@ export function adminRunsRouter(deps: ApiContext): Router {
     let results: string;
     if (!parsed.success) {
       res.status(400);
-      results = `<p class="error" role="alert">${esc(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '))}</p>`;
+      results = queryError(parsed.error);
     } else {
       const q = parsed.data;
       const { data, hasMore } = await searchRuns(deps.db, { tenantId: q.tenant, status: q.status, pipelineId: q.pipeline, after: q.after, limit: PAGE_SIZE });
